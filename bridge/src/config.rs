@@ -1,0 +1,371 @@
+//! Configuration: built-in defaults (Janus's ports, loopback), an optional YAML file (strict:
+//! an unknown key or a wrong type names the file, line and key), `CARDEA_<SECTION>_<KEY>`
+//! environment overrides, then Janus-style command-line options.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub general: General,
+    pub http: Http,
+    pub websocket: WebSocket,
+    pub admin: Admin,
+    pub media: Media,
+    pub plugins: Plugins,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct General {
+    pub server_name: String,
+    /// Janus's 0 (none) .. 7 (everything).
+    pub debug_level: u8,
+    pub log_format: LogFormat,
+    /// Seconds without a request before a session times out; 0 disables.
+    pub session_timeout: u64,
+    /// Seconds a session outlives its WebSocket, waiting for a `claim`; 0 = dies with it.
+    pub reclaim_session_timeout: u64,
+    pub api_secret: Option<String>,
+    pub token_auth: bool,
+    /// Tokens accepted from the start (more can be added with the Admin API).
+    pub tokens: Vec<String>,
+    /// Without it the Admin API answers only `info` and `ping`.
+    pub admin_secret: Option<String>,
+    pub accept_new_sessions: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Http {
+    pub enabled: bool,
+    pub bind: IpAddr,
+    pub port: u16,
+    pub base_path: String,
+    /// `Access-Control-Allow-Origin`; Janus's default is `*`.
+    pub allow_origin: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Serve the demo pages at `/demos/`.
+    pub demos: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSocket {
+    pub enabled: bool,
+    pub bind: IpAddr,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Admin {
+    pub enabled: bool,
+    pub bind: IpAddr,
+    pub http_port: u16,
+    pub base_path: String,
+    pub ws_port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Media {
+    /// Address the media sockets bind to.
+    pub bind: IpAddr,
+    /// UDP port of the first shard; shard N binds `port + N`. 0 = any free port.
+    pub port: u16,
+    /// Media shard threads (each owns one UDP port and its legs).
+    pub shards: usize,
+    /// Addresses advertised in candidates (Janus's nat_1_1_mapping). Empty: the bind address,
+    /// or 127.0.0.1 when bound to a wildcard.
+    pub advertise: Vec<IpAddr>,
+    pub ice_lite: bool,
+    /// DTLS certificate and key (PEM). Unset: a fresh self-signed certificate at start.
+    pub dtls_cert: Option<String>,
+    pub dtls_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Plugins {
+    /// Package names of plugins not to load, e.g. `[janus.plugin.echotest]`.
+    pub disable: Vec<String>,
+}
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            general: General::default(),
+            http: Http::default(),
+            websocket: WebSocket::default(),
+            admin: Admin::default(),
+            media: Media::default(),
+            plugins: Plugins::default(),
+        }
+    }
+}
+
+impl Default for General {
+    fn default() -> Self {
+        Self {
+            server_name: "Cardea".into(),
+            debug_level: 4,
+            log_format: LogFormat::Text,
+            session_timeout: 60,
+            reclaim_session_timeout: 0,
+            api_secret: None,
+            token_auth: false,
+            tokens: Vec::new(),
+            admin_secret: None,
+            accept_new_sessions: true,
+        }
+    }
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: LOOPBACK,
+            port: 8088,
+            base_path: "/janus".into(),
+            allow_origin: "*".into(),
+            max_body: 1 << 20,
+            demos: true,
+        }
+    }
+}
+
+impl Default for WebSocket {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: LOOPBACK,
+            port: 8188,
+        }
+    }
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: LOOPBACK,
+            http_port: 7088,
+            base_path: "/admin".into(),
+            ws_port: 7188,
+        }
+    }
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Self {
+            bind: LOOPBACK,
+            port: 10000,
+            shards: 1,
+            advertise: Vec::new(),
+            ice_lite: true,
+            dtls_cert: None,
+            dtls_key: None,
+        }
+    }
+}
+
+impl Default for Plugins {
+    fn default() -> Self {
+        Self {
+            disable: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a YAML file. Errors name the file, and the line and key where the parser says.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            file: file.clone(),
+            message: e.to_string(),
+        })?;
+        Self::from_yaml(&text).map_err(|message| ConfigError::File { file, message })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_saphyr::from_str::<Config>(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `CARDEA_<SECTION>_<KEY>=value` overrides (value read as a YAML scalar or
+    /// flow sequence), e.g. `CARDEA_GENERAL_API_SECRET=s3cret`, `CARDEA_HTTP_PORT=8089`.
+    pub fn apply_env(
+        self,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree =
+            serde_json::to_value(&self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut touched = None;
+        for (var, raw) in vars {
+            let Some(rest) = var.strip_prefix("CARDEA_") else {
+                continue;
+            };
+            let lower = rest.to_ascii_lowercase();
+            let Some(sections) = tree.as_object_mut() else {
+                break;
+            };
+            let Some((section, key)) = sections
+                .keys()
+                .find(|s| lower.starts_with(&format!("{s}_")))
+                .cloned()
+                .map(|s| {
+                    let key = lower[s.len() + 1..].to_owned();
+                    (s, key)
+                })
+            else {
+                if lower != "bin" && lower != "log" {
+                    return Err(ConfigError::Env {
+                        var,
+                        message: "no such configuration section".into(),
+                    });
+                }
+                continue;
+            };
+            let Some(fields) = sections.get_mut(&section).and_then(Value::as_object_mut) else {
+                continue;
+            };
+            if !fields.contains_key(&key) {
+                return Err(ConfigError::Env {
+                    var,
+                    message: format!("section {section} has no key {key}"),
+                });
+            }
+            let value: Value = serde_saphyr::from_str(&raw).unwrap_or(Value::String(raw.clone()));
+            fields.insert(key, value);
+            touched = Some(var);
+        }
+        match touched {
+            None => Ok(self),
+            Some(var) => serde_json::from_value(tree).map_err(|e| ConfigError::Env {
+                var,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Checks what types cannot: consistent values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.general.debug_level > 7 {
+            return Err(ConfigError::Invalid(format!(
+                "general.debug_level must be 0..7, not {}",
+                self.general.debug_level
+            )));
+        }
+        if self.media.shards == 0 || self.media.shards > 64 {
+            return Err(ConfigError::Invalid(
+                "media.shards must be between 1 and 64".into(),
+            ));
+        }
+        if self.media.dtls_cert.is_some() != self.media.dtls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "media.dtls_cert and media.dtls_key go together".into(),
+            ));
+        }
+        for (name, path) in [
+            ("http.base_path", &self.http.base_path),
+            ("admin.base_path", &self.admin.base_path),
+        ] {
+            if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must look like /janus, not {path:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The addresses put in host candidates.
+    pub fn advertised(&self) -> Vec<IpAddr> {
+        if !self.media.advertise.is_empty() {
+            return self.media.advertise.clone();
+        }
+        if self.media.bind.is_unspecified() {
+            vec![LOOPBACK]
+        } else {
+            vec![self.media.bind]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_file_means_janus_ports_on_loopback() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c.http.port, 8088);
+        assert_eq!(c.websocket.port, 8188);
+        assert_eq!(c.admin.http_port, 7088);
+        assert_eq!(c.admin.ws_port, 7188);
+        assert_eq!(c.http.bind, LOOPBACK);
+        assert_eq!(c.advertised(), vec![LOOPBACK]);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_its_line() {
+        let err =
+            Config::from_yaml("general:\n  session_timeout: 5\n  sesion_timeout: 9\n").unwrap_err();
+        assert!(err.contains("sesion_timeout"), "{err}");
+        assert!(err.contains('3'), "names line 3: {err}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_naming_the_key() {
+        let err = Config::from_yaml("http:\n  port: eighty\n").unwrap_err();
+        assert!(err.contains("2"), "names line 2: {err}");
+    }
+
+    #[test]
+    fn environment_overrides_a_key() {
+        let c = Config::default()
+            .apply_env(
+                [
+                    ("CARDEA_GENERAL_API_SECRET".to_string(), "s3".to_string()),
+                    ("CARDEA_HTTP_PORT".to_string(), "9000".to_string()),
+                ]
+                .into_iter(),
+            )
+            .unwrap();
+        assert_eq!(c.general.api_secret.as_deref(), Some("s3"));
+        assert_eq!(c.http.port, 9000);
+        let bad = Config::default()
+            .apply_env([("CARDEA_HTTP_PROT".to_string(), "1".to_string())].into_iter());
+        assert!(bad.is_err());
+    }
+}

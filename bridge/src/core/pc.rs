@@ -1,0 +1,251 @@
+//! The WebRTC side of handles: running plugin commands against the media shards, and
+//! turning shard events into Janus events (`webrtcup`, `media`, `hangup`).
+
+use std::time::Instant;
+
+use cardea_media::{LegEvent, LegId, MediaCommand, MediaEvent, WebRtcLeg};
+use cardea_plugins::{Command, Ctx, JsepAction};
+use serde_json::{json, Map, Value};
+
+use super::Core;
+
+impl Core {
+    /// Runs queued plugin commands in order (a command may queue more).
+    pub(super) fn run_deferred(&mut self) {
+        while let Some(command) = self.pending.pop_front() {
+            self.run_command(command);
+        }
+    }
+
+    fn run_command(&mut self, command: Command) {
+        match command {
+            Command::PushEvent {
+                handle,
+                transaction,
+                data,
+                jsep,
+            } => self.push_plugin_event(handle, transaction, data, jsep),
+            Command::Route {
+                from,
+                to,
+                kind,
+                enabled,
+            } => {
+                let shard = self.shard_for(from);
+                self.media(
+                    shard,
+                    MediaCommand::Route {
+                        from: LegId(from),
+                        to: LegId(to),
+                        kind,
+                        enabled,
+                    },
+                );
+            }
+            Command::SetBitrateCap { handle, bps } => {
+                let leg = LegId(handle);
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SetRembCap { leg, bps },
+                );
+            }
+            Command::RequestKeyframe { handle } => {
+                let leg = LegId(handle);
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::RequestKeyframe { leg },
+                );
+            }
+            Command::SendData {
+                handle,
+                label,
+                binary,
+                data,
+            } => {
+                let leg = LegId(handle);
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SendData {
+                        leg,
+                        label,
+                        binary,
+                        data,
+                    },
+                );
+            }
+            Command::ClosePc { handle } => self.hangup_pc(handle, "Close PC"),
+        }
+    }
+
+    fn push_plugin_event(
+        &mut self,
+        hid: u64,
+        transaction: Option<String>,
+        data: Value,
+        jsep: Option<JsepAction>,
+    ) {
+        let Some(handle) = self.handles.get(&hid) else {
+            return;
+        };
+        let (sid, plugin) = (handle.session, handle.plugin);
+        let package = self.plugins[plugin].info().package;
+        let mut event = Map::new();
+        event.insert("janus".into(), "event".into());
+        event.insert("session_id".into(), sid.into());
+        event.insert("sender".into(), hid.into());
+        if let Some(t) = &transaction {
+            event.insert("transaction".into(), t.clone().into());
+        }
+        event.insert(
+            "plugindata".into(),
+            json!({ "plugin": package, "data": data }),
+        );
+        if let Some(JsepAction::AnswerOffer { offer }) = jsep {
+            match self.negotiate(hid, &offer) {
+                Ok(answer) => {
+                    event.insert("jsep".into(), json!({ "type": "answer", "sdp": answer }));
+                }
+                Err(e) => {
+                    tracing::warn!(handle = hid, "negotiation failed: {e}");
+                    let mut ctx = Ctx::default();
+                    self.plugins[plugin].jsep_error(&mut ctx, hid, transaction, &e.to_string());
+                    self.pending.extend(ctx.commands);
+                    return;
+                }
+            }
+        }
+        self.push(sid, Value::Object(event));
+    }
+
+    /// Builds the handle's WebRTC leg from the client's offer and places it on its shard.
+    fn negotiate(&mut self, hid: u64, offer: &str) -> Result<String, cardea_media::MediaError> {
+        let shard = self.shard_for(hid);
+        let config = self
+            .leg_config(shard)
+            .ok_or(cardea_media::MediaError::NoSuchLeg(LegId(hid)))?
+            .clone();
+        let mut leg = WebRtcLeg::new(LegId(hid), &config, Instant::now());
+        let answer = leg.accept_offer(offer)?;
+        // A new offer replaces the PeerConnection (renegotiation in place comes later).
+        let had_pc = self
+            .handles
+            .get(&hid)
+            .and_then(|h| h.pc.as_ref())
+            .is_some_and(|pc| pc.local_sdp.is_some());
+        if had_pc {
+            self.media(
+                shard,
+                MediaCommand::RemoveLeg {
+                    leg: LegId(hid),
+                    close: true,
+                },
+            );
+        }
+        self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
+        if let Some(h) = self.handles.get_mut(&hid) {
+            let pc = h.pc.get_or_insert_with(Default::default);
+            pc.shard = shard;
+            pc.local_sdp = Some(answer.clone());
+            pc.remote_sdp = Some(offer.to_owned());
+            pc.webrtc_up = false;
+        }
+        Ok(answer)
+    }
+
+    pub(super) fn add_remote_candidate(&mut self, hid: u64, candidate: &str) {
+        if let Some(h) = self.handles.get_mut(&hid) {
+            h.trickles += 1;
+        }
+        let leg = LegId(hid);
+        self.media(
+            self.shard_for(hid),
+            MediaCommand::AddRemoteCandidate {
+                leg,
+                candidate: candidate.to_owned(),
+            },
+        );
+    }
+
+    /// Closes the handle's PeerConnection; sends `hangup` with `reason` if there was one.
+    pub(super) fn hangup_pc(&mut self, hid: u64, reason: &'static str) {
+        self.drop_pc(hid, Some(reason));
+    }
+
+    /// Removes the handle's leg. With a reason, the client and the plugin are told.
+    pub(super) fn drop_pc(&mut self, hid: u64, reason: Option<&'static str>) {
+        let Some(handle) = self.handles.get_mut(&hid) else {
+            return;
+        };
+        let Some(pc) = handle.pc.take() else {
+            return;
+        };
+        let (sid, plugin) = (handle.session, handle.plugin);
+        self.media(
+            pc.shard,
+            MediaCommand::RemoveLeg {
+                leg: LegId(hid),
+                close: true,
+            },
+        );
+        if let Some(reason) = reason {
+            if pc.local_sdp.is_some() {
+                self.push(
+                    sid,
+                    json!({ "janus": "hangup", "session_id": sid, "sender": hid, "reason": reason }),
+                );
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].hangup_media(&mut ctx, hid);
+                self.pending.extend(ctx.commands);
+            }
+        }
+    }
+
+    pub(super) fn on_media_event(&mut self, e: MediaEvent) {
+        let hid = e.leg.0;
+        let Some(handle) = self.handles.get_mut(&hid) else {
+            return;
+        };
+        let (sid, plugin) = (handle.session, handle.plugin);
+        let Some(pc) = handle.pc.as_mut() else {
+            return;
+        };
+        match e.event {
+            LegEvent::IceState(state) => pc.ice_state = state,
+            LegEvent::Connected => {
+                pc.webrtc_up = true;
+                self.push(
+                    sid,
+                    json!({ "janus": "webrtcup", "session_id": sid, "sender": hid }),
+                );
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].setup_media(&mut ctx, hid);
+                self.pending.extend(ctx.commands);
+            }
+            LegEvent::Receiving {
+                mid,
+                kind,
+                receiving,
+            } => {
+                self.push(
+                    sid,
+                    json!({
+                        "janus": "media", "session_id": sid, "sender": hid,
+                        "mid": mid, "type": kind.as_str(), "receiving": receiving
+                    }),
+                );
+            }
+            LegEvent::Data {
+                label,
+                binary,
+                data,
+            } => {
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].incoming_data(&mut ctx, hid, &label, binary, &data);
+                self.pending.extend(ctx.commands);
+            }
+            LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
+            LegEvent::Stats(stats) => pc.stats = Some(stats),
+        }
+        self.run_deferred();
+    }
+}

@@ -1,0 +1,27 @@
+//! Sockets: the media shard threads (the only code that touches media sockets) and send
+//! batching.
+
+mod batch;
+mod shard;
+
+pub use shard::{spawn_shard, ShardHandle};
+
+/// Reads a DTLS certificate and key from PEM files (certificate and PKCS#8 key).
+pub fn load_certificate(cert: &str, key: &str) -> Result<cardea_media::DtlsCert, String> {
+    let der = |path: &str| -> Result<Vec<u8>, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .join("");
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(body.trim())
+            .map_err(|e| format!("{path}: not PEM ({e})"))
+    };
+    Ok(cardea_media::DtlsCert {
+        certificate: der(cert)?,
+        private_key: der(key)?,
+    })
+}

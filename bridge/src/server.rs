@@ -1,0 +1,150 @@
+//! Starting everything: media shards, the core, the listeners; then the ready line.
+
+use std::net::SocketAddr;
+
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::core::{Core, LogLevelSetter};
+use crate::net::spawn_shard;
+use crate::transport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{what} could not bind {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DTLS certificate: {0}")]
+    Certificate(String),
+}
+
+async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+fn serve(listener: TcpListener, router: axum::Router) {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!("listener stopped: {e}");
+        }
+    });
+}
+
+/// Starts Cardea and returns once every listener is bound (after printing `CARDEA_READY`).
+pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), StartError> {
+    let cert = match (&config.media.dtls_cert, &config.media.dtls_key) {
+        (Some(c), Some(k)) => {
+            crate::net::load_certificate(c, k).map_err(StartError::Certificate)?
+        }
+        _ => cardea_media::generate_dtls_cert()
+            .map_err(|e| StartError::Certificate(e.to_string()))?,
+    };
+    let (media_tx, media_rx) = mpsc::unbounded_channel();
+    let advertise = config.advertised();
+    let mut shards = Vec::new();
+    for i in 0..config.media.shards {
+        let port = if config.media.port == 0 {
+            0
+        } else {
+            config.media.port + i as u16
+        };
+        let addr = SocketAddr::new(config.media.bind, port);
+        let shard = spawn_shard(
+            i,
+            addr,
+            &advertise,
+            config.media.ice_lite,
+            cert.clone(),
+            media_tx.clone(),
+        )
+        .map_err(|source| StartError::Bind {
+            what: "media shard",
+            addr,
+            source,
+        })?;
+        shards.push(shard);
+    }
+    let media_addrs: Vec<String> = shards.iter().map(|s| s.local.to_string()).collect();
+    let core = Core::new(config.clone(), shards, set_log_level).spawn(media_rx);
+    let g = &config;
+    let mut ready = serde_json::Map::new();
+    if g.http.enabled {
+        let l = listen("HTTP", SocketAddr::new(g.http.bind, g.http.port)).await?;
+        ready.insert(
+            "http".into(),
+            json!(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+        );
+        serve(
+            l,
+            transport::http::router(
+                core.clone(),
+                &g.http.base_path,
+                false,
+                g.http.max_body,
+                &g.http.allow_origin,
+                g.http.demos,
+            ),
+        );
+    }
+    if g.websocket.enabled {
+        let l = listen(
+            "WebSocket",
+            SocketAddr::new(g.websocket.bind, g.websocket.port),
+        )
+        .await?;
+        ready.insert(
+            "ws".into(),
+            json!(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+        );
+        serve(l, transport::ws::router(core.clone(), false));
+    }
+    if g.admin.enabled {
+        let l = listen(
+            "Admin HTTP",
+            SocketAddr::new(g.admin.bind, g.admin.http_port),
+        )
+        .await?;
+        ready.insert(
+            "admin_http".into(),
+            json!(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+        );
+        serve(
+            l,
+            transport::http::router(
+                core.clone(),
+                &g.admin.base_path,
+                true,
+                g.http.max_body,
+                &g.http.allow_origin,
+                false,
+            ),
+        );
+        let l = listen(
+            "Admin WebSocket",
+            SocketAddr::new(g.admin.bind, g.admin.ws_port),
+        )
+        .await?;
+        ready.insert(
+            "admin_ws".into(),
+            json!(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+        );
+        serve(l, transport::ws::router(core.clone(), true));
+        if g.general.admin_secret.is_none() {
+            tracing::warn!("no admin_secret configured: the Admin API answers only info and ping");
+        }
+    }
+    ready.insert("media".into(), json!(media_addrs));
+    tracing::info!(listeners = %serde_json::Value::Object(ready.clone()), "Cardea is ready");
+    if let Some(http) = ready.get("http").and_then(|v| v.as_str()) {
+        tracing::info!("demo page: http://{http}/demos/echotest.html");
+    }
+    println!("CARDEA_READY {}", serde_json::Value::Object(ready));
+    Ok(())
+}

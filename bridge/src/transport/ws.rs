@@ -1,0 +1,107 @@
+//! WebSocket transport (janus-api.md §1.5): subprotocol `janus-protocol` (Admin:
+//! `janus-admin-protocol`); a session's events go to the socket that created or claimed it,
+//! and the socket's close ends its sessions.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::api::{self, ApiError, Path};
+use crate::core::{CoreHandle, CoreInput, Origin};
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+/// Largest text frame accepted.
+const MAX_MESSAGE: usize = 1 << 20;
+
+#[derive(Clone)]
+struct Ws {
+    core: CoreHandle,
+    admin: bool,
+}
+
+pub fn router(core: CoreHandle, admin: bool) -> Router {
+    Router::new()
+        .route("/", any(upgrade))
+        .route("/{*rest}", any(upgrade))
+        .with_state(Ws { core, admin })
+}
+
+async fn upgrade(State(s): State<Ws>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let wanted = if s.admin {
+        "janus-admin-protocol"
+    } else {
+        "janus-protocol"
+    };
+    let offered = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == wanted);
+    if !offered {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("WebSocket subprotocol {wanted} required"),
+        )
+            .into_response();
+    }
+    ws.protocols([wanted])
+        .max_message_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| serve(s, socket))
+}
+
+async fn serve(s: Ws, socket: WebSocket) {
+    let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        while let Some(v) = rx.recv().await {
+            if sink
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(msg) = stream.next().await {
+        let bytes = match msg {
+            Ok(Message::Text(t)) => t.as_bytes().to_vec(),
+            Ok(Message::Binary(b)) => b.to_vec(),
+            Ok(Message::Close(_)) | Err(_) => break,
+            // Pings are answered by the WebSocket layer itself (RFC 6455 §5.5.2).
+            Ok(_) => continue,
+        };
+        let parsed = api::parse_body(&bytes);
+        if let Err(e) = &parsed {
+            if e.code == ApiError::INVALID_JSON {
+                let _ = tx.send(api::error_reply(None, None, e));
+                continue;
+            }
+        }
+        s.core.send(CoreInput::Request {
+            body: parsed,
+            path: Path::default(),
+            origin: Origin::Ws {
+                conn,
+                tx: tx.clone(),
+            },
+            admin: s.admin,
+            reply: None,
+        });
+    }
+    s.core.send(CoreInput::TransportGone { conn });
+    drop(tx);
+    let _ = writer.await;
+}

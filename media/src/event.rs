@@ -1,0 +1,49 @@
+use crate::{LegId, LegStats};
+
+/// Audio or video, as Janus names them in `media` events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
+}
+
+/// What a leg reports to the control plane.
+#[derive(Debug)]
+pub enum LegEvent {
+    /// ICE state changed (names as in the W3C API: "checking", "connected", ...).
+    IceState(&'static str),
+    /// ICE and DTLS are up: Janus's `webrtcup`.
+    Connected,
+    /// Media started or stopped arriving on `mid`: Janus's `media` event.
+    Receiving {
+        mid: String,
+        kind: MediaKind,
+        receiving: bool,
+    },
+    /// A data-channel message for the plugin.
+    Data {
+        label: String,
+        binary: bool,
+        data: Vec<u8>,
+    },
+    /// The peer connection is gone; the reason is Janus's `hangup` reason.
+    Closed { reason: &'static str },
+    /// Periodic counters for the Admin API's handle_info.
+    Stats(Box<LegStats>),
+}
+
+/// A leg event tagged with its leg.
+#[derive(Debug)]
+pub struct MediaEvent {
+    pub leg: LegId,
+    pub event: LegEvent,
+}

@@ -1,0 +1,463 @@
+//! One WebRTC PeerConnection as seen by the bridge: a str0m `Rtc` in RTP mode plus the
+//! bookkeeping Janus reports about it (`webrtcup`, `media`, `hangup`, handle_info counters).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::Bitrate;
+use str0m::change::SdpOffer;
+use str0m::channel::ChannelId;
+use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
+
+use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKind, StreamStats};
+
+/// How long ICE may stay disconnected before the leg is declared failed (Janus: "ICE failed").
+const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
+/// How often counters go to the control plane and a REMB cap is repeated.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+
+/// What every leg of a shard shares: where it is reachable and its DTLS identity.
+#[derive(Clone)]
+pub struct LegConfig {
+    pub ice_lite: bool,
+    /// Host candidates to advertise (the shard's port on each advertised address).
+    pub candidates: Vec<SocketAddr>,
+    pub cert: DtlsCert,
+}
+
+struct Stream {
+    mid: Mid,
+    kind: MediaKind,
+    receiving: bool,
+    stats: StreamStats,
+}
+
+/// Output a leg produced that the shard must route: packets and keyframe requests.
+#[derive(Default)]
+pub(crate) struct Routed {
+    pub rtp: Vec<(Mid, RtpPacket)>,
+    pub keyframe_requests: Vec<(Mid, KeyframeRequestKind)>,
+}
+
+pub struct WebRtcLeg {
+    id: LegId,
+    rtc: Rtc,
+    local_ufrag: String,
+    streams: Vec<Stream>,
+    channels: Vec<(ChannelId, String)>,
+    ice_state: &'static str,
+    connected: bool,
+    disconnected_since: Option<Instant>,
+    closed: bool,
+    remb_cap: Option<u64>,
+    next_stats: Instant,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+    data_in: u64,
+    data_out: u64,
+}
+
+impl WebRtcLeg {
+    /// A leg that will answer a browser's offer. Built off the shard thread (key material
+    /// and SDP work take milliseconds), then handed to the shard with `MediaCommand::AddLeg`.
+    pub fn new(id: LegId, config: &LegConfig, now: Instant) -> Self {
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_ice_lite(config.ice_lite)
+            .set_dtls_cert(config.cert.clone())
+            .build(now);
+        for addr in &config.candidates {
+            if let Ok(c) = Candidate::host(*addr, "udp") {
+                rtc.add_local_candidate(c);
+            }
+        }
+        let local_ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        Self {
+            id,
+            rtc,
+            local_ufrag,
+            streams: Vec::new(),
+            channels: Vec::new(),
+            ice_state: "new",
+            connected: false,
+            disconnected_since: None,
+            closed: false,
+            remb_cap: None,
+            next_stats: now + STATS_EVERY,
+            remote_addr: None,
+            local_addr: None,
+            data_in: 0,
+            data_out: 0,
+        }
+    }
+
+    pub fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub fn local_ufrag(&self) -> &str {
+        &self.local_ufrag
+    }
+
+    /// Accepts the browser's offer and returns our answer (ICE credentials, candidates and
+    /// fingerprint included: they come from here, never from plugin code).
+    pub fn accept_offer(&mut self, sdp: &str) -> Result<String, MediaError> {
+        let offer =
+            SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let answer = self
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::Negotiation(e.to_string()))?;
+        let sdp = answer.to_sdp_string();
+        self.set_streams_from(negotiated_media(&sdp));
+        Ok(sdp)
+    }
+
+    /// A trickled remote candidate (`candidate:...` with or without the `a=` prefix).
+    pub fn add_remote_candidate(&mut self, candidate: &str) -> Result<(), MediaError> {
+        let text = candidate.trim().trim_start_matches("a=");
+        let c = Candidate::from_sdp_string(text)
+            .map_err(|e| MediaError::InvalidCandidate(e.to_string()))?;
+        self.rtc.add_remote_candidate(c);
+        Ok(())
+    }
+
+    /// The mids of this leg of one kind, in SDP order.
+    pub fn mids(&self, kind: MediaKind) -> impl Iterator<Item = Mid> + '_ {
+        self.streams
+            .iter()
+            .filter(move |s| s.kind == kind)
+            .map(|s| s.mid)
+    }
+
+    fn set_streams_from(&mut self, negotiated: Vec<(Mid, MediaKind)>) {
+        for (mid, kind) in negotiated {
+            if self.streams.iter().any(|s| s.mid == mid) {
+                continue;
+            }
+            self.streams.push(Stream {
+                mid,
+                kind,
+                receiving: false,
+                stats: StreamStats {
+                    mid: mid.to_string(),
+                    kind: kind.as_str(),
+                    ..Default::default()
+                },
+            });
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let Ok(receive) = Receive::new(Protocol::Udp, source, destination, datagram) else {
+            return;
+        };
+        if let Err(e) = self.rtc.handle_input(Input::Receive(now, receive)) {
+            tracing::debug!(leg = %self.id, "input rejected: {e}");
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Err(e) = self.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!(leg = %self.id, "timeout failed: {e}");
+        }
+    }
+
+    /// Forwards one packet out of this leg on `mid` (a router edge ends here).
+    pub(crate) fn write_rtp(&mut self, mid: Mid, pkt: &RtpPacket) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        stream.stats.packets_out += 1;
+        stream.stats.bytes_out += pkt.payload.len() as u64;
+        let video = stream.kind == MediaKind::Video;
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        let ext = ExtensionValues {
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        tx.write_rtp(
+            RtpWrite::new(
+                pkt.header.payload_type,
+                pkt.seq_no,
+                pkt.header.timestamp,
+                pkt.timestamp,
+                pkt.payload.clone(),
+            )
+            .marker(pkt.header.marker)
+            .ext_vals(ext)
+            .nackable(video),
+        );
+    }
+
+    /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked).
+    pub fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind) {
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(kind);
+        }
+    }
+
+    /// Asks the browser for a key frame on every video stream it sends.
+    pub fn request_keyframes(&mut self) {
+        let mids: Vec<Mid> = self.mids(MediaKind::Video).collect();
+        for mid in mids {
+            self.request_keyframe(mid, KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// Caps what the browser sends, with REMB (repeated every second while set).
+    pub fn set_remb_cap(&mut self, bps: Option<u64>) {
+        self.remb_cap = bps;
+        self.send_remb();
+    }
+
+    fn send_remb(&mut self) {
+        let Some(bps) = self.remb_cap else { return };
+        let mids: Vec<Mid> = self.mids(MediaKind::Video).collect();
+        for mid in mids {
+            if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+                rx.request_remb(Bitrate::bps(bps));
+            }
+        }
+    }
+
+    /// Sends a data-channel message on the channel labelled `label`, or the first open one.
+    pub fn send_data(&mut self, label: Option<&str>, binary: bool, data: &[u8]) -> bool {
+        let id = match label {
+            Some(l) => self.channels.iter().find(|(_, name)| name == l),
+            None => None,
+        }
+        .or(self.channels.first())
+        .map(|(id, _)| *id);
+        let Some(id) = id else { return false };
+        let Some(mut channel) = self.rtc.channel(id) else {
+            return false;
+        };
+        let sent = channel.write(binary, data).unwrap_or(false);
+        if sent {
+            self.data_out += 1;
+        }
+        sent
+    }
+
+    /// Closes the PeerConnection (DTLS close_notify goes out on the next poll).
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let _ = self.rtc.close();
+        }
+    }
+
+    /// Drains str0m until it asks for a timeout, as its driving contract requires.
+    /// Returns the instant at which this leg wants `handle_timeout`.
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        transmits: &mut Vec<Transmit>,
+        events: &mut Vec<MediaEvent>,
+        routed: &mut Routed,
+    ) -> Instant {
+        let mut deadline = loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Timeout(t)) => break t,
+                Ok(Output::Transmit(t)) => {
+                    self.local_addr = Some(t.source);
+                    self.remote_addr = Some(t.destination);
+                    transmits.push(t);
+                }
+                Ok(Output::Event(e)) => self.on_event(e, now, events, routed),
+                Err(e) => {
+                    tracing::warn!(leg = %self.id, "leg failed: {e}");
+                    self.fail("DTLS-SRTP stack error", events);
+                    break now + Duration::from_secs(3600);
+                }
+            }
+        };
+        if !self.rtc.is_alive() && !self.closed {
+            self.fail("Close PC", events);
+        }
+        if let Some(since) = self.disconnected_since {
+            let limit = since + ICE_FAILED_AFTER;
+            if now >= limit {
+                self.disconnected_since = None;
+                self.fail("ICE failed", events);
+            } else {
+                deadline = deadline.min(limit);
+            }
+        }
+        if now >= self.next_stats {
+            self.next_stats = now + STATS_EVERY;
+            self.send_remb();
+            events.push(MediaEvent {
+                leg: self.id,
+                event: LegEvent::Stats(Box::new(self.stats())),
+            });
+        }
+        deadline.min(self.next_stats)
+    }
+
+    fn fail(&mut self, reason: &'static str, events: &mut Vec<MediaEvent>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        events.push(MediaEvent {
+            leg: self.id,
+            event: LegEvent::Closed { reason },
+        });
+    }
+
+    fn on_event(
+        &mut self,
+        event: Event,
+        now: Instant,
+        events: &mut Vec<MediaEvent>,
+        routed: &mut Routed,
+    ) {
+        let leg = self.id;
+        match event {
+            Event::RtpPacket(pkt) => {
+                let Some(mid) = self
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&pkt.header.ssrc)
+                    .map(|rx| rx.mid())
+                else {
+                    return;
+                };
+                if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+                    stream.stats.packets_in += 1;
+                    stream.stats.bytes_in += pkt.payload.len() as u64;
+                    if !stream.receiving {
+                        stream.receiving = true;
+                        events.push(MediaEvent {
+                            leg,
+                            event: LegEvent::Receiving {
+                                mid: mid.to_string(),
+                                kind: stream.kind,
+                                receiving: true,
+                            },
+                        });
+                    }
+                }
+                routed.rtp.push((mid, pkt));
+            }
+            Event::KeyframeRequest(req) => {
+                if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == req.mid) {
+                    stream.stats.keyframe_requests_in += 1;
+                }
+                routed.keyframe_requests.push((req.mid, req.kind));
+            }
+            Event::StreamPaused(p) => {
+                if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == p.mid) {
+                    let receiving = !p.paused;
+                    if stream.receiving != receiving {
+                        stream.receiving = receiving;
+                        events.push(MediaEvent {
+                            leg,
+                            event: LegEvent::Receiving {
+                                mid: p.mid.to_string(),
+                                kind: stream.kind,
+                                receiving,
+                            },
+                        });
+                    }
+                }
+            }
+            Event::IceConnectionStateChange(state) => {
+                self.ice_state = match state {
+                    IceConnectionState::New => "new",
+                    IceConnectionState::Checking => "checking",
+                    IceConnectionState::Connected => "connected",
+                    IceConnectionState::Completed => "completed",
+                    IceConnectionState::Disconnected => "disconnected",
+                };
+                self.disconnected_since =
+                    (state == IceConnectionState::Disconnected).then_some(now);
+                events.push(MediaEvent {
+                    leg,
+                    event: LegEvent::IceState(self.ice_state),
+                });
+            }
+            Event::Connected => {
+                self.connected = true;
+                events.push(MediaEvent {
+                    leg,
+                    event: LegEvent::Connected,
+                });
+            }
+            Event::ChannelOpen(id, label) => self.channels.push((id, label)),
+            Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
+            Event::ChannelData(data) => {
+                self.data_in += 1;
+                let label = self
+                    .channels
+                    .iter()
+                    .find(|(c, _)| *c == data.id)
+                    .map(|(_, l)| l.clone())
+                    .unwrap_or_default();
+                events.push(MediaEvent {
+                    leg,
+                    event: LegEvent::Data {
+                        label,
+                        binary: data.binary,
+                        data: data.data,
+                    },
+                });
+            }
+            Event::Closed => self.fail("DTLS alert", events),
+            _ => {}
+        }
+    }
+
+    pub fn stats(&self) -> LegStats {
+        LegStats {
+            ice_state: self.ice_state,
+            dtls_connected: self.connected,
+            local_ufrag: self.local_ufrag.clone(),
+            remote_addr: self.remote_addr,
+            local_addr: self.local_addr,
+            streams: self.streams.iter().map(|s| s.stats.clone()).collect(),
+            data_messages_in: self.data_in,
+            data_messages_out: self.data_out,
+            remb_cap_bps: self.remb_cap,
+        }
+    }
+}
+
+/// The audio and video m-lines of an SDP with their mids (RFC 8843 §5), in order.
+fn negotiated_media(sdp: &str) -> Vec<(Mid, MediaKind)> {
+    let mut found = Vec::new();
+    let mut kind = None;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            kind = match m.split(' ').next() {
+                Some("audio") => Some(MediaKind::Audio),
+                Some("video") => Some(MediaKind::Video),
+                _ => None,
+            };
+        } else if let (Some(k), Some(mid)) = (kind, line.strip_prefix("a=mid:")) {
+            found.push((Mid::from(mid.trim()), k));
+        }
+    }
+    found
+}

@@ -1,0 +1,51 @@
+//! Cardea's media core, sans-IO: WebRTC legs on str0m (RTP mode), the demultiplexer that
+//! tells which leg owns a datagram, and the router that forwards packets along edges.
+//!
+//! The driving contract follows str0m: every call takes `now`; after any input the caller
+//! drains [`Shard::poll_transmit`] and [`Shard::poll_event`] and then waits until
+//! [`Shard::next_deadline`] or the next datagram. The I/O loop around it lives in `bridge`.
+#![forbid(unsafe_code)]
+
+mod demux;
+mod error;
+mod event;
+mod leg;
+mod router;
+mod shard;
+mod stats;
+
+pub use demux::{stun_local_ufrag, DatagramKind};
+pub use error::MediaError;
+pub use event::{LegEvent, MediaEvent, MediaKind};
+pub use leg::{LegConfig, WebRtcLeg};
+pub use router::{Edge, Router};
+pub use shard::{MediaCommand, Shard};
+pub use stats::{LegStats, StreamStats};
+
+/// The identity of a leg across the whole bridge: the Janus handle id that owns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+impl std::fmt::Display for LegId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The DTLS certificate shared by every leg of the process.
+pub use str0m::config::DtlsCert;
+
+/// Generates a fresh self-signed DTLS certificate with the built-in crypto provider.
+pub fn generate_dtls_cert() -> Result<DtlsCert, MediaError> {
+    str0m::crypto::from_feature_flags()
+        .dtls_provider
+        .generate_certificate()
+        .ok_or(MediaError::Certificate)
+}
+
+/// Checks that an SDP offer parses, so the API can answer 465 before any plugin runs.
+pub fn check_offer(sdp: &str) -> Result<(), MediaError> {
+    str0m::change::SdpOffer::from_sdp_string(sdp)
+        .map(|_| ())
+        .map_err(|e| MediaError::InvalidSdp(e.to_string()))
+}
