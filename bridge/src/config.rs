@@ -18,7 +18,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub general: General,
@@ -107,7 +107,7 @@ pub struct Media {
     pub dtls_key: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Plugins {
     /// Package names of plugins not to load, e.g. `[janus.plugin.echotest]`.
@@ -115,19 +115,6 @@ pub struct Plugins {
 }
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            general: General::default(),
-            http: Http::default(),
-            websocket: WebSocket::default(),
-            admin: Admin::default(),
-            media: Media::default(),
-            plugins: Plugins::default(),
-        }
-    }
-}
 
 impl Default for General {
     fn default() -> Self {
@@ -192,14 +179,6 @@ impl Default for Media {
             ice_lite: true,
             dtls_cert: None,
             dtls_key: None,
-        }
-    }
-}
-
-impl Default for Plugins {
-    fn default() -> Self {
-        Self {
-            disable: Vec::new(),
         }
     }
 }
