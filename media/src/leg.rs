@@ -16,6 +16,8 @@ use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKi
 
 /// How long ICE may stay disconnected before the leg is declared failed (Janus: "ICE failed").
 const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
+/// The REMB that lifts a cap (what Janus sends for `bitrate: 0`).
+const UNCAPPED_BPS: u64 = 10_000_000;
 /// How often counters go to the control plane and a REMB cap is repeated.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -224,14 +226,23 @@ impl WebRtcLeg {
         }
     }
 
-    /// Caps what the browser sends, with REMB (repeated every second while set).
+    /// Caps what the browser sends, with REMB (repeated every second while set). Lifting
+    /// the cap sends one generous REMB: a browser keeps obeying the last one it got.
     pub fn set_remb_cap(&mut self, bps: Option<u64>) {
         self.remb_cap = bps;
-        self.send_remb();
+        match bps {
+            Some(_) => self.send_remb(),
+            None => self.remb(UNCAPPED_BPS),
+        }
     }
 
     fn send_remb(&mut self) {
-        let Some(bps) = self.remb_cap else { return };
+        if let Some(bps) = self.remb_cap {
+            self.remb(bps);
+        }
+    }
+
+    fn remb(&mut self, bps: u64) {
         let mids: Vec<Mid> = self.mids(MediaKind::Video).collect();
         for mid in mids {
             if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {

@@ -358,7 +358,7 @@ impl Core {
             return;
         };
         let (sid, plugin) = (handle.session, handle.plugin);
-        self.drop_pc(hid, None);
+        self.drop_pc(hid, Some("Detach"));
         let mut ctx = Ctx::default();
         self.plugins[plugin].destroy_session(&mut ctx, hid);
         self.pending.extend(ctx.commands);
