@@ -340,7 +340,10 @@ mod tests {
         assert_eq!(c.http.port, 9000);
         let bad = Config::default()
             .apply_env([("CARDEA_HTTP_PROT".to_string(), "1".to_string())].into_iter());
-        assert!(bad.is_err(), "a typo in a key of a known section is an error");
+        assert!(
+            bad.is_err(),
+            "a typo in a key of a known section is an error"
+        );
         let other = Config::default()
             .apply_env([("CARDEA_SCREENSHOT".to_string(), "x".to_string())].into_iter());
         assert!(other.is_ok(), "variables of no section are not ours");

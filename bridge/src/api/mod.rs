@@ -7,4 +7,4 @@ mod request;
 
 pub use error::ApiError;
 pub use reply::{error_reply, Reply};
-pub use request::{decode, parse_body, Envelope, Path, Scope};
+pub use request::{decode, parse_body, DecodeError, Envelope, Path, Scope};

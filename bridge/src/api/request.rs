@@ -60,21 +60,48 @@ fn id_field(obj: &Map<String, Value>, name: &str) -> Result<Option<u64>, ApiErro
     }
 }
 
-/// Decodes a request. On failure the transaction is returned when it could be read, so the
-/// error reply can echo it.
-pub fn decode(value: Value, path: Path) -> Result<Envelope, (Option<String>, ApiError)> {
+/// A request that could not be decoded, with what could be read of it for the error reply.
+#[derive(Debug)]
+pub struct DecodeError {
+    pub transaction: Option<String>,
+    pub session: Option<u64>,
+    pub error: ApiError,
+}
+
+/// Decodes a request. On failure the transaction and session are kept when they could be
+/// read, so the error reply can echo them.
+pub fn decode(value: Value, path: Path) -> Result<Envelope, DecodeError> {
     let Value::Object(object) = value else {
-        return Err((
-            None,
-            ApiError::new(ApiError::INVALID_JSON_OBJECT, "JSON error: not an object"),
-        ));
+        return Err(DecodeError {
+            transaction: None,
+            session: path.session,
+            error: ApiError::new(ApiError::INVALID_JSON_OBJECT, "JSON error: not an object"),
+        });
     };
+    let session_hint = path
+        .session
+        .or_else(|| object.get("session_id").and_then(Value::as_u64));
     let transaction = match object.get("transaction") {
-        None | Some(Value::Null) => return Err((None, ApiError::missing("transaction"))),
         Some(Value::String(t)) => t.clone(),
-        Some(_) => return Err((None, ApiError::wrong_type("transaction", "a string"))),
+        other => {
+            let error = match other {
+                None | Some(Value::Null) => ApiError::missing("transaction"),
+                Some(_) => ApiError::wrong_type("transaction", "a string"),
+            };
+            return Err(DecodeError {
+                transaction: None,
+                session: session_hint,
+                error,
+            });
+        }
     };
-    let fail = |e: ApiError| Err((Some(transaction.clone()), e));
+    let fail = |error: ApiError| {
+        Err(DecodeError {
+            transaction: Some(transaction.clone()),
+            session: session_hint,
+            error,
+        })
+    };
     let verb = match object.get("janus") {
         None | Some(Value::Null) => return fail(ApiError::missing("janus")),
         Some(Value::String(v)) => v.to_ascii_lowercase(),
@@ -88,6 +115,23 @@ pub fn decode(value: Value, path: Path) -> Result<Envelope, (Option<String>, Api
         Ok(v) => v,
         Err(e) => return fail(e),
     };
+    // An id in the body that contradicts the URL is refused, never silently overridden.
+    if let (Some(p), Some(b)) = (path.session, body_session) {
+        if p != b {
+            return fail(ApiError::new(
+                ApiError::INVALID_REQUEST_PATH,
+                "Conflicting session ID (payload and path)",
+            ));
+        }
+    }
+    if let (Some(p), Some(b)) = (path.handle, body_handle) {
+        if p != b {
+            return fail(ApiError::new(
+                ApiError::INVALID_REQUEST_PATH,
+                "Conflicting handle ID (payload and path)",
+            ));
+        }
+    }
     let session = path.session.or(body_session).filter(|s| *s != 0);
     let handle = path.handle.or(body_handle).filter(|h| *h != 0);
     let scope = match (session, handle) {
@@ -110,7 +154,7 @@ mod tests {
     use serde_json::json;
 
     fn code(v: Value) -> u16 {
-        decode(v, Path::default()).unwrap_err().1.code
+        decode(v, Path::default()).unwrap_err().error.code
     }
 
     #[test]
@@ -128,16 +172,13 @@ mod tests {
     }
 
     #[test]
-    fn path_ids_win_over_body_ids() {
-        let v = json!({"transaction": "x", "janus": "Message", "session_id": 1, "handle_id": 2});
-        let e = decode(
-            v,
-            Path {
-                session: Some(9),
-                handle: None,
-            },
-        )
-        .unwrap();
+    fn path_and_body_ids_combine_and_must_agree() {
+        let path = Path {
+            session: Some(9),
+            handle: None,
+        };
+        let v = json!({"transaction": "x", "janus": "Message", "handle_id": 2});
+        let e = decode(v, path).unwrap();
         assert_eq!(e.verb, "message");
         assert_eq!(
             e.scope,
@@ -146,6 +187,10 @@ mod tests {
                 handle: 2
             }
         );
+        let v = json!({"transaction": "x", "janus": "destroy", "session_id": 10});
+        let err = decode(v, path).unwrap_err();
+        assert_eq!(err.error.code, 457);
+        assert_eq!(err.session, Some(9));
     }
 
     #[test]

@@ -31,7 +31,7 @@ const ROOT: &[&str] = &[
     "set_slowlink_threshold",
     "loops_info",
 ];
-const SESSION: &[&str] = &["list_handles", "destroy_session"];
+const SESSION: &[&str] = &["list_handles", "destroy_session", "set_session_timeout"];
 const HANDLE: &[&str] = &["handle_info", "detach_handle", "hangup_webrtc"];
 
 impl Core {
@@ -55,7 +55,6 @@ impl Core {
         if !authorized {
             return Err(ApiError::unauthorized());
         }
-        let known = ROOT.contains(&verb) || SESSION.contains(&verb) || HANDLE.contains(&verb);
         match env.scope {
             Scope::Root if ROOT.contains(&verb) => self.admin_root(&env),
             Scope::Session(sid) if SESSION.contains(&verb) => {
@@ -69,6 +68,21 @@ impl Core {
                         Ok(
                             json!({ "janus": "success", "transaction": t, "session_id": sid, "handles": handles }),
                         )
+                    }
+                    "set_session_timeout" => {
+                        let timeout = match env.object.get("timeout") {
+                            None | Some(Value::Null) => return Err(ApiError::missing("timeout")),
+                            Some(v) => v.as_u64().ok_or_else(|| {
+                                ApiError::wrong_type("timeout", "a positive integer")
+                            })?,
+                        };
+                        if let Some(s) = self.sessions.get_mut(&sid) {
+                            s.timeout = Some(timeout);
+                        }
+                        Ok(json!({
+                            "janus": "success", "transaction": t,
+                            "session_id": sid, "timeout": timeout
+                        }))
                     }
                     _ => {
                         self.destroy_session(sid);
@@ -99,16 +113,20 @@ impl Core {
                     }
                     "detach_handle" => {
                         self.detach(hid);
-                        Ok(json!({ "janus": "success", "transaction": t }))
+                        self.run_deferred();
+                        Ok(json!({ "janus": "success", "session_id": sid, "transaction": t }))
                     }
                     _ => {
                         self.hangup_pc(hid, "Admin API");
-                        Ok(json!({ "janus": "success", "transaction": t }))
+                        self.run_deferred();
+                        Ok(
+                            json!({ "janus": "success", "session_id": sid, "handle_id": hid, "transaction": t }),
+                        )
                     }
                 }
             }
-            _ if known => Err(ApiError::bad_path(verb)),
-            _ => Err(ApiError::unknown_request(verb)),
+            // Janus answers 457 for unknown admin verbs too, not 453.
+            _ => Err(ApiError::bad_path(verb)),
         }
     }
 
@@ -200,7 +218,15 @@ impl Core {
             }
             "add_token" => {
                 let token = token()?;
-                let allowed: HashSet<String> = plugins()?.into_iter().collect();
+                let mut allowed: HashSet<String> = plugins()?.into_iter().collect();
+                // No list: the token may use every plugin (as Janus).
+                if allowed.is_empty() {
+                    allowed = self
+                        .plugins
+                        .iter()
+                        .map(|p| p.info().package.to_owned())
+                        .collect();
+                }
                 let list: Vec<&String> = allowed.iter().collect();
                 let data = json!({ "plugins": list });
                 self.tokens.insert(token, allowed);
@@ -241,6 +267,7 @@ impl Core {
                 let mut tokens: Vec<Value> = self
                     .tokens
                     .iter()
+                    .filter(|(_, v)| !v.is_empty())
                     .map(|(k, v)| json!({ "token": k, "allowed_plugins": v.iter().collect::<Vec<_>>() }))
                     .collect();
                 tokens.sort_by(|a, b| a["token"].as_str().cmp(&b["token"].as_str()));

@@ -125,6 +125,7 @@ impl Core {
             Session {
                 id,
                 last_activity: now,
+                timeout: None,
                 sink,
                 handles: BTreeSet::new(),
             },
@@ -178,7 +179,7 @@ impl Core {
         if self.config.general.token_auth {
             if let Some(token) = env.str_field("token") {
                 if let Some(allowed) = self.tokens.get(token) {
-                    if !allowed.is_empty() && !allowed.contains(&package) {
+                    if !allowed.contains(&package) {
                         return Err(ApiError::new(
                             ApiError::UNAUTHORIZED_PLUGIN,
                             format!("Provided token can't access plugin '{package}'"),

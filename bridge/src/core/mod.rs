@@ -122,19 +122,24 @@ pub struct Core {
     set_log_level: LogLevelSetter,
     /// Plugin commands waiting to run once the current input is answered.
     pending: std::collections::VecDeque<cardea_plugins::Command>,
+    outbox: Vec<(u64, Value)>,
 }
 
 impl Core {
     pub fn new(config: Config, shards: Vec<ShardHandle>, set_log_level: LogLevelSetter) -> Self {
-        let plugins = cardea_plugins::all()
+        let plugins: Vec<Box<dyn Plugin>> = cardea_plugins::all()
             .into_iter()
             .filter(|p| !config.plugins.disable.iter().any(|d| d == p.info().package))
+            .collect();
+        let every_plugin: HashSet<String> = plugins
+            .iter()
+            .map(|p| p.info().package.to_owned())
             .collect();
         let tokens = config
             .general
             .tokens
             .iter()
-            .map(|t| (t.clone(), HashSet::new()))
+            .map(|t| (t.clone(), every_plugin.clone()))
             .collect();
         Self {
             started: Instant::now(),
@@ -148,6 +153,7 @@ impl Core {
             log_level: config.general.debug_level,
             set_log_level,
             pending: Default::default(),
+            outbox: Vec::new(),
             config,
         }
     }
@@ -196,7 +202,11 @@ impl Core {
                     reply,
                 } => self.on_long_poll(session, maxev, auth, reply),
                 CoreInput::TransportGone { conn } => self.on_transport_gone(conn),
-                CoreInput::Media(e) => self.on_media_event(e),
+                CoreInput::Media(e) => {
+                    let span = tracing::debug_span!("media", handle = e.leg.0);
+                    let _entered = span.enter();
+                    self.on_media_event(e)
+                }
                 CoreInput::Tick => self.on_tick(),
             }
         }
@@ -216,10 +226,18 @@ impl Core {
         };
         let answer = match body.map(|v| api::decode(v, path)) {
             Err(e) => api::error_reply(None, None, &e),
-            Ok(Err((t, e))) => api::error_reply(t.as_deref(), None, &e),
+            Ok(Err(failed)) => {
+                api::error_reply(failed.transaction.as_deref(), failed.session, &failed.error)
+            }
             Ok(Ok(env)) => {
                 let transaction = env.transaction.clone();
                 let session = env.scope.session();
+                let handle = match env.scope {
+                    api::Scope::Handle { handle, .. } => Some(handle),
+                    _ => None,
+                };
+                let span = tracing::info_span!("request", verb = %env.verb, session, handle, admin);
+                let _entered = span.enter();
                 let result = if admin {
                     self.admin_request(env)
                 } else {
@@ -313,6 +331,7 @@ impl Core {
         let mut expired = Vec::new();
         let mut orphans = Vec::new();
         for s in self.sessions.values() {
+            let timeout = s.timeout.unwrap_or(timeout);
             if timeout > 0 && now.duration_since(s.last_activity) >= Duration::from_secs(timeout) {
                 expired.push(s.id);
             } else if let Sink::Orphaned { since } = s.sink {
@@ -380,9 +399,17 @@ impl Core {
     }
 
     /// Pushes an event to the session's transport.
+    /// Queues an event for the session's transport; it leaves after the reply to the
+    /// request being handled (Janus clients expect `success` before `detached`).
     fn push(&mut self, session: u64, event: Value) {
-        if let Some(s) = self.sessions.get_mut(&session) {
-            s.sink.push(event);
+        self.outbox.push((session, event));
+    }
+
+    fn flush_outbox(&mut self) {
+        for (session, event) in std::mem::take(&mut self.outbox) {
+            if let Some(s) = self.sessions.get_mut(&session) {
+                s.sink.push(event);
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ impl Core {
         while let Some(command) = self.pending.pop_front() {
             self.run_command(command);
         }
+        self.flush_outbox();
     }
 
     fn run_command(&mut self, command: Command) {

@@ -84,6 +84,8 @@ impl Sink {
 pub struct Session {
     pub id: u64,
     pub last_activity: Instant,
+    /// Set by the Admin API's per-session set_session_timeout.
+    pub timeout: Option<u64>,
     pub sink: Sink,
     pub handles: BTreeSet<u64>,
 }

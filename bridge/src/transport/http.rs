@@ -233,10 +233,8 @@ async fn long_poll(s: Http, sid: u64, q: HashMap<String, String>) -> Response {
             return StatusCode::NOT_FOUND.into_response();
         }
         Ok(Ok(Err(LongPollError::Unauthorized))) => {
-            return json_response(
-                StatusCode::OK,
-                &api::error_reply(None, Some(sid), &ApiError::unauthorized()),
-            );
+            // Janus answers a long poll without valid credentials with a bare 403.
+            return StatusCode::FORBIDDEN.into_response();
         }
         _ => Vec::new(),
     };

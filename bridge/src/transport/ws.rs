@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,8 +19,10 @@ use crate::core::{CoreHandle, CoreInput, Origin};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-/// Largest text frame accepted.
-const MAX_MESSAGE: usize = 1 << 20;
+/// Largest request answered; a larger frame gets error 450 and the socket stays open.
+const MAX_REQUEST: usize = 1 << 20;
+/// Largest frame read at all; beyond it the socket is closed with 1009 (RFC 6455 §7.4.1).
+const MAX_FRAME: usize = 8 << 20;
 
 #[derive(Clone)]
 struct Ws {
@@ -55,7 +57,8 @@ async fn upgrade(State(s): State<Ws>, headers: HeaderMap, ws: WebSocketUpgrade) 
             .into_response();
     }
     ws.protocols([wanted])
-        .max_message_size(MAX_MESSAGE)
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(s, socket))
 }
 
@@ -63,14 +66,35 @@ async fn serve(s: Ws, socket: WebSocket) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<u16>();
+    let mut close = Some(close_tx);
     let writer = tokio::spawn(async move {
-        while let Some(v) = rx.recv().await {
-            if sink
-                .send(Message::Text(v.to_string().into()))
-                .await
-                .is_err()
-            {
-                break;
+        loop {
+            tokio::select! {
+                // A close code wins over queued events.
+                biased;
+                code = &mut close_rx => {
+                    if let Ok(code) = code {
+                        let frame = CloseFrame { code, reason: "".into() };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        return;
+                    }
+                    // No close code will come: keep forwarding until the channel ends.
+                    while let Some(v) = rx.recv().await {
+                        if sink.send(Message::Text(v.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    break;
+                }
+                v = rx.recv() => match v {
+                    Some(v) => {
+                        if sink.send(Message::Text(v.to_string().into())).await.is_err() {
+                            return;
+                        }
+                    }
+                    None => break,
+                },
             }
         }
         let _ = sink.close().await;
@@ -79,10 +103,37 @@ async fn serve(s: Ws, socket: WebSocket) {
         let bytes = match msg {
             Ok(Message::Text(t)) => t.as_bytes().to_vec(),
             Ok(Message::Binary(b)) => b.to_vec(),
-            Ok(Message::Close(_)) | Err(_) => break,
+            Ok(Message::Close(_)) => break,
             // Pings are answered by the WebSocket layer itself (RFC 6455 §5.5.2).
             Ok(_) => continue,
+            Err(e) => {
+                let text = e.to_string();
+                // RFC 6455 §7.4.1: 1007 bad payload data, 1009 too big, 1002 protocol error.
+                let code = if text.contains("UTF-8") || text.contains("utf-8") {
+                    1007
+                } else if text.contains("too long") || text.contains("size") {
+                    1009
+                } else {
+                    1002
+                };
+                tracing::debug!(conn, "WebSocket closed on a bad frame: {text}");
+                if let Some(c) = close.take() {
+                    let _ = c.send(code);
+                }
+                break;
+            }
         };
+        if bytes.len() > MAX_REQUEST {
+            let _ = tx.send(api::error_reply(
+                None,
+                None,
+                &ApiError::new(
+                    ApiError::TRANSPORT_SPECIFIC,
+                    format!("Request too large (limit {MAX_REQUEST} bytes)"),
+                ),
+            ));
+            continue;
+        }
         let parsed = api::parse_body(&bytes);
         if let Err(e) = &parsed {
             if e.code == ApiError::INVALID_JSON {
@@ -103,5 +154,6 @@ async fn serve(s: Ws, socket: WebSocket) {
     }
     s.core.send(CoreInput::TransportGone { conn });
     drop(tx);
+    drop(close);
     let _ = writer.await;
 }
