@@ -115,6 +115,8 @@ impl WebRtcLeg {
             .accept_offer(offer)
             .map_err(|e| MediaError::Negotiation(e.to_string()))?;
         let sdp = answer.to_sdp_string();
+        // An ICE restart in a renegotiation brings new local credentials.
+        self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
         self.set_streams_from(negotiated_media(&sdp));
         Ok(sdp)
     }

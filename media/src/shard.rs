@@ -10,13 +10,21 @@ use str0m::net::Transmit;
 
 use crate::leg::Routed;
 use crate::{
-    stun_local_ufrag, DatagramKind, Edge, LegId, MediaEvent, MediaKind, Router, WebRtcLeg,
+    stun_local_ufrag, DatagramKind, Edge, LegId, MediaError, MediaEvent, MediaKind, Router,
+    WebRtcLeg,
 };
 
 /// What the control plane asks of a shard.
 pub enum MediaCommand {
     /// A negotiated leg joins the shard (built off-thread with `WebRtcLeg::new`).
     AddLeg(Box<WebRtcLeg>),
+    /// A new offer on a leg that is already up (renegotiation, ICE restart): answered on
+    /// the shard, since the leg lives there; `reply` gets the answer SDP.
+    Renegotiate {
+        leg: LegId,
+        offer: String,
+        reply: Box<dyn FnOnce(Result<String, MediaError>) + Send>,
+    },
     /// Drops a leg; `close` sends DTLS close_notify first (a hangup) rather than vanishing.
     RemoveLeg {
         leg: LegId,
@@ -95,6 +103,18 @@ impl Shard {
                 self.by_ufrag.insert(leg.local_ufrag().to_owned(), id);
                 self.legs.insert(id, *leg);
                 self.drive(id, now);
+            }
+            MediaCommand::Renegotiate { leg, offer, reply } => {
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    reply(Err(MediaError::NoSuchLeg(leg)));
+                    return;
+                };
+                let answer = l.accept_offer(&offer);
+                let ufrag = l.local_ufrag().to_owned();
+                self.by_ufrag.retain(|_, id| *id != leg);
+                self.by_ufrag.insert(ufrag, leg);
+                self.drive(leg, now);
+                reply(answer);
             }
             MediaCommand::RemoveLeg { leg, close } => {
                 if close {

@@ -51,6 +51,14 @@ pub enum CoreInput {
     TransportGone {
         conn: ConnId,
     },
+    /// A shard answered a renegotiation offer.
+    Renegotiated {
+        handle: u64,
+        transaction: Option<String>,
+        event: serde_json::Map<String, Value>,
+        offer: String,
+        result: Result<String, String>,
+    },
     Media(MediaEvent),
     Tick,
 }
@@ -123,6 +131,8 @@ pub struct Core {
     /// Plugin commands waiting to run once the current input is answered.
     pending: std::collections::VecDeque<cardea_plugins::Command>,
     outbox: Vec<(u64, Value)>,
+    /// The core's own input, for answers that come back later (renegotiation).
+    self_tx: Option<mpsc::UnboundedSender<CoreInput>>,
 }
 
 impl Core {
@@ -154,13 +164,15 @@ impl Core {
             set_log_level,
             pending: Default::default(),
             outbox: Vec::new(),
+            self_tx: None,
             config,
         }
     }
 
     /// Starts the core loop and its clock; returns the handle transports use.
-    pub fn spawn(self, media_events: mpsc::UnboundedReceiver<MediaEvent>) -> CoreHandle {
+    pub fn spawn(mut self, media_events: mpsc::UnboundedReceiver<MediaEvent>) -> CoreHandle {
         let (tx, rx) = mpsc::unbounded_channel();
+        self.self_tx = Some(tx.clone());
         let handle = CoreHandle { tx: tx.clone() };
         let tick = tx.clone();
         tokio::spawn(async move {
@@ -202,6 +214,13 @@ impl Core {
                     reply,
                 } => self.on_long_poll(session, maxev, auth, reply),
                 CoreInput::TransportGone { conn } => self.on_transport_gone(conn),
+                CoreInput::Renegotiated {
+                    handle,
+                    transaction,
+                    event,
+                    offer,
+                    result,
+                } => self.on_renegotiated(handle, transaction, event, offer, result),
                 CoreInput::Media(e) => {
                     let span = tracing::debug_span!("media", handle = e.leg.0);
                     let _entered = span.enter();

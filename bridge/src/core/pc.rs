@@ -102,6 +102,12 @@ impl Core {
             json!({ "plugin": package, "data": data }),
         );
         if let Some(JsepAction::AnswerOffer { offer }) = jsep {
+            if self.has_live_pc(hid) {
+                // Renegotiation: the leg answers on its shard; the event leaves when the
+                // answer comes back (CoreInput::Renegotiated).
+                self.renegotiate(hid, transaction, event, offer);
+                return;
+            }
             match self.negotiate(hid, &offer) {
                 Ok(answer) => {
                     event.insert("jsep".into(), json!({ "type": "answer", "sdp": answer }));
@@ -118,6 +124,75 @@ impl Core {
         self.push(sid, Value::Object(event));
     }
 
+    fn has_live_pc(&self, hid: u64) -> bool {
+        self.handles
+            .get(&hid)
+            .and_then(|h| h.pc.as_ref())
+            .is_some_and(|pc| pc.local_sdp.is_some())
+    }
+
+    fn renegotiate(
+        &mut self,
+        hid: u64,
+        transaction: Option<String>,
+        event: Map<String, Value>,
+        offer: String,
+    ) {
+        let Some(core) = self.self_tx.clone() else {
+            return;
+        };
+        let shard = self.shard_for(hid);
+        let remote = offer.clone();
+        self.media(
+            shard,
+            MediaCommand::Renegotiate {
+                leg: LegId(hid),
+                offer,
+                reply: Box::new(move |result| {
+                    let _ = core.send(super::CoreInput::Renegotiated {
+                        handle: hid,
+                        transaction,
+                        event,
+                        offer: remote,
+                        result: result.map_err(|e| e.to_string()),
+                    });
+                }),
+            },
+        );
+    }
+
+    /// The shard answered a renegotiation: send the plugin's event with the answer.
+    pub(super) fn on_renegotiated(
+        &mut self,
+        hid: u64,
+        transaction: Option<String>,
+        mut event: Map<String, Value>,
+        offer: String,
+        result: Result<String, String>,
+    ) {
+        let Some(handle) = self.handles.get_mut(&hid) else {
+            return;
+        };
+        let (sid, plugin) = (handle.session, handle.plugin);
+        match result {
+            Ok(answer) => {
+                if let Some(pc) = handle.pc.as_mut() {
+                    pc.local_sdp = Some(answer.clone());
+                    pc.remote_sdp = Some(offer);
+                }
+                event.insert("jsep".into(), json!({ "type": "answer", "sdp": answer }));
+                self.push(sid, Value::Object(event));
+            }
+            Err(e) => {
+                tracing::warn!(handle = hid, "renegotiation failed: {e}");
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].jsep_error(&mut ctx, hid, transaction, &e);
+                self.pending.extend(ctx.commands);
+            }
+        }
+        self.run_deferred();
+    }
+
     /// Builds the handle's WebRTC leg from the client's offer and places it on its shard.
     fn negotiate(&mut self, hid: u64, offer: &str) -> Result<String, cardea_media::MediaError> {
         let shard = self.shard_for(hid);
@@ -127,21 +202,6 @@ impl Core {
             .clone();
         let mut leg = WebRtcLeg::new(LegId(hid), &config, Instant::now());
         let answer = leg.accept_offer(offer)?;
-        // A new offer replaces the PeerConnection (renegotiation in place comes later).
-        let had_pc = self
-            .handles
-            .get(&hid)
-            .and_then(|h| h.pc.as_ref())
-            .is_some_and(|pc| pc.local_sdp.is_some());
-        if had_pc {
-            self.media(
-                shard,
-                MediaCommand::RemoveLeg {
-                    leg: LegId(hid),
-                    close: true,
-                },
-            );
-        }
         self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
         if let Some(h) = self.handles.get_mut(&hid) {
             let pc = h.pc.get_or_insert_with(Default::default);
