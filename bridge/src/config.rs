@@ -102,6 +102,8 @@ pub struct Media {
     /// or 127.0.0.1 when bound to a wildcard.
     pub advertise: Vec<IpAddr>,
     pub ice_lite: bool,
+    /// Receive and send buffer of each media socket, in bytes.
+    pub socket_buffer: usize,
     /// DTLS certificate and key (PEM). Unset: a fresh self-signed certificate at start.
     pub dtls_cert: Option<String>,
     pub dtls_key: Option<String>,
@@ -177,6 +179,7 @@ impl Default for Media {
             shards: 1,
             advertise: Vec::new(),
             ice_lite: true,
+            socket_buffer: 4 << 20,
             dtls_cert: None,
             dtls_key: None,
         }

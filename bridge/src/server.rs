@@ -62,6 +62,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
             &advertise,
             config.media.ice_lite,
             cert.clone(),
+            config.media.socket_buffer,
             media_tx.clone(),
         )
         .map_err(|source| StartError::Bind {

@@ -16,6 +16,8 @@ use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKi
 
 /// How long ICE may stay disconnected before the leg is declared failed (Janus: "ICE failed").
 const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
+/// Packets of outgoing video kept for answering NACKs.
+const VIDEO_SEND_BUFFER: usize = 300;
 /// The REMB that lifts a cap (what Janus sends for `bitrate: 0`).
 const UNCAPPED_BPS: u64 = 10_000_000;
 /// How often counters go to the control plane and a REMB cap is repeated.
@@ -70,6 +72,9 @@ impl WebRtcLeg {
             .set_rtp_mode(true)
             .set_ice_lite(config.ice_lite)
             .set_dtls_cert(config.cert.clone())
+            // About a second of video for retransmissions (str0m keeps 1000 packets by
+            // default, ~1.2 MB per stream; Janus keeps 200 ms).
+            .set_send_buffer_video(VIDEO_SEND_BUFFER)
             .build(now);
         for addr in &config.candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# One measured run of cardea-load against a fresh Cardea: the server pinned to CPU 0, the
+# tool to CPU 1, every listener on 127.0.0.1 with an ephemeral port. Prints the tool's JSON
+# line; extra arguments go to `cardea-load echotest`.
+#
+#   bench/bench-cardea.sh --sessions 50 --duration 10
+#   bench/bench-cardea.sh --sessions 10 --video-pps 300 --video-size 1100 --duration 10
+#
+# Binaries: CARDEA_BIN and CARDEA_LOAD_BIN, else $CARGO_TARGET_DIR/release/{cardea,cardea-load}.
+set -euo pipefail
+target="${CARGO_TARGET_DIR:-$HOME/.cache/cardea-target}"
+cardea="${CARDEA_BIN:-$target/release/cardea}"
+load="${CARDEA_LOAD_BIN:-$target/release/cardea-load}"
+server_cpu="${SERVER_CPU:-0}"
+client_cpu="${CLIENT_CPU:-1}"
+
+dir="$(mktemp -d)"
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+cat >"$dir/cardea.yaml" <<'EOF'
+general:
+  debug_level: 3
+  session_timeout: 60
+http:
+  bind: 127.0.0.1
+  port: 0
+websocket:
+  bind: 127.0.0.1
+  port: 0
+admin:
+  bind: 127.0.0.1
+  http_port: 0
+  ws_port: 0
+media:
+  bind: 127.0.0.1
+  port: 0
+EOF
+: >"$dir/out"
+taskset -c "$server_cpu" "$cardea" --config "$dir/cardea.yaml" >"$dir/out" 2>"$dir/log" &
+pid=$!
+for _ in $(seq 100); do
+  grep -q '^CARDEA_READY ' "$dir/out" && break
+  kill -0 "$pid" 2>/dev/null || { cat "$dir/log" >&2; exit 1; }
+  sleep 0.1
+done
+http="$(sed -n 's/^CARDEA_READY .*"http":"\([^"]*\)".*/\1/p' "$dir/out")"
+[ -n "$http" ] || { echo "cardea did not get ready" >&2; cat "$dir/log" >&2; exit 1; }
+
+status=0
+timeout 300 taskset -c "$client_cpu" "$load" echotest \
+  --server "http://$http/janus" --server-pid "$pid" "$@" || status=$?
+if grep -qE ' (WARN|ERROR) ' "$dir/log"; then
+  echo "--- cardea warnings/errors:" >&2
+  grep -E ' (WARN|ERROR) ' "$dir/log" | grep -v admin_secret | tail -20 >&2 || true
+fi
+exit "$status"

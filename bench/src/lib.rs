@@ -1,0 +1,23 @@
+//! `cardea-load`: a load generator that speaks the Janus API and runs many WebRTC peers
+//! cheaply, to load Cardea and Janus alike.
+//!
+//! Every peer is a sans-IO str0m `Rtc` (RTP mode) and all of them run on one media thread
+//! (a mio loop over one UDP socket per peer); signalling is the Janus HTTP API on a few
+//! blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
+//! its payload, so each echo tells loss, duplication and round-trip time.
+//!
+//! The scenario is a library function ([`echotest::run`]) so tests can call it in-process;
+//! the `cardea-load` binary wraps it in a CLI and prints the [`Report`] as one JSON line.
+
+pub mod echotest;
+mod janus;
+mod media;
+mod payload;
+mod peer;
+mod probe;
+mod procfs;
+mod report;
+mod setup;
+
+pub use echotest::{run as run_echotest, EchotestConfig, LoadError};
+pub use report::Report;

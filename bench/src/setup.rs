@@ -1,0 +1,133 @@
+//! Bringing one EchoTest session up over the Janus HTTP API (janus-api.md §1.2, §4.1):
+//! create → attach → message with the offer → answer event → media loop adopts the peer →
+//! `webrtcup`.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::janus::JanusHttp;
+use crate::media::{Command, MediaDoor};
+use crate::peer::{Offerer, PeerKit};
+
+const PLUGIN: &str = "janus.plugin.echotest";
+/// A long poll is held by the server about 30 s; ask for no more than this at once.
+const LONG_POLL: Duration = Duration::from_secs(30);
+
+/// A session whose PeerConnection is up.
+#[derive(Debug, Clone, Copy)]
+pub struct Established {
+    pub session: u64,
+    /// `create` sent → `webrtcup` received.
+    pub setup: Duration,
+}
+
+/// A session that did not come up; `session` is set when there is one to destroy.
+#[derive(Debug, Clone)]
+pub struct SetupFailure {
+    pub session: Option<u64>,
+    pub reason: String,
+}
+
+/// Brings session `index` up, or says why not, by `deadline`.
+pub fn establish(
+    janus: &JanusHttp,
+    kit: &PeerKit,
+    media: &MediaDoor,
+    index: u32,
+    start: Instant,
+    deadline: Instant,
+) -> Result<Established, SetupFailure> {
+    let began = Instant::now();
+    let session = janus.create().map_err(|e| SetupFailure {
+        session: None,
+        reason: e.to_string(),
+    })?;
+    let fail = |reason: String| SetupFailure {
+        session: Some(session),
+        reason: format!("session {index}: {reason}"),
+    };
+    let handle = janus
+        .attach(session, PLUGIN)
+        .map_err(|e| fail(e.to_string()))?;
+    let (offerer, offer) =
+        Offerer::new(kit, index, Instant::now()).map_err(|e| fail(e.to_string()))?;
+    let body = json!({"audio": true, "video": kit.plan.video.is_some()});
+    let jsep = json!({"type": "offer", "sdp": offer, "trickle": false});
+    janus
+        .message(session, handle, body, jsep)
+        .map_err(|e| fail(e.to_string()))?;
+
+    let mut events = EventWaiter::new(janus, session);
+    let answer = events
+        .wait_for("the answer", deadline, |e| e["jsep"]["type"] == "answer")
+        .map_err(fail)?;
+    let sdp = answer["jsep"]["sdp"]
+        .as_str()
+        .ok_or_else(|| fail(format!("answer without sdp: {answer}")))?;
+    let peer = offerer
+        .accept(sdp, start)
+        .map_err(|e| fail(e.to_string()))?;
+    if !media.send(Command::Adopt(Box::new(peer))) {
+        return Err(fail("the media thread is gone".into()));
+    }
+    events
+        .wait_for("webrtcup", deadline, |e| e["janus"] == "webrtcup")
+        .map_err(fail)?;
+    Ok(Established {
+        session,
+        setup: began.elapsed(),
+    })
+}
+
+/// Long polls one session and hands out its events in order, keeping the ones not asked
+/// for yet (one poll may return several).
+struct EventWaiter<'a> {
+    janus: &'a JanusHttp,
+    session: u64,
+    backlog: VecDeque<Value>,
+}
+
+impl<'a> EventWaiter<'a> {
+    fn new(janus: &'a JanusHttp, session: u64) -> Self {
+        EventWaiter {
+            janus,
+            session,
+            backlog: VecDeque::new(),
+        }
+    }
+
+    /// The first event matching `wanted`; an EchoTest error, a `hangup` or `detached`
+    /// before it is a failure, and so is `deadline`.
+    fn wait_for(
+        &mut self,
+        what: &str,
+        deadline: Instant,
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<Value, String> {
+        loop {
+            while let Some(event) = self.backlog.pop_front() {
+                if wanted(&event) {
+                    return Ok(event);
+                }
+                let verb = event["janus"].as_str().unwrap_or_default();
+                let plugin_error = &event["plugindata"]["data"]["error"];
+                if matches!(verb, "hangup" | "detached" | "error" | "timeout")
+                    || !plugin_error.is_null()
+                {
+                    return Err(format!("waiting for {what}: {event}"));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("no {what} before the setup deadline"));
+            }
+            let events = self
+                .janus
+                .poll(self.session, left.min(LONG_POLL))
+                .map_err(|e| format!("waiting for {what}: {e}"))?;
+            self.backlog.extend(events);
+        }
+    }
+}
