@@ -4,6 +4,7 @@
 //! comes back. The expectations are what Janus 1.x does (shared/reference/webrtc-test-peer.md).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use bytes::Bytes;
 use cardea_tests::{transaction, Cardea, EventStream};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
@@ -301,6 +303,449 @@ async fn echo_opus_vp8_and_data() {
     drop(cardea);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echotest_renegotiation_keeps_media_flowing() {
+    timeout(Duration::from_secs(60), renegotiate_mid_call(false))
+        .await
+        .expect("the renegotiation exchange did not finish within 60 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echotest_ice_restart_keeps_media_flowing() {
+    timeout(Duration::from_secs(60), renegotiate_mid_call(true))
+        .await
+        .expect("the ICE restart exchange did not finish within 60 s");
+}
+
+/// How long media flows in the renegotiation tests; the second offer goes out about 2 s in.
+const RENEGOTIATION_SEND_FOR: Duration = Duration::from_secs(8);
+/// The window after the second answer (after reconnecting, for an ICE restart) over which
+/// echoes are counted.
+const AFTER_ANSWER: Duration = Duration::from_secs(2);
+
+/// Connects as the EchoTest test does, sends media, then sends a second offer on the same
+/// PeerConnection (with a second data channel; with new ICE credentials when `ice_restart`) and
+/// checks the same leg answers it: same DTLS fingerprint and role, ICE credentials kept or
+/// renewed as asked, no hangup, and the echoes keep coming.
+async fn renegotiate_mid_call(ice_restart: bool) {
+    let cardea = Cardea::start("");
+    let janus = cardea.janus();
+    let session = janus.create().await;
+    let handle = janus.attach(session, PLUGIN).await;
+    let mut events = janus.events(session);
+
+    let peer = Peer::new();
+    let pc = peer_connection(
+        Arc::clone(&peer),
+        &loopback_ip_of(&cardea.listeners.media[0]),
+    )
+    .await;
+    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC);
+    let video = local_track(RtpCodecKind::Video, vp8(), VIDEO_SSRC);
+    for track in [&audio, &video] {
+        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+            .await
+            .expect("add_track");
+    }
+    let dc = pc
+        .create_data_channel("wpc", None)
+        .await
+        .expect("create_data_channel");
+    let (mut dc_open_rx, mut dc_reply_rx) = run_data_channel(Arc::clone(&dc));
+
+    let (offer1, answer1) = offer_answer(
+        &janus,
+        session,
+        handle,
+        &mut events,
+        &pc,
+        &peer,
+        None,
+        "the first offer",
+    )
+    .await;
+    let mut connection = peer.connection.subscribe();
+    timeout(
+        STEP,
+        connection.wait_for(|s| {
+            assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE/DTLS failed");
+            *s == RTCPeerConnectionState::Connected
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ICE+DTLS did not connect; offer:\n{offer1}\nanswer:\n{answer1}"))
+    .expect("connection watch closed");
+
+    let audio_sent = Arc::new(AtomicUsize::new(0));
+    let video_sent = Arc::new(AtomicUsize::new(0));
+    let audio_sender = tokio::spawn(send_rtp_counted(
+        Arc::clone(&audio),
+        Media::Audio,
+        RENEGOTIATION_SEND_FOR,
+        Arc::clone(&audio_sent),
+    ));
+    let video_sender = tokio::spawn(send_rtp_counted(
+        Arc::clone(&video),
+        Media::Video,
+        RENEGOTIATION_SEND_FOR,
+        Arc::clone(&video_sent),
+    ));
+    let media_started = tokio::time::Instant::now();
+
+    timeout(STEP, dc_open_rx.wait_for(|open| *open))
+        .await
+        .expect("the data channel did not open")
+        .expect("data channel watch closed");
+    dc.send_text(DATA_TEXT).await.expect("send_text");
+    let reply = timeout(STEP, dc_reply_rx.recv())
+        .await
+        .expect("no data-channel reply before the renegotiation")
+        .expect("data channel closed");
+    assert!(reply.contains(DATA_TEXT), "{reply:?}");
+
+    tokio::time::sleep_until(media_started + Duration::from_secs(2)).await;
+    let before = (
+        peer.echoed(RtpCodecKind::Audio),
+        peer.echoed(RtpCodecKind::Video),
+    );
+    assert!(
+        before.0.distinct > 0 && before.1.distinct > 0,
+        "nothing echoed before the renegotiation: audio {:?}, video {:?}",
+        before.0,
+        before.1
+    );
+
+    // The second offer: a second data channel (same m=application, a new SCTP stream), and new
+    // ICE credentials when asked.
+    let dc2 = pc
+        .create_data_channel("wpc-2", None)
+        .await
+        .expect("create_data_channel wpc-2");
+    let (mut dc2_open_rx, mut dc2_reply_rx) = run_data_channel(Arc::clone(&dc2));
+    let what = if ice_restart {
+        "the ICE restart offer"
+    } else {
+        "the second offer"
+    };
+    let (offer2, answer2) = offer_answer(
+        &janus,
+        session,
+        handle,
+        &mut events,
+        &pc,
+        &peer,
+        Some(RTCOfferOptions { ice_restart }),
+        what,
+    )
+    .await;
+    let answered_at = tokio::time::Instant::now();
+    let sent_at_answer: (usize, usize) = (
+        audio_sent.load(Ordering::Relaxed),
+        video_sent.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "{what} answered {:?} after media started; sent so far audio {}, video {}",
+        answered_at - media_started,
+        sent_at_answer.0,
+        sent_at_answer.1
+    );
+
+    let attr = |sdp: &str, name: &str| -> Vec<String> {
+        sdp.lines()
+            .filter_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .collect()
+    };
+    let context = format!(
+        "first offer:\n{offer1}\nfirst answer:\n{answer1}\nsecond offer:\n{offer2}\nsecond answer:\n{answer2}"
+    );
+    assert_eq!(
+        attr(&answer2, "a=fingerprint:"),
+        attr(&answer1, "a=fingerprint:"),
+        "the same leg answers: same DTLS certificate\n{context}"
+    );
+    assert_eq!(
+        attr(&answer2, "a=setup:"),
+        attr(&answer1, "a=setup:"),
+        "the same leg answers: same DTLS role\n{context}"
+    );
+    let ufrag = |sdp: &str| attr(sdp, "a=ice-ufrag:").into_iter().next();
+    assert!(
+        ufrag(&answer2).is_some(),
+        "no a=ice-ufrag in the answer\n{context}"
+    );
+    if ice_restart {
+        assert_ne!(
+            ufrag(&offer2),
+            ufrag(&offer1),
+            "webrtc-rs put new credentials in its restart offer\n{context}"
+        );
+        assert_ne!(
+            ufrag(&answer2),
+            ufrag(&answer1),
+            "an ICE restart offer is answered with new ICE credentials\n{context}"
+        );
+    } else {
+        assert_eq!(
+            ufrag(&answer2),
+            ufrag(&answer1),
+            "without an ICE restart the answer keeps the ICE credentials\n{context}"
+        );
+    }
+
+    // An ICE restart takes the connection through checking again: str0m (ICE lite) has no
+    // path to send on until webrtc-rs nominates a pair with the new credentials (about 200 ms
+    // here, webrtc-rs's check pacing), and webrtc-rs reports "connecting" meanwhile. What is
+    // sent in that gap is allowed to be lost; the gap itself must stay short, and the 2 s
+    // window starts when the connection is back.
+    let mut gap = Duration::ZERO;
+    let mut sent_at_answer = sent_at_answer;
+    if ice_restart {
+        let mut connection = peer.connection.subscribe();
+        timeout(
+            Duration::from_secs(5),
+            connection.wait_for(|s| {
+                assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE restart failed");
+                *s == RTCPeerConnectionState::Connected
+            }),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "not connected again within 5 s of the ICE restart answer; states {:?}\n{context}",
+                peer.connection_history.lock().unwrap()
+            )
+        })
+        .expect("connection watch closed");
+        gap = answered_at.elapsed();
+        let back = (
+            audio_sent.load(Ordering::Relaxed),
+            video_sent.load(Ordering::Relaxed),
+        );
+        let lost = |kind: RtpCodecKind, from: usize, to: usize| {
+            let echoed = peer.echoed(kind);
+            (from..to)
+                .filter(|i| !echoed.indices.contains(&(*i as u16)))
+                .count()
+        };
+        // Let the echoes of the last packets before reconnecting arrive.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (audio_lost, video_lost) = (
+            lost(RtpCodecKind::Audio, sent_at_answer.0, back.0),
+            lost(RtpCodecKind::Video, sent_at_answer.1, back.1),
+        );
+        eprintln!(
+            "ICE restart: connected again {gap:?} after the answer; \
+             lost meanwhile audio {audio_lost} of {}, video {video_lost} of {}",
+            back.0 - sent_at_answer.0,
+            back.1 - sent_at_answer.1
+        );
+        assert!(
+            gap < Duration::from_secs(1),
+            "the ICE restart took {gap:?} to reconnect\n{context}"
+        );
+        sent_at_answer = back;
+    }
+    let window_start = answered_at + gap;
+
+    // Echoes of what was sent in the 2 s after the answer (after reconnecting, for a restart).
+    tokio::time::sleep_until(window_start + AFTER_ANSWER).await;
+    let sent_after = (
+        audio_sent.load(Ordering::Relaxed),
+        video_sent.load(Ordering::Relaxed),
+    );
+    // Stragglers: give the last packets of the window up to 1 s to come back.
+    let in_window = |kind: RtpCodecKind, from: usize, to: usize| {
+        let echoed = peer.echoed(kind);
+        (from..to)
+            .filter(|i| echoed.indices.contains(&(*i as u16)))
+            .count()
+    };
+    let settle = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let a = in_window(RtpCodecKind::Audio, sent_at_answer.0, sent_after.0);
+        let v = in_window(RtpCodecKind::Video, sent_at_answer.1, sent_after.1);
+        if (a == sent_after.0 - sent_at_answer.0 && v == sent_after.1 - sent_at_answer.1)
+            || tokio::time::Instant::now() > settle
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let audio_window = sent_after.0 - sent_at_answer.0;
+    let video_window = sent_after.1 - sent_at_answer.1;
+    let audio_back = in_window(RtpCodecKind::Audio, sent_at_answer.0, sent_after.0);
+    let video_back = in_window(RtpCodecKind::Video, sent_at_answer.1, sent_after.1);
+    let missing = |kind: RtpCodecKind, from: usize, to: usize| -> Vec<usize> {
+        let echoed = peer.echoed(kind);
+        (from..to)
+            .filter(|i| !echoed.indices.contains(&(*i as u16)))
+            .collect::<Vec<_>>()
+    };
+    eprintln!(
+        "after {what}: not echoed in the window: audio {:?}, video {:?}",
+        missing(RtpCodecKind::Audio, sent_at_answer.0, sent_after.0),
+        missing(RtpCodecKind::Video, sent_at_answer.1, sent_after.1)
+    );
+    let history = peer.connection_history.lock().unwrap().clone();
+    eprintln!(
+        "after {what}: audio {audio_back} of {audio_window} echoed, video {video_back} of {video_window}; \
+         totals audio {:?}, video {:?}; connection states {history:?}",
+        peer.echoed(RtpCodecKind::Audio),
+        peer.echoed(RtpCodecKind::Video)
+    );
+    let report = format!(
+        "connection states {history:?}; events:\n{}\n{context}",
+        events.describe()
+    );
+    assert!(
+        audio_window >= 80 && video_window >= 50,
+        "the senders did not run through the window: audio {audio_window}, video {video_window}"
+    );
+    assert!(
+        audio_back * 100 >= audio_window * 90,
+        "opus after {what}: {audio_back} of {audio_window} packets echoed in the {AFTER_ANSWER:?} after the answer\n{report}"
+    );
+    assert!(
+        video_back * 100 >= video_window * 90,
+        "VP8 after {what}: {video_back} of {video_window} frames echoed in the {AFTER_ANSWER:?} after the answer\n{report}"
+    );
+    assert!(
+        !history.iter().any(|s| matches!(
+            s,
+            RTCPeerConnectionState::Failed
+                | RTCPeerConnectionState::Disconnected
+                | RTCPeerConnectionState::Closed
+        )),
+        "the PeerConnection left connected during {what}: {history:?}"
+    );
+
+    // Both data channels echo after the renegotiation.
+    let text1 = format!("{DATA_TEXT}-after");
+    dc.send_text(&text1).await.expect("send_text on wpc");
+    let reply = timeout(STEP, dc_reply_rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no reply on the first data channel after {what}\n{report}"))
+        .expect("data channel wpc closed");
+    assert!(reply.contains(&text1), "{reply:?}");
+    timeout(STEP, dc2_open_rx.wait_for(|open| *open))
+        .await
+        .unwrap_or_else(|_| panic!("the second data channel did not open after {what}\n{report}"))
+        .expect("data channel watch closed");
+    let text2 = format!("{DATA_TEXT}-second-channel");
+    dc2.send_text(&text2).await.expect("send_text on wpc-2");
+    let reply = timeout(STEP, dc2_reply_rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("no reply on the second data channel after {what}\n{report}"))
+        .expect("data channel wpc-2 closed");
+    assert!(reply.contains(&text2), "{reply:?}");
+
+    audio_sender.await.expect("audio sender task");
+    video_sender.await.expect("video sender task");
+
+    // No hangup, no error, no "done" while the call was renegotiated.
+    let seen = events.drain().to_vec();
+    let bad: Vec<&Value> = seen
+        .iter()
+        .filter(|e| {
+            e["janus"] == "hangup"
+                || e["janus"] == "error"
+                || e["janus"] == "detached"
+                || e["plugindata"]["data"]["result"] == "done"
+                || e["plugindata"]["data"]["error"].is_string()
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "the handle reported {bad:?} around {what}; all events:\n{}",
+        events.describe()
+    );
+    let webrtcups = seen.iter().filter(|e| e["janus"] == "webrtcup").count();
+    eprintln!(
+        "events of session {session} ({webrtcups} webrtcup):\n{}",
+        events.describe()
+    );
+    assert!(webrtcups >= 1, "no webrtcup at all:\n{}", events.describe());
+
+    let _ = timeout(Duration::from_secs(3), pc.close()).await;
+    drop(events);
+    drop(cardea);
+}
+
+/// Creates an offer (non-trickle: waits for gathering), sends it with {audio, video}, checks the
+/// EchoTest event and applies its answer. Returns (offer SDP, answer SDP).
+#[allow(clippy::too_many_arguments)]
+async fn offer_answer(
+    janus: &cardea_tests::JanusHttp,
+    session: u64,
+    handle: u64,
+    events: &mut EventStream,
+    pc: &impl PeerConnection,
+    peer: &Peer,
+    options: Option<RTCOfferOptions>,
+    what: &str,
+) -> (String, String) {
+    let restart = options.is_some_and(|o| o.ice_restart);
+    let mut gathering = peer.gathering.subscribe();
+    gathering.mark_unchanged();
+    let offer = pc.create_offer(options).await.expect("create_offer");
+    pc.set_local_description(offer)
+        .await
+        .expect("set_local_description");
+    if restart {
+        // A restart gathers again: wait for it to start (if it reports so) before waiting for
+        // the end, so that a stale "complete" does not count.
+        let _ = timeout(Duration::from_secs(2), gathering.changed()).await;
+    }
+    timeout(
+        STEP,
+        gathering.wait_for(|s| *s == RTCIceGatheringState::Complete),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ICE gathering for {what} did not complete"))
+    .expect("gathering watch closed");
+    let offer_sdp = pc
+        .local_description()
+        .await
+        .expect("a local description")
+        .sdp;
+
+    let tx = transaction();
+    let reply = janus
+        .message(
+            session,
+            handle,
+            &tx,
+            json!({"audio": true, "video": true}),
+            Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
+        )
+        .await;
+    assert_eq!(reply["janus"], "ack", "{what}: {reply}");
+    let event = events
+        .wait_for(&format!("the EchoTest answer to {what}"), STEP, |e| {
+            e["janus"] == "event" && e["transaction"] == tx.as_str()
+        })
+        .await;
+    assert_eq!(
+        event["plugindata"]["data"]["result"], "ok",
+        "{what}: {event}"
+    );
+    assert_eq!(
+        event["jsep"]["type"], "answer",
+        "{what}: {event}\noffer:\n{offer_sdp}"
+    );
+    let answer_sdp = event["jsep"]["sdp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no jsep.sdp: {event}"))
+        .to_owned();
+    pc.set_remote_description(
+        RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
+    (offer_sdp, answer_sdp)
+}
+
 /// `ip:port` of every `typ host` candidate in an SDP.
 fn host_candidates(sdp: &str) -> Vec<String> {
     sdp.lines()
@@ -327,6 +772,8 @@ fn assert_no_errors(events: &mut EventStream) {
 struct Peer {
     gathering: watch::Sender<RTCIceGatheringState>,
     connection: watch::Sender<RTCPeerConnectionState>,
+    /// Every connection state reported, in order.
+    connection_history: Mutex<Vec<RTCPeerConnectionState>>,
     echoes: Mutex<HashMap<RtpCodecKind, Echoed>>,
 }
 
@@ -356,6 +803,7 @@ impl Peer {
         Arc::new(Peer {
             gathering: watch::channel(RTCIceGatheringState::New).0,
             connection: watch::channel(RTCPeerConnectionState::New).0,
+            connection_history: Mutex::new(Vec::new()),
             echoes: Mutex::new(HashMap::new()),
         })
     }
@@ -393,6 +841,7 @@ impl PeerConnectionEventHandler for PeerHandler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.0.connection_history.lock().unwrap().push(state);
         self.0.connection.send_replace(state);
     }
 
@@ -541,11 +990,22 @@ enum Media {
 /// Sends synthetic RTP for [`SEND_FOR`]; returns how many packets were written. Every payload
 /// ends with its big-endian index so echoes can be told apart.
 async fn send_rtp(track: Arc<TrackLocalStaticRTP>, media: Media) -> usize {
+    send_rtp_counted(track, media, SEND_FOR, Arc::new(AtomicUsize::new(0))).await
+}
+
+/// Like [`send_rtp`], for `send_for`, publishing the number of packets written so far in `sent`
+/// (packet `i` carries index `i`, so `sent` read at any moment is the next index to go out).
+async fn send_rtp_counted(
+    track: Arc<TrackLocalStaticRTP>,
+    media: Media,
+    send_for: Duration,
+    sent_so_far: Arc<AtomicUsize>,
+) -> usize {
     let (period, packets, ssrc, payload_type, clock_step) = match media {
         // 20 ms opus frames at 48 kHz.
         Media::Audio => (
             Duration::from_millis(20),
-            SEND_FOR.as_millis() as usize / 20,
+            send_for.as_millis() as usize / 20,
             AUDIO_SSRC,
             OPUS_PT,
             960u32,
@@ -553,7 +1013,7 @@ async fn send_rtp(track: Arc<TrackLocalStaticRTP>, media: Media) -> usize {
         // 30 fps VP8, one packet per frame, at 90 kHz.
         Media::Video => (
             Duration::from_nanos(1_000_000_000 / 30),
-            SEND_FOR.as_millis() as usize * 30 / 1000,
+            send_for.as_millis() as usize * 30 / 1000,
             VIDEO_SSRC,
             VP8_PT,
             3000u32,
@@ -590,6 +1050,7 @@ async fn send_rtp(track: Arc<TrackLocalStaticRTP>, media: Media) -> usize {
         };
         track.write_rtp(packet).await.expect("write_rtp");
         sent += 1;
+        sent_so_far.store(sent, Ordering::Relaxed);
     }
     sent
 }

@@ -223,6 +223,129 @@ describe('janus.js from npm against janus.plugin.echotest', () => {
     assert.ok(lifted.at(-1).kbps > 200, `sent video stayed under 200 kbit/s for ${lifted.length} s after {bitrate:0}: ` +
       `${JSON.stringify(lifted)}${await diag(page)}`);
   });
+
+  // Renegotiation: a new offer on the handle whose PeerConnection is up is answered in place by
+  // the same WebRTC leg. Same DTLS (fingerprint and role unchanged), media keeps flowing.
+  // Each check: the answer arrives and is accepted, ICE is (back to) connected on the expected
+  // credentials, the echoed video keeps decoding for 3 s, audio and data channel still echo,
+  // and janus.js saw no hangup.
+  async function renegotiate(options, what) {
+    const before = await page.evaluate(() => ({ states: window.T.states.length, answers: window.T.answers.length }));
+    let r;
+    try {
+      r = await withTimeout(page.evaluate((o) => window.renegotiate(o), options), 10000, `${what}: offer/answer`);
+    } catch (e) {
+      throw new Error(e.message + await diag(page));
+    }
+    return { ...r, before };
+  }
+
+  const ufragOf = (sdp) => sdp.match(/^a=ice-ufrag:(\S+)/m)?.[1];
+  const fingerprintOf = (sdp) => sdp.match(/^a=fingerprint:(.+)$/m)?.[1]?.trim();
+  const setupsOf = (sdp) => [...sdp.matchAll(/^a=setup:(\S+)/gm)].map((m) => m[1]);
+  const mlinesOf = (sdp) => [...sdp.matchAll(/^m=(\S+) /gm)].map((m) => m[1]);
+  const iceInfo = () => withTimeout(page.evaluate(() => window.iceInfo()), 3000, 'iceInfo');
+
+  // Video decodes and audio arrives in each of the next `seconds` seconds; no hangup meanwhile.
+  async function mediaKeepsFlowing(t, what, seconds, statesFrom) {
+    const samples = [];
+    for (let i = 0; i <= seconds * 2; i++) {
+      const s = await stats(page);
+      samples.push({
+        frames: sum(pick(s, 'inbound-rtp', 'video'), 'framesDecoded'),
+        audio: sum(pick(s, 'inbound-rtp', 'audio'), 'packets'),
+        pc: s.pc,
+      });
+      if (i < seconds * 2) await sleep(500);
+    }
+    t.diagnostic(`${what}: per 0.5 s ${JSON.stringify(samples.map(({ frames, audio }) => [frames, audio]))}`);
+    const stuck = [];
+    for (let i = 0; i + 2 < samples.length; i += 2) {
+      if (!(samples[i + 2].frames > samples[i].frames)) stuck.push(`video ${i / 2}-${i / 2 + 1} s`);
+      if (!(samples[i + 2].audio > samples[i].audio)) stuck.push(`audio ${i / 2}-${i / 2 + 1} s`);
+    }
+    assert.deepEqual(stuck, [], `${what}: echoed media stalled: ${JSON.stringify(samples)}${stuck.length ? await diag(page) : ''}`);
+    const states = await page.evaluate((n) => window.T.states.slice(n), statesFrom);
+    const bad = states.filter((x) => /^webrtc false|^cleanup|^ice (failed|disconnected|closed)/.test(x));
+    assert.deepEqual(bad, [], `${what}: janus.js reported ${JSON.stringify(states)}${bad.length ? await diag(page) : ''}`);
+    const events = await page.evaluate(() => window.T.events);
+    const errors = events.filter((e) => e.error || e.error_code || e.result === 'done');
+    assert.deepEqual(errors, [], `${what}: plugin events ${JSON.stringify(events)}`);
+  }
+
+  async function dataStillEchoes(what) {
+    const text = 'reneg-' + Math.random().toString(36).slice(2, 10);
+    await withTimeout(page.evaluate((x) => window.sendText(x), text), 3000, `${what}: sendData`);
+    await until(page, `${what}: data echo`, 5000, async () => {
+      const data = await page.evaluate(() => window.T.data);
+      return { ok: data.some((d) => d.includes(text)), last: data.slice(-3) };
+    });
+  }
+
+  let restarted = false;
+  test('an ICE restart offer is answered in place: new ufrag, same DTLS, media keeps flowing', { timeout: 40000 }, async (t) => {
+    assert.ok(videoFlows, 'no echoed video (first test failed), nothing to renegotiate');
+    const [firstOffer, firstAnswer] = await page.evaluate(() => [window.T.offers[0], window.T.answers[0]]);
+    const pre = await iceInfo();
+    t.diagnostic(`before the restart: ${JSON.stringify(pre)}`);
+    await page.evaluate(() => window.startAudioGapWatch());
+    const r = await renegotiate({ iceRestart: true }, 'ICE restart');
+    t.diagnostic(`restart offer ufrag ${ufragOf(r.offer)} (was ${ufragOf(firstOffer)}); ` +
+      `answer ufrag ${ufragOf(r.answer)} (was ${ufragOf(firstAnswer)}); m-lines ${mlinesOf(r.answer)}`);
+    assert.notEqual(ufragOf(r.offer), ufragOf(firstOffer), 'Chromium put new credentials in the restart offer');
+    assert.ok(ufragOf(r.answer), `the answer has an a=ice-ufrag:\n${r.answer}`);
+    assert.notEqual(ufragOf(r.answer), ufragOf(firstAnswer),
+      `an ICE restart offer must be answered with new ICE credentials (RFC 8839 4.4.1.1.1); answer:\n${r.answer}`);
+    assert.equal(fingerprintOf(r.answer), fingerprintOf(firstAnswer), 'same DTLS certificate (same leg)');
+    assert.deepEqual(setupsOf(r.answer), setupsOf(firstAnswer), 'same DTLS role');
+    assert.deepEqual(mlinesOf(r.answer), mlinesOf(firstAnswer), 'same m-lines');
+
+    // ICE back to connected, on a pair whose remote candidate carries the answer's new ufrag.
+    const newUfrag = ufragOf(r.answer);
+    const post = await until(page, 'ICE connected on the restarted credentials', 10000, async () => {
+      const info = await iceInfo();
+      return {
+        ok: ['connected', 'completed'].includes(info?.ice) && info?.connection === 'connected' &&
+          info?.pair?.remote?.ufrag === newUfrag,
+        info,
+      };
+    });
+    t.diagnostic(`after the restart: ${JSON.stringify(post.info)}`);
+    const iceStates = await page.evaluate((n) => window.T.states.slice(n), r.before.states);
+    t.diagnostic(`janus.js states since the restart offer: ${JSON.stringify(iceStates)}`);
+    // The longest stretch without an echoed audio packet around the restart (sampled every 20 ms
+    // from just before the offer until ICE is connected on the new credentials, plus 1 s).
+    await sleep(1000);
+    const gap = await page.evaluate(() => window.T.stopAudioGapWatch());
+    t.diagnostic(`longest audio gap around the ICE restart: ${JSON.stringify(gap)}`);
+    assert.ok(gap.ms < 1000, `echoed audio stopped for ${gap.ms} ms around the ICE restart: ${JSON.stringify(gap)}`);
+
+    await mediaKeepsFlowing(t, 'after the ICE restart', 3, r.before.states);
+    await dataStillEchoes('after the ICE restart');
+    restarted = true;
+  });
+
+  test('a renegotiation that changes nothing is answered in place and media keeps flowing', { timeout: 40000 }, async (t) => {
+    assert.ok(videoFlows, 'no echoed video (first test failed), nothing to renegotiate');
+    const prevAnswer = await page.evaluate(() => window.T.answers.at(-1));
+    // No capture changes: the data channel exists already, so janus.js only creates a new offer.
+    const r = await renegotiate({ tracks: [{ type: 'data' }] }, 'plain renegotiation');
+    t.diagnostic(`answer ufrag ${ufragOf(r.answer)} (previous ${ufragOf(prevAnswer)}); m-lines ${mlinesOf(r.answer)}`);
+    if (restarted) {
+      assert.equal(ufragOf(r.answer), ufragOf(prevAnswer),
+        `without an ICE restart the answer keeps the ICE credentials; answer:\n${r.answer}`);
+    }
+    assert.equal(fingerprintOf(r.answer), fingerprintOf(prevAnswer), 'same DTLS certificate (same leg)');
+    assert.deepEqual(setupsOf(r.answer), setupsOf(prevAnswer), 'same DTLS role');
+    assert.deepEqual(mlinesOf(r.answer), mlinesOf(prevAnswer), 'same m-lines');
+    const info = await until(page, 'ICE still connected', 5000, async () => {
+      const i = await iceInfo();
+      return { ok: ['connected', 'completed'].includes(i?.ice) && i?.connection === 'connected', info: i };
+    });
+    t.diagnostic(`after the renegotiation: ${JSON.stringify(info.info)}`);
+    await mediaKeepsFlowing(t, 'after the plain renegotiation', 3, r.before.states);
+    await dataStillEchoes('after the plain renegotiation');
+  });
 });
 
 describe('demo page served by Cardea', () => {
