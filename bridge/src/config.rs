@@ -102,6 +102,9 @@ pub struct Media {
     /// or 127.0.0.1 when bound to a wildcard.
     pub advertise: Vec<IpAddr>,
     pub ice_lite: bool,
+    /// Packets lost per second on a stream that trigger a `slowlink` event; 0 disables
+    /// them (Janus's default).
+    pub slowlink_threshold: u32,
     /// Receive and send buffer of each media socket, in bytes.
     pub socket_buffer: usize,
     /// DTLS certificate and key (PEM). Unset: a fresh self-signed certificate at start.
@@ -180,6 +183,7 @@ impl Default for Media {
             advertise: Vec::new(),
             ice_lite: true,
             socket_buffer: 4 << 20,
+            slowlink_threshold: 0,
             dtls_cert: None,
             dtls_key: None,
         }

@@ -29,6 +29,13 @@ pub enum LegEvent {
         kind: MediaKind,
         receiving: bool,
     },
+    /// Many packets lost on a stream in the last second: Janus's `slowlink`.
+    SlowLink {
+        mid: String,
+        kind: MediaKind,
+        uplink: bool,
+        lost: u64,
+    },
     /// A data-channel message for the plugin.
     Data {
         label: String,

@@ -30,6 +30,35 @@ pub struct LegConfig {
     /// Host candidates to advertise (the shard's port on each advertised address).
     pub candidates: Vec<SocketAddr>,
     pub cert: DtlsCert,
+    /// NACKed packets per second on one stream that make a `slowlink` event; 0 = never
+    /// (Janus's default).
+    pub slowlink_threshold: u32,
+}
+
+/// Turns str0m's cumulative NACK counters into Janus's per-second `slowlink` reports.
+#[derive(Debug, Default)]
+struct SlowLink {
+    threshold: u32,
+    /// Last cumulative count seen, per (mid, uplink).
+    seen: Vec<(Mid, bool, u64)>,
+}
+
+impl SlowLink {
+    /// Records a cumulative NACK count; returns the packets lost since the last report when
+    /// that reaches the threshold.
+    fn observe(&mut self, mid: Mid, uplink: bool, cumulative: u64) -> Option<u64> {
+        let index = match self.seen.iter().position(|(m, u, _)| *m == mid && *u == uplink) {
+            Some(i) => i,
+            None => {
+                self.seen.push((mid, uplink, 0));
+                self.seen.len() - 1
+            }
+        };
+        let last = &mut self.seen[index].2;
+        let delta = cumulative.saturating_sub(*last);
+        *last = cumulative;
+        (self.threshold > 0 && delta >= u64::from(self.threshold)).then_some(delta)
+    }
 }
 
 struct Stream {
@@ -62,6 +91,7 @@ pub struct WebRtcLeg {
     local_addr: Option<SocketAddr>,
     data_in: u64,
     data_out: u64,
+    slowlink: SlowLink,
 }
 
 impl WebRtcLeg {
@@ -75,6 +105,8 @@ impl WebRtcLeg {
             // About a second of video for retransmissions (str0m keeps 1000 packets by
             // default, ~1.2 MB per stream; Janus keeps 200 ms).
             .set_send_buffer_video(VIDEO_SEND_BUFFER)
+            // Per-second stream stats feed `slowlink`; without a threshold they cost nothing.
+            .set_stats_interval((config.slowlink_threshold > 0).then_some(Duration::from_secs(1)))
             .build(now);
         for addr in &config.candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {
@@ -98,6 +130,10 @@ impl WebRtcLeg {
             local_addr: None,
             data_in: 0,
             data_out: 0,
+            slowlink: SlowLink {
+                threshold: config.slowlink_threshold,
+                seen: Vec::new(),
+            },
         }
     }
 
@@ -443,8 +479,30 @@ impl WebRtcLeg {
                 });
             }
             Event::Closed => self.fail("DTLS alert", events),
+            // Janus's POV: uplink = what the browser sends us lost packets (we NACK them);
+            // downlink = what we send it (it NACKs us).
+            Event::MediaIngressStats(s) => self.slow_link(s.mid, true, s.nacks, events),
+            Event::MediaEgressStats(s) => self.slow_link(s.mid, false, s.nacks, events),
             _ => {}
         }
+    }
+
+    fn slow_link(&mut self, mid: Mid, uplink: bool, nacks: u64, events: &mut Vec<MediaEvent>) {
+        let Some(lost) = self.slowlink.observe(mid, uplink, nacks) else {
+            return;
+        };
+        let Some(kind) = self.streams.iter().find(|s| s.mid == mid).map(|s| s.kind) else {
+            return;
+        };
+        events.push(MediaEvent {
+            leg: self.id,
+            event: LegEvent::SlowLink {
+                mid: mid.to_string(),
+                kind,
+                uplink,
+                lost,
+            },
+        });
     }
 
     pub fn stats(&self) -> LegStats {
@@ -478,4 +536,41 @@ fn negotiated_media(sdp: &str) -> Vec<(Mid, MediaKind)> {
         }
     }
     found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slowlink_reports_per_interval_losses_at_the_threshold() {
+        let mut s = SlowLink {
+            threshold: 4,
+            seen: Vec::new(),
+        };
+        let mid = Mid::from("1");
+        assert_eq!(s.observe(mid, true, 3), None);
+        assert_eq!(s.observe(mid, true, 9), Some(6));
+        assert_eq!(s.observe(mid, true, 10), None);
+        assert_eq!(s.observe(mid, false, 5), Some(5), "directions count apart");
+        let mut off = SlowLink::default();
+        assert_eq!(
+            off.observe(mid, true, 1000),
+            None,
+            "threshold 0 never reports"
+        );
+    }
+
+    #[test]
+    fn negotiated_media_reads_mids_in_order() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        let found = negotiated_media(sdp);
+        assert_eq!(
+            found,
+            vec![
+                (Mid::from("0"), MediaKind::Audio),
+                (Mid::from("1"), MediaKind::Video)
+            ]
+        );
+    }
 }

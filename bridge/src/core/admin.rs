@@ -179,7 +179,7 @@ impl Core {
                     "min_nack_queue": 200,
                     "nack-optimizations": false,
                     "no_media_timer": 1,
-                    "slowlink_threshold": 0,
+                    "slowlink_threshold": self.slowlink_threshold,
                     "accepting_new_sessions": self.accepting,
                     "sessions": self.sessions.len(),
                     "handles": self.handles.len(),
@@ -282,6 +282,11 @@ impl Core {
                     ));
                 }
                 Ok(json!({ "janus": "success", "transaction": t }))
+            }
+            "set_slowlink_threshold" => {
+                let packets = int("slowlink_threshold")?;
+                self.slowlink_threshold = u32::try_from(packets).unwrap_or(u32::MAX);
+                Ok(json!({ "janus": "success", "transaction": t, "slowlink_threshold": packets }))
             }
             "loops_info" => Ok(json!({ "janus": "success", "transaction": t, "loops": [] })),
             // Janus debugging switches that have no meaning here: accepted, nothing changes.

@@ -127,6 +127,8 @@ pub struct Core {
     accepting: bool,
     session_timeout: u64,
     log_level: u8,
+    /// For new PeerConnections (Admin set_slowlink_threshold changes it).
+    slowlink_threshold: u32,
     set_log_level: LogLevelSetter,
     /// Plugin commands waiting to run once the current input is answered.
     pending: std::collections::VecDeque<cardea_plugins::Command>,
@@ -161,6 +163,7 @@ impl Core {
             accepting: config.general.accept_new_sessions,
             session_timeout: config.general.session_timeout,
             log_level: config.general.debug_level,
+            slowlink_threshold: config.media.slowlink_threshold,
             set_log_level,
             pending: Default::default(),
             outbox: Vec::new(),

@@ -196,10 +196,11 @@ impl Core {
     /// Builds the handle's WebRTC leg from the client's offer and places it on its shard.
     fn negotiate(&mut self, hid: u64, offer: &str) -> Result<String, cardea_media::MediaError> {
         let shard = self.shard_for(hid);
-        let config = self
+        let mut config = self
             .leg_config(shard)
             .ok_or(cardea_media::MediaError::NoSuchLeg(LegId(hid)))?
             .clone();
+        config.slowlink_threshold = self.slowlink_threshold;
         let mut leg = WebRtcLeg::new(LegId(hid), &config, Instant::now());
         let answer = leg.accept_offer(offer)?;
         self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
@@ -306,6 +307,20 @@ impl Core {
             }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
+            LegEvent::SlowLink {
+                mid,
+                kind,
+                uplink,
+                lost,
+            } => {
+                self.push(
+                    sid,
+                    json!({
+                        "janus": "slowlink", "session_id": sid, "sender": hid,
+                        "mid": mid, "media": kind.as_str(), "uplink": uplink, "lost": lost
+                    }),
+                );
+            }
         }
         self.run_deferred();
     }

@@ -63,6 +63,7 @@ pub fn spawn_shard(
             .map(|ip| SocketAddr::new(*ip, local.port()))
             .collect(),
         cert,
+        slowlink_threshold: 0,
     };
     std::thread::Builder::new()
         .name(format!("media-shard-{index}"))
