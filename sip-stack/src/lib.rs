@@ -11,6 +11,7 @@
 //! No I/O, no clocks: bytes in, values out.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod error;
 mod framer;
 mod header;
@@ -20,9 +21,11 @@ mod message;
 mod method;
 mod params;
 mod parse;
+pub mod registrar;
 mod response;
 mod serialize;
 mod status;
+pub mod transaction;
 pub mod typed;
 mod uri;
 mod validate;

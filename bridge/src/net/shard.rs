@@ -17,6 +17,8 @@ use super::batch::{SendBatch, BATCH};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
+/// How late a timer may fire so that neighbours share a wake-up.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
 /// Datagrams read before the loop sends what they produced.
 const READ_BURST: usize = 64;
 
@@ -90,9 +92,10 @@ fn run(
     let fd = socket.as_raw_fd();
     loop {
         let now = Instant::now();
+        // Timers are coalesced onto a grid so legs due close together share one wake-up.
         let wait = shard
             .next_deadline()
-            .map(|d| d.saturating_duration_since(now))
+            .map(|d| d.saturating_duration_since(now) + TIMER_SLACK)
             .unwrap_or(Duration::from_secs(1))
             .min(Duration::from_secs(1));
         if let Err(e) = poll.poll(&mut ready, Some(wait)) {
