@@ -47,7 +47,11 @@ impl SlowLink {
     /// Records a cumulative NACK count; returns the packets lost since the last report when
     /// that reaches the threshold.
     fn observe(&mut self, mid: Mid, uplink: bool, cumulative: u64) -> Option<u64> {
-        let index = match self.seen.iter().position(|(m, u, _)| *m == mid && *u == uplink) {
+        let index = match self
+            .seen
+            .iter()
+            .position(|(m, u, _)| *m == mid && *u == uplink)
+        {
             Some(i) => i,
             None => {
                 self.seen.push((mid, uplink, 0));
