@@ -35,7 +35,7 @@ media:
   port: 0
 EOF
 : >"$dir/out"
-taskset -c "$server_cpu" "$cardea" --config "$dir/cardea.yaml" >"$dir/out" 2>"$dir/log" &
+CARDEA_SIP_UDP_PORT=0 CARDEA_SIP_TCP_PORT=0 taskset -c "$server_cpu" "$cardea" --config "$dir/cardea.yaml" >"$dir/out" 2>"$dir/log" &
 pid=$!
 for _ in $(seq 100); do
   grep -q '^CARDEA_READY ' "$dir/out" && break

@@ -35,6 +35,9 @@ impl Cardea {
         let config = dir.join("cardea.yaml");
         std::fs::write(&config, CONFIG).expect("writing the config");
         let mut child = Command::new(&bin)
+            // Tests run side by side: the SIP endpoint takes free ports, not 5060.
+            .env("CARDEA_SIP_UDP_PORT", "0")
+            .env("CARDEA_SIP_TCP_PORT", "0")
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())

@@ -26,6 +26,7 @@ pub struct Config {
     pub websocket: WebSocket,
     pub admin: Admin,
     pub media: Media,
+    pub sip: Sip,
     pub plugins: Plugins,
 }
 
@@ -110,6 +111,53 @@ pub struct Media {
     /// DTLS certificate and key (PEM). Unset: a fresh self-signed certificate at start.
     pub dtls_cert: Option<String>,
     pub dtls_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    pub enabled: bool,
+    pub bind: IpAddr,
+    /// 0 = any free port.
+    pub udp_port: u16,
+    pub tcp_port: u16,
+    /// Digest realm of the registrar.
+    pub realm: String,
+    /// Domains the registrar serves; empty: any.
+    pub domains: Vec<String>,
+    /// Local users who may register (digest auth); none by default, so nobody can.
+    pub users: Vec<SipUser>,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub user_agent: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipUser {
+    pub username: String,
+    /// The password, or instead `ha1`: hex MD5 of `username:realm:password`.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub ha1: Option<String>,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            bind: LOOPBACK,
+            udp_port: 5060,
+            tcp_port: 5060,
+            realm: "cardea".into(),
+            domains: Vec::new(),
+            users: Vec::new(),
+            min_expires: 60,
+            max_expires: 3600,
+            user_agent: concat!("Cardea/", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -284,6 +332,14 @@ impl Config {
             if !path.starts_with('/') || path.len() < 2 || path.ends_with('/') {
                 return Err(ConfigError::Invalid(format!(
                     "{name} must look like /janus, not {path:?}"
+                )));
+            }
+        }
+        for u in &self.sip.users {
+            if u.password.is_some() == u.ha1.is_some() {
+                return Err(ConfigError::Invalid(format!(
+                    "sip.users {}: give exactly one of password and ha1",
+                    u.username
                 )));
             }
         }

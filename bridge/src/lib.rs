@@ -9,4 +9,5 @@ pub mod core;
 pub mod logging;
 pub mod net;
 pub mod server;
+pub mod sip;
 pub mod transport;

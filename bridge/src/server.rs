@@ -141,6 +141,20 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
             tracing::warn!("no admin_secret configured: the Admin API answers only info and ping");
         }
     }
+    if g.sip.enabled {
+        let sip = crate::sip::spawn_sip(&g.sip)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "SIP",
+                addr: SocketAddr::new(g.sip.bind, g.sip.udp_port),
+                source,
+            })?;
+        ready.insert("sip_udp".into(), json!(sip.udp.to_string()));
+        ready.insert("sip_tcp".into(), json!(sip.tcp.to_string()));
+        if g.sip.users.is_empty() {
+            tracing::info!("no sip.users configured: the registrar accepts nobody");
+        }
+    }
     ready.insert("media".into(), json!(media_addrs));
     tracing::info!(listeners = %serde_json::Value::Object(ready.clone()), "Cardea is ready");
     if let Some(http) = ready.get("http").and_then(|v| v.as_str()) {

@@ -25,7 +25,9 @@ export async function startCardea({ general = {}, extraYaml = '', args = [] } = 
     `media:\n  bind: 127.0.0.1\n  port: 0\n` + extraYaml;
   const config = join(dir, 'cardea.yaml');
   writeFileSync(config, yaml);
-  const child = spawn(cardeaBin(), ['--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Tests run side by side: the SIP endpoint takes free ports, not 5060.
+  const env = { ...process.env, CARDEA_SIP_UDP_PORT: '0', CARDEA_SIP_TCP_PORT: '0' };
+  const child = spawn(cardeaBin(), ['--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs = [];
   child.stderr.on('data', (d) => { logs.push(d.toString()); if (process.env.CARDEA_LOG) process.stderr.write(d); });
   const ready = await new Promise((resolve, reject) => {

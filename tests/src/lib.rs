@@ -51,7 +51,8 @@ impl Cardea {
     /// Starts the binary with the base test configuration (every listener on 127.0.0.1, port 0,
     /// `debug_level: 4`) followed by `extra_yaml`, appended verbatim: it may add top-level
     /// sections (plugins, events, …) but must not repeat `general`, `http`, `websocket`,
-    /// `admin` or `media`; use [`Cardea::start_with`] to change `general` keys.
+    /// `admin` or `media`; use [`Cardea::start_with`] to change `general` keys and
+    /// [`Cardea::start_with_media`] to change `media` keys.
     ///
     /// Blocks until the `CARDEA_READY` line (at most 20 s) and panics, with the server's log,
     /// if it never comes.
@@ -62,13 +63,31 @@ impl Cardea {
     /// Like [`Cardea::start`], with `general` entries (`("session_timeout", "5")`) replacing or
     /// adding keys of the `general` section; values are written as YAML scalars, unquoted.
     pub fn start_with(general: &[(&str, &str)], extra_yaml: &str) -> Cardea {
+        Cardea::start_configured(general, &[], extra_yaml)
+    }
+
+    /// Like [`Cardea::start`], with `media` entries (`("slowlink_threshold", "2")`) replacing
+    /// or adding keys of the `media` section; values are written as YAML scalars, unquoted.
+    pub fn start_with_media(media: &[(&str, &str)], extra_yaml: &str) -> Cardea {
+        Cardea::start_configured(&[], media, extra_yaml)
+    }
+
+    /// [`Cardea::start`] with both `general` and `media` overrides.
+    pub fn start_configured(
+        general: &[(&str, &str)],
+        media: &[(&str, &str)],
+        extra_yaml: &str,
+    ) -> Cardea {
         let bin = cardea_bin();
         let dir = unique_temp_dir();
         let config = dir.join("cardea.yaml");
-        std::fs::write(&config, config_yaml(general, extra_yaml))
+        std::fs::write(&config, config_yaml(general, media, extra_yaml))
             .unwrap_or_else(|e| panic!("writing {}: {e}", config.display()));
 
         let mut child = Command::new(&bin)
+            // Tests run side by side: the SIP endpoint takes free ports, not 5060.
+            .env("CARDEA_SIP_UDP_PORT", "0")
+            .env("CARDEA_SIP_TCP_PORT", "0")
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
@@ -187,32 +206,47 @@ fn unique_temp_dir() -> PathBuf {
     dir
 }
 
-fn config_yaml(general: &[(&str, &str)], extra_yaml: &str) -> String {
-    let mut general_keys: Vec<(String, String)> = vec![
-        ("debug_level".into(), "4".into()),
-        ("session_timeout".into(), "60".into()),
-    ];
-    for (key, value) in general {
-        match general_keys.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = (*value).to_owned(),
-            None => general_keys.push(((*key).to_owned(), (*value).to_owned())),
-        }
-    }
-    let mut yaml = String::from("general:\n");
-    for (key, value) in &general_keys {
-        yaml.push_str(&format!("  {key}: {value}\n"));
-    }
+fn config_yaml(general: &[(&str, &str)], media: &[(&str, &str)], extra_yaml: &str) -> String {
+    let mut yaml = String::new();
+    section(
+        &mut yaml,
+        "general",
+        &[("debug_level", "4"), ("session_timeout", "60")],
+        general,
+    );
     yaml.push_str(
         "http:\n  bind: 127.0.0.1\n  port: 0\n\
          websocket:\n  bind: 127.0.0.1\n  port: 0\n\
-         admin:\n  bind: 127.0.0.1\n  http_port: 0\n  ws_port: 0\n\
-         media:\n  bind: 127.0.0.1\n  port: 0\n",
+         admin:\n  bind: 127.0.0.1\n  http_port: 0\n  ws_port: 0\n",
+    );
+    section(
+        &mut yaml,
+        "media",
+        &[("bind", "127.0.0.1"), ("port", "0")],
+        media,
     );
     yaml.push_str(extra_yaml);
     if !yaml.ends_with('\n') {
         yaml.push('\n');
     }
     yaml
+}
+
+/// Appends `name:` with the `base` keys, each replaced by an override of the same name, then
+/// the overrides for keys `base` does not have, in order.
+fn section(yaml: &mut String, name: &str, base: &[(&str, &str)], overrides: &[(&str, &str)]) {
+    let mut keys: Vec<(&str, &str)> = base.to_vec();
+    for (key, value) in overrides {
+        match keys.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value,
+            None => keys.push((key, value)),
+        }
+    }
+    yaml.push_str(name);
+    yaml.push_str(":\n");
+    for (key, value) in keys {
+        yaml.push_str(&format!("  {key}: {value}\n"));
+    }
 }
 
 fn parse_ready(json: &str) -> Result<Listeners, String> {
@@ -527,12 +561,20 @@ mod tests {
     fn general_overrides_replace_base_keys_and_extra_yaml_is_appended() {
         let yaml = config_yaml(
             &[("session_timeout", "5"), ("server_name", "x")],
+            &[],
             "plugins:\n  a: 1",
         );
         assert!(yaml.starts_with(
             "general:\n  debug_level: 4\n  session_timeout: 5\n  server_name: x\nhttp:\n"
         ));
         assert!(yaml.ends_with("port: 0\nplugins:\n  a: 1\n"));
+    }
+
+    #[test]
+    fn media_overrides_replace_or_extend_the_one_media_section() {
+        let yaml = config_yaml(&[], &[("slowlink_threshold", "2"), ("port", "5")], "");
+        assert!(yaml.ends_with("media:\n  bind: 127.0.0.1\n  port: 5\n  slowlink_threshold: 2\n"));
+        assert_eq!(yaml.matches("media:").count(), 1, "{yaml}");
     }
 
     #[test]

@@ -11,11 +11,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use cardea_tests::{transaction, Cardea, EventStream};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
@@ -35,6 +37,9 @@ const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
 const AUDIO_SSRC: u32 = 0x1111_1111;
 const VIDEO_SSRC: u32 = 0x2222_2222;
+/// RTX for VP8, offered only by the slowlink test (str0m NACKs only a stream with RTX).
+const RTX_PT: u8 = 97;
+const VIDEO_RTX_SSRC: u32 = 0x3333_3333;
 const SEND_FOR: Duration = Duration::from_secs(5);
 const DATA_TEXT: &str = "hello-echotest";
 /// Bound on each wait for a server event or a connection step.
@@ -672,6 +677,213 @@ async fn renegotiate_mid_call(ice_restart: bool) {
     drop(cardea);
 }
 
+/// How long the slowlink test sends lossy video.
+const LOSSY_FOR: Duration = Duration::from_secs(3);
+
+/// The VP8 packets the slowlink test leaves out: 5 of every 30 (one a second at 30 fps), never
+/// a key frame, each gap a single packet.
+fn lost_on_the_uplink(index: u16) -> bool {
+    matches!(index % 30, 5 | 11 | 17 | 23 | 29)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echotest_reports_slowlink_when_the_uplink_loses_video() {
+    timeout(Duration::from_secs(80), async {
+        // With a threshold of 2 NACKed packets a second, the gaps make a slowlink event.
+        let mut call = lossy_video_call(Some(2)).await;
+        let (session, handle) = (call.session, call.handle);
+        let events = &mut call.events;
+        let slowlink = events
+            .wait_for("slowlink event with uplink true", STEP, |e| {
+                e["janus"] == "slowlink" && e["uplink"] == true
+            })
+            .await;
+        eprintln!("slowlink event: {slowlink}");
+        assert_eq!(slowlink["session_id"], session, "{slowlink}");
+        assert_eq!(slowlink["sender"], handle, "{slowlink}");
+        assert_eq!(slowlink["mid"], call.video_mid.as_str(), "{slowlink}");
+        assert_eq!(slowlink["media"], "video", "{slowlink}");
+        assert!(
+            slowlink["lost"].as_u64().is_some_and(|lost| lost >= 2),
+            "at least the threshold was lost in the last second: {slowlink}"
+        );
+        let all = events.drain().to_vec();
+        let slowlinks: Vec<&Value> = all.iter().filter(|e| e["janus"] == "slowlink").collect();
+        eprintln!("{} slowlink events with threshold 2", slowlinks.len());
+        for e in &slowlinks {
+            assert_eq!(
+                e["media"], "video",
+                "only video was lost (opus is never NACKed): {e}"
+            );
+        }
+        assert_no_errors(events);
+        call.close().await;
+
+        // The same loss with the default threshold (0, off as in Janus): no slowlink at all.
+        let mut call = lossy_video_call(None).await;
+        // Per-second checks would have reported by now.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let events = &mut call.events;
+        let seen = events.drain().to_vec();
+        let slowlinks: Vec<&Value> = seen.iter().filter(|e| e["janus"] == "slowlink").collect();
+        assert!(
+            slowlinks.is_empty(),
+            "slowlink events without a slowlink_threshold: {slowlinks:?}\nall events:\n{}",
+            events.describe()
+        );
+        assert_no_errors(events);
+        call.close().await;
+    })
+    .await
+    .expect("the slowlink exchanges did not finish within 80 s");
+}
+
+/// Starts Cardea (with `media.slowlink_threshold` when given), connects an opus + VP8 peer that
+/// offers RTX for VP8 (str0m only NACKs a stream whose SDP announces an RTX SSRC), and sends
+/// opus and VP8 for [`LOSSY_FOR`] with [`lost_on_the_uplink`]'s VP8 packets left out, and
+/// checks the rest is echoed. Returns the call still up.
+async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnection> {
+    let cardea = match threshold {
+        Some(t) => Cardea::start_with_media(&[("slowlink_threshold", &t.to_string())], ""),
+        None => Cardea::start(""),
+    };
+    let janus = cardea.janus();
+    let session = janus.create().await;
+    let handle = janus.attach(session, PLUGIN).await;
+    let mut events = janus.events(session);
+
+    let peer = Peer::new();
+    let pc = peer_connection_with(
+        Arc::clone(&peer),
+        &loopback_ip_of(&cardea.listeners.media[0]),
+        true,
+    )
+    .await;
+    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC);
+    let video = local_track_with_rtx(RtpCodecKind::Video, vp8(), VIDEO_SSRC, Some(VIDEO_RTX_SSRC));
+    for track in [&audio, &video] {
+        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+            .await
+            .expect("add_track");
+    }
+    let what = format!("the offer with RTX (slowlink_threshold {threshold:?})");
+    let (offer, answer) = offer_answer(
+        &janus,
+        session,
+        handle,
+        &mut events,
+        &pc,
+        &peer,
+        None,
+        &what,
+    )
+    .await;
+    let context = format!("offer:\n{offer}\nanswer:\n{answer}");
+    assert!(
+        offer.contains(&format!("a=ssrc-group:FID {VIDEO_SSRC} {VIDEO_RTX_SSRC}")),
+        "webrtc-rs announces the RTX SSRC\n{context}"
+    );
+    assert!(
+        answer.contains(&format!("a=fmtp:{RTX_PT} apt={VP8_PT}")),
+        "the answer accepts RTX for VP8 (without it str0m sends no NACK)\n{context}"
+    );
+    let video_mid = media_mid(&answer, "video")
+        .unwrap_or_else(|| panic!("no video m-line with a mid in the answer\n{context}"));
+
+    let mut connection = peer.connection.subscribe();
+    timeout(
+        STEP,
+        connection.wait_for(|s| {
+            assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE/DTLS failed");
+            *s == RTCPeerConnectionState::Connected
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ICE+DTLS did not connect\n{context}"))
+    .expect("connection watch closed");
+
+    let audio_sender = tokio::spawn(send_rtp_counted(
+        Arc::clone(&audio),
+        Media::Audio,
+        LOSSY_FOR,
+        Arc::new(AtomicUsize::new(0)),
+    ));
+    let video_sender = tokio::spawn(send_rtp_skipping(
+        Arc::clone(&video),
+        Media::Video,
+        LOSSY_FOR,
+        Arc::new(AtomicUsize::new(0)),
+        lost_on_the_uplink,
+    ));
+    let audio_sent = audio_sender.await.expect("audio sender task");
+    let video_sent = video_sender.await.expect("video sender task");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (audio_back, video_back) = (
+        peer.echoed(RtpCodecKind::Audio),
+        peer.echoed(RtpCodecKind::Video),
+    );
+    eprintln!(
+        "slowlink_threshold {threshold:?}: audio sent {audio_sent}, echoed {audio_back:?}; \
+         video sent {video_sent} (every 30th frame 5 gaps), echoed {video_back:?}"
+    );
+    assert!(
+        video_back.distinct * 100 >= video_sent * 90,
+        "the VP8 that was sent is echoed: {video_back:?} of {video_sent}"
+    );
+    assert!(
+        !video_back.indices.iter().any(|i| lost_on_the_uplink(*i)),
+        "a packet never sent came back: {video_back:?}"
+    );
+
+    LossyCall {
+        session,
+        handle,
+        video_mid,
+        events,
+        pc,
+        _tracks: [audio, video],
+        cardea,
+    }
+}
+
+/// A call made by [`lossy_video_call`]; the server runs until [`LossyCall::close`] or drop.
+struct LossyCall<P: PeerConnection> {
+    session: u64,
+    handle: u64,
+    /// The mid of the video m-line in Cardea's answer.
+    video_mid: String,
+    events: EventStream,
+    pc: P,
+    _tracks: [Arc<TrackLocalStaticRTP>; 2],
+    cardea: Cardea,
+}
+
+impl<P: PeerConnection> LossyCall<P> {
+    async fn close(self) {
+        eprintln!(
+            "events of session {}:\n{}",
+            self.session,
+            self.events.describe()
+        );
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+        drop(self.events);
+        drop(self.cardea);
+    }
+}
+
+/// The `a=mid` of the first `m=<kind>` line of an SDP.
+fn media_mid(sdp: &str, kind: &str) -> Option<String> {
+    let mut in_kind = false;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            in_kind = m.split(' ').next() == Some(kind);
+        } else if let Some(mid) = line.strip_prefix("a=mid:").filter(|_| in_kind) {
+            return Some(mid.trim().to_owned());
+        }
+    }
+    None
+}
+
 /// Creates an offer (non-trickle: waits for gathering), sends it with {audio, video}, checks the
 /// EchoTest event and applies its answer. Returns (offer SDP, answer SDP).
 #[allow(clippy::too_many_arguments)]
@@ -875,6 +1087,11 @@ fn loopback_ip_of(media: &str) -> String {
 }
 
 async fn peer_connection(peer: Arc<Peer>, ip: &str) -> impl PeerConnection {
+    peer_connection_with(peer, ip, false).await
+}
+
+/// [`peer_connection`], also offering RTX for VP8 when `video_rtx`.
+async fn peer_connection_with(peer: Arc<Peer>, ip: &str, video_rtx: bool) -> impl PeerConnection {
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_codec(opus(), RtpCodecKind::Audio)
@@ -882,6 +1099,11 @@ async fn peer_connection(peer: Arc<Peer>, ip: &str) -> impl PeerConnection {
     media_engine
         .register_codec(vp8(), RtpCodecKind::Video)
         .expect("register VP8");
+    if video_rtx {
+        media_engine
+            .register_codec(vp8_rtx(), RtpCodecKind::Video)
+            .expect("register RTX for VP8");
+    }
     let registry =
         register_default_interceptors(Registry::new(), &mut media_engine).expect("interceptors");
     let settings = SettingEngineBuilder::new()
@@ -935,10 +1157,34 @@ fn vp8() -> RTCRtpCodecParameters {
     }
 }
 
+/// RTX (RFC 4588) for [`vp8`].
+fn vp8_rtx() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_RTX.to_owned(),
+            clock_rate: 90000,
+            channels: 0,
+            sdp_fmtp_line: format!("apt={VP8_PT}"),
+            rtcp_feedback: vec![],
+        },
+        payload_type: RTX_PT,
+    }
+}
+
 fn local_track(
     kind: RtpCodecKind,
     codec: RTCRtpCodecParameters,
     ssrc: u32,
+) -> Arc<TrackLocalStaticRTP> {
+    local_track_with_rtx(kind, codec, ssrc, None)
+}
+
+/// [`local_track`] with an RTX SSRC (announced as `a=ssrc-group:FID ssrc rtx`).
+fn local_track_with_rtx(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodecParameters,
+    ssrc: u32,
+    rtx: Option<u32>,
 ) -> Arc<TrackLocalStaticRTP> {
     Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
         "cardea-tests".to_owned(),
@@ -948,6 +1194,7 @@ fn local_track(
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: rtx.map(|ssrc| RTCRtpRtxParameters { ssrc }),
                 ..Default::default()
             },
             codec: codec.rtp_codec,
@@ -1001,6 +1248,19 @@ async fn send_rtp_counted(
     send_for: Duration,
     sent_so_far: Arc<AtomicUsize>,
 ) -> usize {
+    send_rtp_skipping(track, media, send_for, sent_so_far, |_| false).await
+}
+
+/// Like [`send_rtp_counted`], leaving out the packets whose index `skip` picks: their
+/// sequence numbers (1000 + index) are never sent, so the receiver sees gaps, as after loss on
+/// the way. Returns (and publishes in `sent_so_far`) the packets actually written.
+async fn send_rtp_skipping(
+    track: Arc<TrackLocalStaticRTP>,
+    media: Media,
+    send_for: Duration,
+    sent_so_far: Arc<AtomicUsize>,
+    skip: impl Fn(u16) -> bool,
+) -> usize {
     let (period, packets, ssrc, payload_type, clock_step) = match media {
         // 20 ms opus frames at 48 kHz.
         Media::Audio => (
@@ -1023,6 +1283,9 @@ async fn send_rtp_counted(
     let mut sent = 0;
     for index in 0..packets as u16 {
         tick.tick().await;
+        if skip(index) {
+            continue;
+        }
         let mut payload: Vec<u8> = match media {
             // TOC 0xf8: CELT fullband 20 ms, mono, one frame.
             Media::Audio => vec![0xf8, 0xff, 0xfe],

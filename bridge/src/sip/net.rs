@@ -1,0 +1,197 @@
+//! The SIP endpoint's sockets: one UDP socket and one TCP listener on the configured
+//! address, feeding one task that owns the `SipService` (so it needs no locks).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cardea_sip::transaction::Destination;
+use cardea_sip::typed::Transport;
+use cardea_sip::{Frame, Framer, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::service::{SipService, SipServiceConfig};
+use crate::config::Sip;
+
+/// Where the endpoint listens.
+pub struct SipListeners {
+    pub udp: SocketAddr,
+    pub tcp: SocketAddr,
+}
+
+enum Input {
+    Bytes(Bytes, Destination),
+    Connected(SocketAddr, mpsc::UnboundedSender<Bytes>),
+    Closed(SocketAddr),
+}
+
+/// Binds the SIP sockets and starts the endpoint.
+pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
+    let udp = UdpSocket::bind(SocketAddr::new(config.bind, config.udp_port)).await?;
+    let udp_addr = udp.local_addr()?;
+    // Same port for TCP as UDP unless configured otherwise (0 follows the UDP port).
+    let tcp_port = if config.tcp_port == 0 && config.udp_port == 0 {
+        udp_addr.port()
+    } else {
+        config.tcp_port
+    };
+    let tcp = match TcpListener::bind(SocketAddr::new(config.bind, tcp_port)).await {
+        Ok(l) => l,
+        // The UDP port's twin may be taken when the port was picked for us.
+        Err(_) if config.tcp_port == 0 => {
+            TcpListener::bind(SocketAddr::new(config.bind, 0)).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let tcp_addr = tcp.local_addr()?;
+    let service = SipService::new(
+        SipServiceConfig {
+            realm: config.realm.clone(),
+            domains: config.domains.clone(),
+            users: config.users.clone(),
+            min_expires: config.min_expires,
+            max_expires: config.max_expires,
+            user_agent: config.user_agent.clone(),
+        },
+        Instant::now(),
+    )
+    .map_err(std::io::Error::other)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let udp = std::sync::Arc::new(udp);
+    tokio::spawn(read_udp(udp.clone(), tx.clone()));
+    tokio::spawn(accept_tcp(tcp, tx));
+    tokio::spawn(run(service, udp, rx));
+    Ok(SipListeners {
+        udp: udp_addr,
+        tcp: tcp_addr,
+    })
+}
+
+async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::UnboundedSender<Input>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let bytes = Bytes::copy_from_slice(&buf[..n]);
+                // RFC 5626 §3.5.1: a bare CRLF keepalive on UDP needs no answer.
+                if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                    continue;
+                }
+                if tx
+                    .send(Input::Bytes(bytes, Destination::udp(from)))
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => tracing::trace!("SIP UDP: {e}"),
+        }
+    }
+}
+
+async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<Input>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, from)) => {
+                tokio::spawn(serve_tcp(stream, from, tx.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("SIP TCP accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One TCP connection: frames messages by Content-Length; answers CRLFCRLF pings.
+async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSender<Input>) {
+    let (mut read, mut write) = stream.into_split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
+    if tx.send(Input::Connected(from, out_tx.clone())).is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(b) = out_rx.recv().await {
+            if write.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut framer = Framer::new(Limits::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    'conn: loop {
+        let n = match read.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        framer.handle_input(&buf[..n]);
+        loop {
+            match framer.poll_frame() {
+                Ok(None) => break,
+                Ok(Some(Frame::Message(m))) => {
+                    let dest = Destination::new(from, Transport::Tcp);
+                    let bytes = Bytes::from(m.to_bytes());
+                    if tx.send(Input::Bytes(bytes, dest)).is_err() {
+                        break 'conn;
+                    }
+                }
+                Ok(Some(Frame::Ping)) => {
+                    let _ = out_tx.send(Bytes::from_static(b"\r\n"));
+                }
+                Ok(Some(Frame::Pong)) => {}
+                Err(e) => {
+                    // A stream that cannot be framed cannot be resynchronised: close it.
+                    tracing::debug!(%from, "SIP TCP stream closed: {e}");
+                    break 'conn;
+                }
+            }
+        }
+    }
+    let _ = tx.send(Input::Closed(from));
+    drop(out_tx);
+    let _ = writer.await;
+}
+
+async fn run(
+    mut service: SipService,
+    udp: std::sync::Arc<UdpSocket>,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+) {
+    let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
+    loop {
+        let deadline = service
+            .next_timeout()
+            .map(tokio::time::Instant::from_std)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            input = rx.recv() => match input {
+                Some(Input::Bytes(bytes, source)) => service.handle_bytes(Instant::now(), bytes, source),
+                Some(Input::Connected(addr, tx)) => { connections.insert(addr, tx); }
+                Some(Input::Closed(addr)) => { connections.remove(&addr); }
+                None => return,
+            },
+            _ = tokio::time::sleep_until(deadline) => service.handle_timeout(Instant::now()),
+        }
+        while let Some(t) = service.poll_transmit() {
+            let bytes = t.message.to_bytes();
+            match t.destination.transport {
+                Transport::Udp => {
+                    if let Err(e) = udp.send_to(&bytes, t.destination.addr).await {
+                        tracing::debug!(to = %t.destination.addr, "SIP UDP send: {e}");
+                    }
+                }
+                _ => match connections.get(&t.destination.addr) {
+                    Some(c) => {
+                        let _ = c.send(Bytes::from(bytes));
+                    }
+                    None => {
+                        tracing::debug!(to = %t.destination.addr, "no SIP connection to send on")
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! The endpoint's logic without sockets: bytes and `now` in, messages to send out. It drives
+//! the transaction layer, answers REGISTER through digest auth and the registrar, answers
+//! OPTIONS, and refuses what it cannot route yet.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use cardea_sip::auth::{Authenticator, AuthenticatorConfig, HashFn, MemoryCredentials};
+use cardea_sip::registrar::{serve_register, MemoryLocationStore, Registrar, RegistrarConfig};
+use cardea_sip::transaction::{
+    Destination, ServerKey, Timers, TransactionEvent, TransactionLayer, Transmit,
+};
+use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
+
+use crate::config::SipUser;
+
+/// Methods Cardea's endpoint understands (`Allow`).
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, UPDATE, REFER, NOTIFY";
+
+pub struct SipServiceConfig {
+    pub realm: String,
+    pub domains: Vec<String>,
+    pub users: Vec<SipUser>,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub user_agent: String,
+}
+
+pub struct SipService {
+    layer: TransactionLayer,
+    auth: Authenticator,
+    credentials: MemoryCredentials,
+    registrar: Registrar<MemoryLocationStore>,
+    user_agent: String,
+    /// Datagrams that did not parse; kept for metrics and the Admin API.
+    pub malformed: u64,
+}
+
+impl SipService {
+    pub fn new(config: SipServiceConfig, now: Instant) -> Result<Self, String> {
+        let mut credentials = MemoryCredentials::new();
+        for u in &config.users {
+            match (&u.password, &u.ha1) {
+                (Some(p), None) => credentials.insert_password(&u.username, &config.realm, p),
+                (None, Some(h)) => credentials
+                    .insert_ha1(&u.username, &config.realm, HashFn::Md5, h)
+                    .map_err(|e| format!("sip.users {}: ha1: {e}", u.username))?,
+                _ => {
+                    return Err(format!(
+                        "sip.users {}: give exactly one of password and ha1",
+                        u.username
+                    ))
+                }
+            }
+        }
+        let secret: [u8; 32] = rand::random();
+        let auth = Authenticator::new(AuthenticatorConfig::new(&config.realm), secret, now);
+        let registrar = Registrar::new(
+            RegistrarConfig {
+                min_expires: config.min_expires,
+                max_expires: config.max_expires,
+                domains: config.domains.clone(),
+                ..RegistrarConfig::default()
+            },
+            MemoryLocationStore::new(),
+        );
+        Ok(Self {
+            layer: TransactionLayer::new(Timers::default()),
+            auth,
+            credentials,
+            registrar,
+            user_agent: config.user_agent,
+            malformed: 0,
+        })
+    }
+
+    /// One datagram (UDP) or one framed message (TCP) from `source`.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: Bytes, source: Destination) {
+        let message = match Message::parse_bytes(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                // Nothing to answer: without a parsed Via there is nowhere to send a 400.
+                self.malformed += 1;
+                tracing::debug!(source = %source.addr, "unparsable SIP message: {e}");
+                return;
+            }
+        };
+        self.handle_message(now, message, source);
+    }
+
+    pub fn handle_message(&mut self, now: Instant, message: Message, source: Destination) {
+        if let Err(e) = message.validate() {
+            self.malformed += 1;
+            if let Message::Request(req) = &message {
+                if req.method != Method::Ack {
+                    // A request we can parse but not accept: 400 naming the fault, sent
+                    // statelessly (§8.2, §16.3).
+                    let reason = reject_reason(&e);
+                    let resp = req.make_response_with_reason(e.status_code(), &reason);
+                    self.layer
+                        .send_stateless(Message::Response(resp), source.clone());
+                }
+            }
+            tracing::debug!(source = %source.addr, "invalid SIP message: {e}");
+            return;
+        }
+        if let Err(e) = self.layer.handle_message(now, message, source) {
+            tracing::debug!("SIP message names no transaction: {e}");
+        }
+        self.drain_events(now);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.layer.handle_timeout(now);
+        self.registrar.handle_timeout(now);
+        self.auth.handle_timeout(now);
+        self.drain_events(now);
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        [self.layer.next_timeout(), self.registrar.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.layer.poll_transmit()
+    }
+
+    /// Registered contacts, for the Admin API and tests.
+    pub fn registered_aors(&self) -> usize {
+        use cardea_sip::registrar::LocationStore;
+        self.registrar.store().aor_count()
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        while let Some(event) = self.layer.poll_event() {
+            match event {
+                TransactionEvent::Request {
+                    key,
+                    request,
+                    source,
+                } => self.on_request(now, key, request, source),
+                TransactionEvent::Cancel {
+                    key,
+                    invite,
+                    request,
+                    ..
+                } => {
+                    let status = if invite.is_some() { 200 } else { 481 };
+                    self.respond(now, key, &request, status, None);
+                }
+                TransactionEvent::Merged { key, request, .. } => {
+                    self.respond(now, key, &request, 482, None);
+                }
+                TransactionEvent::Timeout(key) => {
+                    tracing::debug!(?key, "SIP transaction timed out")
+                }
+                TransactionEvent::TransportError(key) => {
+                    tracing::debug!(?key, "SIP transport error")
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
+        match request.method {
+            Method::Register => {
+                let resp = serve_register(
+                    now,
+                    source.addr.ip(),
+                    &request,
+                    &mut self.auth,
+                    &self.credentials,
+                    &mut self.registrar,
+                );
+                let failures = self.auth.failures(now, source.addr.ip());
+                if failures > 0 && failures.is_multiple_of(50) {
+                    tracing::warn!(source = %source.addr, failures, "repeated failed SIP authentication");
+                }
+                self.send(now, key, resp, &request);
+            }
+            Method::Options => {
+                // Load balancers and Kamailio's dispatcher probe with OPTIONS: always answer.
+                self.respond(now, key, &request, 200, Some(()));
+            }
+            _ => {
+                // No route for this request yet: nobody reaches a trunk or a user through
+                // Cardea until routing lands, so this cannot be an open relay.
+                let resp = request.make_response_with_reason(403, "Forbidden - no route");
+                self.send(now, key, resp, &request);
+            }
+        }
+    }
+
+    fn respond(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        status: u16,
+        capabilities: Option<()>,
+    ) {
+        let mut resp = request.make_response(status);
+        if capabilities.is_some() {
+            resp.headers.push(Header::new(HeaderName::Allow, ALLOW));
+            resp.headers
+                .push(Header::new(HeaderName::Accept, "application/sdp"));
+            resp.headers
+                .push(Header::new(HeaderName::Supported, "path, outbound"));
+        }
+        self.send(now, key, resp, request);
+    }
+
+    /// Sends a final or provisional response on a server transaction, with a To tag when
+    /// the request had none (§8.2.6.2) and our Server header.
+    fn send(&mut self, now: Instant, key: ServerKey, mut resp: Response, request: &Request) {
+        if resp.status > 100 && !has_to_tag(request) {
+            let tag = format!("{:08x}", rand::random::<u32>());
+            let _ = resp.set_to_tag(&tag);
+        }
+        resp.headers
+            .push(Header::new(HeaderName::parse("Server"), &self.user_agent));
+        if let Err(e) = self.layer.respond(now, key, resp) {
+            tracing::debug!("SIP response not sent: {e}");
+        }
+    }
+}
+
+fn has_to_tag(request: &Request) -> bool {
+    request
+        .headers
+        .typed::<cardea_sip::typed::To>()
+        .ok()
+        .flatten()
+        .is_some_and(|to| to.tag().is_some())
+}
