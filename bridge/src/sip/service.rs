@@ -10,6 +10,7 @@ use cardea_sip::registrar::{serve_register, MemoryLocationStore, Registrar, Regi
 use cardea_sip::transaction::{
     Destination, ServerKey, Timers, TransactionEvent, TransactionLayer, Transmit,
 };
+use cardea_sip::typed::Via;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
 use crate::config::SipUser;
@@ -105,6 +106,13 @@ impl SipService {
             tracing::debug!(source = %source.addr, "invalid SIP message: {e}");
             return;
         }
+        let message = match message {
+            Message::Request(mut req) => {
+                stamp_received(&mut req, &source);
+                Message::Request(req)
+            }
+            other => other,
+        };
         if let Err(e) = self.layer.handle_message(now, message, source) {
             tracing::debug!("SIP message names no transaction: {e}");
         }
@@ -237,4 +245,28 @@ fn has_to_tag(request: &Request) -> bool {
         .ok()
         .flatten()
         .is_some_and(|to| to.tag().is_some())
+}
+
+/// RFC 3261 §18.2.1 and RFC 3581 §4: note on the top Via where the request really came
+/// from (`received`), and the source port when the client asked with a bare `rport`, so
+/// the response reaches a client behind NAT and tells it its public address.
+fn stamp_received(request: &mut Request, source: &Destination) {
+    let Ok(mut vias) = request.headers.typed_all::<Via>() else {
+        return;
+    };
+    let Some(top) = vias.first_mut() else {
+        return;
+    };
+    let ip = source.addr.ip().to_string();
+    let wants_rport = top.params.contains("rport");
+    let sent_by_differs = top.host.to_string().trim_matches(['[', ']']) != ip;
+    if !wants_rport && !sent_by_differs {
+        return;
+    }
+    top.params.set("received", Some(&ip));
+    if wants_rport {
+        top.params
+            .set("rport", Some(&source.addr.port().to_string()));
+    }
+    request.headers.set_typed_list(&vias);
 }
