@@ -123,7 +123,7 @@ pub struct Sip {
     pub tcp_port: u16,
     /// Digest realm of the registrar.
     pub realm: String,
-    /// Domains the registrar serves; empty: any.
+    /// Domains the registrar serves; empty: the realm.
     pub domains: Vec<String>,
     /// Local users who may register (digest auth); none by default, so nobody can.
     pub users: Vec<SipUser>,

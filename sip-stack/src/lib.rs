@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod dialog;
 mod error;
 mod framer;
 mod header;
@@ -21,12 +22,14 @@ mod message;
 mod method;
 mod params;
 mod parse;
+pub mod proxy;
 pub mod registrar;
 mod response;
 mod serialize;
 mod status;
 pub mod transaction;
 pub mod typed;
+pub mod ua;
 mod uri;
 mod validate;
 

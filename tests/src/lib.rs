@@ -36,6 +36,10 @@ pub struct Listeners {
     pub admin_ws: String,
     /// The media sockets, `ip:port` each.
     pub media: Vec<String>,
+    /// The SIP UDP socket, `ip:port`, when a `sip` section enabled it.
+    pub sip_udp: Option<String>,
+    /// The SIP TCP listener, `ip:port`, when a `sip` section enabled it.
+    pub sip_tcp: Option<String>,
 }
 
 /// A running `cardea` process on ephemeral loopback ports; killed when dropped.
@@ -161,6 +165,11 @@ impl Cardea {
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
+
+    /// The exit status if the process has ended (crashed or quit), `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
 }
 
 impl Drop for Cardea {
@@ -267,12 +276,15 @@ fn parse_ready(json: &str) -> Result<Listeners, String> {
                 .ok_or("a media entry is not a string")
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let optional = |name: &str| v[name].as_str().map(str::to_owned);
     Ok(Listeners {
         http: field("http")?,
         ws: field("ws")?,
         admin_http: field("admin_http")?,
         admin_ws: field("admin_ws")?,
         media,
+        sip_udp: optional("sip_udp"),
+        sip_tcp: optional("sip_tcp"),
     })
 }
 
@@ -588,5 +600,16 @@ mod tests {
             ("127.0.0.1:1", "127.0.0.1:4")
         );
         assert_eq!(l.media, vec!["127.0.0.1:5".to_owned()]);
+        assert_eq!((l.sip_udp, l.sip_tcp), (None, None));
+    }
+
+    #[test]
+    fn ready_line_with_sip_listeners_is_parsed() {
+        let l = parse_ready(
+            r#"{"http":"127.0.0.1:1","ws":"127.0.0.1:2","admin_http":"127.0.0.1:3","admin_ws":"127.0.0.1:4","media":[],"sip_udp":"127.0.0.1:6","sip_tcp":"127.0.0.1:7"}"#,
+        )
+        .unwrap();
+        assert_eq!(l.sip_udp.as_deref(), Some("127.0.0.1:6"));
+        assert_eq!(l.sip_tcp.as_deref(), Some("127.0.0.1:7"));
     }
 }

@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 use super::service::{SipService, SipServiceConfig};
 use crate::config::Sip;
 
+/// Idle time after which a SIP TCP connection is closed (RFC 5626 keepalives come every
+/// 30–120 s, so a live client stays).
+const TCP_IDLE: Duration = Duration::from_secs(180);
+
 /// Where the endpoint listens.
 pub struct SipListeners {
     pub udp: SocketAddr,
@@ -49,6 +53,7 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     let tcp_addr = tcp.local_addr()?;
     let service = SipService::new(
         SipServiceConfig {
+            local_uri: format!("sip:{udp_addr}"),
             realm: config.realm.clone(),
             domains: config.domains.clone(),
             users: config.users.clone(),
@@ -123,9 +128,15 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSende
     let mut framer = Framer::new(Limits::default());
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
-        let n = match read.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        // A connection that sends nothing (not even a CRLF keepalive) for this long is
+        // closed, so half-sent messages cannot hold connections open forever.
+        let n = match tokio::time::timeout(TCP_IDLE, read.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => n,
+            Err(_) => {
+                tracing::debug!(%from, "SIP TCP connection idle: closed");
+                break;
+            }
         };
         framer.handle_input(&buf[..n]);
         loop {

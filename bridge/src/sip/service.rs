@@ -5,12 +5,17 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use cardea_sip::auth::ChallengeKind;
 use cardea_sip::auth::{Authenticator, AuthenticatorConfig, HashFn, MemoryCredentials};
+use cardea_sip::proxy::{destination_of, Proxy, ProxyConfig, ProxyEvent, Target, TargetGroup};
+use cardea_sip::registrar::Aor;
 use cardea_sip::registrar::{serve_register, MemoryLocationStore, Registrar, RegistrarConfig};
 use cardea_sip::transaction::{
     Destination, ServerKey, Timers, TransactionEvent, TransactionLayer, Transmit,
 };
+use cardea_sip::typed::Transport;
 use cardea_sip::typed::Via;
+use cardea_sip::Uri;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
 use crate::config::SipUser;
@@ -20,6 +25,8 @@ const ALLOW: &str =
     "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, UPDATE, REFER, NOTIFY";
 
 pub struct SipServiceConfig {
+    /// Our own SIP URI (the UDP listener), for Via, Record-Route and "is this for us".
+    pub local_uri: String,
     pub realm: String,
     pub domains: Vec<String>,
     pub users: Vec<SipUser>,
@@ -30,7 +37,10 @@ pub struct SipServiceConfig {
 
 pub struct SipService {
     layer: TransactionLayer,
+    proxy: Proxy,
     auth: Authenticator,
+    /// Challenges callers with 407 before anything is routed for them (no open relay).
+    proxy_auth: Authenticator,
     credentials: MemoryCredentials,
     registrar: Registrar<MemoryLocationStore>,
     user_agent: String,
@@ -57,18 +67,37 @@ impl SipService {
         }
         let secret: [u8; 32] = rand::random();
         let auth = Authenticator::new(AuthenticatorConfig::new(&config.realm), secret, now);
+        let mut proxy_auth_config = AuthenticatorConfig::new(&config.realm);
+        proxy_auth_config.kind = ChallengeKind::Proxy;
+        // The proxy may rewrite nothing before we check, but a caller's UA computes the
+        // digest over the Request-URI it sent, which is what we see.
+        let proxy_auth = Authenticator::new(proxy_auth_config, rand::random(), now);
+        let local = Uri::parse(&config.local_uri)
+            .ok()
+            .and_then(|u| u.as_sip().cloned())
+            .ok_or_else(|| format!("bad local SIP URI {}", config.local_uri))?;
+        let proxy = Proxy::new(ProxyConfig::new(local, Transport::Udp));
+        // Serve the realm's domain unless told otherwise: a registrar for any domain
+        // would accept bindings for names it has no business with.
+        let domains = if config.domains.is_empty() {
+            vec![config.realm.clone()]
+        } else {
+            config.domains.clone()
+        };
         let registrar = Registrar::new(
             RegistrarConfig {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
-                domains: config.domains.clone(),
+                domains,
                 ..RegistrarConfig::default()
             },
             MemoryLocationStore::new(),
         );
         Ok(Self {
             layer: TransactionLayer::new(Timers::default()),
+            proxy,
             auth,
+            proxy_auth,
             credentials,
             registrar,
             user_agent: config.user_agent,
@@ -106,12 +135,13 @@ impl SipService {
             tracing::debug!(source = %source.addr, "invalid SIP message: {e}");
             return;
         }
-        let message = match message {
+        let (message, source) = match message {
             Message::Request(mut req) => {
+                let reply_to = response_destination(&req, &source);
                 stamp_received(&mut req, &source);
-                Message::Request(req)
+                (Message::Request(req), reply_to)
             }
-            other => other,
+            other => (other, source),
         };
         if let Err(e) = self.layer.handle_message(now, message, source) {
             tracing::debug!("SIP message names no transaction: {e}");
@@ -121,16 +151,22 @@ impl SipService {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.layer.handle_timeout(now);
+        self.proxy.handle_timeout(now, &mut self.layer);
+        self.proxy_auth.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.auth.handle_timeout(now);
         self.drain_events(now);
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        [self.layer.next_timeout(), self.registrar.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.layer.next_timeout(),
+            self.proxy.next_timeout(),
+            self.registrar.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -144,33 +180,52 @@ impl SipService {
     }
 
     fn drain_events(&mut self, now: Instant) {
-        while let Some(event) = self.layer.poll_event() {
-            match event {
-                TransactionEvent::Request {
-                    key,
-                    request,
-                    source,
-                } => self.on_request(now, key, request, source),
-                TransactionEvent::Cancel {
-                    key,
-                    invite,
-                    request,
-                    ..
-                } => {
-                    let status = if invite.is_some() { 200 } else { 481 };
-                    self.respond(now, key, &request, status, None);
-                }
-                TransactionEvent::Merged { key, request, .. } => {
-                    self.respond(now, key, &request, 482, None);
-                }
-                TransactionEvent::Timeout(key) => {
-                    tracing::debug!(?key, "SIP transaction timed out")
-                }
-                TransactionEvent::TransportError(key) => {
-                    tracing::debug!(?key, "SIP transport error")
-                }
-                _ => {}
+        loop {
+            let mut progressed = false;
+            while let Some(event) = self.layer.poll_event() {
+                progressed = true;
+                self.proxy.handle_event(now, &mut self.layer, event);
             }
+            while let Some(event) = self.proxy.poll_event() {
+                progressed = true;
+                match event {
+                    ProxyEvent::Request {
+                        key,
+                        request,
+                        source,
+                        ..
+                    } => self.on_request(now, key, request, source),
+                    ProxyEvent::Other(other) => self.on_other(now, other),
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    fn on_other(&mut self, now: Instant, event: TransactionEvent) {
+        match event {
+            TransactionEvent::Request {
+                key,
+                request,
+                source,
+            } => self.on_request(now, key, request, source),
+            TransactionEvent::Cancel {
+                key,
+                invite,
+                request,
+                ..
+            } => {
+                let status = if invite.is_some() { 200 } else { 481 };
+                self.respond(now, key, &request, status, None);
+            }
+            TransactionEvent::Merged { key, request, .. } => {
+                self.respond(now, key, &request, 482, None);
+            }
+            TransactionEvent::Timeout(key) => tracing::debug!(?key, "SIP transaction timed out"),
+            TransactionEvent::TransportError(key) => tracing::debug!(?key, "SIP transport error"),
+            _ => {}
         }
     }
 
@@ -191,16 +246,68 @@ impl SipService {
                 }
                 self.send(now, key, resp, &request);
             }
-            Method::Options => {
-                // Load balancers and Kamailio's dispatcher probe with OPTIONS: always answer.
+            Method::Options if !self.is_registered(&request.uri, now) => {
+                // Load balancers and Kamailio's dispatcher probe with OPTIONS: always answer
+                // (an OPTIONS for a registered user goes to that user instead).
                 self.respond(now, key, &request, 200, Some(()));
             }
-            _ => {
-                // No route for this request yet: nobody reaches a trunk or a user through
-                // Cardea until routing lands, so this cannot be an open relay.
-                let resp = request.make_response_with_reason(403, "Forbidden - no route");
+            Method::Ack => {}
+            _ => self.route(now, key, request, source),
+        }
+    }
+
+    fn is_registered(&self, uri: &Uri, now: Instant) -> bool {
+        Aor::from_uri(uri).is_some_and(|aor| !self.registrar.bindings(&aor, now).is_empty())
+    }
+
+    /// A request for someone else: only an authenticated local user may have anything
+    /// routed (RFC 3261 §22.3, Proxy-Authorization), and only to a registered local user.
+    /// Trunks and the dialplan come with the appliance issue.
+    fn route(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
+        let caller = match self
+            .proxy_auth
+            .check(now, source.addr.ip(), &request, &self.credentials)
+        {
+            Ok(user) => user,
+            Err(denial) => {
+                let resp = self.proxy_auth.respond(now, &request, &denial);
                 self.send(now, key, resp, &request);
+                return;
             }
+        };
+        let Some(aor) = Aor::from_uri(&request.uri) else {
+            let resp =
+                request.make_response_with_reason(404, "Not Found - no user in the Request-URI");
+            self.send(now, key, resp, &request);
+            return;
+        };
+        let targets: Vec<(Target, f32)> = self
+            .registrar
+            .bindings(&aor, now)
+            .into_iter()
+            .filter_map(|b| {
+                let destination = destination_of(&b.contact.uri)?;
+                Some((
+                    Target::new(b.contact.uri.clone(), destination),
+                    f32::from(b.q) / 1000.0,
+                ))
+            })
+            .collect();
+        if targets.is_empty() {
+            let resp =
+                request.make_response_with_reason(480, "Temporarily Unavailable - not registered");
+            self.send(now, key, resp, &request);
+            return;
+        }
+        tracing::debug!(caller = %caller.username, callee = %aor.user, forks = targets.len(), "routing to registered contacts");
+        if let Err(e) = self
+            .proxy
+            .forward(now, &mut self.layer, key, TargetGroup::by_q(targets))
+        {
+            tracing::warn!("SIP forward failed: {e}");
+            let resp =
+                request.make_response_with_reason(500, "Server Internal Error - forward failed");
+            self.send(now, key, resp, &request);
         }
     }
 
@@ -269,4 +376,27 @@ fn stamp_received(request: &mut Request, source: &Destination) {
             .set("rport", Some(&source.addr.port().to_string()));
     }
     request.headers.set_typed_list(&vias);
+}
+
+/// Where responses to a request go (RFC 3261 §18.2.2, RFC 3581 §4): over UDP, the source
+/// address with the port from `rport` when the client asked for it, otherwise the sent-by
+/// port (5060 by default); over a connection, back on the connection it came on.
+fn response_destination(request: &Request, source: &Destination) -> Destination {
+    if source.is_reliable() {
+        return source.clone();
+    }
+    let Ok(vias) = request.headers.typed_all::<Via>() else {
+        return source.clone();
+    };
+    let Some(top) = vias.first() else {
+        return source.clone();
+    };
+    if top.params.contains("rport") {
+        return source.clone();
+    }
+    let port = top.port.unwrap_or(5060);
+    Destination::new(
+        std::net::SocketAddr::new(source.addr.ip(), port),
+        source.transport.clone(),
+    )
 }

@@ -1,0 +1,172 @@
+//! Forwarding a request to its targets (RFC 3261 §16.6): one copy per target, each on its
+//! own client transaction, group after group (serial forking).
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use crate::message::Request;
+use crate::method::Method;
+use crate::transaction::{ServerKey, TransactionLayer};
+use crate::typed::{MaxForwards, NameAddr, RecordRoute, Route, To, Via};
+use crate::uri::Uri;
+
+use super::branch;
+use super::config::ProxyConfig;
+use super::context::{Branch, BranchState, Context, Owned, Phase};
+use super::error::ProxyError;
+use super::response::Final;
+use super::route;
+use super::target::{Target, TargetGroup};
+use super::validate::reply;
+use super::Proxy;
+
+impl Proxy {
+    /// Forwards the request of server transaction `key` (from a [`super::ProxyEvent::Request`])
+    /// to `groups`: the targets of a group in parallel, the groups one after the other
+    /// (§16.6, §16.7 step 6 "q-value" ordering). Responses then flow upstream by themselves.
+    pub fn forward(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: ServerKey,
+        groups: Vec<TargetGroup>,
+    ) -> Result<(), ProxyError> {
+        if self.contexts.contains_key(&key) {
+            return Err(ProxyError::AlreadyForwarded);
+        }
+        if !self.pending.contains_key(&key) {
+            return Err(ProxyError::UnknownContext);
+        }
+        let groups: VecDeque<TargetGroup> =
+            groups.into_iter().filter(|g| !g.0.is_empty()).collect();
+        if groups.is_empty() {
+            return Err(ProxyError::NoTargets);
+        }
+        let (request, hash) = self
+            .pending
+            .remove(&key)
+            .ok_or(ProxyError::UnknownContext)?;
+        self.contexts.insert(
+            key,
+            Context {
+                request,
+                hash,
+                copies: 0,
+                groups,
+                branches: Default::default(),
+                finals: Vec::new(),
+                phase: Phase::Searching,
+                server_gone: false,
+            },
+        );
+        self.advance(now, layer, key);
+        Ok(())
+    }
+
+    /// Sends one copy per target of `group` (§16.6 steps 1–10). A copy that cannot be sent
+    /// counts as a 503 from its branch (§16.9).
+    pub(super) fn start_group(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: ServerKey,
+        group: TargetGroup,
+    ) {
+        let Some(ctx) = self.contexts.get_mut(&key) else {
+            return;
+        };
+        let timer_c = (ctx.request.method == Method::Invite).then(|| now + self.config.timer_c);
+        for target in group.0 {
+            ctx.copies += 1;
+            let branch = branch::branch(&ctx.hash, ctx.copies);
+            let sent = copy_for(&self.config, &ctx.request, &target, &branch)
+                .map_err(ProxyError::from)
+                .and_then(|copy| {
+                    let client =
+                        layer.send_request(now, copy.clone(), target.destination.clone())?;
+                    Ok((client, copy))
+                });
+            match sent {
+                Ok((client, request)) => {
+                    ctx.branches.insert(
+                        client,
+                        Branch {
+                            request,
+                            destination: target.destination,
+                            state: BranchState::Trying {
+                                timer_c,
+                                cancel: false,
+                            },
+                        },
+                    );
+                    self.owned.insert(client, Owned::Branch(key));
+                }
+                Err(_) => ctx.finals.push(Final {
+                    response: reply(&ctx.request, 503, "Service Unavailable"),
+                    synthetic: true,
+                }),
+            }
+        }
+    }
+}
+
+/// The copy of `request` for `target` (§16.6 steps 2–8).
+pub(crate) fn copy_for(
+    config: &ProxyConfig,
+    request: &Request,
+    target: &Target,
+    branch: &str,
+) -> Result<Request, crate::typed::HeaderError> {
+    let mut copy = request.clone();
+    // Step 2: the Request-URI.
+    copy.uri = target.uri.clone();
+    // Step 3: Max-Forwards (validation refused 0).
+    let hops = copy
+        .headers
+        .typed::<MaxForwards>()?
+        .map_or(70, |m| m.0.saturating_sub(1));
+    copy.headers.set_typed(&MaxForwards(hops));
+    // Step 4: Record-Route, for requests that may create a dialog.
+    if let Some(rr) = &config.record_route {
+        if may_create_dialog(&copy)? {
+            let mut uri = rr.clone();
+            uri.params.set("lr", None);
+            copy.headers
+                .prepend_typed(&RecordRoute(NameAddr::new(Uri::Sip(uri))));
+        }
+    }
+    // Step 5: the target's own route set goes on top.
+    if !target.route.is_empty() {
+        let mut routes: Vec<Route> = target
+            .route
+            .iter()
+            .map(|u| Route(NameAddr::new(u.clone())))
+            .collect();
+        routes.extend(copy.headers.typed_all::<Route>()?);
+        copy.headers.set_typed_list(&routes);
+    }
+    // Step 6: a strict next hop.
+    route::postprocess(&mut copy)?;
+    // Step 8: our Via.
+    copy.headers.prepend_typed(&Via::new(
+        config.via_transport.clone(),
+        config.via_host.clone(),
+        config.via_port,
+        branch,
+    ));
+    Ok(copy)
+}
+
+/// Record-Route matters for requests outside a dialog that can start one (§16.6 step 4,
+/// §12.1); REGISTER never does (§10.2).
+fn may_create_dialog(request: &Request) -> Result<bool, crate::typed::HeaderError> {
+    let in_dialog = request
+        .headers
+        .typed::<To>()?
+        .is_some_and(|t| t.tag().is_some());
+    Ok(!in_dialog
+        && !matches!(
+            request.method,
+            Method::Register | Method::Ack | Method::Cancel
+        ))
+}

@@ -1,0 +1,323 @@
+//! Requests inside the session's dialog, both ways: BYE (§15), re-INVITE (§14), INFO
+//! (RFC 6086), MESSAGE (RFC 3428), and the responses to ours (§12.2.1.2).
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::dialog::Termination;
+use crate::header::Header;
+use crate::header_name::HeaderName;
+use crate::message::{Request, Response};
+use crate::method::Method;
+use crate::status::default_reason;
+use crate::transaction::ServerKey;
+use crate::typed::CSeq;
+
+use super::super::local::ALLOW;
+use super::super::UaError;
+use super::uas::dialog_response;
+use super::{set_body, InviteSession, Outgoing, SessionEvent, SessionState, Side, SDP};
+
+impl InviteSession {
+    /// A request from the peer in server transaction `key` (from a `Request` or `Cancel`
+    /// transaction event). Requests outside the dialog get 481, a CSeq lower than the last
+    /// one 500 (§12.2.2).
+    pub fn handle_request(&mut self, now: Instant, key: ServerKey, request: Request) {
+        match request.method {
+            Method::Cancel => return self.on_cancel(key, &request),
+            Method::Ack => return self.handle_ack(now, &request),
+            _ => {}
+        }
+        let Some(dialog) = &mut self.dialog else {
+            return self.respond_plain(key, &request, 481);
+        };
+        if let Err(e) = dialog.handle_request(&request) {
+            return self.respond_plain(key, &request, e.status());
+        }
+        match request.method {
+            Method::Bye => self.on_bye(key, &request),
+            Method::Invite => self.on_reinvite(key, request),
+            Method::Info => {
+                self.respond_plain(key, &request, 200);
+                self.events.push_back(SessionEvent::Info {
+                    content_type: Self::content_type(&request.headers),
+                    body: request.body,
+                });
+            }
+            Method::Message => {
+                self.respond_plain(key, &request, 200);
+                self.events.push_back(SessionEvent::Message {
+                    content_type: Self::content_type(&request.headers),
+                    body: request.body,
+                });
+            }
+            Method::Options => self.respond_plain(key, &request, 200),
+            // UPDATE (RFC 3311) needs offer/answer in the UA: not yet.
+            Method::Update => self.respond_plain(key, &request, 501),
+            _ => self.respond_plain(key, &request, 405),
+        }
+    }
+
+    /// A response to a request we sent (from a `Response` transaction event).
+    pub fn handle_response(&mut self, _now: Instant, response: &Response) {
+        let Some(cseq) = response.headers.typed::<CSeq>().ok().flatten() else {
+            return;
+        };
+        match cseq.method {
+            Method::Invite if self.initial_invite_seq() == Some(cseq.seq) => {
+                self.on_invite_response(response)
+            }
+            Method::Invite => self.on_reinvite_response(cseq.seq, response),
+            Method::Cancel | Method::Ack => {}
+            Method::Bye if response.status >= 200 => {
+                if let Some(d) = &mut self.dialog {
+                    d.terminate(Termination::LocalBye);
+                }
+                self.end(false, response.status, &response.reason);
+            }
+            _ => self.on_other_response(response),
+        }
+    }
+
+    /// One of our requests failed in the transaction layer (timer B/F: 408, transport:
+    /// 503), named by its method (§8.1.3.1, §12.2.1.2).
+    pub fn handle_failure(&mut self, _now: Instant, method: &Method, code: u16) {
+        let reason = default_reason(code);
+        match method {
+            Method::Invite if self.reinvite_out.take().is_some() => {
+                self.events.push_back(SessionEvent::ReInviteFailed {
+                    code,
+                    reason: reason.to_owned(),
+                });
+            }
+            Method::Invite if self.dialog.is_none() => {
+                self.state = SessionState::Terminated {
+                    by_remote: true,
+                    code,
+                    reason: reason.to_owned(),
+                };
+                self.events.push_back(SessionEvent::Failed {
+                    code,
+                    reason: reason.to_owned(),
+                });
+            }
+            Method::Cancel | Method::Ack => {}
+            _ => {
+                if let Some(d) = &mut self.dialog {
+                    d.terminate(Termination::Final(code));
+                }
+                self.end(method != &Method::Bye, code, reason);
+            }
+        }
+    }
+
+    /// Ends the call whatever its state: CANCEL before an answer (UAC), 486 (UAS), BYE
+    /// once confirmed.
+    pub fn hangup(&mut self) -> Result<(), UaError> {
+        match (&self.side, &self.state) {
+            (
+                Side::Uac(_),
+                SessionState::Calling | SessionState::Proceeding | SessionState::Early,
+            ) => self.cancel(),
+            (Side::Uas(_), SessionState::Proceeding | SessionState::Early) => {
+                self.reject(486, None)
+            }
+            _ => self.bye(),
+        }
+    }
+
+    /// Sends BYE in the confirmed dialog (§15.1.1); `Terminated { by_remote: false }`
+    /// follows with the BYE's final response.
+    pub fn bye(&mut self) -> Result<(), UaError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("bye"));
+        }
+        let Some(d) = &mut self.dialog else {
+            return Err(self.invalid("bye"));
+        };
+        let bye = d.make_bye();
+        d.terminate(Termination::LocalBye);
+        self.pending_ack = None;
+        self.outputs.push_back(Outgoing::Request(bye));
+        self.state = SessionState::Terminating;
+        Ok(())
+    }
+
+    /// Sends a re-INVITE with a new offer (hold: `a=sendonly`, unhold, new media) (§14.1).
+    pub fn reinvite(&mut self, sdp: Bytes) -> Result<(), UaError> {
+        if self.state != SessionState::Confirmed
+            || self.reinvite_out.is_some()
+            || self.reinvite_in.is_some()
+        {
+            return Err(self.invalid("reinvite"));
+        }
+        let Some(d) = &mut self.dialog else {
+            return Err(self.invalid("reinvite"));
+        };
+        let mut r = d.make_request(Method::Invite);
+        let mut body = Bytes::new();
+        set_body(&mut r.headers, &mut body, SDP, sdp);
+        r.body = body;
+        self.local.add_common(&mut r.headers);
+        self.reinvite_out = Some(r.clone());
+        self.outputs.push_back(Outgoing::Request(r));
+        Ok(())
+    }
+
+    /// Accepts the peer's re-INVITE with our answer (§14.2).
+    pub fn accept_reinvite(&mut self, now: Instant, sdp: Bytes) -> Result<(), UaError> {
+        let (Some((key, request)), Some(d)) = (self.reinvite_in.take(), &self.dialog) else {
+            return Err(self.invalid("accept_reinvite"));
+        };
+        let response = dialog_response(&request, d, 200, Some(sdp));
+        self.outputs.push_back(Outgoing::Response {
+            key,
+            response: response.clone(),
+        });
+        self.await_ack(now, key, response);
+        Ok(())
+    }
+
+    /// Refuses the peer's re-INVITE (488 Not Acceptable Here for an unusable offer); the
+    /// session goes on as before (§14.2).
+    pub fn reject_reinvite(&mut self, status: u16) -> Result<(), UaError> {
+        let Some((key, request)) = self.reinvite_in.take() else {
+            return Err(self.invalid("reject_reinvite"));
+        };
+        self.respond_plain(key, &request, status.clamp(300, 699));
+        Ok(())
+    }
+
+    /// Sends INFO (RFC 6086), e.g. `application/dtmf-relay` with `Signal=1\r\nDuration=160`.
+    pub fn info(&mut self, content_type: &str, body: Bytes) -> Result<(), UaError> {
+        self.send_in_dialog(Method::Info, content_type, body, "info")
+    }
+
+    /// Sends MESSAGE in the dialog (RFC 3428).
+    pub fn message(&mut self, content_type: &str, body: Bytes) -> Result<(), UaError> {
+        self.send_in_dialog(Method::Message, content_type, body, "message")
+    }
+
+    fn send_in_dialog(
+        &mut self,
+        method: Method,
+        content_type: &str,
+        body: Bytes,
+        verb: &'static str,
+    ) -> Result<(), UaError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid(verb));
+        }
+        let Some(d) = &mut self.dialog else {
+            return Err(self.invalid(verb));
+        };
+        let mut r = d.make_request(method);
+        let mut b = Bytes::new();
+        set_body(&mut r.headers, &mut b, content_type, body);
+        r.body = b;
+        self.outputs.push_back(Outgoing::Request(r));
+        Ok(())
+    }
+
+    fn on_bye(&mut self, key: ServerKey, request: &Request) {
+        self.respond_plain(key, request, 200);
+        self.pending_ack = None;
+        // §15.1.2: a BYE before our final response ends the INVITE with 487.
+        if let Side::Uas(u) = &mut self.side {
+            if !u.answered {
+                u.answered = true;
+                let mut r = u.invite.make_response(487);
+                if let Some(d) = &self.dialog {
+                    let _ = r.set_to_tag(&d.id().local_tag);
+                }
+                self.outputs.push_back(Outgoing::Response {
+                    key: u.invite_key,
+                    response: r,
+                });
+            }
+        }
+        self.end(true, 200, "Session Terminated");
+    }
+
+    fn on_reinvite(&mut self, key: ServerKey, request: Request) {
+        if self.reinvite_out.is_some() {
+            // §14.2: our own re-INVITE is pending: glare.
+            return self.respond_plain(key, &request, 491);
+        }
+        if self.reinvite_in.is_some() {
+            let mut r = request.make_response(500);
+            r.headers.push(Header::new(HeaderName::RetryAfter, "1"));
+            return self
+                .outputs
+                .push_back(Outgoing::Response { key, response: r });
+        }
+        let sdp = request.body.clone();
+        self.reinvite_in = Some((key, request));
+        self.events.push_back(SessionEvent::ReInvite { sdp });
+    }
+
+    fn on_reinvite_response(&mut self, seq: u32, response: &Response) {
+        if response.status >= 200 && response.status < 300 {
+            if let Some((acked, ack)) = &self.last_ack {
+                if *acked == seq {
+                    return self.outputs.push_back(Outgoing::Stateless(ack.clone()));
+                }
+            }
+        }
+        let pending = self.reinvite_out.as_ref().and_then(|r| {
+            r.headers
+                .typed::<CSeq>()
+                .ok()
+                .flatten()
+                .filter(|c| c.seq == seq)
+                .map(|_| r.clone())
+        });
+        let (Some(invite), Some(d)) = (pending, &mut self.dialog) else {
+            return;
+        };
+        if response.status < 200 {
+            return;
+        }
+        self.reinvite_out = None;
+        let _ = d.handle_response(response);
+        if (200..300).contains(&response.status) {
+            let ack = d.make_ack(&invite);
+            self.last_ack = Some((seq, ack.clone()));
+            self.outputs.push_back(Outgoing::Stateless(ack));
+            self.events.push_back(SessionEvent::ReInviteAnswered {
+                sdp: response.body.clone(),
+            });
+            return;
+        }
+        let terminated = d.is_terminated();
+        self.events.push_back(SessionEvent::ReInviteFailed {
+            code: response.status,
+            reason: response.reason.clone(),
+        });
+        if terminated {
+            self.end(true, response.status, &response.reason);
+        }
+    }
+
+    /// INFO, MESSAGE…: only a 481 or 408 matters, it ends the dialog (§12.2.1.2).
+    fn on_other_response(&mut self, response: &Response) {
+        let Some(d) = &mut self.dialog else {
+            return;
+        };
+        let _ = d.handle_response(response);
+        if d.is_terminated() && self.state == SessionState::Confirmed {
+            self.end(true, response.status, &response.reason);
+        }
+    }
+
+    /// A response without body; 405 lists what we allow (§8.2.1).
+    fn respond_plain(&mut self, key: ServerKey, request: &Request, status: u16) {
+        let mut r = request.make_response(status);
+        if status == 405 {
+            r.headers.push(Header::new(HeaderName::Allow, ALLOW));
+        }
+        self.outputs
+            .push_back(Outgoing::Response { key, response: r });
+    }
+}

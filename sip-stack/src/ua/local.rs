@@ -1,0 +1,59 @@
+//! Where this user agent is reachable: what goes into its Via (§18.1.1) and the headers it
+//! adds to every request.
+
+use crate::header::Header;
+use crate::header_name::HeaderName;
+use crate::typed::{Transport, Via};
+use crate::uri::Host;
+use crate::Headers;
+
+/// Methods our UA accepts, advertised in Allow (§20.5), as Janus's SIP plugin does.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, REFER, MESSAGE, INFO, NOTIFY";
+
+/// The local end of the UA's SIP traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Local {
+    pub transport: Transport,
+    /// The sent-by host of our Via.
+    pub host: Host,
+    pub port: Option<u16>,
+    /// `User-Agent` value, if any.
+    pub user_agent: Option<String>,
+}
+
+impl Local {
+    pub fn new(transport: Transport, host: Host, port: Option<u16>) -> Local {
+        Local {
+            transport,
+            host,
+            port,
+            user_agent: None,
+        }
+    }
+
+    /// Our Via without branch (the transaction layer adds one), asking for `rport`
+    /// (RFC 3581 §3) so that replies find us behind NAT.
+    pub fn via(&self) -> Via {
+        let mut via = Via::new(self.transport.clone(), self.host.clone(), self.port, "");
+        via.params.remove("branch");
+        via.params.set("rport", None);
+        via
+    }
+
+    /// True on transports that retransmit themselves (§17.1.1.2).
+    pub fn is_reliable(&self) -> bool {
+        !matches!(self.transport, Transport::Udp | Transport::Other(_))
+    }
+
+    /// Adds User-Agent and Allow before Content-Length.
+    pub(crate) fn add_common(&self, headers: &mut Headers) {
+        let at = headers
+            .iter()
+            .position(|h| *h.name() == HeaderName::ContentLength)
+            .unwrap_or(headers.len());
+        headers.insert(at, Header::new(HeaderName::Allow, ALLOW));
+        if let Some(ua) = &self.user_agent {
+            headers.insert(at, Header::new(HeaderName::UserAgent, ua));
+        }
+    }
+}
