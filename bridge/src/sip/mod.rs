@@ -6,4 +6,4 @@ mod net;
 mod service;
 
 pub use net::{spawn_sip, SipListeners};
-pub use service::{SipService, SipServiceConfig};
+pub use service::SipService;

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use super::service::{SipService, SipServiceConfig};
+use super::service::SipService;
 use crate::config::Sip;
 
 /// Idle time after which a SIP TCP connection is closed (RFC 5626 keepalives come every
@@ -51,19 +51,8 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
         Err(e) => return Err(e),
     };
     let tcp_addr = tcp.local_addr()?;
-    let service = SipService::new(
-        SipServiceConfig {
-            local_uri: format!("sip:{udp_addr}"),
-            realm: config.realm.clone(),
-            domains: config.domains.clone(),
-            users: config.users.clone(),
-            min_expires: config.min_expires,
-            max_expires: config.max_expires,
-            user_agent: config.user_agent.clone(),
-        },
-        Instant::now(),
-    )
-    .map_err(std::io::Error::other)?;
+    let service = SipService::new(config, &format!("sip:{udp_addr}"), Instant::now())
+        .map_err(std::io::Error::other)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));

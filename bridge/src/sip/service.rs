@@ -18,22 +18,11 @@ use cardea_sip::typed::Via;
 use cardea_sip::Uri;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
-use crate::config::SipUser;
+use crate::config::Sip;
 
 /// Methods Cardea's endpoint understands (`Allow`).
 const ALLOW: &str =
     "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE, UPDATE, REFER, NOTIFY";
-
-pub struct SipServiceConfig {
-    /// Our own SIP URI (the UDP listener), for Via, Record-Route and "is this for us".
-    pub local_uri: String,
-    pub realm: String,
-    pub domains: Vec<String>,
-    pub users: Vec<SipUser>,
-    pub min_expires: u32,
-    pub max_expires: u32,
-    pub user_agent: String,
-}
 
 pub struct SipService {
     layer: TransactionLayer,
@@ -49,7 +38,9 @@ pub struct SipService {
 }
 
 impl SipService {
-    pub fn new(config: SipServiceConfig, now: Instant) -> Result<Self, String> {
+    /// `local_uri` is our own SIP URI (the UDP listener), for Via, Record-Route and "is
+    /// this for us".
+    pub fn new(config: &Sip, local_uri: &str, now: Instant) -> Result<Self, String> {
         let mut credentials = MemoryCredentials::new();
         for u in &config.users {
             match (&u.password, &u.ha1) {
@@ -72,10 +63,10 @@ impl SipService {
         // The proxy may rewrite nothing before we check, but a caller's UA computes the
         // digest over the Request-URI it sent, which is what we see.
         let proxy_auth = Authenticator::new(proxy_auth_config, rand::random(), now);
-        let local = Uri::parse(&config.local_uri)
+        let local = Uri::parse(local_uri)
             .ok()
             .and_then(|u| u.as_sip().cloned())
-            .ok_or_else(|| format!("bad local SIP URI {}", config.local_uri))?;
+            .ok_or_else(|| format!("bad local SIP URI {local_uri}"))?;
         let proxy = Proxy::new(ProxyConfig::new(local, Transport::Udp));
         // Serve the realm's domain unless told otherwise: a registrar for any domain
         // would accept bindings for names it has no business with.
@@ -100,7 +91,7 @@ impl SipService {
             proxy_auth,
             credentials,
             registrar,
-            user_agent: config.user_agent,
+            user_agent: config.user_agent.clone(),
             malformed: 0,
         })
     }
