@@ -176,7 +176,7 @@ fn dialog_refuses_lower_remote_cseq_with_500() {
         uas.state(),
         &DialogState::Terminated(Termination::RemoteBye)
     );
-    let other = in_dialog(314162, "INFO").clone();
+    let other = in_dialog(314162, "INFO");
     assert_eq!(uas.handle_request(&other), Err(DialogError::Terminated));
 }
 

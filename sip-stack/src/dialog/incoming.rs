@@ -71,9 +71,8 @@ impl Dialog {
             .typed::<CSeq>()?
             .ok_or(DialogError::Missing("CSeq"))?;
         let status = response.status;
-        if matches!(status, 408 | 481) && cseq.method != Method::Invite
-            || status == 481 && self.is_confirmed()
-        {
+        // §12.2.1.2, §14.1 (re-INVITE): the peer lost the dialog, or never answered.
+        if matches!(status, 408 | 481) && (self.is_confirmed() || cseq.method != Method::Invite) {
             self.terminate(Termination::Final(status));
             return Ok(());
         }

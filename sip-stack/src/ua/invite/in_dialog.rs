@@ -17,7 +17,9 @@ use crate::typed::CSeq;
 use super::super::local::ALLOW;
 use super::super::UaError;
 use super::uas::dialog_response;
-use super::{set_body, InviteSession, Outgoing, SessionEvent, SessionState, Side, SDP};
+use super::{
+    content_type_of, set_body, InviteSession, Outgoing, SessionEvent, SessionState, Side, SDP,
+};
 
 impl InviteSession {
     /// A request from the peer in server transaction `key` (from a `Request` or `Cancel`
@@ -41,14 +43,14 @@ impl InviteSession {
             Method::Info => {
                 self.respond_plain(key, &request, 200);
                 self.events.push_back(SessionEvent::Info {
-                    content_type: Self::content_type(&request.headers),
+                    content_type: content_type_of(&request.headers),
                     body: request.body,
                 });
             }
             Method::Message => {
                 self.respond_plain(key, &request, 200);
                 self.events.push_back(SessionEvent::Message {
-                    content_type: Self::content_type(&request.headers),
+                    content_type: content_type_of(&request.headers),
                     body: request.body,
                 });
             }

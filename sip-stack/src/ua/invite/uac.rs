@@ -11,19 +11,19 @@ use crate::message::{Request, Response};
 use crate::method::Method;
 use crate::transaction::Timers;
 use crate::typed::{CSeq, CallId, Contact, From, MaxForwards, Route, To, Via};
+use crate::ua::UaError;
 
 use super::{
-    content_type_of, sdp_of, set_body, CallConfig, Cancel, InviteSession, Outgoing, SessionEvent,
-    SessionState, Side, Uac, SDP,
+    sdp_of, set_body, CallConfig, Cancel, InviteSession, Outgoing, SessionEvent, SessionState,
+    Side, Uac, SDP,
 };
 
 impl InviteSession {
     /// Starts a call: builds the INVITE with `sdp` as offer (§13.2.1) and queues it.
     pub fn call(config: CallConfig, sdp: Bytes) -> InviteSession {
         let call_id = new_call_id(&config.local.host.to_string());
-        let invite = build_invite(&config, &call_id, sdp);
+        let mut invite = build_invite(&config, &call_id, sdp);
         let mut auth = config.credentials.clone().map(ClientAuth::new);
-        let mut invite = invite;
         if let Some(a) = &mut auth {
             a.authorize(&mut invite, &mut rand::rng());
         }
@@ -48,10 +48,10 @@ impl InviteSession {
     /// Cancels our unanswered INVITE (§9.1). The CANCEL waits for a provisional response
     /// if none has come yet. The outcome is a 487 (reported as `Terminated`), or a 2xx that
     /// crossed the CANCEL, which is ACKed and ended with BYE.
-    pub fn cancel(&mut self) -> Result<(), super::super::UaError> {
+    pub fn cancel(&mut self) -> Result<(), UaError> {
         let state = self.state.name();
         let Side::Uac(uac) = &mut self.side else {
-            return Err(super::super::UaError::InvalidState {
+            return Err(UaError::InvalidState {
                 verb: "cancel",
                 state,
             });
@@ -61,7 +61,7 @@ impl InviteSession {
             SessionState::Calling | SessionState::Proceeding | SessionState::Early
         ) || uac.cancel != Cancel::No
         {
-            return Err(super::super::UaError::InvalidState {
+            return Err(UaError::InvalidState {
                 verb: "cancel",
                 state,
             });
@@ -219,11 +219,6 @@ impl InviteSession {
                 .map(|c| c.seq),
             Side::Uas(_) => None,
         }
-    }
-
-    /// Content-Type of the message, for events.
-    pub(super) fn content_type(headers: &crate::Headers) -> Option<String> {
-        content_type_of(headers)
     }
 }
 
