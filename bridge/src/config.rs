@@ -121,6 +121,9 @@ pub struct Sip {
     /// 0 = any free port.
     pub udp_port: u16,
     pub tcp_port: u16,
+    /// SIP over WebSocket (RFC 7118, subprotocol `sip`) for SIP.js/JsSIP clients; off
+    /// unless set (0 = any free port).
+    pub ws_port: Option<u16>,
     /// Digest realm of the registrar.
     pub realm: String,
     /// Domains the registrar serves; empty: the realm.
@@ -150,6 +153,7 @@ impl Default for Sip {
             bind: LOOPBACK,
             udp_port: 5060,
             tcp_port: 5060,
+            ws_port: None,
             realm: "cardea".into(),
             domains: Vec::new(),
             users: Vec::new(),

@@ -151,6 +151,9 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
             })?;
         ready.insert("sip_udp".into(), json!(sip.udp.to_string()));
         ready.insert("sip_tcp".into(), json!(sip.tcp.to_string()));
+        if let Some(ws) = sip.ws {
+            ready.insert("sip_ws".into(), json!(ws.to_string()));
+        }
         if g.sip.users.is_empty() {
             tracing::info!("no sip.users configured: the registrar accepts nobody");
         }

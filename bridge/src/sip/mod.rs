@@ -4,6 +4,7 @@
 
 mod net;
 mod service;
+mod ws;
 
 pub use net::{spawn_sip, SipListeners};
 pub use service::SipService;

@@ -24,9 +24,10 @@ const TCP_IDLE: Duration = Duration::from_secs(180);
 pub struct SipListeners {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
+    pub ws: Option<SocketAddr>,
 }
 
-enum Input {
+pub(super) enum Input {
     Bytes(Bytes, Destination),
     Connected(SocketAddr, mpsc::UnboundedSender<Bytes>),
     Closed(SocketAddr),
@@ -54,6 +55,21 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     let service = SipService::new(config, &format!("sip:{udp_addr}"), Instant::now())
         .map_err(std::io::Error::other)?;
     let (tx, rx) = mpsc::unbounded_channel();
+    let ws = match config.ws_port {
+        Some(port) => {
+            let listener = TcpListener::bind(SocketAddr::new(config.bind, port)).await?;
+            let addr = listener.local_addr()?;
+            let router = super::ws::router(tx.clone());
+            tokio::spawn(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                if let Err(e) = axum::serve(listener, service).await {
+                    tracing::error!("SIP WebSocket listener stopped: {e}");
+                }
+            });
+            Some(addr)
+        }
+        None => None,
+    };
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
     tokio::spawn(accept_tcp(tcp, tx));
@@ -61,6 +77,7 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     Ok(SipListeners {
         udp: udp_addr,
         tcp: tcp_addr,
+        ws,
     })
 }
 
