@@ -11,6 +11,7 @@ mod error;
 mod event;
 mod leg;
 mod router;
+pub mod rtp_leg;
 mod shard;
 mod stats;
 
