@@ -190,6 +190,19 @@ impl Shard {
         }
     }
 
+    /// A leg whose str0m instance panicked: it is dropped and the control plane told, so
+    /// the client gets a `hangup`.
+    fn fail_leg(&mut self, id: LegId) {
+        tracing::error!(leg = %id, "BUG: a WebRTC leg panicked; it is closed, the shard goes on");
+        self.remove(id);
+        self.events.push(MediaEvent {
+            leg: id,
+            event: crate::LegEvent::Closed {
+                reason: "DTLS-SRTP stack error",
+            },
+        });
+    }
+
     fn remove(&mut self, leg: LegId) {
         if self.legs.remove(&leg).is_none() {
             return;
@@ -230,7 +243,16 @@ impl Shard {
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
-        leg.handle_datagram(now, source, destination, datagram);
+        // str0m is a dependency that may panic on input we did not foresee: the leg fails,
+        // the shard and every other leg go on.
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            leg.handle_datagram(now, source, destination, datagram)
+        }))
+        .is_ok();
+        if !ok {
+            self.fail_leg(id);
+            return;
+        }
         self.drive(id, now);
     }
 
@@ -243,7 +265,14 @@ impl Shard {
             self.deadlines.pop_first();
             self.deadline_of.remove(&id);
             if let Some(leg) = self.legs.get_mut(&id) {
-                leg.handle_timeout(now);
+                let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    leg.handle_timeout(now)
+                }))
+                .is_ok();
+                if !ok {
+                    self.fail_leg(id);
+                    continue;
+                }
                 self.drive(id, now);
             }
         }
@@ -271,7 +300,17 @@ impl Shard {
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
-            let deadline = leg.poll(now, &mut self.transmits, &mut self.events, &mut self.routed);
+            let (transmits, events, routed) =
+                (&mut self.transmits, &mut self.events, &mut self.routed);
+            let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                leg.poll(now, transmits, events, routed)
+            }));
+            let Ok(deadline) = polled else {
+                self.routed.rtp.clear();
+                self.routed.keyframe_requests.clear();
+                self.fail_leg(id);
+                continue;
+            };
             let closed = leg.is_closed();
             self.set_deadline(id, deadline);
             for (mid, pkt) in self.routed.rtp.drain(..) {

@@ -107,7 +107,10 @@ impl CoreHandle {
             api::error_reply(
                 None,
                 None,
-                &ApiError::new(ApiError::UNKNOWN, "the core is shutting down"),
+                &ApiError::new(
+                    ApiError::UNKNOWN,
+                    "internal error: the request failed inside Cardea",
+                ),
             )
         })
     }
@@ -202,6 +205,21 @@ impl Core {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CoreInput>) {
         while let Some(input) = rx.recv().await {
+            // A bug in one request or plugin must not take every session down: the core
+            // keeps serving (the failed request's reply channel is dropped, so its
+            // transport answers with an error).
+            let outcome =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle_input(input)));
+            if outcome.is_err() {
+                tracing::error!("BUG: the core caught a panic while handling an input; it goes on");
+                self.pending.clear();
+                self.outbox.clear();
+            }
+        }
+    }
+
+    fn handle_input(&mut self, input: CoreInput) {
+        {
             match input {
                 CoreInput::Request {
                     body,
