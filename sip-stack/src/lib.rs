@@ -25,6 +25,7 @@ mod parse;
 pub mod proxy;
 pub mod registrar;
 mod response;
+pub mod sdp;
 mod serialize;
 mod status;
 pub mod transaction;
