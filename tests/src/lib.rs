@@ -52,6 +52,11 @@ pub struct Cardea {
 }
 
 impl Cardea {
+    /// The server's process id (for /proc measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts the binary with the base test configuration (every listener on 127.0.0.1, port 0,
     /// `debug_level: 4`) followed by `extra_yaml`, appended verbatim: it may add top-level
     /// sections (plugins, events, …) but must not repeat `general`, `http`, `websocket`,
