@@ -4,6 +4,7 @@
 mod batch;
 mod shard;
 
+pub(crate) use shard::set_buffers;
 pub use shard::{spawn_shard, ShardHandle};
 
 /// Reads a DTLS certificate and key from PEM files (certificate and PKCS#8 key).

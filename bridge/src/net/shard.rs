@@ -160,7 +160,7 @@ fn flush(shard: &mut Shard, batch: &mut SendBatch, fd: std::os::fd::RawFd) {
 
 /// Large socket buffers absorb a scheduling stall of the shard thread without the kernel
 /// dropping datagrams (the default 208 KiB holds ~6 ms at 14,000 packets/s).
-fn set_buffers(socket: &std::net::UdpSocket, bytes: usize) {
+pub(crate) fn set_buffers(socket: &std::net::UdpSocket, bytes: usize) {
     let size = bytes.min(i32::MAX as usize) as libc::c_int;
     for (name, force, normal) in [
         ("SO_RCVBUF", libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
