@@ -20,6 +20,8 @@ use crate::config::Sip;
 /// 30–120 s, so a live client stays).
 const TCP_IDLE: Duration = Duration::from_secs(180);
 
+/// Messages waiting for the endpoint task.
+const INPUT_QUEUE: usize = 16_384;
 /// Receive and send buffer of the SIP UDP socket.
 const SIP_SOCKET_BUFFER: usize = 4 << 20;
 
@@ -62,7 +64,9 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     let tcp_addr = tcp.local_addr()?;
     let service = SipService::new(config, &format!("sip:{udp_addr}"), Instant::now())
         .map_err(std::io::Error::other)?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    // Bounded: streams wait (backpressure), UDP datagrams beyond it are dropped, so a
+    // flood cannot grow memory without limit.
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let ws = match config.ws_port {
         Some(port) => {
             let listener = TcpListener::bind(SocketAddr::new(config.bind, port)).await?;
@@ -89,7 +93,7 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     })
 }
 
-async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::UnboundedSender<Input>) {
+async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
     let mut buf = vec![0u8; 65_535];
     loop {
         match socket.recv_from(&mut buf).await {
@@ -99,11 +103,13 @@ async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::UnboundedSender<I
                 if bytes.iter().all(|b| *b == b'\r' || *b == b'\n') {
                     continue;
                 }
-                if tx
-                    .send(Input::Bytes(bytes, Destination::udp(from)))
-                    .is_err()
-                {
-                    return;
+                match tx.try_send(Input::Bytes(bytes, Destination::udp(from))) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        // Overload: shed load like a full socket buffer would.
+                        tracing::debug!(%from, "SIP input queue full: datagram dropped");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return,
                 }
             }
             Err(e) => tracing::trace!("SIP UDP: {e}"),
@@ -111,7 +117,7 @@ async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::UnboundedSender<I
     }
 }
 
-async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<Input>) {
+async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Input>) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
@@ -126,10 +132,14 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::UnboundedSender<Input>) {
 }
 
 /// One TCP connection: frames messages by Content-Length; answers CRLFCRLF pings.
-async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSender<Input>) {
+async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::Sender<Input>) {
     let (mut read, mut write) = stream.into_split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
-    if tx.send(Input::Connected(from, out_tx.clone())).is_err() {
+    if tx
+        .send(Input::Connected(from, out_tx.clone()))
+        .await
+        .is_err()
+    {
         return;
     }
     let writer = tokio::spawn(async move {
@@ -159,7 +169,7 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSende
                 Ok(Some(Frame::Message(m))) => {
                     let dest = Destination::new(from, Transport::Tcp);
                     let bytes = Bytes::from(m.to_bytes());
-                    if tx.send(Input::Bytes(bytes, dest)).is_err() {
+                    if tx.send(Input::Bytes(bytes, dest)).await.is_err() {
                         break 'conn;
                     }
                 }
@@ -175,7 +185,7 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSende
             }
         }
     }
-    let _ = tx.send(Input::Closed(from));
+    let _ = tx.send(Input::Closed(from)).await;
     drop(out_tx);
     let _ = writer.await;
 }
@@ -183,7 +193,7 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::UnboundedSende
 async fn run(
     mut service: SipService,
     udp: std::sync::Arc<UdpSocket>,
-    mut rx: mpsc::UnboundedReceiver<Input>,
+    mut rx: mpsc::Receiver<Input>,
 ) {
     let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
     loop {

@@ -19,7 +19,7 @@ use super::net::Input;
 /// Largest SIP message accepted in one frame.
 const MAX_FRAME: usize = 64 * 1024;
 
-pub(super) fn router(tx: mpsc::UnboundedSender<Input>) -> Router {
+pub(super) fn router(tx: mpsc::Sender<Input>) -> Router {
     Router::new()
         .route("/", any(upgrade))
         .route("/{*rest}", any(upgrade))
@@ -27,7 +27,7 @@ pub(super) fn router(tx: mpsc::UnboundedSender<Input>) -> Router {
 }
 
 async fn upgrade(
-    State(tx): State<mpsc::UnboundedSender<Input>>,
+    State(tx): State<mpsc::Sender<Input>>,
     ConnectInfo(from): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -51,10 +51,10 @@ async fn upgrade(
         .on_upgrade(move |socket| serve(socket, from, tx))
 }
 
-async fn serve(socket: WebSocket, from: SocketAddr, tx: mpsc::UnboundedSender<Input>) {
+async fn serve(socket: WebSocket, from: SocketAddr, tx: mpsc::Sender<Input>) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
-    if tx.send(Input::Connected(from, out_tx)).is_err() {
+    if tx.send(Input::Connected(from, out_tx)).await.is_err() {
         return;
     }
     let writer = tokio::spawn(async move {
@@ -77,10 +77,14 @@ async fn serve(socket: WebSocket, from: SocketAddr, tx: mpsc::UnboundedSender<In
             Message::Close(_) => break,
             _ => continue,
         };
-        if tx.send(Input::Bytes(bytes, destination.clone())).is_err() {
+        if tx
+            .send(Input::Bytes(bytes, destination.clone()))
+            .await
+            .is_err()
+        {
             break;
         }
     }
-    let _ = tx.send(Input::Closed(from));
+    let _ = tx.send(Input::Closed(from)).await;
     writer.abort();
 }
