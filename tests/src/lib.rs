@@ -16,6 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+pub mod sipp;
+
 /// How long the binary may take to print `CARDEA_READY`.
 const READY_WITHIN: Duration = Duration::from_secs(20);
 /// Bound on one plain request/response exchange with the Janus HTTP API.

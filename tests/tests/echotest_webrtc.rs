@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cardea_tests::{transaction, Cardea, EventStream};
+use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
@@ -55,11 +55,13 @@ async fn echotest_echoes_opus_vp8_and_data_back_to_an_independent_peer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_bitrate_request_answers_ok() {
     timeout(Duration::from_secs(30), async {
-        let cardea = Cardea::start("");
-        let janus = cardea.janus();
-        let session = janus.create().await;
-        let handle = janus.attach(session, PLUGIN).await;
-        let mut events = janus.events(session);
+        let EchoTest {
+            cardea,
+            janus,
+            session,
+            handle,
+            mut events,
+        } = attach_echotest(Cardea::start("")).await;
 
         let tx = transaction();
         let reply = janus
@@ -93,106 +95,45 @@ async fn echotest_bitrate_request_answers_ok() {
 }
 
 async fn echo_opus_vp8_and_data() {
-    let cardea = Cardea::start("");
-    let janus = cardea.janus();
-    let session = janus.create().await;
-    let handle = janus.attach(session, PLUGIN).await;
-    let mut events = janus.events(session);
+    let EchoTest {
+        cardea,
+        janus,
+        session,
+        handle,
+        mut events,
+    } = attach_echotest(Cardea::start("")).await;
 
     // The browser stand-in: opus + VP8 send/recv and one data channel.
-    let peer = Peer::new();
-    let pc = peer_connection(
-        Arc::clone(&peer),
-        &loopback_ip_of(&cardea.listeners.media[0]),
-    )
-    .await;
-    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC);
-    let video = local_track(RtpCodecKind::Video, vp8(), VIDEO_SSRC);
-    for track in [&audio, &video] {
-        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
-            .await
-            .expect("add_track");
-    }
-    let dc = pc
-        .create_data_channel("wpc", None)
-        .await
-        .expect("create_data_channel");
-    let (mut dc_open_rx, mut dc_reply_rx) = run_data_channel(Arc::clone(&dc));
+    let (peer, pc, audio, video) = peer_with_tracks(&cardea, None).await;
+    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&pc, "wpc").await;
 
     // Non-trickle offer: every candidate in the SDP.
-    let offer = pc.create_offer(None).await.expect("create_offer");
-    pc.set_local_description(offer)
-        .await
-        .expect("set_local_description");
-    let mut gathering = peer.gathering.subscribe();
-    timeout(
-        STEP,
-        gathering.wait_for(|s| *s == RTCIceGatheringState::Complete),
+    let (offer_sdp, answer_sdp, event) = offer_answer(
+        &janus,
+        session,
+        handle,
+        &mut events,
+        &pc,
+        &peer,
+        None,
+        "the offer",
     )
-    .await
-    .expect("ICE gathering did not complete")
-    .expect("gathering watch closed");
-    let offer_sdp = pc
-        .local_description()
-        .await
-        .expect("a local description")
-        .sdp;
-
-    let tx = transaction();
-    let reply = janus
-        .message(
-            session,
-            handle,
-            &tx,
-            json!({"audio": true, "video": true}),
-            Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
-        )
-        .await;
-    assert_eq!(
-        reply["janus"], "ack",
-        "EchoTest answers a message asynchronously: {reply}"
-    );
-    assert_eq!(reply["transaction"], tx.as_str(), "{reply}");
-
-    let event = events
-        .wait_for("the EchoTest event with the jsep answer", STEP, |e| {
-            e["janus"] == "event" && e["transaction"] == tx.as_str()
-        })
-        .await;
+    .await;
     assert_eq!(event["sender"], handle, "{event}");
     assert_eq!(event["plugindata"]["plugin"], PLUGIN, "{event}");
     assert_eq!(event["plugindata"]["data"]["echotest"], "event", "{event}");
-    assert_eq!(event["plugindata"]["data"]["result"], "ok", "{event}");
-    assert_eq!(event["jsep"]["type"], "answer", "{event}");
-    let answer_sdp = event["jsep"]["sdp"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no jsep.sdp: {event}"));
     assert!(
-        host_candidates(answer_sdp)
+        host_candidates(&answer_sdp)
             .iter()
             .any(|c| cardea.listeners.media.contains(c)),
         "the non-trickle answer carries a host candidate on a media socket {:?}:\n{answer_sdp}",
         cardea.listeners.media
     );
 
-    pc.set_remote_description(
-        RTCSessionDescription::answer(answer_sdp.to_owned()).expect("answer SDP"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("set_remote_description: {e}\n{answer_sdp}"));
-    let mut connection = peer.connection.subscribe();
-    timeout(
-        STEP,
-        connection.wait_for(|s| {
-            assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE/DTLS failed");
-            *s == RTCPeerConnectionState::Connected
-        }),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        panic!("ICE+DTLS did not connect; offer:\n{offer_sdp}\nanswer:\n{answer_sdp}")
+    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
+        format!("ICE+DTLS did not connect; offer:\n{offer_sdp}\nanswer:\n{answer_sdp}")
     })
-    .expect("connection watch closed");
+    .await;
 
     // Media: 5 s of opus at 50 packets/s and VP8 at 30 frames/s, both at once.
     let audio_sender = tokio::spawn(send_rtp(Arc::clone(&audio), Media::Audio));
@@ -333,32 +274,18 @@ const AFTER_ANSWER: Duration = Duration::from_secs(2);
 /// checks the same leg answers it: same DTLS fingerprint and role, ICE credentials kept or
 /// renewed as asked, no hangup, and the echoes keep coming.
 async fn renegotiate_mid_call(ice_restart: bool) {
-    let cardea = Cardea::start("");
-    let janus = cardea.janus();
-    let session = janus.create().await;
-    let handle = janus.attach(session, PLUGIN).await;
-    let mut events = janus.events(session);
+    let EchoTest {
+        cardea,
+        janus,
+        session,
+        handle,
+        mut events,
+    } = attach_echotest(Cardea::start("")).await;
 
-    let peer = Peer::new();
-    let pc = peer_connection(
-        Arc::clone(&peer),
-        &loopback_ip_of(&cardea.listeners.media[0]),
-    )
-    .await;
-    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC);
-    let video = local_track(RtpCodecKind::Video, vp8(), VIDEO_SSRC);
-    for track in [&audio, &video] {
-        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
-            .await
-            .expect("add_track");
-    }
-    let dc = pc
-        .create_data_channel("wpc", None)
-        .await
-        .expect("create_data_channel");
-    let (mut dc_open_rx, mut dc_reply_rx) = run_data_channel(Arc::clone(&dc));
+    let (peer, pc, audio, video) = peer_with_tracks(&cardea, None).await;
+    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&pc, "wpc").await;
 
-    let (offer1, answer1) = offer_answer(
+    let (offer1, answer1, _) = offer_answer(
         &janus,
         session,
         handle,
@@ -369,17 +296,10 @@ async fn renegotiate_mid_call(ice_restart: bool) {
         "the first offer",
     )
     .await;
-    let mut connection = peer.connection.subscribe();
-    timeout(
-        STEP,
-        connection.wait_for(|s| {
-            assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE/DTLS failed");
-            *s == RTCPeerConnectionState::Connected
-        }),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("ICE+DTLS did not connect; offer:\n{offer1}\nanswer:\n{answer1}"))
-    .expect("connection watch closed");
+    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
+        format!("ICE+DTLS did not connect; offer:\n{offer1}\nanswer:\n{answer1}")
+    })
+    .await;
 
     let audio_sent = Arc::new(AtomicUsize::new(0));
     let video_sent = Arc::new(AtomicUsize::new(0));
@@ -422,17 +342,13 @@ async fn renegotiate_mid_call(ice_restart: bool) {
 
     // The second offer: a second data channel (same m=application, a new SCTP stream), and new
     // ICE credentials when asked.
-    let dc2 = pc
-        .create_data_channel("wpc-2", None)
-        .await
-        .expect("create_data_channel wpc-2");
-    let (mut dc2_open_rx, mut dc2_reply_rx) = run_data_channel(Arc::clone(&dc2));
+    let (dc2, mut dc2_open_rx, mut dc2_reply_rx) = data_channel(&pc, "wpc-2").await;
     let what = if ice_restart {
         "the ICE restart offer"
     } else {
         "the second offer"
     };
-    let (offer2, answer2) = offer_answer(
+    let (offer2, answer2, _) = offer_answer(
         &janus,
         session,
         handle,
@@ -506,22 +422,13 @@ async fn renegotiate_mid_call(ice_restart: bool) {
     let mut gap = Duration::ZERO;
     let mut sent_at_answer = sent_at_answer;
     if ice_restart {
-        let mut connection = peer.connection.subscribe();
-        timeout(
-            Duration::from_secs(5),
-            connection.wait_for(|s| {
-                assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE restart failed");
-                *s == RTCPeerConnectionState::Connected
-            }),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            panic!(
+        wait_connected(&peer, Duration::from_secs(5), "ICE restart failed", || {
+            format!(
                 "not connected again within 5 s of the ICE restart answer; states {:?}\n{context}",
                 peer.connection_history.lock().unwrap()
             )
         })
-        .expect("connection watch closed");
+        .await;
         gap = answered_at.elapsed();
         let back = (
             audio_sent.load(Ordering::Relaxed),
@@ -747,27 +654,17 @@ async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnecti
         Some(t) => Cardea::start_with_media(&[("slowlink_threshold", &t.to_string())], ""),
         None => Cardea::start(""),
     };
-    let janus = cardea.janus();
-    let session = janus.create().await;
-    let handle = janus.attach(session, PLUGIN).await;
-    let mut events = janus.events(session);
+    let EchoTest {
+        cardea,
+        janus,
+        session,
+        handle,
+        mut events,
+    } = attach_echotest(cardea).await;
 
-    let peer = Peer::new();
-    let pc = peer_connection_with(
-        Arc::clone(&peer),
-        &loopback_ip_of(&cardea.listeners.media[0]),
-        true,
-    )
-    .await;
-    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC);
-    let video = local_track_with_rtx(RtpCodecKind::Video, vp8(), VIDEO_SSRC, Some(VIDEO_RTX_SSRC));
-    for track in [&audio, &video] {
-        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
-            .await
-            .expect("add_track");
-    }
+    let (peer, pc, audio, video) = peer_with_tracks(&cardea, Some(VIDEO_RTX_SSRC)).await;
     let what = format!("the offer with RTX (slowlink_threshold {threshold:?})");
-    let (offer, answer) = offer_answer(
+    let (offer, answer, _) = offer_answer(
         &janus,
         session,
         handle,
@@ -790,17 +687,10 @@ async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnecti
     let video_mid = media_mid(&answer, "video")
         .unwrap_or_else(|| panic!("no video m-line with a mid in the answer\n{context}"));
 
-    let mut connection = peer.connection.subscribe();
-    timeout(
-        STEP,
-        connection.wait_for(|s| {
-            assert_ne!(*s, RTCPeerConnectionState::Failed, "ICE/DTLS failed");
-            *s == RTCPeerConnectionState::Connected
-        }),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("ICE+DTLS did not connect\n{context}"))
-    .expect("connection watch closed");
+    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
+        format!("ICE+DTLS did not connect\n{context}")
+    })
+    .await;
 
     let audio_sender = tokio::spawn(send_rtp_counted(
         Arc::clone(&audio),
@@ -885,10 +775,10 @@ fn media_mid(sdp: &str, kind: &str) -> Option<String> {
 }
 
 /// Creates an offer (non-trickle: waits for gathering), sends it with {audio, video}, checks the
-/// EchoTest event and applies its answer. Returns (offer SDP, answer SDP).
+/// EchoTest event and applies its answer. Returns (offer SDP, answer SDP, the event).
 #[allow(clippy::too_many_arguments)]
 async fn offer_answer(
-    janus: &cardea_tests::JanusHttp,
+    janus: &JanusHttp,
     session: u64,
     handle: u64,
     events: &mut EventStream,
@@ -896,7 +786,7 @@ async fn offer_answer(
     peer: &Peer,
     options: Option<RTCOfferOptions>,
     what: &str,
-) -> (String, String) {
+) -> (String, String, Value) {
     let restart = options.is_some_and(|o| o.ice_restart);
     let mut gathering = peer.gathering.subscribe();
     gathering.mark_unchanged();
@@ -932,12 +822,17 @@ async fn offer_answer(
             Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
         )
         .await;
-    assert_eq!(reply["janus"], "ack", "{what}: {reply}");
+    assert_eq!(
+        reply["janus"], "ack",
+        "{what}: EchoTest answers a message asynchronously: {reply}"
+    );
+    assert_eq!(reply["transaction"], tx.as_str(), "{what}: {reply}");
     let event = events
         .wait_for(&format!("the EchoTest answer to {what}"), STEP, |e| {
             e["janus"] == "event" && e["transaction"] == tx.as_str()
         })
         .await;
+    assert_eq!(event["session_id"], session, "{what}: {event}");
     assert_eq!(
         event["plugindata"]["data"]["result"], "ok",
         "{what}: {event}"
@@ -955,7 +850,7 @@ async fn offer_answer(
     )
     .await
     .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
-    (offer_sdp, answer_sdp)
+    (offer_sdp, answer_sdp, event)
 }
 
 /// `ip:port` of every `typ host` candidate in an SDP.
@@ -1086,12 +981,98 @@ fn loopback_ip_of(media: &str) -> String {
     addr.ip().to_string()
 }
 
-async fn peer_connection(peer: Arc<Peer>, ip: &str) -> impl PeerConnection {
-    peer_connection_with(peer, ip, false).await
+/// A fresh EchoTest handle on `cardea`, and its session's long poll.
+struct EchoTest {
+    cardea: Cardea,
+    janus: JanusHttp,
+    session: u64,
+    handle: u64,
+    events: EventStream,
 }
 
-/// [`peer_connection`], also offering RTX for VP8 when `video_rtx`.
-async fn peer_connection_with(peer: Arc<Peer>, ip: &str, video_rtx: bool) -> impl PeerConnection {
+async fn attach_echotest(cardea: Cardea) -> EchoTest {
+    let janus = cardea.janus();
+    let session = janus.create().await;
+    let handle = janus.attach(session, PLUGIN).await;
+    let events = janus.events(session);
+    EchoTest {
+        cardea,
+        janus,
+        session,
+        handle,
+        events,
+    }
+}
+
+/// The browser stand-in next to Cardea's first media socket, with an opus and a VP8 track
+/// added (VP8 with RTX, and this RTX SSRC, when `video_rtx` names one).
+async fn peer_with_tracks(
+    cardea: &Cardea,
+    video_rtx: Option<u32>,
+) -> (
+    Arc<Peer>,
+    impl PeerConnection,
+    Arc<TrackLocalStaticRTP>,
+    Arc<TrackLocalStaticRTP>,
+) {
+    let peer = Peer::new();
+    let pc = peer_connection(
+        Arc::clone(&peer),
+        &loopback_ip_of(&cardea.listeners.media[0]),
+        video_rtx.is_some(),
+    )
+    .await;
+    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC, None);
+    let video = local_track(RtpCodecKind::Video, vp8(), VIDEO_SSRC, video_rtx);
+    for track in [&audio, &video] {
+        pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+            .await
+            .expect("add_track");
+    }
+    (peer, pc, audio, video)
+}
+
+/// A new data channel on `pc` with its event loop running (see [`run_data_channel`]).
+async fn data_channel(
+    pc: &impl PeerConnection,
+    label: &str,
+) -> (
+    Arc<dyn DataChannel>,
+    watch::Receiver<bool>,
+    mpsc::UnboundedReceiver<String>,
+) {
+    let dc = pc
+        .create_data_channel(label, None)
+        .await
+        .unwrap_or_else(|e| panic!("create_data_channel {label}: {e}"));
+    let (open_rx, reply_rx) = run_data_channel(Arc::clone(&dc));
+    (dc, open_rx, reply_rx)
+}
+
+/// Waits up to `within` for the peer to report connected; panics with `failed` should it
+/// report failed first, and with `not_connected()` when the time runs out.
+async fn wait_connected(
+    peer: &Peer,
+    within: Duration,
+    failed: &str,
+    not_connected: impl FnOnce() -> String,
+) {
+    let mut connection = peer.connection.subscribe();
+    timeout(
+        within,
+        connection.wait_for(|s| {
+            assert_ne!(*s, RTCPeerConnectionState::Failed, "{failed}");
+            *s == RTCPeerConnectionState::Connected
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{}", not_connected()))
+    .expect("connection watch closed");
+}
+
+/// A PeerConnection reporting to `peer`, bound to `ip`, for opus and VP8 (also offering RTX
+/// for VP8 when `video_rtx`).
+async fn peer_connection(peer: Arc<Peer>, ip: &str, video_rtx: bool) -> impl PeerConnection {
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_codec(opus(), RtpCodecKind::Audio)
@@ -1171,16 +1152,9 @@ fn vp8_rtx() -> RTCRtpCodecParameters {
     }
 }
 
+/// A local track sending on `ssrc`, with an RTX SSRC when `rtx` names one (announced as
+/// `a=ssrc-group:FID ssrc rtx`).
 fn local_track(
-    kind: RtpCodecKind,
-    codec: RTCRtpCodecParameters,
-    ssrc: u32,
-) -> Arc<TrackLocalStaticRTP> {
-    local_track_with_rtx(kind, codec, ssrc, None)
-}
-
-/// [`local_track`] with an RTX SSRC (announced as `a=ssrc-group:FID ssrc rtx`).
-fn local_track_with_rtx(
     kind: RtpCodecKind,
     codec: RTCRtpCodecParameters,
     ssrc: u32,

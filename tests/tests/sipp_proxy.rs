@@ -14,29 +14,10 @@
 //! status, every SIP message they sent and received (`-trace_msg`), their error logs and
 //! Cardea's log.
 
-use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use cardea_tests::sipp::{self, Sipp, SippArgs, Transport, SIP_YAML, TRACE_SEPARATOR};
 use cardea_tests::Cardea;
-
-/// The same users as the registrar tests: alice with a password, bob with an HA1
-/// (hex MD5 of `bob:cardea.test:bobpw`).
-const SIP_YAML: &str = "\
-sip:
-  bind: 127.0.0.1
-  udp_port: 0
-  tcp_port: 0
-  realm: cardea.test
-  users:
-    - username: alice
-      password: alicepw
-    - username: bob
-      ha1: 929fe0afaef893966264df66c0413924
-";
 
 /// One call: bob's scenario (none: nobody registered) and alice's.
 struct Case {
@@ -111,220 +92,40 @@ const SIPP_KILL_AFTER: Duration = Duration::from_secs(25);
 /// How long bob may take to register before alice is started anyway.
 const REGISTER_WITHIN: Duration = Duration::from_secs(5);
 
-/// SIPp runs one case at a time, whichever test asks.
-static SIPP_LOCK: Mutex<()> = Mutex::new(());
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    fn sipp_flag(self) -> &'static str {
-        match self {
-            Transport::Udp => "u1",
-            Transport::Tcp => "t1",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-}
-
-fn sipp_bin() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("sipp"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`sipp` is not on PATH: these tests drive Cardea's SIP proxy with SIPp. \
-                 Install it (Debian/Ubuntu: `apt-get install sip-tester`; .ci/run does) and \
-                 run again"
-            )
-        })
-}
-
-fn scenario_path(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("sipp")
-        .join(format!("{name}.xml"));
-    assert!(path.is_file(), "scenario {} is missing", path.display());
-    path
-}
-
-fn scratch_dir(what: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cardea-sipp-proxy-{}-{}-{what}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    dir
-}
-
-/// A loopback port free for both UDP and TCP right now, other than `not`: SIPp writes its
-/// port in Via and Contact, and bob's Contact is where Cardea sends the INVITE.
-fn free_port(not: Option<u16>) -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP probe socket");
-        let port = udp.local_addr().expect("probe address").port();
-        if Some(port) != not && TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP after 50 tries");
-}
-
-/// One SIPp process, its files under `dir` named after `role` (bob, alice).
-struct Sipp {
+/// One SIPp run of a case, its files in `dir` named after `role` (bob, alice).
+#[allow(clippy::too_many_arguments)]
+fn spawn_sipp(
     role: &'static str,
-    scenario: &'static str,
-    dir: PathBuf,
-    child: Child,
-    started: Instant,
-    /// Filled by [`Sipp::wait`]: `None` when it had to be killed.
-    status: Option<Option<ExitStatus>>,
-    elapsed: Duration,
-}
-
-impl Sipp {
-    #[allow(clippy::too_many_arguments)]
-    fn spawn(
-        role: &'static str,
-        scenario: &'static str,
-        dir: &Path,
-        transport: Transport,
-        port: u16,
-        auth_uri: &str,
-        call_id: &str,
-        timeout: &str,
-        target: &str,
-    ) -> Sipp {
-        let file = |suffix: &str| dir.join(format!("{role}-{suffix}"));
-        let screen = std::fs::File::create(file("screen.txt")).expect("creating the screen file");
-        let screen_err = screen.try_clone().expect("cloning the screen file");
-        let child = Command::new(sipp_bin())
-            .current_dir(dir)
-            .arg("-sf")
-            .arg(scenario_path(scenario))
-            .args(["-m", "1"])
-            .args(["-i", "127.0.0.1"])
-            .args(["-p", &port.to_string()])
-            .args(["-t", transport.sipp_flag()])
-            .args(["-auth_uri", auth_uri])
-            .args(["-cid_str", call_id])
-            // No BYE of SIPp's own when a call aborts: it would only blur the trace.
-            .args(["-default_behaviors", "all,-bye"])
-            .args(["-timeout", timeout, "-timeout_error"])
-            .args(["-recv_timeout", SIPP_RECV_TIMEOUT])
-            .args(["-trace_err", "-error_file"])
-            .arg(file("errors.log"))
-            .args(["-trace_msg", "-message_file"])
-            .arg(file("messages.log"))
-            .arg("-nostdin")
-            .arg(target)
-            .stdin(Stdio::null())
-            .stdout(screen)
-            .stderr(screen_err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawning sipp: {e}"));
-        Sipp {
-            role,
-            scenario,
-            dir: dir.to_owned(),
-            child,
-            started: Instant::now(),
-            status: None,
-            elapsed: Duration::ZERO,
-        }
+    scenario: &str,
+    dir: &std::path::Path,
+    transport: Transport,
+    port: u16,
+    auth_uri: &str,
+    call_id: &str,
+    timeout: &str,
+    target: &str,
+) -> Sipp {
+    SippArgs {
+        role,
+        scenario,
+        dir,
+        transport,
+        port,
+        auth_uri,
+        call_id: Some(call_id),
+        no_default_bye: true,
+        timeout,
+        recv_timeout: SIPP_RECV_TIMEOUT,
+        kill_after: SIPP_KILL_AFTER,
+        target,
     }
-
-    fn file(&self, suffix: &str) -> String {
-        let name = format!("{}-{suffix}", self.role);
-        match std::fs::read(self.dir.join(&name)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => format!("({name}: none)"),
-        }
-    }
-
-    fn messages(&self) -> String {
-        self.file("messages.log")
-    }
-
-    /// Waits (bounded by `SIPP_KILL_AFTER` from its start) for it to exit.
-    fn wait(&mut self) {
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if self.started.elapsed() >= SIPP_KILL_AFTER => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
-                    break None;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(e) => panic!("waiting for sipp: {e}"),
-            }
-        };
-        self.elapsed = self.started.elapsed();
-        self.status = Some(status);
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    fn succeeded(&self) -> bool {
-        matches!(self.status, Some(Some(s)) if s.success())
-    }
-
-    fn describe(&self) -> String {
-        let status = match self.status {
-            Some(Some(s)) => s.to_string(),
-            Some(None) => format!("killed after {SIPP_KILL_AFTER:?}"),
-            None => "still running".to_owned(),
-        };
-        let screen = self.file("screen.txt");
-        let tail: Vec<&str> = screen.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "--- {} ({}): {status} after {:?}\n\
-             --- {} SIP messages (-trace_msg):\n{}\n\
-             --- {} SIPp errors (-trace_err):\n{}\n\
-             --- {} SIPp screen (tail):\n{}\n",
-            self.role,
-            self.scenario,
-            self.elapsed,
-            self.role,
-            self.messages(),
-            self.role,
-            self.file("errors.log"),
-            self.role,
-            tail.join("\n"),
-        )
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+    .spawn()
 }
 
 /// Whether bob's trace shows the 200 for its authenticated REGISTER.
 fn registered(bob: &Sipp) -> bool {
     bob.messages()
-        .split("-----------------------------------------------")
+        .split(TRACE_SEPARATOR)
         .any(|m| m.contains("SIP/2.0 200 ") && m.contains("REGISTER"))
 }
 
@@ -332,7 +133,7 @@ fn registered(bob: &Sipp) -> bool {
 /// and have a CSeq naming `method`.
 fn traced<'a>(trace: &'a str, first_line: &str, method: &str) -> Vec<&'a str> {
     trace
-        .split("-----------------------------------------------")
+        .split(TRACE_SEPARATOR)
         .filter(|m| {
             m.lines()
                 .find(|l| l.starts_with("SIP/2.0 ") || l.contains(" sip:"))
@@ -346,34 +147,23 @@ fn traced<'a>(trace: &'a str, first_line: &str, method: &str) -> Vec<&'a str> {
 
 /// Runs one case against a fresh Cardea; `Err` carries everything needed to see why.
 fn run_case(case: &Case, transport: Transport) -> Result<Duration, String> {
-    let _one_at_a_time = SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _one_at_a_time = sipp::one_at_a_time();
     let started = Instant::now();
     let mut cardea = Cardea::start(SIP_YAML);
-    let target = match transport {
-        Transport::Udp => cardea.listeners.sip_udp.clone(),
-        Transport::Tcp => cardea.listeners.sip_tcp.clone(),
-    }
-    .unwrap_or_else(|| {
-        panic!(
-            "CARDEA_READY names no SIP {} listener although the config has a sip section; \
-             log:\n{}",
-            transport.name(),
-            cardea.logs().join("\n")
-        )
-    });
-    let dir = scratch_dir(&format!("{}-{}", case.uac, transport.sipp_flag()));
+    let target = sipp::sip_listener(&cardea, transport);
+    let dir = sipp::scratch_dir(&format!("{}-{}", case.uac, transport.sipp_flag()));
     let call_id = format!(
         "proxy-{}-{}-{}-%u@cardea-tests",
         case.uac,
         transport.sipp_flag(),
         std::process::id()
     );
-    let bob_port = free_port(None);
-    let alice_port = free_port(Some(bob_port));
+    let bob_port = sipp::free_port(None);
+    let alice_port = sipp::free_port(Some(bob_port));
     let mut problems = Vec::new();
 
     let mut bob = case.uas.map(|scenario| {
-        Sipp::spawn(
+        spawn_sipp(
             "bob",
             scenario,
             &dir,
@@ -398,7 +188,7 @@ fn run_case(case: &Case, transport: Transport) -> Result<Duration, String> {
     }
     // The digest uri SIPp sends is sip:<-auth_uri>; Cardea wants it equal to the
     // Request-URI, sip:bob@cardea.test.
-    let mut alice = Sipp::spawn(
+    let mut alice = spawn_sipp(
         "alice",
         case.uac,
         &dir,
@@ -419,7 +209,7 @@ fn run_case(case: &Case, transport: Transport) -> Result<Duration, String> {
     }
     if let Some(bob) = &bob {
         if !bob.succeeded() {
-            problems.push(format!("bob's {} failed", bob.scenario));
+            problems.push(format!("bob's {} failed", bob.scenario()));
         }
     }
     if case.answered {
@@ -476,7 +266,7 @@ fn run_case(case: &Case, transport: Transport) -> Result<Duration, String> {
 }
 
 fn run_all(transport: Transport) {
-    sipp_bin();
+    sipp::sipp_bin();
     let mut failed = Vec::new();
     for case in CASES {
         let outcome = run_case(case, transport);

@@ -10,29 +10,11 @@
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::{Shutdown, TcpStream, UdpSocket};
+use std::time::Duration;
 
+use cardea_tests::sipp::{self, Sipp, SippArgs, Transport, SIP_YAML};
 use cardea_tests::Cardea;
-
-/// The `sip` section of the contract: one user with a password, one with an HA1
-/// (hex MD5 of `bob:cardea.test:bobpw`).
-const SIP_YAML: &str = "\
-sip:
-  bind: 127.0.0.1
-  udp_port: 0
-  tcp_port: 0
-  realm: cardea.test
-  users:
-    - username: alice
-      password: alicepw
-    - username: bob
-      ha1: 929fe0afaef893966264df66c0413924
-";
 
 /// Every scenario, in the order they run. All of them log in to realm `cardea.test` with
 /// Request-URI `sip:cardea.test` (SIPp is given `-auth_uri cardea.test` to match).
@@ -51,176 +33,25 @@ const SIPP_RECV_TIMEOUT: &str = "5s";
 /// The kill from this side, should SIPp itself hang.
 const SIPP_KILL_AFTER: Duration = Duration::from_secs(20);
 
-/// SIPp runs one at a time, whichever test asks.
-static SIPP_LOCK: Mutex<()> = Mutex::new(());
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Transport {
-    Udp,
-    Tcp,
-}
-
-impl Transport {
-    /// SIPp's `-t` value: one socket for the one call.
-    fn sipp_flag(self) -> &'static str {
-        match self {
-            Transport::Udp => "u1",
-            Transport::Tcp => "t1",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "UDP",
-            Transport::Tcp => "TCP",
-        }
-    }
-}
-
-/// The `sipp` executable on PATH; panics with what to install when there is none.
-fn sipp_bin() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("sipp"))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "`sipp` is not on PATH: these tests drive Cardea's SIP endpoint with SIPp. \
-                 Install it (Debian/Ubuntu: `apt-get install sip-tester`; .ci/run does) and \
-                 run again"
-            )
-        })
-}
-
-fn scenario_path(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("sipp")
-        .join(format!("{name}.xml"));
-    assert!(path.is_file(), "scenario {} is missing", path.display());
-    path
-}
-
-fn scratch_dir(what: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "cardea-sipp-{}-{}-{what}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-    dir
-}
-
-/// A loopback port free for both UDP and TCP right now, for SIPp's `-p`: SIPp puts its port
-/// in Via and Contact, and would otherwise try 5060 first.
-fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("binding a UDP probe socket");
-        let port = udp.local_addr().expect("probe address").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP after 50 tries");
-}
-
-/// What one SIPp run left behind.
-struct SippRun {
-    scenario: String,
-    transport: Transport,
-    /// `None` when it had to be killed.
-    status: Option<ExitStatus>,
-    elapsed: Duration,
-    dir: PathBuf,
-}
-
-impl SippRun {
-    fn succeeded(&self) -> bool {
-        self.status.is_some_and(|s| s.success())
-    }
-
-    fn file(&self, name: &str) -> String {
-        match std::fs::read(self.dir.join(name)) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => format!("({name}: none)"),
-        }
-    }
-
-    /// The status, the messages exchanged, SIPp's error log and the tail of its screen.
-    fn describe(&self) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => format!("killed after {SIPP_KILL_AFTER:?}"),
-        };
-        let screen = self.file("screen.txt");
-        let screen_tail: Vec<&str> = screen.lines().rev().take(40).collect();
-        let screen_tail: Vec<&str> = screen_tail.into_iter().rev().collect();
-        format!(
-            "=== sipp {} over {}: {status} after {:?} (files in {})\n\
-             --- SIP messages (-trace_msg):\n{}\n\
-             --- SIPp errors (-trace_err):\n{}\n\
-             --- SIPp screen (tail):\n{}\n",
-            self.scenario,
-            self.transport.name(),
-            self.elapsed,
-            self.dir.display(),
-            self.file("messages.log"),
-            self.file("errors.log"),
-            screen_tail.join("\n"),
-        )
-    }
-}
-
 /// Runs `sipp/<scenario>.xml` once against `target`, in the foreground, bounded.
-fn run_sipp(scenario: &str, transport: Transport, target: &str) -> SippRun {
-    let _one_at_a_time = SIPP_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch_dir(&format!("{scenario}-{}", transport.sipp_flag()));
-    let screen = std::fs::File::create(dir.join("screen.txt")).expect("creating screen.txt");
-    let screen_err = screen.try_clone().expect("cloning the screen file");
-    let port = free_port().to_string();
-    let mut child = Command::new(sipp_bin())
-        .current_dir(&dir)
-        .arg("-sf")
-        .arg(scenario_path(scenario))
-        .args(["-m", "1"])
-        .args(["-i", "127.0.0.1"])
-        .args(["-p", &port])
-        .args(["-t", transport.sipp_flag()])
-        .args(["-auth_uri", "cardea.test"])
-        .args(["-timeout", SIPP_TIMEOUT, "-timeout_error"])
-        .args(["-recv_timeout", SIPP_RECV_TIMEOUT])
-        .args(["-trace_err", "-error_file"])
-        .arg(dir.join("errors.log"))
-        .args(["-trace_msg", "-message_file"])
-        .arg(dir.join("messages.log"))
-        .arg("-nostdin")
-        .arg(target)
-        .stdin(Stdio::null())
-        .stdout(screen)
-        .stderr(screen_err)
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawning sipp: {e}"));
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if started.elapsed() >= SIPP_KILL_AFTER => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("waiting for sipp: {e}"),
-        }
-    };
-    SippRun {
-        scenario: scenario.to_owned(),
+fn run_sipp(scenario: &str, transport: Transport, target: &str) -> Sipp {
+    let _one_at_a_time = sipp::one_at_a_time();
+    let dir = sipp::scratch_dir(&format!("{scenario}-{}", transport.sipp_flag()));
+    SippArgs {
+        role: "sipp",
+        scenario,
+        dir: &dir,
         transport,
-        status,
-        elapsed: started.elapsed(),
-        dir,
+        port: sipp::free_port(None),
+        auth_uri: "cardea.test",
+        call_id: None,
+        no_default_bye: false,
+        timeout: SIPP_TIMEOUT,
+        recv_timeout: SIPP_RECV_TIMEOUT,
+        kill_after: SIPP_KILL_AFTER,
+        target,
     }
+    .run()
 }
 
 /// Runs every scenario in order (all of them, even after a failure) and panics listing the
@@ -233,10 +64,10 @@ fn run_all(cardea: &Cardea, scenarios: &[&str], transport: Transport, target: &s
             "sipp {scenario} over {}: {} in {:?}",
             transport.name(),
             if run.succeeded() { "ok" } else { "FAILED" },
-            run.elapsed
+            run.elapsed()
         );
         if run.succeeded() {
-            let _ = std::fs::remove_dir_all(&run.dir);
+            let _ = std::fs::remove_dir_all(run.dir());
         } else {
             failed.push(run);
         }
@@ -244,7 +75,7 @@ fn run_all(cardea: &Cardea, scenarios: &[&str], transport: Transport, target: &s
     if !failed.is_empty() {
         let names: Vec<String> = failed
             .iter()
-            .map(|r| format!("{} ({})", r.scenario, r.transport.name()))
+            .map(|r| format!("{} ({})", r.scenario(), r.transport().name()))
             .collect();
         let mut report = String::new();
         for run in &failed {
@@ -260,31 +91,21 @@ fn run_all(cardea: &Cardea, scenarios: &[&str], transport: Transport, target: &s
 
 fn start_cardea() -> (Cardea, String, String) {
     let cardea = Cardea::start(SIP_YAML);
-    let udp = cardea.listeners.sip_udp.clone().unwrap_or_else(|| {
-        panic!(
-            "CARDEA_READY has no sip_udp although the config has a sip section; log:\n{}",
-            cardea.logs().join("\n")
-        )
-    });
-    let tcp = cardea.listeners.sip_tcp.clone().unwrap_or_else(|| {
-        panic!(
-            "CARDEA_READY has no sip_tcp although the config has a sip section; log:\n{}",
-            cardea.logs().join("\n")
-        )
-    });
+    let udp = sipp::sip_listener(&cardea, Transport::Udp);
+    let tcp = sipp::sip_listener(&cardea, Transport::Tcp);
     (cardea, udp, tcp)
 }
 
 #[test]
 fn sipp_registrar_over_udp() {
-    sipp_bin();
+    sipp::sipp_bin();
     let (cardea, udp, _) = start_cardea();
     run_all(&cardea, SCENARIOS, Transport::Udp, &udp);
 }
 
 #[test]
 fn sipp_registrar_over_tcp() {
-    sipp_bin();
+    sipp::sipp_bin();
     let (cardea, _, tcp) = start_cardea();
     run_all(&cardea, SCENARIOS, Transport::Tcp, &tcp);
 }
@@ -652,7 +473,7 @@ fn assert_running(cardea: &mut Cardea, after: &str) {
 
 #[test]
 fn malformed_burst_leaves_cardea_answering() {
-    sipp_bin();
+    sipp::sipp_bin();
     let (mut cardea, udp, tcp) = start_cardea();
 
     udp_burst(&udp, "udp1");
@@ -681,7 +502,7 @@ fn malformed_burst_leaves_cardea_answering() {
         for scenario in after {
             let run = run_sipp(scenario, transport, target);
             if run.succeeded() {
-                let _ = std::fs::remove_dir_all(&run.dir);
+                let _ = std::fs::remove_dir_all(run.dir());
             } else {
                 failed.push(run);
             }
