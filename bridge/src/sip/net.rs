@@ -62,8 +62,6 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
         Err(e) => return Err(e),
     };
     let tcp_addr = tcp.local_addr()?;
-    let service = SipService::new(config, &format!("sip:{udp_addr}"), Instant::now())
-        .map_err(std::io::Error::other)?;
     // Bounded: streams wait (backpressure), UDP datagrams beyond it are dropped, so a
     // flood cannot grow memory without limit.
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
@@ -82,6 +80,16 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
         }
         None => None,
     };
+    // Our URI per transport, as peers on that side reach us (Via, Record-Route: RFC 5658).
+    let mut listeners = vec![
+        (Transport::Udp, format!("sip:{udp_addr}")),
+        (Transport::Tcp, format!("sip:{tcp_addr};transport=tcp")),
+    ];
+    if let Some(ws_addr) = ws {
+        listeners.push((Transport::Ws, format!("sip:{ws_addr};transport=ws")));
+    }
+    let service =
+        SipService::new(config, &listeners, Instant::now()).map_err(std::io::Error::other)?;
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
     tokio::spawn(accept_tcp(tcp, tx));

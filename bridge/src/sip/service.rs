@@ -38,9 +38,13 @@ pub struct SipService {
 }
 
 impl SipService {
-    /// `local_uri` is our own SIP URI (the UDP listener), for Via, Record-Route and "is
-    /// this for us".
-    pub fn new(config: &Sip, local_uri: &str, now: Instant) -> Result<Self, String> {
+    /// `listeners` are our own SIP URIs, one per transport we listen on (UDP first: the
+    /// default), for Via, Record-Route (per transport, RFC 5658) and "is this for us".
+    pub fn new(
+        config: &Sip,
+        listeners: &[(Transport, String)],
+        now: Instant,
+    ) -> Result<Self, String> {
         let mut credentials = MemoryCredentials::new();
         for u in &config.users {
             match (&u.password, &u.ha1) {
@@ -63,11 +67,19 @@ impl SipService {
         // The proxy may rewrite nothing before we check, but a caller's UA computes the
         // digest over the Request-URI it sent, which is what we see.
         let proxy_auth = Authenticator::new(proxy_auth_config, rand::random(), now);
-        let local = Uri::parse(local_uri)
-            .ok()
-            .and_then(|u| u.as_sip().cloned())
-            .ok_or_else(|| format!("bad local SIP URI {local_uri}"))?;
-        let proxy = Proxy::new(ProxyConfig::new(local, Transport::Udp));
+        let listeners = listeners
+            .iter()
+            .map(|(transport, uri)| {
+                Uri::parse(uri)
+                    .ok()
+                    .and_then(|u| u.as_sip().cloned())
+                    .map(|sip| (transport.clone(), sip))
+                    .ok_or_else(|| format!("bad local SIP URI {uri}"))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let proxy_config =
+            ProxyConfig::with_listeners(listeners).ok_or("no SIP listener to name")?;
+        let proxy = Proxy::new(proxy_config);
         // Serve the realm's domain unless told otherwise: a registrar for any domain
         // would accept bindings for names it has no business with.
         let domains = if config.domains.is_empty() {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::message::Request;
 use crate::transaction::{ClientKey, Destination, ServerKey};
+use crate::typed::Transport;
 
 use super::response::Final;
 use super::target::TargetGroup;
@@ -70,6 +71,8 @@ pub(crate) struct Context {
     pub request: Request,
     /// The §16.6 step 8 hash of the request as received.
     pub hash: String,
+    /// The transport the request arrived on: the side of the previous hop (RFC 5658).
+    pub incoming: Transport,
     /// Copies made so far (each copy's branch ends with its number).
     pub copies: usize,
     /// Groups not tried yet (serial forking).

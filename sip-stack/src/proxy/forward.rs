@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::message::Request;
 use crate::method::Method;
 use crate::transaction::{ServerKey, TransactionLayer};
-use crate::typed::{MaxForwards, NameAddr, RecordRoute, Route, To, Via};
+use crate::typed::{MaxForwards, NameAddr, RecordRoute, Route, To, Transport, Via};
 use crate::uri::Uri;
 
 use super::branch;
@@ -42,7 +42,7 @@ impl Proxy {
         if groups.is_empty() {
             return Err(ProxyError::NoTargets);
         }
-        let (request, hash) = self
+        let (request, hash, incoming) = self
             .pending
             .remove(&key)
             .ok_or(ProxyError::UnknownContext)?;
@@ -51,6 +51,7 @@ impl Proxy {
             Context {
                 request,
                 hash,
+                incoming,
                 copies: 0,
                 groups,
                 branches: Default::default(),
@@ -79,7 +80,7 @@ impl Proxy {
         for target in group.0 {
             ctx.copies += 1;
             let branch = branch::branch(&ctx.hash, ctx.copies);
-            let sent = copy_for(&self.config, &ctx.request, &target, &branch)
+            let sent = copy_for(&self.config, &ctx.request, &ctx.incoming, &target, &branch)
                 .map_err(ProxyError::from)
                 .and_then(|copy| {
                     let client =
@@ -110,10 +111,11 @@ impl Proxy {
     }
 }
 
-/// The copy of `request` for `target` (§16.6 steps 2–8).
+/// The copy of `request`, received over `incoming`, for `target` (§16.6 steps 2–8).
 pub(crate) fn copy_for(
     config: &ProxyConfig,
     request: &Request,
+    incoming: &Transport,
     target: &Target,
     branch: &str,
 ) -> Result<Request, crate::typed::HeaderError> {
@@ -126,13 +128,22 @@ pub(crate) fn copy_for(
         .typed::<MaxForwards>()?
         .map_or(70, |m| m.0.saturating_sub(1));
     copy.headers.set_typed(&MaxForwards(hops));
-    // Step 4: Record-Route, for requests that may create a dialog.
-    if let Some(rr) = &config.record_route {
-        if may_create_dialog(&copy)? {
-            let mut uri = rr.clone();
-            uri.params.set("lr", None);
-            copy.headers
-                .prepend_typed(&RecordRoute(NameAddr::new(Uri::Sip(uri))));
+    // Step 4: Record-Route, for requests that may create a dialog. Each side of the dialog
+    // gets the listener it can reach: the caller's side the one the request arrived on, and
+    // when the copy leaves over another transport, the callee's side that one, on top
+    // (double record-routing, RFC 5658 §3.2; the callee's route set starts at the top
+    // value, the caller's at the bottom one).
+    if config.record_route && may_create_dialog(&copy)? {
+        let outgoing = &target.destination.transport;
+        let mut sides = vec![incoming];
+        if outgoing != incoming {
+            sides.push(outgoing);
+        }
+        for side in sides {
+            if let Some(uri) = config.record_route_uri(side) {
+                copy.headers
+                    .prepend_typed(&RecordRoute(NameAddr::new(Uri::Sip(uri))));
+            }
         }
     }
     // Step 5: the target's own route set goes on top.
@@ -147,13 +158,10 @@ pub(crate) fn copy_for(
     }
     // Step 6: a strict next hop.
     route::postprocess(&mut copy)?;
-    // Step 8: our Via.
-    copy.headers.prepend_typed(&Via::new(
-        config.via_transport.clone(),
-        config.via_host.clone(),
-        config.via_port,
-        branch,
-    ));
+    // Step 8: our Via, naming the transport the copy leaves over (§18.1.1).
+    let (transport, host, port) = config.via_for(&target.destination.transport);
+    copy.headers
+        .prepend_typed(&Via::new(transport, host, port, branch));
     Ok(copy)
 }
 

@@ -43,6 +43,7 @@ use crate::message::Request;
 use crate::transaction::{
     ClientKey, Destination, ServerKey, TransactionEvent, TransactionKey, TransactionLayer,
 };
+use crate::typed::Transport;
 
 pub use config::{ProxyConfig, TIMER_C};
 pub use error::ProxyError;
@@ -70,8 +71,9 @@ pub enum ProxyEvent {
 #[derive(Debug)]
 pub struct Proxy {
     config: ProxyConfig,
-    /// Requests handed to the core and not forwarded yet, with their §16.6 step 8 hash.
-    pending: HashMap<ServerKey, (Request, String)>,
+    /// Requests handed to the core and not forwarded yet, with their §16.6 step 8 hash and
+    /// the transport they arrived on.
+    pending: HashMap<ServerKey, (Request, String, Transport)>,
     contexts: HashMap<ServerKey, Context>,
     owned: HashMap<ClientKey, Owned>,
     events: VecDeque<ProxyEvent>,
@@ -228,7 +230,8 @@ impl Proxy {
             if let Some(destination) = next_hop.and_then(|u| destination_of(&u)) {
                 let fallback = validate::reply(&request, 500, "Server Internal Error");
                 let target = Target::new(request.uri.clone(), destination);
-                self.pending.insert(key, (request, hash));
+                self.pending
+                    .insert(key, (request, hash, source.transport.clone()));
                 let groups = vec![TargetGroup(vec![target])];
                 if self.forward(now, layer, key, groups).is_err() {
                     self.pending.remove(&key);
@@ -238,7 +241,8 @@ impl Proxy {
             }
         }
         let local = self.config.is_local(&request.uri);
-        self.pending.insert(key, (request.clone(), hash));
+        self.pending
+            .insert(key, (request.clone(), hash, source.transport.clone()));
         self.events.push_back(ProxyEvent::Request {
             key,
             request,

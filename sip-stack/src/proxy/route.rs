@@ -8,7 +8,8 @@ use super::config::ProxyConfig;
 
 /// §16.4: when the Request-URI is a URI of ours and Route values follow, the previous hop
 /// was a strict router: the real Request-URI is the last Route value. Then our own top
-/// Route value (loose routing) is removed.
+/// Route values (loose routing) are removed: every consecutive one, as double
+/// record-routing (RFC 5658 §3.2) leaves two of ours in a row.
 pub(crate) fn preprocess(config: &ProxyConfig, request: &mut Request) -> Result<(), HeaderError> {
     let mut routes = request.headers.typed_all::<Route>()?;
     let before = routes.len();
@@ -17,9 +18,11 @@ pub(crate) fn preprocess(config: &ProxyConfig, request: &mut Request) -> Result<
             request.uri = last.0.uri;
         }
     }
-    if routes.first().is_some_and(|r| config.is_local(&r.uri)) {
-        routes.remove(0);
-    }
+    let ours = routes
+        .iter()
+        .take_while(|r| config.is_local(&r.uri))
+        .count();
+    routes.drain(..ours);
     if routes.len() != before {
         request.headers.set_typed_list(&routes);
     }

@@ -56,12 +56,9 @@ impl Proxy {
         route::postprocess(&mut copy).ok()?;
         copy.headers.set_typed(&MaxForwards(hops - 1));
         // The same branch for every retransmission of this ACK (§16.11).
-        copy.headers.prepend_typed(&Via::new(
-            self.config.via_transport.clone(),
-            self.config.via_host.clone(),
-            self.config.via_port,
-            &branch::branch(&hash, 0),
-        ));
+        let (transport, host, port) = self.config.via_for(&destination.transport);
+        copy.headers
+            .prepend_typed(&Via::new(transport, host, port, &branch::branch(&hash, 0)));
         Some((copy, destination))
     }
 
