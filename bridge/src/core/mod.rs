@@ -40,6 +40,9 @@ pub enum CoreInput {
         origin: Origin,
         admin: bool,
         reply: Option<oneshot::Sender<Value>>,
+        /// Held until the request is handled: a WebSocket reads its next request only when
+        /// it has a permit, so a flood waits instead of queueing without limit.
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     /// HTTP long poll: `None` when the session does not exist (the transport answers 404).
     LongPoll {
@@ -102,6 +105,7 @@ impl CoreHandle {
             origin,
             admin,
             reply: Some(tx),
+            permit: None,
         });
         rx.await.unwrap_or_else(|_| {
             api::error_reply(
@@ -227,7 +231,11 @@ impl Core {
                     origin,
                     admin,
                     reply,
-                } => self.on_request(body, path, origin, admin, reply),
+                    permit,
+                } => {
+                    self.on_request(body, path, origin, admin, reply);
+                    drop(permit);
+                }
                 CoreInput::LongPoll {
                     session,
                     maxev,

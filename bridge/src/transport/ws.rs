@@ -19,6 +19,8 @@ use crate::core::{CoreHandle, CoreInput, Origin};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
+/// Requests of one WebSocket that may wait in the core at once.
+const MAX_IN_FLIGHT: usize = 64;
 /// Largest request answered; a larger frame gets error 450 and the socket stays open.
 const MAX_REQUEST: usize = 1 << 20;
 /// Largest frame read at all; beyond it the socket is closed with 1009 (RFC 6455 §7.4.1).
@@ -64,6 +66,7 @@ async fn upgrade(State(s): State<Ws>, headers: HeaderMap, ws: WebSocketUpgrade) 
 
 async fn serve(s: Ws, socket: WebSocket) {
     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
     let (close_tx, mut close_rx) = tokio::sync::oneshot::channel::<u16>();
@@ -141,6 +144,11 @@ async fn serve(s: Ws, socket: WebSocket) {
                 continue;
             }
         }
+        // At most MAX_IN_FLIGHT requests of one socket wait in the core; past that this
+        // loop stops reading and TCP pushes back on the client.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
         s.core.send(CoreInput::Request {
             body: parsed,
             path: Path::default(),
@@ -150,6 +158,7 @@ async fn serve(s: Ws, socket: WebSocket) {
             },
             admin: s.admin,
             reply: None,
+            permit: Some(permit),
         });
     }
     s.core.send(CoreInput::TransportGone { conn });
