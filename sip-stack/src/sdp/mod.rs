@@ -30,6 +30,6 @@ pub use model::{
 pub use sip_media::{read_sip_offer, PtPair, SipMedia};
 pub use sip_to_webrtc::{sip_answer_from_webrtc, AnswerMapping, SipAnswer, SipAnswerConfig};
 pub use webrtc_to_sip::{
-    sip_offer_from_webrtc, AnsweredMedia, BrowserAnswerConstraints, LocalMedia, OfferedMedia,
-    SipMediaAnswer, SipOffer, SipOfferConfig, WEBRTC_ONLY_ATTRIBUTES,
+    sip_offer_from_webrtc, AnsweredMedia, BrowserAnswerConstraints, LocalMedia, LocalSdp,
+    OfferedMedia, SipMediaAnswer, SipOffer, SipOfferConfig, WEBRTC_ONLY_ATTRIBUTES,
 };

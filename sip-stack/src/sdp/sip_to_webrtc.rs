@@ -1,27 +1,14 @@
 //! An incoming call: the SIP answer built from the browser's answer (what the Janus SIP
 //! plugin does on `accept`). The PBX's offer is read with [`super::read_sip_offer`].
 
-use std::net::IpAddr;
-
 use super::attributes::{sip_fmtp, Codec, Direction};
 use super::error::SdpError;
-use super::model::{Connection, Origin, SessionDescription};
+use super::model::{Connection, SessionDescription};
 use super::sip_media::{PtPair, SipMedia};
-use super::webrtc_to_sip::{rejected_section, rtp_section, LocalMedia};
+use super::webrtc_to_sip::{rejected_section, rtp_section, LocalMedia, LocalSdp};
 
-/// What the caller decides for the SIP answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipAnswerConfig {
-    pub origin: Origin,
-    /// The RTP leg's address, written in `c=`.
-    pub address: IpAddr,
-    /// `None`: the offered audio is rejected (port 0).
-    pub audio: Option<LocalMedia>,
-    /// `None`: the offered video is rejected (port 0).
-    pub video: Option<LocalMedia>,
-    /// Accept `a=rtcp-mux` when offered (RFC 5761 §5.1.1).
-    pub rtcp_mux: bool,
-}
+/// What the caller decides for a SIP answer (the same choices as for an offer).
+pub type SipAnswerConfig = LocalSdp;
 
 /// One m-line of the SIP answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

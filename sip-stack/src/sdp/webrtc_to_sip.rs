@@ -46,20 +46,24 @@ pub struct LocalMedia {
     pub crypto: Option<Crypto>,
 }
 
-/// What the caller decides for the SIP offer.
+/// Our side of a SIP offer or answer: what the caller decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SipOfferConfig {
+pub struct LocalSdp {
     /// Our `o=`; keep the session id and bump the version for re-offers (RFC 3264 §8).
     pub origin: Origin,
     /// The RTP leg's address, written in `c=`.
     pub address: IpAddr,
-    /// `None`: audio is offered with port 0.
+    /// `None`: audio is offered, or the offered audio answered, with port 0.
     pub audio: Option<LocalMedia>,
-    /// `None`: video is offered with port 0 (audio-only calls).
+    /// `None`: video likewise with port 0 (audio-only calls).
     pub video: Option<LocalMedia>,
-    /// Offer `a=rtcp-mux` (RFC 5761); many PBXs do not support it.
+    /// Offer `a=rtcp-mux`, or accept it when offered (RFC 5761 §5.1.1); many PBXs do not
+    /// support it.
     pub rtcp_mux: bool,
 }
+
+/// What the caller decides for a SIP offer.
+pub type SipOfferConfig = LocalSdp;
 
 /// One m-line of the SIP offer and the browser m-line it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
