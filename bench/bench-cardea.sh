@@ -16,24 +16,7 @@ client_cpu="${CLIENT_CPU:-1}"
 
 dir="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
-cat >"$dir/cardea.yaml" <<'EOF'
-general:
-  debug_level: 3
-  session_timeout: 60
-http:
-  bind: 127.0.0.1
-  port: 0
-websocket:
-  bind: 127.0.0.1
-  port: 0
-admin:
-  bind: 127.0.0.1
-  http_port: 0
-  ws_port: 0
-media:
-  bind: 127.0.0.1
-  port: 0
-EOF
+cp "$(dirname "$0")/loopback.yaml" "$dir/cardea.yaml"
 : >"$dir/out"
 CARDEA_SIP_UDP_PORT=0 CARDEA_SIP_TCP_PORT=0 taskset -c "$server_cpu" "$cardea" --config "$dir/cardea.yaml" >"$dir/out" 2>"$dir/log" &
 pid=$!

@@ -55,22 +55,8 @@ trap 'stop_server; [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
   for i in $(seq 0 $((users - 1))); do printf 'user%04d;[authentication username=user%04d password=pwuser%04d]\n' "$i" "$i" "$i"; done
 } >"$work/users.csv"
 
-cat >"$work/cardea.yaml" <<'EOF'
-general:
-  debug_level: 3
-http:
-  bind: 127.0.0.1
-  port: 0
-websocket:
-  bind: 127.0.0.1
-  port: 0
-admin:
-  bind: 127.0.0.1
-  http_port: 0
-  ws_port: 0
-media:
-  bind: 127.0.0.1
-  port: 0
+cp "$here/loopback.yaml" "$work/cardea.yaml"
+cat >>"$work/cardea.yaml" <<'EOF'
 sip:
   bind: 127.0.0.1
   udp_port: 0
