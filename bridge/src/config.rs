@@ -111,6 +111,9 @@ pub struct Media {
     /// DTLS certificate and key (PEM). Unset: a fresh self-signed certificate at start.
     pub dtls_cert: Option<String>,
     pub dtls_key: Option<String>,
+    /// Ports of the plain RTP/RTCP pairs toward SIP peers, `"min-max"` (Janus's SIP plugin
+    /// `rtp_port_range`); `"0-0"` or empty: any free port.
+    pub rtp_port_range: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -238,6 +241,7 @@ impl Default for Media {
             slowlink_threshold: 0,
             dtls_cert: None,
             dtls_key: None,
+            rtp_port_range: "20000-40000".into(),
         }
     }
 }
@@ -328,6 +332,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "media.dtls_cert and media.dtls_key go together".into(),
             ));
+        }
+        if let Err(e) = crate::net::parse_port_range(&self.media.rtp_port_range) {
+            return Err(ConfigError::Invalid(format!("media.rtp_port_range: {e}")));
         }
         for (name, path) in [
             ("http.base_path", &self.http.base_path),

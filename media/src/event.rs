@@ -1,3 +1,4 @@
+use crate::rtp_leg::RtpLegEvent;
 use crate::{LegId, LegStats};
 
 /// Audio or video, as Janus names them in `media` events.
@@ -46,6 +47,8 @@ pub enum LegEvent {
     Closed { reason: &'static str },
     /// Periodic counters for the Admin API's handle_info.
     Stats(Box<LegStats>),
+    /// Something a plain RTP leg toward a SIP peer reports (latching, DTMF, media flow, BYE).
+    Rtp(RtpLegEvent),
 }
 
 /// A leg event tagged with its leg.

@@ -7,11 +7,18 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::channel::ChannelId;
-use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::media::{KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
+#[path = "leg_offer.rs"]
+mod offer;
+
+pub use offer::{OfferCodec, OfferMedia};
+
+use crate::bridge::SeqExtender;
+use crate::rtp_leg::InboundRtp;
 use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKind, StreamStats};
 
 /// How long ICE may stay disconnected before the leg is declared failed (Janus: "ICE failed").
@@ -70,6 +77,8 @@ struct Stream {
     kind: MediaKind,
     receiving: bool,
     stats: StreamStats,
+    /// Numbering of packets from a bridged RTP leg sent on this mid.
+    bridged_seq: SeqExtender,
 }
 
 /// Output a leg produced that the shard must route: packets and keyframe requests.
@@ -96,22 +105,39 @@ pub struct WebRtcLeg {
     data_in: u64,
     data_out: u64,
     slowlink: SlowLink,
+    /// Our offer awaiting the browser's answer (see [`offer`]).
+    pending_offer: Option<str0m::change::SdpPendingOffer>,
 }
 
 impl WebRtcLeg {
     /// A leg that will answer a browser's offer. Built off the shard thread (key material
     /// and SDP work take milliseconds), then handed to the shard with `MediaCommand::AddLeg`.
     pub fn new(id: LegId, config: &LegConfig, now: Instant) -> Self {
-        let mut rtc = RtcConfig::new()
+        Self::build(id, config, now, |c| c)
+    }
+
+    /// A leg built from an `RtcConfig` that `adjust` may change (the codecs of an offer).
+    fn build(
+        id: LegId,
+        config: &LegConfig,
+        now: Instant,
+        adjust: impl FnOnce(RtcConfig) -> RtcConfig,
+    ) -> Self {
+        let rtc_config = RtcConfig::new()
             .set_rtp_mode(true)
             .set_ice_lite(config.ice_lite)
             .set_dtls_cert(config.cert.clone())
+            // Telephony codecs, so a SIP call can use G.711/G.722 end to end without
+            // transcoding (str0m offers opus and video codecs by default).
+            .enable_pcmu(true, false)
+            .enable_pcma(true, false)
+            .enable_g722(true, false)
             // About a second of video for retransmissions (str0m keeps 1000 packets by
             // default, ~1.2 MB per stream; Janus keeps 200 ms).
             .set_send_buffer_video(VIDEO_SEND_BUFFER)
             // Per-second stream stats feed `slowlink`; without a threshold they cost nothing.
-            .set_stats_interval((config.slowlink_threshold > 0).then_some(Duration::from_secs(1)))
-            .build(now);
+            .set_stats_interval((config.slowlink_threshold > 0).then_some(Duration::from_secs(1)));
+        let mut rtc = adjust(rtc_config).build(now);
         for addr in &config.candidates {
             if let Ok(c) = Candidate::host(*addr, "udp") {
                 rtc.add_local_candidate(c);
@@ -138,6 +164,7 @@ impl WebRtcLeg {
                 threshold: config.slowlink_threshold,
                 seen: Vec::new(),
             },
+            pending_offer: None,
         }
     }
 
@@ -183,6 +210,11 @@ impl WebRtcLeg {
             .map(|s| s.mid)
     }
 
+    /// The first mid of `kind` in SDP order: where a bridge to an RTP leg attaches.
+    pub fn first_mid(&self, kind: MediaKind) -> Option<Mid> {
+        self.mids(kind).next()
+    }
+
     fn set_streams_from(&mut self, negotiated: Vec<(Mid, MediaKind)>) {
         for (mid, kind) in negotiated {
             if self.streams.iter().any(|s| s.mid == mid) {
@@ -197,6 +229,7 @@ impl WebRtcLeg {
                     kind: kind.as_str(),
                     ..Default::default()
                 },
+                bridged_seq: SeqExtender::default(),
             });
         }
     }
@@ -256,6 +289,36 @@ impl WebRtcLeg {
             .ext_vals(ext)
             .nackable(video),
         );
+    }
+
+    /// Sends a packet from a bridged plain RTP leg out on this leg's first mid of its kind.
+    /// The RTP leg already made `seq` and `ts` continuous; here `seq` is extended to the
+    /// index whose upper bits are the SRTP rollover counter. Returns whether it was queued.
+    pub fn write_bridged_rtp(&mut self, now: Instant, pkt: &InboundRtp<'_>) -> bool {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.kind == pkt.kind) else {
+            return false;
+        };
+        let Some(index) = stream.bridged_seq.extend(pkt.seq) else {
+            return false;
+        };
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(stream.mid, None) else {
+            return false;
+        };
+        stream.stats.packets_out += 1;
+        stream.stats.bytes_out += pkt.payload.len() as u64;
+        tx.write_rtp(
+            RtpWrite::new(
+                Pt::from(pkt.pt),
+                SeqNo::from(index),
+                pkt.ts,
+                now,
+                pkt.payload,
+            )
+            .marker(pkt.marker)
+            .nackable(pkt.kind == MediaKind::Video),
+        );
+        true
     }
 
     /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked).

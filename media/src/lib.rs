@@ -1,11 +1,15 @@
-//! Cardea's media core, sans-IO: WebRTC legs on str0m (RTP mode), the demultiplexer that
-//! tells which leg owns a datagram, and the router that forwards packets along edges.
+//! Cardea's media core, sans-IO: WebRTC legs on str0m (RTP mode), plain RTP legs toward SIP
+//! peers, the demultiplexer that tells which leg owns a datagram, the router that forwards
+//! packets along edges, and the WebRTC⇄RTP bridges.
 //!
 //! The driving contract follows str0m: every call takes `now`; after any input the caller
-//! drains [`Shard::poll_transmit`] and [`Shard::poll_event`] and then waits until
-//! [`Shard::next_deadline`] or the next datagram. The I/O loop around it lives in `bridge`.
+//! drains [`Shard::pending_transmits`], [`Shard::drain_rtp_transmits`] and
+//! [`Shard::drain_events`], then waits until [`Shard::next_deadline`] or the next datagram.
+//! The I/O loop around it lives in `bridge`.
 #![forbid(unsafe_code)]
 
+mod bridge;
+mod command;
 mod demux;
 mod error;
 mod event;
@@ -15,15 +19,17 @@ pub mod rtp_leg;
 mod shard;
 mod stats;
 
+pub use command::MediaCommand;
 pub use demux::{stun_local_ufrag, DatagramKind};
 pub use error::MediaError;
 pub use event::{LegEvent, MediaEvent, MediaKind};
-pub use leg::{LegConfig, WebRtcLeg};
+pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use router::{Edge, Router};
-pub use shard::{MediaCommand, Shard};
+pub use shard::Shard;
 pub use stats::{LegStats, StreamStats};
 
-/// The identity of a leg across the whole bridge: the Janus handle id that owns it.
+/// The identity of a leg across the whole bridge: the Janus handle id that owns it (a plain
+/// RTP leg's is chosen by its owner so as not to collide, e.g. the handle id with bit 62 set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
 

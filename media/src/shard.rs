@@ -1,5 +1,12 @@
-//! The sans-IO core of one media shard: its legs, the demultiplexer that finds a datagram's
-//! leg, the router between legs, and the timers. `bridge` owns the socket and the thread.
+//! The sans-IO core of one media shard: its legs (WebRTC, and plain RTP toward SIP peers),
+//! the demultiplexer that finds a datagram's leg, the router between legs, the WebRTC⇄RTP
+//! bridges, and the timers. `bridge` owns the sockets and the thread.
+
+#[cfg(test)]
+mod bridge_tests;
+mod rtp;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -8,66 +15,33 @@ use std::time::Instant;
 use str0m::media::Mid;
 use str0m::net::Transmit;
 
+use crate::bridge::Bridges;
 use crate::leg::Routed;
 use crate::{
-    stun_local_ufrag, DatagramKind, Edge, LegId, MediaError, MediaEvent, MediaKind, Router,
-    WebRtcLeg,
+    stun_local_ufrag, DatagramKind, Edge, LegId, MediaCommand, MediaError, MediaEvent, MediaKind,
+    Router, WebRtcLeg,
 };
 
-/// What the control plane asks of a shard.
-pub enum MediaCommand {
-    /// A negotiated leg joins the shard (built off-thread with `WebRtcLeg::new`).
-    AddLeg(Box<WebRtcLeg>),
-    /// A new offer on a leg that is already up (renegotiation, ICE restart): answered on
-    /// the shard, since the leg lives there; `reply` gets the answer SDP.
-    Renegotiate {
-        leg: LegId,
-        offer: String,
-        reply: Box<dyn FnOnce(Result<String, MediaError>) + Send>,
-    },
-    /// Drops a leg; `close` sends DTLS close_notify first (a hangup) rather than vanishing.
-    RemoveLeg {
-        leg: LegId,
-        close: bool,
-    },
-    /// Connects (or disconnects) every mid of `kind` on `from` to the mid of the same kind at
-    /// the same position on `to`. EchoTest routes a leg to itself.
-    Route {
-        from: LegId,
-        to: LegId,
-        kind: MediaKind,
-        enabled: bool,
-    },
-    AddRemoteCandidate {
-        leg: LegId,
-        candidate: String,
-    },
-    SendData {
-        leg: LegId,
-        label: Option<String>,
-        binary: bool,
-        data: Vec<u8>,
-    },
-    SetRembCap {
-        leg: LegId,
-        bps: Option<u64>,
-    },
-    RequestKeyframe {
-        leg: LegId,
-    },
-}
+use rtp::RtpSlot;
 
 pub struct Shard {
     legs: HashMap<LegId, WebRtcLeg>,
     by_ufrag: HashMap<String, LegId>,
     by_addr: HashMap<SocketAddr, LegId>,
     router: Router,
+    /// Timers of both kinds of leg (their ids do not collide).
     deadlines: BTreeSet<(Instant, LegId)>,
     deadline_of: HashMap<LegId, Instant>,
     transmits: Vec<Transmit>,
     events: Vec<MediaEvent>,
     routed: Routed,
     pending: Vec<LegId>,
+    rtp_legs: HashMap<LegId, RtpSlot>,
+    /// Which RTP leg listens on a local address (RTP and RTCP ports of its streams).
+    rtp_by_local: HashMap<SocketAddr, LegId>,
+    /// RTP legs with queued datagrams, each once.
+    rtp_dirty: Vec<LegId>,
+    bridges: Bridges,
 }
 
 impl Default for Shard {
@@ -89,17 +63,31 @@ impl Shard {
             events: Vec::new(),
             routed: Routed::default(),
             pending: Vec::new(),
+            rtp_legs: HashMap::new(),
+            rtp_by_local: HashMap::new(),
+            rtp_dirty: Vec::new(),
+            bridges: Bridges::default(),
         }
     }
 
+    /// WebRTC legs on this shard.
     pub fn leg_count(&self) -> usize {
         self.legs.len()
+    }
+
+    /// Plain RTP legs on this shard.
+    pub fn rtp_leg_count(&self) -> usize {
+        self.rtp_legs.len()
     }
 
     pub fn handle_command(&mut self, now: Instant, command: MediaCommand) {
         match command {
             MediaCommand::AddLeg(leg) => {
                 let id = leg.id();
+                if self.rtp_legs.contains_key(&id) {
+                    tracing::warn!(leg = %id, "WebRTC leg not added: an RTP leg has its id");
+                    return;
+                }
                 self.by_ufrag.insert(leg.local_ufrag().to_owned(), id);
                 self.legs.insert(id, *leg);
                 self.drive(id, now);
@@ -115,6 +103,15 @@ impl Shard {
                 self.by_ufrag.insert(ufrag, leg);
                 self.drive(leg, now);
                 reply(answer);
+            }
+            MediaCommand::AcceptAnswer { leg, answer, reply } => {
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    reply(Err(MediaError::NoSuchLeg(leg)));
+                    return;
+                };
+                let result = l.accept_answer(&answer);
+                self.drive(leg, now);
+                reply(result);
             }
             MediaCommand::RemoveLeg { leg, close } => {
                 if close {
@@ -187,6 +184,50 @@ impl Shard {
                     self.drive(leg, now);
                 }
             }
+            MediaCommand::AddRtpLeg(leg) => self.add_rtp_leg(*leg),
+            MediaCommand::ConfigureRtp {
+                leg,
+                kind,
+                remote_rtp,
+                remote_rtcp,
+                pt_map,
+                telephone_event,
+                clock_rate,
+                srtp,
+            } => {
+                let Some(slot) = self.rtp_legs.get_mut(&leg) else {
+                    tracing::debug!(%leg, "ConfigureRtp for an unknown RTP leg ignored");
+                    return;
+                };
+                let l = &mut slot.leg;
+                let configured = l
+                    .set_remote(kind, remote_rtp, remote_rtcp)
+                    .and_then(|()| l.set_pt_map(kind, pt_map, telephone_event, clock_rate))
+                    .and_then(|()| l.set_srtp(kind, srtp.map(|s| s as _)));
+                if let Err(e) = configured {
+                    tracing::debug!(%leg, "ConfigureRtp ignored: {e}");
+                }
+                self.settle_rtp(leg);
+            }
+            MediaCommand::Bridge {
+                webrtc,
+                rtp,
+                enabled,
+            } => self.set_bridge(now, webrtc, rtp, enabled),
+            MediaCommand::SendDtmf {
+                leg,
+                digit,
+                duration,
+            } => {
+                let Some(slot) = self.rtp_legs.get_mut(&leg) else {
+                    tracing::debug!(%leg, "SendDtmf for an unknown RTP leg ignored");
+                    return;
+                };
+                if let Err(e) = slot.leg.send_dtmf(now, digit, duration) {
+                    tracing::debug!(%leg, "DTMF {digit:?} not sent: {e}");
+                }
+                self.settle_rtp(leg);
+            }
         }
     }
 
@@ -203,19 +244,21 @@ impl Shard {
         });
     }
 
+    /// Forgets a leg of either kind: its addresses, edges, bridge and timer.
     fn remove(&mut self, leg: LegId) {
-        if self.legs.remove(&leg).is_none() {
+        if self.legs.remove(&leg).is_some() {
+            self.by_ufrag.retain(|_, l| *l != leg);
+            self.by_addr.retain(|_, l| *l != leg);
+            self.router.remove_leg(leg);
+        } else if !self.remove_rtp_leg(leg) {
             return;
         }
-        self.by_ufrag.retain(|_, l| *l != leg);
-        self.by_addr.retain(|_, l| *l != leg);
-        self.router.remove_leg(leg);
-        if let Some(t) = self.deadline_of.remove(&leg) {
-            self.deadlines.remove(&(t, leg));
-        }
+        self.bridges.remove_leg(leg);
+        self.clear_deadline(leg);
     }
 
-    /// A datagram arrived on the shard's socket from `source`.
+    /// A datagram from `source` arrived on local address `destination`: an RTP leg's port
+    /// (that leg takes it), else the main socket (STUN ufrag or 5-tuple finds the leg).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
@@ -223,6 +266,10 @@ impl Shard {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
+        if let Some(&rtp) = self.rtp_by_local.get(&destination) {
+            self.rtp_datagram(now, rtp, source, destination, datagram);
+            return;
+        }
         let owner = match DatagramKind::of(datagram) {
             DatagramKind::Stun => {
                 let by_ufrag = stun_local_ufrag(datagram)
@@ -274,6 +321,9 @@ impl Shard {
                     continue;
                 }
                 self.drive(id, now);
+            } else if let Some(slot) = self.rtp_legs.get_mut(&id) {
+                slot.leg.handle_timeout(now);
+                self.settle_rtp(id);
             }
         }
     }
@@ -282,7 +332,8 @@ impl Shard {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
-    /// Datagrams to send; the I/O loop sends them in batches and clears the list.
+    /// Datagrams of the WebRTC legs, all from the shard's main socket; the I/O loop sends
+    /// them in batches and clears the list. RTP legs' go through [`Self::drain_rtp_transmits`].
     pub fn pending_transmits(&mut self) -> &mut Vec<Transmit> {
         &mut self.transmits
     }
@@ -291,29 +342,38 @@ impl Shard {
         self.events.drain(..)
     }
 
-    /// Polls `first` to its timeout and forwards what it produced along the router's edges,
-    /// then polls each leg that was written to.
+    /// Polls `first` to its timeout and forwards what it produced along the router's edges
+    /// and its bridge, then polls each leg that was written to.
     fn drive(&mut self, first: LegId, now: Instant) {
         let mut pending = std::mem::take(&mut self.pending);
+        let mut routed = std::mem::take(&mut self.routed);
         pending.push(first);
         while let Some(id) = pending.pop() {
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
-            let (transmits, events, routed) =
-                (&mut self.transmits, &mut self.events, &mut self.routed);
+            let (transmits, events) = (&mut self.transmits, &mut self.events);
             let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                leg.poll(now, transmits, events, routed)
+                leg.poll(now, transmits, events, &mut routed)
             }));
             let Ok(deadline) = polled else {
-                self.routed.rtp.clear();
-                self.routed.keyframe_requests.clear();
+                routed.rtp.clear();
+                routed.keyframe_requests.clear();
                 self.fail_leg(id);
                 continue;
             };
             let closed = leg.is_closed();
+            let bridge = self.bridges.rtp_of(id).map(|rtp| {
+                let mids = [MediaKind::Audio, MediaKind::Video].map(|k| (leg.first_mid(k), k));
+                (rtp, mids)
+            });
             self.set_deadline(id, deadline);
-            for (mid, pkt) in self.routed.rtp.drain(..) {
+            for (mid, pkt) in routed.rtp.drain(..) {
+                if let Some((rtp, mids)) = bridge {
+                    if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
+                        self.bridge_to_rtp(now, rtp, kind, &pkt);
+                    }
+                }
                 for edge in self.router.targets(id, mid) {
                     if let Some(target) = self.legs.get_mut(&edge.leg) {
                         target.write_rtp(edge.mid, &pkt);
@@ -323,7 +383,7 @@ impl Shard {
                     }
                 }
             }
-            for (mid, kind) in self.routed.keyframe_requests.drain(..) {
+            for (mid, kind) in routed.keyframe_requests.drain(..) {
                 for edge in self.router.sources(id, mid) {
                     if let Some(source) = self.legs.get_mut(&edge.leg) {
                         source.request_keyframe(edge.mid, kind);
@@ -336,9 +396,11 @@ impl Shard {
             if closed {
                 // Leave it in the table until the control plane removes it, but stop routing.
                 self.router.remove_leg(id);
+                self.bridges.remove_leg(id);
             }
         }
         self.pending = pending;
+        self.routed = routed;
     }
 
     fn set_deadline(&mut self, id: LegId, at: Instant) {
@@ -349,5 +411,11 @@ impl Shard {
             self.deadlines.remove(&(old, id));
         }
         self.deadlines.insert((at, id));
+    }
+
+    fn clear_deadline(&mut self, id: LegId) {
+        if let Some(t) = self.deadline_of.remove(&id) {
+            self.deadlines.remove(&(t, id));
+        }
     }
 }

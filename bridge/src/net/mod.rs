@@ -1,9 +1,11 @@
-//! Sockets: the media shard threads (the only code that touches media sockets) and send
-//! batching.
+//! Sockets: the media shard threads (the only code that touches media sockets), the RTP
+//! ports of SIP calls, and send batching.
 
 mod batch;
+mod rtp_ports;
 mod shard;
 
+pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
 pub(crate) use shard::set_buffers;
 pub use shard::{spawn_shard, ShardHandle};
 

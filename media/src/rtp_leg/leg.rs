@@ -109,6 +109,18 @@ impl RtpLeg {
         })
     }
 
+    /// Every local address of the leg (each stream's RTP port, and its RTCP port unless
+    /// muxed): the shard routes datagrams that arrive on them here.
+    pub fn local_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.streams
+            .iter()
+            .flat_map(|s| std::iter::once(s.config.local_rtp).chain(s.config.local_rtcp))
+    }
+
+    pub fn has_stream(&self, kind: MediaKind) -> bool {
+        self.streams.iter().any(|s| s.config.kind == kind)
+    }
+
     fn stream_mut(&mut self, kind: MediaKind) -> Result<&mut RtpStream, RtpLegError> {
         self.streams
             .iter_mut()

@@ -1,0 +1,118 @@
+//! The bridge as offerer (RFC 3264 §5): when a SIP peer calls a browser, the WebRTC leg
+//! offers exactly the peer's codecs under the peer's payload types, so media crosses the
+//! bridge without transcoding; the browser's answer comes back later.
+
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use str0m::change::SdpAnswer;
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Direction, Frequency, Pt};
+
+use super::WebRtcLeg;
+use crate::{LegConfig, LegId, MediaError, MediaKind};
+
+/// One m-line of an offer to the browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferMedia {
+    pub kind: MediaKind,
+    /// In order of preference, with the payload types the browser should use.
+    pub codecs: Vec<OfferCodec>,
+}
+
+/// A codec of an offered m-line, as rtpmap/fmtp give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferCodec {
+    pub pt: u8,
+    /// Encoding name (`opus`, `PCMU`, `G722`, `telephone-event`, `VP8`...).
+    pub name: String,
+    pub clock_rate: u32,
+    pub channels: Option<u16>,
+    pub fmtp: Option<String>,
+}
+
+impl WebRtcLeg {
+    /// A leg that offers `media` to the browser; returns the leg and its offer SDP (ICE
+    /// credentials, candidates and fingerprint included). Codecs a WebRTC stack does not
+    /// know are left out; an offer without any media codec is an error.
+    pub fn new_offer(
+        id: LegId,
+        config: &LegConfig,
+        now: Instant,
+        media: &[OfferMedia],
+    ) -> Result<(Self, String), MediaError> {
+        let usable: Vec<(&OfferMedia, Vec<&OfferCodec>)> = media
+            .iter()
+            .map(|m| {
+                let codecs = m
+                    .codecs
+                    .iter()
+                    .filter(|c| Codec::from(c.name.as_str()) != Codec::Unknown)
+                    .collect();
+                (m, codecs)
+            })
+            .collect();
+        let has_media_codec = usable.iter().any(|(_, codecs)| {
+            codecs
+                .iter()
+                .any(|c| !matches!(Codec::from(c.name.as_str()), Codec::Tele | Codec::CN))
+        });
+        if !has_media_codec {
+            return Err(MediaError::Negotiation(
+                "no codec a browser can take in the offer".into(),
+            ));
+        }
+        let mut leg = Self::build(id, config, now, |mut rtc| {
+            rtc = rtc.clear_codecs();
+            let codec_config = rtc.codec_config();
+            for (_, codecs) in &usable {
+                for c in codecs {
+                    let Some(clock) = NonZeroU32::new(c.clock_rate) else {
+                        continue;
+                    };
+                    codec_config.add_config(
+                        Pt::from(c.pt),
+                        None,
+                        Codec::from(c.name.as_str()),
+                        Frequency::from_nonzero(clock),
+                        c.channels.and_then(|n| u8::try_from(n).ok()),
+                        c.fmtp
+                            .as_deref()
+                            .map(FormatParams::parse_line)
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+            rtc
+        });
+        let mut api = leg.rtc.sdp_api();
+        for (m, _) in &usable {
+            let kind = match m.kind {
+                MediaKind::Audio => str0m::media::MediaKind::Audio,
+                MediaKind::Video => str0m::media::MediaKind::Video,
+            };
+            api.add_media(kind, Direction::SendRecv, None, None, None);
+        }
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| MediaError::Negotiation("nothing to offer".into()))?;
+        leg.pending_offer = Some(pending);
+        Ok((leg, offer.to_sdp_string()))
+    }
+
+    /// The browser's answer to our offer: the streams it accepted are set up.
+    pub fn accept_answer(&mut self, sdp: &str) -> Result<(), MediaError> {
+        let pending = self
+            .pending_offer
+            .take()
+            .ok_or_else(|| MediaError::Negotiation("no offer awaits an answer".into()))?;
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        self.rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| MediaError::Negotiation(e.to_string()))?;
+        self.set_streams_from(super::negotiated_media(sdp));
+        Ok(())
+    }
+}
