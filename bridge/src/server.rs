@@ -73,9 +73,38 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         shards.push(shard);
     }
     let media_addrs: Vec<String> = shards.iter().map(|s| s.local.to_string()).collect();
-    let core = Core::new(config.clone(), shards, set_log_level).spawn(media_rx);
     let g = &config;
     let mut ready = serde_json::Map::new();
+    // The SIP endpoint starts first: the SIP plugin needs its listener and link.
+    let mut env = cardea_plugins::PluginEnv::default();
+    let mut sip_link = None;
+    let mut sip_events = None;
+    if g.sip.enabled {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let sip = crate::sip::spawn_sip(&g.sip, events_tx)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "SIP",
+                addr: SocketAddr::new(g.sip.bind, g.sip.udp_port),
+                source,
+            })?;
+        ready.insert("sip_udp".into(), json!(sip.udp.to_string()));
+        ready.insert("sip_tcp".into(), json!(sip.tcp.to_string()));
+        if let Some(ws) = sip.ws {
+            ready.insert("sip_ws".into(), json!(ws.to_string()));
+        }
+        if g.sip.users.is_empty() {
+            tracing::info!("no sip.users configured: the registrar accepts nobody");
+        }
+        env.sip = Some(cardea_plugins::sip::SipEnv {
+            udp: sip.udp,
+            user_agent: g.sip.user_agent.clone(),
+        });
+        sip_link = Some(sip.link);
+        sip_events = Some(events_rx);
+    }
+    let core = Core::new(config.clone(), shards, set_log_level, sip_link, &env)
+        .spawn(media_rx, sip_events);
     if g.http.enabled {
         let l = listen("HTTP", SocketAddr::new(g.http.bind, g.http.port)).await?;
         ready.insert(
@@ -139,23 +168,6 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         serve(l, transport::ws::router(core.clone(), true));
         if g.general.admin_secret.is_none() {
             tracing::warn!("no admin_secret configured: the Admin API answers only info and ping");
-        }
-    }
-    if g.sip.enabled {
-        let sip = crate::sip::spawn_sip(&g.sip)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "SIP",
-                addr: SocketAddr::new(g.sip.bind, g.sip.udp_port),
-                source,
-            })?;
-        ready.insert("sip_udp".into(), json!(sip.udp.to_string()));
-        ready.insert("sip_tcp".into(), json!(sip.tcp.to_string()));
-        if let Some(ws) = sip.ws {
-            ready.insert("sip_ws".into(), json!(ws.to_string()));
-        }
-        if g.sip.users.is_empty() {
-            tracing::info!("no sip.users configured: the registrar accepts nobody");
         }
     }
     ready.insert("media".into(), json!(media_addrs));

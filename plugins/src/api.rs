@@ -1,3 +1,9 @@
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use cardea_media::rtp_leg::{PtMap, RtpLegEvent};
+use cardea_sip::transaction::{Destination, ServerKey};
+use cardea_sip::{Method, Request, Response};
 use serde_json::Value;
 
 pub use cardea_media::MediaKind;
@@ -68,7 +74,13 @@ pub enum JsepAction {
     /// Accept the client's offer: the core negotiates the handle's WebRTC leg and attaches
     /// its answer to the event.
     AnswerOffer { offer: String },
+    /// Offer the browser these media (the SIP peer's codecs, so no transcoding is
+    /// needed): the core builds the handle's WebRTC leg and attaches its offer; the
+    /// browser's answer comes back later ([`Command::AcceptAnswer`]).
+    Offer { media: Vec<OfferMedia> },
 }
+
+pub use cardea_media::{OfferCodec, OfferMedia};
 
 /// What a plugin asks of the core.
 #[derive(Debug, Clone)]
@@ -100,15 +112,149 @@ pub enum Command {
     },
     /// Close the handle's PeerConnection (Janus `close_pc`).
     ClosePc { handle: HandleId },
+    /// Send SIP through the shared endpoint on behalf of `handle`.
+    Sip { handle: HandleId, out: SipOut },
+    /// Open the handle's plain RTP leg (ports for audio, and video when asked) on the
+    /// handle's media shard; the core answers with [`Plugin::rtp_opened`].
+    OpenRtp { handle: HandleId, video: bool },
+    /// Point one stream of the handle's RTP leg at the SIP peer with the agreed codecs.
+    ConfigureRtp { handle: HandleId, config: RtpConfig },
+    /// The SIP peer moved (re-INVITE): send one stream of the RTP leg to a new address.
+    RetargetRtp {
+        handle: HandleId,
+        kind: MediaKind,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+    },
+    /// Relay media between the handle's WebRTC leg and its RTP leg (both ways).
+    BridgeRtp { handle: HandleId, enabled: bool },
+    /// Send a key press as RFC 4733 telephone-events toward the SIP peer.
+    SendDtmf {
+        handle: HandleId,
+        digit: char,
+        duration: Duration,
+    },
+    /// The browser's answer to the offer of [`JsepAction::Offer`]: the handle's WebRTC leg
+    /// applies it (on failure the plugin hears [`Plugin::jsep_error`]).
+    AcceptAnswer { handle: HandleId, answer: String },
+    /// Close the handle's RTP leg and free its ports.
+    CloseRtp { handle: HandleId },
+}
+
+/// SIP a plugin sends through the shared endpoint. Requests from a plugin keep their own
+/// Via host and port (the endpoint's listener, given to the plugin at start).
+#[derive(Debug, Clone)]
+pub enum SipOut {
+    /// Start a client transaction. `destination` `None`: the endpoint resolves the top
+    /// Route or the Request-URI (RFC 3261 §8.1.2). Responses come back as
+    /// [`SipIn::Response`] / [`SipIn::Failed`]; the Call-ID is claimed for the handle.
+    Request {
+        request: Request,
+        destination: Option<Destination>,
+    },
+    /// Send outside any transaction (the ACK for a 2xx).
+    Stateless {
+        request: Request,
+        destination: Option<Destination>,
+    },
+    /// Answer server transaction `key`.
+    Respond {
+        key: ServerKey,
+        response: Response,
+    },
+    /// Requests with this Call-ID go to the handle from now on (a dialog it owns).
+    ClaimCall {
+        call_id: String,
+    },
+    /// Forget a Call-ID (the dialog ended).
+    ReleaseCall {
+        call_id: String,
+    },
+    /// Out-of-dialog requests whose Request-URI user is `user` go to the handle (the
+    /// user part of the Contact it registered).
+    Bind {
+        user: String,
+    },
+    Unbind {
+        user: String,
+    },
+}
+
+/// SIP the endpoint delivers to a plugin handle.
+#[derive(Debug, Clone)]
+pub enum SipIn {
+    /// A response to a request the handle sent.
+    Response(Response),
+    /// A request the handle sent got no answer (timeout: 408) or could not be sent (503).
+    Failed {
+        call_id: String,
+        method: Method,
+        code: u16,
+    },
+    /// A request for the handle, in server transaction `key`.
+    Request {
+        key: ServerKey,
+        request: Request,
+        source: Destination,
+    },
+    /// A CANCEL for the handle's INVITE, in its own server transaction `key`.
+    Cancel { key: ServerKey, request: Request },
+    /// An ACK outside any transaction (for our 2xx).
+    Ack { request: Request },
+}
+
+/// The local ports of a handle's RTP leg.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpPorts {
+    /// The address to write in `c=`.
+    pub ip: IpAddr,
+    /// RTP and RTCP addresses of the audio stream.
+    pub audio: (SocketAddr, SocketAddr),
+    pub video: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// SDES-SRTP keys for one stream (RFC 4568): what we send with, what the peer sends with.
+#[derive(Debug, Clone)]
+pub struct SrtpKeys {
+    pub local: cardea_media::rtp_leg::SrtpKey,
+    pub remote: cardea_media::rtp_leg::SrtpKey,
+}
+
+/// One stream of an RTP leg, as negotiated with the SIP peer.
+#[derive(Debug, Clone)]
+pub struct RtpConfig {
+    pub kind: MediaKind,
+    pub remote_rtp: Option<SocketAddr>,
+    pub remote_rtcp: Option<SocketAddr>,
+    pub pt_map: PtMap,
+    pub telephone_event: Option<u8>,
+    pub clock_rate: u32,
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Where a plugin call puts its commands; the core executes them in order afterwards.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ctx {
+    /// The time of the input being handled (plugins read no clock themselves).
+    pub now: Instant,
     pub commands: Vec<Command>,
 }
 
+impl Default for Ctx {
+    /// A context at the current time: how the core calls a plugin.
+    fn default() -> Self {
+        Self::at(Instant::now())
+    }
+}
+
 impl Ctx {
+    pub fn at(now: Instant) -> Self {
+        Self {
+            now,
+            commands: Vec::new(),
+        }
+    }
+
     pub fn push(&mut self, command: Command) {
         self.commands.push(command);
     }
@@ -149,6 +295,18 @@ pub trait Plugin: Send {
 
     /// The handle's PeerConnection went away.
     fn hangup_media(&mut self, _ctx: &mut Ctx, _handle: HandleId) {}
+
+    /// SIP for the handle from the shared endpoint.
+    fn incoming_sip(&mut self, _ctx: &mut Ctx, _handle: HandleId, _sip: SipIn) {}
+
+    /// The RTP leg asked for with [`Command::OpenRtp`] is open (`Err`: no ports).
+    fn rtp_opened(&mut self, _ctx: &mut Ctx, _handle: HandleId, _ports: Result<RtpPorts, String>) {}
+
+    /// Something happened on the handle's RTP leg (DTMF, latching, media on/off, BYE).
+    fn rtp_event(&mut self, _ctx: &mut Ctx, _handle: HandleId, _event: RtpLegEvent) {}
+
+    /// The clock ticked (every half second): timers of plugin state machines.
+    fn handle_timeout(&mut self, _ctx: &mut Ctx) {}
 
     /// The handle is detached.
     fn destroy_session(&mut self, ctx: &mut Ctx, handle: HandleId);

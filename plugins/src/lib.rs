@@ -8,12 +8,25 @@
 mod api;
 pub mod echotest;
 
+pub mod sip;
+
 pub use api::{
-    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Reply,
+    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, OfferCodec, OfferMedia, Plugin,
+    PluginInfo, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 
+/// What plugins learn of the process at start.
+#[derive(Debug, Clone, Default)]
+pub struct PluginEnv {
+    /// The shared SIP endpoint, when enabled.
+    pub sip: Option<sip::SipEnv>,
+}
+
 /// Every plugin this build offers, freshly constructed.
-pub fn all() -> Vec<Box<dyn Plugin>> {
-    vec![Box::new(echotest::EchoTest::default())]
+pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
+    vec![
+        Box::new(echotest::EchoTest::default()),
+        Box::new(sip::SipPlugin::new(env.sip.clone())),
+    ]
 }

@@ -183,6 +183,8 @@ impl Core {
                     "accepting_new_sessions": self.accepting,
                     "sessions": self.sessions.len(),
                     "handles": self.handles.len(),
+                    // Cardea: plain RTP legs of SIP calls (leak checks).
+                    "rtp_legs": self.rtp_leg_count(),
                     "uptime": Instant::now().duration_since(self.started).as_secs(),
                 }
             })),

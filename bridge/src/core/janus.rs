@@ -290,8 +290,14 @@ impl Core {
             Some(Value::Bool(b)) => Some(*b),
             Some(_) => return Err(ApiError::wrong_type("trickle", "a boolean")),
         };
-        if kind == JsepType::Answer {
-            // Every plugin so far answers offers; none offers, so an answer is unexpected.
+        // An answer is welcome only to an offer of ours still waiting for one (a plugin
+        // such as the SIP plugin offers for incoming calls).
+        let awaiting_answer = self
+            .handles
+            .get(&hid)
+            .and_then(|h| h.pc.as_ref())
+            .is_some_and(|pc| pc.local_sdp.is_some() && pc.remote_sdp.is_none());
+        if kind == JsepType::Answer && !awaiting_answer {
             return Err(ApiError::new(
                 ApiError::UNEXPECTED_ANSWER,
                 "JSEP error: unexpected ANSWER (did we offer?)",
@@ -303,11 +309,12 @@ impl Core {
                 format!("JSEP error: invalid SDP ({e})"),
             ));
         }
-        let update = self
-            .handles
-            .get(&hid)
-            .and_then(|h| h.pc.as_ref())
-            .is_some_and(|pc| pc.local_sdp.is_some());
+        let update = kind == JsepType::Offer
+            && self
+                .handles
+                .get(&hid)
+                .and_then(|h| h.pc.as_ref())
+                .is_some_and(|pc| pc.local_sdp.is_some());
         Ok(Jsep {
             kind,
             sdp,

@@ -7,6 +7,7 @@ mod info;
 mod janus;
 mod pc;
 mod session;
+mod sip;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -62,7 +63,18 @@ pub enum CoreInput {
         offer: String,
         result: Result<String, String>,
     },
+    /// A shard applied (or refused) the browser's answer to our offer.
+    AnswerApplied {
+        handle: u64,
+        answer: String,
+        result: Result<(), String>,
+    },
     Media(MediaEvent),
+    /// SIP for a plugin handle from the shared endpoint.
+    Sip {
+        handle: u64,
+        event: cardea_plugins::SipIn,
+    },
     Tick,
 }
 
@@ -142,11 +154,22 @@ pub struct Core {
     outbox: Vec<(u64, Value)>,
     /// The core's own input, for answers that come back later (renegotiation).
     self_tx: Option<mpsc::UnboundedSender<CoreInput>>,
+    /// The shared SIP endpoint, for plugin SIP.
+    sip: Option<crate::sip::SipLink>,
+    /// Plain RTP legs of SIP calls, by handle.
+    rtp_legs: HashMap<u64, sip::RtpLegState>,
+    rtp_port_range: (u16, u16),
 }
 
 impl Core {
-    pub fn new(config: Config, shards: Vec<ShardHandle>, set_log_level: LogLevelSetter) -> Self {
-        let plugins: Vec<Box<dyn Plugin>> = cardea_plugins::all()
+    pub fn new(
+        config: Config,
+        shards: Vec<ShardHandle>,
+        set_log_level: LogLevelSetter,
+        sip: Option<crate::sip::SipLink>,
+        env: &cardea_plugins::PluginEnv,
+    ) -> Self {
+        let plugins: Vec<Box<dyn Plugin>> = cardea_plugins::all(env)
             .into_iter()
             .filter(|p| !config.plugins.disable.iter().any(|d| d == p.info().package))
             .collect();
@@ -175,12 +198,20 @@ impl Core {
             pending: Default::default(),
             outbox: Vec::new(),
             self_tx: None,
+            sip,
+            rtp_legs: HashMap::new(),
+            rtp_port_range: crate::net::parse_port_range(&config.media.rtp_port_range)
+                .unwrap_or((20_000, 40_000)),
             config,
         }
     }
 
     /// Starts the core loop and its clock; returns the handle transports use.
-    pub fn spawn(mut self, media_events: mpsc::UnboundedReceiver<MediaEvent>) -> CoreHandle {
+    pub fn spawn(
+        mut self,
+        media_events: mpsc::UnboundedReceiver<MediaEvent>,
+        sip_events: Option<mpsc::UnboundedReceiver<(u64, cardea_plugins::SipIn)>>,
+    ) -> CoreHandle {
         let (tx, rx) = mpsc::unbounded_channel();
         self.self_tx = Some(tx.clone());
         let handle = CoreHandle { tx: tx.clone() };
@@ -194,6 +225,16 @@ impl Core {
                 }
             }
         });
+        if let Some(mut sip_events) = sip_events {
+            let core = tx.clone();
+            tokio::spawn(async move {
+                while let Some((handle, event)) = sip_events.recv().await {
+                    if core.send(CoreInput::Sip { handle, event }).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         let media = tx;
         tokio::spawn(async move {
             let mut events = media_events;
@@ -254,6 +295,16 @@ impl Core {
                     let span = tracing::debug_span!("media", handle = e.leg.0);
                     let _entered = span.enter();
                     self.on_media_event(e)
+                }
+                CoreInput::AnswerApplied {
+                    handle,
+                    answer,
+                    result,
+                } => self.on_answer_applied(handle, answer, result),
+                CoreInput::Sip { handle, event } => {
+                    let span = tracing::debug_span!("sip", handle);
+                    let _entered = span.enter();
+                    self.on_sip(handle, event)
                 }
                 CoreInput::Tick => self.on_tick(),
             }
@@ -399,6 +450,11 @@ impl Core {
         for id in orphans {
             tracing::info!(session = id, "session not reclaimed in time");
             self.destroy_session(id);
+        }
+        for plugin in &mut self.plugins {
+            let mut ctx = cardea_plugins::Ctx::default();
+            plugin.handle_timeout(&mut ctx);
+            self.pending.extend(ctx.commands);
         }
         self.run_deferred();
     }

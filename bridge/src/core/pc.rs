@@ -75,6 +75,23 @@ impl Core {
                 );
             }
             Command::ClosePc { handle } => self.hangup_pc(handle, "Close PC"),
+            Command::Sip { handle, out } => self.send_sip(handle, out),
+            Command::OpenRtp { handle, video } => self.open_rtp(handle, video),
+            Command::ConfigureRtp { handle, config } => self.configure_rtp(handle, config),
+            Command::RetargetRtp {
+                handle,
+                kind,
+                remote_rtp,
+                remote_rtcp,
+            } => self.retarget_rtp(handle, kind, remote_rtp, remote_rtcp),
+            Command::BridgeRtp { handle, enabled } => self.bridge_rtp(handle, enabled),
+            Command::SendDtmf {
+                handle,
+                digit,
+                duration,
+            } => self.send_dtmf(handle, digit, duration),
+            Command::CloseRtp { handle } => self.close_rtp(handle),
+            Command::AcceptAnswer { handle, answer } => self.accept_answer(handle, answer),
         }
     }
 
@@ -101,6 +118,20 @@ impl Core {
             "plugindata".into(),
             json!({ "plugin": package, "data": data }),
         );
+        if let Some(JsepAction::Offer { media }) = &jsep {
+            match self.make_offer(hid, media) {
+                Ok(offer) => {
+                    event.insert("jsep".into(), json!({ "type": "offer", "sdp": offer }));
+                }
+                Err(e) => {
+                    tracing::warn!(handle = hid, "offer failed: {e}");
+                    let mut ctx = Ctx::default();
+                    self.plugins[plugin].jsep_error(&mut ctx, hid, transaction, &e.to_string());
+                    self.pending.extend(ctx.commands);
+                    return;
+                }
+            }
+        }
         if let Some(JsepAction::AnswerOffer { offer }) = jsep {
             if self.has_live_pc(hid) {
                 // Renegotiation: the leg answers on its shard; the event leaves when the
@@ -214,6 +245,94 @@ impl Core {
         Ok(answer)
     }
 
+    /// Builds the handle's WebRTC leg as offerer (a SIP peer calls the browser) and places
+    /// it on its shard; the browser's answer comes with [`Core::accept_answer`].
+    fn make_offer(
+        &mut self,
+        hid: u64,
+        media: &[cardea_media::OfferMedia],
+    ) -> Result<String, cardea_media::MediaError> {
+        // A previous PeerConnection of the handle goes first.
+        self.drop_pc(hid, None);
+        let shard = self.shard_for(hid);
+        let mut config = self
+            .leg_config(shard)
+            .ok_or(cardea_media::MediaError::NoSuchLeg(LegId(hid)))?
+            .clone();
+        config.slowlink_threshold = self.slowlink_threshold;
+        let (leg, offer) = WebRtcLeg::new_offer(LegId(hid), &config, Instant::now(), media)?;
+        self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
+        if let Some(h) = self.handles.get_mut(&hid) {
+            let pc = h.pc.get_or_insert_with(Default::default);
+            pc.shard = shard;
+            pc.local_sdp = Some(offer.clone());
+            pc.remote_sdp = None;
+            pc.webrtc_up = false;
+        }
+        Ok(offer)
+    }
+
+    /// The browser's answer to our offer, applied on the leg's shard.
+    pub(super) fn accept_answer(&mut self, hid: u64, answer: String) {
+        let Some(core) = self.self_tx.clone() else {
+            return;
+        };
+        let Some(shard) = self
+            .handles
+            .get(&hid)
+            .and_then(|h| h.pc.as_ref())
+            .map(|pc| pc.shard)
+        else {
+            tracing::debug!(
+                handle = hid,
+                "an answer for a handle without PeerConnection"
+            );
+            return;
+        };
+        let sdp = answer.clone();
+        self.media(
+            shard,
+            MediaCommand::AcceptAnswer {
+                leg: LegId(hid),
+                answer,
+                reply: Box::new(move |result| {
+                    let _ = core.send(super::CoreInput::AnswerApplied {
+                        handle: hid,
+                        answer: sdp,
+                        result: result.map_err(|e| e.to_string()),
+                    });
+                }),
+            },
+        );
+    }
+
+    /// The shard applied (or refused) the browser's answer.
+    pub(super) fn on_answer_applied(
+        &mut self,
+        hid: u64,
+        answer: String,
+        result: Result<(), String>,
+    ) {
+        let Some(handle) = self.handles.get_mut(&hid) else {
+            return;
+        };
+        let plugin = handle.plugin;
+        match result {
+            Ok(()) => {
+                if let Some(pc) = handle.pc.as_mut() {
+                    pc.remote_sdp = Some(answer);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(handle = hid, "the browser's answer was refused: {e}");
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].jsep_error(&mut ctx, hid, None, &e);
+                self.pending.extend(ctx.commands);
+            }
+        }
+        self.run_deferred();
+    }
+
     pub(super) fn add_remote_candidate(&mut self, hid: u64, candidate: &str) {
         if let Some(h) = self.handles.get_mut(&hid) {
             h.trickles += 1;
@@ -263,6 +382,12 @@ impl Core {
     }
 
     pub(super) fn on_media_event(&mut self, e: MediaEvent) {
+        if let Some(handle) = super::sip::handle_of_rtp_leg(e.leg) {
+            if let LegEvent::Rtp(event) = e.event {
+                self.on_rtp_event(handle, event);
+            }
+            return;
+        }
         let hid = e.leg.0;
         let Some(handle) = self.handles.get_mut(&hid) else {
             return;
@@ -307,6 +432,7 @@ impl Core {
             }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
+            LegEvent::Rtp(_) => {}
             LegEvent::SlowLink {
                 mid,
                 kind,

@@ -3,8 +3,9 @@
 //! (proxy, dialplan, the SIP plugin) plugs in here as it lands.
 
 mod net;
+mod plugin_link;
 mod service;
 mod ws;
 
-pub use net::{spawn_sip, SipListeners};
+pub use net::{spawn_sip, SipLink, SipListeners};
 pub use service::SipService;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cardea_plugins::{SipIn, SipOut};
 use cardea_sip::transaction::Destination;
 use cardea_sip::typed::Transport;
 use cardea_sip::{Frame, Framer, Limits};
@@ -30,7 +31,24 @@ pub struct SipListeners {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub ws: Option<SocketAddr>,
+    /// The SIP plugin's way in.
+    pub link: SipLink,
 }
+
+/// SIP from plugin handles into the endpoint (the core holds it).
+#[derive(Clone)]
+pub struct SipLink {
+    tx: mpsc::UnboundedSender<(u64, SipOut)>,
+}
+
+impl SipLink {
+    pub fn send(&self, handle: u64, out: SipOut) {
+        let _ = self.tx.send((handle, out));
+    }
+}
+
+/// SIP for plugin handles, from the endpoint to the core.
+pub type PluginEvents = mpsc::UnboundedSender<(u64, SipIn)>;
 
 pub(super) enum Input {
     Bytes(Bytes, Destination),
@@ -39,7 +57,7 @@ pub(super) enum Input {
 }
 
 /// Binds the SIP sockets and starts the endpoint.
-pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
+pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<SipListeners> {
     // A large receive buffer rides out short stalls of the endpoint task under REGISTER
     // floods (measured: the kernel dropped datagrams at the default 208 KiB).
     let std_udp = std::net::UdpSocket::bind(SocketAddr::new(config.bind, config.udp_port))?;
@@ -93,11 +111,13 @@ pub async fn spawn_sip(config: &Sip) -> std::io::Result<SipListeners> {
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
     tokio::spawn(accept_tcp(tcp, tx));
-    tokio::spawn(run(service, udp, rx));
+    let (link_tx, link_rx) = mpsc::unbounded_channel();
+    tokio::spawn(run(service, udp, rx, link_rx, events));
     Ok(SipListeners {
         udp: udp_addr,
         tcp: tcp_addr,
         ws,
+        link: SipLink { tx: link_tx },
     })
 }
 
@@ -202,6 +222,8 @@ async fn run(
     mut service: SipService,
     udp: std::sync::Arc<UdpSocket>,
     mut rx: mpsc::Receiver<Input>,
+    mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
+    plugin_events: PluginEvents,
 ) {
     let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
     loop {
@@ -216,7 +238,11 @@ async fn run(
                 Some(Input::Closed(addr)) => { connections.remove(&addr); }
                 None => return,
             },
+            Some((handle, out)) = plugin_rx.recv() => service.plugin_command(Instant::now(), handle, out),
             _ = tokio::time::sleep_until(deadline) => service.handle_timeout(Instant::now()),
+        }
+        for event in service.plugins.events.drain(..) {
+            let _ = plugin_events.send(event);
         }
         while let Some(t) = service.poll_transmit() {
             let bytes = t.message.to_bytes();

@@ -18,6 +18,7 @@ use cardea_sip::typed::Via;
 use cardea_sip::Uri;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
+use super::plugin_link::PluginLink;
 use crate::config::Sip;
 
 /// Methods Cardea's endpoint understands (`Allow`).
@@ -35,6 +36,10 @@ pub struct SipService {
     user_agent: String,
     /// Datagrams that did not parse; kept for metrics and the Admin API.
     pub malformed: u64,
+    /// The registrar's domains: a Request-URI naming one is for the registrar/proxy, not
+    /// for a SIP plugin handle's Contact.
+    domains: Vec<String>,
+    pub plugins: PluginLink,
 }
 
 impl SipService {
@@ -91,7 +96,7 @@ impl SipService {
             RegistrarConfig {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
-                domains,
+                domains: domains.clone(),
                 ..RegistrarConfig::default()
             },
             MemoryLocationStore::new(),
@@ -105,6 +110,8 @@ impl SipService {
             registrar,
             user_agent: config.user_agent.clone(),
             malformed: 0,
+            domains,
+            plugins: PluginLink::default(),
         })
     }
 
@@ -172,6 +179,12 @@ impl SipService {
         .min()
     }
 
+    /// SIP from a plugin handle.
+    pub fn plugin_command(&mut self, now: Instant, handle: u64, out: cardea_plugins::SipOut) {
+        self.plugins.command(now, &mut self.layer, handle, out);
+        self.drain_events(now);
+    }
+
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.layer.poll_transmit()
     }
@@ -187,7 +200,16 @@ impl SipService {
             let mut progressed = false;
             while let Some(event) = self.layer.poll_event() {
                 progressed = true;
-                self.proxy.handle_event(now, &mut self.layer, event);
+                let domains = &self.domains;
+                let ours = |uri: &Uri| {
+                    uri.as_sip().is_some_and(|s| {
+                        let host = s.host.to_string();
+                        !domains.iter().any(|d| d.eq_ignore_ascii_case(&host))
+                    })
+                };
+                if let Some(event) = self.plugins.intercept(event, ours) {
+                    self.proxy.handle_event(now, &mut self.layer, event);
+                }
             }
             while let Some(event) = self.proxy.poll_event() {
                 progressed = true;

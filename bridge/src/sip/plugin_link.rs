@@ -1,0 +1,278 @@
+//! The SIP plugin's way through the shared endpoint: which handle owns which client
+//! transaction, Call-ID (dialog) and Contact user, so responses and requests reach the
+//! handle's user agent, and everything else (registrar, proxy) stays as it is.
+
+use std::collections::HashMap;
+
+use cardea_plugins::{SipIn, SipOut};
+use cardea_sip::proxy::destination_of;
+use cardea_sip::transaction::{
+    ClientKey, Destination, TransactionEvent, TransactionKey, TransactionLayer,
+};
+use cardea_sip::typed::{CallId, Route, To};
+use cardea_sip::{Message, Method, Request, Uri};
+
+/// A request a handle sent: who to tell when it ends.
+struct Owned {
+    handle: u64,
+    call_id: String,
+    method: Method,
+}
+
+#[derive(Default)]
+pub struct PluginLink {
+    clients: HashMap<ClientKey, Owned>,
+    calls: HashMap<String, u64>,
+    users: HashMap<String, u64>,
+    /// Events for the core, drained by the endpoint's I/O loop.
+    pub events: Vec<(u64, SipIn)>,
+}
+
+fn call_id_of(request: &Request) -> Option<String> {
+    request
+        .headers
+        .typed::<CallId>()
+        .ok()
+        .flatten()
+        .map(|c| c.0)
+}
+
+fn has_to_tag(request: &Request) -> bool {
+    request
+        .headers
+        .typed::<To>()
+        .ok()
+        .flatten()
+        .is_some_and(|to| to.tag().is_some())
+}
+
+/// Where a UA's request goes (RFC 3261 §8.1.2): the top Route when there is one, else the
+/// Request-URI. Only IP literals resolve here (RFC 3263 DNS comes with the transports).
+fn next_hop(request: &Request) -> Option<Destination> {
+    let route = request
+        .headers
+        .typed_all::<Route>()
+        .ok()
+        .and_then(|r| r.into_iter().next());
+    let uri: Uri = match route {
+        Some(r) => r.0.uri,
+        None => request.uri.clone(),
+    };
+    destination_of(&uri)
+}
+
+impl PluginLink {
+    /// Runs one plugin command against the transaction layer.
+    pub fn command(
+        &mut self,
+        now: std::time::Instant,
+        layer: &mut TransactionLayer,
+        handle: u64,
+        out: SipOut,
+    ) {
+        match out {
+            SipOut::Request {
+                request,
+                destination,
+            } => {
+                let call_id = call_id_of(&request).unwrap_or_default();
+                let method = request.method.clone();
+                if !call_id.is_empty() {
+                    self.calls.insert(call_id.clone(), handle);
+                }
+                let Some(destination) = destination.or_else(|| next_hop(&request)) else {
+                    tracing::info!(handle, uri = %request.uri, "SIP request has no resolvable next hop");
+                    self.events.push((
+                        handle,
+                        SipIn::Failed {
+                            call_id,
+                            method,
+                            code: 503,
+                        },
+                    ));
+                    return;
+                };
+                match layer.send_request(now, request, destination) {
+                    Ok(key) => {
+                        self.clients.insert(
+                            key,
+                            Owned {
+                                handle,
+                                call_id,
+                                method,
+                            },
+                        );
+                    }
+                    Err(e) => {
+                        tracing::warn!(handle, "plugin SIP request not sent: {e}");
+                        self.events.push((
+                            handle,
+                            SipIn::Failed {
+                                call_id,
+                                method,
+                                code: 503,
+                            },
+                        ));
+                    }
+                }
+            }
+            SipOut::Stateless {
+                request,
+                destination,
+            } => {
+                if let Some(d) = destination.or_else(|| next_hop(&request)) {
+                    layer.send_stateless(Message::Request(request), d);
+                }
+            }
+            SipOut::Respond { key, response } => {
+                if let Err(e) = layer.respond(now, key, response) {
+                    tracing::debug!(handle, "plugin SIP response not sent: {e}");
+                }
+            }
+            SipOut::ClaimCall { call_id } => {
+                self.calls.insert(call_id, handle);
+            }
+            SipOut::ReleaseCall { call_id } => {
+                if self.calls.get(&call_id) == Some(&handle) {
+                    self.calls.remove(&call_id);
+                }
+            }
+            SipOut::Bind { user } => {
+                self.users.insert(user, handle);
+            }
+            SipOut::Unbind { user } => {
+                if self.users.get(&user) == Some(&handle) {
+                    self.users.remove(&user);
+                }
+            }
+        }
+    }
+
+    /// Takes the transaction events that belong to a plugin handle; gives back the rest.
+    /// `ours(uri)`: the Request-URI names this endpoint (not one of the registrar's
+    /// domains), so a bound Contact user there means the handle.
+    pub fn intercept(
+        &mut self,
+        event: TransactionEvent,
+        ours: impl Fn(&Uri) -> bool,
+    ) -> Option<TransactionEvent> {
+        match event {
+            TransactionEvent::Response { key, response } => match self.clients.get(&key) {
+                Some(o) => {
+                    self.events.push((o.handle, SipIn::Response(response)));
+                    None
+                }
+                None => Some(TransactionEvent::Response { key, response }),
+            },
+            TransactionEvent::Timeout(TransactionKey::Client(key))
+            | TransactionEvent::TransportError(TransactionKey::Client(key))
+                if self.clients.contains_key(&key) =>
+            {
+                let code = if matches!(event, TransactionEvent::Timeout(_)) {
+                    408
+                } else {
+                    503
+                };
+                if let Some(o) = self.clients.remove(&key) {
+                    self.events.push((
+                        o.handle,
+                        SipIn::Failed {
+                            call_id: o.call_id,
+                            method: o.method,
+                            code,
+                        },
+                    ));
+                }
+                None
+            }
+            TransactionEvent::Terminated(TransactionKey::Client(key))
+                if self.clients.contains_key(&key) =>
+            {
+                self.clients.remove(&key);
+                None
+            }
+            TransactionEvent::Request {
+                key,
+                request,
+                source,
+            } => match self.owner(&request, &ours) {
+                Some(handle) => {
+                    if request.method == Method::Invite && !has_to_tag(&request) {
+                        if let Some(id) = call_id_of(&request) {
+                            self.calls.insert(id, handle);
+                        }
+                    }
+                    self.events.push((
+                        handle,
+                        SipIn::Request {
+                            key,
+                            request,
+                            source,
+                        },
+                    ));
+                    None
+                }
+                None => Some(TransactionEvent::Request {
+                    key,
+                    request,
+                    source,
+                }),
+            },
+            TransactionEvent::Cancel {
+                key,
+                invite,
+                request,
+                source,
+            } => match self.dialog_owner(&request) {
+                Some(handle) => {
+                    self.events.push((handle, SipIn::Cancel { key, request }));
+                    None
+                }
+                None => Some(TransactionEvent::Cancel {
+                    key,
+                    invite,
+                    request,
+                    source,
+                }),
+            },
+            TransactionEvent::Ack {
+                invite,
+                request,
+                source,
+            } => match self.dialog_owner(&request) {
+                Some(handle) => {
+                    self.events.push((handle, SipIn::Ack { request }));
+                    None
+                }
+                None => Some(TransactionEvent::Ack {
+                    invite,
+                    request,
+                    source,
+                }),
+            },
+            other => Some(other),
+        }
+    }
+
+    fn dialog_owner(&self, request: &Request) -> Option<u64> {
+        call_id_of(request).and_then(|id| self.calls.get(&id).copied())
+    }
+
+    /// The handle a request is for: its dialog's, or (out of dialog) the handle whose
+    /// Contact user the Request-URI names.
+    fn owner(&self, request: &Request, ours: &impl Fn(&Uri) -> bool) -> Option<u64> {
+        if let Some(h) = self.dialog_owner(request) {
+            return Some(h);
+        }
+        if has_to_tag(request) || !ours(&request.uri) {
+            return None;
+        }
+        let user = request.uri.as_sip()?.user.as_deref()?;
+        self.users.get(user).copied()
+    }
+
+    /// Handles, calls and users tracked (for the Admin API and leak tests).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (self.clients.len(), self.calls.len(), self.users.len())
+    }
+}

@@ -1,0 +1,1103 @@
+//! One call per handle, as in Janus: `call` (INVITE out, RFC 3261 §13.2), `accept` /
+//! `decline` of an incoming INVITE (§13.3), `hangup` (CANCEL or BYE, §9, §15), INFO
+//! (RFC 6086, DTMF as `application/dtmf-relay`), and the SIP peer's requests in the
+//! dialog. The UA state machine is `cardea_sip::ua::InviteSession`; this module turns its
+//! events into Janus events and sets up the media bridge.
+
+use bytes::Bytes;
+use cardea_media::rtp_leg::RtpLegEvent;
+use cardea_sip::sdp::{
+    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, Direction as SdpDirection,
+    LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia, SipOffer,
+};
+use cardea_sip::transaction::{Destination, ServerKey, Timers};
+use cardea_sip::typed::{CallId, From as FromHeader, NameAddr};
+use cardea_sip::ua::{
+    AnswerConfig, CallConfig, InviteSession, Local, Outgoing, SessionEvent, SessionState,
+};
+use cardea_sip::{Header, HeaderName, Method, Request, Response, Uri};
+use serde_json::json;
+use std::net::SocketAddr;
+
+use super::error::SipError;
+use super::events;
+use super::request::Body;
+use super::sdp::{media_kind, offers_video, restrict_offer, rtp_configs};
+use super::Session;
+use crate::api::{OfferCodec, OfferMedia, RtpPorts, SipOut};
+use crate::{Command, Ctx, HandleId, Jsep, JsepAction, JsepType};
+
+/// Default length of a `dtmf_info` key press (Janus: 160 ms).
+const DTMF_DURATION_MS: u64 = 160;
+
+enum Direction {
+    /// `call`: the browser's offer, and our SIP offer once the RTP ports are open.
+    Outgoing {
+        uri: Uri,
+        browser_offer: String,
+        headers: Vec<(String, String)>,
+        sip_offer: Option<SipOffer>,
+        /// The browser got its answer (with early media or on 200).
+        browser_answered: bool,
+    },
+    /// An INVITE from the SIP side, with its offer.
+    Incoming {
+        sip_offer: Option<SessionDescription>,
+        caller: String,
+        displayname: Option<String>,
+        callee: String,
+    },
+}
+
+pub struct Call {
+    direction: Direction,
+    /// `None` until the INVITE is built (outgoing: after the RTP ports open).
+    invite: Option<InviteSession>,
+    call_id: String,
+    /// The transaction of the request being served (events carry it).
+    transaction: Option<String>,
+    rtp: Option<RtpPorts>,
+    /// A `hangup` came before the INVITE left.
+    hung_up: bool,
+}
+
+impl Call {
+    pub fn status(&self) -> &'static str {
+        self.invite.as_ref().map_or("calling", |i| i.state().name())
+    }
+
+    pub fn call_id(&self) -> &str {
+        &self.call_id
+    }
+}
+
+fn no_call() -> SipError {
+    SipError::WrongState("no call in progress".into())
+}
+
+pub fn call(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    _local: &Local,
+    body: &Body<'_>,
+    jsep: Option<Jsep>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    if session.account.is_none() {
+        return Err(SipError::WrongState("register first".into()));
+    }
+    if session.call.is_some() {
+        return Err(SipError::WrongState("already in a call".into()));
+    }
+    let target = body.required_str("uri")?;
+    let uri = Uri::parse(target)
+        .ok()
+        .filter(|u| u.as_sip().is_some())
+        .ok_or_else(|| SipError::InvalidAddress(format!("invalid uri {target}")))?;
+    let jsep = jsep.ok_or(SipError::MissingSdp)?;
+    if jsep.kind != JsepType::Offer {
+        return Err(SipError::InvalidElement("a call needs a JSEP offer".into()));
+    }
+    if body.str("srtp")? == Some("sdes_mandatory") {
+        return Err(SipError::InvalidElement(
+            "srtp sdes_mandatory is not supported yet".into(),
+        ));
+    }
+    let headers = body.headers()?;
+    let video = offers_video(&jsep.sdp);
+    session.call = Some(Call {
+        direction: Direction::Outgoing {
+            uri,
+            browser_offer: jsep.sdp,
+            headers,
+            sip_offer: None,
+            browser_answered: false,
+        },
+        invite: None,
+        call_id: String::new(),
+        transaction,
+        rtp: None,
+        hung_up: false,
+    });
+    ctx.push(Command::OpenRtp { handle, video });
+    Ok(())
+}
+
+/// The RTP leg is open: an outgoing call sends its INVITE, an incoming one offers the
+/// browser the SIP peer's codecs.
+pub fn rtp_opened(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    ports: Result<RtpPorts, String>,
+) {
+    let Some(call) = session.call.as_mut() else {
+        ctx.push(Command::CloseRtp { handle });
+        return;
+    };
+    let ports = match ports {
+        Ok(p) => p,
+        Err(e) => {
+            let transaction = call.transaction.clone();
+            events::push(
+                ctx,
+                handle,
+                transaction.clone(),
+                events::error(&SipError::Io(e)),
+            );
+            abort(ctx, handle, session, 503, "No RTP ports", transaction);
+            return;
+        }
+    };
+    call.rtp = Some(ports);
+    if call.hung_up {
+        let transaction = call.transaction.clone();
+        abort(ctx, handle, session, 487, "Request Terminated", transaction);
+        return;
+    }
+    let result = match &call.direction {
+        Direction::Outgoing { .. } => send_invite(ctx, handle, session, ports),
+        Direction::Incoming { .. } => offer_browser(ctx, handle, session),
+    };
+    if let Err(e) = result {
+        let transaction = session.call.as_ref().and_then(|c| c.transaction.clone());
+        events::push(ctx, handle, transaction.clone(), events::error(&e));
+        abort(
+            ctx,
+            handle,
+            session,
+            488,
+            "Not Acceptable Here",
+            transaction,
+        );
+    }
+}
+
+fn local_sdp(ports: &RtpPorts) -> LocalSdp {
+    LocalSdp {
+        origin: Origin::new(rand::random::<u32>().into(), 1, ports.ip),
+        address: ports.ip,
+        audio: Some(LocalMedia {
+            port: ports.audio.0.port(),
+            crypto: None,
+        }),
+        video: ports.video.map(|v| LocalMedia {
+            port: v.0.port(),
+            crypto: None,
+        }),
+        rtcp_mux: false,
+    }
+}
+
+fn send_invite(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    ports: RtpPorts,
+) -> Result<(), SipError> {
+    let account = session.account.as_ref().ok_or_else(no_call)?;
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let Direction::Outgoing {
+        uri,
+        browser_offer,
+        headers,
+        sip_offer,
+        ..
+    } = &mut call.direction
+    else {
+        return Err(no_call());
+    };
+    let browser = SessionDescription::parse(browser_offer.as_bytes())
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let offer = sip_offer_from_webrtc(&browser, &local_sdp(&ports))
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let config = CallConfig {
+        local: account.local.clone(),
+        from: account.identity.clone(),
+        to: NameAddr::new(uri.clone()),
+        target: None,
+        contact: account.contact.clone(),
+        routes: account.routes(),
+        credentials: account.credentials.clone(),
+    };
+    let mut invite = InviteSession::call(config, Bytes::from(offer.sdp.to_text()));
+    *sip_offer = Some(offer);
+    call.call_id = invite.call_id().to_owned();
+    let extra = std::mem::take(headers);
+    // The client's extra headers ride on the first INVITE.
+    let mut first = true;
+    while let Some(out) = invite.poll_output() {
+        let out = match out {
+            Outgoing::Request(mut r) if first => {
+                first = false;
+                add_headers(&mut r, &extra);
+                Outgoing::Request(r)
+            }
+            other => other,
+        };
+        send(ctx, handle, out);
+    }
+    call.invite = Some(invite);
+    let data = events::result("calling", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, call.transaction.clone(), data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+fn add_headers(request: &mut Request, headers: &[(String, String)]) {
+    let at = request
+        .headers
+        .iter()
+        .position(|h| *h.name() == HeaderName::ContentLength)
+        .unwrap_or(request.headers.len());
+    for (i, (name, value)) in headers.iter().enumerate() {
+        request
+            .headers
+            .insert(at + i, Header::new(HeaderName::parse(name), value));
+    }
+}
+
+/// An incoming call's ports are open: offer the browser the SIP peer's codecs.
+fn offer_browser(ctx: &mut Ctx, handle: HandleId, session: &mut Session) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let Direction::Incoming {
+        sip_offer,
+        caller,
+        displayname,
+        callee,
+    } = &call.direction
+    else {
+        return Err(no_call());
+    };
+    let media = match sip_offer {
+        Some(sdp) => read_sip_offer(sdp).map_err(|e| SipError::InvalidSdp(e.to_string()))?,
+        None => {
+            return Err(SipError::InvalidSdp(
+                "offerless INVITEs are not supported yet".into(),
+            ))
+        }
+    };
+    let offer: Vec<OfferMedia> = media.iter().filter_map(offer_media).collect();
+    if offer.is_empty() {
+        return Err(SipError::InvalidSdp(
+            "no codec in the SIP offer that a browser speaks".into(),
+        ));
+    }
+    let data = events::result(
+        "incomingcall",
+        Some(&call.call_id),
+        json!({ "username": caller, "displayname": displayname, "callee": callee }),
+    );
+    events::push_with_jsep(ctx, handle, None, data, JsepAction::Offer { media: offer });
+    Ok(())
+}
+
+/// The codecs of one SIP m-line a browser can take without transcoding.
+fn offer_media(m: &SipMedia) -> Option<OfferMedia> {
+    if m.is_rejected() {
+        return None;
+    }
+    let kind = media_kind(&m.kind)?;
+    let codecs: Vec<OfferCodec> = m
+        .codecs
+        .iter()
+        .filter(|c| {
+            let name = c.encoding.to_ascii_lowercase();
+            match kind {
+                crate::MediaKind::Audio => matches!(
+                    name.as_str(),
+                    "opus" | "g722" | "pcmu" | "pcma" | "telephone-event"
+                ),
+                crate::MediaKind::Video => matches!(name.as_str(), "vp8" | "vp9" | "h264" | "av1"),
+            }
+        })
+        .map(|c| OfferCodec {
+            pt: c.pt,
+            name: c.encoding.clone(),
+            clock_rate: c.clock_rate,
+            channels: c.channels,
+            fmtp: c.fmtp.clone(),
+        })
+        .collect();
+    codecs
+        .iter()
+        .any(|c| !c.name.eq_ignore_ascii_case("telephone-event"))
+        .then_some(OfferMedia { kind, codecs })
+}
+
+pub fn accept(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    _body: &Body<'_>,
+    jsep: Option<Jsep>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let Direction::Incoming { sip_offer, .. } = &call.direction else {
+        return Err(SipError::WrongState("not an incoming call".into()));
+    };
+    let ports = call
+        .rtp
+        .ok_or_else(|| SipError::WrongState("media not ready".into()))?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    if !matches!(
+        invite.state(),
+        SessionState::Proceeding | SessionState::Early
+    ) {
+        return Err(SipError::WrongState(format!(
+            "call is {}",
+            invite.state().name()
+        )));
+    }
+    let jsep = jsep.ok_or(SipError::MissingSdp)?;
+    if jsep.kind != JsepType::Answer {
+        return Err(SipError::InvalidElement(
+            "accept needs a JSEP answer".into(),
+        ));
+    }
+    let offer = sip_offer.as_ref().ok_or(SipError::MissingSdp)?;
+    let browser = SessionDescription::parse(jsep.sdp.as_bytes())
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let answer = sip_answer_from_webrtc(offer, &browser, &local_sdp(&ports))
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let media = read_sip_offer(offer).map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    ctx.push(Command::AcceptAnswer {
+        handle,
+        answer: jsep.sdp,
+    });
+    for mapping in answer.media.iter().filter(|m| m.accepted) {
+        let Some(sip) = media.get(mapping.sip_index) else {
+            continue;
+        };
+        let Some(kind) = media_kind(&sip.kind) else {
+            continue;
+        };
+        let pairs: Vec<(u8, u8)> = mapping.pt_map.iter().map(|p| p.as_tuple()).collect();
+        let Ok(pt_map) = cardea_media::rtp_leg::PtMap::new(&pairs) else {
+            continue;
+        };
+        let clock_rate = sip
+            .codecs
+            .iter()
+            .find(|c| pairs.iter().any(|(_, s)| *s == c.pt) && c.is_media())
+            .map_or(8000, |c| c.clock_rate);
+        ctx.push(Command::ConfigureRtp {
+            handle,
+            config: crate::RtpConfig {
+                kind,
+                remote_rtp: sip.remote_rtp,
+                remote_rtcp: sip.remote_rtcp,
+                pt_map,
+                telephone_event: mapping.telephone_event,
+                clock_rate,
+                srtp: None,
+            },
+        });
+    }
+    ctx.push(Command::BridgeRtp {
+        handle,
+        enabled: true,
+    });
+    invite
+        .answer(ctx.now, Bytes::from(answer.sdp.to_text()))
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+    call.transaction = transaction.clone();
+    let data = events::result("accepting", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+pub fn decline(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    body: &Body<'_>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let code = body.u64("code")?.unwrap_or(486);
+    let code = u16::try_from(code)
+        .ok()
+        .filter(|c| (300..=699).contains(c))
+        .ok_or_else(|| SipError::InvalidElement(format!("invalid SIP response code {code}")))?;
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    if !matches!(call.direction, Direction::Incoming { .. }) {
+        return Err(SipError::WrongState("not an incoming call".into()));
+    }
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    invite
+        .reject(code, None)
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    call.transaction = transaction.clone();
+    let data = events::result("declining", Some(&call.call_id), json!({ "code": code }));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+pub fn hangup(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    call.transaction = transaction.clone();
+    let data = events::result("hangingup", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    match call.invite.as_mut() {
+        None => call.hung_up = true,
+        Some(invite) => {
+            if invite.hangup().is_err() {
+                // Already ending: nothing more to send.
+                return Ok(());
+            }
+            drive(ctx, handle, session);
+        }
+    }
+    Ok(())
+}
+
+pub fn dtmf_info(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    body: &Body<'_>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let digit = body.required_str("digit")?;
+    let valid = digit.len() == 1
+        && cardea_media::rtp_leg::event_of(digit.chars().next().unwrap_or(' ')).is_ok();
+    if !valid {
+        return Err(SipError::InvalidElement(format!("invalid digit {digit}")));
+    }
+    let duration = body.u64("duration")?.unwrap_or(DTMF_DURATION_MS);
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    let content = format!("Signal={digit}\r\nDuration={duration}\r\n");
+    invite
+        .info("application/dtmf-relay", Bytes::from(content))
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    let data = events::result("dtmfsent", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+pub fn info(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    body: &Body<'_>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let content_type = body.required_str("type")?;
+    let content = body.required_str("content")?;
+    if content_type.contains(['\r', '\n']) {
+        return Err(SipError::InvalidElement("invalid type".into()));
+    }
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    invite
+        .info(content_type, Bytes::from(content.to_owned()))
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    let data = events::result("infosent", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+pub fn on_response(ctx: &mut Ctx, handle: HandleId, session: &mut Session, response: &Response) {
+    if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+        invite.handle_response(ctx.now, response);
+        if (101..200).contains(&response.status) && response.status != 180 {
+            let call_id = invite.call_id().to_owned();
+            let data = events::result(
+                "proceeding",
+                Some(&call_id),
+                json!({ "code": response.status, "reason": response.reason }),
+            );
+            let transaction = session.call.as_ref().and_then(|c| c.transaction.clone());
+            events::push(ctx, handle, transaction, data);
+        }
+    }
+    drive(ctx, handle, session);
+}
+
+pub fn on_failure(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    method: &Method,
+    code: u16,
+) {
+    if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+        invite.handle_failure(ctx.now, method, code);
+    }
+    drive(ctx, handle, session);
+}
+
+/// A request for this handle: a new INVITE, or one inside the call's dialog.
+pub fn on_request(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    local: &Local,
+    key: ServerKey,
+    request: Request,
+    _source: Destination,
+) {
+    let in_dialog = request
+        .headers
+        .typed::<cardea_sip::typed::To>()
+        .ok()
+        .flatten()
+        .is_some_and(|to| to.tag().is_some());
+    let same_call = session.call.as_ref().is_some_and(|c| {
+        request
+            .headers
+            .typed::<CallId>()
+            .ok()
+            .flatten()
+            .is_some_and(|id| id.0 == c.call_id)
+    });
+    if same_call {
+        if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+            invite.handle_request(ctx.now, key, request);
+        }
+        drive(ctx, handle, session);
+        return;
+    }
+    if in_dialog || request.method != Method::Invite {
+        let status = match request.method {
+            Method::Options => 200,
+            _ if in_dialog => 481,
+            Method::Message | Method::Info | Method::Notify => 200,
+            _ => 405,
+        };
+        respond(ctx, handle, key, &request, status);
+        return;
+    }
+    incoming_invite(ctx, handle, session, local, key, request);
+}
+
+fn respond(ctx: &mut Ctx, handle: HandleId, key: ServerKey, request: &Request, status: u16) {
+    let mut response = request.make_response(status);
+    if status > 100 {
+        let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
+    }
+    ctx.push(Command::Sip {
+        handle,
+        out: SipOut::Respond { key, response },
+    });
+}
+
+fn caller_of(request: &Request) -> (String, Option<String>) {
+    match request.headers.typed::<FromHeader>().ok().flatten() {
+        Some(f) => (f.0.uri.to_string(), f.0.display_name.clone()),
+        None => (String::new(), None),
+    }
+}
+
+fn incoming_invite(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    local: &Local,
+    key: ServerKey,
+    request: Request,
+) {
+    let call_id = request
+        .headers
+        .typed::<CallId>()
+        .ok()
+        .flatten()
+        .map(|c| c.0)
+        .unwrap_or_default();
+    let (caller, displayname) = caller_of(&request);
+    let Some(account) = session.account.as_ref().filter(|_| session.call.is_none()) else {
+        // One call per handle (Janus): the caller hears busy, the app `missed_call`.
+        respond(ctx, handle, key, &request, 486);
+        ctx.push(Command::Sip {
+            handle,
+            out: SipOut::ReleaseCall { call_id },
+        });
+        let data = events::result(
+            "missed_call",
+            None,
+            json!({ "caller": caller, "displayname": displayname, "callee": request.uri.to_string() }),
+        );
+        events::push(ctx, handle, None, data);
+        return;
+    };
+    let sip_offer = if request.body.is_empty() {
+        None
+    } else {
+        match SessionDescription::parse(&request.body) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                let mut response =
+                    request.make_response_with_reason(488, &format!("Not Acceptable Here - {e}"));
+                let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
+                ctx.push(Command::Sip {
+                    handle,
+                    out: SipOut::Respond { key, response },
+                });
+                return;
+            }
+        }
+    };
+    let video = sip_offer.as_ref().is_some_and(|s| {
+        s.media()
+            .iter()
+            .any(|m| m.media().eq_ignore_ascii_case("video") && !m.is_rejected())
+    });
+    let config = AnswerConfig {
+        local: local.clone(),
+        contact: account.contact.clone(),
+        timers: Timers::default(),
+    };
+    let mut invite = match InviteSession::incoming(key, request.clone(), config) {
+        Ok(i) => i,
+        Err(e) => {
+            let mut response =
+                request.make_response_with_reason(400, &format!("Bad Request - {e}"));
+            let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
+            ctx.push(Command::Sip {
+                handle,
+                out: SipOut::Respond { key, response },
+            });
+            return;
+        }
+    };
+    // Janus rings at once.
+    let _ = invite.ring();
+    session.call = Some(Call {
+        direction: Direction::Incoming {
+            sip_offer,
+            caller,
+            displayname,
+            callee: request.uri.to_string(),
+        },
+        invite: Some(invite),
+        call_id,
+        transaction: None,
+        rtp: None,
+        hung_up: false,
+    });
+    drive(ctx, handle, session);
+    ctx.push(Command::OpenRtp { handle, video });
+}
+
+pub fn on_cancel(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    key: ServerKey,
+    request: &Request,
+) {
+    match session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+        Some(invite) => invite.handle_request(ctx.now, key, request.clone()),
+        None => respond(ctx, handle, key, request, 481),
+    }
+    drive(ctx, handle, session);
+}
+
+pub fn on_ack(ctx: &mut Ctx, handle: HandleId, session: &mut Session, request: &Request) {
+    if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+        invite.handle_ack(ctx.now, request);
+    }
+    drive(ctx, handle, session);
+}
+
+pub fn rtp_event(ctx: &mut Ctx, handle: HandleId, session: &mut Session, event: RtpLegEvent) {
+    let Some(call) = session.call.as_ref() else {
+        return;
+    };
+    if let RtpLegEvent::Dtmf {
+        digit,
+        duration,
+        end: true,
+    } = event
+    {
+        let data = events::result(
+            "dtmf",
+            Some(&call.call_id),
+            json!({ "sender": peer_of(call), "signal": digit.to_string(), "duration": duration.as_millis() as u64 }),
+        );
+        events::push(ctx, handle, None, data);
+    }
+}
+
+fn peer_of(call: &Call) -> String {
+    match &call.direction {
+        Direction::Outgoing { uri, .. } => uri.to_string(),
+        Direction::Incoming { caller, .. } => caller.clone(),
+    }
+}
+
+pub fn handle_timeout(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
+    let due = session
+        .call
+        .as_ref()
+        .and_then(|c| c.invite.as_ref())
+        .and_then(InviteSession::next_timeout)
+        .is_some_and(|t| t <= ctx.now);
+    if due {
+        if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+            invite.handle_timeout(ctx.now);
+        }
+        drive(ctx, handle, session);
+    }
+}
+
+/// Ends the call at once (the browser went away, the handle is detached, negotiation
+/// failed): BYE, CANCEL or a final response as the state requires, then cleanup.
+pub fn abort(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    code: u16,
+    reason: &str,
+    transaction: Option<String>,
+) {
+    let Some(call) = session.call.as_mut() else {
+        return;
+    };
+    if let Some(invite) = call.invite.as_mut() {
+        let live = !matches!(
+            invite.state(),
+            SessionState::Terminated { .. } | SessionState::Terminating
+        );
+        if live {
+            let _ = match (&call.direction, invite.state()) {
+                (Direction::Incoming { .. }, SessionState::Proceeding | SessionState::Early) => {
+                    invite.reject(code.max(300), None)
+                }
+                _ => invite.hangup(),
+            };
+            while let Some(out) = invite.poll_output() {
+                send(ctx, handle, out);
+            }
+        }
+    }
+    let call_id = call.call_id.clone();
+    let data = events::result(
+        "hangup",
+        Some(&call_id),
+        json!({ "code": code, "reason": reason }),
+    );
+    events::push(ctx, handle, transaction, data);
+    finish(ctx, handle, session);
+}
+
+/// The call is over: free its media and stop routing its dialog here. The Call-ID is kept
+/// claimed until the transactions settle (late responses to our BYE still reach us and
+/// are dropped here).
+fn finish(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
+    let Some(call) = session.call.take() else {
+        return;
+    };
+    ctx.push(Command::BridgeRtp {
+        handle,
+        enabled: false,
+    });
+    ctx.push(Command::CloseRtp { handle });
+    ctx.push(Command::ClosePc { handle });
+    if !call.call_id.is_empty() {
+        ctx.push(Command::Sip {
+            handle,
+            out: SipOut::ReleaseCall {
+                call_id: call.call_id,
+            },
+        });
+    }
+}
+
+fn send(ctx: &mut Ctx, handle: HandleId, out: Outgoing) {
+    let out = match out {
+        Outgoing::Request(request) => SipOut::Request {
+            request,
+            destination: None,
+        },
+        Outgoing::Stateless(request) => SipOut::Stateless {
+            request,
+            destination: None,
+        },
+        Outgoing::Response { key, response } => SipOut::Respond { key, response },
+    };
+    ctx.push(Command::Sip { handle, out });
+}
+
+/// Sends what the session queued and turns its events into Janus events and media setup.
+fn drive(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
+    let Some(call) = session.call.as_mut() else {
+        return;
+    };
+    let Some(invite) = call.invite.as_mut() else {
+        return;
+    };
+    while let Some(out) = invite.poll_output() {
+        send(ctx, handle, out);
+    }
+    let mut events_out = Vec::new();
+    while let Some(e) = invite.poll_event() {
+        events_out.push(e);
+    }
+    for event in events_out {
+        if !on_session_event(ctx, handle, session, event) {
+            finish(ctx, handle, session);
+            return;
+        }
+    }
+    // Reactions (a BYE after a failed answer) may have queued more.
+    if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
+        while let Some(out) = invite.poll_output() {
+            send(ctx, handle, out);
+        }
+    }
+}
+
+/// Handles one session event; `false` when the call is over.
+fn on_session_event(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    event: SessionEvent,
+) -> bool {
+    let Some(call) = session.call.as_mut() else {
+        return false;
+    };
+    let call_id = call.call_id.clone();
+    let transaction = call.transaction.clone();
+    match event {
+        SessionEvent::Ringing => {
+            events::push(
+                ctx,
+                handle,
+                transaction.clone(),
+                events::result("ringing", Some(&call_id), json!({})),
+            );
+            events::push(
+                ctx,
+                handle,
+                transaction,
+                events::result("proceeding", Some(&call_id), json!({ "code": 180 })),
+            );
+        }
+        SessionEvent::Progress { sdp } => {
+            let Some(sdp) = sdp else {
+                return true;
+            };
+            match browser_answer(ctx, handle, call, &sdp) {
+                Ok(Some(jsep)) => {
+                    let data = events::result(
+                        "progress",
+                        Some(&call_id),
+                        json!({ "username": peer_of(call) }),
+                    );
+                    events::push_with_jsep(ctx, handle, transaction, data, jsep);
+                    bridge(ctx, handle);
+                }
+                Ok(None) => bridge(ctx, handle),
+                Err(e) => {
+                    events::push(ctx, handle, transaction, events::error(&e));
+                }
+            }
+        }
+        SessionEvent::Answered { sdp } => match browser_answer(ctx, handle, call, &sdp) {
+            Ok(jsep) => {
+                let data = events::result(
+                    "accepted",
+                    Some(&call_id),
+                    json!({ "username": peer_of(call) }),
+                );
+                match jsep {
+                    Some(jsep) => events::push_with_jsep(ctx, handle, transaction, data, jsep),
+                    None => events::push(ctx, handle, transaction, data),
+                }
+                // After the event: its JSEP creates the WebRTC leg the bridge needs.
+                bridge(ctx, handle);
+            }
+            Err(e) => {
+                // The peer answered with nothing we can bridge: end it.
+                events::push(ctx, handle, transaction.clone(), events::error(&e));
+                if let Some(invite) = call.invite.as_mut() {
+                    let _ = invite.bye();
+                }
+            }
+        },
+        SessionEvent::Failed { code, reason } | SessionEvent::Terminated { code, reason, .. } => {
+            let data = events::result(
+                "hangup",
+                Some(&call_id),
+                json!({ "code": code, "reason": reason }),
+            );
+            events::push(ctx, handle, transaction, data);
+            return false;
+        }
+        SessionEvent::ReInvite { sdp } => {
+            // A hold or a media change from the SIP side is accepted at once (Janus does):
+            // the peer's new addresses are taken, our answer keeps our ports and codecs.
+            accept_reinvite(ctx, handle, call, &sdp);
+        }
+        SessionEvent::ReInviteAnswered { .. } | SessionEvent::ReInviteFailed { .. } => {}
+        SessionEvent::Info { content_type, body } => {
+            let text = String::from_utf8_lossy(&body).into_owned();
+            let is_dtmf = content_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("application/dtmf-relay"));
+            let data = match (is_dtmf, parse_dtmf_relay(&text)) {
+                (true, Some((signal, duration))) => events::result(
+                    "dtmf",
+                    Some(&call_id),
+                    json!({ "sender": peer_of(call), "signal": signal, "duration": duration }),
+                ),
+                _ => events::result(
+                    "info",
+                    Some(&call_id),
+                    json!({ "sender": peer_of(call), "type": content_type, "content": text }),
+                ),
+            };
+            events::push(ctx, handle, None, data);
+        }
+        SessionEvent::Message { content_type, body } => {
+            let data = events::result(
+                "message",
+                Some(&call_id),
+                json!({
+                    "sender": peer_of(call),
+                    "content_type": content_type,
+                    "content": String::from_utf8_lossy(&body),
+                }),
+            );
+            events::push(ctx, handle, None, data);
+        }
+    }
+    true
+}
+
+fn bridge(ctx: &mut Ctx, handle: HandleId) {
+    ctx.push(Command::BridgeRtp {
+        handle,
+        enabled: true,
+    });
+}
+
+/// `Signal=5\r\nDuration=160` (application/dtmf-relay, as SIP phones send it).
+fn parse_dtmf_relay(text: &str) -> Option<(String, u64)> {
+    let mut signal = None;
+    let mut duration = DTMF_DURATION_MS;
+    for line in text.lines() {
+        let (k, v) = line.split_once('=')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "signal" => signal = Some(v.trim().to_owned()),
+            "duration" => duration = v.trim().parse().unwrap_or(DTMF_DURATION_MS),
+            _ => {}
+        }
+    }
+    signal.map(|s| (s, duration))
+}
+
+/// The SIP peer answered (183 with SDP, or 2xx): point the RTP leg at it, bridge, and give
+/// the browser an answer restricted to the codecs the peer chose. `None` when the browser
+/// already has its answer.
+fn browser_answer(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    call: &mut Call,
+    sdp: &Bytes,
+) -> Result<Option<JsepAction>, SipError> {
+    let Direction::Outgoing {
+        browser_offer,
+        sip_offer,
+        browser_answered,
+        ..
+    } = &mut call.direction
+    else {
+        return Ok(None);
+    };
+    let offer = sip_offer.as_ref().ok_or(SipError::MissingSdp)?;
+    let answer = SessionDescription::parse(sdp).map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let read = offer
+        .read_answer(&answer)
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    let configs = rtp_configs(&read);
+    if configs.is_empty() {
+        return Err(SipError::InvalidSdp(
+            "the SIP peer accepted no media we offered".into(),
+        ));
+    }
+    for config in configs {
+        ctx.push(Command::ConfigureRtp { handle, config });
+    }
+    if *browser_answered {
+        return Ok(None);
+    }
+    let constraints: Vec<_> = read.media.iter().map(|m| &m.browser).collect();
+    let restricted = restrict_offer(browser_offer, &constraints).map_err(SipError::InvalidSdp)?;
+    *browser_answered = true;
+    Ok(Some(JsepAction::AnswerOffer { offer: restricted }))
+}
+
+fn accept_reinvite(ctx: &mut Ctx, handle: HandleId, call: &mut Call, sdp: &Bytes) {
+    let Some(ports) = call.rtp else {
+        return;
+    };
+    let Some(invite) = call.invite.as_mut() else {
+        return;
+    };
+    let parsed = match SessionDescription::parse(sdp) {
+        Ok(p) => p,
+        Err(_) => {
+            let _ = invite.reject_reinvite(488);
+            return;
+        }
+    };
+    let media = read_sip_offer(&parsed).unwrap_or_default();
+    for m in media.iter().filter(|m| !m.is_rejected()) {
+        let Some(kind) = media_kind(&m.kind) else {
+            continue;
+        };
+        let remote: Option<SocketAddr> = m.remote_rtp;
+        ctx.push(Command::RetargetRtp {
+            handle,
+            kind,
+            remote_rtp: remote,
+            remote_rtcp: m.remote_rtcp,
+        });
+    }
+    // Our answer mirrors the offer's codecs back under our address (RFC 3264 §6).
+    let mut answer = parsed.clone();
+    let mut origin = Origin::new(rand::random::<u32>().into(), 2, ports.ip);
+    origin.username = "-".into();
+    answer.set_origin(&origin);
+    answer.set_connection(&cardea_sip::sdp::Connection::from_ip(ports.ip));
+    for m in answer.media_mut() {
+        let port = match media_kind(m.media()) {
+            Some(crate::MediaKind::Audio) => ports.audio.0.port(),
+            Some(crate::MediaKind::Video) => ports.video.map_or(0, |v| v.0.port()),
+            None => 0,
+        };
+        if !m.is_rejected() {
+            m.set_port(port);
+        }
+        m.retain_lines(|l| l.kind() != Some('c'));
+        if let Some(d) = m.direction() {
+            m.set_direction(reversed(d));
+        }
+    }
+    let _ = invite.accept_reinvite(ctx.now, Bytes::from(answer.to_text()));
+    let _ = handle;
+}
+
+/// The answer's direction for an offered one (RFC 3264 §6.1).
+fn reversed(d: SdpDirection) -> SdpDirection {
+    match d {
+        SdpDirection::SendOnly => SdpDirection::RecvOnly,
+        SdpDirection::RecvOnly => SdpDirection::SendOnly,
+        other => other,
+    }
+}

@@ -1,0 +1,264 @@
+//! `janus.plugin.sip`: each handle is a SIP user agent on Cardea's one shared SIP endpoint
+//! (Janus binds a stack and a port per handle). The plugin holds the UA state machines of
+//! `cardea_sip::ua` and sends its SIP through [`Command::Sip`]; media goes from the
+//! handle's WebRTC leg to a plain RTP leg toward the SIP peer along a bridge in the media
+//! shard, without transcoding: the browser's codecs are offered to the SIP side and the
+//! codec the peer picks is used on both.
+//!
+//! Requests and events keep Janus's names and shapes (`janus_sip.c`); every request is
+//! answered with an ack and then events carrying the request's transaction.
+
+mod account;
+mod call;
+mod error;
+mod events;
+mod request;
+mod sdp;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use cardea_media::rtp_leg::RtpLegEvent;
+use cardea_sip::typed::Transport;
+use cardea_sip::ua::Local;
+use cardea_sip::Host;
+use serde_json::{json, Value};
+
+use crate::api::{RtpPorts, SipIn};
+use crate::{Ctx, HandleId, Message, Plugin, PluginInfo, Reply};
+use account::Account;
+use call::Call;
+use error::SipError;
+use request::Body;
+
+const PACKAGE: &str = "janus.plugin.sip";
+
+/// Where the plugin's SIP leaves from: the shared endpoint's listener.
+#[derive(Debug, Clone)]
+pub struct SipEnv {
+    pub udp: SocketAddr,
+    pub user_agent: String,
+}
+
+/// One handle's UA: its account (after `register`) and its call, if any.
+#[derive(Default)]
+struct Session {
+    account: Option<Account>,
+    call: Option<Call>,
+}
+
+pub struct SipPlugin {
+    env: Option<SipEnv>,
+    sessions: HashMap<HandleId, Session>,
+}
+
+impl SipPlugin {
+    /// `env` is `None` when the SIP endpoint is disabled: requests then fail with 449.
+    pub fn new(env: Option<SipEnv>) -> Self {
+        Self {
+            env,
+            sessions: HashMap::new(),
+        }
+    }
+
+    fn local(&self) -> Result<Local, SipError> {
+        let env = self
+            .env
+            .as_ref()
+            .ok_or_else(|| SipError::Stack("the SIP endpoint is disabled (sip.enabled)".into()))?;
+        let host = match env.udp.ip() {
+            std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
+            std::net::IpAddr::V6(v6) => Host::Ipv6(v6.to_string()),
+        };
+        let mut local = Local::new(Transport::Udp, host, Some(env.udp.port()));
+        local.user_agent = Some(env.user_agent.clone());
+        Ok(local)
+    }
+
+    fn request(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        transaction: Option<String>,
+        body: &Value,
+        jsep: Option<crate::Jsep>,
+    ) -> Result<(), SipError> {
+        let body = Body::new(body)?;
+        let request = body.request()?;
+        let local = self.local();
+        let session = self
+            .sessions
+            .get_mut(&handle)
+            .ok_or_else(|| SipError::WrongState("no such handle".into()))?;
+        match request {
+            "register" => account::register(ctx, handle, session, &local?, &body, transaction),
+            "unregister" => account::unregister(ctx, handle, session, transaction),
+            "call" => call::call(ctx, handle, session, &local?, &body, jsep, transaction),
+            "accept" => call::accept(ctx, handle, session, &body, jsep, transaction),
+            "decline" => call::decline(ctx, handle, session, &body, transaction),
+            "hangup" => call::hangup(ctx, handle, session, transaction),
+            "dtmf_info" => call::dtmf_info(ctx, handle, session, &body, transaction),
+            "info" => call::info(ctx, handle, session, &body, transaction),
+            "hold" | "unhold" => Err(SipError::Stack(format!("{request} is not supported yet"))),
+            other => Err(SipError::InvalidRequest(other.to_owned())),
+        }
+    }
+}
+
+impl Plugin for SipPlugin {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            package: PACKAGE,
+            name: "JANUS SIP plugin",
+            description: "SIP user agents for WebRTC handles on Cardea's shared SIP endpoint",
+            author: "Cardea",
+            version: 8,
+            version_string: "0.0.8",
+        }
+    }
+
+    fn create_session(&mut self, handle: HandleId) -> Result<(), String> {
+        self.sessions.insert(handle, Session::default());
+        Ok(())
+    }
+
+    fn handle_message(&mut self, ctx: &mut Ctx, message: Message) -> Reply {
+        let Message {
+            handle,
+            transaction,
+            body,
+            jsep,
+        } = message;
+        if let Err(e) = self.request(ctx, handle, transaction.clone(), &body, jsep) {
+            events::push(ctx, handle, transaction, events::error(&e));
+        }
+        Reply::Ack
+    }
+
+    fn jsep_error(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        transaction: Option<String>,
+        error: &str,
+    ) {
+        events::push(
+            ctx,
+            handle,
+            transaction.clone(),
+            events::error(&SipError::InvalidSdp(error.to_owned())),
+        );
+        if let Some(session) = self.sessions.get_mut(&handle) {
+            call::abort(
+                ctx,
+                handle,
+                session,
+                488,
+                "Not Acceptable Here",
+                transaction,
+            );
+        }
+    }
+
+    fn hangup_media(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        // The browser is gone (ICE failure, hangup): the SIP side must not stay up.
+        if let Some(session) = self.sessions.get_mut(&handle) {
+            call::abort(
+                ctx,
+                handle,
+                session,
+                200,
+                "WebRTC PeerConnection closed",
+                None,
+            );
+        }
+    }
+
+    fn incoming_sip(&mut self, ctx: &mut Ctx, handle: HandleId, sip: SipIn) {
+        let local = self.local();
+        let Some(session) = self.sessions.get_mut(&handle) else {
+            return;
+        };
+        match sip {
+            SipIn::Response(response) => {
+                let call_id = response
+                    .headers
+                    .typed::<cardea_sip::typed::CallId>()
+                    .ok()
+                    .flatten()
+                    .map(|c| c.0);
+                if account::owns(session, call_id.as_deref()) {
+                    account::on_response(ctx, handle, session, &response);
+                } else {
+                    call::on_response(ctx, handle, session, &response);
+                }
+            }
+            SipIn::Failed {
+                call_id,
+                method,
+                code,
+            } => {
+                if account::owns(session, Some(&call_id)) {
+                    account::on_failure(ctx, handle, session, code);
+                } else {
+                    call::on_failure(ctx, handle, session, &method, code);
+                }
+            }
+            SipIn::Request {
+                key,
+                request,
+                source,
+            } => {
+                if let Ok(local) = local {
+                    call::on_request(ctx, handle, session, &local, key, request, source)
+                }
+            }
+            SipIn::Cancel { key, request } => call::on_cancel(ctx, handle, session, key, &request),
+            SipIn::Ack { request } => call::on_ack(ctx, handle, session, &request),
+        }
+    }
+
+    fn rtp_opened(&mut self, ctx: &mut Ctx, handle: HandleId, ports: Result<RtpPorts, String>) {
+        if let Some(session) = self.sessions.get_mut(&handle) {
+            call::rtp_opened(ctx, handle, session, ports);
+        }
+    }
+
+    fn rtp_event(&mut self, ctx: &mut Ctx, handle: HandleId, event: RtpLegEvent) {
+        if let Some(session) = self.sessions.get_mut(&handle) {
+            call::rtp_event(ctx, handle, session, event);
+        }
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Ctx) {
+        for (handle, session) in &mut self.sessions {
+            account::handle_timeout(ctx, *handle, session);
+            call::handle_timeout(ctx, *handle, session);
+        }
+    }
+
+    fn destroy_session(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        let Some(mut session) = self.sessions.remove(&handle) else {
+            return;
+        };
+        call::abort(ctx, handle, &mut session, 200, "Handle detached", None);
+        account::destroy(ctx, handle, &mut session);
+    }
+
+    fn query_session(&self, handle: HandleId) -> Value {
+        let Some(s) = self.sessions.get(&handle) else {
+            return Value::Null;
+        };
+        let mut v = json!({
+            "registration_status": s.account.as_ref().map_or("unregistered", Account::status),
+            "call_status": s.call.as_ref().map_or("idle", Call::status),
+        });
+        if let Some(a) = &s.account {
+            v["username"] = a.identity_uri().into();
+        }
+        if let Some(c) = &s.call {
+            v["call_id"] = c.call_id().into();
+        }
+        v
+    }
+}
