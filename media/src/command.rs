@@ -1,6 +1,7 @@
 //! What the control plane asks of a media shard. Commands travel on a channel to the shard
 //! thread, so every one of them is `Send`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
@@ -62,13 +63,21 @@ pub enum MediaCommand {
     /// shard routes datagrams that arrive on the leg's local addresses to it; the sockets
     /// behind those addresses are the I/O loop's.
     AddRtpLeg(Box<RtpLeg>),
+    /// The SIP peer's new addresses for one stream (a re-INVITE): sending goes there until
+    /// its packets latch elsewhere.
+    RetargetRtp {
+        leg: LegId,
+        kind: MediaKind,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
+    },
     /// What an offer/answer with the SIP peer settled for one stream of an RTP leg: where
     /// to send, the payload-type map, telephone-event and SRTP (`None` = plain RTP).
     ConfigureRtp {
         leg: LegId,
         kind: MediaKind,
-        remote_rtp: Option<std::net::SocketAddr>,
-        remote_rtcp: Option<std::net::SocketAddr>,
+        remote_rtp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
         pt_map: PtMap,
         telephone_event: Option<u8>,
         clock_rate: u32,

@@ -185,6 +185,19 @@ impl Shard {
                 }
             }
             MediaCommand::AddRtpLeg(leg) => self.add_rtp_leg(*leg),
+            MediaCommand::RetargetRtp {
+                leg,
+                kind,
+                remote_rtp,
+                remote_rtcp,
+            } => {
+                let Some(slot) = self.rtp_legs.get_mut(&leg) else {
+                    return;
+                };
+                if let Err(e) = slot.leg.set_remote(kind, remote_rtp, remote_rtcp) {
+                    tracing::debug!(%leg, "RetargetRtp ignored: {e}");
+                }
+            }
             MediaCommand::ConfigureRtp {
                 leg,
                 kind,

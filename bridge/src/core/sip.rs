@@ -193,22 +193,26 @@ impl Core {
         }
     }
 
-    /// The SIP peer re-INVITEd with new addresses. The RTP leg re-latches to wherever the
-    /// peer's packets come from (symmetric RTP), which covers a moved peer; pointing the
-    /// send address at the new SDP before the first packet is not wired yet.
+    /// The SIP peer re-INVITEd with new addresses.
     pub(super) fn retarget_rtp(
         &mut self,
         handle: u64,
         kind: MediaKind,
         remote_rtp: Option<SocketAddr>,
-        _remote_rtcp: Option<SocketAddr>,
+        remote_rtcp: Option<SocketAddr>,
     ) {
-        tracing::debug!(
-            handle,
-            kind = kind.as_str(),
-            ?remote_rtp,
-            "SIP peer re-INVITE: RTP leg keeps latching"
-        );
+        if let Some(state) = self.rtp_legs.get(&handle) {
+            let shard = state.shard;
+            self.media(
+                shard,
+                MediaCommand::RetargetRtp {
+                    leg: rtp_leg_id(handle),
+                    kind,
+                    remote_rtp,
+                    remote_rtcp,
+                },
+            );
+        }
     }
 
     /// An event of a handle's RTP leg, for its plugin.

@@ -77,7 +77,8 @@ impl PluginLink {
             } => {
                 let call_id = call_id_of(&request).unwrap_or_default();
                 let method = request.method.clone();
-                if !call_id.is_empty() {
+                // An INVITE makes a dialog: requests in it come back to the handle.
+                if method == Method::Invite && !call_id.is_empty() {
                     self.calls.insert(call_id.clone(), handle);
                 }
                 let Some(destination) = destination.or_else(|| next_hop(&request)) else {

@@ -59,6 +59,8 @@ pub struct Call {
     rtp: Option<RtpPorts>,
     /// A `hangup` came before the INVITE left.
     hung_up: bool,
+    /// Our last SDP toward the SIP peer (offer or answer): the base of hold re-offers.
+    local_sdp: Option<SessionDescription>,
 }
 
 impl Call {
@@ -119,6 +121,7 @@ pub fn call(
         transaction,
         rtp: None,
         hung_up: false,
+        local_sdp: None,
     });
     ctx.push(Command::OpenRtp { handle, video });
     Ok(())
@@ -222,6 +225,7 @@ fn send_invite(
         credentials: account.credentials.clone(),
     };
     let mut invite = InviteSession::call(config, Bytes::from(offer.sdp.to_text()));
+    call.local_sdp = Some(offer.sdp.clone());
     *sip_offer = Some(offer);
     call.call_id = invite.call_id().to_owned();
     let extra = std::mem::take(headers);
@@ -403,6 +407,7 @@ pub fn accept(
     invite
         .answer(ctx.now, Bytes::from(answer.sdp.to_text()))
         .map_err(|e| SipError::Stack(e.to_string()))?;
+    call.local_sdp = Some(answer.sdp);
     call.transaction = transaction.clone();
     let data = events::result("accepting", Some(&call.call_id), json!({}));
     events::push(ctx, handle, transaction, data);
@@ -457,6 +462,59 @@ pub fn hangup(
             drive(ctx, handle, session);
         }
     }
+    Ok(())
+}
+
+/// `hold` / `unhold`: a re-INVITE toward the SIP peer with our last SDP, its direction
+/// changed (RFC 3264 §8.4); the browser side is not renegotiated (as Janus).
+pub fn hold(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    body: &Body<'_>,
+    transaction: Option<String>,
+    hold: bool,
+) -> Result<(), SipError> {
+    let direction = match body.str("direction")? {
+        None | Some("sendonly") => SdpDirection::SendOnly,
+        Some("recvonly") => SdpDirection::RecvOnly,
+        Some("inactive") => SdpDirection::Inactive,
+        Some(other) => {
+            return Err(SipError::InvalidElement(format!(
+                "direction should be sendonly, recvonly or inactive, not {other}"
+            )))
+        }
+    };
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    let mut sdp = call
+        .local_sdp
+        .clone()
+        .ok_or_else(|| SipError::WrongState("no media negotiated yet".into()))?;
+    if hold {
+        sdp.set_direction(direction);
+    } else {
+        sdp.set_direction(SdpDirection::SendRecv);
+    }
+    sdp.bump_version()
+        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    invite
+        .reinvite(Bytes::from(sdp.to_text()))
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    call.local_sdp = Some(sdp);
+    call.transaction = transaction.clone();
+    let name = if hold { "holding" } else { "resuming" };
+    let mut fields = json!({});
+    if hold {
+        fields["direction"] = direction.name().into();
+    }
+    events::push(
+        ctx,
+        handle,
+        transaction,
+        events::result(name, Some(&call.call_id), fields),
+    );
+    drive(ctx, handle, session);
     Ok(())
 }
 
@@ -686,6 +744,7 @@ fn incoming_invite(
         transaction: None,
         rtp: None,
         hung_up: false,
+        local_sdp: None,
     });
     drive(ctx, handle, session);
     ctx.push(Command::OpenRtp { handle, video });
@@ -872,6 +931,10 @@ fn on_session_event(
     };
     let call_id = call.call_id.clone();
     let transaction = call.transaction.clone();
+    let event_by_remote = match &event {
+        SessionEvent::Terminated { by_remote, .. } => Some(*by_remote),
+        _ => None,
+    };
     match event {
         SessionEvent::Ringing => {
             events::push(
@@ -930,6 +993,12 @@ fn on_session_event(
             }
         },
         SessionEvent::Failed { code, reason } | SessionEvent::Terminated { code, reason, .. } => {
+            // A BYE ended it: Janus's reasons name who sent it.
+            let reason = match event_by_remote {
+                Some(true) if code == 200 => "Session Terminated".to_owned(),
+                Some(false) if code == 200 => "to BYE".to_owned(),
+                _ => reason,
+            };
             let data = events::result(
                 "hangup",
                 Some(&call_id),
@@ -943,7 +1012,20 @@ fn on_session_event(
             // the peer's new addresses are taken, our answer keeps our ports and codecs.
             accept_reinvite(ctx, handle, call, &sdp);
         }
-        SessionEvent::ReInviteAnswered { .. } | SessionEvent::ReInviteFailed { .. } => {}
+        SessionEvent::ReInviteAnswered { sdp } => {
+            // The peer may move its media with its answer.
+            if let Ok(parsed) = SessionDescription::parse(&sdp) {
+                retarget(ctx, handle, &parsed);
+            }
+        }
+        SessionEvent::ReInviteFailed { code, reason } => {
+            let data = events::result(
+                "updatingfailed",
+                Some(&call_id),
+                json!({ "code": code, "reason": reason }),
+            );
+            events::push(ctx, handle, transaction, data);
+        }
         SessionEvent::Info { content_type, body } => {
             let text = String::from_utf8_lossy(&body).into_owned();
             let is_dtmf = content_type
@@ -1056,19 +1138,7 @@ fn accept_reinvite(ctx: &mut Ctx, handle: HandleId, call: &mut Call, sdp: &Bytes
             return;
         }
     };
-    let media = read_sip_offer(&parsed).unwrap_or_default();
-    for m in media.iter().filter(|m| !m.is_rejected()) {
-        let Some(kind) = media_kind(&m.kind) else {
-            continue;
-        };
-        let remote: Option<SocketAddr> = m.remote_rtp;
-        ctx.push(Command::RetargetRtp {
-            handle,
-            kind,
-            remote_rtp: remote,
-            remote_rtcp: m.remote_rtcp,
-        });
-    }
+    retarget(ctx, handle, &parsed);
     // Our answer mirrors the offer's codecs back under our address (RFC 3264 §6).
     let mut answer = parsed.clone();
     let mut origin = Origin::new(rand::random::<u32>().into(), 2, ports.ip);
@@ -1091,6 +1161,23 @@ fn accept_reinvite(ctx: &mut Ctx, handle: HandleId, call: &mut Call, sdp: &Bytes
     }
     let _ = invite.accept_reinvite(ctx.now, Bytes::from(answer.to_text()));
     let _ = handle;
+}
+
+/// Points the RTP leg at the addresses of the peer's new SDP.
+fn retarget(ctx: &mut Ctx, handle: HandleId, sdp: &SessionDescription) {
+    let media = read_sip_offer(sdp).unwrap_or_default();
+    for m in media.iter().filter(|m| !m.is_rejected()) {
+        let Some(kind) = media_kind(&m.kind) else {
+            continue;
+        };
+        let remote: Option<SocketAddr> = m.remote_rtp;
+        ctx.push(Command::RetargetRtp {
+            handle,
+            kind,
+            remote_rtp: remote,
+            remote_rtcp: m.remote_rtcp,
+        });
+    }
 }
 
 /// The answer's direction for an offered one (RFC 3264 §6.1).

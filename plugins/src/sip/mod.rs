@@ -14,6 +14,8 @@ mod error;
 mod events;
 mod request;
 mod sdp;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -99,7 +101,8 @@ impl SipPlugin {
             "hangup" => call::hangup(ctx, handle, session, transaction),
             "dtmf_info" => call::dtmf_info(ctx, handle, session, &body, transaction),
             "info" => call::info(ctx, handle, session, &body, transaction),
-            "hold" | "unhold" => Err(SipError::Stack(format!("{request} is not supported yet"))),
+            "hold" => call::hold(ctx, handle, session, &body, transaction, true),
+            "unhold" => call::hold(ctx, handle, session, &body, transaction, false),
             other => Err(SipError::InvalidRequest(other.to_owned())),
         }
     }

@@ -1,0 +1,401 @@
+//! The SIP plugin driven without any I/O: requests in, commands out, SIP fed back by hand.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use bytes::Bytes;
+use cardea_sip::{Header, HeaderName, Method, Request, Response};
+use serde_json::{json, Value};
+
+use super::{SipEnv, SipPlugin};
+use crate::api::{RtpPorts, SipIn, SipOut};
+use crate::{Command, Ctx, Jsep, JsepAction, JsepType, MediaKind, Message, Plugin};
+
+const H: u64 = 7;
+
+/// A browser offer as Chrome makes it, trimmed: opus and PCMU, telephone-event.
+const BROWSER_OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+a=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0 126\r\nc=IN IP4 0.0.0.0\r\n\
+a=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuv\r\na=setup:actpass\r\n\
+a=fingerprint:sha-256 00:11\r\na=sendrecv\r\na=rtcp-mux\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\n\
+a=rtcp-fb:111 transport-cc\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:126 telephone-event/8000\r\n";
+
+fn plugin() -> SipPlugin {
+    let mut p = SipPlugin::new(Some(SipEnv {
+        udp: "127.0.0.1:5060".parse().unwrap(),
+        user_agent: "Cardea test".into(),
+    }));
+    p.create_session(H).unwrap();
+    p
+}
+
+fn send(p: &mut SipPlugin, body: Value, jsep: Option<Jsep>) -> Vec<Command> {
+    let mut ctx = Ctx::at(Instant::now());
+    p.handle_message(
+        &mut ctx,
+        Message {
+            handle: H,
+            transaction: Some("t".into()),
+            body,
+            jsep,
+        },
+    );
+    ctx.commands
+}
+
+fn feed(p: &mut SipPlugin, sip: SipIn) -> Vec<Command> {
+    let mut ctx = Ctx::at(Instant::now());
+    p.incoming_sip(&mut ctx, H, sip);
+    ctx.commands
+}
+
+fn events(commands: &[Command]) -> Vec<(String, Value)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::PushEvent { data, .. } => {
+                let name = data["result"]["event"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| format!("error {}", data["error_code"]));
+                Some((name, data.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent_requests(commands: &[Command]) -> Vec<Request> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Sip {
+                out: SipOut::Request { request, .. },
+                ..
+            } => Some(request.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn error_code(commands: &[Command]) -> Option<u64> {
+    events(commands)
+        .into_iter()
+        .find_map(|(_, d)| d["error_code"].as_u64())
+}
+
+fn guest(p: &mut SipPlugin) {
+    let c = send(
+        p,
+        json!({"request": "register", "type": "guest", "username": "sip:alice@example.org"}),
+        None,
+    );
+    assert_eq!(events(&c)[0].0, "registered");
+}
+
+fn offer() -> Option<Jsep> {
+    Some(Jsep {
+        kind: JsepType::Offer,
+        sdp: BROWSER_OFFER.into(),
+        trickle: Some(false),
+        update: false,
+    })
+}
+
+fn ports() -> RtpPorts {
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    RtpPorts {
+        ip,
+        audio: (SocketAddr::new(ip, 20000), SocketAddr::new(ip, 20001)),
+        video: None,
+    }
+}
+
+/// Starts a call up to the INVITE on the wire; returns that INVITE.
+fn invite_out(p: &mut SipPlugin) -> Request {
+    guest(p);
+    let c = send(
+        p,
+        json!({"request": "call", "uri": "sip:bob@127.0.0.1:5070"}),
+        offer(),
+    );
+    assert!(matches!(
+        c.as_slice(),
+        [Command::OpenRtp {
+            handle: H,
+            video: false
+        }]
+    ));
+    let mut ctx = Ctx::at(Instant::now());
+    p.rtp_opened(&mut ctx, H, Ok(ports()));
+    let requests = sent_requests(&ctx.commands);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(events(&ctx.commands)[0].0, "calling");
+    requests[0].clone()
+}
+
+fn answer(invite: &Request, status: u16, sdp: Option<&str>) -> Response {
+    let mut r = invite.make_response(status);
+    let _ = r.set_to_tag("peer");
+    r.headers
+        .push(Header::new(HeaderName::Contact, "<sip:bob@127.0.0.1:5070>"));
+    if let Some(sdp) = sdp {
+        r.headers
+            .push(Header::new(HeaderName::ContentType, "application/sdp"));
+        r.body = Bytes::from(sdp.to_owned());
+    }
+    r
+}
+
+#[test]
+fn register_sends_a_register_to_the_proxy_and_reports_registered() {
+    let mut p = plugin();
+    let c = send(
+        &mut p,
+        json!({"request": "register", "username": "sip:alice@example.org",
+               "secret": "pw", "proxy": "sip:127.0.0.1:5080", "display_name": "Alice"}),
+        None,
+    );
+    let reg = &sent_requests(&c)[0];
+    assert_eq!(reg.method, Method::Register);
+    assert_eq!(reg.uri.to_string(), "sip:127.0.0.1:5080");
+    let contact = reg
+        .headers
+        .get(&HeaderName::Contact)
+        .unwrap()
+        .value_str()
+        .unwrap();
+    assert!(
+        contact.contains("sip:alice@127.0.0.1:5060"),
+        "Contact names the shared endpoint: {contact}"
+    );
+    assert!(c.iter().any(|c| matches!(c,
+        Command::Sip { out: SipOut::Bind { user }, .. } if user == "alice")));
+    assert_eq!(events(&c)[0].0, "registering");
+    let mut ok = reg.make_response(200);
+    ok.headers.push(Header::new(
+        HeaderName::Contact,
+        "<sip:alice@127.0.0.1:5060;transport=udp>;expires=600",
+    ));
+    let c = feed(&mut p, SipIn::Response(ok));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "registered");
+    assert_eq!(ev[0].1["result"]["username"], "alice");
+    // A second register while registered is refused as Janus does (445).
+    let c = send(
+        &mut p,
+        json!({"request": "register", "username": "sip:alice@example.org", "secret": "pw"}),
+        None,
+    );
+    assert_eq!(error_code(&c), Some(445));
+}
+
+#[test]
+fn registrar_refusal_is_reported_with_its_own_code() {
+    let mut p = plugin();
+    let c = send(
+        &mut p,
+        json!({"request": "register", "username": "sip:alice@example.org", "secret": "pw"}),
+        None,
+    );
+    let reg = &sent_requests(&c)[0];
+    assert_eq!(reg.uri.to_string(), "sip:example.org");
+    let c = feed(&mut p, SipIn::Response(reg.make_response(403)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "registration_failed");
+    assert_eq!(ev[0].1["result"]["code"], 403);
+    assert_eq!(ev[0].1["result"]["reason"], "Forbidden");
+}
+
+#[test]
+fn requests_are_checked_with_janus_error_codes() {
+    let mut p = plugin();
+    assert_eq!(
+        error_code(&send(&mut p, json!({"request": "fly"}), None)),
+        Some(442)
+    );
+    assert_eq!(error_code(&send(&mut p, json!({}), None)), Some(443));
+    assert_eq!(error_code(&send(&mut p, json!([1]), None)), Some(441));
+    let call = json!({"request": "call", "uri": "sip:bob@127.0.0.1"});
+    assert_eq!(error_code(&send(&mut p, call.clone(), offer())), Some(447));
+    guest(&mut p);
+    assert_eq!(error_code(&send(&mut p, call, None)), Some(448));
+    let bad_uri = json!({"request": "call", "uri": "mailto:bob"});
+    assert_eq!(error_code(&send(&mut p, bad_uri, offer())), Some(446));
+    let injected = json!({"request": "call", "uri": "sip:bob@127.0.0.1",
+                          "headers": {"X-A": "1\r\nVia: evil"}});
+    assert_eq!(error_code(&send(&mut p, injected, offer())), Some(444));
+    assert_eq!(
+        error_code(&send(&mut p, json!({"request": "hangup"}), None)),
+        Some(447)
+    );
+}
+
+#[test]
+fn an_answered_call_configures_the_rtp_leg_then_answers_the_browser_then_bridges() {
+    let mut p = plugin();
+    let invite = invite_out(&mut p);
+    let body = String::from_utf8_lossy(&invite.body).into_owned();
+    assert!(body.contains("m=audio 20000 RTP/AVP 111 0 126"), "{body}");
+    assert!(
+        !body.contains("ice-ufrag") && !body.contains("fingerprint"),
+        "{body}"
+    );
+    let sip_answer = "v=0\r\no=pbx 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 0 126\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:126 telephone-event/8000\r\n";
+    let c = feed(
+        &mut p,
+        SipIn::Response(answer(&invite, 200, Some(sip_answer))),
+    );
+    // ACK first, then the RTP leg pointed at the peer, the event with the browser's
+    // answer (PCMU only), and only then the bridge (the event creates the WebRTC leg).
+    let order: Vec<&str> = c
+        .iter()
+        .map(|c| match c {
+            Command::Sip {
+                out: SipOut::Stateless { .. },
+                ..
+            } => "ack",
+            Command::ConfigureRtp { .. } => "configure",
+            Command::PushEvent { .. } => "event",
+            Command::BridgeRtp { enabled: true, .. } => "bridge",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(order, ["ack", "configure", "event", "bridge"]);
+    let Some(Command::ConfigureRtp { config, .. }) =
+        c.iter().find(|c| matches!(c, Command::ConfigureRtp { .. }))
+    else {
+        unreachable!()
+    };
+    assert_eq!(config.kind, MediaKind::Audio);
+    assert_eq!(config.remote_rtp, Some("127.0.0.1:30000".parse().unwrap()));
+    assert_eq!(config.clock_rate, 8000);
+    let Some(Command::PushEvent {
+        data,
+        jsep: Some(JsepAction::AnswerOffer { offer }),
+        ..
+    }) = c.iter().find(|c| matches!(c, Command::PushEvent { .. }))
+    else {
+        panic!("accepted carries the browser's answer: {c:?}")
+    };
+    assert_eq!(data["result"]["event"], "accepted");
+    assert!(
+        offer.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0 126"),
+        "{offer}"
+    );
+    assert!(!offer.contains("opus"), "{offer}");
+    // Hanging up sends BYE; its 200 ends the call as Janus says it.
+    let c = send(&mut p, json!({"request": "hangup"}), None);
+    assert_eq!(events(&c)[0].0, "hangingup");
+    let bye = &sent_requests(&c)[0];
+    assert_eq!(bye.method, Method::Bye);
+    let c = feed(&mut p, SipIn::Response(bye.make_response(200)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "hangup");
+    assert_eq!(ev[0].1["result"]["reason"], "to BYE");
+    assert!(c.iter().any(|c| matches!(c, Command::CloseRtp { .. })));
+    assert!(c.iter().any(|c| matches!(c, Command::ClosePc { .. })));
+    assert!(c.iter().any(|c| matches!(
+        c,
+        Command::Sip {
+            out: SipOut::ReleaseCall { .. },
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_busy_callee_ends_the_call_with_its_code_and_frees_everything() {
+    let mut p = plugin();
+    let invite = invite_out(&mut p);
+    let c = feed(&mut p, SipIn::Response(answer(&invite, 486, None)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "hangup");
+    assert_eq!(ev[0].1["result"]["code"], 486);
+    assert_eq!(ev[0].1["result"]["reason"], "Busy Here");
+    assert!(c.iter().any(|c| matches!(c, Command::CloseRtp { .. })));
+    // The handle may call again.
+    let c = send(
+        &mut p,
+        json!({"request": "call", "uri": "sip:bob@127.0.0.1:5070"}),
+        offer(),
+    );
+    assert!(matches!(c.as_slice(), [Command::OpenRtp { .. }]));
+}
+
+#[test]
+fn a_second_incoming_call_gets_486_and_missed_call() {
+    let mut p = plugin();
+    let _ = invite_out(&mut p);
+    let raw = "INVITE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
+From: \"Carol\" <sip:carol@127.0.0.1>;tag=c1\r\nTo: <sip:alice@127.0.0.1>\r\n\
+Call-ID: other-call\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
+Content-Length: 0\r\n\r\n";
+    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
+    else {
+        unreachable!()
+    };
+    let key = test_server_key();
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key,
+            request,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
+        },
+    );
+    assert!(c.iter().any(|c| matches!(c,
+        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 486)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "missed_call");
+    assert_eq!(ev[0].1["result"]["caller"], "sip:carol@127.0.0.1");
+}
+
+/// A server transaction key, from a real transaction layer.
+fn test_server_key() -> cardea_sip::transaction::ServerKey {
+    use cardea_sip::transaction::{Destination, Timers, TransactionEvent, TransactionLayer};
+    let mut layer = TransactionLayer::new(Timers::default());
+    let raw =
+        "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKk\r\n\
+Max-Forwards: 70\r\nFrom: <sip:y@127.0.0.1>;tag=a\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: k\r\n\
+CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let m = cardea_sip::Message::parse(raw.as_bytes()).unwrap();
+    layer
+        .handle_message(
+            Instant::now(),
+            m,
+            Destination::udp("127.0.0.1:5999".parse().unwrap()),
+        )
+        .unwrap();
+    loop {
+        match layer.poll_event() {
+            Some(TransactionEvent::Request { key, .. }) => return key,
+            Some(_) => continue,
+            None => panic!("no request event"),
+        }
+    }
+}
+
+#[test]
+fn restricting_the_browser_offer_keeps_only_the_answered_payload_types() {
+    use cardea_sip::sdp::{BrowserAnswerConstraints, Direction};
+    let keep = BrowserAnswerConstraints {
+        browser_index: 0,
+        keep_pts: vec![0, 126],
+        direction: Direction::SendRecv,
+    };
+    let out = super::sdp::restrict_offer(BROWSER_OFFER, &[&keep]).unwrap();
+    assert!(
+        out.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0 126\r\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("a=rtpmap:111") && !out.contains("a=fmtp:111"),
+        "{out}"
+    );
+    assert!(!out.contains("a=rtcp-fb:111"), "{out}");
+    assert!(out.contains("a=ice-ufrag:abcd"), "{out}");
+}
