@@ -138,7 +138,9 @@ pub struct SippArgs<'a> {
     pub transport: Transport,
     /// The local port (`-p`), from [`free_port`].
     pub port: u16,
-    /// `-auth_uri`: the digest uri is `sip:<auth_uri>`.
+    /// `-auth_uri`: the digest uri is `sip:<auth_uri>`. Empty: no `-auth_uri` (SIPp then
+    /// uses `sip:<remote ip>:<port>` in its own digests, and `verifyauth` checks a digest
+    /// against the `uri` in its Authorization header).
     pub auth_uri: &'a str,
     /// `-cid_str`, when the Call-ID matters.
     pub call_id: Option<&'a str>,
@@ -157,6 +159,12 @@ pub struct SippArgs<'a> {
 impl SippArgs<'_> {
     /// Starts SIPp in the background.
     pub fn spawn(&self) -> Sipp {
+        self.spawn_with(&[])
+    }
+
+    /// Starts SIPp in the background with `extra` options (`-rtp_echo`, `-s alice`, …)
+    /// after the usual ones.
+    pub fn spawn_with(&self, extra: &[&str]) -> Sipp {
         let file = |suffix: &str| self.dir.join(format!("{}-{suffix}", self.role));
         let screen = std::fs::File::create(file("screen.txt")).expect("creating the screen file");
         let screen_err = screen.try_clone().expect("cloning the screen file");
@@ -168,8 +176,10 @@ impl SippArgs<'_> {
             .args(["-m", "1"])
             .args(["-i", "127.0.0.1"])
             .args(["-p", &self.port.to_string()])
-            .args(["-t", self.transport.sipp_flag()])
-            .args(["-auth_uri", self.auth_uri]);
+            .args(["-t", self.transport.sipp_flag()]);
+        if !self.auth_uri.is_empty() {
+            command.args(["-auth_uri", self.auth_uri]);
+        }
         if let Some(call_id) = self.call_id {
             command.args(["-cid_str", call_id]);
         }
@@ -185,6 +195,7 @@ impl SippArgs<'_> {
             .args(["-trace_msg", "-message_file"])
             .arg(file("messages.log"))
             .arg("-nostdin")
+            .args(extra)
             .arg(self.target)
             .stdin(Stdio::null())
             .stdout(screen)

@@ -409,7 +409,8 @@ pub fn accept(
         .map_err(|e| SipError::Stack(e.to_string()))?;
     call.local_sdp = Some(answer.sdp);
     call.transaction = transaction.clone();
-    let data = events::result("accepting", Some(&call.call_id), json!({}));
+    // Janus says `accepted` at once when `accept` brings the answer.
+    let data = events::result("accepted", Some(&call.call_id), json!({}));
     events::push(ctx, handle, transaction, data);
     drive(ctx, handle, session);
     Ok(())
@@ -737,7 +738,13 @@ fn incoming_invite(
             sip_offer,
             caller,
             displayname,
-            callee: request.uri.to_string(),
+            // The address that was dialled (To), not our Contact (Janus's `callee`).
+            callee: request
+                .headers
+                .typed::<cardea_sip::typed::To>()
+                .ok()
+                .flatten()
+                .map_or_else(|| request.uri.to_string(), |to| to.0.uri.to_string()),
         },
         invite: Some(invite),
         call_id,

@@ -1,0 +1,301 @@
+//! The SIP plugin (`janus.plugin.sip`) driven as a Janus client would, against SIPp on the
+//! SIP side and webrtc-rs (the `webrtc` crate, a browser stand-in that shares no code with
+//! Cardea) on the WebRTC side. The requests, events and their fields are Janus 1.x's
+//! (shared/reference/janus-api.md §4.2, janus-observed.md "SIP plugin").
+//!
+//! - `sip_plugin_registers_with_digest` / `sip_plugin_reports_the_registrars_403`: the handle
+//!   registers with `sipp/plugin_registrar.xml` (401 challenge, then SIPp's `verifyauth`).
+//! - `sip_plugin_call_relays_audio_to_an_echoing_callee`: a call to
+//!   `sipp/plugin_uas_echo.xml` (SIPp with `-rtp_echo`); the peer's PCMU comes back.
+//! - `sip_plugin_call_to_a_busy_callee_hangs_up_with_486`: `sipp/plugin_uas_busy.xml`.
+//! - `sip_plugin_incoming_call_is_offered_accepted_and_hung_up_by_the_caller`:
+//!   `sipp/plugin_uac_call.xml` calls `sip:alice@<Cardea>` after the handle registered.
+//!
+//! Each test starts its own Cardea (with a `sip` section and no registrar users); the tests
+//! run one at a time. Every SIPp run is bounded by its own `-timeout … -timeout_error` and
+//! killed when dropped. A failure reports the events of the session, the SDPs exchanged and
+//! every SIPp run's exit status, SIP messages and errors (Cardea's log is printed by the
+//! harness).
+//!
+//! The case, its report and the webrtc-rs peer are in `tests/src/sip_case.rs` (shared with
+//! sip_kamailio.rs, included as a module of each test file: `webrtc` stays a dev-dependency).
+//!
+//! `sipp` must be on PATH (`apt-get install sip-tester`).
+
+#[path = "../src/sip_case.rs"]
+mod sip_case;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cardea_tests::sipp::TRACE_SEPARATOR;
+use serde_json::json;
+use sip_case::{
+    first_line, local_answer, local_offer, one_at_a_time, pcmu_peer, register_body, send_pcmu,
+    wait_connected, SipCase, MIN_ECHOED, PCMU_PT, SECRET, SEND_FOR, STEP, TEST_WITHIN,
+};
+use tokio::time::{timeout, Instant};
+use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_registers_with_digest() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-register").await;
+        let registrar = case.register(SECRET).await;
+        let registering = case.position_of("registering");
+        let registered = case.position_of("registered");
+        if registering.is_none() || registering > registered {
+            case.fail("`registering` did not come before `registered`");
+        }
+        // What the registrar saw: a REGISTER without, then one with a digest, answered 200.
+        let trace = case.sipps[registrar].messages();
+        let registers: Vec<&str> = trace
+            .split(TRACE_SEPARATOR)
+            .filter(|m| first_line(m).starts_with("REGISTER "))
+            .collect();
+        if registers.len() < 2
+            || !registers[1]
+                .lines()
+                .any(|l| l.to_ascii_lowercase().starts_with("authorization: digest"))
+        {
+            case.fail("the registrar did not get a REGISTER answering its challenge");
+        }
+        case.assert_no_errors();
+        case.detach().await;
+        case.finish_registrar(registrar).await;
+        case.close().await;
+    })
+    .await
+    .expect("the registration test did not finish in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_reports_the_registrars_403() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-register-403").await;
+        let (registrar, port) = case.spawn_sipp("registrar", "plugin_registrar", &[]);
+        case.request(register_body(port, "wrongpw"), None).await;
+        let failed = case
+            .wait_event("registration_failed", STEP, &["registered"])
+            .await;
+        let result = &failed["plugindata"]["data"]["result"];
+        if result["code"] != 403 || result["reason"] != "Forbidden" {
+            case.fail(&format!(
+                "registration_failed should carry the registrar's 403 Forbidden: {failed}"
+            ));
+        }
+        // The registrar sent its 403 and is done.
+        case.expect_sipp_success(registrar, STEP).await;
+        case.assert_no_errors();
+        case.detach().await;
+        case.close().await;
+    })
+    .await
+    .expect("the failed registration test did not finish in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_call_relays_audio_to_an_echoing_callee() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-call-echo").await;
+        let registrar = case.register(SECRET).await;
+        let (callee, callee_port) = case.spawn_sipp(
+            "callee",
+            "plugin_uas_echo",
+            &["-rtp_echo", "-mi", "127.0.0.1"],
+        );
+
+        let (peer, pc, track) = pcmu_peer(&case.cardea).await;
+        let offer = local_offer(&pc, &peer).await;
+        case.note("the peer's offer", &offer);
+        case.request(
+            json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}")}),
+            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
+        )
+        .await;
+        let calling = case.wait_event("calling", STEP, &["hangup"]).await;
+        let accepted = case.wait_event("accepted", STEP, &["hangup"]).await;
+        for event in [&calling, &accepted] {
+            if !event["plugindata"]["data"]["result"]["call_id"].is_string() {
+                case.fail(&format!("the event carries no call_id: {event}"));
+            }
+        }
+        let answer = case.jsep_sdp(&accepted, "answer");
+        case.note("Cardea's answer (accepted)", &answer);
+        if let Err(e) = pc
+            .set_remote_description(RTCSessionDescription::answer(answer.clone()).expect("SDP"))
+            .await
+        {
+            case.fail(&format!("the peer rejected the answer: {e}"));
+        }
+        if let Err(state) = wait_connected(&peer, STEP).await {
+            case.fail(&format!("ICE/DTLS did not connect: {state}"));
+        }
+
+        // 3 s of PCMU; SIPp echoes it, and it must come back.
+        let sender = tokio::spawn(send_pcmu(Arc::clone(&track), SEND_FOR));
+        let sent = sender.await.expect("the PCMU sender task");
+        let settle = Instant::now() + Duration::from_secs(1);
+        while peer.received().distinct() < sent && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let received = peer.received();
+        eprintln!("echo call: sent {sent} PCMU packets, received {received:?}");
+        if received.distinct() < MIN_ECHOED {
+            case.fail(&format!(
+                "{} of {sent} PCMU packets came back through the SIP callee's echo \
+                 (at least {MIN_ECHOED} expected): {received:?}",
+                received.distinct()
+            ));
+        }
+        if !received.payload_types.iter().all(|pt| *pt == PCMU_PT) {
+            case.fail(&format!(
+                "audio came back with other payload types: {received:?}"
+            ));
+        }
+
+        case.request(json!({"request": "hangup"}), None).await;
+        let hangup = case.wait_event("hangup", STEP, &[]).await;
+        let result = &hangup["plugindata"]["data"]["result"];
+        if result["code"] != 200 || result["reason"].as_str().is_none_or(str::is_empty) {
+            case.fail(&format!(
+                "a hangup of ours is reported with code 200 and a reason: {hangup}"
+            ));
+        }
+        // The callee got the BYE and answered it.
+        case.expect_sipp_success(callee, STEP).await;
+        case.assert_no_errors();
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.finish_registrar(registrar).await;
+        case.close().await;
+    })
+    .await
+    .expect("the echo call test did not finish in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_call_to_a_busy_callee_hangs_up_with_486() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-call-busy").await;
+        let registrar = case.register(SECRET).await;
+        let (callee, callee_port) = case.spawn_sipp("callee", "plugin_uas_busy", &[]);
+
+        let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
+        let offer = local_offer(&pc, &peer).await;
+        case.note("the peer's offer", &offer);
+        case.request(
+            json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}")}),
+            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
+        )
+        .await;
+        let hangup = case.wait_event("hangup", STEP, &["accepted"]).await;
+        let result = &hangup["plugindata"]["data"]["result"];
+        if result["code"] != 486 || result["reason"] != "Busy Here" {
+            case.fail(&format!(
+                "the callee's 486 Busy Here is reported as the hangup's code and reason: {hangup}"
+            ));
+        }
+        if case.position_of("calling").is_none() {
+            case.fail("no `calling` event before the hangup");
+        }
+        // The callee got the ACK for its 486.
+        case.expect_sipp_success(callee, STEP).await;
+        case.assert_no_errors();
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.finish_registrar(registrar).await;
+        case.close().await;
+    })
+    .await
+    .expect("the busy call test did not finish in time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_incoming_call_is_offered_accepted_and_hung_up_by_the_caller() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-incoming").await;
+        let registrar = case.register(SECRET).await;
+        let (peer, pc, track) = pcmu_peer(&case.cardea).await;
+
+        // The caller rings alice at Cardea's UDP listener.
+        let (caller, _) = case.spawn_sipp(
+            "caller",
+            "plugin_uac_call",
+            &["-s", "alice", "-rtp_echo", "-mi", "127.0.0.1"],
+        );
+        let incoming = case.wait_event("incomingcall", STEP, &["hangup"]).await;
+        let result = &incoming["plugindata"]["data"]["result"];
+        if !result["username"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("sip:pbx@"))
+            || !result["call_id"].is_string()
+        {
+            case.fail(&format!(
+                "incomingcall names the caller (sip:pbx@…) and the call_id: {incoming}"
+            ));
+        }
+        let offer = case.jsep_sdp(&incoming, "offer");
+        case.note("Cardea's offer (incomingcall)", &offer);
+        let answer = match local_answer(&pc, &peer, &offer).await {
+            Ok(answer) => answer,
+            Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
+        };
+        case.note("the peer's answer", &answer);
+        case.request(
+            json!({"request": "accept"}),
+            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
+        )
+        .await;
+
+        // Audio while the call lasts (2 s of it on SIPp's side); counted, not required.
+        let connected = wait_connected(&peer, Duration::from_secs(3)).await;
+        let sender = match connected {
+            Ok(()) => Some(tokio::spawn(send_pcmu(
+                Arc::clone(&track),
+                Duration::from_secs(2),
+            ))),
+            Err(ref state) => {
+                eprintln!("incoming call: the peer did not connect ({state}); no audio sent");
+                None
+            }
+        };
+
+        // The caller hangs up after 2 s.
+        let hangup = case
+            .wait_event("hangup", STEP + Duration::from_secs(5), &[])
+            .await;
+        if hangup["plugindata"]["data"]["result"]["code"] != 200 {
+            case.fail(&format!(
+                "the caller's BYE is reported as a hangup with code 200: {hangup}"
+            ));
+        }
+        if let Some(sender) = sender {
+            sender.abort();
+        }
+        eprintln!(
+            "incoming call: accepted event {}; audio echoed back {:?}",
+            if case.position_of("accepted").is_some() {
+                "seen"
+            } else {
+                "not seen"
+            },
+            peer.received()
+        );
+        // The caller got the 200 (with an SDP answer, checked by the scenario) and its BYE
+        // was answered.
+        case.expect_sipp_success(caller, STEP).await;
+        case.assert_no_errors();
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.finish_registrar(registrar).await;
+        case.close().await;
+    })
+    .await
+    .expect("the incoming call test did not finish in time");
+}
