@@ -5,10 +5,11 @@
 //! events into Janus events and sets up the media bridge.
 
 use bytes::Bytes;
-use cardea_media::rtp_leg::RtpLegEvent;
+use cardea_media::rtp_leg::{CryptoAttribute, RtpLegEvent};
 use cardea_sip::sdp::{
-    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, Direction as SdpDirection,
-    LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia, SipOffer,
+    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, Crypto,
+    Direction as SdpDirection, LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia,
+    SipOffer,
 };
 use cardea_sip::transaction::{Destination, ServerKey, Timers};
 use cardea_sip::typed::{CallId, From as FromHeader, NameAddr};
@@ -23,6 +24,7 @@ use super::error::SipError;
 use super::events;
 use super::request::Body;
 use super::sdp::{media_kind, offers_video, restrict_offer, rtp_configs};
+use super::srtp::{self, SrtpPolicy};
 use super::Session;
 use crate::api::{OfferCodec, OfferMedia, RtpPorts, SipOut};
 use crate::{Command, Ctx, HandleId, Jsep, JsepAction, JsepType};
@@ -36,6 +38,9 @@ enum Direction {
         uri: Uri,
         browser_offer: String,
         headers: Vec<(String, String)>,
+        srtp: Option<SrtpPolicy>,
+        /// Our SDES keys per kind, once offered.
+        keys: Vec<(crate::MediaKind, CryptoAttribute)>,
         sip_offer: Option<SipOffer>,
         /// The browser got its answer (with early media or on 200).
         browser_answered: bool,
@@ -101,11 +106,7 @@ pub fn call(
     if jsep.kind != JsepType::Offer {
         return Err(SipError::InvalidElement("a call needs a JSEP offer".into()));
     }
-    if body.str("srtp")? == Some("sdes_mandatory") {
-        return Err(SipError::InvalidElement(
-            "srtp sdes_mandatory is not supported yet".into(),
-        ));
-    }
+    let srtp = srtp::policy(body)?;
     let headers = body.headers()?;
     let video = offers_video(&jsep.sdp);
     session.call = Some(Call {
@@ -113,6 +114,8 @@ pub fn call(
             uri,
             browser_offer: jsep.sdp,
             headers,
+            srtp,
+            keys: Vec::new(),
             sip_offer: None,
             browser_answered: false,
         },
@@ -177,17 +180,21 @@ pub fn rtp_opened(
     }
 }
 
-fn local_sdp(ports: &RtpPorts) -> LocalSdp {
+fn local_sdp(
+    ports: &RtpPorts,
+    audio_crypto: Option<Crypto>,
+    video_crypto: Option<Crypto>,
+) -> LocalSdp {
     LocalSdp {
         origin: Origin::new(rand::random::<u32>().into(), 1, ports.ip),
         address: ports.ip,
         audio: Some(LocalMedia {
             port: ports.audio.0.port(),
-            crypto: None,
+            crypto: audio_crypto,
         }),
         video: ports.video.map(|v| LocalMedia {
             port: v.0.port(),
-            crypto: None,
+            crypto: video_crypto,
         }),
         rtcp_mux: false,
     }
@@ -205,6 +212,8 @@ fn send_invite(
         uri,
         browser_offer,
         headers,
+        srtp: policy,
+        keys,
         sip_offer,
         ..
     } = &mut call.direction
@@ -213,8 +222,28 @@ fn send_invite(
     };
     let browser = SessionDescription::parse(browser_offer.as_bytes())
         .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
-    let offer = sip_offer_from_webrtc(&browser, &local_sdp(&ports))
+    let (audio_crypto, video_crypto) = match policy {
+        Some(p) => {
+            let (a, a_sdp) = srtp::generate(1, p.suite)?;
+            let (v, v_sdp) = srtp::generate(1, p.suite)?;
+            *keys = vec![(crate::MediaKind::Audio, a), (crate::MediaKind::Video, v)];
+            (Some(a_sdp), Some(v_sdp))
+        }
+        None => (None, None),
+    };
+    let mut offer = sip_offer_from_webrtc(&browser, &local_sdp(&ports, audio_crypto, video_crypto))
         .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    if policy.is_some_and(|p| !p.mandatory) {
+        // sdes_optional: plain RTP/AVP that carries keys; a peer may answer without.
+        for m in offer.sdp.media_mut() {
+            if m.proto() == "RTP/SAVP" {
+                m.set_proto("RTP/AVP");
+            }
+        }
+        for m in &mut offer.media {
+            m.secure = false;
+        }
+    }
     let config = CallConfig {
         local: account.local.clone(),
         from: account.identity.clone(),
@@ -364,9 +393,30 @@ pub fn accept(
     let offer = sip_offer.as_ref().ok_or(SipError::MissingSdp)?;
     let browser = SessionDescription::parse(jsep.sdp.as_bytes())
         .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
-    let answer = sip_answer_from_webrtc(offer, &browser, &local_sdp(&ports))
-        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
     let media = read_sip_offer(offer).map_err(|e| SipError::InvalidSdp(e.to_string()))?;
+    // SDES: answer each offered key with one of ours of the same suite and tag.
+    let mut keys = Vec::new();
+    let mut crypto = [None, None];
+    for m in media
+        .iter()
+        .filter(|m| !m.is_rejected() && !m.crypto.is_empty())
+    {
+        let Some(kind) = media_kind(&m.kind) else {
+            continue;
+        };
+        let theirs = srtp::peer_key(m, None)
+            .ok_or_else(|| SipError::TooStrict("the SIP peer's SRTP keys are unusable".into()))?;
+        let (ours, ours_sdp) = srtp::generate(theirs.tag, theirs.key.suite())?;
+        crypto[usize::from(kind == crate::MediaKind::Video)] = Some(ours_sdp);
+        keys.push((kind, srtp::keys(&ours, &theirs)));
+    }
+    let [audio_crypto, video_crypto] = crypto;
+    let answer = sip_answer_from_webrtc(
+        offer,
+        &browser,
+        &local_sdp(&ports, audio_crypto, video_crypto),
+    )
+    .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
     ctx.push(Command::AcceptAnswer {
         handle,
         answer: jsep.sdp,
@@ -396,7 +446,10 @@ pub fn accept(
                 pt_map,
                 telephone_event: mapping.telephone_event,
                 clock_rate,
-                srtp: None,
+                srtp: keys
+                    .iter()
+                    .find(|(k, _)| *k == kind)
+                    .map(|(_, k)| k.clone()),
             },
         });
     }
@@ -1103,6 +1156,8 @@ fn browser_answer(
         browser_offer,
         sip_offer,
         browser_answered,
+        srtp,
+        keys,
         ..
     } = &mut call.direction
     else {
@@ -1110,10 +1165,31 @@ fn browser_answer(
     };
     let offer = sip_offer.as_ref().ok_or(SipError::MissingSdp)?;
     let answer = SessionDescription::parse(sdp).map_err(|e| SipError::InvalidSdp(e.to_string()))?;
-    let read = offer
-        .read_answer(&answer)
-        .map_err(|e| SipError::InvalidSdp(e.to_string()))?;
-    let configs = rtp_configs(&read);
+    let read = offer.read_answer(&answer).map_err(|e| match e {
+        cardea_sip::sdp::SdpError::MissingCrypto { .. } => {
+            SipError::TooStrict("SRTP is mandatory and the SIP peer answered without keys".into())
+        }
+        e => SipError::InvalidSdp(e.to_string()),
+    })?;
+    let mut configs = rtp_configs(&read);
+    for config in &mut configs {
+        let Some(ours) = keys.iter().find(|(k, _)| *k == config.kind).map(|(_, a)| a) else {
+            continue;
+        };
+        let answered = read
+            .media
+            .iter()
+            .find(|m| m.accepted && media_kind(&m.sip.kind) == Some(config.kind));
+        match answered.and_then(|m| srtp::peer_key(&m.sip, Some(ours.key.suite()))) {
+            Some(theirs) => config.srtp = Some(srtp::keys(ours, &theirs)),
+            None if srtp.is_some_and(|p| p.mandatory) => {
+                return Err(SipError::TooStrict(
+                    "SRTP is mandatory and the SIP peer's keys are unusable".into(),
+                ))
+            }
+            None => {}
+        }
+    }
     if configs.is_empty() {
         return Err(SipError::InvalidSdp(
             "the SIP peer accepted no media we offered".into(),

@@ -22,6 +22,8 @@ pub enum SipError {
     InvalidSdp(String),
     #[error("SIP stack error: {0}")]
     Stack(String),
+    #[error("Too strict: {0}")]
+    TooStrict(String),
     #[error("IO error: {0}")]
     Io(String),
 }
@@ -41,6 +43,7 @@ impl SipError {
             Self::InvalidSdp(_) => 448,
             Self::Stack(_) => 449,
             Self::Io(_) => 450,
+            Self::TooStrict(_) => 452,
         }
     }
 }

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod request;
 mod sdp;
+mod srtp;
 #[cfg(test)]
 mod tests;
 
