@@ -598,6 +598,28 @@ pub fn dtmf_info(
     Ok(())
 }
 
+/// `message` inside the call's dialog (RFC 3428 allows MESSAGE in a dialog).
+pub fn message(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    content_type: &str,
+    content: &str,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(|| {
+        SipError::WrongState("not in a call: give a uri to send outside a call".into())
+    })?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    invite
+        .message(content_type, Bytes::from(content.to_owned()))
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    let data = events::result("messagesent", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
 pub fn info(
     ctx: &mut Ctx,
     handle: HandleId,
@@ -680,6 +702,11 @@ pub fn on_request(
             invite.handle_request(ctx.now, key, request);
         }
         drive(ctx, handle, session);
+        return;
+    }
+    if !in_dialog && request.method == Method::Message {
+        respond(ctx, handle, key, &request, 200);
+        super::message::incoming(ctx, handle, &request);
         return;
     }
     if in_dialog || request.method != Method::Invite {

@@ -12,6 +12,7 @@ mod account;
 mod call;
 mod error;
 mod events;
+mod message;
 mod request;
 mod sdp;
 mod srtp;
@@ -48,6 +49,8 @@ pub struct SipEnv {
 struct Session {
     account: Option<Account>,
     call: Option<Call>,
+    /// Our MESSAGEs outside dialogs awaiting their answer: Call-ID → the request's transaction.
+    messages: HashMap<String, Option<String>>,
 }
 
 pub struct SipPlugin {
@@ -102,6 +105,29 @@ impl SipPlugin {
             "hangup" => call::hangup(ctx, handle, session, transaction),
             "dtmf_info" => call::dtmf_info(ctx, handle, session, &body, transaction),
             "info" => call::info(ctx, handle, session, &body, transaction),
+            "message" => message::send(ctx, handle, session, &body, transaction),
+            "keyframe" => {
+                // A PLI toward the browser (`user`); the SIP side has no feedback path here.
+                if body.bool("user")?.unwrap_or(false) {
+                    ctx.push(crate::Command::RequestKeyframe { handle });
+                }
+                events::push(
+                    ctx,
+                    handle,
+                    transaction,
+                    events::result("keyframesent", None, json!({})),
+                );
+                Ok(())
+            }
+            "reset" => {
+                events::push(
+                    ctx,
+                    handle,
+                    transaction,
+                    events::result("reset", None, json!({})),
+                );
+                Ok(())
+            }
             "hold" => call::hold(ctx, handle, session, &body, transaction, true),
             "unhold" => call::hold(ctx, handle, session, &body, transaction, false),
             other => Err(SipError::InvalidRequest(other.to_owned())),
@@ -193,6 +219,8 @@ impl Plugin for SipPlugin {
                     .map(|c| c.0);
                 if account::owns(session, call_id.as_deref()) {
                     account::on_response(ctx, handle, session, &response);
+                } else if message::owns(session, call_id.as_deref()) {
+                    message::on_response(ctx, handle, session, &response);
                 } else {
                     call::on_response(ctx, handle, session, &response);
                 }
@@ -204,6 +232,9 @@ impl Plugin for SipPlugin {
             } => {
                 if account::owns(session, Some(&call_id)) {
                     account::on_failure(ctx, handle, session, code);
+                } else if message::owns(session, Some(&call_id)) {
+                    let reason = cardea_sip::default_reason(code);
+                    message::delivered(ctx, handle, session, &call_id, code, reason);
                 } else {
                     call::on_failure(ctx, handle, session, &method, code);
                 }

@@ -399,3 +399,53 @@ fn restricting_the_browser_offer_keeps_only_the_answered_payload_types() {
     assert!(!out.contains("a=rtcp-fb:111"), "{out}");
     assert!(out.contains("a=ice-ufrag:abcd"), "{out}");
 }
+
+#[test]
+fn a_message_outside_a_call_is_sent_and_its_delivery_reported() {
+    let mut p = plugin();
+    guest(&mut p);
+    let c = send(
+        &mut p,
+        json!({"request": "message", "uri": "sip:bob@127.0.0.1:5070", "content": "hello"}),
+        None,
+    );
+    let msg = &sent_requests(&c)[0];
+    assert_eq!(msg.method, Method::Message);
+    assert_eq!(&msg.body[..], b"hello");
+    let ct = msg.headers.get(&HeaderName::ContentType).unwrap();
+    assert_eq!(ct.value_str().unwrap(), "text/plain");
+    assert_eq!(events(&c)[0].0, "messagesent");
+    let c = feed(&mut p, SipIn::Response(msg.make_response(202)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "messagedelivery");
+    assert_eq!(ev[0].1["result"]["code"], 202);
+}
+
+#[test]
+fn a_message_to_the_handle_becomes_a_message_event() {
+    let mut p = plugin();
+    guest(&mut p);
+    let raw = "MESSAGE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK2\r\nMax-Forwards: 70\r\n\
+From: \"Carol\" <sip:carol@127.0.0.1>;tag=c2\r\nTo: <sip:alice@127.0.0.1>\r\n\
+Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
+Content-Length: 2\r\n\r\nhi";
+    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
+    else {
+        unreachable!()
+    };
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key: test_server_key(),
+            request,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
+        },
+    );
+    assert!(c.iter().any(|c| matches!(c,
+        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 200)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "message");
+    assert_eq!(ev[0].1["result"]["content"], "hi");
+    assert_eq!(ev[0].1["result"]["sender"], "sip:carol@127.0.0.1");
+}
