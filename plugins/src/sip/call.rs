@@ -620,6 +620,53 @@ pub fn message(
     Ok(())
 }
 
+/// `transfer`: REFER the SIP peer to `uri` (blind), or to the call `replace` names
+/// (attended: RFC 3891 Replaces in the Refer-To).
+pub fn transfer(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    body: &Body<'_>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let target = body.required_str("uri")?;
+    let uri = Uri::parse(target)
+        .ok()
+        .filter(|u| u.as_sip().is_some())
+        .ok_or_else(|| SipError::InvalidAddress(format!("invalid uri {target}")))?;
+    let refer_to = match body.str("replace")? {
+        None => uri.to_string(),
+        Some(replace) => {
+            if replace.contains(['\r', '\n', '<', '>']) {
+                return Err(SipError::InvalidElement("invalid replace".into()));
+            }
+            format!("{uri}?Replaces={}", percent_encode(replace))
+        }
+    };
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let invite = call.invite.as_mut().ok_or_else(no_call)?;
+    invite
+        .refer(&refer_to)
+        .map_err(|e| SipError::WrongState(e.to_string()))?;
+    let data = events::result("transferring", Some(&call.call_id), json!({}));
+    events::push(ctx, handle, transaction, data);
+    drive(ctx, handle, session);
+    Ok(())
+}
+
+/// Escapes a Replaces value for a URI header (RFC 3261 §19.1.1: hvalue characters).
+fn percent_encode(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()[]/?:+$".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 pub fn info(
     ctx: &mut Ctx,
     handle: HandleId,
@@ -1130,6 +1177,54 @@ fn on_session_event(
                     json!({ "sender": peer_of(call), "type": content_type, "content": text }),
                 ),
             };
+            events::push(ctx, handle, None, data);
+        }
+        SessionEvent::Refer {
+            refer_to,
+            referred_by,
+        } => {
+            // Janus leaves the decision to the app: it calls refer_to (on this handle after
+            // hanging up, or on a helper) with `refer_id`, or ignores it.
+            let strip = |s: &str| {
+                s.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            };
+            let target = strip(refer_to.split(';').next().unwrap_or_default());
+            let replaces = refer_to.split_once("?Replaces=").map(|(_, r)| {
+                let raw = cardea_sip::percent_decode(r.trim_end_matches('>'));
+                String::from_utf8_lossy(&raw).into_owned()
+            });
+            let refer_id = rand::random::<u32>();
+            let data = events::result(
+                "transfer",
+                Some(&call_id),
+                json!({
+                    "refer_id": refer_id,
+                    "refer_to": target,
+                    "referred_by": referred_by.as_deref().map(strip),
+                    "replaces": replaces,
+                }),
+            );
+            events::push(ctx, handle, None, data);
+        }
+        SessionEvent::Notify {
+            event,
+            subscription_state,
+            content_type,
+            body,
+        } => {
+            let data = events::result(
+                "notify",
+                Some(&call_id),
+                json!({
+                    "notify": event,
+                    "substate": subscription_state,
+                    "content-type": content_type,
+                    "content": String::from_utf8_lossy(&body),
+                }),
+            );
             events::push(ctx, handle, None, data);
         }
         SessionEvent::Message { content_type, body } => {

@@ -106,6 +106,7 @@ impl SipPlugin {
             "dtmf_info" => call::dtmf_info(ctx, handle, session, &body, transaction),
             "info" => call::info(ctx, handle, session, &body, transaction),
             "message" => message::send(ctx, handle, session, &body, transaction),
+            "transfer" => call::transfer(ctx, handle, session, &body, transaction),
             "keyframe" => {
                 // A PLI toward the browser (`user`); the SIP side has no feedback path here.
                 if body.bool("user")?.unwrap_or(false) {

@@ -449,3 +449,79 @@ Content-Length: 2\r\n\r\nhi";
     assert_eq!(ev[0].1["result"]["content"], "hi");
     assert_eq!(ev[0].1["result"]["sender"], "sip:carol@127.0.0.1");
 }
+
+/// A call answered by the peer; returns the INVITE.
+fn answered_call(p: &mut SipPlugin) -> Request {
+    let invite = invite_out(p);
+    let sip_answer = "v=0\r\no=pbx 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    let c = feed(p, SipIn::Response(answer(&invite, 200, Some(sip_answer))));
+    assert_eq!(events(&c)[0].0, "accepted");
+    invite
+}
+
+/// A request from the peer inside the dialog of `invite`.
+fn from_peer(invite: &Request, method: &str, cseq: u32, extra: &str) -> Request {
+    let from_tag = invite
+        .headers
+        .typed::<cardea_sip::typed::From>()
+        .unwrap()
+        .unwrap()
+        .tag()
+        .unwrap()
+        .to_owned();
+    let call_id = invite
+        .headers
+        .typed::<cardea_sip::typed::CallId>()
+        .unwrap()
+        .unwrap()
+        .0;
+    let raw = format!(
+        "{method} sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{method}{cseq}\r\nMax-Forwards: 70\r\n\
+From: <sip:bob@127.0.0.1:5070>;tag=peer\r\nTo: <sip:alice@example.org>;tag={from_tag}\r\n\
+Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bob@127.0.0.1:5070>\r\n\
+{extra}Content-Length: 0\r\n\r\n"
+    );
+    match cardea_sip::Message::parse(raw.as_bytes()).unwrap() {
+        cardea_sip::Message::Request(r) => r,
+        cardea_sip::Message::Response(_) => unreachable!(),
+    }
+}
+
+#[test]
+fn a_refer_from_the_peer_is_accepted_and_becomes_a_transfer_event() {
+    let mut p = plugin();
+    let invite = answered_call(&mut p);
+    let refer = from_peer(
+        &invite,
+        "REFER",
+        2,
+        "Refer-To: <sip:carol@127.0.0.1:5080>\r\nReferred-By: <sip:bob@127.0.0.1:5070>\r\n",
+    );
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key: test_server_key(),
+            request: refer,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5070".parse().unwrap()),
+        },
+    );
+    assert!(c.iter().any(|c| matches!(c,
+        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 202)));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "transfer");
+    assert_eq!(ev[0].1["result"]["refer_to"], "sip:carol@127.0.0.1:5080");
+    assert_eq!(ev[0].1["result"]["referred_by"], "sip:bob@127.0.0.1:5070");
+    // Our own transfer sends a REFER in the dialog.
+    let c = send(
+        &mut p,
+        json!({"request": "transfer", "uri": "sip:dave@127.0.0.1:5090"}),
+        None,
+    );
+    assert_eq!(events(&c)[0].0, "transferring");
+    let refer = &sent_requests(&c)[0];
+    assert_eq!(refer.method, Method::Refer);
+    let to = refer.headers.get(&HeaderName::ReferTo).unwrap();
+    assert_eq!(to.value_str().unwrap(), "<sip:dave@127.0.0.1:5090>");
+}

@@ -51,4 +51,18 @@ pub enum SessionEvent {
         content_type: Option<String>,
         body: Bytes,
     },
+    /// REFER in the dialog (RFC 3515), already answered 202 Accepted: the peer asks us to
+    /// call `refer_to` (blind transfer; attended when it carries `Replaces`, RFC 3891).
+    Refer {
+        refer_to: String,
+        referred_by: Option<String>,
+    },
+    /// NOTIFY in the dialog (RFC 6665; for a REFER of ours, `message/sipfrag` progress, RFC
+    /// 3515 §2.4.5), already answered 200.
+    Notify {
+        event: Option<String>,
+        subscription_state: Option<String>,
+        content_type: Option<String>,
+        body: Bytes,
+    },
 }

@@ -54,6 +54,40 @@ impl InviteSession {
                     body: request.body,
                 });
             }
+            Method::Refer => {
+                let text = |name: &HeaderName| {
+                    request
+                        .headers
+                        .get(name)
+                        .and_then(|h| h.value_str().ok())
+                        .map(str::to_owned)
+                };
+                // RFC 3515 §2.4.1: exactly one Refer-To, or 400.
+                let Some(refer_to) = text(&HeaderName::ReferTo) else {
+                    return self.respond_plain(key, &request, 400);
+                };
+                self.respond_plain(key, &request, 202);
+                self.events.push_back(SessionEvent::Refer {
+                    refer_to,
+                    referred_by: text(&HeaderName::ReferredBy),
+                });
+            }
+            Method::Notify => {
+                let text = |name: &str| {
+                    request
+                        .headers
+                        .get(&HeaderName::parse(name))
+                        .and_then(|h| h.value_str().ok())
+                        .map(str::to_owned)
+                };
+                self.respond_plain(key, &request, 200);
+                self.events.push_back(SessionEvent::Notify {
+                    event: text("Event"),
+                    subscription_state: text("Subscription-State"),
+                    content_type: content_type_of(&request.headers),
+                    body: request.body,
+                });
+            }
             Method::Options => self.respond_plain(key, &request, 200),
             // UPDATE (RFC 3311) needs offer/answer in the UA: not yet.
             Method::Update => self.respond_plain(key, &request, 501),
@@ -199,6 +233,35 @@ impl InviteSession {
     /// Sends MESSAGE in the dialog (RFC 3428).
     pub fn message(&mut self, content_type: &str, body: Bytes) -> Result<(), UaError> {
         self.send_in_dialog(Method::Message, content_type, body, "message")
+    }
+
+    /// Sends REFER in the dialog (RFC 3515): the peer is asked to call `refer_to` (a URI,
+    /// with `?Replaces=` for an attended transfer, RFC 3891).
+    pub fn refer(&mut self, refer_to: &str) -> Result<(), UaError> {
+        if self.state != SessionState::Confirmed {
+            return Err(self.invalid("refer"));
+        }
+        let Some(d) = &mut self.dialog else {
+            return Err(self.invalid("refer"));
+        };
+        let mut r = d.make_request(Method::Refer);
+        let at = r
+            .headers
+            .iter()
+            .position(|h| *h.name() == HeaderName::ContentLength)
+            .unwrap_or(r.headers.len());
+        r.headers.insert(
+            at,
+            Header::new(HeaderName::ReferTo, &format!("<{refer_to}>")),
+        );
+        let from = d.local_uri().uri.to_string();
+        r.headers.insert(
+            at + 1,
+            Header::new(HeaderName::ReferredBy, &format!("<{from}>")),
+        );
+        self.local.add_common(&mut r.headers);
+        self.outputs.push_back(Outgoing::Request(r));
+        Ok(())
     }
 
     fn send_in_dialog(
