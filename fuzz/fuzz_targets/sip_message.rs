@@ -1,10 +1,16 @@
 //! The SIP datagram parser: any bytes from the network. A message that parses must
-//! serialize to bytes that parse again.
+//! serialize to bytes that parse again; one that does not may get a 400, which must parse.
 #![no_main]
 use cardea_sip::Message;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    if let Err(e) = Message::parse(data) {
+        if let Some(r) = cardea_sip::response_to_unparsable(data, &e) {
+            let written = Message::Response(r).to_bytes();
+            Message::parse(&written).expect("our 400 to an unparsable request parses");
+        }
+    }
     if let Ok(m) = Message::parse(data) {
         let _ = m.validate();
         let written = m.to_bytes();

@@ -117,12 +117,16 @@ impl SipService {
 
     /// One datagram (UDP) or one framed message (TCP) from `source`.
     pub fn handle_bytes(&mut self, now: Instant, bytes: Bytes, source: Destination) {
-        let message = match Message::parse_bytes(bytes) {
+        let message = match Message::parse_bytes(bytes.clone()) {
             Ok(m) => m,
             Err(e) => {
-                // Nothing to answer: without a parsed Via there is nowhere to send a 400.
                 self.malformed += 1;
                 tracing::debug!(source = %source.addr, "unparsable SIP message: {e}");
+                // A request whose addressing headers can still be read gets 400 naming
+                // the fault, sent back where it came from (its Via may be what is broken).
+                if let Some(resp) = cardea_sip::response_to_unparsable(&bytes, &e) {
+                    self.layer.send_stateless(Message::Response(resp), source);
+                }
                 return;
             }
         };
