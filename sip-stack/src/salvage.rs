@@ -7,7 +7,7 @@ use crate::dialog::new_tag;
 use crate::error::{reject_reason, ParseError};
 use crate::header::Header;
 use crate::header_name::HeaderName;
-use crate::message::Response;
+use crate::message::{Message, Response};
 
 /// The error response to the unparsable `datagram`, when it is a request (not an ACK,
 /// which is never answered, §17.2.3) and its Via, From, To, Call-ID and CSeq lines can be
@@ -80,7 +80,15 @@ pub fn response_to_unparsable(datagram: &[u8], error: &ParseError) -> Option<Res
     response
         .headers
         .push(Header::new(HeaderName::ContentLength, "0"));
-    Some(response)
+    // Copied text may itself be malformed (a Via of garbage): answer only with what a
+    // client can parse.
+    let response = Message::Response(response);
+    let parsed = Message::parse(&response.to_bytes()).ok()?;
+    parsed.validate().ok()?;
+    match response {
+        Message::Response(r) => Some(r),
+        Message::Request(_) => None,
+    }
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -90,7 +98,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Message;
 
     const BAD_CL: &[u8] = b"OPTIONS sip:x@example.com SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKbad\r\n\
