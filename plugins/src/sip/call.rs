@@ -7,8 +7,8 @@
 use bytes::Bytes;
 use cardea_media::rtp_leg::{CryptoAttribute, RtpLegEvent};
 use cardea_sip::sdp::{
-    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, Crypto,
-    Direction as SdpDirection, LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia,
+    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, BrowserAnswerConstraints,
+    Crypto, Direction as SdpDirection, LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia,
     SipOffer,
 };
 use cardea_sip::transaction::{Destination, ServerKey, Timers};
@@ -66,6 +66,9 @@ pub struct Call {
     hung_up: bool,
     /// Our last SDP toward the SIP peer (offer or answer): the base of hold re-offers.
     local_sdp: Option<SessionDescription>,
+    /// The payload types the browser may use per m-line (the bridged codecs): a browser
+    /// re-offer (`update`) is answered within them.
+    browser_keep: Vec<BrowserAnswerConstraints>,
 }
 
 impl Call {
@@ -125,6 +128,7 @@ pub fn call(
         rtp: None,
         hung_up: false,
         local_sdp: None,
+        browser_keep: Vec::new(),
     });
     ctx.push(Command::OpenRtp { handle, video });
     Ok(())
@@ -317,12 +321,22 @@ fn offer_browser(ctx: &mut Ctx, handle: HandleId, session: &mut Session) -> Resu
             "no codec in the SIP offer that a browser speaks".into(),
         ));
     }
+    let keep = offer
+        .iter()
+        .enumerate()
+        .map(|(i, m)| BrowserAnswerConstraints {
+            browser_index: i,
+            keep_pts: m.codecs.iter().map(|c| c.pt).collect(),
+            direction: SdpDirection::SendRecv,
+        })
+        .collect();
     let data = events::result(
         "incomingcall",
         Some(&call.call_id),
         json!({ "username": caller, "displayname": displayname, "callee": callee }),
     );
     events::push_with_jsep(ctx, handle, None, data, JsepAction::Offer { media: offer });
+    call.browser_keep = keep;
     Ok(())
 }
 
@@ -516,6 +530,40 @@ pub fn hangup(
             drive(ctx, handle, session);
         }
     }
+    Ok(())
+}
+
+/// `update` with a browser re-offer (an ICE restart, a renegotiation): answered within the
+/// codecs already bridged, so the SIP side needs no change.
+pub fn update(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    jsep: Option<Jsep>,
+    transaction: Option<String>,
+) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(no_call)?;
+    let confirmed = call
+        .invite
+        .as_ref()
+        .is_some_and(|i| *i.state() == SessionState::Confirmed);
+    if !confirmed || call.browser_keep.is_empty() {
+        return Err(SipError::WrongState("the call is not established".into()));
+    }
+    let jsep = jsep.ok_or(SipError::MissingSdp)?;
+    if jsep.kind != JsepType::Offer {
+        return Err(SipError::InvalidElement("update needs a JSEP offer".into()));
+    }
+    let keep: Vec<&BrowserAnswerConstraints> = call.browser_keep.iter().collect();
+    let restricted = restrict_offer(&jsep.sdp, &keep).map_err(SipError::InvalidSdp)?;
+    let data = events::result("updated", Some(&call.call_id), json!({}));
+    events::push_with_jsep(
+        ctx,
+        handle,
+        transaction,
+        data,
+        JsepAction::AnswerOffer { offer: restricted },
+    );
     Ok(())
 }
 
@@ -879,6 +927,7 @@ fn incoming_invite(
         rtp: None,
         hung_up: false,
         local_sdp: None,
+        browser_keep: Vec::new(),
     });
     drive(ctx, handle, session);
     ctx.push(Command::OpenRtp { handle, video });
@@ -1326,6 +1375,7 @@ fn browser_answer(
     let constraints: Vec<_> = read.media.iter().map(|m| &m.browser).collect();
     let restricted = restrict_offer(browser_offer, &constraints).map_err(SipError::InvalidSdp)?;
     *browser_answered = true;
+    call.browser_keep = read.media.iter().map(|m| m.browser.clone()).collect();
     Ok(Some(JsepAction::AnswerOffer { offer: restricted }))
 }
 

@@ -129,6 +129,7 @@ impl SipPlugin {
                 );
                 Ok(())
             }
+            "update" => call::update(ctx, handle, session, jsep, transaction),
             "hold" => call::hold(ctx, handle, session, &body, transaction, true),
             "unhold" => call::hold(ctx, handle, session, &body, transaction, false),
             other => Err(SipError::InvalidRequest(other.to_owned())),

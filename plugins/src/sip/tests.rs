@@ -525,3 +525,20 @@ fn a_refer_from_the_peer_is_accepted_and_becomes_a_transfer_event() {
     let to = refer.headers.get(&HeaderName::ReferTo).unwrap();
     assert_eq!(to.value_str().unwrap(), "<sip:dave@127.0.0.1:5090>");
 }
+
+#[test]
+fn a_browser_re_offer_is_answered_within_the_bridged_codecs() {
+    let mut p = plugin();
+    let _ = answered_call(&mut p);
+    let c = send(&mut p, json!({"request": "update"}), offer());
+    let Some(Command::PushEvent {
+        data,
+        jsep: Some(JsepAction::AnswerOffer { offer }),
+        ..
+    }) = c.first()
+    else {
+        panic!("update answers with the restricted offer: {c:?}")
+    };
+    assert_eq!(data["result"]["event"], "updated");
+    assert!(offer.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), "{offer}");
+}
