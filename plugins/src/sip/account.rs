@@ -26,6 +26,9 @@ pub enum Kind {
     Registered,
     /// No REGISTER (`type: guest` or `send_register: false`): calls out only.
     Guest,
+    /// `type: helper`: shares a master handle's account for parallel calls (Janus): calls
+    /// out as the master, and takes the master's incoming calls while the master is busy.
+    Helper { master: HandleId },
 }
 
 pub struct Account {
@@ -45,12 +48,15 @@ pub struct Account {
     transaction: Option<String>,
     registered: bool,
     pub local: Local,
+    /// Janus's `master_id`: helpers name their master by it.
+    pub master_id: u32,
 }
 
 impl Account {
     pub fn status(&self) -> &'static str {
         match (self.kind, self.registered) {
             (Kind::Guest, _) => "guest",
+            (Kind::Helper { .. }, _) => "helper",
             (_, true) => "registered",
             _ => "registering",
         }
@@ -107,8 +113,8 @@ pub fn register(
         None => false,
         Some("guest") => true,
         Some("helper") => {
-            return Err(SipError::InvalidElement(
-                "type helper is not supported yet".into(),
+            return Err(SipError::Stack(
+                "helper registration is handled by the plugin".into(),
             ))
         }
         Some(other) => return Err(SipError::InvalidElement(format!("unknown type {other}"))),
@@ -195,12 +201,13 @@ pub fn register(
         transaction: transaction.clone(),
         registered: false,
         local: local.clone(),
+        master_id: rand::random::<u32>() >> 1,
     };
     if kind == Kind::Guest {
         let data = events::result(
             "registered",
             None,
-            json!({ "username": account.user, "register_sent": false }),
+            json!({ "username": account.user, "register_sent": false, "master_id": account.master_id }),
         );
         events::push(ctx, handle, transaction, data);
         session.account = Some(account);
@@ -367,7 +374,12 @@ fn drive(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
                 events::result(
                     "registered",
                     None,
-                    json!({ "username": account.user, "register_sent": true, "expires": expires }),
+                    json!({
+                        "username": account.user,
+                        "register_sent": true,
+                        "expires": expires,
+                        "master_id": account.master_id,
+                    }),
                 )
             }
             RegistrationEvent::Failed { code, reason } => {
@@ -388,5 +400,24 @@ fn drive(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
     }
     if unregistered {
         account.registration = None;
+    }
+}
+
+/// `register` with `type: helper` and `master_id`: the master's account, without a REGISTER
+/// or a Contact of its own (Janus's helper handles, for parallel calls).
+pub fn helper_of(master: HandleId, account: &Account, transaction: Option<String>) -> Account {
+    Account {
+        kind: Kind::Helper { master },
+        identity: account.identity.clone(),
+        contact: account.contact.clone(),
+        user: account.user.clone(),
+        credentials: account.credentials.clone(),
+        proxy: account.proxy.clone(),
+        outbound_proxy: account.outbound_proxy.clone(),
+        registration: None,
+        transaction,
+        registered: false,
+        local: account.local.clone(),
+        master_id: account.master_id,
     }
 }

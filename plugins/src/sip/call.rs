@@ -828,6 +828,25 @@ fn respond(ctx: &mut Ctx, handle: HandleId, key: ServerKey, request: &Request, s
     });
 }
 
+/// Whether `request` belongs to a dialog (its To has a tag).
+pub fn in_dialog(request: &Request) -> bool {
+    request
+        .headers
+        .typed::<cardea_sip::typed::To>()
+        .ok()
+        .flatten()
+        .is_some_and(|to| to.tag().is_some())
+}
+
+pub fn call_id_of(request: &Request) -> Option<String> {
+    request
+        .headers
+        .typed::<CallId>()
+        .ok()
+        .flatten()
+        .map(|c| c.0)
+}
+
 fn caller_of(request: &Request) -> (String, Option<String>) {
     match request.headers.typed::<FromHeader>().ok().flatten() {
         Some(f) => (f.0.uri.to_string(), f.0.display_name.clone()),

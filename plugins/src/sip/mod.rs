@@ -91,6 +91,9 @@ impl SipPlugin {
     ) -> Result<(), SipError> {
         let body = Body::new(body)?;
         let request = body.request()?;
+        if request == "register" && body.str("type")? == Some("helper") {
+            return self.register_helper(ctx, handle, &body, transaction);
+        }
         let local = self.local();
         let session = self
             .sessions
@@ -134,6 +137,72 @@ impl SipPlugin {
             "unhold" => call::hold(ctx, handle, session, &body, transaction, false),
             other => Err(SipError::InvalidRequest(other.to_owned())),
         }
+    }
+}
+
+impl SipPlugin {
+    fn register_helper(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        body: &Body<'_>,
+        transaction: Option<String>,
+    ) -> Result<(), SipError> {
+        let master_id = body
+            .u64("master_id")?
+            .ok_or(SipError::MissingElement("master_id"))?;
+        let master = self
+            .sessions
+            .iter()
+            .find(|(h, s)| {
+                **h != handle
+                    && s.account.as_ref().is_some_and(|a| {
+                        u64::from(a.master_id) == master_id
+                            && !matches!(a.kind, account::Kind::Helper { .. })
+                    })
+            })
+            .map(|(h, s)| {
+                (
+                    *h,
+                    s.account
+                        .as_ref()
+                        .map(|a| account::helper_of(*h, a, transaction.clone())),
+                )
+            });
+        let Some((master, Some(helper))) = master else {
+            return Err(SipError::Stack(format!(
+                "no master with master_id {master_id}"
+            )));
+        };
+        let data = events::result(
+            "registered",
+            None,
+            json!({
+                "username": helper.user,
+                "register_sent": false,
+                "master_id": helper.master_id,
+                "helper": true,
+            }),
+        );
+        let session = self
+            .sessions
+            .get_mut(&handle)
+            .ok_or_else(|| SipError::WrongState("no such handle".into()))?;
+        session.account = Some(helper);
+        events::push(ctx, handle, transaction, data);
+        tracing::debug!(handle, master, "SIP helper registered");
+        Ok(())
+    }
+
+    /// A new INVITE for a busy master goes to one of its idle helpers, if any.
+    fn idle_helper_of(&self, master: HandleId) -> Option<HandleId> {
+        self.sessions.iter().find_map(|(h, s)| {
+            let helper = s
+                .account
+                .as_ref()
+                .is_some_and(|a| a.kind == account::Kind::Helper { master });
+            (helper && s.call.is_none()).then_some(*h)
+        })
     }
 }
 
@@ -246,8 +315,28 @@ impl Plugin for SipPlugin {
                 request,
                 source,
             } => {
-                if let Ok(local) = local {
-                    call::on_request(ctx, handle, session, &local, key, request, source)
+                let Ok(local) = local else {
+                    return;
+                };
+                let new_call = request.method == cardea_sip::Method::Invite
+                    && !call::in_dialog(&request)
+                    && session.call.is_some();
+                let target = if new_call {
+                    self.idle_helper_of(handle).unwrap_or(handle)
+                } else {
+                    handle
+                };
+                if target != handle {
+                    // The helper owns this dialog from now on.
+                    if let Some(call_id) = call::call_id_of(&request) {
+                        ctx.push(crate::Command::Sip {
+                            handle: target,
+                            out: crate::SipOut::ClaimCall { call_id },
+                        });
+                    }
+                }
+                if let Some(session) = self.sessions.get_mut(&target) {
+                    call::on_request(ctx, target, session, &local, key, request, source)
                 }
             }
             SipIn::Cancel { key, request } => call::on_cancel(ctx, handle, session, key, &request),

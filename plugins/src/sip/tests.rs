@@ -540,5 +540,52 @@ fn a_browser_re_offer_is_answered_within_the_bridged_codecs() {
         panic!("update answers with the restricted offer: {c:?}")
     };
     assert_eq!(data["result"]["event"], "updated");
-    assert!(offer.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"), "{offer}");
+    assert!(
+        offer.contains("m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n"),
+        "{offer}"
+    );
+}
+
+#[test]
+fn a_busy_masters_incoming_call_goes_to_an_idle_helper() {
+    const HELPER: u64 = 8;
+    let mut p = plugin();
+    p.create_session(HELPER).unwrap();
+    let _ = invite_out(&mut p); // the master (H) is in a call
+    let master_id = p.sessions[&H].account.as_ref().unwrap().master_id;
+    let mut ctx = Ctx::at(Instant::now());
+    p.handle_message(
+        &mut ctx,
+        Message {
+            handle: HELPER,
+            transaction: None,
+            body: json!({"request": "register", "type": "helper", "master_id": master_id}),
+            jsep: None,
+        },
+    );
+    let ev = events(&ctx.commands);
+    assert_eq!(ev[0].0, "registered");
+    assert_eq!(ev[0].1["result"]["helper"], true);
+    let raw = "INVITE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK3\r\nMax-Forwards: 70\r\n\
+From: <sip:carol@127.0.0.1>;tag=c3\r\nTo: <sip:alice@127.0.0.1>\r\n\
+Call-ID: to-helper\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
+Content-Length: 0\r\n\r\n";
+    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
+    else {
+        unreachable!()
+    };
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key: test_server_key(),
+            request,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
+        },
+    );
+    assert!(c.iter().any(|c| matches!(c,
+        Command::Sip { handle: HELPER, out: SipOut::ClaimCall { call_id } } if call_id == "to-helper")));
+    assert!(c.iter().any(|c| matches!(c, Command::OpenRtp { handle: HELPER, .. })));
+    assert!(!c.iter().any(|c| matches!(c,
+        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 486)));
 }
