@@ -18,6 +18,7 @@ mod framer;
 mod header;
 mod header_name;
 mod lex;
+pub mod locate;
 mod message;
 mod method;
 mod params;
