@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::channel::ChannelId;
-use str0m::media::{KeyframeRequestKind, Mid, Pt};
+use str0m::format::{Codec, FormatParams};
+use str0m::media::{Frequency, KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -113,7 +114,24 @@ impl WebRtcLeg {
     /// A leg that will answer a browser's offer. Built off the shard thread (key material
     /// and SDP work take milliseconds), then handed to the shard with `MediaCommand::AddLeg`.
     pub fn new(id: LegId, config: &LegConfig, now: Instant) -> Self {
-        Self::build(id, config, now, |c| c)
+        Self::build(id, config, now, |mut c| {
+            // RFC 4733 telephone-events, so DTMF crosses a SIP bridge (str0m configures none
+            // by default); Chrome's usual payload types, free in str0m's table.
+            for (pt, clock) in [
+                (126, Frequency::EIGHT_KHZ),
+                (110, Frequency::FORTY_EIGHT_KHZ),
+            ] {
+                c.codec_config().add_config(
+                    Pt::from(pt),
+                    None,
+                    Codec::Tele,
+                    clock,
+                    None,
+                    FormatParams::default(),
+                );
+            }
+            c
+        })
     }
 
     /// A leg built from an `RtcConfig` that `adjust` may change (the codecs of an offer).

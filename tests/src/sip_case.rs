@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cardea_tests::baresip::{ulaw_decode, ulaw_encode, Baresip};
 use cardea_tests::kamailio::Kamailio;
 use cardea_tests::sipp::{self, Sipp, SippArgs, Transport, TRACE_SEPARATOR};
 use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_PCMU;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_PCMU, MIME_TYPE_TELEPHONE_EVENT,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -64,6 +67,13 @@ pub const AUDIO_SSRC: u32 = 0x5151_5151;
 pub const SEND_FOR: Duration = Duration::from_secs(3);
 /// Echoed packets the echo call must get back.
 pub const MIN_ECHOED: usize = 50;
+/// How much received PCMU the peer keeps decoded ([`Received::audio`]): 10 s at 8 kHz.
+pub const MAX_AUDIO_SAMPLES: usize = 80_000;
+
+/// The Admin API secret of [`SipCase::start_with_admin`].
+pub const ADMIN_SECRET: &str = "cardea-tests-admin";
+/// How long [`SipCase::expect_no_leaks`] waits for the counts to come down.
+pub const LEAK_CHECK_WITHIN: Duration = Duration::from_secs(2);
 
 /// The tests of a file run one at a time: each starts SIPp processes and a Cardea (and
 /// Kamailio), and waits on their timing. (An async lock: it is held across awaits. Other test
@@ -120,11 +130,24 @@ pub struct SipCase {
     pub notes: Vec<String>,
     /// Started by [`SipCase::start_kamailio`].
     pub kamailio: Option<Kamailio>,
+    /// Started by [`SipCase::start_baresip`].
+    pub baresips: Vec<Baresip>,
 }
 
 impl SipCase {
     pub async fn start(name: &str) -> SipCase {
-        let cardea = Cardea::start(SIP_SECTION);
+        SipCase::start_on(Cardea::start(SIP_SECTION), name).await
+    }
+
+    /// [`SipCase::start`] with the Admin API open under [`ADMIN_SECRET`], for
+    /// [`SipCase::expect_no_leaks`].
+    pub async fn start_with_admin(name: &str) -> SipCase {
+        let cardea = Cardea::start_with(&[("admin_secret", ADMIN_SECRET)], SIP_SECTION);
+        SipCase::start_on(cardea, name).await
+    }
+
+    /// A case on a Cardea started by the caller (with a `sip` section).
+    pub async fn start_on(cardea: Cardea, name: &str) -> SipCase {
         let janus = cardea.janus();
         let session = janus.create().await;
         let handle = janus.attach(session, PLUGIN).await;
@@ -140,6 +163,7 @@ impl SipCase {
             last_port: None,
             notes: Vec::new(),
             kamailio: None,
+            baresips: Vec::new(),
         }
     }
 
@@ -224,6 +248,16 @@ impl SipCase {
         self.last_port = Some(port);
         self.kamailio = Some(kamailio);
         port
+    }
+
+    /// Starts baresip as `user` (auto-answering, saying `wav`) on free ports, its files in the
+    /// case's directory; returns its index in `baresips`.
+    pub fn start_baresip(&mut self, user: &str, wav: &std::path::Path) -> usize {
+        let not: Vec<u16> = self.last_port.into_iter().collect();
+        let baresip = Baresip::start(&self.dir, user, wav, &not);
+        self.last_port = Some(baresip.sip_port);
+        self.baresips.push(baresip);
+        self.baresips.len() - 1
     }
 
     /// Sends a `message` to the handle; the SIP plugin acks every request and answers with
@@ -361,6 +395,46 @@ impl SipCase {
         }
     }
 
+    /// The Admin API's `get_status` (the case must have been started with
+    /// [`SipCase::start_with_admin`]): its `status` object.
+    pub async fn admin_status(&mut self) -> Value {
+        let admin = JanusHttp::new(format!("http://{}/admin", self.cardea.listeners.admin_http));
+        let reply = admin
+            .post(
+                "",
+                json!({"janus": "get_status", "admin_secret": ADMIN_SECRET}),
+            )
+            .await;
+        if reply["janus"] != "success" || !reply["status"].is_object() {
+            self.fail(&format!(
+                "the Admin API's get_status (admin_secret {ADMIN_SECRET:?}) answered {reply}"
+            ));
+        }
+        reply["status"].clone()
+    }
+
+    /// The leak check: within [`LEAK_CHECK_WITHIN`], `get_status` reports `"rtp_legs": 0`
+    /// (no plain RTP leg of a SIP call left) and `"handles": handles` (1 while the handle is
+    /// attached, 0 after `detach`). `when` names the moment in the failure message.
+    pub async fn expect_no_leaks(&mut self, when: &str, handles: u64) {
+        let deadline = Instant::now() + LEAK_CHECK_WITHIN;
+        loop {
+            let status = self.admin_status().await;
+            if status["rtp_legs"] == 0 && status["handles"] == handles {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "leak check {when}: the Admin API's get_status should report \"rtp_legs\": 0 \
+                     and \"handles\": {handles} within {LEAK_CHECK_WITHIN:?}, it still reports \
+                     rtp_legs {} and handles {} (status {status})",
+                    status["rtp_legs"], status["handles"]
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Prints what happened (libtest shows it for a failing test only).
     pub async fn close(mut self) {
         eprintln!("{}", self.report("(end of the test)"));
@@ -384,6 +458,9 @@ impl SipCase {
         }
         if let Some(kamailio) = &self.kamailio {
             report.push_str(&kamailio.describe());
+        }
+        for baresip in &self.baresips {
+            report.push_str(&baresip.describe());
         }
         let invite_at_registrar = self.sipps.iter().any(|s| {
             s.scenario() == "plugin_registrar"
@@ -421,6 +498,9 @@ pub struct Received {
     /// The indices written at the end of each payload (see [`send_pcmu`]).
     pub indices: HashSet<u16>,
     pub payload_types: BTreeSet<u8>,
+    /// The PCMU payloads decoded to linear samples, in arrival order, up to
+    /// [`MAX_AUDIO_SAMPLES`].
+    pub audio: Vec<i16>,
 }
 
 impl Received {
@@ -467,6 +547,11 @@ impl PeerConnectionEventHandler for PeerHandler {
                     let mut received = peer.received.lock().unwrap();
                     received.packets += 1;
                     received.payload_types.insert(packet.header.payload_type);
+                    let room = MAX_AUDIO_SAMPLES.saturating_sub(received.audio.len());
+                    if packet.header.payload_type == PCMU_PT && room > 0 {
+                        let decoded = packet.payload.iter().take(room).map(|b| ulaw_decode(*b));
+                        received.audio.extend(decoded);
+                    }
                     let p = &packet.payload;
                     if p.len() >= 2 {
                         received
@@ -484,6 +569,23 @@ impl PeerConnectionEventHandler for PeerHandler {
 pub async fn pcmu_peer(
     cardea: &Cardea,
 ) -> (Arc<Peer>, impl PeerConnection, Arc<TrackLocalStaticRTP>) {
+    audio_peer(cardea, &[]).await
+}
+
+/// [`pcmu_peer`] that also offers telephone-event/8000 (RFC 4733) as payload type
+/// [`TELEPHONE_EVENT_PT`], as browsers do.
+pub async fn pcmu_dtmf_peer(
+    cardea: &Cardea,
+) -> (Arc<Peer>, impl PeerConnection, Arc<TrackLocalStaticRTP>) {
+    audio_peer(cardea, &[telephone_event()]).await
+}
+
+/// The browser stand-in next to Cardea's first media socket: PCMU and `extra` codecs, one
+/// sendrecv audio track sending PCMU.
+pub async fn audio_peer(
+    cardea: &Cardea,
+    extra: &[RTCRtpCodecParameters],
+) -> (Arc<Peer>, impl PeerConnection, Arc<TrackLocalStaticRTP>) {
     let peer = Arc::new(Peer {
         gathering: watch::channel(RTCIceGatheringState::New).0,
         connection: watch::channel(RTCPeerConnectionState::New).0,
@@ -498,6 +600,11 @@ pub async fn pcmu_peer(
     media_engine
         .register_codec(pcmu(), RtpCodecKind::Audio)
         .expect("register PCMU");
+    for codec in extra {
+        media_engine
+            .register_codec(codec.clone(), RtpCodecKind::Audio)
+            .unwrap_or_else(|e| panic!("register {}: {e}", codec.rtp_codec.mime_type));
+    }
     let registry =
         register_default_interceptors(Registry::new(), &mut media_engine).expect("interceptors");
     let settings = SettingEngineBuilder::new()
@@ -534,6 +641,18 @@ pub async fn pcmu_peer(
     pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
         .expect("add_track");
+    if !extra.is_empty() {
+        // The track's PCMU encoding alone would be the transceiver's codec preferences:
+        // offer the extra codecs next to it.
+        let mut codecs = vec![pcmu()];
+        codecs.extend(extra.iter().cloned());
+        for transceiver in pc.get_transceivers().await {
+            transceiver
+                .set_codec_preferences(codecs.clone())
+                .await
+                .expect("set_codec_preferences (PCMU and the extra codecs)");
+        }
+    }
     (peer, pc, track)
 }
 
@@ -547,6 +666,23 @@ pub fn pcmu() -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type: PCMU_PT,
+    }
+}
+
+/// The telephone-event payload type of [`pcmu_dtmf_peer`] (SIPp's RFC 2833 pcaps use 101).
+pub const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// telephone-event/8000, events 0-15 (RFC 4733 §7.1.1).
+pub fn telephone_event() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_TELEPHONE_EVENT.to_owned(),
+            clock_rate: 8000,
+            channels: 0,
+            sdp_fmtp_line: "0-15".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: TELEPHONE_EVENT_PT,
     }
 }
 
@@ -644,6 +780,37 @@ pub async fn send_pcmu(track: Arc<TrackLocalStaticRTP>, send_for: Duration) -> u
                 ..Default::default()
             },
             payload: Bytes::from(payload),
+        };
+        if track.write_rtp(packet).await.is_ok() {
+            sent += 1;
+        }
+    }
+    sent
+}
+
+/// Sends a PCMU tone of `frequency` Hz (a quarter of full scale) for `send_for`, 20 ms (160
+/// samples) a packet; returns how many were written.
+pub async fn send_pcmu_tone(
+    track: Arc<TrackLocalStaticRTP>,
+    send_for: Duration,
+    frequency: f64,
+) -> usize {
+    let samples = cardea_tests::baresip::tone(frequency, 8000.0, 8000, send_for.as_secs_f64());
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut sent = 0;
+    for (index, chunk) in samples.chunks_exact(160).enumerate() {
+        tick.tick().await;
+        let packet = rtc::rtp::Packet {
+            header: rtc::rtp::header::Header {
+                version: 2,
+                marker: index == 0,
+                payload_type: PCMU_PT,
+                sequence_number: 3000u16.wrapping_add(index as u16),
+                timestamp: 16000u32.wrapping_add(160 * index as u32),
+                ssrc: AUDIO_SSRC,
+                ..Default::default()
+            },
+            payload: chunk.iter().map(|s| ulaw_encode(*s)).collect(),
         };
         if track.write_rtp(packet).await.is_ok() {
             sent += 1;

@@ -135,7 +135,9 @@ async fn mandatory_srtp_against_a_plain_callee_fails_with_452() {
         let deadline = Instant::now() + STEP;
         let seen: Vec<Value> = loop {
             let seen = case.events.drain().to_vec();
-            let hangup = seen.iter().any(|e| sip_case::sip_event(e) == Some("hangup"));
+            let hangup = seen
+                .iter()
+                .any(|e| sip_case::sip_event(e) == Some("hangup"));
             if hangup || Instant::now() > deadline {
                 break seen;
             }

@@ -1415,8 +1415,19 @@ fn accept_reinvite(ctx: &mut Ctx, handle: HandleId, call: &mut Call, sdp: &Bytes
     retarget(ctx, handle, &parsed);
     // Our answer mirrors the offer's codecs back under our address (RFC 3264 §6).
     let mut answer = parsed.clone();
-    let mut origin = Origin::new(rand::random::<u32>().into(), 2, ports.ip);
-    origin.username = "-".into();
+    // Our session id stays; the version goes up with every SDP we send (RFC 3264 §8).
+    let origin = match call.local_sdp.as_mut() {
+        Some(ours) => {
+            let _ = ours.bump_version();
+            ours.origin().ok()
+        }
+        None => None,
+    };
+    let origin = origin.unwrap_or_else(|| {
+        let mut o = Origin::new(rand::random::<u32>().into(), 2, ports.ip);
+        o.username = "-".into();
+        o
+    });
     answer.set_origin(&origin);
     answer.set_connection(&cardea_sip::sdp::Connection::from_ip(ports.ip));
     for m in answer.media_mut() {

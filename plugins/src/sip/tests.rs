@@ -585,7 +585,9 @@ Content-Length: 0\r\n\r\n";
     );
     assert!(c.iter().any(|c| matches!(c,
         Command::Sip { handle: HELPER, out: SipOut::ClaimCall { call_id } } if call_id == "to-helper")));
-    assert!(c.iter().any(|c| matches!(c, Command::OpenRtp { handle: HELPER, .. })));
+    assert!(c
+        .iter()
+        .any(|c| matches!(c, Command::OpenRtp { handle: HELPER, .. })));
     assert!(!c.iter().any(|c| matches!(c,
         Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 486)));
 }
