@@ -198,3 +198,38 @@ fn in_dialog_bye_follows_the_route_set_statefully() {
     h.response_from(UAS1, answer(&copy, 200, UAS1));
     assert_eq!(statuses(&h.responses_to_uac()), vec![200]);
 }
+
+/// §16.7 step 4: a 302's reachable Contacts become targets; the redirect is not passed up.
+#[test]
+fn a_302_is_recursed_on_and_its_contact_answers() {
+    let mut h = Harness::new();
+    h.route(invite("redir", ""), vec![TargetGroup(vec![target(UAS1)])]);
+    let copy = h.requests_to(UAS1, "INVITE").remove(0);
+    let mut moved = answer(&copy, 302, UAS1);
+    moved.headers.push(cardea_sip::Header::new(
+        HeaderName::Contact,
+        &format!("<sip:moved@{UAS2}>"),
+    ));
+    h.response_from(UAS1, moved);
+    assert!(h.responses_to_uac().is_empty(), "the 302 is not passed up");
+    let c2 = h.requests_to(UAS2, "INVITE").remove(0);
+    assert_eq!(c2.uri.to_string(), format!("sip:moved@{UAS2}"));
+    h.response_from(UAS2, answer(&c2, 200, UAS2));
+    assert_eq!(statuses(&h.responses_to_uac()), vec![200]);
+}
+
+/// A redirect back to a target already tried is not followed: the 302 goes up.
+#[test]
+fn a_redirect_loop_is_passed_up_not_followed() {
+    let mut h = Harness::new();
+    let uri = target(UAS1).uri.to_string();
+    h.route(invite("loop", ""), vec![TargetGroup(vec![target(UAS1)])]);
+    let copy = h.requests_to(UAS1, "INVITE").remove(0);
+    let mut moved = answer(&copy, 302, UAS1);
+    moved.headers.push(cardea_sip::Header::new(
+        HeaderName::Contact,
+        &format!("<{uri}>"),
+    ));
+    h.response_from(UAS1, moved);
+    assert_eq!(statuses(&h.responses_to_uac()), vec![302]);
+}

@@ -37,7 +37,13 @@ pub struct ProxyConfig {
     pub supported: Vec<String>,
     /// Timer C (§16.8).
     pub timer_c: Duration,
+    /// Recurse on the Contacts of 3xx responses (§16.7 step 4): how many times per request;
+    /// 0 passes redirects upstream untouched.
+    pub max_recursions: u8,
 }
+
+/// How many times a request follows 3xx Contacts by default (§16.7 step 4).
+const MAX_RECURSIONS: u8 = 3;
 
 impl ProxyConfig {
     /// A proxy reachable at `uri` over `transport` only, recording routes with that URI.
@@ -50,6 +56,7 @@ impl ProxyConfig {
             local_uris: vec![uri],
             supported: Vec::new(),
             timer_c: TIMER_C,
+            max_recursions: MAX_RECURSIONS,
         }
     }
 

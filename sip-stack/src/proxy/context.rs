@@ -82,6 +82,9 @@ pub(crate) struct Context {
     pub phase: Phase,
     /// The server transaction has terminated.
     pub server_gone: bool,
+    /// 3xx responses recursed on so far, and the Request-URIs tried (no target twice).
+    pub recursions: u8,
+    pub tried: Vec<crate::uri::Uri>,
 }
 
 impl Context {

@@ -58,6 +58,8 @@ impl Proxy {
                 finals: Vec::new(),
                 phase: Phase::Searching,
                 server_gone: false,
+                recursions: 0,
+                tried: Vec::new(),
             },
         );
         self.advance(now, layer, key);
@@ -78,6 +80,7 @@ impl Proxy {
         };
         let timer_c = (ctx.request.method == Method::Invite).then(|| now + self.config.timer_c);
         for target in group.0 {
+            ctx.tried.push(target.uri.clone());
             ctx.copies += 1;
             let branch = branch::branch(&ctx.hash, ctx.copies);
             let sent = copy_for(&self.config, &ctx.request, &ctx.incoming, &target, &branch)

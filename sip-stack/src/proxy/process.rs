@@ -9,8 +9,12 @@ use crate::transaction::{ClientKey, ServerKey, TransactionLayer};
 
 use super::context::{BranchState, Owned, Phase};
 use super::response::{best, upstream, without_top_via, Final};
+use super::target::{destination_of, Target, TargetGroup};
 use super::validate::reply;
 use super::Proxy;
+use crate::header_name::HeaderName;
+use crate::typed::Contact;
+use crate::uri::Uri;
 
 impl Proxy {
     /// §16.7: a response on one of the context's branches.
@@ -71,8 +75,29 @@ impl Proxy {
         if matches!(ctx.phase, Phase::Accepted | Phase::Answered) {
             return;
         }
+        let mut response = without_top_via(response);
+        if (300..400).contains(&status)
+            && ctx.phase == Phase::Searching
+            && ctx.recursions < self.config.max_recursions
+        {
+            // §16.7 step 4: the Contacts we can reach join the target set, and leave the
+            // response; a response left without Contacts is not kept.
+            let (targets, left) = redirect_targets(&response, &ctx.request, &ctx.tried);
+            if !targets.is_empty() {
+                ctx.recursions += 1;
+                for group in TargetGroup::by_q(targets).into_iter().rev() {
+                    ctx.groups.push_front(group);
+                }
+                if left.is_empty() {
+                    self.advance(now, layer, server);
+                    return;
+                }
+                response.headers.remove_all(&HeaderName::Contact);
+                response.headers.set_typed_list(&left);
+            }
+        }
         ctx.finals.push(Final {
-            response: without_top_via(response),
+            response,
             synthetic: false,
         });
         if status >= 600 {
@@ -250,4 +275,34 @@ impl Proxy {
             self.owned.insert(key, Owned::Cancel);
         }
     }
+}
+
+/// The Contacts of a 3xx that become targets (reachable without DNS, not tried yet, and no
+/// `sip:` target for a `sips:` request, §16.7 step 4), with their q-values, and the Contacts
+/// left in the response.
+fn redirect_targets(
+    response: &Response,
+    request: &Request,
+    tried: &[Uri],
+) -> (Vec<(Target, f32)>, Vec<Contact>) {
+    let contacts = response.headers.typed_all::<Contact>().unwrap_or_default();
+    let secure_request = request.uri.as_sip().is_some_and(|s| s.secure);
+    let mut targets = Vec::new();
+    let mut left = Vec::new();
+    for contact in contacts {
+        let Some(addr) = contact.address() else {
+            continue;
+        };
+        let uri = addr.uri.clone();
+        let secure = uri.as_sip().is_some_and(|s| s.secure);
+        let usable = (!secure_request || secure) && !tried.contains(&uri);
+        match destination_of(&uri).filter(|_| usable) {
+            Some(destination) => {
+                let q = f32::from(contact.q().unwrap_or(1000)) / 1000.0;
+                targets.push((Target::new(uri, destination), q));
+            }
+            None => left.push(contact),
+        }
+    }
+    (targets, left)
 }
