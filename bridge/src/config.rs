@@ -127,6 +127,16 @@ pub struct Sip {
     /// SIP over WebSocket (RFC 7118, subprotocol `sip`) for SIP.js/JsSIP clients; off
     /// unless set (0 = any free port).
     pub ws_port: Option<u16>,
+    /// SIP over TLS (RFC 3261 §26; 5061 is conventional); off unless set (0 = any free
+    /// port). Needs `tls_cert` and `tls_key`.
+    pub tls_port: Option<u16>,
+    /// SIP over secure WebSocket (RFC 7118 §5, `wss`); off unless set (0 = any free port).
+    /// Uses `tls_cert` and `tls_key` too.
+    pub wss_port: Option<u16>,
+    /// Certificate chain (PEM, leaf first) for `tls_port` and `wss_port`.
+    pub tls_cert: Option<String>,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<String>,
     /// Digest realm of the registrar.
     pub realm: String,
     /// Domains the registrar serves; empty: the realm.
@@ -157,6 +167,10 @@ impl Default for Sip {
             udp_port: 5060,
             tcp_port: 5060,
             ws_port: None,
+            tls_port: None,
+            wss_port: None,
+            tls_cert: None,
+            tls_key: None,
             realm: "cardea".into(),
             domains: Vec::new(),
             users: Vec::new(),
@@ -354,7 +368,34 @@ impl Config {
                 )));
             }
         }
-        Ok(())
+        self.validate_sip_tls()
+    }
+
+    /// `sip.tls_port` and `sip.wss_port` need `sip.tls_cert` and `sip.tls_key`, and the
+    /// files must hold a certificate and its key (checked here so `--check-config` says so).
+    fn validate_sip_tls(&self) -> Result<(), ConfigError> {
+        let sip = &self.sip;
+        let user = match (sip.tls_port, sip.wss_port) {
+            (Some(_), _) => "sip.tls_port",
+            (None, Some(_)) => "sip.wss_port",
+            (None, None) => return Ok(()),
+        };
+        if !sip.enabled {
+            return Ok(());
+        }
+        let (Some(cert), Some(key)) = (&sip.tls_cert, &sip.tls_key) else {
+            let missing = if sip.tls_cert.is_none() {
+                "sip.tls_cert"
+            } else {
+                "sip.tls_key"
+            };
+            return Err(ConfigError::Invalid(format!(
+                "{missing} is required when {user} is set (a PEM file path)"
+            )));
+        };
+        crate::sip::tls::server_config(cert, key)
+            .map(|_| ())
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// The addresses put in host candidates.
@@ -421,5 +462,35 @@ mod tests {
         let other = Config::default()
             .apply_env([("CARDEA_SCREENSHOT".to_string(), "x".to_string())].into_iter());
         assert!(other.is_ok(), "variables of no section are not ours");
+    }
+
+    #[test]
+    fn sip_tls_needs_a_certificate_and_key() {
+        let c = Config::from_yaml("sip:\n  tls_port: 5061\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("sip.tls_cert") && err.contains("sip.tls_port"),
+            "{err}"
+        );
+        let c = Config::from_yaml("sip:\n  wss_port: 0\n  tls_cert: /nonexistent.pem\n").unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("sip.tls_key") && err.contains("sip.wss_port"),
+            "{err}"
+        );
+        let c = Config::from_yaml(
+            "sip:\n  tls_port: 0\n  tls_cert: /nonexistent/c.pem\n  tls_key: /nonexistent/k.pem\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("sip.tls_cert /nonexistent/c.pem"), "{err}");
+        let c = Config::default()
+            .apply_env([("CARDEA_SIP_TLS_PORT".to_string(), "5061".to_string())].into_iter())
+            .unwrap();
+        assert_eq!(c.sip.tls_port, Some(5061));
+        assert!(
+            Config::default().validate().is_ok(),
+            "TLS is off by default"
+        );
     }
 }

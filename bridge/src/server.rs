@@ -93,6 +93,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         if let Some(ws) = sip.ws {
             ready.insert("sip_ws".into(), json!(ws.to_string()));
         }
+        ready.extend(sip.secure_ready_fields());
         if g.sip.users.is_empty() {
             tracing::info!("no sip.users configured: the registrar accepts nobody");
         }

@@ -1,5 +1,7 @@
 //! The SIP endpoint's sockets: one UDP socket and one TCP listener on the configured
-//! address, feeding one task that owns the `SipService` (so it needs no locks).
+//! address, optionally TLS, WebSocket and secure WebSocket listeners, all feeding one task
+//! that owns the `SipService` (so it needs no locks). Responses and requests to a peer go
+//! back on the connection it opened (RFC 3261 §18.2.2, RFC 5626 §5: connection reuse).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,16 +12,19 @@ use cardea_plugins::{SipIn, SipOut};
 use cardea_sip::transaction::Destination;
 use cardea_sip::typed::Transport;
 use cardea_sip::{Frame, Framer, Limits};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::service::SipService;
+use super::ws::Peer;
 use crate::config::Sip;
 
-/// Idle time after which a SIP TCP connection is closed (RFC 5626 keepalives come every
-/// 30–120 s, so a live client stays).
-const TCP_IDLE: Duration = Duration::from_secs(180);
+/// Idle time after which a SIP TCP or TLS connection is closed (RFC 5626 keepalives come
+/// every 30–120 s, so a live client stays).
+const STREAM_IDLE: Duration = Duration::from_secs(180);
+/// How long a closing connection may take to write what is queued for it.
+const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
 /// Messages waiting for the endpoint task.
 const INPUT_QUEUE: usize = 16_384;
@@ -31,8 +36,22 @@ pub struct SipListeners {
     pub udp: SocketAddr,
     pub tcp: SocketAddr,
     pub ws: Option<SocketAddr>,
+    /// SIP over TLS (`sip.tls_port`).
+    pub tls: Option<SocketAddr>,
+    /// SIP over secure WebSocket (`sip.wss_port`).
+    pub wss: Option<SocketAddr>,
     /// The SIP plugin's way in.
     pub link: SipLink,
+}
+
+impl SipListeners {
+    /// The `CARDEA_READY` fields of the TLS listeners: `sip_tls` and `sip_wss`, when on.
+    pub fn secure_ready_fields(&self) -> Vec<(String, serde_json::Value)> {
+        [("sip_tls", self.tls), ("sip_wss", self.wss)]
+            .into_iter()
+            .filter_map(|(name, addr)| Some((name.to_owned(), addr?.to_string().into())))
+            .collect()
+    }
 }
 
 /// SIP from plugin handles into the endpoint (the core holds it).
@@ -50,10 +69,43 @@ impl SipLink {
 /// SIP for plugin handles, from the endpoint to the core.
 pub type PluginEvents = mpsc::UnboundedSender<(u64, SipIn)>;
 
+/// The connection-oriented transports. A connection is known by its transport and the
+/// peer's address: one peer may hold a TCP and a TLS connection from the same port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Stream {
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+impl Stream {
+    pub(super) fn transport(self) -> Transport {
+        match self {
+            Stream::Tcp => Transport::Tcp,
+            Stream::Tls => Transport::Tls,
+            Stream::Ws => Transport::Ws,
+            Stream::Wss => Transport::Wss,
+        }
+    }
+
+    fn of(transport: &Transport) -> Option<Stream> {
+        match transport {
+            Transport::Tcp => Some(Stream::Tcp),
+            Transport::Tls => Some(Stream::Tls),
+            Transport::Ws => Some(Stream::Ws),
+            Transport::Wss => Some(Stream::Wss),
+            _ => None,
+        }
+    }
+}
+
 pub(super) enum Input {
     Bytes(Bytes, Destination),
-    Connected(SocketAddr, mpsc::UnboundedSender<Bytes>),
-    Closed(SocketAddr),
+    /// A connection opened: what is sent to the peer goes through this sender.
+    Connected(Stream, SocketAddr, mpsc::UnboundedSender<Bytes>),
+    /// That connection closed (the sender tells it from a newer one of the same peer).
+    Closed(Stream, SocketAddr, mpsc::UnboundedSender<Bytes>),
 }
 
 /// Binds the SIP sockets and starts the endpoint.
@@ -85,11 +137,11 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let ws = match config.ws_port {
         Some(port) => {
-            let listener = TcpListener::bind(SocketAddr::new(config.bind, port)).await?;
+            let listener = bind_stream(config, port, "sip.ws_port").await?;
             let addr = listener.local_addr()?;
-            let router = super::ws::router(tx.clone());
+            let router = super::ws::router(tx.clone(), Stream::Ws);
             tokio::spawn(async move {
-                let service = router.into_make_service_with_connect_info::<SocketAddr>();
+                let service = router.into_make_service_with_connect_info::<Peer>();
                 if let Err(e) = axum::serve(listener, service).await {
                     tracing::error!("SIP WebSocket listener stopped: {e}");
                 }
@@ -98,13 +150,21 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
         }
         None => None,
     };
+    let (tls, wss) = spawn_secure(config, &tx).await?;
     // Our URI per transport, as peers on that side reach us (Via, Record-Route: RFC 5658).
     let mut listeners = vec![
         (Transport::Udp, format!("sip:{udp_addr}")),
         (Transport::Tcp, format!("sip:{tcp_addr};transport=tcp")),
     ];
-    if let Some(ws_addr) = ws {
-        listeners.push((Transport::Ws, format!("sip:{ws_addr};transport=ws")));
+    for (transport, addr) in [
+        (Transport::Ws, ws),
+        (Transport::Tls, tls),
+        (Transport::Wss, wss),
+    ] {
+        if let Some(addr) = addr {
+            let name = transport.as_str().to_ascii_lowercase();
+            listeners.push((transport, format!("sip:{addr};transport={name}")));
+        }
     }
     let service =
         SipService::new(config, &listeners, Instant::now()).map_err(std::io::Error::other)?;
@@ -117,8 +177,67 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
         udp: udp_addr,
         tcp: tcp_addr,
         ws,
+        tls,
+        wss,
         link: SipLink { tx: link_tx },
     })
+}
+
+/// A TCP listener on `port` of the SIP address; a failure names the key that asked for it.
+async fn bind_stream(config: &Sip, port: u16, key: &str) -> std::io::Result<TcpListener> {
+    let addr = SocketAddr::new(config.bind, port);
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{key} {addr}: {e}")))
+}
+
+/// The TLS listeners (`sip.tls_port`, `sip.wss_port`), when configured: SIP over TLS framed
+/// like TCP, and the WebSocket router behind TLS.
+async fn spawn_secure(
+    config: &Sip,
+    tx: &mpsc::Sender<Input>,
+) -> std::io::Result<(Option<SocketAddr>, Option<SocketAddr>)> {
+    if config.tls_port.is_none() && config.wss_port.is_none() {
+        return Ok((None, None));
+    }
+    let (Some(cert), Some(key)) = (&config.tls_cert, &config.tls_key) else {
+        return Err(std::io::Error::other(
+            "sip.tls_cert and sip.tls_key are required for sip.tls_port and sip.wss_port",
+        ));
+    };
+    let (sip_acceptor, wss_acceptor) = super::tls::acceptors(cert, key)?;
+    let tls = match config.tls_port {
+        Some(port) => {
+            let listener = bind_stream(config, port, "sip.tls_port").await?;
+            let addr = listener.local_addr()?;
+            let tx = tx.clone();
+            tokio::spawn(super::tls::accept(
+                listener,
+                sip_acceptor,
+                "SIP TLS",
+                move |stream, from| serve_stream(stream, from, Stream::Tls, tx.clone()),
+            ));
+            Some(addr)
+        }
+        None => None,
+    };
+    let wss = match config.wss_port {
+        Some(port) => {
+            let listener = bind_stream(config, port, "sip.wss_port").await?;
+            let listener = super::tls::TlsListener::spawn(listener, wss_acceptor)?;
+            let addr = axum::serve::Listener::local_addr(&listener)?;
+            let router = super::ws::router(tx.clone(), Stream::Wss);
+            tokio::spawn(async move {
+                let service = router.into_make_service_with_connect_info::<Peer>();
+                if let Err(e) = axum::serve(listener, service).await {
+                    tracing::error!("SIP secure WebSocket listener stopped: {e}");
+                }
+            });
+            Some(addr)
+        }
+        None => None,
+    };
+    Ok((tls, wss))
 }
 
 async fn read_udp(socket: std::sync::Arc<UdpSocket>, tx: mpsc::Sender<Input>) {
@@ -149,7 +268,7 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Input>) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
-                tokio::spawn(serve_tcp(stream, from, tx.clone()));
+                tokio::spawn(serve_stream(stream, from, Stream::Tcp, tx.clone()));
             }
             Err(e) => {
                 tracing::warn!("SIP TCP accept: {e}");
@@ -159,34 +278,40 @@ async fn accept_tcp(listener: TcpListener, tx: mpsc::Sender<Input>) {
     }
 }
 
-/// One TCP connection: frames messages by Content-Length; answers CRLFCRLF pings.
-async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::Sender<Input>) {
-    let (mut read, mut write) = stream.into_split();
+/// One TCP or TLS connection (RFC 3261 §18.3): frames messages by Content-Length; answers
+/// CRLFCRLF pings with a CRLF pong (RFC 5626 §4.4.1).
+async fn serve_stream<S>(stream: S, from: SocketAddr, kind: Stream, tx: mpsc::Sender<Input>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut read, mut write) = tokio::io::split(stream);
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Bytes>();
     if tx
-        .send(Input::Connected(from, out_tx.clone()))
+        .send(Input::Connected(kind, from, out_tx.clone()))
         .await
         .is_err()
     {
         return;
     }
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(b) = out_rx.recv().await {
             if write.write_all(&b).await.is_err() {
-                break;
+                return;
             }
         }
+        // TLS: close_notify, then FIN.
+        let _ = write.shutdown().await;
     });
     let mut framer = Framer::new(Limits::default());
     let mut buf = vec![0u8; 16 * 1024];
     'conn: loop {
         // A connection that sends nothing (not even a CRLF keepalive) for this long is
         // closed, so half-sent messages cannot hold connections open forever.
-        let n = match tokio::time::timeout(TCP_IDLE, read.read(&mut buf)).await {
+        let n = match tokio::time::timeout(STREAM_IDLE, read.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => n,
             Err(_) => {
-                tracing::debug!(%from, "SIP TCP connection idle: closed");
+                tracing::debug!(%from, ?kind, "SIP connection idle: closed");
                 break;
             }
         };
@@ -195,7 +320,7 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::Sender<Input>)
             match framer.poll_frame() {
                 Ok(None) => break,
                 Ok(Some(Frame::Message(m))) => {
-                    let dest = Destination::new(from, Transport::Tcp);
+                    let dest = Destination::new(from, kind.transport());
                     let bytes = Bytes::from(m.to_bytes());
                     if tx.send(Input::Bytes(bytes, dest)).await.is_err() {
                         break 'conn;
@@ -207,15 +332,20 @@ async fn serve_tcp(stream: TcpStream, from: SocketAddr, tx: mpsc::Sender<Input>)
                 Ok(Some(Frame::Pong)) => {}
                 Err(e) => {
                     // A stream that cannot be framed cannot be resynchronised: close it.
-                    tracing::debug!(%from, "SIP TCP stream closed: {e}");
+                    tracing::debug!(%from, ?kind, "SIP stream closed: {e}");
                     break 'conn;
                 }
             }
         }
     }
-    let _ = tx.send(Input::Closed(from)).await;
-    drop(out_tx);
-    let _ = writer.await;
+    let _ = tx.send(Input::Closed(kind, from, out_tx)).await;
+    // The endpoint drops its sender on Closed; the writer then flushes and shuts down.
+    if tokio::time::timeout(CLOSE_WITHIN, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
 }
 
 async fn run(
@@ -225,7 +355,8 @@ async fn run(
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
     plugin_events: PluginEvents,
 ) {
-    let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>> = HashMap::new();
+    let mut connections: HashMap<(Stream, SocketAddr), mpsc::UnboundedSender<Bytes>> =
+        HashMap::new();
     loop {
         let deadline = service
             .next_timeout()
@@ -234,8 +365,12 @@ async fn run(
         tokio::select! {
             input = rx.recv() => match input {
                 Some(Input::Bytes(bytes, source)) => service.handle_bytes(Instant::now(), bytes, source),
-                Some(Input::Connected(addr, tx)) => { connections.insert(addr, tx); }
-                Some(Input::Closed(addr)) => { connections.remove(&addr); }
+                Some(Input::Connected(kind, addr, tx)) => { connections.insert((kind, addr), tx); }
+                Some(Input::Closed(kind, addr, tx)) => {
+                    if connections.get(&(kind, addr)).is_some_and(|c| c.same_channel(&tx)) {
+                        connections.remove(&(kind, addr));
+                    }
+                }
                 None => return,
             },
             Some((handle, out)) = plugin_rx.recv() => service.plugin_command(Instant::now(), handle, out),
@@ -246,19 +381,22 @@ async fn run(
         }
         while let Some(t) = service.poll_transmit() {
             let bytes = t.message.to_bytes();
-            match t.destination.transport {
-                Transport::Udp => {
-                    if let Err(e) = udp.send_to(&bytes, t.destination.addr).await {
-                        tracing::debug!(to = %t.destination.addr, "SIP UDP send: {e}");
+            let to = t.destination.addr;
+            match Stream::of(&t.destination.transport) {
+                None if t.destination.transport == Transport::Udp => {
+                    if let Err(e) = udp.send_to(&bytes, to).await {
+                        tracing::debug!(%to, "SIP UDP send: {e}");
                     }
                 }
-                _ => match connections.get(&t.destination.addr) {
+                None => {
+                    let transport = &t.destination.transport;
+                    tracing::debug!(%to, %transport, "no SIP socket for this transport");
+                }
+                Some(kind) => match connections.get(&(kind, to)) {
                     Some(c) => {
                         let _ = c.send(Bytes::from(bytes));
                     }
-                    None => {
-                        tracing::debug!(to = %t.destination.addr, "no SIP connection to send on")
-                    }
+                    None => tracing::debug!(%to, ?kind, "no SIP connection to send on"),
                 },
             }
         }
