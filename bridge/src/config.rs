@@ -146,6 +146,9 @@ pub struct Sip {
     pub min_expires: u32,
     pub max_expires: u32,
     pub user_agent: String,
+    /// Host names resolved without DNS for SIP URIs (RFC 3263 before SRV and A): `name:
+    /// ip` or `name: ip:port`.
+    pub hosts: std::collections::HashMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -177,6 +180,7 @@ impl Default for Sip {
             min_expires: 60,
             max_expires: 3600,
             user_agent: concat!("Cardea/", env!("CARGO_PKG_VERSION")).into(),
+            hosts: Default::default(),
         }
     }
 }

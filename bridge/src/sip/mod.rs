@@ -1,7 +1,8 @@
-//! The SIP endpoint: one shared SIP stack on the configured ports (UDP, TCP, TLS, WS, WSS) serving the
-//! registrar (users from the configuration, digest auth) and OPTIONS. Routing of calls
-//! (proxy, dialplan, the SIP plugin) plugs in here as it lands.
+//! The SIP endpoint: one shared SIP stack on the configured ports (UDP, TCP, TLS, WS, WSS)
+//! serving the registrar (users from the configuration, digest auth), OPTIONS, the proxy
+//! for authenticated local users, and every handle of the SIP plugin.
 
+mod dns;
 mod net;
 mod plugin_link;
 mod service;

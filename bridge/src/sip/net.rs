@@ -171,8 +171,15 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
     tokio::spawn(accept_tcp(tcp, tx));
+    let hosts = super::dns::Hosts::parse(&config.hosts).map_err(std::io::Error::other)?;
+    let locator = super::dns::Locator::new(hosts);
     let (link_tx, link_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(service, udp, rx, link_rx, events));
+    let resolved = Resolved {
+        locator,
+        link: link_tx.clone(),
+        events: events.clone(),
+    };
+    tokio::spawn(run(service, udp, rx, link_rx, events, resolved));
     Ok(SipListeners {
         udp: udp_addr,
         tcp: tcp_addr,
@@ -354,6 +361,7 @@ async fn run(
     mut rx: mpsc::Receiver<Input>,
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
     plugin_events: PluginEvents,
+    resolved: Resolved,
 ) {
     let mut connections: HashMap<(Stream, SocketAddr), mpsc::UnboundedSender<Bytes>> =
         HashMap::new();
@@ -379,6 +387,9 @@ async fn run(
         for event in service.plugins.events.drain(..) {
             let _ = plugin_events.send(event);
         }
+        for (handle, request, lookup) in service.plugins.unresolved.drain(..) {
+            tokio::spawn(resolved.clone().resolve(handle, request, lookup));
+        }
         while let Some(t) = service.poll_transmit() {
             let bytes = t.message.to_bytes();
             let to = t.destination.addr;
@@ -398,6 +409,42 @@ async fn run(
                     }
                     None => tracing::debug!(%to, ?kind, "no SIP connection to send on"),
                 },
+            }
+        }
+    }
+}
+
+/// Where resolved plugin requests go back: the plugin command queue (sent again, now with
+/// their destination), or the handle as a failure.
+#[derive(Clone)]
+struct Resolved {
+    locator: super::dns::Locator,
+    link: mpsc::UnboundedSender<(u64, SipOut)>,
+    events: PluginEvents,
+}
+
+impl Resolved {
+    async fn resolve(
+        self,
+        handle: u64,
+        request: cardea_sip::Request,
+        lookup: cardea_sip::locate::Lookup,
+    ) {
+        match self.locator.resolve(&lookup).await {
+            Some(destination) => {
+                let _ = self.link.send((
+                    handle,
+                    SipOut::Request {
+                        request,
+                        destination: Some(destination),
+                    },
+                ));
+            }
+            None => {
+                tracing::info!(handle, host = %lookup.host, "SIP destination does not resolve");
+                let _ = self
+                    .events
+                    .send((handle, super::plugin_link::unresolvable(&request)));
             }
         }
     }

@@ -5,10 +5,8 @@
 use std::collections::HashMap;
 
 use cardea_plugins::{SipIn, SipOut};
-use cardea_sip::proxy::destination_of;
-use cardea_sip::transaction::{
-    ClientKey, Destination, TransactionEvent, TransactionKey, TransactionLayer,
-};
+use cardea_sip::locate::{locate, Locate, Lookup};
+use cardea_sip::transaction::{ClientKey, TransactionEvent, TransactionKey, TransactionLayer};
 use cardea_sip::typed::{CallId, Route, To};
 use cardea_sip::{Message, Method, Request, Uri};
 
@@ -26,6 +24,9 @@ pub struct PluginLink {
     users: HashMap<String, u64>,
     /// Events for the core, drained by the endpoint's I/O loop.
     pub events: Vec<(u64, SipIn)>,
+    /// Requests to names, for the I/O loop to resolve (RFC 3263) and send again with their
+    /// destination.
+    pub unresolved: Vec<(u64, Request, Lookup)>,
 }
 
 fn call_id_of(request: &Request) -> Option<String> {
@@ -47,8 +48,8 @@ fn has_to_tag(request: &Request) -> bool {
 }
 
 /// Where a UA's request goes (RFC 3261 §8.1.2): the top Route when there is one, else the
-/// Request-URI. Only IP literals resolve here (RFC 3263 DNS comes with the transports).
-fn next_hop(request: &Request) -> Option<Destination> {
+/// Request-URI; a name needs a lookup (RFC 3263).
+fn next_hop(request: &Request) -> Option<Locate> {
     let route = request
         .headers
         .typed_all::<Route>()
@@ -58,7 +59,7 @@ fn next_hop(request: &Request) -> Option<Destination> {
         Some(r) => r.0.uri,
         None => request.uri.clone(),
     };
-    destination_of(&uri)
+    locate(&uri)
 }
 
 impl PluginLink {
@@ -81,7 +82,18 @@ impl PluginLink {
                 if method == Method::Invite && !call_id.is_empty() {
                     self.calls.insert(call_id.clone(), handle);
                 }
-                let Some(destination) = destination.or_else(|| next_hop(&request)) else {
+                let destination = match destination
+                    .map(Locate::Direct)
+                    .or_else(|| next_hop(&request))
+                {
+                    Some(Locate::Direct(d)) => Some(d),
+                    Some(Locate::Lookup(lookup)) => {
+                        self.unresolved.push((handle, request, lookup));
+                        return;
+                    }
+                    None => None,
+                };
+                let Some(destination) = destination else {
                     tracing::info!(handle, uri = %request.uri, "SIP request has no resolvable next hop");
                     self.events.push((
                         handle,
@@ -121,7 +133,11 @@ impl PluginLink {
                 request,
                 destination,
             } => {
-                if let Some(d) = destination.or_else(|| next_hop(&request)) {
+                let destination = destination.or_else(|| match next_hop(&request) {
+                    Some(Locate::Direct(d)) => Some(d),
+                    _ => None,
+                });
+                if let Some(d) = destination {
                     layer.send_stateless(Message::Request(request), d);
                 }
             }
@@ -275,5 +291,16 @@ impl PluginLink {
     /// Handles, calls and users tracked (for the Admin API and leak tests).
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.clients.len(), self.calls.len(), self.users.len())
+    }
+}
+
+/// What a handle hears when the name its request goes to does not resolve: the request
+/// fails as unreachable (RFC 3263 §4.3 leaves it to the UA; 503 as for a transport
+/// failure, RFC 3261 §8.1.3.1).
+pub fn unresolvable(request: &Request) -> SipIn {
+    SipIn::Failed {
+        call_id: call_id_of(request).unwrap_or_default(),
+        method: request.method.clone(),
+        code: 503,
     }
 }
