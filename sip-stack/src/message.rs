@@ -147,6 +147,20 @@ impl Request {
             body: Bytes::new(),
         }
     }
+
+    /// The Call-ID's value, when there is a readable one.
+    pub fn call_id_value(&self) -> Option<String> {
+        self.headers.typed::<CallId>().ok().flatten().map(|c| c.0)
+    }
+
+    /// Whether the request claims a dialog: its To has a tag (§12.2, §8.2.2.2).
+    pub fn has_to_tag(&self) -> bool {
+        self.headers
+            .typed::<To>()
+            .ok()
+            .flatten()
+            .is_some_and(|to| to.tag().is_some())
+    }
 }
 
 impl Response {

@@ -215,6 +215,26 @@ impl SipCase {
         (self.sipps.len() - 1, port)
     }
 
+    /// A guest account for alice: no REGISTER, but the user is bound, so INVITEs for alice
+    /// at Cardea reach the handle. `registered` must say username alice, register_sent false.
+    pub async fn guest(&mut self) {
+        self.request(
+            json!({"request": "register", "type": "guest", "username": USERNAME}),
+            None,
+        )
+        .await;
+        let registered = self
+            .wait_event("registered", STEP, &["registration_failed"])
+            .await;
+        let result = &registered["plugindata"]["data"]["result"];
+        if result["username"] != "alice" || result["register_sent"] != false {
+            self.fail(&format!(
+                "a guest is `registered` with username \"alice\" and register_sent false: \
+                 {registered}"
+            ));
+        }
+    }
+
     /// Starts the registrar and registers alice with `secret`: `registering`, then
     /// `registered` with username alice and register_sent true. Returns the registrar.
     pub async fn register(&mut self, secret: &str) -> usize {

@@ -45,28 +45,6 @@ const MIN_PACKETS: usize = 100;
 /// Each side must hear at least this much of the other's tone.
 const MIN_TONE_SECONDS: f64 = 1.5;
 
-/// The handle's account: `type: guest` sends no REGISTER but binds the user, so INVITEs for
-/// alice at Cardea reach the handle.
-const USERNAME: &str = "sip:alice@127.0.0.1";
-
-async fn register_guest(case: &mut SipCase) {
-    case.request(
-        json!({"request": "register", "type": "guest", "username": USERNAME}),
-        None,
-    )
-    .await;
-    let registered = case
-        .wait_event("registered", STEP, &["registration_failed"])
-        .await;
-    let result = &registered["plugindata"]["data"]["result"];
-    if result["username"] != "alice" || result["register_sent"] != false {
-        case.fail(&format!(
-            "a guest is `registered` with username \"alice\" and register_sent false: \
-             {registered}"
-        ));
-    }
-}
-
 /// Writes the phone's tone and starts baresip as bob; returns its index.
 fn start_phone(case: &mut SipCase) -> usize {
     let wav = case.dir.join("phone-tone.wav");
@@ -183,7 +161,7 @@ async fn baresip_answers_a_call_and_its_audio_reaches_the_browser_peer() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("baresip-answers").await;
         let phone = start_phone(&mut case);
-        register_guest(&mut case).await;
+        case.guest().await;
 
         let (peer, pc, track) = pcmu_peer(&case.cardea).await;
         let offer = local_offer(&pc, &peer).await;
@@ -239,7 +217,7 @@ async fn baresip_calls_the_handle_which_accepts_and_the_phone_hangs_up() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("baresip-calls").await;
         let phone = start_phone(&mut case);
-        register_guest(&mut case).await;
+        case.guest().await;
         let (peer, pc, track) = pcmu_peer(&case.cardea).await;
 
         let cardea_sip = case

@@ -12,22 +12,12 @@ use sip_case::{local_offer, one_at_a_time, pcmu_peer, SipCase, STEP, TEST_WITHIN
 use tokio::time::timeout;
 use webrtc::peer_connection::PeerConnection;
 
-async fn guest(case: &mut SipCase) {
-    case.request(
-        json!({"request": "register", "type": "guest", "username": "sip:alice@127.0.0.1"}),
-        None,
-    )
-    .await;
-    case.wait_event("registered", STEP, &["registration_failed"])
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_to_a_host_name_is_resolved_and_answered() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("dns-localhost").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (callee, callee_port) = case.spawn_sipp(
             "callee",
             "plugin_uas_echo",
@@ -58,7 +48,7 @@ async fn a_call_to_a_name_that_does_not_resolve_hangs_up_with_503() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("dns-nxdomain").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
         let offer = local_offer(&pc, &peer).await;
         case.request(

@@ -51,17 +51,6 @@ use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 /// SIPp's pcap of key 1 as RFC 2833 telephone-events (Debian's `sip-tester`).
 const DTMF_1_PCAP: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 
-/// A guest account: no REGISTER, calls out only.
-async fn guest(case: &mut SipCase) {
-    case.request(
-        json!({"request": "register", "type": "guest", "username": "sip:alice@127.0.0.1"}),
-        None,
-    )
-    .await;
-    case.wait_event("registered", STEP, &["registration_failed"])
-        .await;
-}
-
 /// Sends `call` to `sip:bob@127.0.0.1:<port>` with the peer's offer; returns the offer.
 async fn call(case: &mut SipCase, pc: &impl PeerConnection, peer: &Peer, port: u16) -> String {
     let offer = local_offer(pc, peer).await;
@@ -224,7 +213,7 @@ async fn sip_plugin_hangup_while_ringing_cancels_the_invite() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start_with_admin("dialog-cancel").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (callee, port) = case.spawn_sipp("callee", "plugin_uas_ringing_cancel", &[]);
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
         call(&mut case, &pc, &peer, port).await;
@@ -314,7 +303,7 @@ async fn sip_plugin_answers_a_hold_from_the_sip_side_with_recvonly() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start_with_admin("dialog-hold").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (callee, port) = case.spawn_sipp("callee", "plugin_uas_hold", &["-mi", "127.0.0.1"]);
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
         call(&mut case, &pc, &peer, port).await;
@@ -377,7 +366,7 @@ async fn sip_plugin_relays_dtmf_by_sip_info_both_ways() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start_with_admin("dialog-info-dtmf").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (callee, port) =
             case.spawn_sipp("callee", "plugin_uas_info_dtmf", &["-mi", "127.0.0.1"]);
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
@@ -443,7 +432,7 @@ async fn sip_plugin_reports_rfc4733_dtmf_from_the_sip_side() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start_with_admin("dialog-rfc4733").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (callee, port) = case.spawn_sipp("callee", "plugin_uas_rfc2833", &["-mi", "127.0.0.1"]);
         let (peer, pc, _track) = pcmu_dtmf_peer(&case.cardea).await;
         let offer = call(&mut case, &pc, &peer, port).await;

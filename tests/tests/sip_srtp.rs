@@ -23,22 +23,11 @@ use sip_case::{
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
 
-/// A guest account: no REGISTER, calls out only.
-async fn guest(case: &mut SipCase) {
-    case.request(
-        json!({"request": "register", "type": "guest", "username": "sip:alice@127.0.0.1"}),
-        None,
-    )
-    .await;
-    case.wait_event("registered", STEP, &["registration_failed"])
-        .await;
-}
-
 /// Calls `scenario` with `srtp: sdes_mandatory`, sends 3 s of PCMU and returns how many
 /// distinct packets came back.
 async fn srtp_echo_call(name: &str, scenario: &str) -> (SipCase, usize, usize) {
     let mut case = SipCase::start(name).await;
-    guest(&mut case).await;
+    case.guest().await;
     let (callee, callee_port) =
         case.spawn_sipp("callee", scenario, &["-rtp_echo", "-mi", "127.0.0.1"]);
     let (peer, pc, track) = pcmu_peer(&case.cardea).await;
@@ -116,7 +105,7 @@ async fn mandatory_srtp_against_a_plain_callee_fails_with_452() {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("srtp-too-strict").await;
-        guest(&mut case).await;
+        case.guest().await;
         let (_callee, callee_port) = case.spawn_sipp(
             "callee",
             "plugin_uas_plain_answer",

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use cardea_plugins::{SipIn, SipOut};
 use cardea_sip::locate::{locate, Locate, Lookup};
 use cardea_sip::transaction::{ClientKey, TransactionEvent, TransactionKey, TransactionLayer};
-use cardea_sip::typed::{CallId, Route, To};
+use cardea_sip::typed::Route;
 use cardea_sip::{Message, Method, Request, Uri};
 
 /// A request a handle sent: who to tell when it ends.
@@ -30,21 +30,7 @@ pub struct PluginLink {
 }
 
 fn call_id_of(request: &Request) -> Option<String> {
-    request
-        .headers
-        .typed::<CallId>()
-        .ok()
-        .flatten()
-        .map(|c| c.0)
-}
-
-fn has_to_tag(request: &Request) -> bool {
-    request
-        .headers
-        .typed::<To>()
-        .ok()
-        .flatten()
-        .is_some_and(|to| to.tag().is_some())
+    request.call_id_value()
 }
 
 /// Where a UA's request goes (RFC 3261 §8.1.2): the top Route when there is one, else the
@@ -214,7 +200,7 @@ impl PluginLink {
                 source,
             } => match self.owner(&request, &ours) {
                 Some(handle) => {
-                    if request.method == Method::Invite && !has_to_tag(&request) {
+                    if request.method == Method::Invite && !request.has_to_tag() {
                         if let Some(id) = call_id_of(&request) {
                             self.calls.insert(id, handle);
                         }
@@ -281,7 +267,7 @@ impl PluginLink {
         if let Some(h) = self.dialog_owner(request) {
             return Some(h);
         }
-        if has_to_tag(request) || !ours(&request.uri) {
+        if request.has_to_tag() || !ours(&request.uri) {
             return None;
         }
         let user = request.uri.as_sip()?.user.as_deref()?;

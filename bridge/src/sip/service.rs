@@ -362,7 +362,7 @@ impl SipService {
     /// Sends a final or provisional response on a server transaction, with a To tag when
     /// the request had none (§8.2.6.2) and our Server header.
     fn send(&mut self, now: Instant, key: ServerKey, mut resp: Response, request: &Request) {
-        if resp.status > 100 && !has_to_tag(request) {
+        if resp.status > 100 && !request.has_to_tag() {
             let tag = format!("{:08x}", rand::random::<u32>());
             let _ = resp.set_to_tag(&tag);
         }
@@ -372,15 +372,6 @@ impl SipService {
             tracing::debug!("SIP response not sent: {e}");
         }
     }
-}
-
-fn has_to_tag(request: &Request) -> bool {
-    request
-        .headers
-        .typed::<cardea_sip::typed::To>()
-        .ok()
-        .flatten()
-        .is_some_and(|to| to.tag().is_some())
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: note on the top Via where the request really came

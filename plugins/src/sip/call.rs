@@ -634,13 +634,32 @@ pub fn dtmf_info(
         return Err(SipError::InvalidElement(format!("invalid digit {digit}")));
     }
     let duration = body.u64("duration")?.unwrap_or(DTMF_DURATION_MS);
-    let call = session.call.as_mut().ok_or_else(no_call)?;
-    let invite = call.invite.as_mut().ok_or_else(no_call)?;
     let content = format!("Signal={digit}\r\nDuration={duration}\r\n");
-    invite
-        .info("application/dtmf-relay", Bytes::from(content))
-        .map_err(|e| SipError::WrongState(e.to_string()))?;
-    let data = events::result("dtmfsent", Some(&call.call_id), json!({}));
+    send_in_call(
+        ctx,
+        handle,
+        session,
+        transaction,
+        "dtmfsent",
+        no_call,
+        |invite| invite.info("application/dtmf-relay", Bytes::from(content)),
+    )
+}
+
+/// Sends a request in the call's dialog with `send`, then tells the client `event`.
+fn send_in_call(
+    ctx: &mut Ctx,
+    handle: HandleId,
+    session: &mut Session,
+    transaction: Option<String>,
+    event: &str,
+    not_in_call: fn() -> SipError,
+    send: impl FnOnce(&mut InviteSession) -> Result<(), cardea_sip::ua::UaError>,
+) -> Result<(), SipError> {
+    let call = session.call.as_mut().ok_or_else(not_in_call)?;
+    let invite = call.invite.as_mut().ok_or_else(not_in_call)?;
+    send(invite).map_err(|e| SipError::WrongState(e.to_string()))?;
+    let data = events::result(event, Some(&call.call_id), json!({}));
     events::push(ctx, handle, transaction, data);
     drive(ctx, handle, session);
     Ok(())
@@ -655,17 +674,17 @@ pub fn message(
     content: &str,
     transaction: Option<String>,
 ) -> Result<(), SipError> {
-    let call = session.call.as_mut().ok_or_else(|| {
-        SipError::WrongState("not in a call: give a uri to send outside a call".into())
-    })?;
-    let invite = call.invite.as_mut().ok_or_else(no_call)?;
-    invite
-        .message(content_type, Bytes::from(content.to_owned()))
-        .map_err(|e| SipError::WrongState(e.to_string()))?;
-    let data = events::result("messagesent", Some(&call.call_id), json!({}));
-    events::push(ctx, handle, transaction, data);
-    drive(ctx, handle, session);
-    Ok(())
+    let not_in_call =
+        || SipError::WrongState("not in a call: give a uri to send outside a call".into());
+    send_in_call(
+        ctx,
+        handle,
+        session,
+        transaction,
+        "messagesent",
+        not_in_call,
+        |invite| invite.message(content_type, Bytes::from(content.to_owned())),
+    )
 }
 
 /// `transfer`: REFER the SIP peer to `uri` (blind), or to the call `replace` names
@@ -691,15 +710,9 @@ pub fn transfer(
             format!("{uri}?Replaces={}", percent_encode(replace))
         }
     };
-    let call = session.call.as_mut().ok_or_else(no_call)?;
-    let invite = call.invite.as_mut().ok_or_else(no_call)?;
-    invite
-        .refer(&refer_to)
-        .map_err(|e| SipError::WrongState(e.to_string()))?;
-    let data = events::result("transferring", Some(&call.call_id), json!({}));
-    events::push(ctx, handle, transaction, data);
-    drive(ctx, handle, session);
-    Ok(())
+    send_in_call(ctx, handle, session, transaction, "transferring", no_call, |invite| {
+        invite.refer(&refer_to)
+    })
 }
 
 /// Escapes a Replaces value for a URI header (RFC 3261 §19.1.1: hvalue characters).
@@ -727,15 +740,15 @@ pub fn info(
     if content_type.contains(['\r', '\n']) {
         return Err(SipError::InvalidElement("invalid type".into()));
     }
-    let call = session.call.as_mut().ok_or_else(no_call)?;
-    let invite = call.invite.as_mut().ok_or_else(no_call)?;
-    invite
-        .info(content_type, Bytes::from(content.to_owned()))
-        .map_err(|e| SipError::WrongState(e.to_string()))?;
-    let data = events::result("infosent", Some(&call.call_id), json!({}));
-    events::push(ctx, handle, transaction, data);
-    drive(ctx, handle, session);
-    Ok(())
+    send_in_call(
+        ctx,
+        handle,
+        session,
+        transaction,
+        "infosent",
+        no_call,
+        |invite| invite.info(content_type, Bytes::from(content.to_owned())),
+    )
 }
 
 pub fn on_response(ctx: &mut Ctx, handle: HandleId, session: &mut Session, response: &Response) {
@@ -778,20 +791,11 @@ pub fn on_request(
     request: Request,
     _source: Destination,
 ) {
-    let in_dialog = request
-        .headers
-        .typed::<cardea_sip::typed::To>()
-        .ok()
-        .flatten()
-        .is_some_and(|to| to.tag().is_some());
-    let same_call = session.call.as_ref().is_some_and(|c| {
-        request
-            .headers
-            .typed::<CallId>()
-            .ok()
-            .flatten()
-            .is_some_and(|id| id.0 == c.call_id)
-    });
+    let in_dialog = request.has_to_tag();
+    let same_call = session
+        .call
+        .as_ref()
+        .is_some_and(|c| request.call_id_value().is_some_and(|id| id == c.call_id));
     if same_call {
         if let Some(invite) = session.call.as_mut().and_then(|c| c.invite.as_mut()) {
             invite.handle_request(ctx.now, key, request);
@@ -826,25 +830,6 @@ fn respond(ctx: &mut Ctx, handle: HandleId, key: ServerKey, request: &Request, s
         handle,
         out: SipOut::Respond { key, response },
     });
-}
-
-/// Whether `request` belongs to a dialog (its To has a tag).
-pub fn in_dialog(request: &Request) -> bool {
-    request
-        .headers
-        .typed::<cardea_sip::typed::To>()
-        .ok()
-        .flatten()
-        .is_some_and(|to| to.tag().is_some())
-}
-
-pub fn call_id_of(request: &Request) -> Option<String> {
-    request
-        .headers
-        .typed::<CallId>()
-        .ok()
-        .flatten()
-        .map(|c| c.0)
 }
 
 fn caller_of(request: &Request) -> (String, Option<String>) {

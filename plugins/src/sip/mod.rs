@@ -319,7 +319,7 @@ impl Plugin for SipPlugin {
                     return;
                 };
                 let new_call = request.method == cardea_sip::Method::Invite
-                    && !call::in_dialog(&request)
+                    && !request.has_to_tag()
                     && session.call.is_some();
                 let target = if new_call {
                     self.idle_helper_of(handle).unwrap_or(handle)
@@ -328,7 +328,7 @@ impl Plugin for SipPlugin {
                 };
                 if target != handle {
                     // The helper owns this dialog from now on.
-                    if let Some(call_id) = call::call_id_of(&request) {
+                    if let Some(call_id) = request.call_id_value() {
                         ctx.push(crate::Command::Sip {
                             handle: target,
                             out: crate::SipOut::ClaimCall { call_id },
