@@ -413,3 +413,90 @@ fn rejected_call_reports_the_real_code() {
         SessionState::Terminated { code: 486, .. }
     ));
 }
+
+/// RFC 4028: Alice offers a 90 s session timer, Bob takes it with Alice as refresher;
+/// Alice re-INVITEs with her SDP at half the interval, and the refresh restarts both timers.
+#[test]
+fn session_timer_refreshes_at_half_the_interval() {
+    let mut net = Net::new();
+    let mut alice = InviteSession::call(call_config(), sdp("offer"));
+    alice.enable_session_timer(90);
+    let mut bob = Callee::new(true);
+    bob.session_timer = Some(1800);
+    net.run(&mut alice, &mut bob);
+    let invite = &net.a.sent_requests(Method::Invite)[0];
+    assert_eq!(
+        invite
+            .headers
+            .get(&HeaderName::SessionExpires)
+            .unwrap()
+            .value_str()
+            .unwrap(),
+        "90"
+    );
+    bob.s().answer(net.now, sdp("answer")).unwrap();
+    net.run(&mut alice, &mut bob);
+    let ok = &net.b.sent_responses(200)[0];
+    assert_eq!(
+        ok.headers
+            .get(&HeaderName::SessionExpires)
+            .unwrap()
+            .value_str()
+            .unwrap(),
+        "90;refresher=uac"
+    );
+    drain(&mut alice);
+    drain(bob.s());
+    net.advance(secs(44), &mut alice, &mut bob);
+    assert_eq!(
+        net.a.sent_requests(Method::Invite).len(),
+        1,
+        "no refresh before 45 s"
+    );
+    net.advance(secs(2), &mut alice, &mut bob);
+    let invites = net.a.sent_requests(Method::Invite);
+    assert_eq!(invites.len(), 2, "a refresh at half the interval");
+    assert_eq!(invites[1].body, sdp("offer"), "the refresh repeats our SDP");
+    assert_eq!(
+        drain(bob.s()),
+        [SessionEvent::ReInvite { sdp: sdp("offer") }]
+    );
+    bob.s().accept_reinvite(net.now, sdp("answer")).unwrap();
+    net.run(&mut alice, &mut bob);
+    assert_eq!(
+        drain(&mut alice),
+        [SessionEvent::ReInviteAnswered { sdp: sdp("answer") }]
+    );
+    // Refreshed: Bob's deadline moved on (it was 60 s after the answer), and Alice's next
+    // refresh is due 45 s after this one.
+    net.advance(secs(40), &mut alice, &mut bob);
+    assert!(net.b.sent_requests(Method::Bye).is_empty());
+    assert_eq!(alice.state(), &SessionState::Confirmed);
+    assert_eq!(bob.s().state(), &SessionState::Confirmed);
+}
+
+/// RFC 4028 §10: the refresher went silent, so the other side ends the call with BYE
+/// before the interval is over.
+#[test]
+fn session_timer_without_refresh_ends_the_call() {
+    let mut net = Net::new();
+    let mut alice = InviteSession::call(call_config(), sdp("offer"));
+    alice.enable_session_timer(90);
+    let mut bob = Callee::new(true);
+    bob.session_timer = Some(1800);
+    net.run(&mut alice, &mut bob);
+    bob.s().answer(net.now, sdp("answer")).unwrap();
+    net.run(&mut alice, &mut bob);
+    drain(bob.s());
+    // Alice vanishes after the ACK.
+    net.advance(secs(95), &mut Deaf, &mut bob);
+    assert!(!net.b.sent_requests(Method::Bye).is_empty(), "Bob says BYE");
+    assert_eq!(
+        bob.s().state(),
+        &SessionState::Terminated {
+            by_remote: false,
+            code: 408,
+            reason: "Session Timer Expired".into()
+        }
+    );
+}

@@ -188,6 +188,8 @@ pub struct Callee {
     pub session: Option<InviteSession>,
     pub config: AnswerConfig,
     pub auto_ring: bool,
+    /// Session timers (RFC 4028) for the incoming call, when set.
+    pub session_timer: Option<u32>,
 }
 
 impl Callee {
@@ -200,6 +202,7 @@ impl Callee {
                 timers: Timers::default(),
             },
             auto_ring,
+            session_timer: None,
         }
     }
 
@@ -224,6 +227,9 @@ impl Tu for Callee {
                     {
                         let mut s = InviteSession::incoming(key, request, self.config.clone())
                             .expect("a dialog-creating INVITE");
+                        if let Some(interval) = self.session_timer {
+                            s.enable_session_timer(interval);
+                        }
                         if self.auto_ring {
                             s.ring().unwrap();
                         }

@@ -29,6 +29,10 @@ use super::Session;
 use crate::api::{OfferCodec, OfferMedia, RtpPorts, SipOut};
 use crate::{Command, Ctx, HandleId, Jsep, JsepAction, JsepType};
 
+/// Session timers (RFC 4028) offered and accepted: RFC 4028's recommended 30 minutes, so
+/// a call whose peer vanished without BYE ends by itself.
+const SESSION_EXPIRES: u32 = 1800;
+
 /// Default length of a `dtmf_info` key press (Janus: 160 ms).
 const DTMF_DURATION_MS: u64 = 160;
 
@@ -258,6 +262,7 @@ fn send_invite(
         credentials: account.credentials.clone(),
     };
     let mut invite = InviteSession::call(config, Bytes::from(offer.sdp.to_text()));
+    invite.enable_session_timer(SESSION_EXPIRES);
     call.local_sdp = Some(offer.sdp.clone());
     *sip_offer = Some(offer);
     call.call_id = invite.call_id().to_owned();
@@ -710,9 +715,15 @@ pub fn transfer(
             format!("{uri}?Replaces={}", percent_encode(replace))
         }
     };
-    send_in_call(ctx, handle, session, transaction, "transferring", no_call, |invite| {
-        invite.refer(&refer_to)
-    })
+    send_in_call(
+        ctx,
+        handle,
+        session,
+        transaction,
+        "transferring",
+        no_call,
+        |invite| invite.refer(&refer_to),
+    )
 }
 
 /// Escapes a Replaces value for a URI header (RFC 3261 §19.1.1: hvalue characters).
@@ -910,6 +921,7 @@ fn incoming_invite(
             return;
         }
     };
+    invite.enable_session_timer(SESSION_EXPIRES);
     // Janus rings at once.
     let _ = invite.ring();
     session.call = Some(Call {

@@ -89,22 +89,38 @@ impl InviteSession {
                 });
             }
             Method::Options => self.respond_plain(key, &request, 200),
-            // UPDATE (RFC 3311) needs offer/answer in the UA: not yet.
+            // UPDATE (RFC 3311) without a body refreshes the session (RFC 4028 §7); with an
+            // offer it needs offer/answer in the UA: not yet.
+            Method::Update if request.body.is_empty() => {
+                self.respond_plain(key, &request, 200);
+                self.timer_refreshed(now);
+            }
             Method::Update => self.respond_plain(key, &request, 501),
             _ => self.respond_plain(key, &request, 405),
         }
     }
 
     /// A response to a request we sent (from a `Response` transaction event).
-    pub fn handle_response(&mut self, _now: Instant, response: &Response) {
+    pub fn handle_response(&mut self, now: Instant, response: &Response) {
         let Some(cseq) = response.headers.typed::<CSeq>().ok().flatten() else {
             return;
         };
+        let success = (200..300).contains(&response.status);
         match cseq.method {
             Method::Invite if self.initial_invite_seq() == Some(cseq.seq) => {
-                self.on_invite_response(response)
+                let confirmed = self.state == SessionState::Confirmed;
+                self.on_invite_response(response);
+                if success && !confirmed && self.state == SessionState::Confirmed {
+                    self.timer_on_2xx(now, response);
+                }
             }
-            Method::Invite => self.on_reinvite_response(cseq.seq, response),
+            Method::Invite => {
+                let ours = self.reinvite_out.is_some();
+                self.on_reinvite_response(cseq.seq, response);
+                if success && ours && self.reinvite_out.is_none() {
+                    self.timer_refreshed(now);
+                }
+            }
             Method::Cancel | Method::Ack => {}
             Method::Bye if response.status >= 200 => {
                 if let Some(d) = &mut self.dialog {
@@ -193,6 +209,7 @@ impl InviteSession {
         };
         let mut r = d.make_request(Method::Invite);
         let mut body = Bytes::new();
+        self.timer.last_sdp = Some(sdp.clone());
         set_body(&mut r.headers, &mut body, SDP, sdp);
         r.body = body;
         self.local.add_common(&mut r.headers);
@@ -206,12 +223,15 @@ impl InviteSession {
         let (Some((key, request)), Some(d)) = (self.reinvite_in.take(), &self.dialog) else {
             return Err(self.invalid("accept_reinvite"));
         };
-        let response = dialog_response(&request, d, 200, Some(sdp));
+        let response = dialog_response(&request, d, 200, Some(sdp.clone()));
         self.outputs.push_back(Outgoing::Response {
             key,
             response: response.clone(),
         });
         self.await_ack(now, key, response);
+        // The peer's re-INVITE refreshed the session (RFC 4028 §10).
+        self.timer.last_sdp = Some(sdp);
+        self.timer_refreshed(now);
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 mod event;
 mod in_dialog;
+mod timer;
 mod uac;
 mod uas;
 
@@ -149,6 +150,8 @@ pub struct InviteSession {
     pending_ack: Option<PendingAck>,
     outputs: VecDeque<Outgoing>,
     events: VecDeque<SessionEvent>,
+    /// Session timers (RFC 4028), when enabled.
+    timer: timer::SessionTimer,
 }
 
 impl InviteSession {
@@ -166,6 +169,7 @@ impl InviteSession {
             pending_ack: None,
             outputs: VecDeque::new(),
             events: VecDeque::new(),
+            timer: timer::SessionTimer::default(),
         }
     }
 
@@ -222,13 +226,19 @@ impl InviteSession {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        let p = self.pending_ack.as_ref()?;
-        Some(p.next.map_or(p.give_up, |n| n.min(p.give_up)))
+        let ack = self
+            .pending_ack
+            .as_ref()
+            .map(|p| p.next.map_or(p.give_up, |n| n.min(p.give_up)));
+        [ack, self.timer_next()].into_iter().flatten().min()
     }
 
     /// Retransmits our 2xx while no ACK comes; gives up after 64·T1 with a BYE
     /// (§13.3.1.4).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.is_over() && self.state == SessionState::Confirmed {
+            self.timer_fire(now);
+        }
         let Some(p) = &mut self.pending_ack else {
             return;
         };

@@ -67,7 +67,11 @@ impl InviteSession {
     /// retransmitted until the ACK comes.
     pub fn answer(&mut self, now: Instant, sdp: Bytes) -> Result<(), UaError> {
         let key = self.unanswered("answer")?;
-        let response = self.invite_response(200, Some(sdp))?;
+        let mut response = self.invite_response(200, Some(sdp))?;
+        if let Side::Uas(u) = &self.side {
+            let invite = u.invite.clone();
+            self.timer_on_answer(now, &invite, &mut response);
+        }
         if let Side::Uas(u) = &mut self.side {
             u.answered = true;
         }
