@@ -500,3 +500,41 @@ fn session_timer_without_refresh_ends_the_call() {
         }
     );
 }
+
+/// RFC 3262: a reliable 180 (Require: 100rel, RSeq) is acknowledged with one PRACK in its
+/// early dialog; its retransmission is not.
+#[test]
+fn reliable_provisionals_are_pracked_once() {
+    use cardea_sip::ua::Outgoing;
+    let now = std::time::Instant::now();
+    let mut alice = InviteSession::call(call_config(), sdp("offer"));
+    let Some(Outgoing::Request(invite)) = alice.poll_output() else {
+        panic!("the INVITE")
+    };
+    let supported = invite.headers.get(&HeaderName::Supported).unwrap();
+    assert!(supported.value_str().unwrap().contains("100rel"));
+    let mut ringing = invite.make_response(180);
+    ringing.set_to_tag("bob1").unwrap();
+    ringing
+        .headers
+        .push(Header::new(HeaderName::Contact, "<sip:bob@192.0.2.2:5060>"));
+    ringing
+        .headers
+        .push(Header::new(HeaderName::Require, "100rel"));
+    ringing.headers.push(Header::new(HeaderName::RSeq, "7"));
+    alice.handle_response(now, &ringing);
+    let Some(Outgoing::Request(prack)) = alice.poll_output() else {
+        panic!("a PRACK")
+    };
+    assert_eq!(prack.method, Method::Prack);
+    let rack = prack.headers.get(&HeaderName::RAck).unwrap();
+    assert_eq!(rack.value_str().unwrap(), "7 1 INVITE");
+    let to = prack.headers.typed::<To>().unwrap().unwrap();
+    assert_eq!(to.tag(), Some("bob1"), "in the early dialog");
+    alice.handle_response(now, &ringing);
+    assert!(
+        alice.poll_output().is_none(),
+        "no PRACK for a retransmission"
+    );
+    assert_eq!(drain(&mut alice), [SessionEvent::Ringing]);
+}

@@ -881,6 +881,20 @@ fn incoming_invite(
         events::push(ctx, handle, None, data);
         return;
     };
+    // §8.2.2.3: an extension we do not implement (100rel) is refused with 420.
+    let missing = cardea_sip::ua::unsupported_requirements(&request);
+    if !missing.is_empty() {
+        let mut response = request.make_response(420);
+        let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
+        response
+            .headers
+            .push(Header::new(HeaderName::Unsupported, &missing.join(", ")));
+        ctx.push(Command::Sip {
+            handle,
+            out: SipOut::Respond { key, response },
+        });
+        return;
+    }
     let sip_offer = if request.body.is_empty() {
         None
     } else {

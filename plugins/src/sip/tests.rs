@@ -591,3 +591,36 @@ Content-Length: 0\r\n\r\n";
     assert!(!c.iter().any(|c| matches!(c,
         Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 486)));
 }
+
+#[test]
+fn an_invite_requiring_an_extension_we_lack_gets_420() {
+    let mut p = plugin();
+    guest(&mut p);
+    let raw = "INVITE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK4\r\nMax-Forwards: 70\r\n\
+From: <sip:carol@127.0.0.1>;tag=c4\r\nTo: <sip:alice@127.0.0.1>\r\n\
+Call-ID: needs-100rel\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
+Require: 100rel, timer\r\nContent-Length: 0\r\n\r\n";
+    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
+    else {
+        unreachable!()
+    };
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key: test_server_key(),
+            request,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
+        },
+    );
+    let Some(Command::Sip {
+        out: SipOut::Respond { response, .. },
+        ..
+    }) = c.first()
+    else {
+        panic!("a response: {c:?}")
+    };
+    assert_eq!(response.status, 420);
+    let unsupported = response.headers.get(&HeaderName::Unsupported).unwrap();
+    assert_eq!(unsupported.value_str().unwrap(), "100rel");
+}

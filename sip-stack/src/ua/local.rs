@@ -57,3 +57,21 @@ impl Local {
         }
     }
 }
+
+/// Option tags we implement as UAS (RFC 3261 §8.2.2.3): session timers (RFC 4028).
+/// Reliable provisionals (`100rel`) we acknowledge as UAC but do not send.
+pub const UAS_OPTIONS: [&str; 1] = ["timer"];
+
+/// The option tags in `request`'s Require that we do not implement: the request must be
+/// answered 420 (Bad Extension) listing them in Unsupported (§8.2.2.3).
+pub fn unsupported_requirements(request: &crate::Request) -> Vec<String> {
+    request
+        .headers
+        .get_all(&HeaderName::Require)
+        .filter_map(|h| h.value_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !UAS_OPTIONS.iter().any(|o| o.eq_ignore_ascii_case(t)))
+        .map(str::to_owned)
+        .collect()
+}

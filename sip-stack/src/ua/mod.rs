@@ -23,5 +23,5 @@ mod registration;
 
 pub use error::UaError;
 pub use invite::{AnswerConfig, CallConfig, InviteSession, Outgoing, SessionEvent, SessionState};
-pub use local::Local;
+pub use local::{unsupported_requirements, Local, UAS_OPTIONS};
 pub use registration::{Registration, RegistrationConfig, RegistrationEvent, RegistrationState};

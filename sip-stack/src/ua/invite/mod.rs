@@ -102,6 +102,8 @@ struct Uac {
     auth: Option<ClientAuth>,
     provisional_seen: bool,
     cancel: Cancel,
+    /// The RSeq of the last reliable provisional we PRACKed (RFC 3262 §4).
+    acked_rseq: Option<u32>,
 }
 
 /// The callee's side of the initial INVITE.

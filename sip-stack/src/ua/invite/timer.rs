@@ -62,7 +62,11 @@ impl InviteSession {
             return;
         };
         let add = |r: &mut Request| {
-            insert(&mut r.headers, Header::new(HeaderName::Supported, "timer"));
+            r.headers.remove_all(&HeaderName::Supported);
+            insert(
+                &mut r.headers,
+                Header::new(HeaderName::Supported, "100rel, timer"),
+            );
             insert(
                 &mut r.headers,
                 Header::new(HeaderName::SessionExpires, &interval.to_string()),

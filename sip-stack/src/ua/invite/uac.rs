@@ -33,6 +33,7 @@ impl InviteSession {
             auth,
             provisional_seen: false,
             cancel: Cancel::No,
+            acked_rseq: None,
         };
         let mut s = InviteSession::with_side(
             Side::Uac(Box::new(uac)),
@@ -90,10 +91,42 @@ impl InviteSession {
                 self.outputs
                     .push_back(Outgoing::Request(uac.invite.make_cancel()));
             }
-            let early = matches!(
-                uac.dialogs.handle_response(&uac.invite, response),
-                Ok(Some(_))
-            );
+            let rseq = reliable_provisional(response);
+            if rseq.is_some_and(|r| uac.acked_rseq.is_some_and(|last| r <= last)) {
+                // A retransmitted reliable provisional: already handled (RFC 3262 §4).
+                return;
+            }
+            let prack = rseq;
+            let early = match uac.dialogs.handle_response(&uac.invite, response) {
+                Ok(Some(dialog)) => {
+                    // RFC 3262 §4: a reliable provisional is acknowledged with PRACK in its
+                    // early dialog; retransmissions (same or older RSeq) are not.
+                    if let Some(rseq) = prack {
+                        uac.acked_rseq = Some(rseq);
+                        let cseq = uac
+                            .invite
+                            .headers
+                            .typed::<CSeq>()
+                            .ok()
+                            .flatten()
+                            .map_or(1, |c| c.seq);
+                        let mut r = dialog.make_request(Method::Prack);
+                        let at = r
+                            .headers
+                            .iter()
+                            .position(|h| *h.name() == HeaderName::ContentLength)
+                            .unwrap_or(r.headers.len());
+                        let rack = format!("{rseq} {cseq} INVITE");
+                        r.headers.insert(at, Header::new(HeaderName::RAck, &rack));
+                        self.outputs.push_back(Outgoing::Request(r));
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if prack.is_some() && !early {
+                return;
+            }
             if uac.cancel != Cancel::No || self.dialog.is_some() {
                 return;
             }
@@ -252,6 +285,8 @@ fn build_invite(config: &CallConfig, call_id: &str, sdp: Bytes) -> Request {
     });
     r.headers
         .push_typed(&Contact::Address(config.contact.clone()));
+    // We acknowledge reliable provisionals (RFC 3262); session timers add `timer`.
+    r.headers.push(Header::new(HeaderName::Supported, "100rel"));
     r.headers.push(Header::new(HeaderName::ContentLength, "0"));
     config.local.add_common(&mut r.headers);
     let mut body = Bytes::new();
@@ -275,4 +310,23 @@ fn retry_invite(previous: &Request, auth: &mut ClientAuth) -> Request {
     }
     auth.authorize(&mut r, &mut rand::rng());
     r
+}
+
+/// The RSeq of a reliable provisional response (RFC 3262 §7.1: `Require: 100rel`).
+fn reliable_provisional(response: &Response) -> Option<u32> {
+    let required = response
+        .headers
+        .get_all(&HeaderName::Require)
+        .filter_map(|h| h.value_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("100rel"));
+    if !required || response.status == 100 {
+        return None;
+    }
+    response
+        .headers
+        .typed::<crate::typed::RSeq>()
+        .ok()
+        .flatten()
+        .map(|r| r.0)
 }
