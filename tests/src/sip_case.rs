@@ -190,13 +190,26 @@ impl SipCase {
         auth_uri: &str,
         extra: &[&str],
     ) -> (usize, u16) {
+        self.spawn_sipp_over(role, scenario, Transport::Udp, target, auth_uri, extra)
+    }
+
+    /// Like [`SipCase::spawn_sipp_to`], over `transport`.
+    pub fn spawn_sipp_over(
+        &mut self,
+        role: &'static str,
+        scenario: &str,
+        transport: Transport,
+        target: &str,
+        auth_uri: &str,
+        extra: &[&str],
+    ) -> (usize, u16) {
         let port = sipp::free_port(self.last_port);
         self.last_port = Some(port);
         let sipp = SippArgs {
             role,
             scenario,
             dir: &self.dir,
-            transport: Transport::Udp,
+            transport,
             port,
             // Empty for the registrar: verifyauth must take the digest uri from the
             // Authorization header.

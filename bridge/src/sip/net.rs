@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cardea_plugins::{SipIn, SipOut};
-use cardea_sip::transaction::Destination;
+use cardea_sip::transaction::{Destination, TransactionKey};
 use cardea_sip::typed::Transport;
 use cardea_sip::{Frame, Framer, Limits};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -106,6 +106,8 @@ pub(super) enum Input {
     Connected(Stream, SocketAddr, mpsc::UnboundedSender<Bytes>),
     /// That connection closed (the sender tells it from a newer one of the same peer).
     Closed(Stream, SocketAddr, mpsc::UnboundedSender<Bytes>),
+    /// A connection we tried to open failed.
+    ConnectFailed(Stream, SocketAddr),
 }
 
 /// Binds the SIP sockets and starts the endpoint.
@@ -170,6 +172,7 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
         SipService::new(config, &listeners, Instant::now()).map_err(std::io::Error::other)?;
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
+    let input = tx.clone();
     tokio::spawn(accept_tcp(tcp, tx));
     let hosts = super::dns::Hosts::parse(&config.hosts).map_err(std::io::Error::other)?;
     let locator = super::dns::Locator::new(hosts);
@@ -179,7 +182,7 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
         link: link_tx.clone(),
         events: events.clone(),
     };
-    tokio::spawn(run(service, udp, rx, link_rx, events, resolved));
+    tokio::spawn(run(service, udp, rx, input, link_rx, events, resolved));
     Ok(SipListeners {
         udp: udp_addr,
         tcp: tcp_addr,
@@ -359,11 +362,16 @@ async fn run(
     mut service: SipService,
     udp: std::sync::Arc<UdpSocket>,
     mut rx: mpsc::Receiver<Input>,
+    input: mpsc::Sender<Input>,
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
     plugin_events: PluginEvents,
     resolved: Resolved,
 ) {
     let mut connections: HashMap<(Stream, SocketAddr), mpsc::UnboundedSender<Bytes>> =
+        HashMap::new();
+    // Messages waiting for a connection we are opening, with the transaction each belongs
+    // to (told of a failure).
+    let mut connecting: HashMap<(Stream, SocketAddr), Vec<(Bytes, Option<TransactionKey>)>> =
         HashMap::new();
     loop {
         let deadline = service
@@ -373,7 +381,20 @@ async fn run(
         tokio::select! {
             input = rx.recv() => match input {
                 Some(Input::Bytes(bytes, source)) => service.handle_bytes(Instant::now(), bytes, source),
-                Some(Input::Connected(kind, addr, tx)) => { connections.insert((kind, addr), tx); }
+                Some(Input::Connected(kind, addr, tx)) => {
+                    for (bytes, _) in connecting.remove(&(kind, addr)).unwrap_or_default() {
+                        let _ = tx.send(bytes);
+                    }
+                    connections.insert((kind, addr), tx);
+                }
+                Some(Input::ConnectFailed(kind, addr)) => {
+                    let now = Instant::now();
+                    for (_, key) in connecting.remove(&(kind, addr)).unwrap_or_default() {
+                        if let Some(key) = key {
+                            service.transport_error(now, key);
+                        }
+                    }
+                }
                 Some(Input::Closed(kind, addr, tx)) => {
                     if connections.get(&(kind, addr)).is_some_and(|c| c.same_channel(&tx)) {
                         connections.remove(&(kind, addr));
@@ -407,7 +428,21 @@ async fn run(
                     Some(c) => {
                         let _ = c.send(Bytes::from(bytes));
                     }
-                    None => tracing::debug!(%to, ?kind, "no SIP connection to send on"),
+                    // RFC 3261 §18.1.1: no connection to the peer yet: open one (TCP; TLS
+                    // and WebSocket toward peers are not opened by us).
+                    None if kind == Stream::Tcp => {
+                        let waiting = connecting.entry((kind, to)).or_default();
+                        if waiting.is_empty() {
+                            tokio::spawn(connect_tcp(to, input.clone()));
+                        }
+                        waiting.push((Bytes::from(bytes), t.key));
+                    }
+                    None => {
+                        tracing::debug!(%to, ?kind, "no SIP connection to send on");
+                        if let Some(key) = t.key {
+                            service.transport_error(Instant::now(), key);
+                        }
+                    }
                 },
             }
         }
@@ -446,6 +481,28 @@ impl Resolved {
                     .events
                     .send((handle, super::plugin_link::unresolvable(&request)));
             }
+        }
+    }
+}
+
+/// How long opening a TCP connection to a SIP peer may take.
+const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// Opens a TCP connection to a SIP peer and serves it like an accepted one (connection
+/// reuse, RFC 5923 style: the peer's requests come back on it).
+async fn connect_tcp(to: SocketAddr, tx: mpsc::Sender<Input>) {
+    match tokio::time::timeout(CONNECT_WITHIN, tokio::net::TcpStream::connect(to)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            serve_stream(stream, to, Stream::Tcp, tx).await;
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(%to, "SIP TCP connect failed: {e}");
+            let _ = tx.send(Input::ConnectFailed(Stream::Tcp, to)).await;
+        }
+        Err(_) => {
+            tracing::debug!(%to, "SIP TCP connect timed out");
+            let _ = tx.send(Input::ConnectFailed(Stream::Tcp, to)).await;
         }
     }
 }

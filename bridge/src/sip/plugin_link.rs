@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use cardea_plugins::{SipIn, SipOut};
 use cardea_sip::locate::{locate, Locate, Lookup};
 use cardea_sip::transaction::{ClientKey, TransactionEvent, TransactionKey, TransactionLayer};
-use cardea_sip::typed::Route;
-use cardea_sip::{Message, Method, Request, Uri};
+use cardea_sip::typed::{Route, Transport, Via};
+use cardea_sip::{Message, Method, Request, SipUri, Uri};
 
 /// A request a handle sent: who to tell when it ends.
 struct Owned {
@@ -19,6 +19,8 @@ struct Owned {
 
 #[derive(Default)]
 pub struct PluginLink {
+    /// Our listener per transport: the sent-by of the Via of a request that leaves over it.
+    listeners: Vec<(Transport, SipUri)>,
     clients: HashMap<ClientKey, Owned>,
     calls: HashMap<String, u64>,
     users: HashMap<String, u64>,
@@ -49,6 +51,34 @@ fn next_hop(request: &Request) -> Option<Locate> {
 }
 
 impl PluginLink {
+    pub fn with_listeners(listeners: Vec<(Transport, SipUri)>) -> PluginLink {
+        PluginLink {
+            listeners,
+            ..PluginLink::default()
+        }
+    }
+
+    /// §18.1.1: the top Via names the transport the request leaves over, with our listener
+    /// on it (the plugin writes the UDP one).
+    fn stamp_via(&self, request: &mut Request, transport: &Transport) {
+        let Some((_, listener)) = self.listeners.iter().find(|(t, _)| t == transport) else {
+            return;
+        };
+        let Ok(mut vias) = request.headers.typed_all::<Via>() else {
+            return;
+        };
+        let Some(top) = vias.first_mut() else {
+            return;
+        };
+        if top.transport == *transport {
+            return;
+        }
+        top.transport = transport.clone();
+        top.host = listener.host.clone();
+        top.port = listener.port;
+        request.headers.set_typed_list(&vias);
+    }
+
     /// Runs one plugin command against the transaction layer.
     pub fn command(
         &mut self,
@@ -91,6 +121,8 @@ impl PluginLink {
                     ));
                     return;
                 };
+                let mut request = request;
+                self.stamp_via(&mut request, &destination.transport);
                 match layer.send_request(now, request, destination) {
                     Ok(key) => {
                         self.clients.insert(

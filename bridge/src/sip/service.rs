@@ -82,6 +82,7 @@ impl SipService {
                     .ok_or_else(|| format!("bad local SIP URI {uri}"))
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let proxy_listeners = listeners.clone();
         let proxy_config =
             ProxyConfig::with_listeners(listeners).ok_or("no SIP listener to name")?;
         let proxy = Proxy::new(proxy_config);
@@ -111,7 +112,7 @@ impl SipService {
             user_agent: config.user_agent.clone(),
             malformed: 0,
             domains,
-            plugins: PluginLink::default(),
+            plugins: PluginLink::with_listeners(proxy_listeners),
         })
     }
 
@@ -186,6 +187,13 @@ impl SipService {
     /// SIP from a plugin handle.
     pub fn plugin_command(&mut self, now: Instant, handle: u64, out: cardea_plugins::SipOut) {
         self.plugins.command(now, &mut self.layer, handle, out);
+        self.drain_events(now);
+    }
+
+    /// A message could not be sent (a connection could not be opened): its transaction
+    /// fails as RFC 3261 §17.1.4 says.
+    pub fn transport_error(&mut self, now: Instant, key: cardea_sip::transaction::TransactionKey) {
+        let _ = self.layer.handle_transport_error(key);
         self.drain_events(now);
     }
 
