@@ -358,6 +358,9 @@ where
     }
 }
 
+/// A message waiting for its connection, and the transaction to fail if it never opens.
+type Queued = (Bytes, Option<TransactionKey>);
+
 async fn run(
     mut service: SipService,
     udp: std::sync::Arc<UdpSocket>,
@@ -371,8 +374,7 @@ async fn run(
         HashMap::new();
     // Messages waiting for a connection we are opening, with the transaction each belongs
     // to (told of a failure).
-    let mut connecting: HashMap<(Stream, SocketAddr), Vec<(Bytes, Option<TransactionKey>)>> =
-        HashMap::new();
+    let mut connecting: HashMap<(Stream, SocketAddr), Vec<Queued>> = HashMap::new();
     loop {
         let deadline = service
             .next_timeout()
