@@ -14,20 +14,20 @@ use std::time::{Duration, Instant};
 use crate::janus::{JanusHttp, REQUEST_WITHIN};
 use crate::media::{Command, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
-use crate::peer::{MediaPlan, Peer, PeerKit, VideoPlan, AUDIO_PPS};
+use crate::peer::{AudioCodec, MediaPlan, Peer, PeerKit, VideoPlan, AUDIO_PPS};
 use crate::probe::WindowTally;
 use crate::procfs::{udp_rcvbuf_errors, udp_socket_drops, ProcSample, Process};
 use crate::report::{percentile, round3, us_to_ms, Report};
 use crate::setup::{establish, Established, SetupFailure};
 
 /// Time given to the echoes of the last packets after sending stops.
-const DRAIN: Duration = Duration::from_millis(500);
+pub(crate) const DRAIN: Duration = Duration::from_millis(500);
 /// Janus sessions time out after 60 s without a request (janus-api.md §5).
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
 /// Bound on each `destroy` at teardown.
 const DESTROY_WITHIN: Duration = Duration::from_secs(2);
 /// How many problems the report lists.
-const MAX_ERRORS: usize = 10;
+pub(crate) const MAX_ERRORS: usize = 10;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -105,6 +105,7 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
         cert,
         bind: config.bind,
         plan: MediaPlan {
+            audio_codec: AudioCodec::Opus,
             audio_size: config.audio_size,
             video: (config.video_pps > 0).then_some(VideoPlan {
                 pps: config.video_pps,
@@ -284,39 +285,49 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
 
 /// The measuring window: its bounds (µs since start) and the `/proc` readings at both ends.
 #[derive(Default)]
-struct Window {
-    from_us: u32,
-    to_us: u32,
-    server_start: Option<ProcSample>,
-    server_end: Option<ProcSample>,
-    client_start: Option<ProcSample>,
-    client_end: Option<ProcSample>,
-    rcvbuf_errors_start: Option<u64>,
-    rcvbuf_errors_end: Option<u64>,
+pub(crate) struct Window {
+    pub(crate) from_us: u32,
+    pub(crate) to_us: u32,
+    pub(crate) server_start: Option<ProcSample>,
+    pub(crate) server_end: Option<ProcSample>,
+    pub(crate) client_start: Option<ProcSample>,
+    pub(crate) client_end: Option<ProcSample>,
+    pub(crate) rcvbuf_errors_start: Option<u64>,
+    pub(crate) rcvbuf_errors_end: Option<u64>,
 }
 
 impl Window {
-    fn open(&mut self, start: Instant, server: Option<Process>, errors: &mut Vec<String>) {
+    pub(crate) fn open(
+        &mut self,
+        start: Instant,
+        server: Option<Process>,
+        errors: &mut Vec<String>,
+    ) {
         self.server_start = sample(server, errors);
         self.client_start = Process::Myself.sample().ok();
         self.rcvbuf_errors_start = udp_rcvbuf_errors();
         self.from_us = start.elapsed().as_micros() as u32;
     }
 
-    fn close(&mut self, start: Instant, server: Option<Process>, errors: &mut Vec<String>) {
+    pub(crate) fn close(
+        &mut self,
+        start: Instant,
+        server: Option<Process>,
+        errors: &mut Vec<String>,
+    ) {
         self.to_us = start.elapsed().as_micros() as u32;
         self.server_end = sample(server, errors);
         self.client_end = Process::Myself.sample().ok();
         self.rcvbuf_errors_end = udp_rcvbuf_errors();
     }
 
-    fn server_cpu_us(&self) -> Option<f64> {
+    pub(crate) fn server_cpu_us(&self) -> Option<f64> {
         let (a, b) = (self.server_start?, self.server_end?);
         Some(b.cpu.saturating_sub(a.cpu).as_secs_f64() * 1e6)
     }
 }
 
-fn sample(process: Option<Process>, errors: &mut Vec<String>) -> Option<ProcSample> {
+pub(crate) fn sample(process: Option<Process>, errors: &mut Vec<String>) -> Option<ProcSample> {
     match process?.sample() {
         Ok(s) => Some(s),
         Err(e) => {
@@ -327,13 +338,13 @@ fn sample(process: Option<Process>, errors: &mut Vec<String>) -> Option<ProcSamp
 }
 
 /// Sends `keepalive` for every established session every 20 s until stopped.
-struct Keeper {
+pub(crate) struct Keeper {
     stop: Arc<AtomicBool>,
     join: thread::JoinHandle<()>,
 }
 
 impl Keeper {
-    fn spawn(janus: JanusHttp, sessions: impl Iterator<Item = u64>) -> Keeper {
+    pub(crate) fn spawn(janus: JanusHttp, sessions: impl Iterator<Item = u64>) -> Keeper {
         let sessions: Vec<u64> = sessions.collect();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -356,7 +367,7 @@ impl Keeper {
         Keeper { stop, join }
     }
 
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         // Bounded: at most one keepalive request (REQUEST_WITHIN) is in flight.
         let _ = self.join.join();

@@ -40,6 +40,23 @@ impl JanusHttp {
             .timeout_global(Some(REQUEST_WITHIN))
             .max_idle_connections_per_host(64)
             .build();
+        JanusHttp::with_agent(base, config)
+    }
+
+    /// A client keeping at most `idle` idle connections open. Janus's HTTP transport may
+    /// hold a thread per open connection, so a run that counts the server's threads keeps
+    /// few open while it measures.
+    pub fn with_pool(base: &str, idle: usize) -> JanusHttp {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_WITHIN))
+            .max_idle_connections_per_host(idle)
+            .max_idle_connections(idle)
+            .build();
+        JanusHttp::with_agent(base, config)
+    }
+
+    fn with_agent(base: &str, config: ureq::config::Config) -> JanusHttp {
         JanusHttp {
             agent: ureq::Agent::new_with_config(config),
             base: base.trim_end_matches('/').to_owned(),
@@ -61,18 +78,20 @@ impl JanusHttp {
         success_id(reply, "attach")
     }
 
-    /// `message` with `body` and a JSEP; returns the immediate reply (`ack` or `success`).
+    /// `message` with `body` and, if any, a JSEP; returns the immediate reply (`ack` or
+    /// `success`). Without a JSEP the field is left out: Janus refuses `"jsep": null`.
     pub fn message(
         &self,
         session: u64,
         handle: u64,
         body: Value,
-        jsep: Value,
+        jsep: Option<Value>,
     ) -> Result<Value, JanusError> {
-        let reply = self.post(
-            &format!("/{session}/{handle}"),
-            json!({"janus": "message", "body": body, "jsep": jsep}),
-        )?;
+        let mut request = json!({"janus": "message", "body": body});
+        if let Some(jsep) = jsep {
+            request["jsep"] = jsep;
+        }
+        let reply = self.post(&format!("/{session}/{handle}"), request)?;
         match reply["janus"].as_str() {
             Some("ack") | Some("success") => Ok(reply),
             _ => Err(JanusError::Refused {

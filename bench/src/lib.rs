@@ -6,8 +6,9 @@
 //! blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
 //! its payload, so each echo tells loss, duplication and round-trip time.
 //!
-//! The scenario is a library function ([`echotest::run`]) so tests can call it in-process;
-//! the `cardea-load` binary wraps it in a CLI and prints the [`Report`] as one JSON line.
+//! The scenarios are library functions ([`echotest::run`], [`sip::run`]) so tests can call
+//! them in-process; the `cardea-load` binary wraps them in a CLI and prints the report
+//! ([`Report`], [`SipReport`]) as one JSON line.
 
 pub mod echotest;
 mod janus;
@@ -18,6 +19,9 @@ mod probe;
 mod procfs;
 mod report;
 mod setup;
+pub mod sip;
+mod sip_call;
 
 pub use echotest::{run as run_echotest, EchotestConfig, LoadError};
 pub use report::Report;
+pub use sip::{run as run_sip, SipConfig, SipReport};

@@ -1,7 +1,8 @@
-//! `cardea-load echotest …`: runs the scenario and prints one JSON line on stdout.
+//! `cardea-load echotest …` / `cardea-load sip …`: runs the scenario and prints one JSON
+//! line on stdout.
 //!
-//! Exit status: 0 when every session came up, 2 when some did not (the JSON line is printed
-//! either way), 1 when the run could not take place.
+//! Exit status: 0 when every session came up (and, for `sip`, no call was dropped), 2 when
+//! some did not (the JSON line is printed either way), 1 when the run could not take place.
 
 use std::net::IpAddr;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use cardea_load::{run_echotest, EchotestConfig};
+use cardea_load::{run_echotest, run_sip, EchotestConfig, SipConfig};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +27,49 @@ struct Cli {
 enum Scenario {
     /// N EchoTest sessions: opus at 50 packets/s, optionally VP8, each echoed back.
     Echotest(EchotestArgs),
+    /// N calls through janus.plugin.sip to a SIP callee that echoes RTP (SIPp -rtp_echo):
+    /// PCMU at 50 packets/s each way.
+    Sip(SipArgs),
+}
+
+#[derive(Args)]
+struct SipArgs {
+    /// Janus HTTP API root.
+    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+    server: String,
+    /// Number of calls (one session, SIP dialog and PeerConnection each).
+    #[arg(long, default_value_t = 10)]
+    sessions: u32,
+    /// The URI every call goes to, e.g. sip:echo@127.0.0.1:5070.
+    #[arg(long)]
+    sip_target: String,
+    /// Host of the guest usernames sip:load<N>@<host>; default: the target's host.
+    #[arg(long)]
+    sip_user_host: Option<String>,
+    /// Measuring window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Media flows this long before the window opens, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// PCMU payload size, bytes (160 = 20 ms at 8 kHz).
+    #[arg(long, default_value_t = 160)]
+    audio_size: usize,
+    /// Calls started per second; 0 starts them as fast as --setup-concurrency allows.
+    #[arg(long, default_value_t = 10.0)]
+    setup_rate: f64,
+    /// Calls being set up at the same time, at most.
+    #[arg(long, default_value_t = 32)]
+    setup_concurrency: u32,
+    /// Bound on bringing every call up, seconds; default: calls / rate + 30 (60 unpaced).
+    #[arg(long)]
+    setup_timeout: Option<f64>,
+    /// The server's PID: its CPU time, RSS and threads are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Local address of the peers' UDP sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
 }
 
 #[derive(Args)]
@@ -89,8 +133,64 @@ fn config(a: EchotestArgs) -> Result<EchotestConfig, String> {
     })
 }
 
+fn sip_config(a: SipArgs) -> Result<SipConfig, String> {
+    Ok(SipConfig {
+        server: a.server,
+        sessions: a.sessions,
+        sip_target: a.sip_target,
+        user_host: a.sip_user_host,
+        duration: seconds("duration", a.duration)?,
+        warmup: seconds("warmup", a.warmup)?,
+        audio_size: a.audio_size,
+        setup_rate: a.setup_rate,
+        setup_concurrency: a.setup_concurrency,
+        setup_timeout: a
+            .setup_timeout
+            .map(|s| seconds("setup-timeout", s))
+            .transpose()?,
+        server_pid: a.server_pid,
+        bind: a.bind,
+    })
+}
+
 fn main() -> ExitCode {
-    let Scenario::Echotest(args) = Cli::parse().scenario;
+    match Cli::parse().scenario {
+        Scenario::Echotest(args) => echotest(args),
+        Scenario::Sip(args) => sip(args),
+    }
+}
+
+fn sip(args: SipArgs) -> ExitCode {
+    let config = match sip_config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cardea-load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run_sip(&config) {
+        Ok(report) => {
+            match serde_json::to_string(&report) {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    eprintln!("cardea-load: serializing the report: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if report.calls_connected == report.calls && report.calls_dropped == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("cardea-load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn echotest(args: EchotestArgs) -> ExitCode {
     let config = match config(args) {
         Ok(c) => c,
         Err(e) => {

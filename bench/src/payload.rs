@@ -17,6 +17,8 @@ const VP8_KEY_HEADER_LEN: usize = 10;
 
 /// Smallest audio payload: the TOC byte and the probe.
 pub const MIN_AUDIO_SIZE: usize = 1 + PROBE_LEN;
+/// G.711 µ-law silence (ITU-T G.711: the code of level zero is 0xFF).
+const PCMU_SILENCE: u8 = 0xFF;
 /// Smallest video payload: a key frame's first packet with its probe.
 pub const MIN_VIDEO_SIZE: usize = VP8_DESCRIPTOR_LEN + VP8_KEY_HEADER_LEN + PROBE_LEN;
 
@@ -28,6 +30,14 @@ const HEIGHT: u16 = 360;
 pub fn opus(size: usize, probe: Probe) -> Vec<u8> {
     let mut payload = vec![0u8; size.max(MIN_AUDIO_SIZE)];
     payload[0] = OPUS_TOC;
+    probe.write_tail(&mut payload);
+    payload
+}
+
+/// A G.711 µ-law packet of `size` bytes (160 for 20 ms at 8 kHz) carrying `probe`: silence,
+/// with the probe in the last bytes. G.711 has no header; the SIP side echoes it unchanged.
+pub fn pcmu(size: usize, probe: Probe) -> Vec<u8> {
+    let mut payload = vec![PCMU_SILENCE; size.max(PROBE_LEN)];
     probe.write_tail(&mut payload);
     payload
 }
@@ -136,6 +146,14 @@ mod tests {
         );
         assert_eq!(p[4] & 0x01, 1);
         assert_ne!(&p[7..10], &[0x9d, 0x01, 0x2a]);
+    }
+
+    #[test]
+    fn pcmu_packet_is_silence_then_the_probe() {
+        let p = pcmu(160, PROBE);
+        assert_eq!(p.len(), 160);
+        assert!(p[..148].iter().all(|b| *b == 0xFF));
+        assert_eq!(Probe::read_tail(&p), Some(PROBE));
     }
 
     #[test]

@@ -22,11 +22,43 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::payload::{self, Vp8Packet};
 use crate::probe::{Ledger, Probe};
 
-/// Opus packets per second (20 ms frames, janus-api.md §4.1 clients send the same).
+/// Audio packets per second (20 ms frames, janus-api.md §4.1 clients send the same).
 pub const AUDIO_PPS: u32 = 50;
 const AUDIO_INTERVAL: Duration = Duration::from_millis(20);
-/// RTP clock ticks per audio packet: 20 ms at 48 kHz.
-const AUDIO_TICKS: u32 = 960;
+
+/// The one audio codec a peer offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioCodec {
+    /// Opus, 48 kHz clock: what browsers send to the EchoTest.
+    Opus,
+    /// G.711 µ-law, static payload type 0, 8 kHz clock: what a SIP call carries without
+    /// transcoding.
+    Pcmu,
+}
+
+impl AudioCodec {
+    /// RTP clock ticks per 20 ms packet.
+    fn ticks(self) -> u32 {
+        match self {
+            AudioCodec::Opus => 960,
+            AudioCodec::Pcmu => 160,
+        }
+    }
+
+    fn codec(self) -> Codec {
+        match self {
+            AudioCodec::Opus => Codec::Opus,
+            AudioCodec::Pcmu => Codec::PCMU,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            AudioCodec::Opus => "opus",
+            AudioCodec::Pcmu => "PCMU",
+        }
+    }
+}
 /// Video frames per second, at most; each frame spans `pps / fps` packets.
 const VIDEO_MAX_FPS: u32 = 30;
 /// A peer that fell this far behind its schedule (a saturated client) skips ahead rather
@@ -36,7 +68,9 @@ const MAX_LAG: Duration = Duration::from_millis(200);
 /// What every peer sends.
 #[derive(Debug, Clone)]
 pub struct MediaPlan {
-    /// Opus payload size, bytes.
+    /// The audio codec offered (and nothing else for audio).
+    pub audio_codec: AudioCodec,
+    /// Audio payload size, bytes.
     pub audio_size: usize,
     /// VP8, if any.
     pub video: Option<VideoPlan>,
@@ -99,12 +133,16 @@ impl Offerer {
             .local_addr()
             .map_err(|e| PeerError::Bind(kit.bind, e))?;
         let video = kit.plan.video.is_some();
-        let mut rtc = Rtc::builder()
+        let builder = Rtc::builder()
             .set_crypto_provider(Arc::clone(&kit.crypto))
             .set_dtls_cert(kit.cert.clone())
             .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_opus(true, false)
+            .clear_codecs();
+        let builder = match kit.plan.audio_codec {
+            AudioCodec::Opus => builder.enable_opus(true, false),
+            AudioCodec::Pcmu => builder.enable_pcmu(true, false),
+        };
+        let mut rtc = builder
             .enable_vp8(video)
             .set_stats_interval(None)
             .build(now);
@@ -138,11 +176,13 @@ impl Offerer {
         let answer =
             SdpAnswer::from_sdp_string(answer_sdp).map_err(|e| PeerError::Answer(e.to_string()))?;
         self.rtc.sdp_api().accept_answer(self.pending, answer)?;
-        let audio_pt = negotiated_pt(&self.rtc, self.audio_mid, Codec::Opus)
-            .ok_or(PeerError::NoPayloadType("opus"))?;
+        let codec = self.plan.audio_codec;
+        let audio_pt = negotiated_pt(&self.rtc, self.audio_mid, codec.codec())
+            .ok_or(PeerError::NoPayloadType(codec.name()))?;
         let audio = AudioTrack {
             mid: self.audio_mid,
             pt: audio_pt,
+            codec,
             size: self.plan.audio_size,
             rtp_seq: 0,
             rtp_time: 0,
@@ -190,6 +230,7 @@ fn negotiated_pt(rtc: &Rtc, mid: Mid, codec: Codec) -> Option<Pt> {
 struct AudioTrack {
     mid: Mid,
     pt: Pt,
+    codec: AudioCodec,
     size: usize,
     rtp_seq: u64,
     rtp_time: u32,
@@ -411,7 +452,7 @@ impl Peer {
         while let Some(at) = self.audio.next_at.filter(|at| *at <= now) {
             if now - at > MAX_LAG {
                 self.skipped += 1;
-                self.audio.rtp_time = self.audio.rtp_time.wrapping_add(AUDIO_TICKS);
+                self.audio.rtp_time = self.audio.rtp_time.wrapping_add(self.audio.codec.ticks());
                 self.audio.next_at = Some(at + AUDIO_INTERVAL);
                 continue;
             }
@@ -422,7 +463,10 @@ impl Peer {
                 seq,
                 sent_us,
             };
-            let payload = payload::opus(self.audio.size, probe);
+            let payload = match self.audio.codec {
+                AudioCodec::Opus => payload::opus(self.audio.size, probe),
+                AudioCodec::Pcmu => payload::pcmu(self.audio.size, probe),
+            };
             let write = RtpWrite::new(
                 self.audio.pt,
                 self.audio.rtp_seq.into(),
@@ -432,7 +476,7 @@ impl Peer {
             );
             self.write(self.audio.mid, write);
             self.audio.rtp_seq += 1;
-            self.audio.rtp_time = self.audio.rtp_time.wrapping_add(AUDIO_TICKS);
+            self.audio.rtp_time = self.audio.rtp_time.wrapping_add(self.audio.codec.ticks());
             self.audio.next_at = Some(at + AUDIO_INTERVAL);
         }
     }

@@ -18,6 +18,8 @@ pub struct ProcSample {
     pub cpu: Duration,
     /// Resident set size (`VmRSS`), KiB.
     pub rss_kib: u64,
+    /// Threads of the process (`Threads`).
+    pub threads: u32,
 }
 
 /// Why a process could not be sampled.
@@ -48,10 +50,15 @@ impl Process {
         let ticks = cpu_ticks(&stat).ok_or(ProcError::Format { path: stat_path })?;
         let status_path = format!("{dir}/status");
         let status = read(&status_path)?;
-        let rss_kib = vm_rss_kib(&status).ok_or(ProcError::Format { path: status_path })?;
+        let rss_kib = status_field(&status, "VmRSS:").ok_or(ProcError::Format {
+            path: status_path.clone(),
+        })?;
+        let threads =
+            status_field(&status, "Threads:").ok_or(ProcError::Format { path: status_path })?;
         Ok(ProcSample {
             cpu: ticks_to_duration(ticks),
             rss_kib,
+            threads: threads as u32,
         })
     }
 }
@@ -74,10 +81,10 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// `VmRSS:   12345 kB` from a `status` file.
-fn vm_rss_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line["VmRSS:".len()..]
+/// The number after `name` in a `status` file: `VmRSS:   12345 kB` (KiB), `Threads:  4`.
+fn status_field(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..]
         .split_ascii_whitespace()
         .next()?
         .parse()
@@ -95,6 +102,29 @@ fn ticks_to_duration(ticks: u64) -> Duration {
         100
     };
     Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
+/// Busy and total clock ticks of every CPU so far (the `cpuN` lines of `/proc/stat`; busy is
+/// everything but idle and iowait), indexed by CPU number.
+pub fn cpu_ticks_per_cpu() -> Option<Vec<(u64, u64)>> {
+    Some(per_cpu_ticks(&std::fs::read_to_string("/proc/stat").ok()?))
+}
+
+fn per_cpu_ticks(stat: &str) -> Vec<(u64, u64)> {
+    stat.lines()
+        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
+        .filter_map(|l| {
+            let v: Vec<u64> = l
+                .split_ascii_whitespace()
+                .skip(1)
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // user nice system idle iowait irq softirq steal (guest is inside user)
+            let total: u64 = v.iter().take(8).sum();
+            let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+            Some((total - idle, total))
+        })
+        .collect()
 }
 
 /// Datagrams the kernel dropped because a UDP socket's receive buffer was full, host-wide
@@ -149,9 +179,18 @@ mod tests {
     }
 
     #[test]
-    fn vm_rss_is_read_in_kib() {
+    fn vm_rss_and_threads_are_read_from_status() {
         let status = "Name:\tcardea\nVmPeak:\t  9999 kB\nVmRSS:\t   5120 kB\nThreads:\t4\n";
-        assert_eq!(vm_rss_kib(status), Some(5120));
+        assert_eq!(status_field(status, "VmRSS:"), Some(5120));
+        assert_eq!(status_field(status, "Threads:"), Some(4));
+    }
+
+    #[test]
+    fn per_cpu_ticks_skip_the_total_line_and_count_idle_and_iowait_as_idle() {
+        let stat = "cpu  10 0 10 100 5 0 0 0 0 0\n\
+                    cpu0 4 0 6 50 2 1 1 0 0 0\n\
+                    cpu1 6 0 4 50 3 0 0 0 0 0\nintr 1 2 3\n";
+        assert_eq!(per_cpu_ticks(stat), vec![(12, 64), (10, 63)]);
     }
 
     #[test]
@@ -176,5 +215,6 @@ mod tests {
     fn own_process_can_be_sampled() {
         let s = Process::Myself.sample().expect("/proc/self is readable");
         assert!(s.rss_kib > 0);
+        assert!(s.threads >= 1);
     }
 }

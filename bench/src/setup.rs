@@ -56,7 +56,7 @@ pub fn establish(
     let body = json!({"audio": true, "video": kit.plan.video.is_some()});
     let jsep = json!({"type": "offer", "sdp": offer, "trickle": false});
     janus
-        .message(session, handle, body, jsep)
+        .message(session, handle, body, Some(jsep))
         .map_err(|e| fail(e.to_string()))?;
 
     let mut events = EventWaiter::new(janus, session);
@@ -83,14 +83,14 @@ pub fn establish(
 
 /// Long polls one session and hands out its events in order, keeping the ones not asked
 /// for yet (one poll may return several).
-struct EventWaiter<'a> {
+pub(crate) struct EventWaiter<'a> {
     janus: &'a JanusHttp,
     session: u64,
     backlog: VecDeque<Value>,
 }
 
 impl<'a> EventWaiter<'a> {
-    fn new(janus: &'a JanusHttp, session: u64) -> Self {
+    pub(crate) fn new(janus: &'a JanusHttp, session: u64) -> Self {
         EventWaiter {
             janus,
             session,
@@ -98,9 +98,15 @@ impl<'a> EventWaiter<'a> {
         }
     }
 
-    /// The first event matching `wanted`; an EchoTest error, a `hangup` or `detached`
-    /// before it is a failure, and so is `deadline`.
-    fn wait_for(
+    /// Events fetched but not handed out yet.
+    pub(crate) fn into_backlog(self) -> Vec<Value> {
+        self.backlog.into()
+    }
+
+    /// The first event matching `wanted`; a plugin error, a `hangup` or `detached` (of the
+    /// PeerConnection, or a SIP plugin `hangup` / `registration_failed`) before it is a
+    /// failure, and so is `deadline`.
+    pub(crate) fn wait_for(
         &mut self,
         what: &str,
         deadline: Instant,
@@ -112,9 +118,11 @@ impl<'a> EventWaiter<'a> {
                     return Ok(event);
                 }
                 let verb = event["janus"].as_str().unwrap_or_default();
-                let plugin_error = &event["plugindata"]["data"]["error"];
+                let data = &event["plugindata"]["data"];
+                let plugin_event = data["result"]["event"].as_str().unwrap_or_default();
                 if matches!(verb, "hangup" | "detached" | "error" | "timeout")
-                    || !plugin_error.is_null()
+                    || !data["error"].is_null()
+                    || matches!(plugin_event, "hangup" | "registration_failed")
                 {
                     return Err(format!("waiting for {what}: {event}"));
                 }
