@@ -228,6 +228,24 @@ impl SipCase {
         (self.sipps.len() - 1, port)
     }
 
+    /// Sends `call` (`body`: the uri and any options) with the peer's offer, noted for the
+    /// failure report; returns the offer.
+    pub async fn call(
+        &mut self,
+        pc: &impl webrtc::peer_connection::PeerConnection,
+        peer: &Peer,
+        body: Value,
+    ) -> String {
+        let offer = local_offer(pc, peer).await;
+        self.note("the peer's offer", &offer);
+        self.request(
+            body,
+            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
+        )
+        .await;
+        offer
+    }
+
     /// A guest account for alice: no REGISTER, but the user is bound, so INVITEs for alice
     /// at Cardea reach the handle. `registered` must say username alice, register_sent false.
     pub async fn guest(&mut self) {

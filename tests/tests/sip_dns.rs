@@ -8,7 +8,7 @@ mod sip_case;
 use std::time::Duration;
 
 use serde_json::json;
-use sip_case::{local_offer, one_at_a_time, pcmu_peer, SipCase, STEP, TEST_WITHIN};
+use sip_case::{one_at_a_time, pcmu_peer, SipCase, STEP, TEST_WITHIN};
 use tokio::time::timeout;
 use webrtc::peer_connection::PeerConnection;
 
@@ -24,10 +24,10 @@ async fn a_call_to_a_host_name_is_resolved_and_answered() {
             &["-rtp_echo", "-mi", "127.0.0.1"],
         );
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": format!("sip:bob@localhost:{callee_port}")}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         case.wait_event("accepted", STEP, &["hangup"]).await;
@@ -50,10 +50,10 @@ async fn a_call_to_a_name_that_does_not_resolve_hangs_up_with_503() {
         let mut case = SipCase::start("dns-nxdomain").await;
         case.guest().await;
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": "sip:bob@no-such-host.invalid"}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         let hangup = case.wait_event("hangup", STEP, &["accepted"]).await;

@@ -40,8 +40,8 @@ use cardea_tests::kamailio::Dumped;
 use cardea_tests::sipp::{self, Transport};
 use serde_json::{json, Value};
 use sip_case::{
-    local_answer, local_offer, one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase,
-    MIN_ECHOED, PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
+    local_answer, one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase, MIN_ECHOED,
+    PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -225,11 +225,10 @@ async fn call_through_kamailio_reaches_an_echoing_uas() {
         let callee_at = format!("127.0.0.1:{callee_port}");
 
         let (peer, pc, track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.note("the peer's offer", &offer);
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": format!("sip:bob@{callee_at}")}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         let calling = case.wait_event("calling", STEP, &["hangup"]).await;

@@ -31,8 +31,8 @@ use std::time::Duration;
 use cardea_tests::sipp::TRACE_SEPARATOR;
 use serde_json::json;
 use sip_case::{
-    first_line, local_answer, local_offer, one_at_a_time, pcmu_peer, register_body, send_pcmu,
-    wait_connected, SipCase, MIN_ECHOED, PCMU_PT, SECRET, SEND_FOR, STEP, TEST_WITHIN,
+    first_line, local_answer, one_at_a_time, pcmu_peer, register_body, send_pcmu, wait_connected,
+    SipCase, MIN_ECHOED, PCMU_PT, SECRET, SEND_FOR, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -109,11 +109,10 @@ async fn sip_plugin_call_relays_audio_to_an_echoing_callee() {
         );
 
         let (peer, pc, track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.note("the peer's offer", &offer);
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}")}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         let calling = case.wait_event("calling", STEP, &["hangup"]).await;
@@ -186,11 +185,10 @@ async fn sip_plugin_call_to_a_busy_callee_hangs_up_with_486() {
         let (callee, callee_port) = case.spawn_sipp("callee", "plugin_uas_busy", &[]);
 
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.note("the peer's offer", &offer);
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}")}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         let hangup = case.wait_event("hangup", STEP, &["accepted"]).await;

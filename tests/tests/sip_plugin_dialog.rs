@@ -42,8 +42,7 @@ use std::time::Duration;
 use cardea_tests::sipp::TRACE_SEPARATOR;
 use serde_json::{json, Value};
 use sip_case::{
-    local_offer, one_at_a_time, pcmu_dtmf_peer, pcmu_peer, wait_connected, Peer, SipCase, STEP,
-    TEST_WITHIN,
+    one_at_a_time, pcmu_dtmf_peer, pcmu_peer, wait_connected, Peer, SipCase, STEP, TEST_WITHIN,
 };
 use tokio::time::timeout;
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -53,14 +52,9 @@ const DTMF_1_PCAP: &str = "/usr/share/sip-tester/dtmf_2833_1.pcap";
 
 /// Sends `call` to `sip:bob@127.0.0.1:<port>` with the peer's offer; returns the offer.
 async fn call(case: &mut SipCase, pc: &impl PeerConnection, peer: &Peer, port: u16) -> String {
-    let offer = local_offer(pc, peer).await;
-    case.note("the peer's offer", &offer);
-    case.request(
-        json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{port}")}),
-        Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
-    )
-    .await;
-    offer
+    let uri = format!("sip:bob@127.0.0.1:{port}");
+    case.call(pc, peer, json!({"request": "call", "uri": uri}))
+        .await
 }
 
 /// `calling`, then `accepted` with a JSEP answer the peer takes, then ICE/DTLS connected.

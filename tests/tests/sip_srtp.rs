@@ -17,8 +17,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sip_case::{
-    local_offer, one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase, MIN_ECHOED, STEP,
-    TEST_WITHIN,
+    one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase, MIN_ECHOED, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -31,11 +30,11 @@ async fn srtp_echo_call(name: &str, scenario: &str) -> (SipCase, usize, usize) {
     let (callee, callee_port) =
         case.spawn_sipp("callee", scenario, &["-rtp_echo", "-mi", "127.0.0.1"]);
     let (peer, pc, track) = pcmu_peer(&case.cardea).await;
-    let offer = local_offer(&pc, &peer).await;
-    case.request(
+    case.call(
+        &pc,
+        &peer,
         json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}"),
                "srtp": "sdes_mandatory"}),
-        Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
     )
     .await;
     let accepted = case.wait_event("accepted", STEP, &["hangup"]).await;
@@ -112,11 +111,11 @@ async fn mandatory_srtp_against_a_plain_callee_fails_with_452() {
             &["-rtp_echo", "-mi", "127.0.0.1"],
         );
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
-        let offer = local_offer(&pc, &peer).await;
-        case.request(
+        case.call(
+            &pc,
+            &peer,
             json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}"),
                    "srtp": "sdes_mandatory"}),
-            Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
         )
         .await;
         // The plain callee refuses RTP/SAVP or answers without keys: either way no media

@@ -371,7 +371,7 @@ impl SipService {
     /// the request had none (§8.2.6.2) and our Server header.
     fn send(&mut self, now: Instant, key: ServerKey, mut resp: Response, request: &Request) {
         if resp.status > 100 && !request.has_to_tag() {
-            let tag = format!("{:08x}", rand::random::<u32>());
+            let tag = cardea_sip::dialog::new_tag();
             let _ = resp.set_to_tag(&tag);
         }
         resp.headers

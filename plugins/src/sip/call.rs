@@ -833,9 +833,14 @@ pub fn on_request(
 }
 
 fn respond(ctx: &mut Ctx, handle: HandleId, key: ServerKey, request: &Request, status: u16) {
-    let mut response = request.make_response(status);
-    if status > 100 {
-        let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
+    send_response(ctx, handle, key, request.make_response(status));
+}
+
+/// Answers a request outside any session of ours, with a fresh To tag on a final or
+/// provisional response (§8.2.6.2).
+fn send_response(ctx: &mut Ctx, handle: HandleId, key: ServerKey, mut response: Response) {
+    if response.status > 100 {
+        let _ = response.set_to_tag(&cardea_sip::dialog::new_tag());
     }
     ctx.push(Command::Sip {
         handle,
@@ -885,14 +890,10 @@ fn incoming_invite(
     let missing = cardea_sip::ua::unsupported_requirements(&request);
     if !missing.is_empty() {
         let mut response = request.make_response(420);
-        let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
         response
             .headers
             .push(Header::new(HeaderName::Unsupported, &missing.join(", ")));
-        ctx.push(Command::Sip {
-            handle,
-            out: SipOut::Respond { key, response },
-        });
+        send_response(ctx, handle, key, response);
         return;
     }
     let sip_offer = if request.body.is_empty() {
@@ -901,13 +902,13 @@ fn incoming_invite(
         match SessionDescription::parse(&request.body) {
             Ok(s) => Some(s),
             Err(e) => {
-                let mut response =
-                    request.make_response_with_reason(488, &format!("Not Acceptable Here - {e}"));
-                let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
-                ctx.push(Command::Sip {
+                let reason = format!("Not Acceptable Here - {e}");
+                send_response(
+                    ctx,
                     handle,
-                    out: SipOut::Respond { key, response },
-                });
+                    key,
+                    request.make_response_with_reason(488, &reason),
+                );
                 return;
             }
         }
@@ -925,13 +926,13 @@ fn incoming_invite(
     let mut invite = match InviteSession::incoming(key, request.clone(), config) {
         Ok(i) => i,
         Err(e) => {
-            let mut response =
-                request.make_response_with_reason(400, &format!("Bad Request - {e}"));
-            let _ = response.set_to_tag(&format!("{:08x}", rand::random::<u32>()));
-            ctx.push(Command::Sip {
+            let reason = format!("Bad Request - {e}");
+            send_response(
+                ctx,
                 handle,
-                out: SipOut::Respond { key, response },
-            });
+                key,
+                request.make_response_with_reason(400, &reason),
+            );
             return;
         }
     };

@@ -50,6 +50,30 @@ fn feed(p: &mut SipPlugin, sip: SipIn) -> Vec<Command> {
     ctx.commands
 }
 
+/// A request from a peer at 127.0.0.1:5090, written out, fed to the handle.
+fn feed_raw(p: &mut SipPlugin, raw: &str) -> Vec<Command> {
+    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
+    else {
+        panic!("a request: {raw}")
+    };
+    feed(
+        p,
+        SipIn::Request {
+            key: test_server_key(),
+            request,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
+        },
+    )
+}
+
+/// Whether the handle answered with `status`.
+fn responded(commands: &[Command], status: u16) -> bool {
+    commands.iter().any(|c| {
+        matches!(c, Command::Sip { out: SipOut::Respond { response, .. }, .. }
+            if response.status == status)
+    })
+}
+
 fn events(commands: &[Command]) -> Vec<(String, Value)> {
     commands
         .iter()
@@ -334,21 +358,8 @@ Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK1\r\nMax-Forwards: 70\r\n\
 From: \"Carol\" <sip:carol@127.0.0.1>;tag=c1\r\nTo: <sip:alice@127.0.0.1>\r\n\
 Call-ID: other-call\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
 Content-Length: 0\r\n\r\n";
-    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
-    else {
-        unreachable!()
-    };
-    let key = test_server_key();
-    let c = feed(
-        &mut p,
-        SipIn::Request {
-            key,
-            request,
-            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
-        },
-    );
-    assert!(c.iter().any(|c| matches!(c,
-        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 486)));
+    let c = feed_raw(&mut p, raw);
+    assert!(responded(&c, 486));
     let ev = events(&c);
     assert_eq!(ev[0].0, "missed_call");
     assert_eq!(ev[0].1["result"]["caller"], "sip:carol@127.0.0.1");
@@ -430,20 +441,8 @@ Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK2\r\nMax-Forwards: 70\r\n\
 From: \"Carol\" <sip:carol@127.0.0.1>;tag=c2\r\nTo: <sip:alice@127.0.0.1>\r\n\
 Call-ID: msg-1\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n\
 Content-Length: 2\r\n\r\nhi";
-    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
-    else {
-        unreachable!()
-    };
-    let c = feed(
-        &mut p,
-        SipIn::Request {
-            key: test_server_key(),
-            request,
-            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
-        },
-    );
-    assert!(c.iter().any(|c| matches!(c,
-        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 200)));
+    let c = feed_raw(&mut p, raw);
+    assert!(responded(&c, 200));
     let ev = events(&c);
     assert_eq!(ev[0].0, "message");
     assert_eq!(ev[0].1["result"]["content"], "hi");
@@ -507,8 +506,7 @@ fn a_refer_from_the_peer_is_accepted_and_becomes_a_transfer_event() {
             source: cardea_sip::transaction::Destination::udp("127.0.0.1:5070".parse().unwrap()),
         },
     );
-    assert!(c.iter().any(|c| matches!(c,
-        Command::Sip { out: SipOut::Respond { response, .. }, .. } if response.status == 202)));
+    assert!(responded(&c, 202));
     let ev = events(&c);
     assert_eq!(ev[0].0, "transfer");
     assert_eq!(ev[0].1["result"]["refer_to"], "sip:carol@127.0.0.1:5080");
@@ -571,18 +569,7 @@ Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK3\r\nMax-Forwards: 70\r\n\
 From: <sip:carol@127.0.0.1>;tag=c3\r\nTo: <sip:alice@127.0.0.1>\r\n\
 Call-ID: to-helper\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
 Content-Length: 0\r\n\r\n";
-    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
-    else {
-        unreachable!()
-    };
-    let c = feed(
-        &mut p,
-        SipIn::Request {
-            key: test_server_key(),
-            request,
-            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
-        },
-    );
+    let c = feed_raw(&mut p, raw);
     assert!(c.iter().any(|c| matches!(c,
         Command::Sip { handle: HELPER, out: SipOut::ClaimCall { call_id } } if call_id == "to-helper")));
     assert!(c
@@ -601,18 +588,7 @@ Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK4\r\nMax-Forwards: 70\r\n\
 From: <sip:carol@127.0.0.1>;tag=c4\r\nTo: <sip:alice@127.0.0.1>\r\n\
 Call-ID: needs-100rel\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
 Require: 100rel, timer\r\nContent-Length: 0\r\n\r\n";
-    let cardea_sip::Message::Request(request) = cardea_sip::Message::parse(raw.as_bytes()).unwrap()
-    else {
-        unreachable!()
-    };
-    let c = feed(
-        &mut p,
-        SipIn::Request {
-            key: test_server_key(),
-            request,
-            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5090".parse().unwrap()),
-        },
-    );
+    let c = feed_raw(&mut p, raw);
     let Some(Command::Sip {
         out: SipOut::Respond { response, .. },
         ..
