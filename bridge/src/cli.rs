@@ -114,6 +114,7 @@ impl Cli {
         if let Some(i) = self.interface {
             c.media.bind = i;
         }
+        c.source = self.config.clone();
         c.validate()?;
         Ok(c)
     }

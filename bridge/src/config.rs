@@ -28,6 +28,9 @@ pub struct Config {
     pub media: Media,
     pub sip: Sip,
     pub plugins: Plugins,
+    /// The file this configuration came from (not a key): reloads read it again.
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,6 +152,45 @@ pub struct Sip {
     /// Host names resolved without DNS for SIP URIs (RFC 3263 before SRV and A): `name:
     /// ip` or `name: ip:port`.
     pub hosts: std::collections::HashMap<String, String>,
+    /// Trunks to PBXs and carriers: where the dialplan can send calls, and whose calls are
+    /// trusted by their source address.
+    pub trunks: Vec<SipTrunk>,
+    /// The dialplan file (YAML rules; see conf/dialplan.yaml). Unset: a call rings the
+    /// local user the Request-URI names, and nothing reaches a trunk.
+    pub dialplan: Option<String>,
+    /// Failed digest authentications from one address within a minute after which its
+    /// requests get 403 without a new challenge (password guessing, toll fraud).
+    pub auth_failure_limit: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipTrunk {
+    /// The name the dialplan uses (`action: { trunk: NAME }`, `from: trunk:NAME`).
+    pub name: String,
+    /// Where calls to the trunk go: `sip:HOST[:PORT][;transport=tcp]`; HOST an IP address
+    /// or a name from sip.hosts.
+    pub uri: String,
+    /// Source addresses whose requests come from this trunk and are trusted without
+    /// digest auth. Default: the address of `uri`.
+    #[serde(default)]
+    pub inbound: Vec<IpAddr>,
+    /// Seconds without any answer (not even 100 Trying) after which a call fails over to
+    /// the next trunk.
+    #[serde(default = "default_trunk_no_answer")]
+    pub no_answer: u64,
+    /// Seconds between OPTIONS probes; a trunk that stops answering them is skipped until
+    /// it answers again. 0: no probes.
+    #[serde(default = "default_trunk_probe")]
+    pub probe: u64,
+}
+
+fn default_trunk_no_answer() -> u64 {
+    5
+}
+
+fn default_trunk_probe() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,6 +202,9 @@ pub struct SipUser {
     pub password: Option<String>,
     #[serde(default)]
     pub ha1: Option<String>,
+    /// Groups for dialplan permissions (`require_group`) and matching (`from: group:NAME`).
+    #[serde(default)]
+    pub groups: Vec<String>,
 }
 
 impl Default for Sip {
@@ -181,6 +226,9 @@ impl Default for Sip {
             max_expires: 3600,
             user_agent: concat!("Cardea/", env!("CARGO_PKG_VERSION")).into(),
             hosts: Default::default(),
+            trunks: Vec::new(),
+            dialplan: None,
+            auth_failure_limit: 20,
         }
     }
 }
@@ -372,7 +420,13 @@ impl Config {
                 )));
             }
         }
-        self.validate_sip_tls()
+        self.validate_sip_tls()?;
+        if self.sip.enabled {
+            let base = self.source.as_deref().and_then(Path::parent);
+            crate::sip::routing::Routing::from_config(&self.sip, base)
+                .map_err(ConfigError::Invalid)?;
+        }
+        Ok(())
     }
 
     /// `sip.tls_port` and `sip.wss_port` need `sip.tls_cert` and `sip.tls_key`, and the

@@ -81,13 +81,17 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let mut sip_events = None;
     if g.sip.enabled {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let sip = crate::sip::spawn_sip(&g.sip, events_tx)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "SIP",
-                addr: SocketAddr::new(g.sip.bind, g.sip.udp_port),
-                source,
-            })?;
+        let sip = crate::sip::spawn_sip(
+            &g.sip,
+            g.source.as_deref().and_then(std::path::Path::parent),
+            events_tx,
+        )
+        .await
+        .map_err(|source| StartError::Bind {
+            what: "SIP",
+            addr: SocketAddr::new(g.sip.bind, g.sip.udp_port),
+            source,
+        })?;
         ready.insert("sip_udp".into(), json!(sip.udp.to_string()));
         ready.insert("sip_tcp".into(), json!(sip.tcp.to_string()));
         if let Some(ws) = sip.ws {
@@ -101,6 +105,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
             udp: sip.udp,
             user_agent: g.sip.user_agent.clone(),
         });
+        spawn_reload_on_hangup(sip.link.clone(), config.source.clone());
         sip_link = Some(sip.link);
         sip_events = Some(events_rx);
     }
@@ -178,4 +183,24 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     }
     println!("CARDEA_READY {}", serde_json::Value::Object(ready));
     Ok(())
+}
+
+/// SIGHUP reloads the SIP users, trunks and dialplan (as Kamailio's and Asterisk's reload
+/// commands do); a broken file is refused and the routing in force stays.
+fn spawn_reload_on_hangup(link: crate::sip::SipLink, source: Option<std::path::PathBuf>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("no SIGHUP handler: reload through the Admin API (reload_routing)");
+        return;
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match link.reload_from(source.as_deref()) {
+                Ok(()) => tracing::info!("SIGHUP: SIP routing reloaded"),
+                Err(e) => {
+                    tracing::error!("SIGHUP: reload refused, the routing in force stays: {e}")
+                }
+            }
+        }
+    });
 }

@@ -233,3 +233,77 @@ fn a_redirect_loop_is_passed_up_not_followed() {
     h.response_from(UAS1, moved);
     assert_eq!(statuses(&h.responses_to_uac()), vec![302]);
 }
+
+fn forward_failover(h: &mut Harness, call_id: &str, groups: Vec<TargetGroup>) {
+    h.request_from(UAC, invite(call_id, ""));
+    let (key, _) = h.routing_request();
+    h.proxy
+        .forward_with(
+            h.now,
+            &mut h.layer,
+            key,
+            groups,
+            cardea_sip::proxy::Failover::TimeoutOrServerError,
+        )
+        .unwrap();
+    h.pump();
+}
+
+fn trunk(uas: &str, no_answer: Option<Duration>) -> TargetGroup {
+    let mut t = target(uas);
+    t.no_answer = no_answer;
+    TargetGroup(vec![t])
+}
+
+#[test]
+fn trunk_failover_moves_on_after_503_but_not_after_486() {
+    let mut h = Harness::new();
+    forward_failover(&mut h, "fo503", vec![trunk(UAS1, None), trunk(UAS2, None)]);
+    answer_invites(&mut h, UAS1, 503);
+    let c2 = answer_invites(&mut h, UAS2, 180);
+    h.response_from(UAS2, answer(&c2, 200, UAS2));
+    assert_eq!(statuses(&h.responses_to_uac()), vec![180, 200]);
+
+    forward_failover(&mut h, "fo486", vec![trunk(UAS1, None), trunk(UAS2, None)]);
+    answer_invites(&mut h, UAS1, 486);
+    assert!(
+        h.requests_to(UAS2, "INVITE").is_empty(),
+        "a busy callee is busy through every trunk"
+    );
+    assert_eq!(statuses(&h.responses_to_uac()), vec![486]);
+}
+
+#[test]
+fn a_silent_trunk_is_abandoned_after_its_no_answer_time() {
+    let mut h = Harness::new();
+    let five = Some(Duration::from_secs(5));
+    forward_failover(&mut h, "silent", vec![trunk(UAS1, five), trunk(UAS2, five)]);
+    let dead = h.requests_to(UAS1, "INVITE").remove(0);
+    h.advance(Duration::from_secs(2));
+    assert!(h.requests_to(UAS2, "INVITE").is_empty());
+    h.advance(Duration::from_secs(3));
+    // The first trunk never answered: the second is tried at once.
+    let c2 = answer_invites(&mut h, UAS2, 180);
+    // The first wakes up late and starts ringing: it is cancelled, its 180 stays here.
+    h.response_from(UAS1, answer(&dead, 180, UAS1));
+    assert_eq!(h.requests_to(UAS1, "CANCEL").len(), 1);
+    h.response_from(UAS1, answer(&dead, 487, UAS1));
+    h.response_from(UAS2, answer(&c2, 200, UAS2));
+    // (The server transaction's own 100 Trying went out while the first trunk was silent.)
+    assert_eq!(statuses(&h.responses_to_uac()), vec![100, 180, 200]);
+}
+
+#[test]
+fn every_trunk_silent_gives_408() {
+    let mut h = Harness::new();
+    let one = Some(Duration::from_secs(1));
+    forward_failover(
+        &mut h,
+        "allsilent",
+        vec![trunk(UAS1, one), trunk(UAS2, one)],
+    );
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.requests_to(UAS2, "INVITE").len(), 1);
+    h.advance(Duration::from_secs(1));
+    assert_eq!(statuses(&h.responses_to_uac()), vec![100, 408]);
+}

@@ -133,7 +133,7 @@ impl Harness {
             .rev()
             .find_map(|e| match e {
                 ProxyEvent::Request { key, request, .. } => Some((*key, request.clone())),
-                ProxyEvent::Other(_) => None,
+                ProxyEvent::Other(_) | ProxyEvent::Final { .. } => None,
             })
             .expect("a request for the core")
     }

@@ -190,7 +190,7 @@ impl Drop for Cardea {
 }
 
 /// `CARDEA_BIN`, else `<dir of the test executable>/../cardea`.
-fn cardea_bin() -> PathBuf {
+pub fn cardea_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("CARDEA_BIN") {
         return PathBuf::from(bin);
     }

@@ -30,6 +30,9 @@ const ROOT: &[&str] = &[
     "set_no_media_timer",
     "set_slowlink_threshold",
     "loops_info",
+    // Cardea: the SIP appliance.
+    "reload_routing",
+    "list_call_records",
 ];
 const SESSION: &[&str] = &["list_handles", "destroy_session", "set_session_timeout"];
 const HANDLE: &[&str] = &["handle_info", "detach_handle", "hangup_webrtc"];
@@ -188,6 +191,36 @@ impl Core {
                     "uptime": Instant::now().duration_since(self.started).as_secs(),
                 }
             })),
+            "reload_routing" => {
+                let Some(link) = &self.sip else {
+                    return Err(ApiError::new(
+                        ApiError::UNKNOWN_REQUEST,
+                        "SIP is disabled (sip.enabled: false)",
+                    ));
+                };
+                link.reload_from(self.config.source.as_deref())
+                    .map_err(|e| {
+                        ApiError::new(
+                            ApiError::UNKNOWN,
+                            format!("reload refused, the routing in force stays: {e}"),
+                        )
+                    })?;
+                Ok(json!({ "janus": "success", "transaction": t, "reloaded": true }))
+            }
+            "list_call_records" => {
+                let limit = match o.get("limit") {
+                    None | Some(Value::Null) => super::super::sip::records::KEPT as u64,
+                    Some(v) => v
+                        .as_u64()
+                        .ok_or_else(|| ApiError::wrong_type("limit", "a positive integer"))?,
+                };
+                let records = self
+                    .sip
+                    .as_ref()
+                    .map(|l| l.records.latest(limit as usize))
+                    .unwrap_or_default();
+                Ok(json!({ "janus": "success", "transaction": t, "call_records": records }))
+            }
             "list_sessions" => {
                 let mut ids: Vec<u64> = self.sessions.keys().copied().collect();
                 ids.sort_unstable();

@@ -34,7 +34,7 @@ impl Hosts {
         Ok(Hosts(map))
     }
 
-    fn get(&self, name: &str) -> Option<(IpAddr, Option<u16>)> {
+    pub(super) fn get(&self, name: &str) -> Option<(IpAddr, Option<u16>)> {
         self.0.get(name).copied()
     }
 }

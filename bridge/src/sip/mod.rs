@@ -5,6 +5,8 @@
 mod dns;
 mod net;
 mod plugin_link;
+pub mod records;
+pub mod routing;
 mod service;
 pub(crate) mod tls;
 mod ws;

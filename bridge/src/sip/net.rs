@@ -58,11 +58,27 @@ impl SipListeners {
 #[derive(Clone)]
 pub struct SipLink {
     tx: mpsc::UnboundedSender<(u64, SipOut)>,
+    control: mpsc::UnboundedSender<super::routing::Routing>,
+    /// Finished call records.
+    pub records: super::records::RecordLog,
 }
 
 impl SipLink {
     pub fn send(&self, handle: u64, out: SipOut) {
         let _ = self.tx.send((handle, out));
+    }
+
+    /// Puts new users, trunks and dialplan in force (already loaded and checked).
+    pub fn reload(&self, routing: super::routing::Routing) {
+        let _ = self.control.send(routing);
+    }
+
+    /// Reads the configuration file again and puts its SIP routing in force; on an error
+    /// (which names the file and line) the routing in force stays.
+    pub fn reload_from(&self, source: Option<&std::path::Path>) -> Result<(), String> {
+        let routing = super::routing::Routing::reload(source)?;
+        self.reload(routing);
+        Ok(())
     }
 }
 
@@ -111,7 +127,12 @@ pub(super) enum Input {
 }
 
 /// Binds the SIP sockets and starts the endpoint.
-pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<SipListeners> {
+/// `base`: the configuration file's directory (a relative `sip.dialplan` is read there).
+pub async fn spawn_sip(
+    config: &Sip,
+    base: Option<&std::path::Path>,
+    events: PluginEvents,
+) -> std::io::Result<SipListeners> {
     // A large receive buffer rides out short stalls of the endpoint task under REGISTER
     // floods (measured: the kernel dropped datagrams at the default 208 KiB).
     let std_udp = std::net::UdpSocket::bind(SocketAddr::new(config.bind, config.udp_port))?;
@@ -169,7 +190,7 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
         }
     }
     let service =
-        SipService::new(config, &listeners, Instant::now()).map_err(std::io::Error::other)?;
+        SipService::new(config, base, &listeners, Instant::now()).map_err(std::io::Error::other)?;
     let udp = std::sync::Arc::new(udp);
     tokio::spawn(read_udp(udp.clone(), tx.clone()));
     let input = tx.clone();
@@ -177,19 +198,27 @@ pub async fn spawn_sip(config: &Sip, events: PluginEvents) -> std::io::Result<Si
     let hosts = super::dns::Hosts::parse(&config.hosts).map_err(std::io::Error::other)?;
     let locator = super::dns::Locator::new(hosts);
     let (link_tx, link_rx) = mpsc::unbounded_channel();
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let records = service.records.log.clone();
     let resolved = Resolved {
         locator,
         link: link_tx.clone(),
         events: events.clone(),
     };
-    tokio::spawn(run(service, udp, rx, input, link_rx, events, resolved));
+    tokio::spawn(run(
+        service, udp, rx, input, link_rx, control_rx, events, resolved,
+    ));
     Ok(SipListeners {
         udp: udp_addr,
         tcp: tcp_addr,
         ws,
         tls,
         wss,
-        link: SipLink { tx: link_tx },
+        link: SipLink {
+            tx: link_tx,
+            control: control_tx,
+            records,
+        },
     })
 }
 
@@ -361,12 +390,14 @@ where
 /// A message waiting for its connection, and the transaction to fail if it never opens.
 type Queued = (Bytes, Option<TransactionKey>);
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     mut service: SipService,
     udp: std::sync::Arc<UdpSocket>,
     mut rx: mpsc::Receiver<Input>,
     input: mpsc::Sender<Input>,
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
+    mut control_rx: mpsc::UnboundedReceiver<super::routing::Routing>,
     plugin_events: PluginEvents,
     resolved: Resolved,
 ) {
@@ -405,6 +436,7 @@ async fn run(
                 None => return,
             },
             Some((handle, out)) = plugin_rx.recv() => service.plugin_command(Instant::now(), handle, out),
+            Some(routing) = control_rx.recv() => service.reload(routing),
             _ = tokio::time::sleep_until(deadline) => service.handle_timeout(Instant::now()),
         }
         for event in service.plugins.events.drain(..) {

@@ -5,9 +5,12 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use cardea_dialplan::{Action, Call, Decision, Moment, Origin};
 use cardea_sip::auth::ChallengeKind;
-use cardea_sip::auth::{Authenticator, AuthenticatorConfig, HashFn, MemoryCredentials};
-use cardea_sip::proxy::{destination_of, Proxy, ProxyConfig, ProxyEvent, Target, TargetGroup};
+use cardea_sip::auth::{Authenticator, AuthenticatorConfig};
+use cardea_sip::proxy::{
+    destination_of, Failover, Proxy, ProxyConfig, ProxyEvent, Target, TargetGroup,
+};
 use cardea_sip::registrar::Aor;
 use cardea_sip::registrar::{serve_register, MemoryLocationStore, Registrar, RegistrarConfig};
 use cardea_sip::transaction::{
@@ -19,6 +22,8 @@ use cardea_sip::Uri;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
 use super::plugin_link::PluginLink;
+use super::records::{CallRecords, Started};
+use super::routing::Routing;
 use crate::config::Sip;
 
 /// Methods Cardea's endpoint understands (`Allow`).
@@ -31,7 +36,11 @@ pub struct SipService {
     auth: Authenticator,
     /// Challenges callers with 407 before anything is routed for them (no open relay).
     proxy_auth: Authenticator,
-    credentials: MemoryCredentials,
+    /// Users, trunks, dialplan: swapped whole by a reload.
+    routing: Routing,
+    pub records: CallRecords,
+    /// The source of the request being routed, for its call record.
+    routing_source: Option<String>,
     registrar: Registrar<MemoryLocationStore>,
     user_agent: String,
     /// Datagrams that did not parse; kept for metrics and the Admin API.
@@ -47,27 +56,17 @@ impl SipService {
     /// default), for Via, Record-Route (per transport, RFC 5658) and "is this for us".
     pub fn new(
         config: &Sip,
+        base: Option<&std::path::Path>,
         listeners: &[(Transport, String)],
         now: Instant,
     ) -> Result<Self, String> {
-        let mut credentials = MemoryCredentials::new();
-        for u in &config.users {
-            match (&u.password, &u.ha1) {
-                (Some(p), None) => credentials.insert_password(&u.username, &config.realm, p),
-                (None, Some(h)) => credentials
-                    .insert_ha1(&u.username, &config.realm, HashFn::Md5, h)
-                    .map_err(|e| format!("sip.users {}: ha1: {e}", u.username))?,
-                _ => {
-                    return Err(format!(
-                        "sip.users {}: give exactly one of password and ha1",
-                        u.username
-                    ))
-                }
-            }
-        }
+        let routing = Routing::from_config(config, base)?;
         let secret: [u8; 32] = rand::random();
-        let auth = Authenticator::new(AuthenticatorConfig::new(&config.realm), secret, now);
-        let mut proxy_auth_config = AuthenticatorConfig::new(&config.realm);
+        // Failed attempts are counted per source until a minute passes without one.
+        let mut auth_config = AuthenticatorConfig::new(&config.realm);
+        auth_config.failure_window = std::time::Duration::from_secs(60);
+        let auth = Authenticator::new(auth_config.clone(), secret, now);
+        let mut proxy_auth_config = auth_config;
         proxy_auth_config.kind = ChallengeKind::Proxy;
         // The proxy may rewrite nothing before we check, but a caller's UA computes the
         // digest over the Request-URI it sent, which is what we see.
@@ -107,7 +106,9 @@ impl SipService {
             proxy,
             auth,
             proxy_auth,
-            credentials,
+            routing,
+            records: CallRecords::default(),
+            routing_source: None,
             registrar,
             user_agent: config.user_agent.clone(),
             malformed: 0,
@@ -150,6 +151,20 @@ impl SipService {
             tracing::debug!(source = %source.addr, "invalid SIP message: {e}");
             return;
         }
+        if !self.records.is_empty() {
+            if let Message::Request(req) = &message {
+                if req.method == Method::Bye {
+                    let from = req
+                        .headers
+                        .typed::<cardea_sip::typed::From>()
+                        .ok()
+                        .flatten();
+                    let call_id = req.call_id_value().unwrap_or_default();
+                    self.records
+                        .bye(now, &call_id, from.as_ref().and_then(|f| f.tag()));
+                }
+            }
+        }
         let (message, source) = match message {
             Message::Request(mut req) => {
                 let reply_to = response_destination(&req, &source);
@@ -170,6 +185,8 @@ impl SipService {
         self.proxy_auth.handle_timeout(now);
         self.registrar.handle_timeout(now);
         self.auth.handle_timeout(now);
+        self.records.expire(now);
+        self.probe_trunks(now);
         self.drain_events(now);
     }
 
@@ -178,6 +195,12 @@ impl SipService {
             self.layer.next_timeout(),
             self.proxy.next_timeout(),
             self.registrar.poll_timeout(),
+            self.routing
+                .trunks
+                .iter()
+                .filter(|t| t.probe.is_some() && t.probing.is_none())
+                .map(|t| t.next_probe.unwrap_or(Instant::now()))
+                .min(),
         ]
         .into_iter()
         .flatten()
@@ -232,6 +255,9 @@ impl SipService {
                         source,
                         ..
                     } => self.on_request(now, key, request, source),
+                    ProxyEvent::Final { key, status } => {
+                        self.records.final_response(now, &key, status)
+                    }
                     ProxyEvent::Other(other) => self.on_other(now, other),
                 }
             }
@@ -241,8 +267,85 @@ impl SipService {
         }
     }
 
+    /// Sends an OPTIONS to every trunk whose probe is due (one outstanding per trunk).
+    fn probe_trunks(&mut self, now: Instant) {
+        for i in 0..self.routing.trunks.len() {
+            let t = &self.routing.trunks[i];
+            let Some(every) = t.probe else { continue };
+            if t.probing.is_some() || t.next_probe.is_some_and(|due| due > now) {
+                continue;
+            }
+            let sent = self
+                .probe_request(t)
+                .and_then(|r| self.layer.send_request(now, r, t.destination.clone()).ok());
+            let t = &mut self.routing.trunks[i];
+            t.probing = sent;
+            t.next_probe = Some(now + every);
+        }
+    }
+
+    fn probe_request(&self, trunk: &super::routing::Trunk) -> Option<Request> {
+        let transport = &trunk.destination.transport;
+        let local = self.proxy.config().listener_for(transport)?;
+        let target = format!("sip:{}", trunk.destination.addr);
+        let text = format!(
+            "OPTIONS {target} SIP/2.0\r\n\
+             Via: SIP/2.0/{} {}:{};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:cardea@{}:{}>;tag={}\r\n\
+             To: <{target}>\r\n\
+             Call-ID: {}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             User-Agent: {}\r\n\
+             Content-Length: 0\r\n\r\n",
+            transport.as_str(),
+            local.host,
+            local.port.unwrap_or(5060),
+            local.host,
+            local.port.unwrap_or(5060),
+            cardea_sip::dialog::new_tag(),
+            cardea_sip::dialog::new_tag(),
+            self.user_agent,
+        );
+        match Message::parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The outcome of a trunk probe: any final answer but 503 means the trunk is there.
+    fn probe_result(&mut self, key: &cardea_sip::transaction::ClientKey, alive: bool) -> bool {
+        let Some(t) = self
+            .routing
+            .trunks
+            .iter_mut()
+            .find(|t| t.probing.as_ref() == Some(key))
+        else {
+            return false;
+        };
+        t.probing = None;
+        if t.up != alive {
+            if alive {
+                tracing::info!(trunk = %t.name, "SIP trunk answers OPTIONS again: up");
+            } else {
+                tracing::warn!(trunk = %t.name, "SIP trunk does not answer OPTIONS: down");
+            }
+        }
+        t.up = alive;
+        true
+    }
+
     fn on_other(&mut self, now: Instant, event: TransactionEvent) {
         match event {
+            TransactionEvent::Response { key, response }
+                if response.status >= 200 && self.probe_result(&key, response.status != 503) => {}
+            TransactionEvent::Response { key, response } => {
+                tracing::debug!(?key, status = response.status, "SIP response for nobody")
+            }
+            TransactionEvent::Timeout(cardea_sip::transaction::TransactionKey::Client(key))
+            | TransactionEvent::TransportError(cardea_sip::transaction::TransactionKey::Client(
+                key,
+            )) if self.probe_result(&key, false) => {}
             TransactionEvent::Request {
                 key,
                 request,
@@ -267,6 +370,14 @@ impl SipService {
     }
 
     fn on_request(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
+        if request.method != Method::Ack && self.flooding(now, &source) {
+            let resp = request.make_response_with_reason(
+                403,
+                "Forbidden - too many failed authentications from this address",
+            );
+            self.send(now, key, resp, &request);
+            return;
+        }
         match request.method {
             Method::Register => {
                 let resp = serve_register(
@@ -274,7 +385,7 @@ impl SipService {
                     source.addr.ip(),
                     &request,
                     &mut self.auth,
-                    &self.credentials,
+                    &self.routing.credentials,
                     &mut self.registrar,
                 );
                 let failures = self.auth.failures(now, source.addr.ip());
@@ -293,35 +404,201 @@ impl SipService {
         }
     }
 
+    /// Whether `source` failed authentication too often lately (RFC 3261 §26.3.2.4: a
+    /// server should resist guessing). Trunks are trusted by address and never limited.
+    fn flooding(&self, now: Instant, source: &Destination) -> bool {
+        let ip = source.addr.ip();
+        let limit = self.routing.auth_failure_limit;
+        limit > 0
+            && self.routing.trunk_from(ip).is_none()
+            && self.auth.failures(now, ip) + self.proxy_auth.failures(now, ip) >= limit
+    }
+
     fn is_registered(&self, uri: &Uri, now: Instant) -> bool {
         Aor::from_uri(uri).is_some_and(|aor| !self.registrar.bindings(&aor, now).is_empty())
     }
 
-    /// A request for someone else: only an authenticated local user may have anything
-    /// routed (RFC 3261 §22.3, Proxy-Authorization), and only to a registered local user.
-    /// Trunks and the dialplan come with the appliance issue.
+    /// Replaces users, trunks and dialplan. Calls in progress keep going: their dialogs
+    /// follow their route sets, not the dialplan.
+    pub fn reload(&mut self, mut routing: Routing) {
+        routing.inherit(&self.routing);
+        tracing::info!(
+            users = routing.users.len(),
+            trunks = routing.trunks.len(),
+            rules = routing.dialplan.rules().len(),
+            dialplan = routing.dialplan_file.as_deref().unwrap_or("(none)"),
+            "SIP routing reloaded"
+        );
+        self.routing = routing;
+    }
+
+    /// A request for someone else. Who is calling decides what may be reached: a trunk
+    /// (known by its source address) or a local user who proves it with digest auth
+    /// (RFC 3261 §22.3, Proxy-Authorization); anyone else is challenged, so nobody
+    /// unauthenticated reaches anything (no open relay). Then the dialplan decides.
     fn route(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
-        let caller = match self
-            .proxy_auth
-            .check(now, source.addr.ip(), &request, &self.credentials)
-        {
-            Ok(user) => user,
-            Err(denial) => {
-                let resp = self.proxy_auth.respond(now, &request, &denial);
-                self.send(now, key, resp, &request);
-                return;
-            }
+        self.routing_source = Some(format!(
+            "{}:{}",
+            source.transport.as_str().to_ascii_lowercase(),
+            source.addr
+        ));
+        let trunk = self
+            .routing
+            .trunk_from(source.addr.ip())
+            .map(|t| t.name.clone());
+        let user = match &trunk {
+            Some(_) => None,
+            None => match self.proxy_auth.check(
+                now,
+                source.addr.ip(),
+                &request,
+                &self.routing.credentials,
+            ) {
+                Ok(user) => {
+                    // RFC 3261 §22.3: the credentials were for us; the next hop (a trunk)
+                    // must not see them.
+                    if let Some(pending) = self.proxy.pending_request_mut(&key) {
+                        consume_credentials(pending, &user.realm);
+                    }
+                    Some(user.username)
+                }
+                Err(denial) => {
+                    let resp = self.proxy_auth.respond(now, &request, &denial);
+                    self.send(now, key, resp, &request);
+                    return;
+                }
+            },
         };
-        let Some(aor) = Aor::from_uri(&request.uri) else {
-            let resp =
-                request.make_response_with_reason(404, "Not Found - no user in the Request-URI");
-            self.send(now, key, resp, &request);
+        let no_groups = Vec::new();
+        let origin = match (&trunk, &user) {
+            (Some(t), _) => Origin::Trunk(t),
+            (None, Some(u)) => Origin::User {
+                name: u,
+                groups: self.routing.groups.get(u).unwrap_or(&no_groups),
+            },
+            (None, None) => return,
+        };
+        let dialled = request
+            .uri
+            .as_sip()
+            .and_then(|s| s.user_decoded())
+            .unwrap_or_default();
+        let from = request
+            .headers
+            .typed::<cardea_sip::typed::From>()
+            .ok()
+            .flatten();
+        let caller = from
+            .as_ref()
+            .and_then(|f| f.uri.as_sip().and_then(|s| s.user_decoded()))
+            .unwrap_or_default();
+        let decision = if request.method == Method::Invite {
+            let header = |name: &str| {
+                request
+                    .headers
+                    .get(&HeaderName::parse(name))
+                    .and_then(|h| h.value_str().ok().map(str::to_owned))
+            };
+            self.routing.dialplan.route(&Call {
+                origin,
+                to: &dialled,
+                caller: &caller,
+                header: &header,
+                at: Moment::now(),
+            })
+        } else {
+            None
+        };
+        let origin_name = match (&trunk, &user) {
+            (Some(t), _) => format!("trunk:{t}"),
+            (_, Some(u)) => format!("user:{u}"),
+            _ => String::new(),
+        };
+        tracing::debug!(origin = %origin_name, %dialled, rule = ?decision.as_ref().map(|d| &d.rule), "routing");
+        let Some(decision) = decision else {
+            // No rule: the local user the Request-URI names, as a plain registrar-proxy.
+            self.ring(now, key, request, None, &origin_name, &dialled);
             return;
         };
-        let targets: Vec<(Target, f32)> = self
-            .registrar
-            .bindings(&aor, now)
-            .into_iter()
+        if let Some(pending) = self.proxy.pending_request_mut(&key) {
+            apply_caller_id(pending, &decision);
+        }
+        match decision.action.clone() {
+            Action::Ring(users) => self.ring(
+                now,
+                key,
+                request,
+                Some((&decision, users)),
+                &origin_name,
+                &dialled,
+            ),
+            Action::Trunk(choices) => {
+                let order = cardea_dialplan::order_trunks(&choices, rand::random::<f64>);
+                self.send_to_trunks(now, key, &request, &decision, order, &origin_name, &dialled);
+            }
+            Action::Reject(r) => {
+                let reason = r.reason.unwrap_or_else(|| {
+                    format!("{} - {}", cardea_sip::default_reason(r.code), decision.rule)
+                });
+                let record = (
+                    origin_name.as_str(),
+                    dialled.as_str(),
+                    decision.number.as_str(),
+                    decision.rule.as_str(),
+                );
+                self.refuse(now, key, &request, r.code, &reason, record);
+            }
+            Action::Room(room) => {
+                let reason = format!(
+                    "Temporarily Unavailable - room {room} needs the AudioBridge plugin, not in this build"
+                );
+                let record = (
+                    origin_name.as_str(),
+                    dialled.as_str(),
+                    decision.number.as_str(),
+                    decision.rule.as_str(),
+                );
+                self.refuse(now, key, &request, 480, &reason, record);
+            }
+            Action::Echo | Action::Play(_) => {
+                let reason =
+                    "Temporarily Unavailable - echo and announcements are not in this build";
+                let record = (
+                    origin_name.as_str(),
+                    dialled.as_str(),
+                    decision.number.as_str(),
+                    decision.rule.as_str(),
+                );
+                self.refuse(now, key, &request, 480, reason, record);
+            }
+        }
+    }
+
+    /// Rings every registered contact of `users` (or, without a decision, of the user the
+    /// Request-URI names) in parallel, by q-value: phones and SIP plugin handles alike.
+    fn ring(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: Request,
+        decision: Option<(&Decision, Vec<String>)>,
+        origin: &str,
+        dialled: &str,
+    ) {
+        let aors: Vec<Aor> = match &decision {
+            Some((_, users)) => users
+                .iter()
+                .flat_map(|u| {
+                    self.domains.iter().filter_map(move |d| {
+                        Aor::from_uri(&Uri::parse(&format!("sip:{u}@{d}")).ok()?)
+                    })
+                })
+                .collect(),
+            None => Aor::from_uri(&request.uri).into_iter().collect(),
+        };
+        let targets: Vec<(Target, f32)> = aors
+            .iter()
+            .flat_map(|aor| self.registrar.bindings(aor, now))
             .filter_map(|b| {
                 let destination = destination_of(&b.contact.uri)?;
                 Some((
@@ -331,20 +608,169 @@ impl SipService {
             })
             .collect();
         if targets.is_empty() {
-            let resp =
-                request.make_response_with_reason(480, "Temporarily Unavailable - not registered");
-            self.send(now, key, resp, &request);
+            let known = match &decision {
+                Some(_) => true,
+                None => aors.iter().any(|a| self.routing.users.contains(&a.user)),
+            };
+            let (status, reason) = if known {
+                (480, "Temporarily Unavailable - not registered")
+            } else {
+                (404, "Not Found - no such user or route")
+            };
+            let (rule, number) = match &decision {
+                Some((d, _)) => (d.rule.as_str(), d.number.as_str()),
+                None => ("(registered user)", dialled),
+            };
+            let (rule, number) = (rule.to_owned(), number.to_owned());
+            self.refuse(
+                now,
+                key,
+                &request,
+                status,
+                reason,
+                (origin, dialled, &number, &rule),
+            );
             return;
         }
-        tracing::debug!(caller = %caller.username, callee = %aor.user, forks = targets.len(), "routing to registered contacts");
+        let route = serde_json::json!({
+            "ring": targets.iter().map(|(t, _)| t.uri.to_string()).collect::<Vec<_>>(),
+        });
+        let (rule, number) = match &decision {
+            Some((d, _)) => (d.rule.clone(), d.number.clone()),
+            None => ("(registered user)".to_owned(), dialled.to_owned()),
+        };
+        tracing::debug!(%origin, forks = targets.len(), "ringing registered contacts");
+        self.forward(
+            now,
+            key,
+            &request,
+            TargetGroup::by_q(targets),
+            Failover::AnyFailure,
+            (origin, dialled, &number, &rule, route),
+        );
+    }
+
+    /// Sends the call to `order`'s trunks one after the other (failover on no answer,
+    /// timeout and 5xx), trunks whose probes fail last.
+    #[allow(clippy::too_many_arguments)]
+    fn send_to_trunks(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        decision: &Decision,
+        order: Vec<String>,
+        origin: &str,
+        dialled: &str,
+    ) {
+        let mut trunks: Vec<&super::routing::Trunk> =
+            order.iter().filter_map(|n| self.routing.trunk(n)).collect();
+        // Stable: healthy trunks first, each kept in the drawn order.
+        trunks.sort_by_key(|t| !t.up);
+        let groups: Vec<TargetGroup> = trunks
+            .iter()
+            .filter_map(|t| {
+                let mut target =
+                    Target::new(t.request_uri(&decision.number)?, t.destination.clone());
+                target.no_answer = Some(t.no_answer);
+                Some(TargetGroup(vec![target]))
+            })
+            .collect();
+        let route = serde_json::json!({
+            "trunks": trunks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        });
+        if groups.is_empty() {
+            let resp = request
+                .make_response_with_reason(503, "Service Unavailable - no trunk for this route");
+            self.send(now, key, resp, request);
+            return;
+        }
+        self.forward(
+            now,
+            key,
+            request,
+            groups,
+            Failover::TimeoutOrServerError,
+            (origin, dialled, &decision.number, &decision.rule, route),
+        );
+    }
+
+    /// What a call record starts with.
+    fn started(
+        &mut self,
+        request: &Request,
+        (origin, dialled, number, rule, route): (&str, &str, &str, &str, serde_json::Value),
+    ) -> Started {
+        let from = request
+            .headers
+            .typed::<cardea_sip::typed::From>()
+            .ok()
+            .flatten();
+        Started {
+            call_id: request.call_id_value().unwrap_or_default(),
+            caller_tag: from
+                .as_ref()
+                .and_then(|f| f.tag().map(str::to_owned))
+                .unwrap_or_default(),
+            caller: from.map(|f| f.uri.to_string()).unwrap_or_default(),
+            origin: origin.to_owned(),
+            source: self.routing_source.take().unwrap_or_default(),
+            to: dialled.to_owned(),
+            number: number.to_owned(),
+            rule: rule.to_owned(),
+            route,
+        }
+    }
+
+    /// Answers a call the routing refuses, and records it.
+    fn refuse(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        status: u16,
+        reason: &str,
+        record: (&str, &str, &str, &str),
+    ) {
+        if request.method == Method::Invite {
+            let (origin, dialled, number, rule) = record;
+            let started = self.started(
+                request,
+                (
+                    origin,
+                    dialled,
+                    number,
+                    rule,
+                    serde_json::json!({ "reject": status }),
+                ),
+            );
+            self.records.refused(now, key, started, status, reason);
+        }
+        let resp = request.make_response_with_reason(status, reason);
+        self.send(now, key, resp, request);
+    }
+
+    fn forward(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        groups: Vec<TargetGroup>,
+        failover: Failover,
+        (origin, dialled, number, rule, route): (&str, &str, &str, &str, serde_json::Value),
+    ) {
+        if request.method == Method::Invite {
+            let started = self.started(request, (origin, dialled, number, rule, route));
+            self.records.start(now, key, started);
+        }
         if let Err(e) = self
             .proxy
-            .forward(now, &mut self.layer, key, TargetGroup::by_q(targets))
+            .forward_with(now, &mut self.layer, key, groups, failover)
         {
             tracing::warn!("SIP forward failed: {e}");
             let resp =
                 request.make_response_with_reason(500, "Server Internal Error - forward failed");
-            self.send(now, key, resp, &request);
+            self.send(now, key, resp, request);
         }
     }
 
@@ -380,6 +806,66 @@ impl SipService {
             tracing::debug!("SIP response not sent: {e}");
         }
     }
+}
+
+/// Removes the Proxy-Authorization fields for `realm` (ours), leaving those for proxies
+/// further on.
+fn consume_credentials(request: &mut Request, realm: &str) {
+    let ours = format!("realm=\"{}\"", realm.to_ascii_lowercase());
+    let keep: Vec<Header> = request
+        .headers
+        .get_all(&HeaderName::ProxyAuthorization)
+        .filter(|h| {
+            h.value_str()
+                .map(|v| !v.to_ascii_lowercase().replace(' ', "").contains(&ours))
+                .unwrap_or(true)
+        })
+        .cloned()
+        .collect();
+    let Some(at) = request.headers.remove_all(&HeaderName::ProxyAuthorization) else {
+        return;
+    };
+    for (i, h) in keep.into_iter().enumerate() {
+        request.headers.insert(at + i, h);
+    }
+}
+
+/// The dialplan's caller ID on the forwarded request: From's user and display name (the
+/// tag stays, so the caller's dialog is unchanged) and P-Asserted-Identity (RFC 3325),
+/// which carriers read.
+fn apply_caller_id(request: &mut Request, decision: &Decision) {
+    if decision.caller_number.is_none() && decision.caller_name.is_none() {
+        return;
+    }
+    let Ok(Some(mut from)) = request.headers.typed::<cardea_sip::typed::From>() else {
+        return;
+    };
+    if let Some(number) = &decision.caller_number {
+        if let Uri::Sip(sip) = &mut from.0.uri {
+            sip.user = Some(number.clone());
+        }
+    }
+    if let Some(name) = &decision.caller_name {
+        from.0.display_name = Some(name.clone());
+    }
+    request.headers.set_typed(&from);
+    use cardea_sip::TypedHeader;
+    let mut pai = cardea_sip::typed::NameAddr::new(from.0.uri.clone());
+    pai.display_name = from.0.display_name.clone();
+    let mut value = String::new();
+    cardea_sip::typed::From(pai).encode(&mut value);
+    request
+        .headers
+        .remove_all(&HeaderName::parse("P-Asserted-Identity"));
+    let at = request
+        .headers
+        .iter()
+        .position(|h| *h.name() == HeaderName::ContentLength)
+        .unwrap_or(request.headers.len());
+    request.headers.insert(
+        at,
+        Header::new(HeaderName::parse("P-Asserted-Identity"), &value),
+    );
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: note on the top Via where the request really came
@@ -428,3 +914,7 @@ fn response_destination(request: &Request, source: &Destination) -> Destination 
         source.transport.clone(),
     )
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

@@ -31,6 +31,8 @@ pub(crate) struct Branch {
     pub request: Request,
     pub destination: Destination,
     pub state: BranchState,
+    /// When the branch is abandoned if still [`BranchState::Trying`].
+    pub no_answer: Option<Instant>,
 }
 
 /// A branch's progress. `timer_c` runs for INVITE branches only (§16.8).
@@ -47,11 +49,15 @@ pub(crate) enum BranchState {
     Cancelling { timer_c: Option<Instant> },
     /// A final response arrived, or the proxy acted as if one had (§16.8).
     Done,
+    /// Given up for not answering in time ([`super::Target::no_answer`]): counted as a 408;
+    /// a provisional that still comes gets a CANCEL, a final is dropped (a 2xx still goes
+    /// upstream, as every 2xx must).
+    Abandoned,
 }
 
 impl BranchState {
     pub fn is_pending(&self) -> bool {
-        !matches!(self, BranchState::Done)
+        !matches!(self, BranchState::Done | BranchState::Abandoned)
     }
 
     pub fn timer_c(&self) -> Option<Instant> {
@@ -59,7 +65,7 @@ impl BranchState {
             BranchState::Trying { timer_c, .. }
             | BranchState::Proceeding { timer_c }
             | BranchState::Cancelling { timer_c } => timer_c,
-            BranchState::Done => None,
+            BranchState::Done | BranchState::Abandoned => None,
         }
     }
 }
@@ -85,6 +91,7 @@ pub(crate) struct Context {
     /// 3xx responses recursed on so far, and the Request-URIs tried (no target twice).
     pub recursions: u8,
     pub tried: Vec<crate::uri::Uri>,
+    pub failover: super::Failover,
 }
 
 impl Context {

@@ -31,6 +31,18 @@ impl Proxy {
         key: ServerKey,
         groups: Vec<TargetGroup>,
     ) -> Result<(), ProxyError> {
+        self.forward_with(now, layer, key, groups, super::Failover::AnyFailure)
+    }
+
+    /// [`Proxy::forward`] with a choice of when the next group is tried.
+    pub fn forward_with(
+        &mut self,
+        now: Instant,
+        layer: &mut TransactionLayer,
+        key: ServerKey,
+        groups: Vec<TargetGroup>,
+        failover: super::Failover,
+    ) -> Result<(), ProxyError> {
         if self.contexts.contains_key(&key) {
             return Err(ProxyError::AlreadyForwarded);
         }
@@ -60,6 +72,7 @@ impl Proxy {
                 server_gone: false,
                 recursions: 0,
                 tried: Vec::new(),
+                failover,
             },
         );
         self.advance(now, layer, key);
@@ -80,6 +93,10 @@ impl Proxy {
         };
         let timer_c = (ctx.request.method == Method::Invite).then(|| now + self.config.timer_c);
         for target in group.0 {
+            let no_answer = target
+                .no_answer
+                .filter(|_| ctx.request.method == Method::Invite)
+                .map(|d| now + d);
             ctx.tried.push(target.uri.clone());
             ctx.copies += 1;
             let branch = branch::branch(&ctx.hash, ctx.copies);
@@ -101,6 +118,7 @@ impl Proxy {
                                 timer_c,
                                 cancel: false,
                             },
+                            no_answer,
                         },
                     );
                     self.owned.insert(client, Owned::Branch(key));

@@ -47,7 +47,7 @@ use crate::typed::Transport;
 
 pub use config::{ProxyConfig, TIMER_C};
 pub use error::ProxyError;
-pub use target::{destination_of, Target, TargetGroup};
+pub use target::{destination_of, Failover, Target, TargetGroup};
 
 use context::{Context, Owned};
 
@@ -63,6 +63,9 @@ pub enum ProxyEvent {
         source: Destination,
         local: bool,
     },
+    /// The final response that went upstream for a forwarded request (the first 2xx, or
+    /// the best non-2xx once every branch ended): for call records.
+    Final { key: ServerKey, status: u16 },
     /// A transaction event that belongs to no proxy context.
     Other(TransactionEvent),
 }
@@ -92,6 +95,13 @@ impl Proxy {
 
     pub fn config(&self) -> &ProxyConfig {
         &self.config
+    }
+
+    /// The request of a [`ProxyEvent::Request`] not forwarded yet, for the core to change
+    /// before [`Proxy::forward`] (caller ID, added headers). Its Request-URI is replaced
+    /// per target anyway.
+    pub fn pending_request_mut(&mut self, key: &ServerKey) -> Option<&mut Request> {
+        self.pending.get_mut(key).map(|(r, _, _)| r)
     }
 
     /// Takes one event of the transaction layer.
@@ -179,7 +189,13 @@ impl Proxy {
         self.contexts
             .values()
             .flat_map(|c| c.branches.values())
-            .filter_map(|b| b.state.timer_c())
+            .flat_map(|b| {
+                let no_answer = b
+                    .no_answer
+                    .filter(|_| matches!(b.state, context::BranchState::Trying { .. }));
+                [b.state.timer_c(), no_answer]
+            })
+            .flatten()
             .min()
     }
 

@@ -31,6 +31,23 @@ impl Proxy {
             return;
         };
         let status = response.status;
+        let abandoned = ctx
+            .branches
+            .get(&client)
+            .is_some_and(|b| b.state == BranchState::Abandoned);
+        if abandoned && status < 200 {
+            // Too late: the search went on without this target. Stop it ringing.
+            if status > 100 {
+                self.send_cancel(now, layer, server, client);
+            }
+            return;
+        }
+        if abandoned && status >= 300 {
+            if let Some(b) = ctx.branches.get_mut(&client) {
+                b.state = BranchState::Done;
+            }
+            return;
+        }
         if status < 200 {
             let invite = ctx.request.method == Method::Invite;
             let timer_c = invite.then_some(timer_c);
@@ -46,6 +63,7 @@ impl Proxy {
                         BranchState::Proceeding { timer_c }
                     }
                     BranchState::Done => BranchState::Done,
+                    BranchState::Abandoned => BranchState::Abandoned,
                 };
             }
             // §16.7 step 5: every provisional but 100 goes upstream while no final has.
@@ -68,6 +86,10 @@ impl Proxy {
             if matches!(ctx.phase, Phase::Searching | Phase::Winding) {
                 ctx.phase = Phase::Accepted;
                 ctx.groups.clear();
+                self.events.push_back(super::ProxyEvent::Final {
+                    key: server,
+                    status,
+                });
                 self.cancel_all(now, layer, server);
             }
             return;
@@ -100,6 +122,10 @@ impl Proxy {
             response,
             synthetic: false,
         });
+        if status < 600 && !ctx.failover.tries_next(status) {
+            // This answer would be the same through any other group (a trunk's 486).
+            ctx.groups.clear();
+        }
         if status >= 600 {
             // §16.7 step 5: a 6xx ends the search.
             ctx.phase = Phase::Winding;
@@ -182,6 +208,29 @@ impl Proxy {
     /// Fires Timer C (§16.8): a branch with a provisional response is cancelled, and either
     /// way the proxy acts as if it had answered 408.
     pub fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        let silent: Vec<(ServerKey, ClientKey)> = self
+            .contexts
+            .iter()
+            .flat_map(|(s, ctx)| {
+                ctx.branches
+                    .iter()
+                    .filter(|(_, b)| {
+                        matches!(b.state, BranchState::Trying { .. })
+                            && b.no_answer.is_some_and(|t| t <= now)
+                    })
+                    .map(move |(c, _)| (*s, *c))
+            })
+            .collect();
+        for (server, client) in silent {
+            self.on_branch_failed(now, layer, server, client, 408);
+            if let Some(b) = self
+                .contexts
+                .get_mut(&server)
+                .and_then(|ctx| ctx.branches.get_mut(&client))
+            {
+                b.state = BranchState::Abandoned;
+            }
+        }
         let due: Vec<(ServerKey, ClientKey, BranchState)> = self
             .contexts
             .iter()
@@ -222,6 +271,10 @@ impl Proxy {
                     .and_then(|i| upstream(&ctx.finals, i))
                     .unwrap_or_else(|| reply(&ctx.request, 408, "Request Timeout"));
                 ctx.phase = Phase::Answered;
+                self.events.push_back(super::ProxyEvent::Final {
+                    key: server,
+                    status: answer.status,
+                });
                 let _ = layer.respond(now, server, answer);
             }
             return;

@@ -18,6 +18,11 @@ pub struct Target {
     /// Where the first hop is: the first of `route`, else the request's top Route, else
     /// `uri`, resolved by the core (RFC 3263); [`destination_of`] does it for IP literals.
     pub destination: Destination,
+    /// For an INVITE: give up on this target when it has not answered at all (not even a
+    /// provisional) after this long, and go on to the next group (a trunk that is down).
+    /// A provisional that arrives later is met with a CANCEL. `None`: Timer B and Timer C
+    /// alone (§16.8).
+    pub no_answer: Option<std::time::Duration>,
 }
 
 impl Target {
@@ -26,6 +31,28 @@ impl Target {
             uri,
             route: Vec::new(),
             destination,
+            no_answer: None,
+        }
+    }
+}
+
+/// When the proxy moves on to the next target group after a non-2xx final response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Failover {
+    /// After any final response but a 6xx (§16.7 step 6, serial forking by q-value).
+    #[default]
+    AnyFailure,
+    /// Only when the group timed out (408) or failed (5xx, including 503 and transport
+    /// errors): trunk failover. A 4xx (busy, not found) ends the search: it would be the
+    /// same through any trunk.
+    TimeoutOrServerError,
+}
+
+impl Failover {
+    pub(crate) fn tries_next(self, status: u16) -> bool {
+        match self {
+            Failover::AnyFailure => status < 600,
+            Failover::TimeoutOrServerError => status == 408 || (500..600).contains(&status),
         }
     }
 }
