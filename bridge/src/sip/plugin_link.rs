@@ -1,12 +1,22 @@
 //! The SIP plugin's way through the shared endpoint: which handle owns which client
 //! transaction, Call-ID (dialog) and Contact user, so responses and requests reach the
 //! handle's user agent, and everything else (registrar, proxy) stays as it is.
+//!
+//! A handle registered with Cardea's own registrar sends its requests to Cardea's own
+//! listener, and the proxy forks calls for it back to that listener: such requests pass
+//! through the endpoint twice, and both passes share a Call-ID. So a request is the handle's
+//! only when it is not the handle's own request coming back in (its Via branch is one the
+//! handle sent: that pass is the proxy's), and within a Call-ID the To tag (the receiver's
+//! local tag) or the INVITE server transaction a CANCEL or ACK matches tells which handle,
+//! when two handles talk through the proxy.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use cardea_plugins::{SipIn, SipOut};
 use cardea_sip::locate::{locate, Locate, Lookup};
-use cardea_sip::transaction::{ClientKey, TransactionEvent, TransactionKey, TransactionLayer};
+use cardea_sip::transaction::{
+    ClientKey, ServerKey, TransactionEvent, TransactionKey, TransactionLayer,
+};
 use cardea_sip::typed::{Route, Transport, Via};
 use cardea_sip::{Message, Method, Request, SipUri, Uri};
 
@@ -23,6 +33,15 @@ pub struct PluginLink {
     listeners: Vec<(Transport, SipUri)>,
     clients: HashMap<ClientKey, Owned>,
     calls: HashMap<String, u64>,
+    /// (Call-ID, the handle's own tag) → handle: tells two handles in one call apart.
+    tags: HashMap<(String, String), u64>,
+    /// INVITE server transactions handed to a handle (a CANCEL or a non-2xx ACK matching
+    /// one is that handle's; matching another is the proxy's).
+    server_invites: HashMap<ServerKey, u64>,
+    /// Via branches of the requests handles sent lately, oldest first: one of them coming
+    /// in again is a handle's request through our own proxy, not a request for a handle.
+    sent_branches: HashSet<String>,
+    sent_order: VecDeque<String>,
     users: HashMap<String, u64>,
     /// Events for the core, drained by the endpoint's I/O loop.
     pub events: Vec<(u64, SipIn)>,
@@ -33,6 +52,37 @@ pub struct PluginLink {
 
 fn call_id_of(request: &Request) -> Option<String> {
     request.call_id_value()
+}
+
+/// Branches remembered: requests a handle sends within a few minutes at any call rate a
+/// single endpoint sees come back well before they are forgotten.
+const SENT_BRANCHES: usize = 65_536;
+
+fn top_branch(request: &Request) -> Option<String> {
+    request
+        .headers
+        .typed::<Via>()
+        .ok()
+        .flatten()
+        .and_then(|v| v.branch().map(str::to_owned))
+}
+
+fn tag_of(request: &Request, to: bool) -> Option<String> {
+    if to {
+        request
+            .headers
+            .typed::<cardea_sip::typed::To>()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag().map(str::to_owned))
+    } else {
+        request
+            .headers
+            .typed::<cardea_sip::typed::From>()
+            .ok()
+            .flatten()
+            .and_then(|f| f.tag().map(str::to_owned))
+    }
 }
 
 /// Where a UA's request goes (RFC 3261 §8.1.2): the top Route when there is one, else the
@@ -123,8 +173,16 @@ impl PluginLink {
                 };
                 let mut request = request;
                 self.stamp_via(&mut request, &destination.transport);
+                if method == Method::Invite && !request.has_to_tag() {
+                    if let Some(tag) = tag_of(&request, false) {
+                        self.tags.insert((call_id.clone(), tag), handle);
+                    }
+                }
                 match layer.send_request(now, request, destination) {
                     Ok(key) => {
+                        if let Some(branch) = layer.client_branch(key) {
+                            self.remember_branch(branch);
+                        }
                         self.clients.insert(
                             key,
                             Owned {
@@ -156,10 +214,39 @@ impl PluginLink {
                     _ => None,
                 });
                 if let Some(d) = destination {
+                    if let Some(branch) = top_branch(&request) {
+                        self.remember_branch(branch);
+                    }
                     layer.send_stateless(Message::Request(request), d);
                 }
             }
             SipOut::Respond { key, response } => {
+                // The handle's tag in its answers to a request that made a dialog.
+                let invite = response
+                    .headers
+                    .typed::<cardea_sip::typed::CSeq>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|c| c.method == Method::Invite);
+                if invite && response.status > 100 {
+                    let to_tag = response
+                        .headers
+                        .typed::<cardea_sip::typed::To>()
+                        .ok()
+                        .flatten()
+                        .and_then(|t| t.tag().map(str::to_owned));
+                    if let (Some(tag), Some(call_id)) = (
+                        to_tag,
+                        response
+                            .headers
+                            .typed::<cardea_sip::typed::CallId>()
+                            .ok()
+                            .flatten()
+                            .map(|c| c.0),
+                    ) {
+                        self.tags.entry((call_id, tag)).or_insert(handle);
+                    }
+                }
                 if let Err(e) = layer.respond(now, key, response) {
                     tracing::debug!(handle, "plugin SIP response not sent: {e}");
                 }
@@ -171,6 +258,8 @@ impl PluginLink {
                 if self.calls.get(&call_id) == Some(&handle) {
                     self.calls.remove(&call_id);
                 }
+                self.tags
+                    .retain(|(c, _), h| !(*c == call_id && *h == handle));
             }
             SipOut::Bind { user } => {
                 self.users.insert(user, handle);
@@ -226,6 +315,37 @@ impl PluginLink {
                 self.clients.remove(&key);
                 None
             }
+            TransactionEvent::Terminated(TransactionKey::Server(key))
+                if self.server_invites.contains_key(&key) =>
+            {
+                self.server_invites.remove(&key);
+                Some(TransactionEvent::Terminated(TransactionKey::Server(key)))
+            }
+            // A handle's own request coming back in through our listener: the proxy's.
+            TransactionEvent::Request { ref request, .. }
+            | TransactionEvent::Merged { ref request, .. }
+            | TransactionEvent::Cancel { ref request, .. }
+            | TransactionEvent::Ack { ref request, .. }
+                if self.is_own(request) =>
+            {
+                Some(event)
+            }
+            // A fork of our proxy coming back to a handle: the same From tag, Call-ID and
+            // CSeq as the proxy's own server transaction, so the layer calls it merged
+            // (§8.2.2.2); for the handle it is a new request.
+            TransactionEvent::Merged {
+                key,
+                request,
+                source,
+                ..
+            } if self.owner(&request, &ours).is_some() => self.intercept(
+                TransactionEvent::Request {
+                    key,
+                    request,
+                    source,
+                },
+                ours,
+            ),
             TransactionEvent::Request {
                 key,
                 request,
@@ -236,6 +356,7 @@ impl PluginLink {
                         if let Some(id) = call_id_of(&request) {
                             self.calls.insert(id, handle);
                         }
+                        self.server_invites.insert(key, handle);
                     }
                     self.events.push((
                         handle,
@@ -258,7 +379,7 @@ impl PluginLink {
                 invite,
                 request,
                 source,
-            } => match self.dialog_owner(&request) {
+            } => match self.matched_owner(invite, &request) {
                 Some(handle) => {
                     self.events.push((handle, SipIn::Cancel { key, request }));
                     None
@@ -274,7 +395,7 @@ impl PluginLink {
                 invite,
                 request,
                 source,
-            } => match self.dialog_owner(&request) {
+            } => match self.matched_owner(invite, &request) {
                 Some(handle) => {
                     self.events.push((handle, SipIn::Ack { request }));
                     None
@@ -289,21 +410,60 @@ impl PluginLink {
         }
     }
 
-    fn dialog_owner(&self, request: &Request) -> Option<u64> {
-        call_id_of(request).and_then(|id| self.calls.get(&id).copied())
+    fn remember_branch(&mut self, branch: String) {
+        if self.sent_order.len() == SENT_BRANCHES {
+            if let Some(old) = self.sent_order.pop_front() {
+                self.sent_branches.remove(&old);
+            }
+        }
+        if self.sent_branches.insert(branch.clone()) {
+            self.sent_order.push_back(branch);
+        }
     }
 
-    /// The handle a request is for: its dialog's, or (out of dialog) the handle whose
-    /// Contact user the Request-URI names.
+    /// A request a handle sent, back in through our own listener.
+    fn is_own(&self, request: &Request) -> bool {
+        !self.sent_branches.is_empty()
+            && top_branch(request).is_some_and(|b| self.sent_branches.contains(&b))
+    }
+
+    /// The handle of the dialog a request is in: by the receiver's tag (To) when one
+    /// handle has it, else by Call-ID.
+    fn dialog_owner(&self, request: &Request) -> Option<u64> {
+        let call_id = call_id_of(request)?;
+        if let Some(tag) = tag_of(request, true) {
+            if let Some(h) = self.tags.get(&(call_id.clone(), tag)) {
+                return Some(*h);
+            }
+        }
+        self.calls.get(&call_id).copied()
+    }
+
+    /// A CANCEL's or ACK's handle: the one whose INVITE server transaction it matches;
+    /// one that matches another transaction (the proxy's) is not a handle's; one that
+    /// matches none goes by its dialog.
+    fn matched_owner(&self, invite: Option<ServerKey>, request: &Request) -> Option<u64> {
+        match invite {
+            Some(key) => self.server_invites.get(&key).copied(),
+            None => self.dialog_owner(request),
+        }
+    }
+
+    /// The handle a request is for: out of dialog, the handle whose Contact user the
+    /// Request-URI names (even when another handle already has the Call-ID: the caller of
+    /// a call between two handles); else its dialog's.
     fn owner(&self, request: &Request, ours: &impl Fn(&Uri) -> bool) -> Option<u64> {
-        if let Some(h) = self.dialog_owner(request) {
-            return Some(h);
+        if !request.has_to_tag() && ours(&request.uri) {
+            let bound = request
+                .uri
+                .as_sip()
+                .and_then(|u| u.user.as_deref())
+                .and_then(|user| self.users.get(user).copied());
+            if bound.is_some() {
+                return bound;
+            }
         }
-        if request.has_to_tag() || !ours(&request.uri) {
-            return None;
-        }
-        let user = request.uri.as_sip()?.user.as_deref()?;
-        self.users.get(user).copied()
+        self.dialog_owner(request)
     }
 
     /// Handles, calls and users tracked (for the Admin API and leak tests).

@@ -97,6 +97,10 @@ impl SipService {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
                 domains: domains.clone(),
+                local_hosts: proxy_listeners
+                    .iter()
+                    .map(|(_, uri)| format!("{}:{}", uri.host, uri.port.unwrap_or(5060)))
+                    .collect(),
                 ..RegistrarConfig::default()
             },
             MemoryLocationStore::new(),

@@ -30,6 +30,11 @@ pub struct RegistrarConfig {
     /// Only the user named like the AOR may change its bindings ([`may_register`]). Turn
     /// off when the caller applies its own policy first.
     pub require_owner: bool,
+    /// This registrar's own addresses (`host` or `host:port` of its listeners): a
+    /// Request-URI naming one is for the registrar as much as one naming a served domain
+    /// (a UA configured with the registrar's address puts it there). The AOR's domain must
+    /// still be served.
+    pub local_hosts: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -40,6 +45,7 @@ impl Default for RegistrarConfig {
             default_expires: 3600,
             max_bindings_per_aor: 16,
             domains: Vec::new(),
+            local_hosts: Vec::new(),
             require_owner: true,
         }
     }
@@ -156,8 +162,17 @@ impl<S: LocationStore> Registrar<S> {
                 .iter()
                 .any(|x| x.eq_ignore_ascii_case(d))
         };
-        let ruri_host = request.uri.as_sip().map(|u| u.host.to_string());
-        ours(aor.domain()) && ruri_host.as_deref().is_some_and(ours)
+        let ruri = request.uri.as_sip();
+        let ruri_host = ruri.map(|u| u.host.to_string());
+        let local = ruri.is_some_and(|u| {
+            let host = u.host.to_string();
+            let with_port = format!("{host}:{}", u.port.unwrap_or(5060));
+            self.config
+                .local_hosts
+                .iter()
+                .any(|l| l.eq_ignore_ascii_case(&host) || l.eq_ignore_ascii_case(&with_port))
+        });
+        ours(aor.domain()) && (local || ruri_host.as_deref().is_some_and(ours))
     }
 
     /// Steps 6–7, all or nothing: the new binding list, or (status, reason) with nothing

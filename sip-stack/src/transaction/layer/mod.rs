@@ -115,6 +115,12 @@ impl TransactionLayer {
         Ok(key)
     }
 
+    /// The Via branch of client transaction `key` (the one generated when the request had
+    /// none), while the transaction lives.
+    pub fn client_branch(&self, key: ClientKey) -> Option<String> {
+        self.clients.get(&key).map(|e| e.matching.branch.clone())
+    }
+
     /// Sends a response on server transaction `key` (§17.2.1, §17.2.2).
     pub fn respond(
         &mut self,
