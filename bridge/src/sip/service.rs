@@ -82,8 +82,9 @@ impl SipService {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let proxy_listeners = listeners.clone();
-        let proxy_config =
+        let mut proxy_config =
             ProxyConfig::with_listeners(listeners).ok_or("no SIP listener to name")?;
+        proxy_config.consume_realm = Some(config.realm.clone());
         let proxy = Proxy::new(proxy_config);
         // Serve the realm's domain unless told otherwise: a registrar for any domain
         // would accept bindings for names it has no business with.
@@ -458,14 +459,9 @@ impl SipService {
                 &request,
                 &self.routing.credentials,
             ) {
-                Ok(user) => {
-                    // RFC 3261 §22.3: the credentials were for us; the next hop (a trunk)
-                    // must not see them.
-                    if let Some(pending) = self.proxy.pending_request_mut(&key) {
-                        consume_credentials(pending, &user.realm);
-                    }
-                    Some(user.username)
-                }
+                // The proxy removes the credentials for our realm from what it forwards
+                // (ProxyConfig::consume_realm): the next hop (a trunk) never sees them.
+                Ok(user) => Some(user.username),
                 Err(denial) => {
                     let resp = self.proxy_auth.respond(now, &request, &denial);
                     self.send(now, key, resp, &request);
@@ -809,28 +805,6 @@ impl SipService {
         if let Err(e) = self.layer.respond(now, key, resp) {
             tracing::debug!("SIP response not sent: {e}");
         }
-    }
-}
-
-/// Removes the Proxy-Authorization fields for `realm` (ours), leaving those for proxies
-/// further on.
-fn consume_credentials(request: &mut Request, realm: &str) {
-    let ours = format!("realm=\"{}\"", realm.to_ascii_lowercase());
-    let keep: Vec<Header> = request
-        .headers
-        .get_all(&HeaderName::ProxyAuthorization)
-        .filter(|h| {
-            h.value_str()
-                .map(|v| !v.to_ascii_lowercase().replace(' ', "").contains(&ours))
-                .unwrap_or(true)
-        })
-        .cloned()
-        .collect();
-    let Some(at) = request.headers.remove_all(&HeaderName::ProxyAuthorization) else {
-        return;
-    };
-    for (i, h) in keep.into_iter().enumerate() {
-        request.headers.insert(at + i, h);
     }
 }
 

@@ -40,6 +40,10 @@ pub struct ProxyConfig {
     /// Recurse on the Contacts of 3xx responses (§16.7 step 4): how many times per request;
     /// 0 passes redirects upstream untouched.
     pub max_recursions: u8,
+    /// The realm of the credentials this proxy checks itself: `Proxy-Authorization` fields
+    /// for it are removed from every copy forwarded, the dialog's later requests (ACK,
+    /// BYE) included, so the next hop never sees a digest meant for us (RFC 3261 §22.3).
+    pub consume_realm: Option<String>,
 }
 
 /// How many times a request follows 3xx Contacts by default (§16.7 step 4).
@@ -57,6 +61,7 @@ impl ProxyConfig {
             supported: Vec::new(),
             timer_c: TIMER_C,
             max_recursions: MAX_RECURSIONS,
+            consume_realm: None,
         }
     }
 

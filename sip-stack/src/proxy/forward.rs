@@ -109,6 +109,9 @@ impl Proxy {
                 });
             match sent {
                 Ok((client, request)) => {
+                    for at in [timer_c, no_answer].into_iter().flatten() {
+                        self.deadlines.push(std::cmp::Reverse((at, key, client)));
+                    }
                     ctx.branches.insert(
                         client,
                         Branch {
@@ -141,6 +144,9 @@ pub(crate) fn copy_for(
     branch: &str,
 ) -> Result<Request, crate::typed::HeaderError> {
     let mut copy = request.clone();
+    if let Some(realm) = &config.consume_realm {
+        consume_credentials(&mut copy, realm);
+    }
     // Step 2: the Request-URI.
     copy.uri = target.uri.clone();
     // Step 3: Max-Forwards (validation refused 0).
@@ -198,4 +204,40 @@ fn may_create_dialog(request: &Request) -> Result<bool, crate::typed::HeaderErro
             request.method,
             Method::Register | Method::Ack | Method::Cancel
         ))
+}
+
+/// Removes the `Proxy-Authorization` fields for `realm`, keeping those for proxies further
+/// on (RFC 3261 §22.3).
+pub fn consume_credentials(request: &mut Request, realm: &str) {
+    use crate::header::Header;
+    use crate::header_name::HeaderName;
+    let ours = |h: &Header| {
+        h.decode::<crate::typed::ProxyAuthorization>()
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .and_then(|a| {
+                crate::auth::DigestCredentials::from_auth(&a.0)
+                    .ok()
+                    .map(|c| c.realm.eq_ignore_ascii_case(realm))
+            })
+            .unwrap_or(false)
+    };
+    if !request
+        .headers
+        .get_all(&HeaderName::ProxyAuthorization)
+        .any(ours)
+    {
+        return;
+    }
+    let keep: Vec<Header> = request
+        .headers
+        .get_all(&HeaderName::ProxyAuthorization)
+        .filter(|h| !ours(h))
+        .cloned()
+        .collect();
+    if let Some(at) = request.headers.remove_all(&HeaderName::ProxyAuthorization) {
+        for (i, h) in keep.into_iter().enumerate() {
+            request.headers.insert(at + i, h);
+        }
+    }
 }

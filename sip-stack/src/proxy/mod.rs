@@ -36,7 +36,8 @@ mod stateless;
 mod target;
 mod validate;
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Instant;
 
 use crate::message::Request;
@@ -47,6 +48,7 @@ use crate::typed::Transport;
 
 pub use config::{ProxyConfig, TIMER_C};
 pub use error::ProxyError;
+pub use forward::consume_credentials;
 pub use target::{destination_of, Failover, Target, TargetGroup};
 
 use context::{Context, Owned};
@@ -80,6 +82,9 @@ pub struct Proxy {
     contexts: HashMap<ServerKey, Context>,
     owned: HashMap<ClientKey, Owned>,
     events: VecDeque<ProxyEvent>,
+    /// Branch deadlines (Timer C, no-answer), earliest first; an entry may be stale (the
+    /// branch answered or moved on) and is then dropped when it comes due.
+    deadlines: BinaryHeap<Reverse<(Instant, ServerKey, ClientKey)>>,
 }
 
 impl Proxy {
@@ -90,6 +95,7 @@ impl Proxy {
             contexts: HashMap::new(),
             owned: HashMap::new(),
             events: VecDeque::new(),
+            deadlines: BinaryHeap::new(),
         }
     }
 
@@ -184,19 +190,10 @@ impl Proxy {
         self.events.pop_front()
     }
 
-    /// When [`Proxy::handle_timeout`] must be called next (Timer C).
+    /// When [`Proxy::handle_timeout`] must be called next (Timer C, no-answer times). May be
+    /// early (a deadline that no longer applies): the call then does nothing.
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.contexts
-            .values()
-            .flat_map(|c| c.branches.values())
-            .flat_map(|b| {
-                let no_answer = b
-                    .no_answer
-                    .filter(|_| matches!(b.state, context::BranchState::Trying { .. }));
-                [b.state.timer_c(), no_answer]
-            })
-            .flatten()
-            .min()
+        self.deadlines.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// How many requests the proxy is handling (forwarded and not yet finished).

@@ -51,6 +51,9 @@ impl Proxy {
         if status < 200 {
             let invite = ctx.request.method == Method::Invite;
             let timer_c = invite.then_some(timer_c);
+            if let Some(at) = timer_c {
+                self.deadlines.push(std::cmp::Reverse((at, server, client)));
+            }
             let mut cancel_now = false;
             if let Some(b) = ctx.branches.get_mut(&client) {
                 // §16.8: a provisional response resets Timer C.
@@ -208,40 +211,38 @@ impl Proxy {
     /// Fires Timer C (§16.8): a branch with a provisional response is cancelled, and either
     /// way the proxy acts as if it had answered 408.
     pub fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
-        let silent: Vec<(ServerKey, ClientKey)> = self
-            .contexts
-            .iter()
-            .flat_map(|(s, ctx)| {
-                ctx.branches
-                    .iter()
-                    .filter(|(_, b)| {
-                        matches!(b.state, BranchState::Trying { .. })
-                            && b.no_answer.is_some_and(|t| t <= now)
-                    })
-                    .map(move |(c, _)| (*s, *c))
-            })
-            .collect();
-        for (server, client) in silent {
-            self.on_branch_failed(now, layer, server, client, 408);
-            if let Some(b) = self
+        // Due deadlines, each checked against its branch as it is now (a branch's deadline
+        // moves on with each provisional, and stale entries are simply dropped).
+        while let Some(&std::cmp::Reverse((at, server, client))) = self.deadlines.peek() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(b) = self
                 .contexts
-                .get_mut(&server)
-                .and_then(|ctx| ctx.branches.get_mut(&client))
-            {
-                b.state = BranchState::Abandoned;
+                .get(&server)
+                .and_then(|ctx| ctx.branches.get(&client))
+            else {
+                continue;
+            };
+            let state = b.state;
+            let silent = matches!(state, BranchState::Trying { .. })
+                && b.no_answer.is_some_and(|t| t <= now);
+            if silent {
+                self.on_branch_failed(now, layer, server, client, 408);
+                if let Some(b) = self
+                    .contexts
+                    .get_mut(&server)
+                    .and_then(|ctx| ctx.branches.get_mut(&client))
+                {
+                    b.state = BranchState::Abandoned;
+                }
+            } else if state.timer_c().is_some_and(|t| t <= now) {
+                if matches!(state, BranchState::Proceeding { .. }) {
+                    self.send_cancel(now, layer, server, client);
+                }
+                self.on_branch_failed(now, layer, server, client, 408);
             }
-        }
-        let due: Vec<(ServerKey, ClientKey, BranchState)> = self
-            .contexts
-            .iter()
-            .flat_map(|(s, ctx)| ctx.branches.iter().map(move |(c, b)| (*s, *c, b.state)))
-            .filter(|(_, _, st)| st.timer_c().is_some_and(|t| t <= now))
-            .collect();
-        for (server, client, state) in due {
-            if matches!(state, BranchState::Proceeding { .. }) {
-                self.send_cancel(now, layer, server, client);
-            }
-            self.on_branch_failed(now, layer, server, client, 408);
         }
     }
 

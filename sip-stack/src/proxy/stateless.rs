@@ -45,6 +45,9 @@ impl Proxy {
         let top_via = request.headers.typed::<Via>().ok()?;
         let hash = branch::request_hash(request, top_via.as_ref());
         let mut copy = request.clone();
+        if let Some(realm) = &self.config.consume_realm {
+            super::forward::consume_credentials(&mut copy, realm);
+        }
         route::preprocess(&self.config, &mut copy).ok()?;
         let routed = copy
             .headers
