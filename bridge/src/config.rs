@@ -183,6 +183,28 @@ pub struct SipTrunk {
     /// it answers again. 0: no probes.
     #[serde(default = "default_trunk_probe")]
     pub probe: u64,
+    /// Register with the trunk (a carrier or a PBX that wants its peers registered), with
+    /// digest; its calls to the registered Contact are then this trunk's.
+    #[serde(default)]
+    pub register: Option<TrunkRegister>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkRegister {
+    /// The account: the user of the AOR and of our Contact, and the digest user name.
+    pub username: String,
+    pub password: String,
+    /// The AOR's domain. Default: the trunk's host.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The registration interval asked for, in seconds (refreshed before it ends).
+    #[serde(default = "default_trunk_register_expires")]
+    pub expires: u32,
+}
+
+fn default_trunk_register_expires() -> u32 {
+    600
 }
 
 fn default_trunk_no_answer() -> u64 {

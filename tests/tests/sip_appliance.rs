@@ -429,6 +429,85 @@ async fn a_reload_during_a_call_keeps_it_and_the_next_call_follows_the_new_rules
     a.finish("reload");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cardea_registers_with_a_trunk_that_wants_it() {
+    let _one = one_at_a_time().await;
+    let registrar_port = sipp::free_port(None);
+    let yaml = format!(
+        "\
+sip:
+  bind: 127.0.0.1
+  udp_port: 0
+  tcp_port: 0
+  realm: cardea.test
+  trunks:
+    - name: carrier
+      uri: \"sip:127.0.0.3:{registrar_port}\"
+      probe: 0
+      register:
+        username: alice
+        password: alicepw
+        domain: sipp.test
+        expires: 300
+"
+    );
+    let dir = sipp::scratch_dir("appliance-trunk-register");
+    // The carrier's registrar (digest as alice / alicepw, realm sipp.test), on 127.0.0.3.
+    let registrar = SippArgs {
+        role: "registrar",
+        scenario: "plugin_registrar",
+        dir: &dir,
+        transport: Transport::Udp,
+        port: registrar_port,
+        auth_uri: "",
+        call_id: None,
+        no_default_bye: true,
+        timeout: SIPP_TIMEOUT,
+        recv_timeout: SIPP_RECV_TIMEOUT,
+        kill_after: SIPP_KILL_AFTER,
+        target: "127.0.0.1:5060",
+    }
+    .spawn_with(&["-i", "127.0.0.3"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let cardea = Cardea::start_with(&[("admin_secret", ADMIN_SECRET)], &yaml);
+    let mut a = Appliance {
+        cardea,
+        dir,
+        dialplan: PathBuf::new(),
+        live_port: registrar_port,
+        sipps: vec![registrar],
+        problems: Vec::new(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut trunks = Value::Null;
+    while Instant::now() < deadline {
+        trunks = a.admin(json!({"janus": "list_trunks"})).await;
+        if trunks["trunks"][0]["registration"]["state"] == "registered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let carrier = &trunks["trunks"][0];
+    a.check(
+        carrier["name"] == "carrier"
+            && carrier["registration"]["state"] == "registered"
+            && carrier["registration"]["expires"].is_u64(),
+        format!("list_trunks should show the carrier registered: {trunks}"),
+    );
+    let trace = a.sipps[0].messages();
+    let registers = requests(&trace, "REGISTER ");
+    a.check(
+        registers
+            .iter()
+            .any(|r| r.contains("Authorization: Digest"))
+            && registers
+                .iter()
+                .all(|r| r.contains("Contact: <sip:alice@127.0.0.1:")),
+        format!("a REGISTER, then one with credentials and our Contact: {registers:?}"),
+    );
+    a.finish("trunk registration");
+}
+
 #[test]
 fn the_sample_contact_center_configuration_checks() {
     let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conf/contact-center.yaml");

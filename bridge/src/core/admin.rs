@@ -33,6 +33,7 @@ const ROOT: &[&str] = &[
     // Cardea: the SIP appliance.
     "reload_routing",
     "list_call_records",
+    "list_trunks",
 ];
 const SESSION: &[&str] = &["list_handles", "destroy_session", "set_session_timeout"];
 const HANDLE: &[&str] = &["handle_info", "detach_handle", "hangup_webrtc"];
@@ -220,6 +221,14 @@ impl Core {
                     .map(|l| l.records.latest(limit as usize))
                     .unwrap_or_default();
                 Ok(json!({ "janus": "success", "transaction": t, "call_records": records }))
+            }
+            "list_trunks" => {
+                let trunks = self
+                    .sip
+                    .as_ref()
+                    .map(|l| l.trunks.get())
+                    .unwrap_or_default();
+                Ok(json!({ "janus": "success", "transaction": t, "trunks": trunks }))
             }
             "list_sessions" => {
                 let mut ids: Vec<u64> = self.sessions.keys().copied().collect();

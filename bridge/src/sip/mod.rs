@@ -9,6 +9,7 @@ pub mod records;
 pub mod routing;
 mod service;
 pub(crate) mod tls;
+pub mod trunk_reg;
 mod ws;
 
 pub use net::{spawn_sip, SipLink, SipListeners};

@@ -61,6 +61,8 @@ pub struct SipLink {
     control: mpsc::UnboundedSender<super::routing::Routing>,
     /// Finished call records.
     pub records: super::records::RecordLog,
+    /// The trunks' probe and registration state.
+    pub trunks: super::trunk_reg::TrunkStatus,
 }
 
 impl SipLink {
@@ -200,6 +202,7 @@ pub async fn spawn_sip(
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let records = service.records.log.clone();
+    let trunks = service.trunk_regs.status.clone();
     let resolved = Resolved {
         locator,
         link: link_tx.clone(),
@@ -218,6 +221,7 @@ pub async fn spawn_sip(
             tx: link_tx,
             control: control_tx,
             records,
+            trunks,
         },
     })
 }

@@ -31,6 +31,9 @@ pub struct Trunk {
     pub up: bool,
     pub next_probe: Option<Instant>,
     pub probing: Option<ClientKey>,
+    /// Registration with the trunk, if it wants one: (account user, password, AOR
+    /// domain, interval).
+    pub register: Option<crate::config::TrunkRegister>,
 }
 
 impl Trunk {
@@ -152,7 +155,15 @@ impl Routing {
                 up: true,
                 next_probe: None,
                 probing: None,
+                register: t.register.clone(),
             });
+            if let Some(r) = &t.register {
+                if r.username.is_empty() || r.expires < 60 {
+                    return Err(format!(
+                        "{key}: register needs a username and expires of at least 60 s"
+                    ));
+                }
+            }
         }
         let (dialplan, dialplan_file) = match &sip.dialplan {
             Some(path) => {

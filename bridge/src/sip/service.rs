@@ -24,6 +24,7 @@ use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Re
 use super::plugin_link::PluginLink;
 use super::records::{CallRecords, Started};
 use super::routing::Routing;
+use super::trunk_reg::TrunkRegistrations;
 use crate::config::Sip;
 
 /// Methods Cardea's endpoint understands (`Allow`).
@@ -39,6 +40,8 @@ pub struct SipService {
     /// Users, trunks, dialplan: swapped whole by a reload.
     routing: Routing,
     pub records: CallRecords,
+    /// Cardea's registrations with the trunks that want one.
+    pub trunk_regs: TrunkRegistrations,
     /// The source of the request being routed, for its call record.
     routing_source: Option<String>,
     registrar: Registrar<MemoryLocationStore>,
@@ -106,20 +109,23 @@ impl SipService {
             },
             MemoryLocationStore::new(),
         );
-        Ok(Self {
+        let mut service = Self {
             layer: TransactionLayer::new(Timers::default()),
             proxy,
             auth,
             proxy_auth,
             routing,
             records: CallRecords::default(),
+            trunk_regs: TrunkRegistrations::default(),
             routing_source: None,
             registrar,
             user_agent: config.user_agent.clone(),
             malformed: 0,
             domains,
             plugins: PluginLink::with_listeners(proxy_listeners),
-        })
+        };
+        service.sync_trunks(now);
+        Ok(service)
     }
 
     /// One datagram (UDP) or one framed message (TCP) from `source`.
@@ -192,6 +198,9 @@ impl SipService {
         self.auth.handle_timeout(now);
         self.records.expire(now);
         self.probe_trunks(now);
+        self.trunk_regs.handle_timeout(now);
+        self.trunk_regs
+            .pump(now, &mut self.layer, &self.routing.trunks);
         self.drain_events(now);
     }
 
@@ -206,6 +215,7 @@ impl SipService {
                 .filter(|t| t.probe.is_some() && t.probing.is_none())
                 .map(|t| t.next_probe.unwrap_or(Instant::now()))
                 .min(),
+            self.trunk_regs.next_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -329,7 +339,8 @@ impl SipService {
             return false;
         };
         t.probing = None;
-        if t.up != alive {
+        let changed = t.up != alive;
+        if changed {
             if alive {
                 tracing::info!(trunk = %t.name, "SIP trunk answers OPTIONS again: up");
             } else {
@@ -337,15 +348,36 @@ impl SipService {
             }
         }
         t.up = alive;
+        if changed {
+            self.trunk_regs.publish(&self.routing.trunks);
+        }
         true
     }
 
     fn on_other(&mut self, now: Instant, event: TransactionEvent) {
         match event {
             TransactionEvent::Response { key, response }
+                if self.trunk_regs.handle_response(now, &key, &response) =>
+            {
+                self.trunk_regs
+                    .pump(now, &mut self.layer, &self.routing.trunks)
+            }
+            TransactionEvent::Response { key, response }
                 if response.status >= 200 && self.probe_result(&key, response.status != 503) => {}
             TransactionEvent::Response { key, response } => {
                 tracing::debug!(?key, status = response.status, "SIP response for nobody")
+            }
+            TransactionEvent::Timeout(cardea_sip::transaction::TransactionKey::Client(key))
+                if self.trunk_regs.handle_failure(&key, 408) =>
+            {
+                self.trunk_regs
+                    .pump(now, &mut self.layer, &self.routing.trunks)
+            }
+            TransactionEvent::TransportError(cardea_sip::transaction::TransactionKey::Client(
+                key,
+            )) if self.trunk_regs.handle_failure(&key, 503) => {
+                self.trunk_regs
+                    .pump(now, &mut self.layer, &self.routing.trunks)
             }
             TransactionEvent::Timeout(cardea_sip::transaction::TransactionKey::Client(key))
             | TransactionEvent::TransportError(cardea_sip::transaction::TransactionKey::Client(
@@ -435,6 +467,30 @@ impl SipService {
             "SIP routing reloaded"
         );
         self.routing = routing;
+        self.sync_trunks(Instant::now());
+    }
+
+    /// Starts (and stops) the registrations the trunks ask for, and publishes their state.
+    fn sync_trunks(&mut self, now: Instant) {
+        let listeners = self.proxy.config().listeners.clone();
+        let Some((_, default)) = listeners.first().cloned() else {
+            return;
+        };
+        self.trunk_regs.sync(
+            &self.routing.trunks,
+            &default,
+            |t: &super::routing::Trunk| {
+                let transport = t.destination.transport.clone();
+                let uri = listeners
+                    .iter()
+                    .find(|(tr, _)| *tr == transport)
+                    .map_or(&default, |(_, u)| u);
+                cardea_sip::ua::Local::new(transport, uri.host.clone(), uri.port)
+            },
+        );
+        self.trunk_regs
+            .pump(now, &mut self.layer, &self.routing.trunks);
+        self.trunk_regs.publish(&self.routing.trunks);
     }
 
     /// A request for someone else. Who is calling decides what may be reached: a trunk
@@ -478,11 +534,29 @@ impl SipService {
             },
             (None, None) => return,
         };
-        let dialled = request
+        let mut dialled = request
             .uri
             .as_sip()
             .and_then(|s| s.user_decoded())
             .unwrap_or_default();
+        // A carrier we register with calls our registered Contact (its user is the account)
+        // and says the number dialled in To.
+        let registered_as = trunk
+            .as_deref()
+            .and_then(|t| self.routing.trunk(t))
+            .and_then(|t| t.register.as_ref())
+            .map(|r| r.username.clone());
+        if registered_as.is_some_and(|u| u == dialled) {
+            if let Some(to) = request
+                .headers
+                .typed::<cardea_sip::typed::To>()
+                .ok()
+                .flatten()
+                .and_then(|t| t.uri.as_sip().and_then(|s| s.user_decoded()))
+            {
+                dialled = to;
+            }
+        }
         let from = request
             .headers
             .typed::<cardea_sip::typed::From>()

@@ -191,3 +191,39 @@ fn credentials_for_us_do_not_travel_to_the_trunk() {
         .unwrap_or_default();
     assert_eq!(pai, "\"Support\" <sip:+15550100@cardea.test>");
 }
+
+#[test]
+fn a_registered_trunk_calling_our_contact_dials_the_number_in_to() {
+    let dir = tempdir::Dir::new();
+    let plan = dir.path().join("dialplan.yaml");
+    std::fs::write(
+        &plan,
+        "rules:\n  - name: did\n    from: trunk:carrier\n    to: \"+3312345\"\n    action: { reject: 486 }\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "sip:\n  realm: cardea.test\n  trunks:\n    - name: carrier\n      uri: \"sip:{CARRIER_AT}\"\n      probe: 0\n      register: {{ username: acct42, password: pw }}\n  dialplan: {}\n",
+        plan.display()
+    );
+    let config = Config::from_yaml(&yaml).unwrap();
+    let listeners = [(Transport::Udp, format!("sip:{US}"))];
+    let mut svc = SipService::new(&config.sip, None, &listeners, Instant::now()).unwrap();
+    let text = format!(
+        "INVITE sip:acct42@{US} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {CARRIER_AT};branch=z9hG4bK-did-1\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+3399999@carrier.example>;tag=c1\r\n\
+         To: <sip:+3312345@carrier.example>\r\n\
+         Call-ID: did-1\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:carrier@{CARRIER_AT}>\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let Ok(Message::Request(invite)) = Message::parse(text.as_bytes()) else {
+        panic!("bad test INVITE");
+    };
+    let out = exchange(&mut svc, invite, CARRIER_AT);
+    assert_eq!(final_response(&out).map(|r| r.status), Some(486));
+    let records = svc.records.log.latest(1);
+    assert_eq!(records[0]["dialled"], "+3312345");
+}
