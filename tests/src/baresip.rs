@@ -1,12 +1,12 @@
 //! Running baresip (Debian's `baresip` 1.0, a softphone that shares no code with Cardea) as a
 //! real phone: `tests/baresip/config` filled in and written, with an `accounts` file, into a
 //! directory of the test's, on a free loopback UDP port. It auto-answers
-//! (`answermode=auto`), offers and accepts PCMU and PCMA only, does not register, says a tone
-//! from a WAV file the test wrote ([`write_tone_wav`]) and records what it hears (the
-//! `sndfile` module: `dump-…-dec.wav`). It is driven through its `ctrl_tcp` module (netstring
-//! JSON commands such as `dial` and `hangup`, and events such as `CALL_ESTABLISHED` and
-//! `CALL_CLOSED` back), and runs with `-s`, so its log holds every SIP message it sent and
-//! received.
+//! (`answermode=auto`), offers and accepts PCMU and PCMA only, does not register (unless
+//! started with a [`Registration`]), says a tone from a WAV file the test wrote
+//! ([`write_tone_wav`]) and records what it hears (the `sndfile` module: `dump-…-dec.wav`). It
+//! is driven through its `ctrl_tcp` module (netstring JSON commands such as `dial` and
+//! `hangup`, and events such as `CALL_ESTABLISHED` and `CALL_CLOSED` back), and runs with
+//! `-s`, so its log holds every SIP message it sent and received.
 //!
 //! Bounded: it quits by itself after [`QUIT_AFTER`] (`-t`), and is stopped when dropped
 //! (SIGTERM, SIGKILL 3 s later). It stays in the test's process group, so a Ctrl-C of the
@@ -39,6 +39,8 @@ const MODULE_PATHS: &[&str] = &[
     "/usr/lib/aarch64-linux-gnu/baresip/modules",
     "/usr/local/lib/baresip/modules",
 ];
+/// How often a registering account re-registers (`regint`): longer than any test.
+const REGISTER_EVERY: Duration = Duration::from_secs(600);
 /// The modules the config loads; each must be installed.
 const MODULES: &[&str] = &[
     "g711", "aufile", "aubridge", "sndfile", "account", "menu", "ctrl_tcp",
@@ -83,11 +85,23 @@ impl Traced {
     }
 }
 
+/// An account that registers ([`Baresip::start_with`]): `sip:<user>@<domain>` with digest
+/// credentials (the user and `password`), every request through `outbound`, re-registering
+/// every 600 s.
+pub struct Registration<'a> {
+    pub domain: &'a str,
+    pub password: &'a str,
+    /// The outbound proxy, also the registrar (`sip:<ip>:<port>`).
+    pub outbound: &'a str,
+}
+
 /// A running baresip; stopped when dropped.
 pub struct Baresip {
     child: Child,
-    /// Its account's user (`sip:<user>@127.0.0.1:<sip_port>`).
+    /// Its account's user ([`Baresip::uri`]).
     pub user: String,
+    /// Its account's URI.
+    uri: String,
     /// Its SIP port (UDP) on 127.0.0.1.
     pub sip_port: u16,
     /// Its ctrl_tcp port on 127.0.0.1.
@@ -103,10 +117,24 @@ pub struct Baresip {
 }
 
 impl Baresip {
-    /// Starts baresip as `user`, saying `wav` (8 kHz mono 16-bit), its configuration in
-    /// `<dir>/baresip-<user>`, on free ports (none of `not`). Waits (at most 15 s) until it is
-    /// ready and its ctrl_tcp answers; panics, with its log, when it is not.
+    /// Starts baresip as `user` (`sip:<user>@127.0.0.1:<sip_port>`, not registering), saying
+    /// `wav` (8 kHz mono 16-bit), its configuration in `<dir>/baresip-<user>`, on free ports
+    /// (none of `not`). Waits (at most 15 s) until it is ready and its ctrl_tcp answers;
+    /// panics, with its log, when it is not.
     pub fn start(dir: &Path, user: &str, wav: &Path, not: &[u16]) -> Baresip {
+        Baresip::start_with(dir, user, wav, not, None)
+    }
+
+    /// [`Baresip::start`], with the account `registration` when there is one: `user` at its
+    /// domain, registering as soon as it starts. That can be before ctrl_tcp is connected, so
+    /// its `REGISTER_OK` event may be missed: [`Baresip::messages`] holds the REGISTERs.
+    pub fn start_with(
+        dir: &Path,
+        user: &str,
+        wav: &Path,
+        not: &[u16],
+        registration: Option<&Registration>,
+    ) -> Baresip {
         let bin = baresip_bin();
         let module_path = module_path();
         let dir = dir.join(format!("baresip-{user}"));
@@ -123,13 +151,28 @@ impl Baresip {
             .replace("@DIR@", &dir.display().to_string())
             .replace("@MODULE_PATH@", &module_path.display().to_string());
         write(&dir.join("config"), &config);
-        // No registration (regint=0), auto answer, G.711 only, plain RTP.
+        // No registration (regint=0) unless `registration`; auto answer, G.711 only, plain
+        // RTP.
+        let (uri, account) = match registration {
+            None => {
+                let uri = format!("sip:{user}@127.0.0.1:{sip_port}");
+                let account = format!("<{uri}>;regint=0");
+                (uri, account)
+            }
+            Some(r) => {
+                let uri = format!("sip:{user}@{}", r.domain);
+                let account = format!(
+                    "<{uri}>;auth_pass={};outbound=\"{}\";regint={}",
+                    r.password,
+                    r.outbound,
+                    REGISTER_EVERY.as_secs()
+                );
+                (uri, account)
+            }
+        };
         write(
             &dir.join("accounts"),
-            &format!(
-                "<sip:{user}@127.0.0.1:{sip_port}>;regint=0;answermode=auto;\
-                 audio_codecs=PCMU,PCMA\n"
-            ),
+            &format!("{account};answermode=auto;audio_codecs=PCMU,PCMA\n"),
         );
 
         let mut child = Command::new(&bin)
@@ -182,6 +225,7 @@ impl Baresip {
         Baresip {
             child,
             user: user.to_owned(),
+            uri,
             sip_port,
             ctrl_port,
             dir,
@@ -193,9 +237,10 @@ impl Baresip {
         }
     }
 
-    /// Its account's URI, `sip:<user>@127.0.0.1:<sip_port>`.
+    /// Its account's URI: `sip:<user>@127.0.0.1:<sip_port>`, or `sip:<user>@<domain>` when it
+    /// registers.
     pub fn uri(&self) -> String {
-        format!("sip:{}@127.0.0.1:{}", self.user, self.sip_port)
+        self.uri.clone()
     }
 
     /// Sends the ctrl_tcp command `command` with `params` (as `/command params` on its

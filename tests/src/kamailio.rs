@@ -1,9 +1,9 @@
 //! Running Kamailio (Debian's `kamailio` 5.6, which shares no code with Cardea) as a SIP peer:
-//! `tests/kamailio/registrar-proxy.cfg` on a free loopback UDP port, every SIP message it
-//! receives and sends logged on its stderr (the config's `SIPDUMP`), kept for assertions and
-//! for the report of a failure. Stopped when dropped: SIGTERM to its main process (which stops
-//! its workers), SIGKILL to it and its workers after 3 s. It stays in the test's process
-//! group, so a Ctrl-C of the test run reaches it too.
+//! a config of `tests/kamailio/` (`registrar-proxy.cfg` for [`Kamailio::start`]) on a loopback
+//! UDP port, every SIP message it receives and sends logged on its stderr (the config's
+//! `SIPDUMP`), kept for assertions and for the report of a failure. Stopped when dropped:
+//! SIGTERM to its main process (which stops its workers), SIGKILL to it and its workers after
+//! 3 s. It stays in the test's process group, so a Ctrl-C of the test run reaches it too.
 
 use std::io::{BufRead, BufReader};
 use std::net::UdpSocket;
@@ -94,40 +94,69 @@ impl Dumped {
 /// A running Kamailio; stopped when dropped.
 pub struct Kamailio {
     child: Child,
-    /// Its UDP port on 127.0.0.1.
+    /// The IP of its UDP listener.
+    pub ip: String,
+    /// Its UDP port.
     pub port: u16,
     config: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
     started: Instant,
+    /// Print its log when dropped ([`Kamailio::log_unless_passed`], [`Kamailio::passed`]).
+    log_when_dropped: bool,
 }
 
 impl Kamailio {
-    /// Starts `tests/kamailio/registrar-proxy.cfg` on a free UDP port (not `not`), its run
-    /// directory under `dir`, and waits (at most 15 s) until it answers an OPTIONS. Panics,
-    /// with its log, when it does not.
+    /// Starts `tests/kamailio/registrar-proxy.cfg` on a free UDP port of 127.0.0.1 (not
+    /// `not`), its run directory under `dir`, and waits (at most 15 s) until it answers an
+    /// OPTIONS. Panics, with its log, when it does not.
     pub fn start(dir: &Path, not: Option<u16>) -> Kamailio {
+        let port = crate::sipp::free_port(not);
+        Kamailio::start_config(dir, "registrar-proxy.cfg", "127.0.0.1", port, &[])
+    }
+
+    /// Starts `tests/kamailio/<config>` listening on UDP `ip:port`, with `SIPDUMP` and each of
+    /// `defines` defined (`-A NAME`, or `-A NAME=value` when it has a value: a string value
+    /// carries its own double quotes), its run directory `kamailio-<config's stem>-run` under
+    /// `dir`, and waits (at most 15 s) until it answers an OPTIONS (the config must answer
+    /// one for itself with a 200). Panics, with its log, when it does not.
+    pub fn start_config(
+        dir: &Path,
+        config: &str,
+        ip: &str,
+        port: u16,
+        defines: &[(&str, Option<String>)],
+    ) -> Kamailio {
         let bin = kamailio_bin();
         let config = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("kamailio")
-            .join("registrar-proxy.cfg");
+            .join(config);
         assert!(config.is_file(), "{} is missing", config.display());
-        let run_dir = dir.join("kamailio-run");
+        let stem = config.file_stem().unwrap_or_default().to_string_lossy();
+        let run_dir = dir.join(format!("kamailio-{stem}-run"));
         std::fs::create_dir_all(&run_dir)
             .unwrap_or_else(|e| panic!("creating {}: {e}", run_dir.display()));
-        let port = crate::sipp::free_port(not);
-        let mut child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        command
             .arg("-f")
             .arg(&config)
             // In the foreground (its workers are its children), logging to stderr.
             .args(["-DD", "-E"])
-            .args(["-l", &format!("udp:127.0.0.1:{port}")])
+            .args(["-l", &format!("udp:{ip}:{port}")])
             .arg("-Y")
             .arg(&run_dir)
             .arg("-w")
             .arg(&run_dir)
             // Shared and per-process memory (MB): plenty for a few calls.
             .args(["-m", "32", "-M", "4"])
-            .args(["-A", "SIPDUMP"])
+            .args(["-A", "SIPDUMP"]);
+        for (name, value) in defines {
+            let define = match value {
+                Some(value) => format!("{name}={value}"),
+                None => name.to_string(),
+            };
+            command.args(["-A", &define]);
+        }
+        let mut child = command
             .current_dir(&run_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -159,24 +188,40 @@ impl Kamailio {
         }
         let mut kamailio = Kamailio {
             child,
+            ip: ip.to_owned(),
             port,
             config,
             logs,
             started: Instant::now(),
+            log_when_dropped: false,
         };
         if let Err(e) = kamailio.wait_ready() {
             let status = kamailio.stop();
             panic!(
-                "Kamailio did not come up on 127.0.0.1:{port} ({e}; {status}); log:\n{}",
+                "Kamailio did not come up on {} ({e}; {status}); log:\n{}",
+                kamailio.address(),
                 kamailio.log()
             );
         }
         kamailio
     }
 
-    /// `127.0.0.1:<port>`.
+    /// `<ip>:<port>`.
     pub fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
+    }
+
+    /// Has its log ([`Kamailio::describe`]) printed when it is dropped, unless
+    /// [`Kamailio::passed`] was called by then: for a Kamailio the test keeps itself, which no
+    /// case's report of a failure holds.
+    pub fn log_unless_passed(mut self) -> Kamailio {
+        self.log_when_dropped = true;
+        self
+    }
+
+    /// The test got what it needed: no log when it is dropped.
+    pub fn passed(&mut self) {
+        self.log_when_dropped = false;
     }
 
     /// Sends OPTIONS (the config answers `200 Keepalive`) until one is answered.
@@ -194,17 +239,18 @@ impl Kamailio {
             }
             attempt += 1;
             let options = format!(
-                "OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\n\
+                "OPTIONS sip:{address} SIP/2.0\r\n\
                  Via: SIP/2.0/UDP {local};branch=z9hG4bK-ready-{attempt};rport\r\n\
                  Max-Forwards: 70\r\n\
                  From: <sip:probe@127.0.0.1>;tag=ready\r\n\
-                 To: <sip:127.0.0.1:{port}>\r\n\
+                 To: <sip:{address}>\r\n\
                  Call-ID: ready-{port}@cardea-tests\r\n\
                  CSeq: {attempt} OPTIONS\r\n\
                  Content-Length: 0\r\n\r\n",
+                address = self.address(),
                 port = self.port
             );
-            let _ = socket.send_to(options.as_bytes(), ("127.0.0.1", self.port));
+            let _ = socket.send_to(options.as_bytes(), (self.ip.as_str(), self.port));
             let mut buf = [0u8; 2048];
             if let Ok((n, _)) = socket.recv_from(&mut buf) {
                 if buf[..n].starts_with(b"SIP/2.0 200") {
@@ -262,12 +308,12 @@ impl Kamailio {
         messages
     }
 
-    /// For a report: the command, its uptime and its whole log.
+    /// For a report: its address, config, uptime and whole log.
     pub fn describe(&self) -> String {
         format!(
-            "--- kamailio on 127.0.0.1:{} ({}), up {:?}; its log (every SIP message between \
+            "--- kamailio on {} ({}), up {:?}; its log (every SIP message between \
              `[kamailio rcv|snd from -> to] >>>` and `<<<`):\n{}\n",
-            self.port,
+            self.address(),
             self.config.display(),
             self.started.elapsed(),
             self.log()
@@ -312,6 +358,9 @@ impl Kamailio {
 impl Drop for Kamailio {
     fn drop(&mut self) {
         self.stop();
+        if self.log_when_dropped {
+            eprintln!("{}", self.describe());
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cardea_tests::baresip::{ulaw_decode, ulaw_encode, Baresip};
+use cardea_tests::baresip::{ulaw_decode, ulaw_encode, Baresip, Registration};
 use cardea_tests::kamailio::Kamailio;
 use cardea_tests::sipp::{self, Sipp, SippArgs, Transport, TRACE_SEPARATOR};
 use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
@@ -304,8 +304,18 @@ impl SipCase {
     /// Starts baresip as `user` (auto-answering, saying `wav`) on free ports, its files in the
     /// case's directory; returns its index in `baresips`.
     pub fn start_baresip(&mut self, user: &str, wav: &std::path::Path) -> usize {
+        self.start_baresip_with(user, wav, None)
+    }
+
+    /// [`SipCase::start_baresip`], with the account `registration` when there is one.
+    pub fn start_baresip_with(
+        &mut self,
+        user: &str,
+        wav: &std::path::Path,
+        registration: Option<&Registration>,
+    ) -> usize {
         let not: Vec<u16> = self.last_port.into_iter().collect();
-        let baresip = Baresip::start(&self.dir, user, wav, &not);
+        let baresip = Baresip::start_with(&self.dir, user, wav, &not, registration);
         self.last_port = Some(baresip.sip_port);
         self.baresips.push(baresip);
         self.baresips.len() - 1
@@ -331,9 +341,27 @@ impl SipCase {
     /// The first SIP plugin event named `name`; fails when an error event or an event named
     /// in `fail_on` comes first, or nothing within `within`.
     pub async fn wait_event(&mut self, name: &str, within: Duration, fail_on: &[&str]) -> Value {
+        self.wait_event_from(0, name, within, fail_on).await
+    }
+
+    /// How many events the session has received so far: a later call's events are those from
+    /// this index on (for [`SipCase::wait_event_from`]).
+    pub fn events_so_far(&mut self) -> usize {
+        self.events.drain().len()
+    }
+
+    /// [`SipCase::wait_event`] over the events from index `from` on (an earlier call's events
+    /// left out).
+    pub async fn wait_event_from(
+        &mut self,
+        from: usize,
+        name: &str,
+        within: Duration,
+        fail_on: &[&str],
+    ) -> Value {
         let deadline = Instant::now() + within;
         loop {
-            let seen = self.events.drain();
+            let seen = self.events.drain().get(from..).unwrap_or_default();
             if let Some(event) = seen.iter().find(|e| sip_event(e) == Some(name)) {
                 return event.clone();
             }
