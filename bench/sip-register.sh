@@ -17,6 +17,15 @@
 # the cost of one 401 + one 200 transaction pair. "rcvbuf drops" is the host's UDP
 # RcvbufErrors delta over the run (any socket; in practice the server's or SIPp's).
 #
+# WORKLOAD=calls (what bench/sip-proxy.sh sets) measures routed calls instead: a SIPp UAC
+# bound to 127.0.0.2 (a trusted trunk address) sends INVITE sip:9NNN@server; the server's
+# routing strips the 9 and relays the call, record-routed and stateful, to a SIPp UAS on
+# 127.0.0.3 (the second trunk) → 100, 180, 200 → ACK, then BYE → 200 through the route set
+# (bench/proxy_uac.xml, sipp/appliance_trunk_uas.xml). Cardea routes with a dialplan rule,
+# Kamailio with bench/kamailio-proxy.cfg (the same rule in its script). One call = an
+# INVITE and a BYE transaction and an ACK through the proxy; "CPU µs/call" counts the
+# server only.
+#
 # Environment: DURATION (s, default 20), START_RATE (500), BISECT (2), MAX_RATE (64000),
 # KAM_CHILDREN (Kamailio's default, 8), SERVERS ("cardea kam1 kamN"), CARDEA_BIN,
 # SERVER_CPU (0), CLIENT_CPU (1), KEEP=1 keeps the scratch directory. Needs sipp (sip-tester), kamailio, taskset, python3.
@@ -35,6 +44,7 @@ server_cpu="${SERVER_CPU:-0}"
 client_cpu="${CLIENT_CPU:-1}"
 users=1000
 clk_tck="$(getconf CLK_TCK)"
+workload="${WORKLOAD:-register}"
 
 work="$(mktemp -d /tmp/sip-register.XXXXXX)"
 server_pid=""
@@ -50,13 +60,46 @@ stop_server() {
 trap 'stop_server; [ -n "${KEEP:-}" ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 
 # --- shared inputs -------------------------------------------------------------------------
-{
-  echo SEQUENTIAL
-  for i in $(seq 0 $((users - 1))); do printf 'user%04d;[authentication username=user%04d password=pwuser%04d]\n' "$i" "$i" "$i"; done
-} >"$work/users.csv"
+free_udp_port() {
+  python3 -c 'import socket, sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1", 0)); print(s.getsockname()[1])' "$@"
+}
 
 cp "$here/loopback.yaml" "$work/cardea.yaml"
-cat >>"$work/cardea.yaml" <<'EOF'
+mkdir -p "$work/kamrun"
+if [ "$workload" = calls ]; then
+  trunk_port="$(free_udp_port 127.0.0.3)"
+  cat >>"$work/cardea.yaml" <<EOF
+sip:
+  bind: 127.0.0.1
+  udp_port: 0
+  tcp_port: 0
+  realm: cardea.test
+  trunks:
+    - name: a
+      uri: "sip:127.0.0.2:5060"
+      probe: 0
+    - name: b
+      uri: "sip:127.0.0.3:$trunk_port"
+      no_answer: 5
+      probe: 0
+  dialplan: dialplan.yaml
+EOF
+  cat >"$work/dialplan.yaml" <<'EOF'
+rules:
+  - name: transit
+    from: trunk:a
+    to: { pattern: "_9X." }
+    rewrite: { strip: 1 }
+    action: { trunk: b }
+EOF
+  sed -e "s/@TRUNK_IP@/127.0.0.3/" -e "s/@TRUNK_PORT@/$trunk_port/" \
+    "$here/kamailio-proxy.cfg" >"$work/kamailio.cfg"
+else
+  {
+    echo SEQUENTIAL
+    for i in $(seq 0 $((users - 1))); do printf 'user%04d;[authentication username=user%04d password=pwuser%04d]\n' "$i" "$i" "$i"; done
+  } >"$work/users.csv"
+  cat >>"$work/cardea.yaml" <<'EOF'
 sip:
   bind: 127.0.0.1
   udp_port: 0
@@ -65,18 +108,40 @@ sip:
   max_expires: 3600
   users:
 EOF
-for i in $(seq 0 $((users - 1))); do
-  printf '    - username: user%04d\n      password: pwuser%04d\n' "$i" "$i"
-done >>"$work/cardea.yaml"
+  for i in $(seq 0 $((users - 1))); do
+    printf '    - username: user%04d\n      password: pwuser%04d\n' "$i" "$i"
+  done >>"$work/cardea.yaml"
+  cp "$here/kamailio-registrar.cfg" "$work/kamailio.cfg"
+  for i in $(seq 0 $((users - 1))); do
+    printf '\t$sht(users=>user%04d) = "pwuser%04d";\n' "$i" "$i"
+  done >"$work/kamailio-users.cfg"
+fi
 
-cp "$here/kamailio-registrar.cfg" "$work/kamailio.cfg"
-for i in $(seq 0 $((users - 1))); do
-  printf '\t$sht(users=>user%04d) = "pwuser%04d";\n' "$i" "$i"
-done >"$work/kamailio-users.cfg"
-mkdir -p "$work/kamrun"
-
-free_udp_port() {
-  python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# The SIPp run of one measurement toward the server on $port: the REGISTERs, or the calls
+# through the proxy (with the UAS that answers them started first and stopped after).
+client_run() {
+  local rate="$1" calls="$2" uas_pid="" status=0
+  local common=(-r "$rate" -rp 1000 -m "$calls" -l $((rate * 5 + 100))
+    -timeout $((duration * 2 + 20))s -recv_timeout 5s
+    -trace_stat -stf "$work/stats.csv" -fd 1 -trace_err -error_file "$work/errors.log" -nostdin)
+  if [ "$workload" = calls ]; then
+    taskset -c "$client_cpu" sipp -sf "$here/../sipp/appliance_trunk_uas.xml" -i 127.0.0.3 \
+      -p "$trunk_port" -t u1 -m "$calls" -timeout $((duration * 2 + 25))s \
+      -trace_err -error_file "$work/uas-errors.log" -nostdin >"$work/uas.out" 2>&1 &
+    uas_pid=$!
+    sleep 0.3
+    timeout $((duration * 2 + 30)) taskset -c "$client_cpu" sipp -sf "$here/proxy_uac.xml" \
+      -i 127.0.0.2 -p "$(free_udp_port 127.0.0.2)" -t u1 -s 95551234 "${common[@]}" \
+      "127.0.0.1:$port" >"$work/sipp.out" 2>&1 || status=$?
+    kill "$uas_pid" 2>/dev/null || true
+    wait "$uas_pid" 2>/dev/null || true
+  else
+    timeout $((duration * 2 + 30)) taskset -c "$client_cpu" sipp \
+      -sf "$here/register_bench.xml" -inf "$work/users.csv" \
+      -i 127.0.0.1 -p "$(free_udp_port)" -t u1 -auth_uri cardea.test "${common[@]}" \
+      "127.0.0.1:$port" >"$work/sipp.out" 2>&1 || status=$?
+  fi
+  return "$status"
 }
 
 # utime+stime in clock ticks of a process and all its descendants.
@@ -142,13 +207,7 @@ run_one() {
   cpu0="$(cpu_ticks "$server_pid")"
   drops0="$(rcvbuf_errors)"
   t0="$(date +%s.%N)"
-  (cd "$work" && timeout $((duration * 2 + 30)) taskset -c "$client_cpu" sipp \
-    -sf "$here/register_bench.xml" -inf "$work/users.csv" \
-    -i 127.0.0.1 -p "$(free_udp_port)" -t u1 -auth_uri cardea.test \
-    -r "$rate" -rp 1000 -m "$calls" -l $((rate * 5 + 100)) \
-    -timeout $((duration * 2 + 20))s -recv_timeout 5s \
-    -trace_stat -stf "$work/stats.csv" -fd 1 -trace_err -error_file "$work/errors.log" \
-    -nostdin "127.0.0.1:$port" >"$work/sipp.out" 2>&1) || status=$?
+  (cd "$work" && client_run "$rate" "$calls") || status=$?
   t1="$(date +%s.%N)"
   cpu1="$(cpu_ticks "$server_pid")"
   drops1="$(rcvbuf_errors)"
@@ -211,7 +270,11 @@ case "${1:-all}" in
     for s in $servers; do echo "== $s" >&2; search "$s"; done
     header; show <"$work/all"
     echo
-    echo "highest passing rate (calls/s, 1 call = 2 REGISTER transactions):"
+    if [ "$workload" = calls ]; then
+      echo "highest passing rate (calls/s, 1 call = INVITE + ACK + BYE through the proxy):"
+    else
+      echo "highest passing rate (calls/s, 1 call = 2 REGISTER transactions):"
+    fi
     cat "$work/best"
     ;;
   *) echo "usage: $0 [all | search <server> | run <server> <rate>]" >&2; exit 2 ;;
