@@ -84,6 +84,11 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         let sip = crate::sip::spawn_sip(
             &g.sip,
             g.source.as_deref().and_then(std::path::Path::parent),
+            crate::sip::EchoMedia {
+                bind: g.media.bind,
+                advertise: g.advertised()[0],
+                ports: crate::net::rtp_port_range(&g.media),
+            },
             events_tx,
         )
         .await

@@ -227,7 +227,7 @@ pub enum Action {
     Trunk(#[serde(deserialize_with = "one_or_many")] Vec<TrunkChoice>),
     /// Join an AudioBridge room as a plain-RTP participant.
     Room(u64),
-    /// Answer and send the caller's media back.
+    /// Answer and send the caller's RTP back (an echo test number).
     Echo,
     /// Answer and play an announcement file (Ogg/Opus, or raw A-law/µ-law).
     Play(String),

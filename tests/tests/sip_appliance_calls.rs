@@ -27,6 +27,11 @@
 //!   registered contact (baresip, which auto-answers) → `accepted`; tones both ways; the
 //!   browser hangs up → baresip gets the BYE.
 //!
+//! - `a_browser_calls_the_echo_test_number`: the browser calls `sip:9196@cardea.test`; the
+//!   dialplan's `echo` action makes Cardea answer the call itself (an RTP port pair from
+//!   `media.rtp_port_range`) and send every packet back; the browser's PCMU comes back; its
+//!   hangup ends the call, whose record counts the packets reflected.
+//!
 //! Each test starts its own Cardea (users alice and bob, trunks `dead` and `kamailio`, a
 //! dialplan file in a scratch directory, the Admin API, debug level 5) and its peers; the
 //! tests run one at a time, each bounded by [`TEST_WITHIN`]. A failure reports the session's
@@ -71,6 +76,9 @@ const DIALLED: &str = "95551234";
 const NUMBER: &str = "5551234";
 /// The dialplan rule that sends it to the trunks.
 const RULE: &str = "outbound";
+/// The echo test number (before the outbound rule, which would take it too) and its rule.
+const ECHO_NUMBER: &str = "9196";
+const ECHO_RULE: &str = "echo-test";
 /// Where the trunks live: `dead` on a port nobody answers, `kamailio` on Kamailio.
 const TRUNK_IP: &str = "127.0.0.3";
 /// `dead`'s inbound address (nobody calls from it); `kamailio`'s is [`TRUNK_IP`].
@@ -80,11 +88,16 @@ const NO_ANSWER: Duration = Duration::from_secs(1);
 /// How long baresip may take to register with Cardea.
 const REGISTER_WITHIN: Duration = Duration::from_secs(10);
 
-/// The dialplan: local users dial out with a 9, through `dead`, then `kamailio`. Calls
-/// between local users match no rule (the fallback rings the dialled user).
+/// The dialplan: the echo test on 9196; local users dial out with a 9, through `dead`, then
+/// `kamailio`. Calls between local users match no rule (the fallback rings the dialled
+/// user).
 fn dialplan() -> String {
     format!(
         "rules:\n\
+         \x20 - name: {ECHO_RULE}\n\
+         \x20   from: local\n\
+         \x20   to: \"{ECHO_NUMBER}\"\n\
+         \x20   action: echo\n\
          \x20 - name: {RULE}\n\
          \x20   from: local\n\
          \x20   to: {{ pattern: \"_9X.\" }}\n\
@@ -919,4 +932,78 @@ async fn a_local_baresip_phone_and_a_browser_call_each_other() {
         "a_local_baresip_phone_and_a_browser_call_each_other took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_calls_the_echo_test_number() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let (dead_port, kamailio_port) = trunk_ports();
+        let mut case = start("appliance-calls-echo", dead_port, kamailio_port).await;
+        register_the_browser(&mut case).await;
+        let (peer, pc, track) = pcmu_peer(&case.cardea).await;
+        case.call(
+            &pc,
+            &peer,
+            json!({"request": "call", "uri": format!("sip:{ECHO_NUMBER}@{DOMAIN}")}),
+        )
+        .await;
+        let calling = case.wait_event("calling", STEP, &["hangup"]).await;
+        let call_id = match result(&calling)["call_id"].as_str() {
+            Some(id) => id.to_owned(),
+            None => case.fail(&format!("`calling` carries no call_id: {calling}")),
+        };
+        let accepted = case.wait_event("accepted", STEP, &["hangup"]).await;
+        let answer = case.jsep_sdp(&accepted, "answer");
+        case.note("Cardea's answer (accepted by the echo)", &answer);
+        if let Err(e) = pc
+            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
+            .await
+        {
+            case.fail(&format!("the peer rejected the answer: {e}"));
+        }
+        if let Err(state) = wait_connected(&peer, STEP).await {
+            case.fail(&format!("ICE/DTLS did not connect: {state}"));
+        }
+        let sent = send_pcmu(Arc::clone(&track), SEND_FOR).await;
+        let settle = Instant::now() + Duration::from_secs(1);
+        while peer.received().distinct() < sent && Instant::now() < settle {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let received = peer.received();
+        eprintln!("echo test: {sent} PCMU packets sent, {received:?} came back");
+        if received.distinct() < MIN_ECHOED
+            || !received.payload_types.iter().all(|pt| *pt == PCMU_PT)
+        {
+            case.fail(&format!(
+                "the echo should send the browser's PCMU back (at least {MIN_ECHOED} of \
+                 {sent}): {received:?}"
+            ));
+        }
+        case.request(json!({"request": "hangup"}), None).await;
+        let hangup = case.wait_event("hangup", STEP, &[]).await;
+        if result(&hangup)["code"] != 200 {
+            case.fail(&format!("the echo answers our BYE with 200: {hangup}"));
+        }
+        let record = call_record(&mut case, &call_id).await;
+        eprintln!("echo call record: {record}");
+        let reflected = record["media"]["rtp_packets_in"].as_u64().unwrap_or(0);
+        if record["rule"] != ECHO_RULE
+            || record["route"]["echo"] != true
+            || !record["answered"].is_u64()
+            || record["end_reason"] != "BYE from the caller"
+            || (reflected as usize) < MIN_ECHOED
+        {
+            case.fail(&format!(
+                "the echo call's record: rule {ECHO_RULE}, route echo, answered, ended by \
+                 the caller's BYE, at least {MIN_ECHOED} packets reflected: {record}"
+            ));
+        }
+        case.assert_no_errors();
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.close().await;
+    })
+    .await
+    .expect("the echo test call did not finish in time");
 }

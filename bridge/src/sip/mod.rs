@@ -3,6 +3,7 @@
 //! for authenticated local users, and every handle of the SIP plugin.
 
 mod dns;
+pub mod echo;
 mod net;
 mod plugin_link;
 pub mod records;
@@ -12,5 +13,5 @@ pub(crate) mod tls;
 pub mod trunk_reg;
 mod ws;
 
-pub use net::{spawn_sip, SipLink, SipListeners};
+pub use net::{spawn_sip, EchoMedia, SipLink, SipListeners};
 pub use service::SipService;

@@ -129,10 +129,19 @@ pub(super) enum Input {
 }
 
 /// Binds the SIP sockets and starts the endpoint.
+/// Where the dialplan's echo binds its RTP ports and which address its answers name.
+#[derive(Debug, Clone, Copy)]
+pub struct EchoMedia {
+    pub bind: std::net::IpAddr,
+    pub advertise: std::net::IpAddr,
+    pub ports: (u16, u16),
+}
+
 /// `base`: the configuration file's directory (a relative `sip.dialplan` is read there).
 pub async fn spawn_sip(
     config: &Sip,
     base: Option<&std::path::Path>,
+    echo_media: EchoMedia,
     events: PluginEvents,
 ) -> std::io::Result<SipListeners> {
     // A large receive buffer rides out short stalls of the endpoint task under REGISTER
@@ -209,7 +218,14 @@ pub async fn spawn_sip(
         events: events.clone(),
     };
     tokio::spawn(run(
-        service, udp, rx, input, link_rx, control_rx, events, resolved,
+        service,
+        udp,
+        rx,
+        input,
+        link_rx,
+        control_rx,
+        events,
+        (resolved, echo_media),
     ));
     Ok(SipListeners {
         udp: udp_addr,
@@ -403,8 +419,10 @@ async fn run(
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
     mut control_rx: mpsc::UnboundedReceiver<super::routing::Routing>,
     plugin_events: PluginEvents,
-    resolved: Resolved,
+    (resolved, echo_media): (Resolved, EchoMedia),
 ) {
+    // The echo calls' reflecting tasks, stopped when their call ends.
+    let mut echoes: HashMap<String, tokio::sync::oneshot::Sender<()>> = HashMap::new();
     let mut connections: HashMap<(Stream, SocketAddr), mpsc::UnboundedSender<Bytes>> =
         HashMap::new();
     // Messages waiting for a connection we are opening, with the transaction each belongs
@@ -448,6 +466,22 @@ async fn run(
         }
         for (handle, request, lookup) in service.plugins.unresolved.drain(..) {
             tokio::spawn(resolved.clone().resolve(handle, request, lookup));
+        }
+        let wanted: Vec<_> = service.echo.wanted.drain(..).collect();
+        for (call_id, counters) in wanted {
+            let at = start_echo(echo_media, counters).map(|(at, stop)| {
+                echoes.insert(call_id.clone(), stop);
+                at
+            });
+            if let Err(e) = &at {
+                tracing::warn!(%call_id, "no RTP port for the echo: {e}");
+            }
+            service.echo_bound(Instant::now(), &call_id, at.ok());
+        }
+        for call_id in service.echo.done.drain(..) {
+            if let Some(stop) = echoes.remove(&call_id) {
+                let _ = stop.send(());
+            }
         }
         while let Some(t) = service.poll_transmit() {
             let bytes = t.message.to_bytes();
@@ -543,4 +577,19 @@ async fn connect_tcp(to: SocketAddr, tx: mpsc::Sender<Input>) {
             let _ = tx.send(Input::ConnectFailed(Stream::Tcp, to)).await;
         }
     }
+}
+
+/// Binds an RTP port pair for an echo call and starts reflecting on it; returns the address
+/// its answer names and the switch that stops it.
+fn start_echo(
+    media: EchoMedia,
+    counters: std::sync::Arc<super::echo::Counters>,
+) -> std::io::Result<(SocketAddr, tokio::sync::oneshot::Sender<()>)> {
+    let (rtp, rtcp) = crate::net::bind_rtp_pair(media.bind, media.ports)?;
+    let port = rtp.local_addr()?.port();
+    let rtp = UdpSocket::from_std(rtp)?;
+    let rtcp = UdpSocket::from_std(rtcp)?;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(super::echo::reflect(rtp, rtcp, counters, stopped));
+    Ok((SocketAddr::new(media.advertise, port), stop))
 }

@@ -53,6 +53,8 @@ pub struct Started {
 
 struct Active {
     started: Started,
+    /// Counters of media that flows through Cardea for this call (the echo).
+    media: Option<std::sync::Arc<super::echo::Counters>>,
     key: ServerKey,
     at: Instant,
     wall: u64,
@@ -98,8 +100,16 @@ impl CallRecords {
                 at: now,
                 wall: unix_now(),
                 answered: None,
+                media: None,
             },
         );
+    }
+
+    /// The counters of the media this call sends through Cardea.
+    pub fn attach_media(&mut self, call_id: &str, counters: std::sync::Arc<super::echo::Counters>) {
+        if let Some(a) = self.active.get_mut(call_id) {
+            a.media = Some(counters);
+        }
     }
 
     /// A call refused before anything was forwarded (a dialplan rejection, nobody to
@@ -192,7 +202,7 @@ impl CallRecords {
             "status": status,
             "end_reason": reason,
             // Proxied calls' media flows between the endpoints, not through Cardea.
-            "media": Value::Null,
+            "media": a.media.map_or(Value::Null, |m| m.describe()),
         });
         tracing::info!(target: "cardea::cdr", "{record}");
         self.log.push(record);

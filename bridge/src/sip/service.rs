@@ -21,6 +21,7 @@ use cardea_sip::typed::Via;
 use cardea_sip::Uri;
 use cardea_sip::{reject_reason, Header, HeaderName, Message, Method, Request, Response};
 
+use super::echo::EchoCalls;
 use super::plugin_link::PluginLink;
 use super::records::{CallRecords, Started};
 use super::routing::Routing;
@@ -42,6 +43,8 @@ pub struct SipService {
     pub records: CallRecords,
     /// Cardea's registrations with the trunks that want one.
     pub trunk_regs: TrunkRegistrations,
+    /// Calls the dialplan sent to the echo.
+    pub echo: EchoCalls,
     /// The source of the request being routed, for its call record.
     routing_source: Option<String>,
     registrar: Registrar<MemoryLocationStore>,
@@ -117,6 +120,7 @@ impl SipService {
             routing,
             records: CallRecords::default(),
             trunk_regs: TrunkRegistrations::default(),
+            echo: EchoCalls::default(),
             routing_source: None,
             registrar,
             user_agent: config.user_agent.clone(),
@@ -199,6 +203,7 @@ impl SipService {
         self.records.expire(now);
         self.probe_trunks(now);
         self.trunk_regs.handle_timeout(now);
+        self.echo.handle_timeout(now, &mut self.layer);
         self.trunk_regs
             .pump(now, &mut self.layer, &self.routing.trunks);
         self.drain_events(now);
@@ -216,6 +221,7 @@ impl SipService {
                 .map(|t| t.next_probe.unwrap_or(Instant::now()))
                 .min(),
             self.trunk_regs.next_timeout(),
+            self.echo.next_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -356,6 +362,18 @@ impl SipService {
 
     fn on_other(&mut self, now: Instant, event: TransactionEvent) {
         match event {
+            TransactionEvent::Ack { request, .. }
+                if self.echo.has(&request.call_id_value().unwrap_or_default()) =>
+            {
+                self.echo.ack(now, &request)
+            }
+            TransactionEvent::Response { key, response }
+                if self.echo.response(now, &mut self.layer, &key, &response) => {}
+            TransactionEvent::Timeout(cardea_sip::transaction::TransactionKey::Client(key))
+                if self.echo.failure(now, &mut self.layer, &key, 408) => {}
+            TransactionEvent::TransportError(cardea_sip::transaction::TransactionKey::Client(
+                key,
+            )) if self.echo.failure(now, &mut self.layer, &key, 503) => {}
             TransactionEvent::Response { key, response }
                 if self.trunk_regs.handle_response(now, &key, &response) =>
             {
@@ -407,6 +425,15 @@ impl SipService {
     }
 
     fn on_request(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
+        if !self.echo.is_empty()
+            && request.has_to_tag()
+            && self.echo.has(&request.call_id_value().unwrap_or_default())
+        {
+            if request.method != Method::Ack {
+                self.echo.request(now, &mut self.layer, key, request);
+            }
+            return;
+        }
         if request.method != Method::Ack && self.flooding(now, &source) {
             let resp = request.make_response_with_reason(
                 403,
@@ -634,9 +661,17 @@ impl SipService {
                 );
                 self.refuse(now, key, &request, 480, &reason, record);
             }
-            Action::Echo | Action::Play(_) => {
-                let reason =
-                    "Temporarily Unavailable - echo and announcements are not in this build";
+            Action::Echo => {
+                let record = (
+                    origin_name.as_str(),
+                    dialled.as_str(),
+                    decision.number.as_str(),
+                    decision.rule.as_str(),
+                );
+                self.start_echo(now, key, &request, record);
+            }
+            Action::Play(_) => {
+                let reason = "Temporarily Unavailable - announcements are not in this build";
                 let record = (
                     origin_name.as_str(),
                     dialled.as_str(),
@@ -646,6 +681,84 @@ impl SipService {
                 self.refuse(now, key, &request, 480, reason, record);
             }
         }
+    }
+
+    /// Answers the call with the echo (once the I/O loop has an RTP port for it).
+    fn start_echo(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        request: &Request,
+        (origin, dialled, number, rule): (&str, &str, &str, &str),
+    ) {
+        let transport = self
+            .routing_source
+            .as_deref()
+            .and_then(|s| s.split(':').next())
+            .map(Transport::parse)
+            .unwrap_or(Transport::Udp);
+        let listeners = &self.proxy.config().listeners;
+        let Some((transport, listener)) = listeners
+            .iter()
+            .find(|(t, _)| *t == transport)
+            .or_else(|| listeners.first())
+            .cloned()
+        else {
+            return;
+        };
+        let local = cardea_sip::ua::Local::new(transport, listener.host.clone(), listener.port);
+        let Ok(contact) = Uri::parse(&format!(
+            "sip:echo@{}:{}",
+            listener.host,
+            listener.port.unwrap_or(5060)
+        )) else {
+            return;
+        };
+        match self.echo.start(now, key, request, local, contact) {
+            Ok(counters) => {
+                let started = self.started(
+                    request,
+                    (
+                        origin,
+                        dialled,
+                        number,
+                        rule,
+                        serde_json::json!({ "echo": true }),
+                    ),
+                );
+                let call_id = started.call_id.clone();
+                self.records.start(now, key, started);
+                self.records.attach_media(&call_id, counters);
+            }
+            Err((status, reason)) => self.refuse(
+                now,
+                key,
+                request,
+                status,
+                reason,
+                (origin, dialled, number, rule),
+            ),
+        }
+    }
+
+    /// The I/O loop bound the echo's RTP port pair at `at` (`None`: it could not).
+    pub fn echo_bound(&mut self, now: Instant, call_id: &str, at: Option<std::net::SocketAddr>) {
+        let key = self.echo.invite_key(call_id);
+        match at {
+            Some(at) => {
+                self.echo.bound(now, &mut self.layer, call_id, at);
+                if let Some(key) = key {
+                    self.records.final_response(now, &key, 200);
+                }
+            }
+            None => {
+                self.echo.unbound(now, &mut self.layer, call_id);
+                if let Some(key) = key {
+                    self.records.final_response(now, &key, 503);
+                }
+            }
+        }
+        self.drain_events(now);
     }
 
     /// Rings every registered contact of `users` (or, without a decision, of the user the
