@@ -140,6 +140,9 @@ pub struct Sip {
     pub tls_cert: Option<String>,
     /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<String>,
+    /// CAs (a PEM bundle) trusted for SIP over TLS toward peers (trunks; handles calling
+    /// `;transport=tls`). Unset: the system's, /etc/ssl/certs/ca-certificates.crt.
+    pub tls_ca: Option<String>,
     /// Digest realm of the registrar.
     pub realm: String,
     /// Domains the registrar serves; empty: the realm.
@@ -241,6 +244,7 @@ impl Default for Sip {
             wss_port: None,
             tls_cert: None,
             tls_key: None,
+            tls_ca: None,
             realm: "cardea".into(),
             domains: Vec::new(),
             users: Vec::new(),
@@ -455,6 +459,9 @@ impl Config {
     /// files must hold a certificate and its key (checked here so `--check-config` says so).
     fn validate_sip_tls(&self) -> Result<(), ConfigError> {
         let sip = &self.sip;
+        if let (true, Some(ca)) = (sip.enabled, &sip.tls_ca) {
+            crate::sip::tls::connector(Some(ca)).map_err(ConfigError::Invalid)?;
+        }
         let user = match (sip.tls_port, sip.wss_port) {
             (Some(_), _) => "sip.tls_port",
             (None, Some(_)) => "sip.wss_port",

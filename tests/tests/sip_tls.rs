@@ -263,7 +263,7 @@ fn options(transport: &str, sent_by: &str, n: &str) -> String {
 }
 
 /// Reads one SIP message (header section, then Content-Length bytes of body) from `stream`.
-async fn read_message(stream: &mut TlsStream<TcpStream>) -> Result<String, String> {
+async fn read_message<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Result<String, String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -483,4 +483,102 @@ fn tls_crlf_keepalive_gets_a_pong_and_the_connection_stays() {
         "OPTIONS after a keepalive",
         &secure.cardea,
     );
+}
+
+/// A TLS server for Cardea to connect to as a trunk, with `cert` as its certificate.
+fn trunk_acceptor(cert: &TestCert) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&cert.key_pem)
+        .expect("the test key reads back");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("default TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der.clone()], key)
+        .expect("the test certificate and key match");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Cardea opens TLS connections toward trunks (`;transport=tls`), verifying their
+/// certificate against `sip.tls_ca`: the trunk whose certificate chains to it gets Cardea's
+/// OPTIONS probe over TLS (Via `SIP/2.0/TLS`) and answers it; the one presenting a
+/// certificate from elsewhere gets no SIP at all (the handshake fails on Cardea's side,
+/// which logs it).
+#[test]
+fn cardea_connects_to_a_tls_trunk_and_verifies_its_certificate() {
+    let cert = TestCert::new();
+    let stranger = TestCert::new();
+    runtime().block_on(async {
+        let good = TcpListener::bind("127.0.0.1:0").await.expect("binding the trunk");
+        let rogue = TcpListener::bind("127.0.0.1:0").await.expect("binding the rogue trunk");
+        let good_at = good.local_addr().expect("address");
+        let rogue_at = rogue.local_addr().expect("address");
+        // Calls from the trunks would come from other addresses: nothing here is trusted.
+        let yaml = format!(
+            "{SIP_YAML}  tls_port: 0\n  tls_cert: {}\n  tls_key: {}\n  tls_ca: {}\n  trunks:\n\
+             \x20   - name: good\n      uri: \"sip:{good_at};transport=tls\"\n      inbound: [127.0.0.9]\n      probe: 1\n\
+             \x20   - name: rogue\n      uri: \"sip:{rogue_at};transport=tls\"\n      inbound: [127.0.0.8]\n      probe: 1\n",
+            cert.cert_pem.display(),
+            cert.key_pem.display(),
+            cert.cert_pem.display(),
+        );
+        let cardea = Cardea::start(&yaml);
+        let accepted = trunk_acceptor(&cert);
+        let good_trunk = async {
+            let (tcp, _) = good.accept().await.map_err(|e| e.to_string())?;
+            let mut tls = accepted.accept(tcp).await.map_err(|e| e.to_string())?;
+            let options = read_message(&mut tls).await?;
+            let head: Vec<&str> = options
+                .lines()
+                .filter(|l| {
+                    ["via:", "from:", "to:", "call-id:", "cseq:"]
+                        .iter()
+                        .any(|h| l.to_ascii_lowercase().starts_with(h))
+                })
+                .collect();
+            let answer = format!(
+                "SIP/2.0 200 OK\r\n{}\r\nContent-Length: 0\r\n\r\n",
+                head.join("\r\n")
+            );
+            tls.write_all(answer.as_bytes()).await.map_err(|e| e.to_string())?;
+            Ok::<String, String>(options)
+        };
+        let options = tokio::time::timeout(WITHIN, good_trunk)
+            .await
+            .unwrap_or_else(|_| Err(format!("no TLS connection with an OPTIONS within {WITHIN:?}")));
+        let options = options.unwrap_or_else(|e| {
+            panic!("the good trunk: {e}\nCardea's log:\n{}", cardea.logs().join("\n"))
+        });
+        assert!(
+            options.starts_with(&format!("OPTIONS sip:{good_at} SIP/2.0"))
+                && options.contains("Via: SIP/2.0/TLS "),
+            "Cardea's probe over TLS names the trunk and a TLS Via:\n{options}"
+        );
+        // The rogue trunk's certificate is not from sip.tls_ca.
+        let refused = trunk_acceptor(&stranger);
+        let rogue_trunk = async {
+            let (tcp, _) = rogue.accept().await.map_err(|e| e.to_string())?;
+            let mut tls = refused.accept(tcp).await.map_err(|e| e.to_string())?;
+            read_message(&mut tls).await
+        };
+        match tokio::time::timeout(WITHIN, rogue_trunk).await {
+            Ok(Ok(message)) => panic!("Cardea sent SIP to a trunk it cannot verify:\n{message}"),
+            Ok(Err(e)) => eprintln!("the rogue trunk got no SIP: {e}"),
+            Err(_) => panic!("Cardea never tried the rogue trunk within {WITHIN:?}"),
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !cardea
+            .logs()
+            .iter()
+            .any(|l| l.contains("SIP TLS connection failed") && l.contains(&rogue_at.to_string()))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "Cardea's log should say the TLS connection to {rogue_at} failed:\n{}",
+                cardea.logs().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
 }

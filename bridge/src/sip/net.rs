@@ -208,6 +208,7 @@ pub async fn spawn_sip(
     tokio::spawn(accept_tcp(tcp, tx));
     let hosts = super::dns::Hosts::parse(&config.hosts).map_err(std::io::Error::other)?;
     let locator = super::dns::Locator::new(hosts);
+    let tls_out = super::tls::connector(config.tls_ca.as_deref()).map_err(std::io::Error::other)?;
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let records = service.records.log.clone();
@@ -225,7 +226,7 @@ pub async fn spawn_sip(
         link_rx,
         control_rx,
         events,
-        (resolved, echo_media),
+        (resolved, echo_media, tls_out),
     ));
     Ok(SipListeners {
         udp: udp_addr,
@@ -419,7 +420,7 @@ async fn run(
     mut plugin_rx: mpsc::UnboundedReceiver<(u64, SipOut)>,
     mut control_rx: mpsc::UnboundedReceiver<super::routing::Routing>,
     plugin_events: PluginEvents,
-    (resolved, echo_media): (Resolved, EchoMedia),
+    (resolved, echo_media, tls_out): (Resolved, EchoMedia, tokio_rustls::TlsConnector),
 ) {
     // The echo calls' reflecting tasks, stopped when their call ends.
     let mut echoes: HashMap<String, tokio::sync::oneshot::Sender<()>> = HashMap::new();
@@ -500,12 +501,17 @@ async fn run(
                     Some(c) => {
                         let _ = c.send(Bytes::from(bytes));
                     }
-                    // RFC 3261 §18.1.1: no connection to the peer yet: open one (TCP; TLS
-                    // and WebSocket toward peers are not opened by us).
-                    None if kind == Stream::Tcp => {
+                    // RFC 3261 §18.1.1: no connection to the peer yet: open one (TCP or
+                    // TLS; WebSocket connections toward peers are not opened by us).
+                    None if matches!(kind, Stream::Tcp | Stream::Tls) => {
                         let waiting = connecting.entry((kind, to)).or_default();
                         if waiting.is_empty() {
-                            tokio::spawn(connect_tcp(to, input.clone()));
+                            if kind == Stream::Tcp {
+                                tokio::spawn(connect_tcp(to, input.clone()));
+                            } else {
+                                let name = service.tls_name(to);
+                                tokio::spawn(connect_tls(tls_out.clone(), to, name, input.clone()));
+                            }
                         }
                         waiting.push((Bytes::from(bytes), t.key));
                     }
@@ -575,6 +581,23 @@ async fn connect_tcp(to: SocketAddr, tx: mpsc::Sender<Input>) {
         Err(_) => {
             tracing::debug!(%to, "SIP TCP connect timed out");
             let _ = tx.send(Input::ConnectFailed(Stream::Tcp, to)).await;
+        }
+    }
+}
+
+/// Opens a TLS connection to a peer and serves it; a failed connect or handshake (a
+/// certificate that does not verify) fails the messages waiting for it.
+async fn connect_tls(
+    connector: tokio_rustls::TlsConnector,
+    to: SocketAddr,
+    name: Option<String>,
+    tx: mpsc::Sender<Input>,
+) {
+    match super::tls::connect(&connector, to, name.as_deref()).await {
+        Ok(stream) => serve_stream(stream, to, Stream::Tls, tx).await,
+        Err(e) => {
+            tracing::warn!(%to, name = name.as_deref().unwrap_or(""), "SIP TLS connection failed: {e}");
+            let _ = tx.send(Input::ConnectFailed(Stream::Tls, to)).await;
         }
     }
 }

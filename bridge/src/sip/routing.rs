@@ -31,6 +31,8 @@ pub struct Trunk {
     pub up: bool,
     pub next_probe: Option<Instant>,
     pub probing: Option<ClientKey>,
+    /// When the probe out is late enough to call the trunk down.
+    pub probe_deadline: Option<Instant>,
     /// Registration with the trunk, if it wants one: (account user, password, AOR
     /// domain, interval).
     pub register: Option<crate::config::TrunkRegister>,
@@ -129,13 +131,18 @@ impl Routing {
                 None if uri.secure => Transport::Tls,
                 None => Transport::Udp,
             };
-            if !matches!(transport, Transport::Udp | Transport::Tcp) {
+            if !matches!(transport, Transport::Udp | Transport::Tcp | Transport::Tls) {
                 return Err(format!(
-                    "{key}: transport {} toward trunks is not supported yet (udp or tcp)",
+                    "{key}: transport {} toward trunks is not supported yet (udp, tcp or tls)",
                     transport.as_str()
                 ));
             }
-            let port = uri.port.or(table_port).unwrap_or(5060);
+            let default_port = if transport == Transport::Tls {
+                5061
+            } else {
+                5060
+            };
+            let port = uri.port.or(table_port).unwrap_or(default_port);
             let destination = Destination::new(SocketAddr::new(ip, port), transport);
             let inbound = if t.inbound.is_empty() {
                 vec![ip]
@@ -155,6 +162,7 @@ impl Routing {
                 up: true,
                 next_probe: None,
                 probing: None,
+                probe_deadline: None,
                 register: t.register.clone(),
             });
             if let Some(r) = &t.register {
@@ -232,6 +240,7 @@ impl Routing {
                 t.up = o.up;
                 t.next_probe = o.next_probe;
                 t.probing = o.probing;
+                t.probe_deadline = o.probe_deadline;
             }
         }
     }

@@ -217,8 +217,11 @@ impl SipService {
             self.routing
                 .trunks
                 .iter()
-                .filter(|t| t.probe.is_some() && t.probing.is_none())
-                .map(|t| t.next_probe.unwrap_or(Instant::now()))
+                .filter(|t| t.probe.is_some())
+                .filter_map(|t| match t.probing {
+                    None => Some(t.next_probe.unwrap_or(Instant::now())),
+                    Some(_) => t.probe_deadline,
+                })
                 .min(),
             self.trunk_regs.next_timeout(),
             self.echo.next_timeout(),
@@ -243,6 +246,19 @@ impl SipService {
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.layer.poll_transmit()
+    }
+
+    /// The name a TLS peer at `to` must prove (a trunk configured by host name); `None`:
+    /// its address.
+    pub fn tls_name(&self, to: std::net::SocketAddr) -> Option<String> {
+        self.routing
+            .trunks
+            .iter()
+            .find(|t| t.destination.addr == to)
+            .and_then(|t| match &t.uri.host {
+                cardea_sip::Host::Domain(name) => Some(name.clone()),
+                _ => None,
+            })
     }
 
     /// Registered contacts, for the Admin API and tests.
@@ -289,7 +305,22 @@ impl SipService {
     }
 
     /// Sends an OPTIONS to every trunk whose probe is due (one outstanding per trunk).
+    /// A trunk that has not answered its OPTIONS within its `no_answer` time is down (a
+    /// late answer brings it back up); waiting for Timer F would take 32 s.
     fn probe_trunks(&mut self, now: Instant) {
+        let mut changed = false;
+        for t in &mut self.routing.trunks {
+            let silent = t.probing.is_some() && t.probe_deadline.is_some_and(|d| d <= now) && t.up;
+            if silent {
+                tracing::warn!(trunk = %t.name, "SIP trunk does not answer OPTIONS: down");
+                t.up = false;
+                t.probe_deadline = None;
+                changed = true;
+            }
+        }
+        if changed {
+            self.trunk_regs.publish(&self.routing.trunks);
+        }
         for i in 0..self.routing.trunks.len() {
             let t = &self.routing.trunks[i];
             let Some(every) = t.probe else { continue };
@@ -301,6 +332,7 @@ impl SipService {
                 .and_then(|r| self.layer.send_request(now, r, t.destination.clone()).ok());
             let t = &mut self.routing.trunks[i];
             t.probing = sent;
+            t.probe_deadline = sent.map(|_| now + t.no_answer);
             t.next_probe = Some(now + every);
         }
     }
@@ -345,6 +377,7 @@ impl SipService {
             return false;
         };
         t.probing = None;
+        t.probe_deadline = None;
         let changed = t.up != alive;
         if changed {
             if alive {

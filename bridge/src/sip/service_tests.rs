@@ -227,3 +227,49 @@ fn a_registered_trunk_calling_our_contact_dials_the_number_in_to() {
     let records = svc.records.log.latest(1);
     assert_eq!(records[0]["dialled"], "+3312345");
 }
+
+#[test]
+fn a_trunk_silent_to_its_probe_is_down_and_tried_last() {
+    let dir = tempdir::Dir::new();
+    let plan = dir.path().join("dialplan.yaml");
+    std::fs::write(
+        &plan,
+        "rules:\n  - name: out\n    from: local\n    to: { pattern: \"_9X.\" }\n    rewrite: { strip: 1 }\n    action: { trunk: [first, second] }\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "sip:\n  realm: cardea.test\n  users:\n    - username: alice\n      password: alicepw\n  trunks:\n    - name: first\n      uri: \"sip:{TRUNK_AT}\"\n      probe: 30\n      no_answer: 2\n    - name: second\n      uri: \"sip:127.0.0.4:5070\"\n      probe: 0\n  dialplan: {}\n",
+        plan.display()
+    );
+    let config = Config::from_yaml(&yaml).unwrap();
+    let listeners = [(Transport::Udp, format!("sip:{US}"))];
+    let start = Instant::now();
+    let mut svc = SipService::new(&config.sip, None, &listeners, start).unwrap();
+    let status = svc.trunk_regs.status.clone();
+    svc.handle_timeout(start);
+    let mut probe = None;
+    while let Some(t) = svc.poll_transmit() {
+        if let Message::Request(r) = &t.message {
+            if r.method == cardea_sip::Method::Options {
+                probe = Some(t.destination.addr.to_string());
+            }
+        }
+    }
+    assert_eq!(
+        probe.as_deref(),
+        Some(TRUNK_AT),
+        "the first trunk is probed"
+    );
+    assert_eq!(status.get()[0]["up"], true);
+    // No answer within its no_answer time: down.
+    svc.handle_timeout(start + std::time::Duration::from_secs(2));
+    while svc.poll_transmit().is_some() {}
+    assert_eq!(status.get()[0]["up"], false, "{:?}", status.get());
+    // A call now goes to the second trunk first.
+    let out = authenticated_invite(&mut svc, "95551234", "after-probe", "alicepw");
+    let first_invite = out.iter().find_map(|(to, m)| match m {
+        Message::Request(r) if r.method == cardea_sip::Method::Invite => Some(to.to_string()),
+        _ => None,
+    });
+    assert_eq!(first_invite.as_deref(), Some("127.0.0.4:5070"));
+}

@@ -160,3 +160,65 @@ impl axum::serve::Listener for TlsListener {
         Ok(self.local)
     }
 }
+
+/// Where the system keeps its trusted CAs (Debian's ca-certificates): trusted for TLS toward
+/// SIP peers when `sip.tls_ca` is not set.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// The connector for SIP over TLS toward peers (trunks, and whatever a SIP plugin handle
+/// calls over `transport=tls`): the peer's certificate must chain to a CA of `ca` (a PEM
+/// bundle; the system's when `None`) and name the host we connect to (RFC 5922: its DNS
+/// name, or its IP address in a subjectAltName when we only know the address).
+pub fn connector(ca: Option<&str>) -> Result<tokio_rustls::TlsConnector, String> {
+    let path = ca.unwrap_or(SYSTEM_CA_BUNDLE);
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = match CertificateDer::pem_file_iter(path) {
+        Ok(certs) => certs.collect::<Result<Vec<_>, _>>(),
+        Err(e) if ca.is_none() => {
+            // No system bundle: TLS toward peers fails to verify until sip.tls_ca is set.
+            tracing::info!(
+                "no CA bundle at {path} ({e}): set sip.tls_ca for SIP over TLS to peers"
+            );
+            Ok(Vec::new())
+        }
+        Err(e) => return Err(format!("sip.tls_ca {path}: {e}")),
+    }
+    .map_err(|e| format!("sip.tls_ca {path}: {e}"))?;
+    for cert in certs {
+        // A bundle may hold certificates rustls cannot use as anchors; skip those.
+        let _ = roots.add(cert);
+    }
+    if ca.is_some() && roots.is_empty() {
+        return Err(format!("sip.tls_ca {path}: no usable CA certificate"));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Connects to `to` over TCP and runs the TLS handshake, checking the certificate against
+/// `name` (a DNS name) or, without one, the address; bounded by [`HANDSHAKE_WITHIN`].
+pub(super) async fn connect(
+    connector: &tokio_rustls::TlsConnector,
+    to: SocketAddr,
+    name: Option<&str>,
+) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls::pki_types::ServerName;
+    let server_name = match name {
+        Some(n) => ServerName::try_from(n.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+        None => ServerName::IpAddress(to.ip().into()),
+    };
+    let handshake = async {
+        let tcp = TcpStream::connect(to).await?;
+        let _ = tcp.set_nodelay(true);
+        connector.connect(server_name, tcp).await
+    };
+    tokio::time::timeout(HANDSHAKE_WITHIN, handshake)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS connect timed out"))?
+}
