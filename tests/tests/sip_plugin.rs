@@ -31,8 +31,8 @@ use std::time::Duration;
 use cardea_tests::sipp::TRACE_SEPARATOR;
 use serde_json::json;
 use sip_case::{
-    first_line, local_answer, one_at_a_time, pcmu_peer, register_body, send_pcmu, wait_connected,
-    SipCase, MIN_ECHOED, PCMU_PT, SECRET, SEND_FOR, STEP, TEST_WITHIN,
+    first_line, is_error, local_answer, one_at_a_time, pcmu_peer, register_body, send_pcmu,
+    wait_connected, SipCase, MIN_ECHOED, PCMU_PT, SECRET, SEND_FOR, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -296,4 +296,90 @@ async fn sip_plugin_incoming_call_is_offered_accepted_and_hung_up_by_the_caller(
     })
     .await
     .expect("the incoming call test did not finish in time");
+}
+
+/// `subscribe` (message-summary, as a voicemail light): `subscribing`, the SUBSCRIBE with
+/// Event and Expires, `subscribe_succeeded` with the server's code and expiry, the server's
+/// NOTIFY answered 200 and reported as `notify` with its package, state, type and content;
+/// `unsubscribe` sends the SUBSCRIBE with Expires: 0 (`unsubscribing`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_subscribes_to_message_summary_and_gets_the_notify() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-subscribe").await;
+        case.guest().await;
+        let (server, port) = case.spawn_sipp("voicemail", "plugin_uas_subscribe", &[]);
+        case.request(
+            json!({
+                "request": "subscribe",
+                "event": "message-summary",
+                "to": format!("sip:alice@127.0.0.1:{port}"),
+                "accept": "application/simple-message-summary",
+                "subscribe_ttl": 600,
+            }),
+            None,
+        )
+        .await;
+        case.wait_event("subscribing", STEP, &["subscribe_failed"])
+            .await;
+        let ok = case
+            .wait_event("subscribe_succeeded", STEP, &["subscribe_failed"])
+            .await;
+        let result = &ok["plugindata"]["data"]["result"];
+        if result["code"] != 200 || result["expires"] != 600 {
+            case.fail(&format!(
+                "subscribe_succeeded carries the server's 200 and Expires 600: {ok}"
+            ));
+        }
+        let notify = case.wait_event("notify", STEP, &["subscribe_failed"]).await;
+        let result = &notify["plugindata"]["data"]["result"];
+        let content = result["content"].as_str().unwrap_or_default();
+        if result["notify"] != "message-summary"
+            || result["substate"] != "active"
+            || result["content-type"] != "application/simple-message-summary"
+            || !content.contains("Messages-Waiting: yes")
+            || !notify["plugindata"]["data"]["call_id"].is_string()
+        {
+            case.fail(&format!(
+                "notify names the package, the state, the content type and the summary: {notify}"
+            ));
+        }
+        case.request(
+            json!({"request": "unsubscribe", "event": "message-summary"}),
+            None,
+        )
+        .await;
+        case.wait_event("unsubscribing", STEP, &[]).await;
+        case.expect_sipp_success(server, STEP).await;
+        // Unsubscribing again: nothing to unsubscribe from (447, as Janus's wrong state).
+        let tx = case
+            .request(
+                json!({"request": "unsubscribe", "event": "message-summary"}),
+                None,
+            )
+            .await;
+        let deadline = Instant::now() + STEP;
+        loop {
+            let error = case
+                .events
+                .drain()
+                .iter()
+                .find(|e| e["transaction"] == tx.as_str() && is_error(e))
+                .cloned();
+            if let Some(error) = error {
+                if error["plugindata"]["data"]["error_code"] != 447 {
+                    case.fail(&format!("a second unsubscribe is error 447: {error}"));
+                }
+                break;
+            }
+            if Instant::now() >= deadline {
+                case.fail("a second unsubscribe got no error event");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        case.detach().await;
+        case.close().await;
+    })
+    .await
+    .expect("the subscribe test did not finish in time");
 }

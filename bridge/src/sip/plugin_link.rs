@@ -144,8 +144,10 @@ impl PluginLink {
             } => {
                 let call_id = call_id_of(&request).unwrap_or_default();
                 let method = request.method.clone();
-                // An INVITE makes a dialog: requests in it come back to the handle.
-                if method == Method::Invite && !call_id.is_empty() {
+                // An INVITE (or a SUBSCRIBE) makes a dialog: requests in it come back to the
+                // handle.
+                let dialog = matches!(method, Method::Invite | Method::Subscribe);
+                if dialog && !call_id.is_empty() {
                     self.calls.insert(call_id.clone(), handle);
                 }
                 let destination = match destination
@@ -173,7 +175,7 @@ impl PluginLink {
                 };
                 let mut request = request;
                 self.stamp_via(&mut request, &destination.transport);
-                if method == Method::Invite && !request.has_to_tag() {
+                if dialog && !request.has_to_tag() {
                     if let Some(tag) = tag_of(&request, false) {
                         self.tags.insert((call_id.clone(), tag), handle);
                     }

@@ -16,6 +16,7 @@ mod message;
 mod request;
 mod sdp;
 mod srtp;
+mod subscribe;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +52,8 @@ struct Session {
     call: Option<Call>,
     /// Our MESSAGEs outside dialogs awaiting their answer: Call-ID → the request's transaction.
     messages: HashMap<String, Option<String>>,
+    /// Our subscriptions (`subscribe`), by event package.
+    subscriptions: HashMap<String, subscribe::Subscription>,
 }
 
 pub struct SipPlugin {
@@ -109,6 +112,8 @@ impl SipPlugin {
             "dtmf_info" => call::dtmf_info(ctx, handle, session, &body, transaction),
             "info" => call::info(ctx, handle, session, &body, transaction),
             "message" => message::send(ctx, handle, session, &body, transaction),
+            "subscribe" => subscribe::subscribe(ctx, handle, session, &body, transaction),
+            "unsubscribe" => subscribe::unsubscribe(ctx, handle, session, &body, transaction),
             "transfer" => call::transfer(ctx, handle, session, &body, transaction),
             "keyframe" => {
                 // A PLI toward the browser (`user`); the SIP side has no feedback path here.
@@ -292,6 +297,8 @@ impl Plugin for SipPlugin {
                     account::on_response(ctx, handle, session, &response);
                 } else if message::owns(session, call_id.as_deref()) {
                     message::on_response(ctx, handle, session, &response);
+                } else if subscribe::owns(session, call_id.as_deref()) {
+                    subscribe::on_response(ctx, handle, session, &response);
                 } else {
                     call::on_response(ctx, handle, session, &response);
                 }
@@ -306,6 +313,8 @@ impl Plugin for SipPlugin {
                 } else if message::owns(session, Some(&call_id)) {
                     let reason = cardea_sip::default_reason(code);
                     message::delivered(ctx, handle, session, &call_id, code, reason);
+                } else if subscribe::owns(session, Some(&call_id)) {
+                    subscribe::on_failure(ctx, handle, session, &call_id, code);
                 } else {
                     call::on_failure(ctx, handle, session, &method, code);
                 }
@@ -318,6 +327,12 @@ impl Plugin for SipPlugin {
                 let Ok(local) = local else {
                     return;
                 };
+                if request.method == cardea_sip::Method::Notify
+                    && subscribe::owns(session, request.call_id_value().as_deref())
+                {
+                    subscribe::on_notify(ctx, handle, session, key, &request);
+                    return;
+                }
                 let new_call = request.method == cardea_sip::Method::Invite
                     && !request.has_to_tag()
                     && session.call.is_some();
@@ -360,6 +375,7 @@ impl Plugin for SipPlugin {
         for (handle, session) in &mut self.sessions {
             account::handle_timeout(ctx, *handle, session);
             call::handle_timeout(ctx, *handle, session);
+            subscribe::handle_timeout(ctx, *handle, session);
         }
     }
 
@@ -368,6 +384,7 @@ impl Plugin for SipPlugin {
             return;
         };
         call::abort(ctx, handle, &mut session, 200, "Handle detached", None);
+        subscribe::destroy(ctx, handle, &mut session);
         account::destroy(ctx, handle, &mut session);
     }
 
