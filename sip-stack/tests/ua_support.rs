@@ -231,7 +231,7 @@ impl Tu for Callee {
                             s.enable_session_timer(interval);
                         }
                         if self.auto_ring {
-                            s.ring().unwrap();
+                            s.ring(now).unwrap();
                         }
                         self.session = Some(s);
                     }

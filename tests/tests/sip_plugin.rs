@@ -383,3 +383,59 @@ async fn sip_plugin_subscribes_to_message_summary_and_gets_the_notify() {
     .await
     .expect("the subscribe test did not finish in time");
 }
+
+/// A caller that requires reliable provisionals (`Require: 100rel`, RFC 3262) is not
+/// refused 420: the handle's 180 goes out reliably (Require: 100rel, RSeq; checked by the
+/// scenario), the caller's PRACK gets 200, and the call is answered and hung up as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_incoming_call_with_100rel_gets_a_reliable_180() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let mut case = SipCase::start("plugin-incoming-100rel").await;
+        case.guest().await;
+        let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
+        let (caller, _) = case.spawn_sipp(
+            "caller",
+            "plugin_uac_call_100rel",
+            &["-s", "alice", "-rtp_echo", "-mi", "127.0.0.1"],
+        );
+        let incoming = case.wait_event("incomingcall", STEP, &["hangup"]).await;
+        let offer = case.jsep_sdp(&incoming, "offer");
+        let answer = match local_answer(&pc, &peer, &offer).await {
+            Ok(answer) => answer,
+            Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
+        };
+        // Answer only once the PRACK has been answered (the scenario waits for it first).
+        let deadline = Instant::now() + STEP;
+        while !case.sipps[caller]
+            .messages()
+            .split(TRACE_SEPARATOR)
+            .any(|m| m.contains("SIP/2.0 200") && m.contains("PRACK"))
+        {
+            if Instant::now() >= deadline {
+                case.fail("the caller's PRACK got no 200");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        case.request(
+            json!({"request": "accept"}),
+            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
+        )
+        .await;
+        let hangup = case
+            .wait_event("hangup", STEP + Duration::from_secs(5), &[])
+            .await;
+        if hangup["plugindata"]["data"]["result"]["code"] != 200 {
+            case.fail(&format!(
+                "the caller's BYE is a hangup with code 200: {hangup}"
+            ));
+        }
+        case.expect_sipp_success(caller, STEP).await;
+        case.assert_no_errors();
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.close().await;
+    })
+    .await
+    .expect("the 100rel call test did not finish in time");
+}

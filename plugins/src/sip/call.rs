@@ -938,7 +938,7 @@ fn incoming_invite(
     };
     invite.enable_session_timer(SESSION_EXPIRES);
     // Janus rings at once.
-    let _ = invite.ring();
+    let _ = invite.ring(ctx.now);
     session.call = Some(Call {
         direction: Direction::Incoming {
             sip_offer,

@@ -58,9 +58,9 @@ impl Local {
     }
 }
 
-/// Option tags we implement as UAS (RFC 3261 §8.2.2.3): session timers (RFC 4028).
-/// Reliable provisionals (`100rel`) we acknowledge as UAC but do not send.
-pub const UAS_OPTIONS: [&str; 1] = ["timer"];
+/// Option tags we implement as UAS (RFC 3261 §8.2.2.3): session timers (RFC 4028) and
+/// reliable provisionals (RFC 3262, `100rel`).
+pub const UAS_OPTIONS: [&str; 2] = ["timer", "100rel"];
 
 /// The option tags in `request`'s Require that we do not implement: the request must be
 /// answered 420 (Bad Extension) listing them in Unsupported (§8.2.2.3).

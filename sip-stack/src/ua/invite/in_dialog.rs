@@ -38,6 +38,7 @@ impl InviteSession {
             return self.respond_plain(key, &request, e.status());
         }
         match request.method {
+            Method::Prack => self.on_prack(now, key, &request),
             Method::Bye => self.on_bye(key, &request),
             Method::Invite => self.on_reinvite(key, request),
             Method::Info => {
@@ -397,7 +398,7 @@ impl InviteSession {
     }
 
     /// A response without body; 405 lists what we allow (§8.2.1).
-    fn respond_plain(&mut self, key: ServerKey, request: &Request, status: u16) {
+    pub(super) fn respond_plain(&mut self, key: ServerKey, request: &Request, status: u16) {
         let mut r = request.make_response(status);
         if status == 405 {
             r.headers.push(Header::new(HeaderName::Allow, ALLOW));

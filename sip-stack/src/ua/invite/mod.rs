@@ -113,6 +113,24 @@ struct Uas {
     invite: Request,
     /// A final response was sent.
     answered: bool,
+    /// The caller requires reliable provisionals (RFC 3262: `Require: 100rel`).
+    reliable: bool,
+    /// The RSeq of our next reliable provisional.
+    next_rseq: u32,
+    /// The reliable provisional awaiting its PRACK, retransmitted until then.
+    unacked: Option<Unacked>,
+    /// Provisionals asked for while one is unacknowledged (RFC 3262 §3: one at a time).
+    queued: VecDeque<(u16, Option<Bytes>)>,
+}
+
+/// A reliable provisional in flight (RFC 3262 §3).
+#[derive(Debug)]
+struct Unacked {
+    rseq: u32,
+    response: Response,
+    next: Option<Instant>,
+    interval: Duration,
+    give_up: Instant,
 }
 
 #[derive(Debug)]
@@ -232,7 +250,14 @@ impl InviteSession {
             .pending_ack
             .as_ref()
             .map(|p| p.next.map_or(p.give_up, |n| n.min(p.give_up)));
-        [ack, self.timer_next()].into_iter().flatten().min()
+        let prack = match &self.side {
+            Side::Uas(u) => u
+                .unacked
+                .as_ref()
+                .map(|r| r.next.map_or(r.give_up, |n| n.min(r.give_up))),
+            Side::Uac(_) => None,
+        };
+        [ack, prack, self.timer_next()].into_iter().flatten().min()
     }
 
     /// Retransmits our 2xx while no ACK comes; gives up after 64·T1 with a BYE
@@ -241,6 +266,7 @@ impl InviteSession {
         if !self.is_over() && self.state == SessionState::Confirmed {
             self.timer_fire(now);
         }
+        self.prack_timeout(now);
         let Some(p) = &mut self.pending_ack else {
             return;
         };

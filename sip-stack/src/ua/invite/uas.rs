@@ -1,19 +1,23 @@
 //! The callee's side: the INVITE we answer, provisionals, 2xx and its ACK, rejection,
 //! and the peer's CANCEL (RFC 3261 §13.3, §9.2).
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use crate::dialog::{new_tag, Dialog, Termination};
+use crate::header::Header;
 use crate::header_name::HeaderName;
 use crate::message::{Request, Response};
 use crate::method::Method;
 use crate::transaction::ServerKey;
-use crate::typed::Contact;
+use crate::typed::{Contact, RAck};
 
 use super::super::UaError;
-use super::{set_body, AnswerConfig, InviteSession, Outgoing, SessionState, Side, Uas, SDP};
+use super::{
+    set_body, AnswerConfig, InviteSession, Outgoing, SessionState, Side, Uas, Unacked, SDP,
+};
 
 impl InviteSession {
     /// A new incoming call: `request` is the INVITE of server transaction `key`. The dialog
@@ -30,10 +34,20 @@ impl InviteSession {
         }
         let dialog = Dialog::uas(&request, &new_tag(), config.contact, config.local.via())?;
         let call_id = dialog.id().call_id.clone();
+        let reliable = request
+            .headers
+            .get_all(&HeaderName::Require)
+            .filter_map(|h| h.value_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("100rel"));
         let uas = Uas {
             invite_key: key,
             invite: request,
             answered: false,
+            reliable,
+            next_rseq: rand::random::<u32>() % (1 << 31) + 1,
+            unacked: None,
+            queued: VecDeque::new(),
         };
         let mut s = InviteSession::with_side(
             Side::Uas(Box::new(uas)),
@@ -47,20 +61,131 @@ impl InviteSession {
 
     /// Sends a provisional response (180 Ringing, 183 Session Progress with early media
     /// SDP…) with our To tag, making the dialog early (§13.3.1.1).
-    pub fn provisional(&mut self, status: u16, sdp: Option<Bytes>) -> Result<(), UaError> {
+    ///
+    /// When the caller requires it (`Require: 100rel`), the provisional is sent reliably
+    /// (RFC 3262 §3): with `Require: 100rel` and an `RSeq`, retransmitted until the PRACK
+    /// comes (the call is rejected 504 after 64·T1 without one); a further provisional waits
+    /// for the PRACK of the one before.
+    pub fn provisional(
+        &mut self,
+        now: Instant,
+        status: u16,
+        sdp: Option<Bytes>,
+    ) -> Result<(), UaError> {
         if !(101..=199).contains(&status) {
             return Err(self.invalid("provisional"));
         }
         let key = self.unanswered("provisional")?;
-        let response = self.invite_response(status, sdp)?;
+        let (reliable, waiting) = match &self.side {
+            Side::Uas(u) => (u.reliable, u.unacked.is_some()),
+            Side::Uac(_) => (false, false),
+        };
+        if reliable && waiting {
+            if let Side::Uas(u) = &mut self.side {
+                u.queued.push_back((status, sdp));
+            }
+            self.state = SessionState::Early;
+            return Ok(());
+        }
+        let mut response = self.invite_response(status, sdp)?;
+        if reliable {
+            self.send_reliably(now, &mut response);
+        }
         self.outputs.push_back(Outgoing::Response { key, response });
         self.state = SessionState::Early;
         Ok(())
     }
 
+    /// Makes `response` reliable (Require: 100rel, RSeq) and keeps it for retransmission.
+    fn send_reliably(&mut self, now: Instant, response: &mut Response) {
+        let t1 = self.timers.t1;
+        let reliable_transport = self.local.is_reliable();
+        let Side::Uas(u) = &mut self.side else {
+            return;
+        };
+        let rseq = u.next_rseq;
+        u.next_rseq = u.next_rseq.wrapping_add(1);
+        let at = response
+            .headers
+            .iter()
+            .position(|h| *h.name() == HeaderName::ContentLength)
+            .unwrap_or(response.headers.len());
+        response
+            .headers
+            .insert(at, Header::new(HeaderName::Require, "100rel"));
+        response
+            .headers
+            .insert(at + 1, Header::new(HeaderName::RSeq, &rseq.to_string()));
+        u.unacked = Some(Unacked {
+            rseq,
+            response: response.clone(),
+            next: (!reliable_transport).then_some(now + t1),
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+    }
+
+    /// A PRACK in the early dialog (RFC 3262 §3): 200 when its RAck names our reliable
+    /// provisional in flight (the next queued one goes out then), 481 otherwise.
+    pub(super) fn on_prack(&mut self, now: Instant, key: ServerKey, request: &Request) {
+        let rack = request.headers.typed::<RAck>().ok().flatten();
+        let Side::Uas(u) = &mut self.side else {
+            return self.respond_plain(key, request, 481);
+        };
+        let invite_cseq = u
+            .invite
+            .headers
+            .typed::<crate::typed::CSeq>()
+            .ok()
+            .flatten()
+            .map(|c| c.seq);
+        let matches = match (&u.unacked, rack) {
+            (Some(p), Some(r)) => {
+                r.rseq == p.rseq && Some(r.cseq) == invite_cseq && r.method == Method::Invite
+            }
+            _ => false,
+        };
+        if !matches {
+            return self.respond_plain(key, request, 481);
+        }
+        u.unacked = None;
+        let next = u.queued.pop_front();
+        self.respond_plain(key, request, 200);
+        if let Some((status, sdp)) = next {
+            let _ = self.provisional(now, status, sdp);
+        }
+    }
+
+    /// Retransmits the reliable provisional in flight; without a PRACK for 64·T1, rejects
+    /// the call (RFC 3262 §3: a 5xx).
+    pub(super) fn prack_timeout(&mut self, now: Instant) {
+        let t2 = self.timers.t2;
+        let Side::Uas(u) = &mut self.side else {
+            return;
+        };
+        let invite_key = u.invite_key;
+        let Some(p) = &mut u.unacked else {
+            return;
+        };
+        if now >= p.give_up {
+            u.unacked = None;
+            u.queued.clear();
+            let _ = self.reject(504, Some("Server Time-out - no PRACK"));
+            return;
+        }
+        if p.next.is_some_and(|n| now >= n) {
+            p.interval = (p.interval * 2).min(t2);
+            p.next = Some(now + p.interval);
+            self.outputs.push_back(Outgoing::Response {
+                key: invite_key,
+                response: p.response.clone(),
+            });
+        }
+    }
+
     /// 180 Ringing, as Janus's SIP plugin sends on every incoming INVITE.
-    pub fn ring(&mut self) -> Result<(), UaError> {
-        self.provisional(180, None)
+    pub fn ring(&mut self, now: Instant) -> Result<(), UaError> {
+        self.provisional(now, 180, None)
     }
 
     /// Answers 200 with our SDP (§13.3.1.4): the dialog is confirmed and the 2xx is
@@ -74,6 +199,8 @@ impl InviteSession {
         }
         if let Side::Uas(u) = &mut self.side {
             u.answered = true;
+            u.unacked = None;
+            u.queued.clear();
         }
         if let Some(d) = &mut self.dialog {
             d.confirm();
@@ -98,6 +225,8 @@ impl InviteSession {
             return Err(self.invalid("reject"));
         };
         u.answered = true;
+        u.unacked = None;
+        u.queued.clear();
         let mut response = match reason {
             Some(r) => u.invite.make_response_with_reason(status, r),
             None => u.invite.make_response(status),
