@@ -164,6 +164,9 @@ pub struct Sip {
     /// Failed digest authentications from one address within a minute after which its
     /// requests get 403 without a new challenge (password guessing, toll fraud).
     pub auth_failure_limit: u32,
+    /// Seconds between the OPTIONS keep-alives each registered SIP plugin account sends to
+    /// its registrar (Janus's `keepalive_interval`); 0: none.
+    pub keepalive_interval: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -255,6 +258,7 @@ impl Default for Sip {
             trunks: Vec::new(),
             dialplan: None,
             auth_failure_limit: 20,
+            keepalive_interval: 120,
         }
     }
 }

@@ -109,6 +109,8 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         env.sip = Some(cardea_plugins::sip::SipEnv {
             udp: sip.udp,
             user_agent: g.sip.user_agent.clone(),
+            keepalive: (g.sip.keepalive_interval > 0)
+                .then(|| std::time::Duration::from_secs(g.sip.keepalive_interval)),
         });
         spawn_reload_on_hangup(sip.link.clone(), config.source.clone());
         sip_link = Some(sip.link);

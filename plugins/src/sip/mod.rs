@@ -12,6 +12,7 @@ mod account;
 mod call;
 mod error;
 mod events;
+mod keepalive;
 mod message;
 mod request;
 mod sdp;
@@ -43,6 +44,9 @@ const PACKAGE: &str = "janus.plugin.sip";
 pub struct SipEnv {
     pub udp: SocketAddr,
     pub user_agent: String,
+    /// Janus's `keepalive_interval`: an OPTIONS to the registrar of each registered
+    /// account this often; `None`: none.
+    pub keepalive: Option<std::time::Duration>,
 }
 
 /// One handle's UA: its account (after `register`) and its call, if any.
@@ -54,6 +58,9 @@ struct Session {
     messages: HashMap<String, Option<String>>,
     /// Our subscriptions (`subscribe`), by event package.
     subscriptions: HashMap<String, subscribe::Subscription>,
+    /// When the next keep-alive goes to the registrar, and those awaiting an answer.
+    keepalive_at: Option<std::time::Instant>,
+    keepalives: Vec<String>,
 }
 
 pub struct SipPlugin {
@@ -293,7 +300,8 @@ impl Plugin for SipPlugin {
                     .ok()
                     .flatten()
                     .map(|c| c.0);
-                if account::owns(session, call_id.as_deref()) {
+                if keepalive::take(session, call_id.as_deref(), response.status) {
+                } else if account::owns(session, call_id.as_deref()) {
                     account::on_response(ctx, handle, session, &response);
                 } else if message::owns(session, call_id.as_deref()) {
                     message::on_response(ctx, handle, session, &response);
@@ -308,7 +316,8 @@ impl Plugin for SipPlugin {
                 method,
                 code,
             } => {
-                if account::owns(session, Some(&call_id)) {
+                if keepalive::take(session, Some(&call_id), code) {
+                } else if account::owns(session, Some(&call_id)) {
                     account::on_failure(ctx, handle, session, code);
                 } else if message::owns(session, Some(&call_id)) {
                     let reason = cardea_sip::default_reason(code);
@@ -372,7 +381,11 @@ impl Plugin for SipPlugin {
     }
 
     fn handle_timeout(&mut self, ctx: &mut Ctx) {
+        let keepalive = self.env.as_ref().and_then(|e| e.keepalive);
         for (handle, session) in &mut self.sessions {
+            if let Some(every) = keepalive {
+                keepalive::handle_timeout(ctx, *handle, session, every);
+            }
             account::handle_timeout(ctx, *handle, session);
             call::handle_timeout(ctx, *handle, session);
             subscribe::handle_timeout(ctx, *handle, session);

@@ -1,7 +1,7 @@
 //! The SIP plugin driven without any I/O: requests in, commands out, SIP fed back by hand.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cardea_sip::{Header, HeaderName, Method, Request, Response};
@@ -25,6 +25,7 @@ fn plugin() -> SipPlugin {
     let mut p = SipPlugin::new(Some(SipEnv {
         udp: "127.0.0.1:5060".parse().unwrap(),
         user_agent: "Cardea test".into(),
+        keepalive: Some(Duration::from_secs(120)),
     }));
     p.create_session(H).unwrap();
     p
@@ -586,8 +587,8 @@ fn an_invite_requiring_an_extension_we_lack_gets_420() {
     let raw = "INVITE sip:alice@127.0.0.1:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5090;branch=z9hG4bK4\r\nMax-Forwards: 70\r\n\
 From: <sip:carol@127.0.0.1>;tag=c4\r\nTo: <sip:alice@127.0.0.1>\r\n\
-Call-ID: needs-100rel\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
-Require: 100rel, timer\r\nContent-Length: 0\r\n\r\n";
+Call-ID: needs-precondition\r\nCSeq: 1 INVITE\r\nContact: <sip:carol@127.0.0.1:5090>\r\n\
+Require: 100rel, precondition, timer\r\nContent-Length: 0\r\n\r\n";
     let c = feed_raw(&mut p, raw);
     let Some(Command::Sip {
         out: SipOut::Respond { response, .. },
@@ -598,5 +599,47 @@ Require: 100rel, timer\r\nContent-Length: 0\r\n\r\n";
     };
     assert_eq!(response.status, 420);
     let unsupported = response.headers.get(&HeaderName::Unsupported).unwrap();
-    assert_eq!(unsupported.value_str().unwrap(), "100rel");
+    // 100rel (RFC 3262) and timer (RFC 4028) are ours; preconditions (RFC 3312) are not.
+    assert_eq!(unsupported.value_str().unwrap(), "precondition");
+}
+
+#[test]
+fn a_registered_account_sends_options_keepalives_to_its_registrar() {
+    let mut p = plugin();
+    let c = send(
+        &mut p,
+        json!({"request": "register", "username": "sip:alice@example.org",
+               "secret": "pw", "proxy": "sip:127.0.0.1:5080"}),
+        None,
+    );
+    let reg = sent_requests(&c)[0].clone();
+    let mut ok = reg.make_response(200);
+    ok.headers.push(Header::new(
+        HeaderName::Contact,
+        "<sip:alice@127.0.0.1:5060;transport=udp>;expires=3600",
+    ));
+    feed(&mut p, SipIn::Response(ok));
+    let start = Instant::now();
+    let tick = |p: &mut SipPlugin, at: Instant| {
+        let mut ctx = Ctx::at(at);
+        p.handle_timeout(&mut ctx);
+        ctx.commands
+    };
+    // The first tick schedules; nothing is sent before the interval.
+    assert!(sent_requests(&tick(&mut p, start)).is_empty());
+    assert!(sent_requests(&tick(&mut p, start + Duration::from_secs(60))).is_empty());
+    let c = tick(&mut p, start + Duration::from_secs(121));
+    let options = sent_requests(&c);
+    assert_eq!(options.len(), 1, "one keep-alive");
+    assert_eq!(options[0].method, Method::Options);
+    assert_eq!(options[0].uri.to_string(), "sip:127.0.0.1:5080");
+    // Its answer is no event.
+    let c = feed(&mut p, SipIn::Response(options[0].make_response(200)));
+    assert!(events(&c).is_empty(), "{:?}", events(&c));
+    // The next one comes an interval later.
+    assert!(sent_requests(&tick(&mut p, start + Duration::from_secs(200))).is_empty());
+    assert_eq!(
+        sent_requests(&tick(&mut p, start + Duration::from_secs(242))).len(),
+        1
+    );
 }
