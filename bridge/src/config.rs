@@ -155,6 +155,9 @@ pub struct Sip {
     /// Host names resolved without DNS for SIP URIs (RFC 3263 before SRV and A): `name:
     /// ip` or `name: ip:port`.
     pub hosts: std::collections::HashMap<String, String>,
+    /// DNS servers (`ip` or `ip:port`) for SIP names (NAPTR, SRV, A/AAAA); empty: the
+    /// system's resolver configuration.
+    pub dns_servers: Vec<String>,
     /// Trunks to PBXs and carriers: where the dialplan can send calls, and whose calls are
     /// trusted by their source address.
     pub trunks: Vec<SipTrunk>,
@@ -255,6 +258,7 @@ impl Default for Sip {
             max_expires: 3600,
             user_agent: concat!("Cardea/", env!("CARGO_PKG_VERSION")).into(),
             hosts: Default::default(),
+            dns_servers: Vec::new(),
             trunks: Vec::new(),
             dialplan: None,
             auth_failure_limit: 20,

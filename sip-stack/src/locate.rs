@@ -2,10 +2,13 @@
 //! answers become an ordered list of destinations. The driver asks the questions (and may
 //! answer from a static hosts table first).
 //!
-//! Without NAPTR support the transport comes from the URI (`transport` parameter, `sips` →
-//! TLS, else UDP, §4.1 last paragraph); a numeric port or an IP literal skips SRV (§4.2);
-//! otherwise `_sip._udp.<host>` (`_sips._tcp` for TLS, `_sip._tcp` for TCP) is asked, and
-//! without SRV records the host's A/AAAA records at the default port are used.
+//! A URI that names neither a transport nor a port nor an IP address asks NAPTR first
+//! (§4.1): the best record whose service we speak (`SIP+D2U`, `SIP+D2T`, `SIPS+D2T`; only
+//! the last for `sips`) gives the transport and the SRV name to ask. Otherwise, or without
+//! NAPTR records, the transport comes from the URI (`transport` parameter, `sips` → TLS, else
+//! UDP, §4.1 last paragraph); a numeric port or an IP literal skips SRV (§4.2); otherwise
+//! `_sip._udp.<host>` (`_sips._tcp` for TLS, `_sip._tcp` for TCP) is asked, and without SRV
+//! records the host's A/AAAA records at the default port are used.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,6 +34,40 @@ pub struct Lookup {
     pub port: u16,
     /// The SRV name to ask first, when the URI gave no port (§4.2).
     pub srv: Option<String>,
+    /// The name to ask NAPTR records of first, when the URI gave no transport and no port
+    /// (§4.1); what [`naptr_choice`] picks replaces `transport` and `srv`.
+    pub naptr: Option<String>,
+    /// A `sips` URI: only TLS may be chosen (§4.1).
+    pub secure: bool,
+}
+
+/// One NAPTR record (RFC 3403), as far as SIP uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NaptrRecord {
+    pub order: u16,
+    pub preference: u16,
+    pub flags: String,
+    pub services: String,
+    /// The SRV name to ask next (SIP's records replace, they carry no regexp).
+    pub replacement: String,
+}
+
+/// The transport and SRV name of the best NAPTR record we can use (§4.1): lowest order,
+/// then preference; `S` flag and a service we speak (only `SIPS+D2T` for `sips` URIs).
+pub fn naptr_choice(mut records: Vec<NaptrRecord>, secure: bool) -> Option<(Transport, String)> {
+    records.sort_by_key(|r| (r.order, r.preference));
+    records.into_iter().find_map(|r| {
+        if !r.flags.eq_ignore_ascii_case("s") || r.replacement.is_empty() {
+            return None;
+        }
+        let transport = match r.services.to_ascii_uppercase().as_str() {
+            "SIPS+D2T" => Transport::Tls,
+            "SIP+D2T" if !secure => Transport::Tcp,
+            "SIP+D2U" if !secure => Transport::Udp,
+            _ => return None,
+        };
+        Some((transport, r.replacement.trim_end_matches('.').to_owned()))
+    })
 }
 
 /// One SRV record (RFC 2782).
@@ -70,11 +107,14 @@ pub fn locate(uri: &Uri) -> Option<Locate> {
         (None, Transport::Udp) => Some(format!("_sip._udp.{host}")),
         (None, _) => None,
     };
+    let naptr = (sip.port.is_none() && sip.transport().is_none()).then(|| host.clone());
     Some(Locate::Lookup(Lookup {
         host,
         transport,
         port: sip.port.unwrap_or(default_port),
         srv,
+        naptr,
+        secure: sip.secure,
     }))
 }
 
@@ -135,6 +175,47 @@ mod tests {
                 "192.0.2.1:5070".parse().unwrap()
             )))
         );
+    }
+
+    #[test]
+    fn naptr_is_asked_without_transport_or_port_and_its_best_usable_record_wins() {
+        let lookup = |s: &str| match locate(&uri(s)) {
+            Some(Locate::Lookup(l)) => l,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            lookup("sip:bob@example.com").naptr.as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(lookup("sip:bob@example.com:5070").naptr, None);
+        assert_eq!(lookup("sip:bob@example.com;transport=tcp").naptr, None);
+        assert!(lookup("sips:bob@example.com").secure);
+        let rec = |order, preference, services: &str, replacement: &str| NaptrRecord {
+            order,
+            preference,
+            flags: "S".into(),
+            services: services.into(),
+            replacement: replacement.into(),
+        };
+        let records = vec![
+            rec(90, 50, "SIP+D2U", "_sip._udp.example.com."),
+            rec(50, 50, "SIP+D2T", "_sip._tcp.example.com."),
+            rec(50, 10, "SIP+D2W", "_sip._ws.example.com."),
+            rec(10, 10, "E2U+sip", "!^.*$!sip:info@example.com!"),
+            rec(50, 90, "SIPS+D2T", "_sips._tcp.example.com."),
+        ];
+        assert_eq!(
+            naptr_choice(records.clone(), false),
+            Some((Transport::Tcp, "_sip._tcp.example.com".into()))
+        );
+        assert_eq!(
+            naptr_choice(records, true),
+            Some((Transport::Tls, "_sips._tcp.example.com".into()))
+        );
+        assert_eq!(naptr_choice(vec![], false), None);
+        let mut a = rec(1, 1, "SIP+D2U", "_sip._udp.example.com");
+        a.flags = "A".into();
+        assert_eq!(naptr_choice(vec![a], false), None);
     }
 
     #[test]

@@ -207,7 +207,23 @@ pub async fn spawn_sip(
     let input = tx.clone();
     tokio::spawn(accept_tcp(tcp, tx));
     let hosts = super::dns::Hosts::parse(&config.hosts).map_err(std::io::Error::other)?;
-    let locator = super::dns::Locator::new(hosts);
+    let servers = config
+        .dns_servers
+        .iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| {
+                    std::io::Error::other(format!(
+                        "sip.dns_servers: {s} is neither an IP nor IP:port"
+                    ))
+                })
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let locator = super::dns::Locator::new(hosts, &servers);
     let tls_out = super::tls::connector(config.tls_ca.as_deref()).map_err(std::io::Error::other)?;
     let (link_tx, link_rx) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::unbounded_channel();
