@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cardea_tests::baresip::{ulaw_decode, ulaw_encode, Baresip, Registration};
+use cardea_tests::baresip::{read_wav, ulaw_decode, ulaw_encode, Baresip, Registration};
 use cardea_tests::kamailio::Kamailio;
 use cardea_tests::sipp::{self, Sipp, SippArgs, Transport, TRACE_SEPARATOR};
 use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
@@ -99,6 +99,19 @@ pub fn first_line(message: &str) -> &str {
         .lines()
         .find(|l| l.starts_with("SIP/2.0 ") || l.contains(" sip:"))
         .unwrap_or("")
+}
+
+/// The messages of a `-trace_msg` file whose first line starts with `start`.
+pub fn traced<'a>(trace: &'a str, start: &str) -> Vec<&'a str> {
+    trace
+        .split(TRACE_SEPARATOR)
+        .filter(|m| first_line(m).starts_with(start))
+        .collect()
+}
+
+/// The `result` of a SIP plugin event.
+pub fn result(event: &Value) -> &Value {
+    &event["plugindata"]["data"]["result"]
 }
 
 /// The `result.event` of a SIP plugin event.
@@ -246,6 +259,37 @@ impl SipCase {
         offer
     }
 
+    /// Accepts the call of `incoming` (an `incomingcall`) with the peer's answer to its offer,
+    /// both noted for the failure report; fails the case when the peer cannot answer.
+    pub async fn accept(&mut self, pc: &impl PeerConnection, peer: &Peer, incoming: &Value) {
+        let offer = self.jsep_sdp(incoming, "offer");
+        self.note("Cardea's offer (incomingcall)", &offer);
+        let answer = match local_answer(pc, peer, &offer).await {
+            Ok(answer) => answer,
+            Err(e) => self.fail(&format!("the peer could not answer the offer: {e}")),
+        };
+        self.note("the peer's answer", &answer);
+        self.request(
+            json!({"request": "accept"}),
+            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
+        )
+        .await;
+    }
+
+    /// Sets the JSEP answer of `accepted` (an `accepted` event; noted for the failure report as
+    /// Cardea's answer `from`) as the peer's remote description; fails the case when the peer
+    /// rejects it.
+    pub async fn take_answer(&mut self, pc: &impl PeerConnection, accepted: &Value, from: &str) {
+        let answer = self.jsep_sdp(accepted, "answer");
+        self.note(&format!("Cardea's answer ({from})"), &answer);
+        if let Err(e) = pc
+            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
+            .await
+        {
+            self.fail(&format!("the peer rejected the answer: {e}"));
+        }
+    }
+
     /// A guest account for alice: no REGISTER, but the user is bound, so INVITEs for alice
     /// at Cardea reach the handle. `registered` must say username alice, register_sent false.
     pub async fn guest(&mut self) {
@@ -292,6 +336,47 @@ impl SipCase {
         registered
     }
 
+    /// Cardea's SIP UDP listener, `ip:port`: where its SIP comes from.
+    pub fn sip_udp(&self) -> String {
+        sipp::sip_listener(&self.cardea, Transport::Udp)
+    }
+
+    /// The handle registers `user` (`sip:<user>@<domain>`) with Cardea's own registrar
+    /// (`secret`), Cardea its outbound proxy too when `outbound_proxy` (its calls to
+    /// `…@<domain>` go there): `registering`, then `registered` with username `user` and
+    /// register_sent true. `proxy` is Cardea's SIP address, as a Janus user writes a PBX's: the
+    /// registrar takes a Request-URI naming its own listener as its domain's.
+    pub async fn register_at_cardea(
+        &mut self,
+        user: &str,
+        domain: &str,
+        secret: &str,
+        outbound_proxy: bool,
+    ) {
+        let cardea = self.sip_udp();
+        let mut body = json!({
+            "request": "register",
+            "username": format!("sip:{user}@{domain}"),
+            "secret": secret,
+            "proxy": format!("sip:{cardea}"),
+        });
+        if outbound_proxy {
+            body["outbound_proxy"] = json!(format!("sip:{cardea};lr"));
+        }
+        self.request(body, None).await;
+        self.wait_event("registering", STEP, &["registration_failed"])
+            .await;
+        let registered = self
+            .wait_event("registered", STEP, &["registration_failed"])
+            .await;
+        let result = result(&registered);
+        if result["username"] != user || result["register_sent"] != true {
+            self.fail(&format!(
+                "registered carries username \"{user}\" and register_sent true: {registered}"
+            ));
+        }
+    }
+
     /// Starts Kamailio (`tests/kamailio/registrar-proxy.cfg`) on a free port; returns the port.
     pub fn start_kamailio(&mut self) -> u16 {
         let kamailio = Kamailio::start(&self.dir, self.last_port);
@@ -319,6 +404,33 @@ impl SipCase {
         self.last_port = Some(baresip.sip_port);
         self.baresips.push(baresip);
         self.baresips.len() - 1
+    }
+
+    /// What baresip `phone` recorded hearing in its latest call (its `sndfile` dump of the
+    /// decoded audio, complete once the call is closed), `not` being an earlier call's
+    /// recording: waits up to 2 s for it, then 300 ms for it to be complete, and returns its
+    /// path, sample rate and samples. `Err` says what is missing.
+    pub async fn phone_recording(
+        &mut self,
+        phone: usize,
+        not: Option<&std::path::Path>,
+    ) -> Result<(PathBuf, u32, Vec<i16>), String> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let path: PathBuf = loop {
+            if let Some(path) = self.baresips[phone].heard() {
+                if Some(path.as_path()) != not {
+                    break path;
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err("baresip recorded nothing it heard (no new dump-…-dec.wav)".to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (rate, samples) =
+            read_wav(&path).map_err(|e| format!("reading baresip's recording: {e}"))?;
+        Ok((path, rate, samples))
     }
 
     /// Sends a `message` to the handle; the SIP plugin acks every request and answers with
@@ -490,6 +602,40 @@ impl SipCase {
             ));
         }
         reply["status"].clone()
+    }
+
+    /// The Admin API's record of `call_id` (`list_call_records`), waiting up to 2 s for it
+    /// (the case must have been started with the Admin API).
+    pub async fn call_record(&mut self, call_id: &str) -> Value {
+        let admin = JanusHttp::new(format!("http://{}/admin", self.cardea.listeners.admin_http));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let reply = admin
+                .post(
+                    "",
+                    json!({"janus": "list_call_records", "admin_secret": ADMIN_SECRET}),
+                )
+                .await;
+            if reply["janus"] != "success" || !reply["call_records"].is_array() {
+                self.fail(&format!(
+                    "list_call_records should answer success with call_records: {reply}"
+                ));
+            }
+            let found = reply["call_records"]
+                .as_array()
+                .and_then(|r| r.iter().find(|r| r["call_id"] == call_id))
+                .cloned();
+            if let Some(record) = found {
+                return record;
+            }
+            if Instant::now() >= deadline {
+                self.fail(&format!(
+                    "list_call_records holds no record of call {call_id} 2 s after the call: \
+                     {reply}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// The leak check: within [`LEAK_CHECK_WITHIN`], `get_status` reports `"rtp_legs": 0`
@@ -865,6 +1011,21 @@ pub async fn send_pcmu(track: Arc<TrackLocalStaticRTP>, send_for: Duration) -> u
         }
     }
     sent
+}
+
+/// Sends PCMU for [`SEND_FOR`] ([`send_pcmu`]), then waits up to `settle` for all of it to
+/// come back (echoed by the far end); returns how many packets were sent and what came back.
+pub async fn echo_pcmu(
+    peer: &Peer,
+    track: Arc<TrackLocalStaticRTP>,
+    settle: Duration,
+) -> (usize, Received) {
+    let sent = send_pcmu(track, SEND_FOR).await;
+    let settle = Instant::now() + settle;
+    while peer.received().distinct() < sent && Instant::now() < settle {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    (sent, peer.received())
 }
 
 /// Sends a PCMU tone of `frequency` Hz (a quarter of full scale) for `send_for`, 20 ms (160

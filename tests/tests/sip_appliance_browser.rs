@@ -32,12 +32,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardea_tests::sipp::{self, Transport, TRACE_SEPARATOR};
-use cardea_tests::{Cardea, JanusHttp};
-use serde_json::{json, Value};
+use cardea_tests::sipp::{self, TRACE_SEPARATOR};
+use cardea_tests::Cardea;
 use sip_case::{
-    first_line, local_answer, one_at_a_time, pcmu_peer, send_pcmu, wait_connected, Received,
-    SipCase, ADMIN_SECRET, MIN_ECHOED, PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
+    echo_pcmu, first_line, one_at_a_time, pcmu_peer, result, traced, wait_connected, Received,
+    SipCase, ADMIN_SECRET, MIN_ECHOED, PCMU_PT, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::PeerConnection;
@@ -52,8 +51,7 @@ const RULE: &str = "carrier-did";
 const CALLER: &str = "+15557654321";
 /// The trunk's inbound address, where its SIPp runs.
 const TRUNK_IP: &str = "127.0.0.2";
-/// bob, as the handle registers him (the phone's scenario knows bob / bobpw too).
-const BOB: &str = "sip:bob@cardea.test";
+/// bob's secret, as the handle registers him (the phone's scenario knows bob / bobpw too).
 const BOB_SECRET: &str = "bobpw";
 /// How long the phone may take to register.
 const REGISTER_WITHIN: Duration = Duration::from_secs(5);
@@ -108,48 +106,6 @@ async fn start(name: &str) -> SipCase {
     case
 }
 
-/// Cardea's SIP UDP listener, `ip:port`.
-fn cardea_sip(case: &SipCase) -> String {
-    sipp::sip_listener(&case.cardea, Transport::Udp)
-}
-
-/// The handle registers bob with Cardea's own registrar: `registering`, then `registered`
-/// with username bob and register_sent true. `proxy` is Cardea's SIP address, as a Janus
-/// user writes a PBX's: the registrar takes a Request-URI naming its own listener as its
-/// domain's (the AOR, from `username`, is at the served domain cardea.test).
-async fn register_the_browser(case: &mut SipCase) {
-    let cardea = cardea_sip(case);
-    case.request(
-        json!({
-            "request": "register",
-            "username": BOB,
-            "secret": BOB_SECRET,
-            "proxy": format!("sip:{cardea}"),
-        }),
-        None,
-    )
-    .await;
-    case.wait_event("registering", STEP, &["registration_failed"])
-        .await;
-    let registered = case
-        .wait_event("registered", STEP, &["registration_failed"])
-        .await;
-    let result = &registered["plugindata"]["data"]["result"];
-    if result["username"] != "bob" || result["register_sent"] != true {
-        case.fail(&format!(
-            "registered carries username \"bob\" and register_sent true: {registered}"
-        ));
-    }
-}
-
-/// The messages of a `-trace_msg` file whose first line starts with `start`.
-fn traced<'a>(trace: &'a str, start: &str) -> Vec<&'a str> {
-    trace
-        .split(TRACE_SEPARATOR)
-        .filter(|m| first_line(m).starts_with(start))
-        .collect()
-}
-
 /// Whether the phone's trace shows the 200 for its REGISTER.
 fn phone_registered(case: &SipCase, phone: usize) -> bool {
     case.sipps[phone]
@@ -170,8 +126,10 @@ struct Rung {
 /// register, the carrier calls the DID, the browser answers, audio is echoed, the phone is
 /// cancelled, the caller hangs up.
 async fn ring_the_did(case: &mut SipCase, name: &str) -> Rung {
-    let cardea = cardea_sip(case);
-    register_the_browser(case).await;
+    let cardea = case.sip_udp();
+    // The handle registers bob (sip:bob@cardea.test) with Cardea's own registrar.
+    case.register_at_cardea("bob", "cardea.test", BOB_SECRET, false)
+        .await;
 
     // SIPp ties the forked INVITE to the phone's call by Call-ID: the phone and the caller
     // share one (Cardea's proxy keeps the caller's).
@@ -217,7 +175,7 @@ async fn ring_the_did(case: &mut SipCase, name: &str) -> Rung {
     let incoming = case
         .wait_event("incomingcall", STEP + Duration::from_secs(5), &["hangup"])
         .await;
-    let result = &incoming["plugindata"]["data"]["result"];
+    let result = result(&incoming);
     if !result["username"]
         .as_str()
         .is_some_and(|u| u.starts_with(&format!("sip:{CALLER}@{TRUNK_IP}")))
@@ -235,29 +193,13 @@ async fn ring_the_did(case: &mut SipCase, name: &str) -> Rung {
              {incoming}"
         ));
     }
-    let offer = case.jsep_sdp(&incoming, "offer");
-    case.note("Cardea's offer (incomingcall)", &offer);
-    let answer = match local_answer(&pc, &peer, &offer).await {
-        Ok(answer) => answer,
-        Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
-    };
-    case.note("the peer's answer", &answer);
-    case.request(
-        json!({"request": "accept"}),
-        Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
-    )
-    .await;
+    case.accept(&pc, &peer, &incoming).await;
     if let Err(state) = wait_connected(&peer, STEP).await {
         case.fail(&format!("ICE/DTLS did not connect: {state}"));
     }
 
     // 3 s of PCMU while the caller talks (4 s after its ACK), echoed by it.
-    let sent = send_pcmu(Arc::clone(&track), SEND_FOR).await;
-    let settle = Instant::now() + Duration::from_millis(500);
-    while peer.received().distinct() < sent && Instant::now() < settle {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let received = peer.received();
+    let (sent, received) = echo_pcmu(&peer, Arc::clone(&track), Duration::from_millis(500)).await;
 
     // The caller hangs up.
     let hangup = case
@@ -352,7 +294,7 @@ async fn trunk_call_to_a_did_leaves_a_call_record() {
     timeout(TEST_WITHIN, async {
         let mut case = start("appliance-cdr").await;
         let rung = ring_the_did(&mut case, "appliance-cdr").await;
-        let record = call_record(&mut case, &rung.call_id).await;
+        let record = case.call_record(&rung.call_id).await;
         case.note("the call record", &record.to_string());
         let mut wrong = Vec::new();
         let mut expect = |field: &str, ok: bool| {
@@ -396,36 +338,4 @@ async fn trunk_call_to_a_did_leaves_a_call_record() {
         "trunk_call_to_a_did_leaves_a_call_record took {:?}",
         started.elapsed()
     );
-}
-
-/// The Admin API's record of `call_id` (`list_call_records`), waiting up to 2 s for it.
-async fn call_record(case: &mut SipCase, call_id: &str) -> Value {
-    let admin = JanusHttp::new(format!("http://{}/admin", case.cardea.listeners.admin_http));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let reply = admin
-            .post(
-                "",
-                json!({"janus": "list_call_records", "admin_secret": ADMIN_SECRET}),
-            )
-            .await;
-        if reply["janus"] != "success" || !reply["call_records"].is_array() {
-            case.fail(&format!(
-                "list_call_records should answer success with call_records: {reply}"
-            ));
-        }
-        let found = reply["call_records"]
-            .as_array()
-            .and_then(|r| r.iter().find(|r| r["call_id"] == call_id))
-            .cloned();
-        if let Some(record) = found {
-            return record;
-        }
-        if Instant::now() >= deadline {
-            case.fail(&format!(
-                "list_call_records holds no record of call {call_id} 2 s after the call: {reply}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

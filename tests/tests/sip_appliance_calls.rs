@@ -50,18 +50,19 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cardea_tests::baresip::{read_wav, write_tone_wav, Registration, ToneStats};
+use cardea_tests::baresip::{write_tone_wav, Registration, ToneStats};
 use cardea_tests::kamailio::{Dumped, Kamailio};
-use cardea_tests::sipp::{self, Transport, TRACE_SEPARATOR};
-use cardea_tests::{Cardea, JanusHttp};
+use cardea_tests::sipp;
+use cardea_tests::Cardea;
 use serde_json::{json, Value};
 use sip_case::{
-    first_line, local_answer, one_at_a_time, pcmu_peer, send_pcmu, send_pcmu_tone, wait_connected,
-    Peer, Received, SipCase, ADMIN_SECRET, MIN_ECHOED, PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
+    echo_pcmu, first_line, one_at_a_time, pcmu_peer, result, send_pcmu_tone, traced,
+    wait_connected, Peer, Received, SipCase, ADMIN_SECRET, MIN_ECHOED, PCMU_PT, SEND_FOR, STEP,
+    TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
-use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
+use webrtc::peer_connection::PeerConnection;
 
 /// The served domain (Cardea's realm).
 const DOMAIN: &str = "cardea.test";
@@ -157,83 +158,11 @@ async fn start(name: &str, dead_port: u16, kamailio_port: u16) -> SipCase {
     case
 }
 
-/// Cardea's SIP UDP listener, `ip:port`: where its SIP comes from.
-fn cardea_sip(case: &SipCase) -> String {
-    sipp::sip_listener(&case.cardea, Transport::Udp)
-}
-
 /// The handle registers bob with Cardea's own registrar, Cardea its outbound proxy too (its
-/// calls to `…@cardea.test` go there): `registering`, then `registered` with username bob
-/// and register_sent true.
+/// calls to `…@cardea.test` go there).
 async fn register_the_browser(case: &mut SipCase) {
-    let cardea = cardea_sip(case);
-    case.request(
-        json!({
-            "request": "register",
-            "username": BOB,
-            "secret": BOB_SECRET,
-            "proxy": format!("sip:{cardea}"),
-            "outbound_proxy": format!("sip:{cardea};lr"),
-        }),
-        None,
-    )
-    .await;
-    case.wait_event("registering", STEP, &["registration_failed"])
+    case.register_at_cardea("bob", DOMAIN, BOB_SECRET, true)
         .await;
-    let registered = case
-        .wait_event("registered", STEP, &["registration_failed"])
-        .await;
-    let result = &registered["plugindata"]["data"]["result"];
-    if result["username"] != "bob" || result["register_sent"] != true {
-        case.fail(&format!(
-            "registered carries username \"bob\" and register_sent true: {registered}"
-        ));
-    }
-}
-
-/// The `result` of a SIP plugin event.
-fn result(event: &Value) -> &Value {
-    &event["plugindata"]["data"]["result"]
-}
-
-/// The messages of a `-trace_msg` file whose first line starts with `start`.
-fn traced<'a>(trace: &'a str, start: &str) -> Vec<&'a str> {
-    trace
-        .split(TRACE_SEPARATOR)
-        .filter(|m| first_line(m).starts_with(start))
-        .collect()
-}
-
-/// The Admin API's record of `call_id` (`list_call_records`), waiting up to 2 s for it.
-async fn call_record(case: &mut SipCase, call_id: &str) -> Value {
-    let admin = JanusHttp::new(format!("http://{}/admin", case.cardea.listeners.admin_http));
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let reply = admin
-            .post(
-                "",
-                json!({"janus": "list_call_records", "admin_secret": ADMIN_SECRET}),
-            )
-            .await;
-        if reply["janus"] != "success" || !reply["call_records"].is_array() {
-            case.fail(&format!(
-                "list_call_records should answer success with call_records: {reply}"
-            ));
-        }
-        let found = reply["call_records"]
-            .as_array()
-            .and_then(|r| r.iter().find(|r| r["call_id"] == call_id))
-            .cloned();
-        if let Some(record) = found {
-            return record;
-        }
-        if Instant::now() >= deadline {
-            case.fail(&format!(
-                "list_call_records holds no record of call {call_id} 2 s after the call: {reply}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 // --- The trunk: Kamailio with tests/kamailio/appliance-trunk.cfg.
@@ -334,7 +263,7 @@ async fn a_browser_calls_out_through_a_trunk_with_failover() {
         let (dead_port, kamailio_port) = trunk_ports();
         let dead = SilentTrunk::start(dead_port);
         let mut case = start("appliance-calls-trunk", dead_port, kamailio_port).await;
-        let cardea = cardea_sip(&case);
+        let cardea = case.sip_udp();
         let (uas, uas_port) = case.spawn_sipp(
             "far end",
             "appliance_calls_trunk_uas",
@@ -363,25 +292,13 @@ async fn a_browser_calls_out_through_a_trunk_with_failover() {
             .wait_event("accepted", STEP + NO_ANSWER, &["hangup"])
             .await;
         let setup = dialled_at.elapsed();
-        let answer = case.jsep_sdp(&accepted, "answer");
-        case.note("Cardea's answer (accepted)", &answer);
-        if let Err(e) = pc
-            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
-            .await
-        {
-            case.fail(&format!("the peer rejected the answer: {e}"));
-        }
+        case.take_answer(&pc, &accepted, "accepted").await;
         if let Err(state) = wait_connected(&peer, STEP).await {
             case.fail(&format!("ICE/DTLS did not connect: {state}"));
         }
 
         // 3 s of PCMU, echoed by the far end.
-        let sent = send_pcmu(Arc::clone(&track), SEND_FOR).await;
-        let settle = Instant::now() + Duration::from_secs(1);
-        while peer.received().distinct() < sent && Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let received = peer.received();
+        let (sent, received) = echo_pcmu(&peer, Arc::clone(&track), Duration::from_secs(1)).await;
 
         // The browser hangs up.
         case.request(json!({"request": "hangup"}), None).await;
@@ -499,7 +416,7 @@ async fn a_browser_calls_out_through_a_trunk_with_failover() {
         }
 
         // The call record.
-        let record = call_record(&mut case, &call_id).await;
+        let record = case.call_record(&call_id).await;
         case.note("the call record", &record.to_string());
         let mut wrong = Vec::new();
         let mut expect = |field: &str, value: &Value, ok: bool| {
@@ -593,7 +510,7 @@ async fn phone_event(
 async fn start_alice(case: &mut SipCase) -> usize {
     let wav = case.dir.join("phone-tone.wav");
     write_tone_wav(&wav, PHONE_TONE, PHONE_WAV_SECONDS);
-    let outbound = format!("sip:{}", cardea_sip(case));
+    let outbound = format!("sip:{}", case.sip_udp());
     let registration = Registration {
         domain: DOMAIN,
         password: ALICE_SECRET,
@@ -679,24 +596,9 @@ async fn phone_heard_the_browser(
     what: &str,
     not: Option<&Path>,
 ) -> (PathBuf, ToneStats) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let path: PathBuf = loop {
-        if let Some(path) = case.baresips[phone].heard() {
-            if Some(path.as_path()) != not {
-                break path;
-            }
-        }
-        if Instant::now() >= deadline {
-            case.fail(&format!(
-                "{what}: baresip recorded nothing it heard (no new dump-…-dec.wav)"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (rate, samples) = match read_wav(&path) {
-        Ok(wav) => wav,
-        Err(e) => case.fail(&format!("{what}: reading baresip's recording: {e}")),
+    let (path, rate, samples) = match case.phone_recording(phone, not).await {
+        Ok(recording) => recording,
+        Err(e) => case.fail(&format!("{what}: {e}")),
     };
     let heard = ToneStats::of(&samples, rate);
     eprintln!("{what}: baresip heard ({}): {heard}", path.display());
@@ -779,20 +681,7 @@ async fn a_local_baresip_phone_and_a_browser_call_each_other() {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let offer = case.jsep_sdp(&incoming, "offer");
-        case.note("Cardea's offer (incomingcall from baresip)", &offer);
-        let answer = match local_answer(&pc, &peer, &offer).await {
-            Ok(answer) => answer,
-            Err(e) => case.fail(&format!(
-                "{leg}: the browser could not answer the offer: {e}"
-            )),
-        };
-        case.note("the browser's answer", &answer);
-        case.request(
-            json!({"request": "accept"}),
-            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
-        )
-        .await;
+        case.accept(&pc, &peer, &incoming).await;
         case.wait_event("accepted", STEP, &["hangup"]).await;
         phone_event(&mut case, phone, "CALL_ESTABLISHED", 1, STEP).await;
         if let Err(state) = wait_connected(&peer, STEP).await {
@@ -845,14 +734,8 @@ async fn a_local_baresip_phone_and_a_browser_call_each_other() {
             .wait_event_from(from, "accepted", STEP, &["hangup"])
             .await;
         let answer_after = dialled_at.elapsed();
-        let answer = case.jsep_sdp(&accepted, "answer");
-        case.note("Cardea's answer (accepted from baresip)", &answer);
-        if let Err(e) = pc
-            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
-            .await
-        {
-            case.fail(&format!("{leg}: the browser rejected the answer: {e}"));
-        }
+        case.take_answer(&pc, &accepted, "accepted from baresip")
+            .await;
         phone_event(&mut case, phone, "CALL_ESTABLISHED", 2, STEP).await;
         if let Err(state) = wait_connected(&peer, STEP).await {
             case.fail(&format!("{leg}: ICE/DTLS did not connect: {state}"));
@@ -909,7 +792,7 @@ async fn a_local_baresip_phone_and_a_browser_call_each_other() {
             received_2.packets
         );
         for call_id in [first_call_id, second_call_id] {
-            let record = call_record(&mut case, &call_id).await;
+            let record = case.call_record(&call_id).await;
             eprintln!("call record: {record}");
         }
         let registrations = case.baresips[phone]
@@ -954,23 +837,12 @@ async fn a_browser_calls_the_echo_test_number() {
             None => case.fail(&format!("`calling` carries no call_id: {calling}")),
         };
         let accepted = case.wait_event("accepted", STEP, &["hangup"]).await;
-        let answer = case.jsep_sdp(&accepted, "answer");
-        case.note("Cardea's answer (accepted by the echo)", &answer);
-        if let Err(e) = pc
-            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
-            .await
-        {
-            case.fail(&format!("the peer rejected the answer: {e}"));
-        }
+        case.take_answer(&pc, &accepted, "accepted by the echo")
+            .await;
         if let Err(state) = wait_connected(&peer, STEP).await {
             case.fail(&format!("ICE/DTLS did not connect: {state}"));
         }
-        let sent = send_pcmu(Arc::clone(&track), SEND_FOR).await;
-        let settle = Instant::now() + Duration::from_secs(1);
-        while peer.received().distinct() < sent && Instant::now() < settle {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let received = peer.received();
+        let (sent, received) = echo_pcmu(&peer, Arc::clone(&track), Duration::from_secs(1)).await;
         eprintln!("echo test: {sent} PCMU packets sent, {received:?} came back");
         if received.distinct() < MIN_ECHOED
             || !received.payload_types.iter().all(|pt| *pt == PCMU_PT)
@@ -985,7 +857,7 @@ async fn a_browser_calls_the_echo_test_number() {
         if result(&hangup)["code"] != 200 {
             case.fail(&format!("the echo answers our BYE with 200: {hangup}"));
         }
-        let record = call_record(&mut case, &call_id).await;
+        let record = case.call_record(&call_id).await;
         eprintln!("echo call record: {record}");
         let reflected = record["media"]["rtp_packets_in"].as_u64().unwrap_or(0);
         if record["rule"] != ECHO_RULE

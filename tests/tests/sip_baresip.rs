@@ -22,18 +22,17 @@
 #[path = "../src/sip_case.rs"]
 mod sip_case;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cardea_tests::baresip::{read_wav, write_tone_wav, ToneStats};
+use cardea_tests::baresip::{write_tone_wav, ToneStats};
 use serde_json::{json, Value};
 use sip_case::{
-    local_answer, local_offer, one_at_a_time, pcmu_peer, send_pcmu_tone, wait_connected, Received,
-    SipCase, PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
+    local_offer, one_at_a_time, pcmu_peer, send_pcmu_tone, wait_connected, Received, SipCase,
+    PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
-use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
+use webrtc::peer_connection::PeerConnection;
 
 /// What baresip says (its WAV file) and what the peer says.
 const PHONE_TONE: f64 = 440.0;
@@ -102,20 +101,9 @@ async fn exchange_tones(
 /// tone. The recording is complete once the call is closed.
 async fn phone_heard_the_peer(case: &mut SipCase, phone: usize) -> ToneStats {
     // The file is closed right after CALL_CLOSED.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let path: PathBuf = loop {
-        if let Some(path) = case.baresips[phone].heard() {
-            break path;
-        }
-        if Instant::now() >= deadline {
-            case.fail("baresip recorded nothing it heard (no dump-…-dec.wav)");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (rate, samples) = match read_wav(&path) {
-        Ok(wav) => wav,
-        Err(e) => case.fail(&format!("reading baresip's recording: {e}")),
+    let (path, rate, samples) = match case.phone_recording(phone, None).await {
+        Ok(recording) => recording,
+        Err(e) => case.fail(&e),
     };
     let heard = ToneStats::of(&samples, rate);
     eprintln!("baresip heard ({}): {heard}", path.display());
@@ -174,14 +162,7 @@ async fn baresip_answers_a_call_and_its_audio_reaches_the_browser_peer() {
         .await;
         case.wait_event("calling", STEP, &["hangup"]).await;
         let accepted = case.wait_event("accepted", STEP, &["hangup"]).await;
-        let answer = case.jsep_sdp(&accepted, "answer");
-        case.note("Cardea's answer (accepted)", &answer);
-        if let Err(e) = pc
-            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
-            .await
-        {
-            case.fail(&format!("the peer rejected the answer: {e}"));
-        }
+        case.take_answer(&pc, &accepted, "accepted").await;
         phone_event(&mut case, phone, "CALL_ESTABLISHED", STEP).await;
         if let Err(state) = wait_connected(&peer, STEP).await {
             case.fail(&format!("ICE/DTLS did not connect: {state}"));
@@ -241,18 +222,7 @@ async fn baresip_calls_the_handle_which_accepts_and_the_phone_hangs_up() {
                 "incomingcall names the caller (sip:bob@…) and the call_id: {incoming}"
             ));
         }
-        let offer = case.jsep_sdp(&incoming, "offer");
-        case.note("Cardea's offer (incomingcall)", &offer);
-        let answer = match local_answer(&pc, &peer, &offer).await {
-            Ok(answer) => answer,
-            Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
-        };
-        case.note("the peer's answer", &answer);
-        case.request(
-            json!({"request": "accept"}),
-            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
-        )
-        .await;
+        case.accept(&pc, &peer, &incoming).await;
         case.wait_event("accepted", STEP, &["hangup"]).await;
         phone_event(&mut case, phone, "CALL_ESTABLISHED", STEP).await;
         if let Err(state) = wait_connected(&peer, STEP).await {

@@ -37,11 +37,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cardea_tests::kamailio::Dumped;
-use cardea_tests::sipp::{self, Transport};
 use serde_json::{json, Value};
 use sip_case::{
-    local_answer, one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase, MIN_ECHOED,
-    PCMU_PT, SEND_FOR, STEP, TEST_WITHIN,
+    one_at_a_time, pcmu_peer, send_pcmu, wait_connected, SipCase, MIN_ECHOED, PCMU_PT, SEND_FOR,
+    STEP, TEST_WITHIN,
 };
 use tokio::time::{timeout, Instant};
 use webrtc::peer_connection::{PeerConnection, RTCSessionDescription};
@@ -62,7 +61,7 @@ async fn kamailio_registrar_accepts_cardeas_digest() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("kamailio-register").await;
         let kamailio = case.start_kamailio();
-        let cardea = cardea_sip(&case);
+        let cardea = case.sip_udp();
         // More than Kamailio's max_expires (3600): it grants less.
         let mut body = register_body(kamailio, ALICE_SECRET, false);
         body["register_ttl"] = json!(REGISTER_TTL);
@@ -144,7 +143,7 @@ async fn kamailio_registrar_rejects_a_wrong_secret() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("kamailio-register-wrong").await;
         let kamailio = case.start_kamailio();
-        let cardea = cardea_sip(&case);
+        let cardea = case.sip_udp();
         case.request(register_body(kamailio, "wrongpw", false), None)
             .await;
         let failed = case
@@ -214,7 +213,7 @@ async fn call_through_kamailio_reaches_an_echoing_uas() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("kamailio-call-echo").await;
         let kamailio = case.start_kamailio();
-        let cardea = cardea_sip(&case);
+        let cardea = case.sip_udp();
         case.register_with(register_body(kamailio, ALICE_SECRET, true))
             .await;
         let (callee, callee_port) = case.spawn_sipp(
@@ -360,7 +359,7 @@ async fn kamailio_routes_an_incoming_call_to_the_registered_handle() {
     timeout(TEST_WITHIN, async {
         let mut case = SipCase::start("kamailio-incoming").await;
         let kamailio = case.start_kamailio();
-        let cardea = cardea_sip(&case);
+        let cardea = case.sip_udp();
         case.register_with(register_body(kamailio, ALICE_SECRET, false))
             .await;
         let (peer, pc, track) = pcmu_peer(&case.cardea).await;
@@ -405,18 +404,7 @@ async fn kamailio_routes_an_incoming_call_to_the_registered_handle() {
                 relayed.first_line()
             ));
         }
-        let offer = case.jsep_sdp(&incoming, "offer");
-        case.note("Cardea's offer (incomingcall)", &offer);
-        let answer = match local_answer(&pc, &peer, &offer).await {
-            Ok(answer) => answer,
-            Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
-        };
-        case.note("the peer's answer", &answer);
-        case.request(
-            json!({"request": "accept"}),
-            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
-        )
-        .await;
+        case.accept(&pc, &peer, &incoming).await;
 
         // Audio while the call lasts (2 s of it on SIPp's side); counted, not required.
         let connected = wait_connected(&peer, Duration::from_secs(3)).await;
@@ -495,11 +483,6 @@ fn register_body(port: u16, secret: &str, outbound: bool) -> Value {
         body["outbound_proxy"] = json!(format!("sip:127.0.0.1:{port};lr"));
     }
     body
-}
-
-/// Cardea's SIP UDP listener, `ip:port`: where its SIP comes from.
-fn cardea_sip(case: &SipCase) -> String {
-    sipp::sip_listener(&case.cardea, Transport::Udp)
 }
 
 /// What Kamailio received and sent so far.

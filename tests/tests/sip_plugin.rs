@@ -238,18 +238,7 @@ async fn sip_plugin_incoming_call_is_offered_accepted_and_hung_up_by_the_caller(
                 "incomingcall names the caller (sip:pbx@…) and the call_id: {incoming}"
             ));
         }
-        let offer = case.jsep_sdp(&incoming, "offer");
-        case.note("Cardea's offer (incomingcall)", &offer);
-        let answer = match local_answer(&pc, &peer, &offer).await {
-            Ok(answer) => answer,
-            Err(e) => case.fail(&format!("the peer could not answer the offer: {e}")),
-        };
-        case.note("the peer's answer", &answer);
-        case.request(
-            json!({"request": "accept"}),
-            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
-        )
-        .await;
+        case.accept(&pc, &peer, &incoming).await;
 
         // Audio while the call lasts (2 s of it on SIPp's side); counted, not required.
         let connected = wait_connected(&peer, Duration::from_secs(3)).await;
