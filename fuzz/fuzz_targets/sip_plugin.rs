@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let mut p = SipPlugin::new(Some(SipEnv {
         udp: "127.0.0.1:5060".parse().unwrap(),
         user_agent: "fuzz".into(),
+        keepalive: Some(std::time::Duration::from_secs(120)),
     }));
     p.create_session(H).unwrap();
     let text = String::from_utf8_lossy(data).into_owned();
