@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -192,11 +192,43 @@ async fn handle(
     }
 }
 
+/// How much of an oversized body is read (and dropped) before the 413 goes out, so that
+/// the client, still sending, reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 16 * 1024 * 1024;
+/// How long that draining may take.
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The body, or `None` when it is larger than `limit` (then read to its end, up to
+/// [`DRAIN_LIMIT`] and [`DRAIN_WITHIN`], and dropped).
+async fn read_body(body: Body, limit: usize) -> Option<bytes::Bytes> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if buf.len() + chunk.len() > limit {
+            let mut seen = buf.len() + chunk.len();
+            let drain = async {
+                while let Some(Ok(c)) = stream.next().await {
+                    seen += c.len();
+                    if seen > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_WITHIN, drain).await;
+            return None;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Some(buf.freeze())
+}
+
 async fn post(s: Http, path: Path, req: Request) -> Response {
     let body: Body = req.into_body();
-    let bytes = match to_bytes(body, s.max_body).await {
-        Ok(b) => b,
-        Err(_) => {
+    let bytes = match read_body(body, s.max_body).await {
+        Some(b) => b,
+        None => {
             return json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &api::error_reply(
