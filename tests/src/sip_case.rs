@@ -588,15 +588,25 @@ impl SipCase {
 
     /// The Admin API's `get_status` (the case must have been started with
     /// [`SipCase::start_with_admin`]): its `status` object.
-    pub async fn admin_status(&mut self) -> Value {
+    /// The Admin API's answer to `verb` (with [`ADMIN_SECRET`]), which must be a success
+    /// carrying `field`.
+    async fn admin(&mut self, verb: &str, field: &str) -> Value {
         let admin = JanusHttp::new(format!("http://{}/admin", self.cardea.listeners.admin_http));
         let reply = admin
-            .post(
-                "",
-                json!({"janus": "get_status", "admin_secret": ADMIN_SECRET}),
-            )
+            .post("", json!({"janus": verb, "admin_secret": ADMIN_SECRET}))
             .await;
-        if reply["janus"] != "success" || !reply["status"].is_object() {
+        if reply["janus"] != "success" || reply[field].is_null() {
+            self.fail(&format!(
+                "the Admin API's {verb} (admin_secret {ADMIN_SECRET:?}) should answer success \
+                 with {field}: {reply}"
+            ));
+        }
+        reply
+    }
+
+    pub async fn admin_status(&mut self) -> Value {
+        let reply = self.admin("get_status", "status").await;
+        if !reply["status"].is_object() {
             self.fail(&format!(
                 "the Admin API's get_status (admin_secret {ADMIN_SECRET:?}) answered {reply}"
             ));
@@ -607,16 +617,10 @@ impl SipCase {
     /// The Admin API's record of `call_id` (`list_call_records`), waiting up to 2 s for it
     /// (the case must have been started with the Admin API).
     pub async fn call_record(&mut self, call_id: &str) -> Value {
-        let admin = JanusHttp::new(format!("http://{}/admin", self.cardea.listeners.admin_http));
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let reply = admin
-                .post(
-                    "",
-                    json!({"janus": "list_call_records", "admin_secret": ADMIN_SECRET}),
-                )
-                .await;
-            if reply["janus"] != "success" || !reply["call_records"].is_array() {
+            let reply = self.admin("list_call_records", "call_records").await;
+            if !reply["call_records"].is_array() {
                 self.fail(&format!(
                     "list_call_records should answer success with call_records: {reply}"
                 ));
