@@ -69,13 +69,7 @@ pub fn send(
     if let Some(ua) = &account.local.user_agent {
         r.headers.push(Header::new(HeaderName::UserAgent, ua));
     }
-    r.headers
-        .push(Header::new(HeaderName::ContentType, content_type));
-    r.headers.push(Header::new(
-        HeaderName::ContentLength,
-        &content.len().to_string(),
-    ));
-    r.body = Bytes::from(content.to_owned());
+    set_body(&mut r, content_type, content);
     session
         .messages
         .insert(call_id.clone(), transaction.clone());
@@ -93,6 +87,17 @@ pub fn send(
         events::result("messagesent", None, json!({ "call_id": call_id })),
     );
     Ok(())
+}
+
+/// Content-Type, Content-Length and the body, at the end of a request being built.
+pub fn set_body(r: &mut Request, content_type: &str, content: &str) {
+    r.headers
+        .push(Header::new(HeaderName::ContentType, content_type));
+    r.headers.push(Header::new(
+        HeaderName::ContentLength,
+        &content.len().to_string(),
+    ));
+    r.body = Bytes::from(content.to_owned());
 }
 
 /// Whether a response or failure of `call_id` answers one of our MESSAGEs.

@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cardea_sip::auth::{AuthStep, ClientAuth};
 use cardea_sip::dialog::{new_call_id, new_tag};
 use cardea_sip::typed::{
@@ -87,15 +86,7 @@ impl Subscription {
             r.headers.push(Header::new(HeaderName::UserAgent, ua));
         }
         match &self.content {
-            Some((content_type, body)) => {
-                r.headers
-                    .push(Header::new(HeaderName::ContentType, content_type));
-                r.headers.push(Header::new(
-                    HeaderName::ContentLength,
-                    &body.len().to_string(),
-                ));
-                r.body = Bytes::from(body.clone());
-            }
+            Some((content_type, body)) => super::message::set_body(&mut r, content_type, body),
             None => r.headers.push(Header::new(HeaderName::ContentLength, "0")),
         }
         if let Some(auth) = &mut self.auth {
