@@ -18,7 +18,7 @@ use crate::peer::{AudioCodec, MediaPlan, Peer, PeerKit, VideoPlan, AUDIO_PPS};
 use crate::probe::WindowTally;
 use crate::procfs::{udp_rcvbuf_errors, udp_socket_drops, ProcSample, Process};
 use crate::report::{percentile, round3, us_to_ms, Report};
-use crate::setup::{establish, Established, SetupFailure};
+use crate::setup::establish;
 
 /// Time given to the echoes of the last packets after sending stops.
 pub(crate) const DRAIN: Duration = Duration::from_millis(500);
@@ -146,23 +146,12 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
     }
     drop(results_tx);
 
-    let mut established: Vec<Established> = Vec::new();
-    let mut failures: Vec<SetupFailure> = Vec::new();
-    while established.len() + failures.len() < config.sessions as usize {
-        let left = results_deadline.saturating_duration_since(Instant::now());
-        match results_rx.recv_timeout(left) {
-            Ok(Ok(e)) => established.push(e),
-            Ok(Err(f)) => failures.push(f),
-            Err(_) => break,
-        }
-    }
-    let unanswered = config.sessions as usize - established.len() - failures.len();
-    let mut errors: Vec<String> = failures.iter().map(|f| f.reason.clone()).collect();
-    if unanswered > 0 {
-        errors.push(format!(
-            "{unanswered} sessions still setting up at the deadline"
-        ));
-    }
+    let (established, failures, mut errors) = crate::setup::gather(
+        &results_rx,
+        config.sessions as usize,
+        results_deadline,
+        "sessions",
+    );
 
     let keeper = Keeper::spawn(janus.clone(), established.iter().map(|e| e.session));
 

@@ -30,6 +30,35 @@ pub struct SetupFailure {
     pub reason: String,
 }
 
+/// Takes the set-up results of `expected` sessions (or calls: `what`) from `results` until
+/// `deadline`; returns those up, those that failed, and the failures' reasons (with a line
+/// for the ones still setting up at the deadline).
+pub fn gather<T>(
+    results: &std::sync::mpsc::Receiver<Result<T, SetupFailure>>,
+    expected: usize,
+    deadline: Instant,
+    what: &str,
+) -> (Vec<T>, Vec<SetupFailure>, Vec<String>) {
+    let mut up: Vec<T> = Vec::new();
+    let mut failures: Vec<SetupFailure> = Vec::new();
+    while up.len() + failures.len() < expected {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match results.recv_timeout(left) {
+            Ok(Ok(u)) => up.push(u),
+            Ok(Err(f)) => failures.push(f),
+            Err(_) => break,
+        }
+    }
+    let unanswered = expected - up.len() - failures.len();
+    let mut errors: Vec<String> = failures.iter().map(|f| f.reason.clone()).collect();
+    if unanswered > 0 {
+        errors.push(format!(
+            "{unanswered} {what} still setting up at the deadline"
+        ));
+    }
+    (up, failures, errors)
+}
+
 /// Brings session `index` up, or says why not, by `deadline`.
 pub fn establish(
     janus: &JanusHttp,

@@ -284,23 +284,12 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     }
     drop(results_tx);
 
-    let mut calls: Vec<CallUp> = Vec::new();
-    let mut failures: Vec<SetupFailure> = Vec::new();
-    while calls.len() + failures.len() < config.sessions as usize {
-        let left = results_deadline.saturating_duration_since(Instant::now());
-        match results_rx.recv_timeout(left) {
-            Ok(Ok(c)) => calls.push(c),
-            Ok(Err(f)) => failures.push(f),
-            Err(_) => break,
-        }
-    }
-    let unanswered = config.sessions as usize - calls.len() - failures.len();
-    let mut errors: Vec<String> = failures.iter().map(|f| f.reason.clone()).collect();
-    if unanswered > 0 {
-        errors.push(format!(
-            "{unanswered} calls still setting up at the deadline"
-        ));
-    }
+    let (calls, failures, mut errors) = crate::setup::gather(
+        &results_rx,
+        config.sessions as usize,
+        results_deadline,
+        "calls",
+    );
 
     let keeper = Keeper::spawn(
         JanusHttp::with_pool(&config.server, 1),
