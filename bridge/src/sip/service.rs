@@ -45,8 +45,6 @@ pub struct SipService {
     pub trunk_regs: TrunkRegistrations,
     /// Calls the dialplan sent to the echo.
     pub echo: EchoCalls,
-    /// The source of the request being routed, for its call record.
-    routing_source: Option<String>,
     registrar: Registrar<MemoryLocationStore>,
     user_agent: String,
     /// Datagrams that did not parse; kept for metrics and the Admin API.
@@ -121,7 +119,6 @@ impl SipService {
             records: CallRecords::default(),
             trunk_regs: TrunkRegistrations::default(),
             echo: EchoCalls::default(),
-            routing_source: None,
             registrar,
             user_agent: config.user_agent.clone(),
             malformed: 0,
@@ -558,11 +555,6 @@ impl SipService {
     /// (RFC 3261 §22.3, Proxy-Authorization); anyone else is challenged, so nobody
     /// unauthenticated reaches anything (no open relay). Then the dialplan decides.
     fn route(&mut self, now: Instant, key: ServerKey, request: Request, source: Destination) {
-        self.routing_source = Some(format!(
-            "{}:{}",
-            source.transport.as_str().to_ascii_lowercase(),
-            source.addr
-        ));
         let trunk = self
             .routing
             .trunk_from(source.addr.ip())
@@ -643,97 +635,60 @@ impl SipService {
         } else {
             None
         };
-        let origin_name = match (&trunk, &user) {
-            (Some(t), _) => format!("trunk:{t}"),
-            (_, Some(u)) => format!("user:{u}"),
-            _ => String::new(),
+        let mut routed = Routed {
+            origin: match (&trunk, &user) {
+                (Some(t), _) => format!("trunk:{t}"),
+                (_, Some(u)) => format!("user:{u}"),
+                _ => String::new(),
+            },
+            source,
+            number: dialled.clone(),
+            dialled,
+            rule: "(registered user)".to_owned(),
         };
-        tracing::debug!(origin = %origin_name, %dialled, rule = ?decision.as_ref().map(|d| &d.rule), "routing");
+        tracing::debug!(origin = %routed.origin, dialled = %routed.dialled, rule = ?decision.as_ref().map(|d| &d.rule), "routing");
         let Some(decision) = decision else {
             // No rule: the local user the Request-URI names, as a plain registrar-proxy.
-            self.ring(now, key, request, None, &origin_name, &dialled);
+            self.ring(now, key, request, None, &routed);
             return;
         };
+        routed.number = decision.number.clone();
+        routed.rule = decision.rule.clone();
         if let Some(pending) = self.proxy.pending_request_mut(&key) {
             apply_caller_id(pending, &decision);
         }
-        match decision.action.clone() {
-            Action::Ring(users) => self.ring(
-                now,
-                key,
-                request,
-                Some((&decision, users)),
-                &origin_name,
-                &dialled,
-            ),
+        match decision.action {
+            Action::Ring(users) => self.ring(now, key, request, Some(users), &routed),
             Action::Trunk(choices) => {
                 let order = cardea_dialplan::order_trunks(&choices, rand::random::<f64>);
-                self.send_to_trunks(now, key, &request, &decision, order, &origin_name, &dialled);
+                self.send_to_trunks(now, key, &request, order, &routed);
             }
             Action::Reject(r) => {
                 let reason = r.reason.unwrap_or_else(|| {
-                    format!("{} - {}", cardea_sip::default_reason(r.code), decision.rule)
+                    format!("{} - {}", cardea_sip::default_reason(r.code), routed.rule)
                 });
-                let record = (
-                    origin_name.as_str(),
-                    dialled.as_str(),
-                    decision.number.as_str(),
-                    decision.rule.as_str(),
-                );
-                self.refuse(now, key, &request, r.code, &reason, record);
+                self.refuse(now, key, &request, r.code, &reason, &routed);
             }
             Action::Room(room) => {
                 let reason = format!(
                     "Temporarily Unavailable - room {room} needs the AudioBridge plugin, not in this build"
                 );
-                let record = (
-                    origin_name.as_str(),
-                    dialled.as_str(),
-                    decision.number.as_str(),
-                    decision.rule.as_str(),
-                );
-                self.refuse(now, key, &request, 480, &reason, record);
+                self.refuse(now, key, &request, 480, &reason, &routed);
             }
-            Action::Echo => {
-                let record = (
-                    origin_name.as_str(),
-                    dialled.as_str(),
-                    decision.number.as_str(),
-                    decision.rule.as_str(),
-                );
-                self.start_echo(now, key, &request, record);
-            }
+            Action::Echo => self.start_echo(now, key, &request, &routed),
             Action::Play(_) => {
                 let reason = "Temporarily Unavailable - announcements are not in this build";
-                let record = (
-                    origin_name.as_str(),
-                    dialled.as_str(),
-                    decision.number.as_str(),
-                    decision.rule.as_str(),
-                );
-                self.refuse(now, key, &request, 480, reason, record);
+                self.refuse(now, key, &request, 480, reason, &routed);
             }
         }
     }
 
     /// Answers the call with the echo (once the I/O loop has an RTP port for it).
-    fn start_echo(
-        &mut self,
-        now: Instant,
-        key: ServerKey,
-        request: &Request,
-        (origin, dialled, number, rule): (&str, &str, &str, &str),
-    ) {
-        let transport = self
-            .routing_source
-            .as_deref()
-            .and_then(|s| s.split(':').next())
-            .map(Transport::parse)
-            .unwrap_or(Transport::Udp);
+    fn start_echo(&mut self, now: Instant, key: ServerKey, request: &Request, routed: &Routed) {
         let listeners = &self.proxy.config().listeners;
         let Some((transport, listener)) = listeners
             .iter()
-            .find(|(t, _)| *t == transport)
+            .find(|(t, _)| *t == routed.source.transport)
             .or_else(|| listeners.first())
             .cloned()
         else {
@@ -749,28 +704,12 @@ impl SipService {
         };
         match self.echo.start(now, key, request, local, contact) {
             Ok(counters) => {
-                let started = self.started(
-                    request,
-                    (
-                        origin,
-                        dialled,
-                        number,
-                        rule,
-                        serde_json::json!({ "echo": true }),
-                    ),
-                );
+                let started = started(request, routed, serde_json::json!({ "echo": true }));
                 let call_id = started.call_id.clone();
                 self.records.start(now, key, started);
                 self.records.attach_media(&call_id, counters);
             }
-            Err((status, reason)) => self.refuse(
-                now,
-                key,
-                request,
-                status,
-                reason,
-                (origin, dialled, number, rule),
-            ),
+            Err((status, reason)) => self.refuse(now, key, request, status, reason, routed),
         }
     }
 
@@ -794,19 +733,18 @@ impl SipService {
         self.drain_events(now);
     }
 
-    /// Rings every registered contact of `users` (or, without a decision, of the user the
+    /// Rings every registered contact of `users` (or, without a rule, of the user the
     /// Request-URI names) in parallel, by q-value: phones and SIP plugin handles alike.
     fn ring(
         &mut self,
         now: Instant,
         key: ServerKey,
         request: Request,
-        decision: Option<(&Decision, Vec<String>)>,
-        origin: &str,
-        dialled: &str,
+        users: Option<Vec<String>>,
+        routed: &Routed,
     ) {
-        let aors: Vec<Aor> = match &decision {
-            Some((_, users)) => users
+        let aors: Vec<Aor> = match &users {
+            Some(users) => users
                 .iter()
                 .flat_map(|u| {
                     self.domains.iter().filter_map(move |d| {
@@ -828,60 +766,42 @@ impl SipService {
             })
             .collect();
         if targets.is_empty() {
-            let known = match &decision {
-                Some(_) => true,
-                None => aors.iter().any(|a| self.routing.users.contains(&a.user)),
-            };
+            // A rule names configured users; without one, is the dialled user one of ours?
+            let known =
+                users.is_some() || aors.iter().any(|a| self.routing.users.contains(&a.user));
             let (status, reason) = if known {
                 (480, "Temporarily Unavailable - not registered")
             } else {
                 (404, "Not Found - no such user or route")
             };
-            let (rule, number) = match &decision {
-                Some((d, _)) => (d.rule.as_str(), d.number.as_str()),
-                None => ("(registered user)", dialled),
-            };
-            let (rule, number) = (rule.to_owned(), number.to_owned());
-            self.refuse(
-                now,
-                key,
-                &request,
-                status,
-                reason,
-                (origin, dialled, &number, &rule),
-            );
+            self.refuse(now, key, &request, status, reason, routed);
             return;
         }
         let route = serde_json::json!({
             "ring": targets.iter().map(|(t, _)| t.uri.to_string()).collect::<Vec<_>>(),
         });
-        let (rule, number) = match &decision {
-            Some((d, _)) => (d.rule.clone(), d.number.clone()),
-            None => ("(registered user)".to_owned(), dialled.to_owned()),
-        };
-        tracing::debug!(%origin, forks = targets.len(), "ringing registered contacts");
+        tracing::debug!(origin = %routed.origin, forks = targets.len(), "ringing registered contacts");
+        let groups = TargetGroup::by_q(targets);
         self.forward(
             now,
             key,
             &request,
-            TargetGroup::by_q(targets),
+            groups,
             Failover::AnyFailure,
-            (origin, dialled, &number, &rule, route),
+            routed,
+            route,
         );
     }
 
     /// Sends the call to `order`'s trunks one after the other (failover on no answer,
     /// timeout and 5xx), trunks whose probes fail last.
-    #[allow(clippy::too_many_arguments)]
     fn send_to_trunks(
         &mut self,
         now: Instant,
         key: ServerKey,
         request: &Request,
-        decision: &Decision,
         order: Vec<String>,
-        origin: &str,
-        dialled: &str,
+        routed: &Routed,
     ) {
         let mut trunks: Vec<&super::routing::Trunk> =
             order.iter().filter_map(|n| self.routing.trunk(n)).collect();
@@ -890,8 +810,7 @@ impl SipService {
         let groups: Vec<TargetGroup> = trunks
             .iter()
             .filter_map(|t| {
-                let mut target =
-                    Target::new(t.request_uri(&decision.number)?, t.destination.clone());
+                let mut target = Target::new(t.request_uri(&routed.number)?, t.destination.clone());
                 target.no_answer = Some(t.no_answer);
                 Some(TargetGroup(vec![target]))
             })
@@ -905,41 +824,8 @@ impl SipService {
             self.send(now, key, resp, request);
             return;
         }
-        self.forward(
-            now,
-            key,
-            request,
-            groups,
-            Failover::TimeoutOrServerError,
-            (origin, dialled, &decision.number, &decision.rule, route),
-        );
-    }
-
-    /// What a call record starts with.
-    fn started(
-        &mut self,
-        request: &Request,
-        (origin, dialled, number, rule, route): (&str, &str, &str, &str, serde_json::Value),
-    ) -> Started {
-        let from = request
-            .headers
-            .typed::<cardea_sip::typed::From>()
-            .ok()
-            .flatten();
-        Started {
-            call_id: request.call_id_value().unwrap_or_default(),
-            caller_tag: from
-                .as_ref()
-                .and_then(|f| f.tag().map(str::to_owned))
-                .unwrap_or_default(),
-            caller: from.map(|f| f.uri.to_string()).unwrap_or_default(),
-            origin: origin.to_owned(),
-            source: self.routing_source.take().unwrap_or_default(),
-            to: dialled.to_owned(),
-            number: number.to_owned(),
-            rule: rule.to_owned(),
-            route,
-        }
+        let failover = Failover::TimeoutOrServerError;
+        self.forward(now, key, request, groups, failover, routed, route);
     }
 
     /// Answers a call the routing refuses, and records it.
@@ -950,26 +836,18 @@ impl SipService {
         request: &Request,
         status: u16,
         reason: &str,
-        record: (&str, &str, &str, &str),
+        routed: &Routed,
     ) {
         if request.method == Method::Invite {
-            let (origin, dialled, number, rule) = record;
-            let started = self.started(
-                request,
-                (
-                    origin,
-                    dialled,
-                    number,
-                    rule,
-                    serde_json::json!({ "reject": status }),
-                ),
-            );
+            let started = started(request, routed, serde_json::json!({ "reject": status }));
             self.records.refused(now, key, started, status, reason);
         }
         let resp = request.make_response_with_reason(status, reason);
         self.send(now, key, resp, request);
     }
 
+    /// Forwards the request to `groups` (an INVITE's call record starts here).
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &mut self,
         now: Instant,
@@ -977,11 +855,12 @@ impl SipService {
         request: &Request,
         groups: Vec<TargetGroup>,
         failover: Failover,
-        (origin, dialled, number, rule, route): (&str, &str, &str, &str, serde_json::Value),
+        routed: &Routed,
+        route: serde_json::Value,
     ) {
         if request.method == Method::Invite {
-            let started = self.started(request, (origin, dialled, number, rule, route));
-            self.records.start(now, key, started);
+            self.records
+                .start(now, key, started(request, routed, route));
         }
         if let Err(e) = self
             .proxy
@@ -1025,6 +904,43 @@ impl SipService {
         if let Err(e) = self.layer.respond(now, key, resp) {
             tracing::debug!("SIP response not sent: {e}");
         }
+    }
+}
+
+/// A call as the routing saw it: who calls (`trunk:NAME` or `user:NAME`) from where, what
+/// was dialled, what goes out after the dialplan's rewriting, and by which rule.
+struct Routed {
+    origin: String,
+    source: Destination,
+    dialled: String,
+    number: String,
+    rule: String,
+}
+
+/// What a call record starts with: the request's caller and `routed`.
+fn started(request: &Request, routed: &Routed, route: serde_json::Value) -> Started {
+    let from = request
+        .headers
+        .typed::<cardea_sip::typed::From>()
+        .ok()
+        .flatten();
+    Started {
+        call_id: request.call_id_value().unwrap_or_default(),
+        caller_tag: from
+            .as_ref()
+            .and_then(|f| f.tag().map(str::to_owned))
+            .unwrap_or_default(),
+        caller: from.map(|f| f.uri.to_string()).unwrap_or_default(),
+        origin: routed.origin.clone(),
+        source: format!(
+            "{}:{}",
+            routed.source.transport.as_str().to_ascii_lowercase(),
+            routed.source.addr
+        ),
+        to: routed.dialled.clone(),
+        number: routed.number.clone(),
+        rule: routed.rule.clone(),
+        route,
     }
 }
 
