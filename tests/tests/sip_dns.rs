@@ -15,6 +15,22 @@ use sip_case::{one_at_a_time, pcmu_peer, SipCase, SIP_SECTION, STEP, TEST_WITHIN
 use tokio::time::timeout;
 use webrtc::peer_connection::PeerConnection;
 
+/// The browser calls `uri`: the echoing SIPp `callee` answers, the browser hangs up, the
+/// callee's run succeeds, and no error event came.
+async fn answered_and_hung_up(mut case: SipCase, callee: usize, uri: &str) {
+    let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
+    case.call(&pc, &peer, json!({"request": "call", "uri": uri}))
+        .await;
+    case.wait_event("accepted", STEP, &["hangup"]).await;
+    case.request(json!({"request": "hangup"}), None).await;
+    case.wait_event("hangup", STEP, &[]).await;
+    case.expect_sipp_success(callee, STEP).await;
+    case.assert_no_errors();
+    let _ = timeout(Duration::from_secs(3), pc.close()).await;
+    case.detach().await;
+    case.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_to_a_host_name_is_resolved_and_answered() {
     let _one_at_a_time = one_at_a_time().await;
@@ -26,21 +42,8 @@ async fn a_call_to_a_host_name_is_resolved_and_answered() {
             "plugin_uas_echo",
             &["-rtp_echo", "-mi", "127.0.0.1"],
         );
-        let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
-        case.call(
-            &pc,
-            &peer,
-            json!({"request": "call", "uri": format!("sip:bob@localhost:{callee_port}")}),
-        )
-        .await;
-        case.wait_event("accepted", STEP, &["hangup"]).await;
-        case.request(json!({"request": "hangup"}), None).await;
-        case.wait_event("hangup", STEP, &[]).await;
-        case.expect_sipp_success(callee, STEP).await;
-        case.assert_no_errors();
-        let _ = timeout(Duration::from_secs(3), pc.close()).await;
-        case.detach().await;
-        case.close().await;
+        let uri = format!("sip:bob@localhost:{callee_port}");
+        answered_and_hung_up(case, callee, &uri).await;
     })
     .await
     .expect("the host-name call test did not finish in time");
@@ -136,22 +139,8 @@ async fn naptr_and_srv_records_lead_a_call_to_the_callee() {
             &["-rtp_echo", "-mi", "127.0.0.1"],
         );
         let _dns = dnsmasq(dns_port, callee_port);
-        let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
         // No port, no transport: NAPTR first (RFC 3263 §4.1).
-        case.call(
-            &pc,
-            &peer,
-            json!({"request": "call", "uri": "sip:bob@example.test"}),
-        )
-        .await;
-        case.wait_event("accepted", STEP, &["hangup"]).await;
-        case.request(json!({"request": "hangup"}), None).await;
-        case.wait_event("hangup", STEP, &[]).await;
-        case.expect_sipp_success(callee, STEP).await;
-        case.assert_no_errors();
-        let _ = timeout(Duration::from_secs(3), pc.close()).await;
-        case.detach().await;
-        case.close().await;
+        answered_and_hung_up(case, callee, "sip:bob@example.test").await;
     })
     .await
     .expect("the NAPTR call test did not finish in time");
