@@ -272,6 +272,16 @@ impl Default for Sip {
 pub struct Plugins {
     /// Package names of plugins not to load, e.g. `[janus.plugin.echotest]`.
     pub disable: Vec<String>,
+    pub videoroom: VideoRoomPlugin,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoRoomPlugin {
+    /// Rooms that exist from the start, each with the fields of a `create` request
+    /// (`room`, `description`, `secret`, `publishers`, `videocodec`...). Unset: room 1234,
+    /// as in Janus's sample configuration.
+    pub rooms: Option<Vec<serde_json::Value>>,
 }
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -453,6 +463,10 @@ impl Config {
                     u.username
                 )));
             }
+        }
+        if let Some(rooms) = &self.plugins.videoroom.rooms {
+            cardea_plugins::videoroom::VideoRoom::with_rooms(rooms)
+                .map_err(|e| ConfigError::Invalid(format!("plugins.videoroom.rooms: {e}")))?;
         }
         self.validate_sip_tls()?;
         if self.sip.enabled {

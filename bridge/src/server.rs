@@ -76,7 +76,10 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let g = &config;
     let mut ready = serde_json::Map::new();
     // The SIP endpoint starts first: the SIP plugin needs its listener and link.
-    let mut env = cardea_plugins::PluginEnv::default();
+    let mut env = cardea_plugins::PluginEnv {
+        videoroom_rooms: g.plugins.videoroom.rooms.clone(),
+        ..Default::default()
+    };
     let mut sip_link = None;
     let mut sip_events = None;
     if g.sip.enabled {

@@ -4,8 +4,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use str0m::media::Mid;
+use str0m::media::Rid;
+
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
-use crate::{LegId, MediaError, MediaKind, WebRtcLeg};
+use crate::{LegId, MediaError, MediaKind, OfferMedia, VideoCodec, WebRtcLeg};
 
 // `ConfigureRtp` carries a 256-byte `PtMap` by value; commands are rare (signalling, not
 // packets), so the enum's size costs nothing worth an indirection in the API.
@@ -40,6 +43,52 @@ pub enum MediaCommand {
         to: LegId,
         kind: MediaKind,
         enabled: bool,
+    },
+    /// Connects (or disconnects) one stream to one stream: media arriving on `from_mid` of
+    /// `from` leaves on `to_mid` of `to` (an SFU subscription), feedback goes back. A new
+    /// video edge asks the source for a key frame so the receiver can start decoding.
+    RouteMid {
+        from: LegId,
+        from_mid: Mid,
+        to: LegId,
+        to_mid: Mid,
+        enabled: bool,
+    },
+    /// Which simulcast layer of its source stream `mid` of `leg` forwards: `rids` are the
+    /// source's layers, lowest quality first (empty: no choice, forward everything);
+    /// `substream` indexes them. Switches wait for a key frame of `codec`.
+    SelectLayer {
+        leg: LegId,
+        mid: Mid,
+        rids: Vec<Rid>,
+        codec: VideoCodec,
+        substream: usize,
+    },
+    /// The payload type forwarded packets leave `mid` of `leg` with (the receiver's number
+    /// for the source's codec); `None` keeps the source's.
+    /// With `keyframe_gate`, video forwarded there starts on a key frame of that codec
+    /// after each change of source (a late joiner, a switch).
+    SetForwardPt {
+        leg: LegId,
+        mid: Mid,
+        pt: Option<u8>,
+        keyframe_gate: Option<VideoCodec>,
+    },
+    /// A new offer on a leg that is up: `add` become new m-lines, `inactive` mids stop;
+    /// `reply` gets the offer SDP. The browser's answer comes with `AcceptAnswer`.
+    Reoffer {
+        leg: LegId,
+        add: Vec<OfferMedia>,
+        inactive: Vec<Mid>,
+        reply: Box<dyn FnOnce(Result<String, MediaError>) + Send>,
+    },
+    /// Reports `LegEvent::Talking` for the audio streams of `leg`: every `packets` packets
+    /// the average RFC 6464 level is compared with `threshold` (-dBov; lower is louder).
+    /// `packets` 0 stops it.
+    WatchTalking {
+        leg: LegId,
+        packets: u32,
+        threshold: u8,
     },
     AddRemoteCandidate {
         leg: LegId,

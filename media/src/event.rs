@@ -37,6 +37,13 @@ pub enum LegEvent {
         uplink: bool,
         lost: u64,
     },
+    /// The audio level the sender reports (RFC 6464) crossed the talking threshold on
+    /// `mid`, averaged over the last packets: `level` is that average in -dBov (0 loudest).
+    Talking {
+        mid: String,
+        talking: bool,
+        level: f32,
+    },
     /// A data-channel message for the plugin.
     Data {
         label: String,

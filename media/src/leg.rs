@@ -8,6 +8,7 @@ use str0m::bwe::Bitrate;
 use str0m::change::SdpOffer;
 use str0m::channel::ChannelId;
 use str0m::format::{Codec, FormatParams};
+use str0m::media::Rid;
 use str0m::media::{Frequency, KeyframeRequestKind, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
@@ -19,6 +20,7 @@ mod offer;
 pub use offer::{OfferCodec, OfferMedia};
 
 use crate::bridge::SeqExtender;
+use crate::layers::{LayerChoice, Verdict, VideoCodec, DEFAULT_FALLBACK};
 use crate::rtp_leg::InboundRtp;
 use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKind, StreamStats};
 
@@ -28,6 +30,8 @@ const ICE_FAILED_AFTER: Duration = Duration::from_secs(10);
 const VIDEO_SEND_BUFFER: usize = 300;
 /// The REMB that lifts a cap (what Janus sends for `bitrate: 0`).
 const UNCAPPED_BPS: u64 = 10_000_000;
+/// Least time between two receivers' key-frame requests passed on to one sender.
+const RELAYED_KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 /// How often counters go to the control plane and a REMB cap is repeated.
 const STATS_EVERY: Duration = Duration::from_secs(1);
 
@@ -80,12 +84,88 @@ struct Stream {
     stats: StreamStats,
     /// Numbering of packets from a bridged RTP leg sent on this mid.
     bridged_seq: SeqExtender,
+    /// Numbering of packets forwarded to this mid along router edges.
+    forwarded: Rebase,
+    /// Simulcast layers the peer sends on this mid (as seen so far).
+    rids: Vec<Rid>,
+    /// Which layer of a simulcast source this mid forwards, when fed by one.
+    layers: Option<LayerChoice>,
+    /// Video forwarded here starts on a key frame of this codec, after every change of
+    /// source (a late joiner, a switch): what comes before cannot be decoded.
+    keyframe_gate: Option<VideoCodec>,
+    /// The source the gate let through (it closes when another source comes).
+    gate_open_for: Option<u32>,
+    /// When a receiver's key-frame request was last passed on to this stream's sender.
+    last_relayed_keyframe_request: Option<Instant>,
+    /// When a key frame of each simulcast layer was last asked for.
+    layer_keyframe_requests: Vec<(Rid, Instant)>,
+    /// Audio levels summed since the last talking decision, and how many.
+    level_sum: u32,
+    level_count: u32,
+    talking: bool,
+    /// The payload type forwarded packets leave with (the receiver's number for the
+    /// source's codec); `None` keeps the source's.
+    forward_pt: Option<Pt>,
 }
+
+/// Renumbers the packets forwarded out of one stream so that the receiver sees a single
+/// continuous stream whatever feeds it: the first source starts at SRTP rollover counter 0
+/// (a publisher that has sent 65 536 packets already would otherwise be undecryptable for a
+/// late subscriber), and a new source (a switch, a publisher that came back) continues the
+/// sequence and timestamps where the previous one stopped.
+#[derive(Debug, Default)]
+struct Rebase {
+    source: Option<u32>,
+    seq_delta: u64,
+    ts_delta: u32,
+    last_seq: u64,
+    last_ts: u32,
+    last_at: Option<Instant>,
+}
+
+impl Rebase {
+    /// The sequence index and timestamp to send a packet of `ssrc` with; `clock` is the
+    /// stream's RTP clock rate, used to space the timestamps across a change of source.
+    fn map(&mut self, ssrc: u32, seq: u64, ts: u32, at: Instant, clock: u32) -> (u64, u32) {
+        if self.source != Some(ssrc) {
+            match (self.source, self.last_at) {
+                (Some(_), Some(last_at)) => {
+                    let elapsed = at.saturating_duration_since(last_at);
+                    let ticks = (elapsed.as_micros() * u128::from(clock) / 1_000_000).max(1);
+                    let next_ts = self.last_ts.wrapping_add(ticks as u32);
+                    self.seq_delta = self.last_seq.wrapping_add(1).wrapping_sub(seq);
+                    self.ts_delta = next_ts.wrapping_sub(ts);
+                }
+                _ => {
+                    self.seq_delta = (seq & 0xffff).wrapping_sub(seq);
+                    self.ts_delta = 0;
+                }
+            }
+            self.source = Some(ssrc);
+        }
+        let out = (
+            seq.wrapping_add(self.seq_delta),
+            ts.wrapping_add(self.ts_delta),
+        );
+        if self.last_at.is_none() || out.0 > self.last_seq || self.last_seq - out.0 > 1 << 15 {
+            self.last_seq = out.0;
+            self.last_ts = out.1;
+            self.last_at = Some(at);
+        }
+        out
+    }
+}
+
+/// A receiver waits for a key frame from the source of a forwarded packet (of this
+/// simulcast layer, if any).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyframeNeed(pub Option<Rid>);
 
 /// Output a leg produced that the shard must route: packets and keyframe requests.
 #[derive(Default)]
 pub(crate) struct Routed {
-    pub rtp: Vec<(Mid, RtpPacket)>,
+    /// Packets by the mid (and simulcast layer) they arrived on.
+    pub rtp: Vec<(Mid, Option<Rid>, RtpPacket)>,
     pub keyframe_requests: Vec<(Mid, KeyframeRequestKind)>,
 }
 
@@ -108,6 +188,8 @@ pub struct WebRtcLeg {
     slowlink: SlowLink,
     /// Our offer awaiting the browser's answer (see [`offer`]).
     pending_offer: Option<str0m::change::SdpPendingOffer>,
+    /// Talking detection: (packets per decision, threshold in -dBov).
+    talking: Option<(u32, u8)>,
 }
 
 impl WebRtcLeg {
@@ -183,6 +265,16 @@ impl WebRtcLeg {
                 seen: Vec::new(),
             },
             pending_offer: None,
+            talking: None,
+        }
+    }
+
+    /// Starts (or with `packets` 0 stops) talking detection on the audio streams.
+    pub fn watch_talking(&mut self, packets: u32, threshold: u8) {
+        self.talking = (packets > 0).then_some((packets, threshold));
+        for s in &mut self.streams {
+            s.level_sum = 0;
+            s.level_count = 0;
         }
     }
 
@@ -228,6 +320,11 @@ impl WebRtcLeg {
             .map(|s| s.mid)
     }
 
+    /// The kind of the stream on `mid`, if the leg has one.
+    pub fn kind_of(&self, mid: Mid) -> Option<MediaKind> {
+        self.streams.iter().find(|s| s.mid == mid).map(|s| s.kind)
+    }
+
     /// The first mid of `kind` in SDP order: where a bridge to an RTP leg attaches.
     pub fn first_mid(&self, kind: MediaKind) -> Option<Mid> {
         self.mids(kind).next()
@@ -248,6 +345,17 @@ impl WebRtcLeg {
                     ..Default::default()
                 },
                 bridged_seq: SeqExtender::default(),
+                forwarded: Rebase::default(),
+                rids: Vec::new(),
+                layers: None,
+                forward_pt: None,
+                level_sum: 0,
+                level_count: 0,
+                talking: false,
+                last_relayed_keyframe_request: None,
+                layer_keyframe_requests: Vec::new(),
+                keyframe_gate: None,
+                gate_open_for: None,
             });
         }
     }
@@ -277,17 +385,50 @@ impl WebRtcLeg {
         }
     }
 
-    /// Forwards one packet out of this leg on `mid` (a router edge ends here).
-    pub(crate) fn write_rtp(&mut self, mid: Mid, pkt: &RtpPacket) {
-        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
-            return;
-        };
+    /// Forwards one packet out of this leg on `mid` (a router edge ends here); `rid` is the
+    /// simulcast layer it came on. Returns a layer of the source that a key frame is needed
+    /// from (this stream waits to switch to it).
+    pub(crate) fn write_rtp(
+        &mut self,
+        mid: Mid,
+        rid: Option<Rid>,
+        pkt: &RtpPacket,
+    ) -> Option<KeyframeNeed> {
+        let stream = self.streams.iter_mut().find(|s| s.mid == mid)?;
+        let mut keyframe = None;
+        if let Some(layers) = &mut stream.layers {
+            let verdict = layers.on_packet(rid, &pkt.payload, pkt.timestamp);
+            keyframe = layers
+                .take_keyframe_request()
+                .map(|r| KeyframeNeed(Some(r)));
+            if verdict == Verdict::Drop {
+                return keyframe;
+            }
+        }
+        if let Some(codec) = stream.keyframe_gate {
+            let ssrc = *pkt.header.ssrc;
+            if stream.gate_open_for != Some(ssrc) {
+                if !codec.starts_keyframe(&pkt.payload) {
+                    return keyframe.or(Some(KeyframeNeed(rid)));
+                }
+                stream.gate_open_for = Some(ssrc);
+            }
+        }
         stream.stats.packets_out += 1;
         stream.stats.bytes_out += pkt.payload.len() as u64;
         let video = stream.kind == MediaKind::Video;
+        let clock = if video { 90_000 } else { 48_000 };
+        let pt = stream.forward_pt.unwrap_or(pkt.header.payload_type);
+        let (seq, ts) = stream.forwarded.map(
+            *pkt.header.ssrc,
+            *pkt.seq_no,
+            pkt.header.timestamp,
+            pkt.timestamp,
+            clock,
+        );
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            return;
+            return keyframe;
         };
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,
@@ -296,17 +437,46 @@ impl WebRtcLeg {
             ..Default::default()
         };
         tx.write_rtp(
-            RtpWrite::new(
-                pkt.header.payload_type,
-                pkt.seq_no,
-                pkt.header.timestamp,
-                pkt.timestamp,
-                pkt.payload.clone(),
-            )
-            .marker(pkt.header.marker)
-            .ext_vals(ext)
-            .nackable(video),
+            RtpWrite::new(pt, SeqNo::from(seq), ts, pkt.timestamp, pkt.payload.clone())
+                .marker(pkt.header.marker)
+                .ext_vals(ext)
+                .nackable(video),
         );
+        keyframe
+    }
+
+    /// Video forwarded out of `mid` waits for a key frame of `codec` after each change of
+    /// source (`None`: forwarded as it comes).
+    pub fn set_keyframe_gate(&mut self, mid: Mid, codec: Option<VideoCodec>) {
+        if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+            if stream.kind == MediaKind::Video {
+                stream.keyframe_gate = codec;
+            }
+        }
+    }
+
+    /// The payload type packets forwarded out of `mid` carry (`None`: the source's).
+    pub fn set_forward_pt(&mut self, mid: Mid, pt: Option<Pt>) {
+        if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+            stream.forward_pt = pt;
+        }
+    }
+
+    /// Chooses which simulcast layer of its source `mid` forwards (`rids` lowest quality
+    /// first; empty: forward whatever comes). A new choice over the same layers only
+    /// changes the wanted one.
+    pub fn select_layer(&mut self, mid: Mid, rids: Vec<Rid>, codec: VideoCodec, substream: usize) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        if rids.is_empty() {
+            stream.layers = None;
+            return;
+        }
+        match &mut stream.layers {
+            Some(l) if l.rids() == rids.as_slice() => l.want(substream),
+            _ => stream.layers = Some(LayerChoice::new(rids, codec, substream, DEFAULT_FALLBACK)),
+        }
     }
 
     /// Sends a packet from a bridged plain RTP leg out on this leg's first mid of its kind.
@@ -339,10 +509,67 @@ impl WebRtcLeg {
         true
     }
 
-    /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked).
+    /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked), on
+    /// every simulcast layer it sends there.
     pub fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind) {
-        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, None) {
+        let rids = self
+            .streams
+            .iter()
+            .find(|s| s.mid == mid)
+            .map(|s| s.rids.clone())
+            .unwrap_or_default();
+        let mut api = self.rtc.direct_api();
+        if let Some(rx) = api.stream_rx_by_mid(mid, None) {
             rx.request_keyframe(kind);
+        }
+        for rid in rids {
+            if let Some(rx) = api.stream_rx_by_mid(mid, Some(rid)) {
+                rx.request_keyframe(kind);
+            }
+        }
+    }
+
+    /// Passes a receiver's key-frame request on to the sender of `mid`, at most one every
+    /// `RELAYED_KEYFRAME_INTERVAL`: hundreds of subscribers joining or losing packets at
+    /// once must not flood a publisher (whose next key frame serves them all).
+    pub(crate) fn relay_keyframe_request(
+        &mut self,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+        now: Instant,
+    ) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        if stream
+            .last_relayed_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < RELAYED_KEYFRAME_INTERVAL)
+        {
+            return;
+        }
+        stream.last_relayed_keyframe_request = Some(now);
+        self.request_keyframe(mid, kind);
+    }
+
+    /// Asks for a key frame of one simulcast layer (a receiver waits to switch to it), at
+    /// most one per layer every `RELAYED_KEYFRAME_INTERVAL`.
+    pub(crate) fn request_layer_keyframe(&mut self, mid: Mid, rid: Rid, now: Instant) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        let last = stream
+            .layer_keyframe_requests
+            .iter_mut()
+            .find(|(r, _)| *r == rid);
+        match last {
+            Some((_, at)) if now.saturating_duration_since(*at) < RELAYED_KEYFRAME_INTERVAL => {
+                return
+            }
+            Some((_, at)) => *at = now,
+            None => stream.layer_keyframe_requests.push((rid, now)),
+        }
+        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, Some(rid)) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
         }
     }
 
@@ -475,15 +702,43 @@ impl WebRtcLeg {
         let leg = self.id;
         match event {
             Event::RtpPacket(pkt) => {
-                let Some(mid) = self
+                let Some((mid, rid)) = self
                     .rtc
                     .direct_api()
                     .stream_rx(&pkt.header.ssrc)
-                    .map(|rx| rx.mid())
+                    .map(|rx| (rx.mid(), rx.rid()))
                 else {
                     return;
                 };
                 if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+                    if let Some(rid) = rid {
+                        if !stream.rids.contains(&rid) {
+                            stream.rids.push(rid);
+                        }
+                    }
+                    if let (Some((packets, threshold)), Some(level)) =
+                        (self.talking, pkt.header.ext_vals.audio_level)
+                    {
+                        stream.level_sum += u32::from(level.unsigned_abs());
+                        stream.level_count += 1;
+                        if stream.level_count >= packets {
+                            let avg = stream.level_sum as f32 / stream.level_count as f32;
+                            stream.level_sum = 0;
+                            stream.level_count = 0;
+                            let talking = avg < f32::from(threshold);
+                            if talking != stream.talking {
+                                stream.talking = talking;
+                                events.push(MediaEvent {
+                                    leg,
+                                    event: LegEvent::Talking {
+                                        mid: mid.to_string(),
+                                        talking,
+                                        level: avg,
+                                    },
+                                });
+                            }
+                        }
+                    }
                     stream.stats.packets_in += 1;
                     stream.stats.bytes_in += pkt.payload.len() as u64;
                     if !stream.receiving {
@@ -498,7 +753,7 @@ impl WebRtcLeg {
                         });
                     }
                 }
-                routed.rtp.push((mid, pkt));
+                routed.rtp.push((mid, rid, pkt));
             }
             Event::KeyframeRequest(req) => {
                 if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == req.mid) {
@@ -644,6 +899,22 @@ mod tests {
             None,
             "threshold 0 never reports"
         );
+    }
+
+    #[test]
+    fn forwarded_numbering_starts_at_roc_zero_and_continues_across_sources() {
+        let t0 = Instant::now();
+        let mut r = Rebase::default();
+        // A publisher already past one rollover: the subscriber sees ROC 0.
+        assert_eq!(r.map(7, 70_000, 1000, t0, 90_000), (70_000 - 65_536, 1000));
+        assert_eq!(r.map(7, 70_001, 4000, t0, 90_000), (70_001 - 65_536, 4000));
+        // Reordered packet: mapped, but the high-water mark stays.
+        assert_eq!(r.map(7, 70_000, 1000, t0, 90_000), (70_000 - 65_536, 1000));
+        // Another source 100 ms later continues the sequence and the clock.
+        let (seq, ts) = r.map(9, 5, 50, t0 + Duration::from_millis(100), 90_000);
+        assert_eq!(seq, 70_002 - 65_536);
+        assert_eq!(ts, 4000 + 9000);
+        assert_eq!(r.map(9, 6, 3050, t0, 90_000), (seq + 1, ts + 3000));
     }
 
     #[test]

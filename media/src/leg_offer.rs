@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use str0m::change::SdpAnswer;
 use str0m::format::{Codec, FormatParams};
-use str0m::media::{Direction, Frequency, Pt};
+use str0m::media::{Direction, Frequency, Mid, Pt};
 
 use super::WebRtcLeg;
 use crate::{LegConfig, LegId, MediaError, MediaKind};
@@ -18,6 +18,8 @@ pub struct OfferMedia {
     pub kind: MediaKind,
     /// In order of preference, with the payload types the browser should use.
     pub codecs: Vec<OfferCodec>,
+    /// We only send on this m-line (an SFU subscriber's stream); otherwise send and receive.
+    pub send_only: bool,
 }
 
 /// A codec of an offered m-line, as rtpmap/fmtp give it.
@@ -29,20 +31,27 @@ pub struct OfferCodec {
     pub clock_rate: u32,
     pub channels: Option<u16>,
     pub fmtp: Option<String>,
+    /// A retransmission payload type (RFC 4588) for this codec: with it the leg answers
+    /// the browser's NACKs from its send buffer.
+    pub rtx: Option<u8>,
 }
 
 impl WebRtcLeg {
     /// A leg that offers `media` to the browser; returns the leg and its offer SDP (ICE
     /// credentials, candidates and fingerprint included). Codecs a WebRTC stack does not
     /// know are left out; an offer without any media codec is an error.
+    /// `later` lists codecs the leg must be able to offer in a later renegotiation
+    /// ([`Self::reoffer`]) without an m-line now: a codec set is fixed when a leg is built.
     pub fn new_offer(
         id: LegId,
         config: &LegConfig,
         now: Instant,
         media: &[OfferMedia],
+        later: &[OfferMedia],
     ) -> Result<(Self, String), MediaError> {
         let usable: Vec<(&OfferMedia, Vec<&OfferCodec>)> = media
             .iter()
+            .chain(later)
             .map(|m| {
                 let codecs = m
                     .codecs
@@ -65,14 +74,22 @@ impl WebRtcLeg {
         let mut leg = Self::build(id, config, now, |mut rtc| {
             rtc = rtc.clear_codecs();
             let codec_config = rtc.codec_config();
+            // Several m-lines may carry the same codec: each payload type is set up once.
+            let mut configured: Vec<u8> = Vec::new();
             for (_, codecs) in &usable {
                 for c in codecs {
                     let Some(clock) = NonZeroU32::new(c.clock_rate) else {
                         continue;
                     };
+                    if configured.contains(&c.pt) || c.rtx.is_some_and(|r| configured.contains(&r))
+                    {
+                        continue;
+                    }
+                    configured.push(c.pt);
+                    configured.extend(c.rtx);
                     codec_config.add_config(
                         Pt::from(c.pt),
-                        None,
+                        c.rtx.map(Pt::from),
                         Codec::from(c.name.as_str()),
                         Frequency::from_nonzero(clock),
                         c.channels.and_then(|n| u8::try_from(n).ok()),
@@ -86,18 +103,50 @@ impl WebRtcLeg {
             rtc
         });
         let mut api = leg.rtc.sdp_api();
-        for (m, _) in &usable {
+        for (m, _) in usable.iter().take(media.len()) {
             let kind = match m.kind {
                 MediaKind::Audio => str0m::media::MediaKind::Audio,
                 MediaKind::Video => str0m::media::MediaKind::Video,
             };
-            api.add_media(kind, Direction::SendRecv, None, None, None);
+            let direction = if m.send_only {
+                Direction::SendOnly
+            } else {
+                Direction::SendRecv
+            };
+            api.add_media(kind, direction, None, None, None);
         }
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| MediaError::Negotiation("nothing to offer".into()))?;
         leg.pending_offer = Some(pending);
         Ok((leg, offer.to_sdp_string()))
+    }
+
+    /// A new offer on a leg that is up (an SFU subscription that grows or shrinks): `add`
+    /// become new m-lines (with the codecs the leg was built with), `inactive` mids stop.
+    /// The browser's answer comes back through [`Self::accept_answer`].
+    pub fn reoffer(&mut self, add: &[OfferMedia], inactive: &[Mid]) -> Result<String, MediaError> {
+        let mut api = self.rtc.sdp_api();
+        for mid in inactive {
+            api.set_direction(*mid, Direction::Inactive);
+        }
+        for m in add {
+            let kind = match m.kind {
+                MediaKind::Audio => str0m::media::MediaKind::Audio,
+                MediaKind::Video => str0m::media::MediaKind::Video,
+            };
+            let direction = if m.send_only {
+                Direction::SendOnly
+            } else {
+                Direction::SendRecv
+            };
+            api.add_media(kind, direction, None, None, None);
+        }
+        let (offer, pending) = api
+            .apply()
+            .ok_or_else(|| MediaError::Negotiation("nothing changed to offer".into()))?;
+        self.pending_offer = Some(pending);
+        Ok(offer.to_sdp_string())
     }
 
     /// The browser's answer to our offer: the streams it accepted are set up.

@@ -13,6 +13,7 @@ mod command;
 mod demux;
 mod error;
 mod event;
+mod layers;
 mod leg;
 mod router;
 pub mod rtp_leg;
@@ -23,6 +24,7 @@ pub use command::MediaCommand;
 pub use demux::{stun_local_ufrag, DatagramKind};
 pub use error::MediaError;
 pub use event::{LegEvent, MediaEvent, MediaKind};
+pub use layers::VideoCodec;
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use router::{Edge, Router};
 pub use shard::Shard;
@@ -41,6 +43,9 @@ impl std::fmt::Display for LegId {
 
 /// The DTLS certificate shared by every leg of the process.
 pub use str0m::config::DtlsCert;
+
+/// A media stream's identification in SDP (`a=mid`).
+pub use str0m::media::{Mid, Rid};
 
 /// Generates a fresh self-signed DTLS certificate with the built-in crypto provider.
 pub fn generate_dtls_cert() -> Result<DtlsCert, MediaError> {

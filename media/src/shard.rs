@@ -16,11 +16,12 @@ use str0m::media::Mid;
 use str0m::net::Transmit;
 
 use crate::bridge::Bridges;
-use crate::leg::Routed;
+use crate::leg::{KeyframeNeed, Routed};
 use crate::{
     stun_local_ufrag, DatagramKind, Edge, LegId, MediaCommand, MediaError, MediaEvent, MediaKind,
     Router, WebRtcLeg,
 };
+use str0m::media::KeyframeRequestKind;
 
 use rtp::RtpSlot;
 
@@ -151,6 +152,80 @@ impl Shard {
                         l.request_keyframes();
                         self.drive(from, now);
                     }
+                }
+            }
+            MediaCommand::RouteMid {
+                from,
+                from_mid,
+                to,
+                to_mid,
+                enabled,
+            } => {
+                let (f, t) = (
+                    Edge {
+                        leg: from,
+                        mid: from_mid,
+                    },
+                    Edge {
+                        leg: to,
+                        mid: to_mid,
+                    },
+                );
+                if !enabled {
+                    self.router.disconnect(f, t);
+                    return;
+                }
+                self.router.connect(f, t);
+                if let Some(l) = self.legs.get_mut(&from) {
+                    if l.kind_of(from_mid) == Some(MediaKind::Video) {
+                        l.request_keyframe(from_mid, str0m::media::KeyframeRequestKind::Pli);
+                        self.drive(from, now);
+                    }
+                }
+            }
+            MediaCommand::SelectLayer {
+                leg,
+                mid,
+                rids,
+                codec,
+                substream,
+            } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.select_layer(mid, rids, codec, substream);
+                }
+            }
+            MediaCommand::SetForwardPt {
+                leg,
+                mid,
+                pt,
+                keyframe_gate,
+            } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.set_forward_pt(mid, pt.map(str0m::media::Pt::from));
+                    l.set_keyframe_gate(mid, keyframe_gate);
+                }
+            }
+            MediaCommand::Reoffer {
+                leg,
+                add,
+                inactive,
+                reply,
+            } => {
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    reply(Err(MediaError::NoSuchLeg(leg)));
+                    return;
+                };
+                let offer = l.reoffer(&add, &inactive);
+                self.drive(leg, now);
+                reply(offer);
+            }
+            MediaCommand::WatchTalking {
+                leg,
+                packets,
+                threshold,
+            } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.watch_talking(packets, threshold);
                 }
             }
             MediaCommand::AddRemoteCandidate { leg, candidate } => {
@@ -381,7 +456,8 @@ impl Shard {
                 (rtp, mids)
             });
             self.set_deadline(id, deadline);
-            for (mid, pkt) in routed.rtp.drain(..) {
+            let mut keyframes: Vec<(Mid, Option<str0m::media::Rid>)> = Vec::new();
+            for (mid, rid, pkt) in routed.rtp.drain(..) {
                 if let Some((rtp, mids)) = bridge {
                     if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);
@@ -389,17 +465,36 @@ impl Shard {
                 }
                 for edge in self.router.targets(id, mid) {
                     if let Some(target) = self.legs.get_mut(&edge.leg) {
-                        target.write_rtp(edge.mid, &pkt);
+                        if let Some(KeyframeNeed(layer)) = target.write_rtp(edge.mid, rid, &pkt) {
+                            if !keyframes.contains(&(mid, layer)) {
+                                keyframes.push((mid, layer));
+                            }
+                        }
                         if !pending.contains(&edge.leg) {
                             pending.push(edge.leg);
                         }
                     }
                 }
             }
+            if !keyframes.is_empty() {
+                if let Some(source) = self.legs.get_mut(&id) {
+                    for (mid, layer) in keyframes {
+                        match layer {
+                            Some(rid) => source.request_layer_keyframe(mid, rid, now),
+                            None => {
+                                source.relay_keyframe_request(mid, KeyframeRequestKind::Pli, now)
+                            }
+                        }
+                    }
+                    if !pending.contains(&id) {
+                        pending.push(id);
+                    }
+                }
+            }
             for (mid, kind) in routed.keyframe_requests.drain(..) {
                 for edge in self.router.sources(id, mid) {
                     if let Some(source) = self.legs.get_mut(&edge.leg) {
-                        source.request_keyframe(edge.mid, kind);
+                        source.relay_keyframe_request(edge.mid, kind, now);
                         if !pending.contains(&edge.leg) {
                             pending.push(edge.leg);
                         }

@@ -76,8 +76,18 @@ pub enum JsepAction {
     AnswerOffer { offer: String },
     /// Offer the browser these media (the SIP peer's codecs, so no transcoding is
     /// needed): the core builds the handle's WebRTC leg and attaches its offer; the
-    /// browser's answer comes back later ([`Command::AcceptAnswer`]).
-    Offer { media: Vec<OfferMedia> },
+    /// browser's answer comes back later ([`Command::AcceptAnswer`]). `later`: codecs a
+    /// later [`JsepAction::Reoffer`] may need (a leg's codec set is fixed when it is built).
+    Offer {
+        media: Vec<OfferMedia>,
+        later: Vec<OfferMedia>,
+    },
+    /// A new offer on the handle's live PeerConnection: `add` become new m-lines,
+    /// `inactive` mids stop. [`Plugin::offered`] hears the offer's mids, as for `Offer`.
+    Reoffer {
+        add: Vec<OfferMedia>,
+        inactive: Vec<String>,
+    },
 }
 
 pub use cardea_media::{OfferCodec, OfferMedia};
@@ -99,6 +109,45 @@ pub enum Command {
         kind: MediaKind,
         enabled: bool,
     },
+    /// Forward the stream `from_mid` of `from`'s PeerConnection out of stream `to_mid` of
+    /// `to`'s (an SFU subscription); feedback (PLI/FIR) goes back along the same edge.
+    RouteMid {
+        from: HandleId,
+        from_mid: String,
+        to: HandleId,
+        to_mid: String,
+        enabled: bool,
+    },
+    /// Which simulcast layer stream `mid` of `handle` forwards from its source: `rids` are
+    /// the source's layers, lowest quality first (empty: no choice), `substream` indexes
+    /// them; a switch waits for a key frame of `codec`.
+    SelectLayer {
+        handle: HandleId,
+        mid: String,
+        rids: Vec<String>,
+        codec: String,
+        substream: usize,
+    },
+    /// The payload type packets forwarded out of stream `mid` of `handle` carry (the
+    /// number this PeerConnection gave the source's codec); `None` keeps the source's.
+    /// `codec` (the source's, lower case) makes forwarded video start on one of its key
+    /// frames after each change of source.
+    ForwardPt {
+        handle: HandleId,
+        mid: String,
+        pt: Option<u8>,
+        codec: Option<String>,
+    },
+    /// Report talking on the handle's audio ([`Plugin::talking`]): every `packets` packets
+    /// the average audio level is compared with `threshold` (-dBov); `packets` 0 stops.
+    WatchTalking {
+        handle: HandleId,
+        packets: u32,
+        threshold: u8,
+    },
+    /// Place the handle's media on the shard that `key` picks, so that handles sharing a
+    /// key (a room) share a shard and forward to each other. Given before its PeerConnection.
+    PinShard { handle: HandleId, key: u64 },
     /// Cap what the browser on `handle` sends (REMB); `None` lifts the cap.
     SetBitrateCap { handle: HandleId, bps: Option<u64> },
     /// Ask the browser on `handle` for a key frame (PLI).
@@ -278,6 +327,22 @@ pub trait Plugin: Send {
         transaction: Option<String>,
         error: &str,
     );
+
+    /// The offer of a [`JsepAction::Offer`] is made: `mids` are its m-lines' mids in order.
+    /// The plugin may note them and amend `data`, the event that carries the offer.
+    fn offered(&mut self, _handle: HandleId, _mids: &[String], _data: &mut Value) {}
+
+    /// The audio on `mid` of the handle's PeerConnection started or stopped being loud
+    /// (see [`Command::WatchTalking`]); `level` is the average in -dBov.
+    fn talking(
+        &mut self,
+        _ctx: &mut Ctx,
+        _handle: HandleId,
+        _mid: &str,
+        _talking: bool,
+        _level: f32,
+    ) {
+    }
 
     /// ICE and DTLS are up on the handle's PeerConnection.
     fn setup_media(&mut self, _ctx: &mut Ctx, _handle: HandleId) {}

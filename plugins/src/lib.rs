@@ -7,6 +7,8 @@
 
 mod api;
 pub mod echotest;
+mod fields;
+pub mod videoroom;
 
 pub mod sip;
 
@@ -21,6 +23,9 @@ pub use cardea_media::MediaKind;
 pub struct PluginEnv {
     /// The shared SIP endpoint, when enabled.
     pub sip: Option<sip::SipEnv>,
+    /// The VideoRoom's rooms from the configuration (`None`: the sample room 1234); they
+    /// were checked with [`videoroom::VideoRoom::with_rooms`] when the configuration loaded.
+    pub videoroom_rooms: Option<Vec<serde_json::Value>>,
 }
 
 /// Every plugin this build offers, freshly constructed.
@@ -28,5 +33,11 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
     vec![
         Box::new(echotest::EchoTest::default()),
         Box::new(sip::SipPlugin::new(env.sip.clone())),
+        Box::new(
+            env.videoroom_rooms
+                .as_deref()
+                .and_then(|rooms| videoroom::VideoRoom::with_rooms(rooms).ok())
+                .unwrap_or_default(),
+        ),
     ]
 }

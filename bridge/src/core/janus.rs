@@ -204,6 +204,7 @@ impl Core {
                 created: Instant::now(),
                 pc: None,
                 trickles: 0,
+                shard: None,
             },
         );
         if let Some(s) = self.sessions.get_mut(&sid) {

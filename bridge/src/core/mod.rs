@@ -63,6 +63,14 @@ pub enum CoreInput {
         offer: String,
         result: Result<String, String>,
     },
+    /// A shard made a new offer on a live leg (a plugin's `Reoffer`).
+    Reoffered {
+        handle: u64,
+        transaction: Option<String>,
+        event: serde_json::Map<String, Value>,
+        data: Value,
+        result: Result<String, String>,
+    },
     /// A shard applied (or refused) the browser's answer to our offer.
     AnswerApplied {
         handle: u64,
@@ -291,6 +299,13 @@ impl Core {
                     offer,
                     result,
                 } => self.on_renegotiated(handle, transaction, event, offer, result),
+                CoreInput::Reoffered {
+                    handle,
+                    transaction,
+                    event,
+                    data,
+                    result,
+                } => self.on_reoffered(handle, transaction, event, data, result),
                 CoreInput::Media(e) => {
                     let span = tracing::debug_span!("media", handle = e.leg.0);
                     let _entered = span.enter();
@@ -489,6 +504,9 @@ impl Core {
     }
 
     fn shard_for(&self, handle: u64) -> usize {
+        if let Some(shard) = self.handles.get(&handle).and_then(|h| h.shard) {
+            return shard;
+        }
         (handle % self.shards.len() as u64) as usize
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use cardea_media::{LegEvent, LegId, MediaCommand, MediaEvent, WebRtcLeg};
+use cardea_media::{LegEvent, LegId, MediaCommand, MediaEvent, Mid, Rid, VideoCodec, WebRtcLeg};
 use cardea_plugins::{Command, Ctx, JsepAction};
 use serde_json::{json, Map, Value};
 
@@ -42,6 +42,83 @@ impl Core {
                         enabled,
                     },
                 );
+            }
+            Command::RouteMid {
+                from,
+                from_mid,
+                to,
+                to_mid,
+                enabled,
+            } => {
+                let shard = self.shard_for(from);
+                if shard != self.shard_for(to) {
+                    tracing::warn!(from, to, "no route between handles on different shards");
+                    return;
+                }
+                self.media(
+                    shard,
+                    MediaCommand::RouteMid {
+                        from: LegId(from),
+                        from_mid: Mid::from(from_mid.as_str()),
+                        to: LegId(to),
+                        to_mid: Mid::from(to_mid.as_str()),
+                        enabled,
+                    },
+                );
+            }
+            Command::SelectLayer {
+                handle,
+                mid,
+                rids,
+                codec,
+                substream,
+            } => {
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SelectLayer {
+                        leg: LegId(handle),
+                        mid: Mid::from(mid.as_str()),
+                        rids: rids.iter().map(|r| Rid::from(r.as_str())).collect(),
+                        codec: VideoCodec::from_name(&codec),
+                        substream,
+                    },
+                );
+            }
+            Command::ForwardPt {
+                handle,
+                mid,
+                pt,
+                codec,
+            } => {
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SetForwardPt {
+                        leg: LegId(handle),
+                        mid: Mid::from(mid.as_str()),
+                        pt,
+                        keyframe_gate: codec.as_deref().map(VideoCodec::from_name),
+                    },
+                );
+            }
+            Command::WatchTalking {
+                handle,
+                packets,
+                threshold,
+            } => {
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::WatchTalking {
+                        leg: LegId(handle),
+                        packets,
+                        threshold,
+                    },
+                );
+            }
+            Command::PinShard { handle, key } => {
+                let shard = (key % self.shards.len().max(1) as u64) as usize;
+                if let Some(h) = self.handles.get_mut(&handle) {
+                    h.shard = Some(shard);
+                }
             }
             Command::SetBitrateCap { handle, bps } => {
                 let leg = LegId(handle);
@@ -114,13 +191,16 @@ impl Core {
         if let Some(t) = &transaction {
             event.insert("transaction".into(), t.clone().into());
         }
-        event.insert(
-            "plugindata".into(),
-            json!({ "plugin": package, "data": data }),
-        );
-        if let Some(JsepAction::Offer { media }) = &jsep {
-            match self.make_offer(hid, media) {
+        let mut data = data;
+        if let Some(JsepAction::Reoffer { add, inactive }) = jsep {
+            self.reoffer(hid, transaction, event, data, add, inactive);
+            return;
+        }
+        if let Some(JsepAction::Offer { media, later }) = &jsep {
+            match self.make_offer(hid, media, later) {
                 Ok(offer) => {
+                    let mids = offer_mids(&offer);
+                    self.plugins[plugin].offered(hid, &mids, &mut data);
                     event.insert("jsep".into(), json!({ "type": "offer", "sdp": offer }));
                 }
                 Err(e) => {
@@ -132,6 +212,10 @@ impl Core {
                 }
             }
         }
+        event.insert(
+            "plugindata".into(),
+            json!({ "plugin": package, "data": data }),
+        );
         if let Some(JsepAction::AnswerOffer { offer }) = jsep {
             if self.has_live_pc(hid) {
                 // Renegotiation: the leg answers on its shard; the event leaves when the
@@ -251,6 +335,7 @@ impl Core {
         &mut self,
         hid: u64,
         media: &[cardea_media::OfferMedia],
+        later: &[cardea_media::OfferMedia],
     ) -> Result<String, cardea_media::MediaError> {
         // A previous PeerConnection of the handle goes first.
         self.drop_pc(hid, None);
@@ -260,7 +345,7 @@ impl Core {
             .ok_or(cardea_media::MediaError::NoSuchLeg(LegId(hid)))?
             .clone();
         config.slowlink_threshold = self.slowlink_threshold;
-        let (leg, offer) = WebRtcLeg::new_offer(LegId(hid), &config, Instant::now(), media)?;
+        let (leg, offer) = WebRtcLeg::new_offer(LegId(hid), &config, Instant::now(), media, later)?;
         self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
         if let Some(h) = self.handles.get_mut(&hid) {
             let pc = h.pc.get_or_insert_with(Default::default);
@@ -270,6 +355,85 @@ impl Core {
             pc.webrtc_up = false;
         }
         Ok(offer)
+    }
+
+    /// A new offer on the handle's live leg, made on its shard; the plugin's event leaves
+    /// with it when it comes back ([`Core::on_reoffered`]).
+    fn reoffer(
+        &mut self,
+        hid: u64,
+        transaction: Option<String>,
+        event: Map<String, Value>,
+        data: Value,
+        add: Vec<cardea_media::OfferMedia>,
+        inactive: Vec<String>,
+    ) {
+        let Some(core) = self.self_tx.clone() else {
+            return;
+        };
+        if self.handles.get(&hid).is_none_or(|h| h.pc.is_none()) {
+            let result = Err("no PeerConnection to renegotiate".to_owned());
+            self.on_reoffered(hid, transaction, event, data, result);
+            return;
+        }
+        let inactive = inactive.iter().map(|m| Mid::from(m.as_str())).collect();
+        self.media(
+            self.shard_for(hid),
+            MediaCommand::Reoffer {
+                leg: LegId(hid),
+                add,
+                inactive,
+                reply: Box::new(move |result| {
+                    let _ = core.send(super::CoreInput::Reoffered {
+                        handle: hid,
+                        transaction,
+                        event,
+                        data,
+                        result: result.map_err(|e| e.to_string()),
+                    });
+                }),
+            },
+        );
+    }
+
+    /// The shard made the new offer: the plugin learns its mids, the event leaves with it.
+    pub(super) fn on_reoffered(
+        &mut self,
+        hid: u64,
+        transaction: Option<String>,
+        mut event: Map<String, Value>,
+        mut data: Value,
+        result: Result<String, String>,
+    ) {
+        let Some(handle) = self.handles.get_mut(&hid) else {
+            return;
+        };
+        let (sid, plugin) = (handle.session, handle.plugin);
+        match result {
+            Ok(offer) => {
+                if let Some(pc) = handle.pc.as_mut() {
+                    // Our offer now awaits the browser's answer.
+                    pc.local_sdp = Some(offer.clone());
+                    pc.remote_sdp = None;
+                }
+                let mids = offer_mids(&offer);
+                self.plugins[plugin].offered(hid, &mids, &mut data);
+                let package = self.plugins[plugin].info().package;
+                event.insert(
+                    "plugindata".into(),
+                    json!({ "plugin": package, "data": data }),
+                );
+                event.insert("jsep".into(), json!({ "type": "offer", "sdp": offer }));
+                self.push(sid, Value::Object(event));
+            }
+            Err(e) => {
+                tracing::warn!(handle = hid, "new offer failed: {e}");
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].jsep_error(&mut ctx, hid, transaction, &e);
+                self.pending.extend(ctx.commands);
+            }
+        }
+        self.run_deferred();
     }
 
     /// The browser's answer to our offer, applied on the leg's shard.
@@ -430,6 +594,15 @@ impl Core {
                 self.plugins[plugin].incoming_data(&mut ctx, hid, &label, binary, &data);
                 self.pending.extend(ctx.commands);
             }
+            LegEvent::Talking {
+                mid,
+                talking,
+                level,
+            } => {
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].talking(&mut ctx, hid, &mid, talking, level);
+                self.pending.extend(ctx.commands);
+            }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
             LegEvent::Rtp(_) => {}
@@ -450,4 +623,12 @@ impl Core {
         }
         self.run_deferred();
     }
+}
+
+/// The mids of an SDP's m-lines, in order.
+fn offer_mids(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=mid:"))
+        .map(|m| m.trim().to_owned())
+        .collect()
 }

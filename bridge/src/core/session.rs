@@ -108,4 +108,6 @@ pub struct Handle {
     pub created: Instant,
     pub pc: Option<Pc>,
     pub trickles: u64,
+    /// The media shard the plugin chose for the handle (a room's legs share one).
+    pub shard: Option<usize>,
 }

@@ -340,7 +340,16 @@ fn offer_browser(ctx: &mut Ctx, handle: HandleId, session: &mut Session) -> Resu
         Some(&call.call_id),
         json!({ "username": caller, "displayname": displayname, "callee": callee }),
     );
-    events::push_with_jsep(ctx, handle, None, data, JsepAction::Offer { media: offer });
+    events::push_with_jsep(
+        ctx,
+        handle,
+        None,
+        data,
+        JsepAction::Offer {
+            media: offer,
+            later: Vec::new(),
+        },
+    );
     call.browser_keep = keep;
     Ok(())
 }
@@ -370,12 +379,17 @@ fn offer_media(m: &SipMedia) -> Option<OfferMedia> {
             clock_rate: c.clock_rate,
             channels: c.channels,
             fmtp: c.fmtp.clone(),
+            rtx: None,
         })
         .collect();
     codecs
         .iter()
         .any(|c| !c.name.eq_ignore_ascii_case("telephone-event"))
-        .then_some(OfferMedia { kind, codecs })
+        .then_some(OfferMedia {
+            kind,
+            codecs,
+            send_only: false,
+        })
 }
 
 pub fn accept(

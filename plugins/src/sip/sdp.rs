@@ -25,21 +25,7 @@ pub fn restrict_offer(
             m.set_port(0);
             continue;
         }
-        let keep: Vec<String> = c.keep_pts.iter().map(u8::to_string).collect();
-        m.set_formats(keep.clone());
-        m.retain_lines(|line| {
-            let Some(a) = line.as_attribute() else {
-                return true;
-            };
-            if !matches!(a.name, "rtpmap" | "fmtp" | "rtcp-fb") {
-                return true;
-            }
-            let pt = a
-                .value
-                .and_then(|v| v.split_whitespace().next())
-                .unwrap_or_default();
-            pt == "*" || keep.iter().any(|k| k == pt)
-        });
+        m.retain_formats(&c.keep_pts);
     }
     Ok(sdp.to_text())
 }

@@ -334,6 +334,26 @@ impl MediaSection {
         self.render();
     }
 
+    /// Keeps only the payload types `keep` (in that order) on the `m=` line, with their
+    /// `rtpmap`, `fmtp` and `rtcp-fb` lines; other attributes stay.
+    pub fn retain_formats(&mut self, keep: &[u8]) {
+        let keep: Vec<String> = keep.iter().map(u8::to_string).collect();
+        self.set_formats(keep.clone());
+        self.retain_lines(|line| {
+            let Some(a) = line.as_attribute() else {
+                return true;
+            };
+            if !matches!(a.name, "rtpmap" | "fmtp" | "rtcp-fb") {
+                return true;
+            }
+            let pt = a
+                .value
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or_default();
+            pt == "*" || keep.iter().any(|k| k == pt)
+        });
+    }
+
     /// The `m=` line itself.
     pub fn media_line(&self) -> &Line {
         &self.line

@@ -1,0 +1,1595 @@
+//! `janus.plugin.videoroom`: the SFU. Publishers send one PeerConnection each; subscribers
+//! get an offer from us with the streams of the feeds they chose (several feeds in one
+//! PeerConnection). The plugin only decides who feeds whom: each subscribed stream is a
+//! router edge from the publisher's mid to the subscriber's mid on the room's media shard,
+//! and packets never come through this code.
+
+mod error;
+mod media;
+mod room;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::fields::Fields;
+use crate::{
+    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Reply,
+};
+use error::VrError;
+use media::PubStream;
+use room::Room;
+
+const PACKAGE: &str = "janus.plugin.videoroom";
+
+#[derive(Debug)]
+struct Publisher {
+    room: u64,
+    id: u64,
+    private_id: u32,
+    display: Option<String>,
+    streams: Vec<PubStream>,
+    published: bool,
+    bitrate: Option<u64>,
+    last_keyframe_request: Option<Instant>,
+    talking: bool,
+    /// Mids a moderator muted for subscribers.
+    moderated: Vec<String>,
+}
+
+impl Publisher {
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "streams": self
+                .streams
+                .iter()
+                .map(|st| {
+                    let mut v = st.to_json();
+                    if self.moderated.contains(&st.mid) {
+                        v["moderated"] = true.into();
+                    }
+                    v
+                })
+                .collect::<Vec<_>>(),
+            "talking": self.talking,
+        });
+        if let Some(d) = &self.display {
+            v["display"] = d.clone().into();
+        }
+        for (key, kind) in [
+            ("audio_codec", crate::MediaKind::Audio),
+            ("video_codec", crate::MediaKind::Video),
+        ] {
+            if let Some(c) = self
+                .streams
+                .iter()
+                .find(|s| s.kind == Some(kind))
+                .and_then(PubStream::codec_name)
+            {
+                v[key] = c.into();
+            }
+        }
+        v
+    }
+
+    fn stream(&self, mid: &str) -> Option<&PubStream> {
+        self.streams.iter().find(|s| s.mid == mid)
+    }
+}
+
+/// One stream of a subscriber's PeerConnection and the feed stream that fills it.
+#[derive(Debug, Clone)]
+struct SubStream {
+    mindex: usize,
+    /// Known once our offer is made.
+    mid: Option<String>,
+    feed: u64,
+    feed_mid: String,
+    stream: PubStream,
+    send: bool,
+    active: bool,
+    /// Wanted simulcast layer (0 = lowest), when the feed stream is simulcast.
+    substream: usize,
+}
+
+impl SubStream {
+    fn to_json(&self, room: &VideoRoom, room_id: u64) -> Value {
+        let mut v = json!({
+            "mindex": self.mindex,
+            "mid": self.mid.clone().unwrap_or_default(),
+            "type": self.stream.type_name(),
+            "active": self.active,
+            "feed_id": self.feed,
+            "feed_mid": self.feed_mid,
+            "send": self.send,
+            "ready": false,
+        });
+        if let Some(c) = self.stream.codec_name() {
+            v["codec"] = c.into();
+        }
+        if !self.stream.rids.is_empty() {
+            v["simulcast"] = json!({ "substream": self.substream });
+        }
+        if let Some(d) = room
+            .publisher_of(room_id, self.feed)
+            .and_then(|(_, p)| p.display.clone())
+        {
+            v["feed_display"] = d.into();
+        }
+        v
+    }
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    room: u64,
+    streams: Vec<SubStream>,
+    started: bool,
+    paused: bool,
+}
+
+#[derive(Debug)]
+enum Role {
+    Publisher(Publisher),
+    Subscriber(Subscriber),
+}
+
+#[derive(Debug)]
+pub struct VideoRoom {
+    rooms: BTreeMap<u64, Room>,
+    roles: HashMap<HandleId, Role>,
+    handles: std::collections::HashSet<HandleId>,
+}
+
+impl Default for VideoRoom {
+    fn default() -> Self {
+        let mut rooms = BTreeMap::new();
+        let sample = Room::sample();
+        rooms.insert(sample.id, sample);
+        Self {
+            rooms,
+            roles: HashMap::new(),
+            handles: Default::default(),
+        }
+    }
+}
+
+fn error_json(e: &VrError) -> Value {
+    json!({ "videoroom": "event", "error_code": e.code(), "error": e.to_string() })
+}
+
+/// A stream a subscriber asks for: feed, its mid (all its streams if none), substream.
+type Wanted = (u64, Option<String>, Option<u64>);
+
+fn wanted_streams(list: &[Fields<'_>]) -> Result<Vec<Wanted>, VrError> {
+    list.iter()
+        .map(|s| {
+            Ok((
+                s.required_u64("feed")?,
+                s.str("mid")?.map(str::to_owned),
+                s.u64("substream")?,
+            ))
+        })
+        .collect()
+}
+
+/// A requested substream as an index into `rids` (lowest first); none asked: the best.
+fn layer_index(rids: &[String], substream: Option<u64>) -> usize {
+    let top = rids.len().saturating_sub(1);
+    substream.map_or(top, |n| usize::try_from(n).unwrap_or(top).min(top))
+}
+
+/// The edge feeding one subscriber stream, with its simulcast layer choice first.
+fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, enabled: bool) {
+    let Some(mid) = &st.mid else { return };
+    if enabled && !st.stream.rids.is_empty() {
+        ctx.push(Command::SelectLayer {
+            handle: to,
+            mid: mid.clone(),
+            rids: st.stream.rids.clone(),
+            codec: st.stream.codec_name().unwrap_or_default(),
+            substream: st.substream,
+        });
+    }
+    if enabled {
+        if let Some(c) = st.stream.codec_name() {
+            ctx.push(Command::ForwardPt {
+                handle: to,
+                mid: mid.clone(),
+                pt: media::canonical_pt(&c),
+                codec: Some(c),
+            });
+        }
+    }
+    ctx.push(Command::RouteMid {
+        from,
+        from_mid: st.feed_mid.clone(),
+        to,
+        to_mid: mid.clone(),
+        enabled,
+    });
+}
+
+fn room_event(room: u64, key: &str, value: Value) -> Value {
+    json!({ "videoroom": "event", "room": room, key: value })
+}
+
+fn push(ctx: &mut Ctx, handle: HandleId, transaction: Option<String>, data: Value) {
+    ctx.push(Command::PushEvent {
+        handle,
+        transaction,
+        data,
+        jsep: None,
+    });
+}
+
+/// Requests answered at once; the others are acknowledged and answered by an event.
+const SYNC: [&str; 15] = [
+    "create",
+    "edit",
+    "destroy",
+    "exists",
+    "list",
+    "listparticipants",
+    "allowed",
+    "kick",
+    "moderate",
+    "listforwarders",
+    "enable_recording",
+    "rtp_forward",
+    "stop_rtp_forward",
+    "listremotes",
+    "add_remote_publisher",
+];
+const ASYNC: [&str; 12] = [
+    "join",
+    "joinandconfigure",
+    "configure",
+    "publish",
+    "unpublish",
+    "start",
+    "pause",
+    "switch",
+    "leave",
+    "subscribe",
+    "unsubscribe",
+    "update",
+];
+
+impl VideoRoom {
+    /// A VideoRoom whose rooms are given as `create` request bodies (from the
+    /// configuration); the error names the room at fault.
+    pub fn with_rooms(rooms: &[Value]) -> Result<Self, String> {
+        let mut vr = Self {
+            rooms: BTreeMap::new(),
+            roles: HashMap::new(),
+            handles: Default::default(),
+        };
+        for (i, body) in rooms.iter().enumerate() {
+            let at = |e: VrError| format!("room #{}: {e}", i + 1);
+            let f = Fields::new(body).map_err(|e| at(e.into()))?;
+            let id = f.required_u64("room").map_err(|e| at(e.into()))?;
+            if id == 0 || vr.rooms.contains_key(&id) {
+                return Err(at(VrError::InvalidElement(format!(
+                    "room {id} is zero or given twice"
+                ))));
+            }
+            let room = Room::from_create(id, &f).map_err(at)?;
+            vr.rooms.insert(id, room);
+        }
+        Ok(vr)
+    }
+
+    fn room(&self, id: u64) -> Result<&Room, VrError> {
+        self.rooms.get(&id).ok_or(VrError::NoSuchRoom(id))
+    }
+
+    fn room_mut(&mut self, id: u64) -> Result<&mut Room, VrError> {
+        self.rooms.get_mut(&id).ok_or(VrError::NoSuchRoom(id))
+    }
+
+    fn publisher_of(&self, room: u64, feed: u64) -> Option<(HandleId, &Publisher)> {
+        let handle = *self.rooms.get(&room)?.participants.get(&feed)?;
+        match self.roles.get(&handle) {
+            Some(Role::Publisher(p)) => Some((handle, p)),
+            _ => None,
+        }
+    }
+
+    fn publisher_mut(&mut self, handle: HandleId) -> Option<&mut Publisher> {
+        match self.roles.get_mut(&handle) {
+            Some(Role::Publisher(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Pushes `data` to every publisher-side participant of the room but `except`.
+    fn notify(&self, ctx: &mut Ctx, room: u64, except: Option<HandleId>, data: &Value) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        for &h in r.participants.values() {
+            if Some(h) != except {
+                push(ctx, h, None, data.clone());
+            }
+        }
+    }
+
+    fn fresh_id(&self, room: &Room) -> u64 {
+        loop {
+            let id = rand::random::<u64>() & ((1 << 53) - 1);
+            if id != 0 && !room.participants.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    // ---- synchronous requests ------------------------------------------------------
+
+    fn sync_request(
+        &mut self,
+        ctx: &mut Ctx,
+        request: &str,
+        f: &Fields<'_>,
+    ) -> Result<Value, VrError> {
+        match request {
+            "create" => self.create(f),
+            "edit" => {
+                let id = f.required_u64("room")?;
+                let room = self.room_mut(id)?;
+                room.check_secret(f)?;
+                room.edit(f)?;
+                Ok(json!({ "videoroom": "edited", "room": id, "permanent": false }))
+            }
+            "destroy" => self.destroy(ctx, f),
+            "exists" => {
+                let id = f.required_u64("room")?;
+                Ok(
+                    json!({ "videoroom": "success", "room": id, "exists": self.rooms.contains_key(&id) }),
+                )
+            }
+            "list" => {
+                let list: Vec<Value> = self
+                    .rooms
+                    .values()
+                    .filter(|r| !r.is_private)
+                    .map(Room::info)
+                    .collect();
+                Ok(json!({ "videoroom": "success", "list": list }))
+            }
+            "listparticipants" => {
+                let id = f.required_u64("room")?;
+                let room = self.room(id)?;
+                let participants: Vec<Value> = room
+                    .participants
+                    .values()
+                    .filter_map(|h| match self.roles.get(h) {
+                        Some(Role::Publisher(p)) => {
+                            let mut v =
+                                json!({ "id": p.id, "publisher": p.published, "talking": false });
+                            if let Some(d) = &p.display {
+                                v["display"] = d.clone().into();
+                            }
+                            Some(v)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                Ok(json!({ "videoroom": "participants", "room": id, "participants": participants }))
+            }
+            "allowed" => self.allowed(f),
+            "kick" => self.kick(ctx, f),
+            "moderate" => self.moderate(ctx, f),
+            "listforwarders" => {
+                let id = f.required_u64("room")?;
+                self.room(id)?.check_secret(f)?;
+                Ok(json!({ "videoroom": "forwarders", "room": id, "publishers": [] }))
+            }
+            other => Err(VrError::Unknown(format!(
+                "'{other}' is not supported by Cardea's VideoRoom yet"
+            ))),
+        }
+    }
+
+    fn create(&mut self, f: &Fields<'_>) -> Result<Value, VrError> {
+        if f.bool("permanent")? == Some(true) {
+            return Err(VrError::Unknown(
+                "permanent rooms are not written back to the configuration yet".into(),
+            ));
+        }
+        let id = match f.u64("room")? {
+            Some(0) => {
+                return Err(VrError::InvalidElement(
+                    "room should be a positive integer".into(),
+                ))
+            }
+            Some(id) => id,
+            None => loop {
+                let id = rand::random::<u64>() & ((1 << 53) - 1);
+                if id != 0 && !self.rooms.contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        if self.rooms.contains_key(&id) {
+            return Err(VrError::RoomExists(id));
+        }
+        let room = Room::from_create(id, f)?;
+        self.rooms.insert(id, room);
+        tracing::info!(room = id, "videoroom created");
+        Ok(json!({ "videoroom": "created", "room": id, "permanent": false }))
+    }
+
+    fn destroy(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, VrError> {
+        let id = f.required_u64("room")?;
+        self.room(id)?.check_secret(f)?;
+        let Some(room) = self.rooms.remove(&id) else {
+            return Err(VrError::NoSuchRoom(id));
+        };
+        let gone = json!({ "videoroom": "destroyed", "room": id });
+        for h in room.participants.values().chain(room.subscribers.iter()) {
+            self.roles.remove(h);
+            push(ctx, *h, None, gone.clone());
+            ctx.push(Command::ClosePc { handle: *h });
+        }
+        tracing::info!(room = id, "videoroom destroyed");
+        Ok(json!({ "videoroom": "destroyed", "room": id, "permanent": false }))
+    }
+
+    fn allowed(&mut self, f: &Fields<'_>) -> Result<Value, VrError> {
+        let id = f.required_u64("room")?;
+        let action = f.required_str("action")?;
+        let list = f.strings("allowed")?;
+        let room = self.room_mut(id)?;
+        room.check_secret(f)?;
+        match action {
+            "enable" => {
+                room.allowed.get_or_insert_with(Default::default);
+            }
+            "disable" => room.allowed = None,
+            "add" | "remove" => {
+                let list = list.ok_or(VrError::MissingElement("allowed"))?;
+                let set = room.allowed.get_or_insert_with(Default::default);
+                for token in list {
+                    if action == "add" {
+                        set.insert(token);
+                    } else {
+                        set.remove(&token);
+                    }
+                }
+            }
+            _ => {
+                return Err(VrError::InvalidElement(
+                    "action should be enable, disable, add or remove".into(),
+                ))
+            }
+        }
+        let allowed: Vec<&String> = room.allowed.iter().flatten().collect();
+        Ok(json!({ "videoroom": "success", "room": id, "allowed": allowed }))
+    }
+
+    fn kick(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, VrError> {
+        let id = f.required_u64("room")?;
+        let feed = f.required_u64("id")?;
+        let room = self.room(id)?;
+        room.check_secret(f)?;
+        let Some(&handle) = room.participants.get(&feed) else {
+            return Err(VrError::NoSuchFeed(format!(
+                "No such user {feed} in room {id}"
+            )));
+        };
+        // The room hears `kicked` alone (not `unpublished` too), as from Janus.
+        self.end_feed(ctx, handle);
+        if let Some(r) = self.rooms.get_mut(&id) {
+            r.participants.remove(&feed);
+        }
+        self.roles.remove(&handle);
+        let mut bye = room_event(id, "leaving", "ok".into());
+        bye["reason"] = "kicked".into();
+        push(ctx, handle, None, bye);
+        ctx.push(Command::ClosePc { handle });
+        self.notify(ctx, id, None, &room_event(id, "kicked", feed.into()));
+        Ok(json!({ "videoroom": "success" }))
+    }
+
+    // ---- publishers ----------------------------------------------------------------
+
+    fn join_publisher(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+    ) -> Result<Value, VrError> {
+        let room_id = f.required_u64("room")?;
+        let room = self.room(room_id)?;
+        room.check_join(f)?;
+        let display = f.str("display")?.map(str::to_owned);
+        let id = match f.u64("id")? {
+            Some(0) => {
+                return Err(VrError::InvalidElement(
+                    "id should be a positive integer".into(),
+                ))
+            }
+            Some(id) if room.participants.contains_key(&id) => return Err(VrError::IdExists(id)),
+            Some(id) => id,
+            None => self.fresh_id(room),
+        };
+        let publishers: Vec<Value> = room
+            .participants
+            .values()
+            .filter_map(|h| match self.roles.get(h) {
+                Some(Role::Publisher(p)) if p.published => Some(p.to_json()),
+                _ => None,
+            })
+            .collect();
+        let mut joined = json!({
+            "videoroom": "joined",
+            "room": room_id,
+            "description": room.description,
+            "id": id,
+            "private_id": 0,
+            "publishers": publishers,
+        });
+        if room.notify_joining {
+            let attendees: Vec<Value> = room
+                .participants
+                .values()
+                .filter_map(|h| match self.roles.get(h) {
+                    Some(Role::Publisher(p)) if !p.published => {
+                        Some(json!({ "id": p.id, "display": p.display }))
+                    }
+                    _ => None,
+                })
+                .collect();
+            joined["attendees"] = attendees.into();
+            let mut who = json!({ "id": id });
+            if let Some(d) = &display {
+                who["display"] = d.clone().into();
+            }
+            self.notify(ctx, room_id, None, &room_event(room_id, "joining", who));
+        }
+        let private_id = rand::random::<u32>() >> 1;
+        joined["private_id"] = private_id.into();
+        self.rooms
+            .get_mut(&room_id)
+            .map(|r| r.participants.insert(id, handle));
+        self.roles.insert(
+            handle,
+            Role::Publisher(Publisher {
+                room: room_id,
+                id,
+                private_id,
+                display,
+                streams: Vec::new(),
+                published: false,
+                bitrate: None,
+                last_keyframe_request: None,
+                talking: false,
+                moderated: Vec::new(),
+            }),
+        );
+        ctx.push(Command::PinShard {
+            handle,
+            key: room_id,
+        });
+        tracing::debug!(room = room_id, id, handle, "publisher joined");
+        Ok(joined)
+    }
+
+    /// `publish`, or `configure` with an offer: answers the offer restricted to the room's
+    /// codecs. Returns the event to send with the answer; the caller pushes it.
+    fn publish(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+        jsep: Option<Jsep>,
+    ) -> Result<(Value, JsepAction), VrError> {
+        let jsep = jsep.ok_or(VrError::MissingElement("jsep"))?;
+        if jsep.kind != JsepType::Offer {
+            return Err(VrError::InvalidSdpType(jsep.kind.as_str().into()));
+        }
+        let Some(Role::Publisher(p)) = self.roles.get(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        let room = self.room(p.room)?;
+        let renegotiation = p.published;
+        if !renegotiation {
+            let published = room
+                .participants
+                .values()
+                .filter(|h| matches!(self.roles.get(h), Some(Role::Publisher(q)) if q.published))
+                .count();
+            if published >= room.publishers {
+                return Err(VrError::PublishersFull(room.publishers));
+            }
+        }
+        let pick = |name: &'static str, room_list: &[String]| -> Result<Vec<String>, VrError> {
+            match f.str(name)? {
+                None => Ok(room_list.to_vec()),
+                Some(c) if room_list.iter().any(|r| r.eq_ignore_ascii_case(c)) => {
+                    Ok(vec![c.to_ascii_lowercase()])
+                }
+                Some(c) => Err(VrError::InvalidElement(format!(
+                    "{name} {c} is not allowed in this room"
+                ))),
+            }
+        };
+        let mut audio = pick("audiocodec", &room.audiocodec)?;
+        let mut video = pick("videocodec", &room.videocodec)?;
+        if renegotiation {
+            // Subscribers were offered these codecs: keep them.
+            for (list, kind) in [
+                (&mut audio, crate::MediaKind::Audio),
+                (&mut video, crate::MediaKind::Video),
+            ] {
+                if let Some(c) = p
+                    .streams
+                    .iter()
+                    .find(|s| s.kind == Some(kind))
+                    .and_then(PubStream::codec_name)
+                {
+                    list.insert(0, c);
+                }
+            }
+        }
+        let room_id = room.id;
+        let room_bitrate = room.bitrate;
+        let talking_watch = room
+            .audiolevel_event
+            .then_some((room.audio_active_packets, room.audio_level_average));
+        let (offer, mut streams) = media::restrict_publisher_offer(&jsep.sdp, &audio, &video)?;
+        if let Some(descriptions) = f.objects("descriptions")? {
+            for d in descriptions {
+                let mid = d.required_str("mid")?;
+                let text = d.required_str("description")?;
+                if let Some(s) = streams.iter_mut().find(|s| s.mid == mid) {
+                    s.description = Some(text.to_owned());
+                }
+            }
+        }
+        let display = f.str("display")?.map(str::to_owned);
+        let bitrate = f.u64("bitrate")?;
+        let Some(p) = self.publisher_mut(handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        p.streams = streams;
+        p.published = true;
+        if display.is_some() {
+            p.display = display;
+        }
+        if bitrate.is_some() {
+            p.bitrate = bitrate;
+        }
+        let mut event = room_event(room_id, "configured", "ok".into());
+        let info = p.to_json();
+        for key in ["audio_codec", "video_codec", "streams"] {
+            if let Some(v) = info.get(key) {
+                event[key] = v.clone();
+            }
+        }
+        let cap = p.bitrate.or((room_bitrate > 0).then_some(room_bitrate));
+        if !renegotiation {
+            tracing::debug!(room = room_id, id = p.id, handle, "publisher published");
+            let news = json!({ "videoroom": "event", "room": room_id, "publishers": [info] });
+            self.notify(ctx, room_id, Some(handle), &news);
+        }
+        // After the event (which creates the PeerConnection), so the leg exists.
+        if let Some((packets, threshold)) = talking_watch {
+            ctx.push(Command::WatchTalking {
+                handle,
+                packets,
+                threshold,
+            });
+        }
+        if let Some(bps) = cap {
+            ctx.push(Command::SetBitrateCap {
+                handle,
+                bps: Some(bps),
+            });
+        }
+        Ok((event, JsepAction::AnswerOffer { offer }))
+    }
+
+    /// What a publisher leaving the stage means for its subscribers: their streams of it
+    /// go inactive (an `updated` event tells them). Returns the room and feed id if it
+    /// was published; the caller tells the room.
+    fn end_feed(&mut self, ctx: &mut Ctx, handle: HandleId) -> Option<(u64, u64)> {
+        let p = self.publisher_mut(handle)?;
+        if !p.published {
+            return None;
+        }
+        p.published = false;
+        p.streams.clear();
+        let (room_id, feed) = (p.room, p.id);
+        let subscribers: Vec<HandleId> = self
+            .rooms
+            .get(&room_id)
+            .map(|r| r.subscribers.iter().copied().collect())
+            .unwrap_or_default();
+        for sh in subscribers {
+            let Some(Role::Subscriber(s)) = self.roles.get_mut(&sh) else {
+                continue;
+            };
+            let mut changed = false;
+            let mut inactive = Vec::new();
+            let started = s.started;
+            for st in s
+                .streams
+                .iter_mut()
+                .filter(|st| st.feed == feed && st.active)
+            {
+                st.active = false;
+                changed = true;
+                inactive.extend(st.mid.clone());
+                if let Some(mid) = &st.mid {
+                    ctx.push(Command::RouteMid {
+                        from: handle,
+                        from_mid: st.feed_mid.clone(),
+                        to: sh,
+                        to_mid: mid.clone(),
+                        enabled: false,
+                    });
+                }
+            }
+            if changed {
+                // A PeerConnection that is up gets a new offer without those streams.
+                let streams = self.subscriber_streams(sh);
+                ctx.push(Command::PushEvent {
+                    handle: sh,
+                    transaction: None,
+                    data: json!({ "videoroom": "updated", "room": room_id, "streams": streams }),
+                    jsep: started.then_some(JsepAction::Reoffer {
+                        add: Vec::new(),
+                        inactive,
+                    }),
+                });
+            }
+        }
+        Some((room_id, feed))
+    }
+
+    /// `unpublish` (or a PeerConnection that went away): the room hears `unpublished`.
+    fn unpublish_state(&mut self, ctx: &mut Ctx, handle: HandleId) -> bool {
+        let Some((room_id, feed)) = self.end_feed(ctx, handle) else {
+            return false;
+        };
+        self.notify(
+            ctx,
+            room_id,
+            Some(handle),
+            &room_event(room_id, "unpublished", feed.into()),
+        );
+        true
+    }
+
+    fn subscriber_streams(&self, handle: HandleId) -> Vec<Value> {
+        match self.roles.get(&handle) {
+            Some(Role::Subscriber(s)) => s
+                .streams
+                .iter()
+                .map(|st| st.to_json(self, s.room))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn configure_publisher(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+    ) -> Result<Value, VrError> {
+        let keyframe = f.bool("keyframe")?.unwrap_or(false);
+        let bitrate = f.u64("bitrate")?;
+        let display = f.str("display")?.map(str::to_owned);
+        let Some(p) = self.publisher_mut(handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        let room_id = p.room;
+        if let Some(b) = bitrate {
+            p.bitrate = (b > 0).then_some(b);
+            ctx.push(Command::SetBitrateCap {
+                handle,
+                bps: p.bitrate,
+            });
+        }
+        if keyframe {
+            ctx.push(Command::RequestKeyframe { handle });
+        }
+        if let Some(d) = display {
+            p.display = Some(d);
+            if p.published {
+                let news =
+                    json!({ "videoroom": "event", "room": room_id, "publishers": [p.to_json()] });
+                self.notify(ctx, room_id, Some(handle), &news);
+            }
+        }
+        Ok(room_event(room_id, "configured", "ok".into()))
+    }
+
+    /// The publisher leaves the room (its feed ends); the room hears `leaving`.
+    fn leave_publisher(&mut self, ctx: &mut Ctx, handle: HandleId) -> Option<u64> {
+        self.end_feed(ctx, handle);
+        let Some(Role::Publisher(p)) = self.roles.remove(&handle) else {
+            return None;
+        };
+        if let Some(r) = self.rooms.get_mut(&p.room) {
+            r.participants.remove(&p.id);
+        }
+        self.notify(
+            ctx,
+            p.room,
+            None,
+            &room_event(p.room, "leaving", p.id.into()),
+        );
+        Some(p.room)
+    }
+
+    // ---- subscribers ---------------------------------------------------------------
+
+    fn join_subscriber(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+    ) -> Result<(Value, JsepAction), VrError> {
+        let room_id = f.required_u64("room")?;
+        let room = self.room(room_id)?;
+        room.check_join(f)?;
+        if room.require_pvtid {
+            let pvt = f.u64("private_id")?;
+            let known = room.participants.values().any(|h| {
+                matches!(self.roles.get(h), Some(Role::Publisher(p)) if Some(u64::from(p.private_id)) == pvt)
+            });
+            if !known {
+                return Err(VrError::Unauthorized(
+                    "this room requires a valid private_id",
+                ));
+            }
+        }
+        let legacy_feed = f.u64("feed")?;
+        let wanted = match (f.objects("streams")?, legacy_feed) {
+            (Some(list), _) => wanted_streams(&list)?,
+            (None, Some(feed)) => vec![(feed, None, f.u64("substream")?)],
+            (None, None) => return Err(VrError::MissingElement("streams")),
+        };
+        let streams = self.resolve_streams(room_id, &wanted, 0)?;
+        let media: Vec<_> = streams
+            .iter()
+            .filter_map(|s| s.stream.offer_media())
+            .collect();
+        if media.is_empty() {
+            return Err(VrError::NoSuchFeed("No stream to subscribe to".into()));
+        }
+        let later = media::room_codecs(&room.audiocodec, &room.videocodec);
+        let subscriber = Subscriber {
+            room: room_id,
+            streams,
+            started: false,
+            paused: false,
+        };
+        let list: Vec<Value> = subscriber
+            .streams
+            .iter()
+            .map(|s| s.to_json(self, room_id))
+            .collect();
+        let mut attached = json!({ "videoroom": "attached", "room": room_id, "streams": list });
+        if let (Some(feed), None) = (legacy_feed, f.objects("streams")?) {
+            attached["id"] = feed.into();
+            if let Some((_, p)) = self.publisher_of(room_id, feed) {
+                attached["display"] = p.display.clone().into();
+            }
+        }
+        self.rooms
+            .get_mut(&room_id)
+            .map(|r| r.subscribers.insert(handle));
+        self.roles.insert(handle, Role::Subscriber(subscriber));
+        ctx.push(Command::PinShard {
+            handle,
+            key: room_id,
+        });
+        Ok((attached, JsepAction::Offer { media, later }))
+    }
+
+    /// The subscriber streams for `wanted` (feed, mid, substream) of published feeds,
+    /// numbered from `first`.
+    fn resolve_streams(
+        &self,
+        room_id: u64,
+        wanted: &[Wanted],
+        first: usize,
+    ) -> Result<Vec<SubStream>, VrError> {
+        let mut streams = Vec::new();
+        for (feed, mid, substream) in wanted {
+            let feed = *feed;
+            let Some((_, p)) = self
+                .publisher_of(room_id, feed)
+                .filter(|(_, p)| p.published)
+            else {
+                return Err(VrError::NoSuchFeed(format!("No such feed ({feed})")));
+            };
+            let chosen: Vec<&PubStream> = match mid {
+                Some(m) => vec![p.stream(m).ok_or_else(|| {
+                    VrError::NoSuchFeed(format!("No such mid '{m}' in feed {feed}"))
+                })?],
+                None => p.streams.iter().collect(),
+            };
+            for s in chosen.into_iter().filter(|s| s.codec.is_some()) {
+                streams.push(SubStream {
+                    mindex: first + streams.len(),
+                    mid: None,
+                    feed,
+                    feed_mid: s.mid.clone(),
+                    stream: s.clone(),
+                    send: true,
+                    active: true,
+                    substream: layer_index(&s.rids, *substream),
+                });
+            }
+        }
+        Ok(streams)
+    }
+
+    /// `subscribe`, `unsubscribe` and `update`: streams are added and removed on the
+    /// subscriber's PeerConnection, and a new offer goes with `updated`.
+    fn update_subscription(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        add: &[Wanted],
+        remove: &[Fields<'_>],
+    ) -> Result<(Value, Option<JsepAction>), VrError> {
+        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        let room_id = s.room;
+        let new = self.resolve_streams(room_id, add, s.streams.len())?;
+        // Which of its streams go: by sub_mid, or by feed (and mid).
+        let mut gone = Vec::new();
+        for r in remove {
+            let sub_mid = r.str("sub_mid")?;
+            let feed = r.u64("feed")?;
+            let mid = r.str("mid")?;
+            if sub_mid.is_none() && feed.is_none() {
+                return Err(VrError::MissingElement("feed"));
+            }
+            for (i, st) in s.streams.iter().enumerate() {
+                let hit = st.active
+                    && sub_mid.is_none_or(|m| st.mid.as_deref() == Some(m))
+                    && feed.is_none_or(|f| st.feed == f)
+                    && mid.is_none_or(|m| st.feed_mid == m);
+                if hit && !gone.contains(&i) {
+                    gone.push(i);
+                }
+            }
+        }
+        let from_of: Vec<Option<HandleId>> = gone
+            .iter()
+            .map(|&i| {
+                self.publisher_of(room_id, s.streams[i].feed)
+                    .map(|(h, _)| h)
+            })
+            .collect();
+        let add_media: Vec<_> = new
+            .iter()
+            .filter_map(|st| st.stream.offer_media())
+            .collect();
+        let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        let mut inactive = Vec::new();
+        for (&i, from) in gone.iter().zip(from_of) {
+            let st = &mut s.streams[i];
+            st.active = false;
+            if let Some(from) = from {
+                route_stream(ctx, from, handle, st, false);
+            }
+            inactive.extend(st.mid.clone());
+        }
+        let changed = !new.is_empty() || !inactive.is_empty();
+        s.streams.extend(new);
+        let event = json!({
+            "videoroom": "updated",
+            "room": room_id,
+            "streams": self.subscriber_streams(handle),
+        });
+        let jsep = changed.then_some(JsepAction::Reoffer {
+            add: add_media,
+            inactive,
+        });
+        Ok((event, jsep))
+    }
+
+    /// Turns the edges of a subscriber's streams on or off (only streams it wants sent and
+    /// whose feed is still there are turned on).
+    fn route_subscriber(&self, ctx: &mut Ctx, handle: HandleId, enabled: bool) {
+        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+            return;
+        };
+        for st in &s.streams {
+            if let Some((from, p)) = self.publisher_of(s.room, st.feed) {
+                let muted = p.moderated.contains(&st.feed_mid);
+                route_stream(
+                    ctx,
+                    from,
+                    handle,
+                    st,
+                    enabled && st.send && st.active && !muted,
+                );
+            }
+        }
+    }
+
+    /// `moderate`: a publisher's stream is muted (or unmuted) for every subscriber.
+    fn moderate(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, VrError> {
+        let id = f.required_u64("room")?;
+        let feed = f.required_u64("id")?;
+        let mid = f.required_str("mid")?;
+        let mute = f.bool("mute")?.ok_or(VrError::MissingElement("mute"))?;
+        let room = self.room(id)?;
+        room.check_secret(f)?;
+        let Some(&handle) = room.participants.get(&feed) else {
+            return Err(VrError::NoSuchFeed(format!(
+                "No such user {feed} in room {id}"
+            )));
+        };
+        let Some(p) = self.publisher_mut(handle) else {
+            return Err(VrError::NoSuchFeed(format!(
+                "No such user {feed} in room {id}"
+            )));
+        };
+        if p.published && p.stream(mid).is_none() {
+            return Err(VrError::NoSuchFeed(format!(
+                "No such mid '{mid}' in feed {feed}"
+            )));
+        }
+        if mute {
+            if !p.moderated.iter().any(|m| m == mid) {
+                p.moderated.push(mid.to_owned());
+            }
+        } else {
+            p.moderated.retain(|m| m != mid);
+        }
+        let subscribers: Vec<HandleId> = self
+            .rooms
+            .get(&id)
+            .map(|r| r.subscribers.iter().copied().collect())
+            .unwrap_or_default();
+        for sh in subscribers {
+            if let Some(Role::Subscriber(s)) = self.roles.get(&sh) {
+                let live = s.started && !s.paused;
+                for st in s
+                    .streams
+                    .iter()
+                    .filter(|st| st.feed == feed && st.feed_mid == mid)
+                {
+                    route_stream(ctx, handle, sh, st, live && st.send && st.active && !mute);
+                }
+            }
+        }
+        let mut event = room_event(id, "id", feed.into());
+        event["mid"] = mid.into();
+        event["moderation"] = if mute { "muted" } else { "unmuted" }.into();
+        push(ctx, handle, None, event.clone());
+        self.notify(ctx, id, Some(handle), &event);
+        Ok(json!({ "videoroom": "success" }))
+    }
+
+    fn start(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        jsep: Option<Jsep>,
+    ) -> Result<Value, VrError> {
+        let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        match jsep {
+            Some(j) if j.kind == JsepType::Answer => {
+                ctx.push(Command::AcceptAnswer {
+                    handle,
+                    answer: j.sdp,
+                });
+            }
+            Some(j) => return Err(VrError::InvalidSdpType(j.kind.as_str().into())),
+            None if !s.started => return Err(VrError::MissingElement("jsep")),
+            None => {}
+        }
+        s.started = true;
+        s.paused = false;
+        let room_id = s.room;
+        self.route_subscriber(ctx, handle, true);
+        Ok(room_event(room_id, "started", "ok".into()))
+    }
+
+    fn configure_subscriber(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+    ) -> Result<Value, VrError> {
+        let changes = f.objects("streams")?.unwrap_or_default();
+        let mut wanted = Vec::new();
+        for c in &changes {
+            wanted.push((
+                c.required_str("mid")?.to_owned(),
+                c.bool("send")?,
+                c.u64("substream")?,
+            ));
+        }
+        // Older clients: one substream for every simulcast stream.
+        let all_substream = f.u64("substream")?;
+        let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        if let Some(n) = all_substream {
+            for st in s.streams.iter_mut().filter(|st| !st.stream.rids.is_empty()) {
+                st.substream = layer_index(&st.stream.rids, Some(n));
+            }
+        }
+        for (mid, send, substream) in wanted {
+            let Some(st) = s
+                .streams
+                .iter_mut()
+                .find(|st| st.mid.as_deref() == Some(&mid))
+            else {
+                return Err(VrError::NoSuchFeed(format!("No such mid '{mid}'")));
+            };
+            if let Some(send) = send {
+                st.send = send;
+            }
+            if substream.is_some() {
+                st.substream = layer_index(&st.stream.rids, substream);
+            }
+        }
+        let (room_id, live) = (s.room, s.started && !s.paused);
+        if live {
+            self.route_subscriber(ctx, handle, true);
+        }
+        Ok(room_event(room_id, "configured", "ok".into()))
+    }
+
+    fn switch(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        f: &Fields<'_>,
+    ) -> Result<Value, VrError> {
+        let list = f
+            .objects("streams")?
+            .ok_or(VrError::MissingElement("streams"))?;
+        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+            return Err(VrError::JoinFirst);
+        };
+        let room_id = s.room;
+        // Check every change before making any.
+        let mut plan = Vec::new();
+        for c in &list {
+            let feed = c.required_u64("feed")?;
+            let mid = c.required_str("mid")?;
+            let sub_mid = c.required_str("sub_mid")?;
+            let Some(index) = s
+                .streams
+                .iter()
+                .position(|st| st.mid.as_deref() == Some(sub_mid))
+            else {
+                return Err(VrError::NoSuchFeed(format!(
+                    "No such subscription mid '{sub_mid}'"
+                )));
+            };
+            let Some((from, p)) = self
+                .publisher_of(room_id, feed)
+                .filter(|(_, p)| p.published)
+            else {
+                return Err(VrError::NoSuchFeed(format!("No such feed ({feed})")));
+            };
+            let Some(source) = p.stream(mid) else {
+                return Err(VrError::NoSuchFeed(format!(
+                    "No such mid '{mid}' in feed {feed}"
+                )));
+            };
+            let current = &s.streams[index].stream;
+            let same = source.kind == current.kind && source.codec_name() == current.codec_name();
+            if !same {
+                return Err(VrError::InvalidFeed(format!(
+                    "Can't switch mid '{sub_mid}' to feed {feed} mid '{mid}': not the same codec"
+                )));
+            }
+            plan.push((index, from, feed, source.clone()));
+        }
+        let live = s.started && !s.paused;
+        for (index, from, feed, source) in plan {
+            let (old_from, old_mid, to_mid) = {
+                let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+                    break;
+                };
+                let st = &s.streams[index];
+                (
+                    self.publisher_of(room_id, st.feed).map(|(h, _)| h),
+                    st.feed_mid.clone(),
+                    st.mid.clone().unwrap_or_default(),
+                )
+            };
+            if let Some(old) = old_from {
+                ctx.push(Command::RouteMid {
+                    from: old,
+                    from_mid: old_mid,
+                    to: handle,
+                    to_mid,
+                    enabled: false,
+                });
+            }
+            if let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) {
+                let st = &mut s.streams[index];
+                st.feed = feed;
+                st.feed_mid = source.mid.clone();
+                st.stream = source;
+                st.active = true;
+                let on = live && st.send;
+                route_stream(ctx, from, handle, st, on);
+            }
+        }
+        let streams = self.subscriber_streams(handle);
+        let mut event = room_event(room_id, "switched", "ok".into());
+        event["changes"] = list.len().into();
+        event["streams"] = streams.into();
+        Ok(event)
+    }
+
+    fn leave_subscriber(&mut self, ctx: &mut Ctx, handle: HandleId) -> Option<u64> {
+        self.route_subscriber(ctx, handle, false);
+        let Some(Role::Subscriber(s)) = self.roles.remove(&handle) else {
+            return None;
+        };
+        if let Some(r) = self.rooms.get_mut(&s.room) {
+            r.subscribers.remove(&handle);
+        }
+        Some(s.room)
+    }
+
+    // ---- dispatch ------------------------------------------------------------------
+
+    /// An asynchronous request; `Ok` is the event (and JSEP) that answers it.
+    fn async_request(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        request: &str,
+        f: &Fields<'_>,
+        jsep: Option<Jsep>,
+    ) -> Result<(Value, Option<JsepAction>), VrError> {
+        let role = self.roles.get(&handle);
+        let is_publisher = matches!(role, Some(Role::Publisher(_)));
+        let is_subscriber = matches!(role, Some(Role::Subscriber(_)));
+        match request {
+            "join" | "joinandconfigure" => {
+                if let Some(r) = role {
+                    let what = if matches!(r, Role::Publisher(_)) {
+                        "publisher"
+                    } else {
+                        "subscriber"
+                    };
+                    return Err(VrError::AlreadyJoined(what));
+                }
+                let ptype = f.required_str("ptype")?;
+                match ptype {
+                    "publisher" => {
+                        let mut joined = self.join_publisher(ctx, handle, f)?;
+                        if request == "join" || jsep.is_none() {
+                            return Ok((joined, None));
+                        }
+                        match self.publish(ctx, handle, f, jsep) {
+                            Ok((configured, answer)) => {
+                                for key in ["audio_codec", "video_codec", "streams"] {
+                                    if let Some(v) = configured.get(key) {
+                                        joined[key] = v.clone();
+                                    }
+                                }
+                                Ok((joined, Some(answer)))
+                            }
+                            Err(e) => {
+                                self.leave_publisher(ctx, handle);
+                                Err(e)
+                            }
+                        }
+                    }
+                    "subscriber" | "listener" => {
+                        let (attached, offer) = self.join_subscriber(ctx, handle, f)?;
+                        Ok((attached, Some(offer)))
+                    }
+                    other => Err(VrError::InvalidElement(format!(
+                        "ptype should be publisher or subscriber, not {other}"
+                    ))),
+                }
+            }
+            "publish" | "configure" if is_publisher => {
+                let published = matches!(role, Some(Role::Publisher(p)) if p.published);
+                if request == "publish" && published {
+                    return Err(VrError::AlreadyPublished);
+                }
+                if request == "publish" || jsep.is_some() {
+                    let (event, answer) = self.publish(ctx, handle, f, jsep)?;
+                    Ok((event, Some(answer)))
+                } else {
+                    Ok((self.configure_publisher(ctx, handle, f)?, None))
+                }
+            }
+            "unpublish" if is_publisher => {
+                if !self.unpublish_state(ctx, handle) {
+                    return Err(VrError::NotPublished);
+                }
+                ctx.push(Command::ClosePc { handle });
+                let room = self.publisher_mut(handle).map_or(0, |p| p.room);
+                Ok((room_event(room, "unpublished", "ok".into()), None))
+            }
+            "leave" if is_publisher => {
+                let room = self.leave_publisher(ctx, handle).unwrap_or_default();
+                ctx.push(Command::ClosePc { handle });
+                Ok((room_event(room, "leaving", "ok".into()), None))
+            }
+            "start" if is_subscriber => Ok((self.start(ctx, handle, jsep)?, None)),
+            "configure" if is_subscriber => Ok((self.configure_subscriber(ctx, handle, f)?, None)),
+            "pause" if is_subscriber => {
+                self.route_subscriber(ctx, handle, false);
+                let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
+                    return Err(VrError::JoinFirst);
+                };
+                s.paused = true;
+                Ok((room_event(s.room, "paused", "ok".into()), None))
+            }
+            "switch" if is_subscriber => Ok((self.switch(ctx, handle, f)?, None)),
+            "leave" if is_subscriber => {
+                let room = self.leave_subscriber(ctx, handle).unwrap_or_default();
+                ctx.push(Command::ClosePc { handle });
+                Ok((room_event(room, "left", "ok".into()), None))
+            }
+            "subscribe" | "unsubscribe" | "update" if is_subscriber => {
+                let (add_key, remove_key) = match request {
+                    "subscribe" => ("streams", ""),
+                    "unsubscribe" => ("", "streams"),
+                    _ => ("subscribe", "unsubscribe"),
+                };
+                let add = match add_key {
+                    "" => Vec::new(),
+                    key => wanted_streams(&f.objects(key)?.unwrap_or_default())?,
+                };
+                let remove = match remove_key {
+                    "" => Vec::new(),
+                    key => f.objects(key)?.unwrap_or_default(),
+                };
+                if add.is_empty() && remove.is_empty() {
+                    return Err(VrError::MissingElement(if request == "update" {
+                        "subscribe"
+                    } else {
+                        "streams"
+                    }));
+                }
+                self.update_subscription(ctx, handle, &add, &remove)
+            }
+            _ if role.is_none() => Err(VrError::JoinFirst),
+            _ => Err(VrError::InvalidRequest(request.to_owned())),
+        }
+    }
+}
+
+impl Plugin for VideoRoom {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            package: PACKAGE,
+            name: "JANUS VideoRoom plugin",
+            description: "A videoconferencing SFU: publishers and subscribers in rooms",
+            author: "Cardea",
+            version: 20,
+            version_string: "0.0.20",
+        }
+    }
+
+    fn create_session(&mut self, handle: HandleId) -> Result<(), String> {
+        self.handles.insert(handle);
+        Ok(())
+    }
+
+    fn handle_message(&mut self, ctx: &mut Ctx, message: Message) -> Reply {
+        let Message {
+            handle,
+            transaction,
+            body,
+            jsep,
+        } = message;
+        if !self.handles.contains(&handle) {
+            return Reply::Error("No session associated with this handle".into());
+        }
+        let parsed = Fields::new(&body).map_err(VrError::from).and_then(|f| {
+            let request = f.required_str("request")?;
+            Ok((f, request))
+        });
+        let (f, request) = match parsed {
+            Ok(p) => p,
+            Err(e) => return Reply::Sync(error_json(&e)),
+        };
+        if SYNC.contains(&request) {
+            return Reply::Sync(match self.sync_request(ctx, request, &f) {
+                Ok(v) => v,
+                Err(e) => error_json(&e),
+            });
+        }
+        if !ASYNC.contains(&request) {
+            return Reply::Sync(error_json(&VrError::InvalidRequest(request.to_owned())));
+        }
+        let before = ctx.commands.len();
+        let answer = match self.async_request(ctx, handle, request, &f, jsep) {
+            Ok((data, jsep)) => Command::PushEvent {
+                handle,
+                transaction,
+                data,
+                jsep,
+            },
+            Err(e) => Command::PushEvent {
+                handle,
+                transaction,
+                data: error_json(&e),
+                jsep: None,
+            },
+        };
+        // Order: shard placement first (the answer may build the PeerConnection), then
+        // the answer, then what handling queued (notifications, routes, bitrate caps,
+        // which need the PeerConnection).
+        let queued: Vec<Command> = ctx.commands.drain(before..).collect();
+        let (pins, rest): (Vec<_>, Vec<_>) = queued
+            .into_iter()
+            .partition(|c| matches!(c, Command::PinShard { .. }));
+        ctx.commands.extend(pins);
+        ctx.commands.push(answer);
+        ctx.commands.extend(rest);
+        Reply::Ack
+    }
+
+    fn jsep_error(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        transaction: Option<String>,
+        error: &str,
+    ) {
+        if matches!(self.roles.get(&handle), Some(Role::Publisher(p)) if p.published) {
+            self.unpublish_state(ctx, handle);
+        }
+        push(
+            ctx,
+            handle,
+            transaction,
+            error_json(&VrError::InvalidSdp(error.to_owned())),
+        );
+    }
+
+    fn offered(&mut self, handle: HandleId, mids: &[String], data: &mut Value) {
+        let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
+            return;
+        };
+        // New m-lines come after the ones already there, in the order they were asked for.
+        let used: Vec<String> = s.streams.iter().filter_map(|st| st.mid.clone()).collect();
+        let mut fresh = mids.iter().filter(|m| !used.contains(m));
+        for (i, st) in s.streams.iter_mut().enumerate() {
+            if st.mid.is_some() {
+                continue;
+            }
+            let Some(mid) = fresh.next() else { break };
+            st.mid = Some(mid.clone());
+            if let Some(entry) = data.get_mut("streams").and_then(|v| v.get_mut(i)) {
+                entry["mid"] = mid.clone().into();
+            }
+        }
+    }
+
+    fn talking(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str, talking: bool, level: f32) {
+        let Some(p) = self.publisher_mut(handle) else {
+            return;
+        };
+        p.talking = talking;
+        let (room, id) = (p.room, p.id);
+        let event = json!({
+            "videoroom": if talking { "talking" } else { "stopped-talking" },
+            "room": room,
+            "id": id,
+            "mid": mid,
+            "audio-level-dBov-avg": level,
+        });
+        // Everyone in the room hears it, the talker too.
+        push(ctx, handle, None, event.clone());
+        self.notify(ctx, room, Some(handle), &event);
+    }
+
+    fn setup_media(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        // A subscriber can decode only from a key frame: ask each feed for one now that
+        // the subscriber's DTLS is up.
+        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+            return;
+        };
+        let mut feeds: Vec<HandleId> = s
+            .streams
+            .iter()
+            .filter(|st| st.stream.kind == Some(crate::MediaKind::Video))
+            .filter_map(|st| self.publisher_of(s.room, st.feed).map(|(h, _)| h))
+            .collect();
+        feeds.dedup();
+        for h in feeds {
+            ctx.push(Command::RequestKeyframe { handle: h });
+        }
+    }
+
+    fn hangup_media(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        match self.roles.get_mut(&handle) {
+            Some(Role::Publisher(_)) => {
+                self.unpublish_state(ctx, handle);
+            }
+            Some(Role::Subscriber(s)) => {
+                s.started = false;
+            }
+            None => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, ctx: &mut Ctx) {
+        let now = ctx.now;
+        for room in self.rooms.values().filter(|r| r.fir_freq > 0) {
+            let every = Duration::from_secs(room.fir_freq);
+            for &h in room.participants.values() {
+                let Some(Role::Publisher(p)) = self.roles.get_mut(&h) else {
+                    continue;
+                };
+                if !p.published {
+                    continue;
+                }
+                let due = p
+                    .last_keyframe_request
+                    .is_none_or(|t| now.saturating_duration_since(t) >= every);
+                if due {
+                    p.last_keyframe_request = Some(now);
+                    ctx.push(Command::RequestKeyframe { handle: h });
+                }
+            }
+        }
+    }
+
+    fn destroy_session(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        match self.roles.get(&handle) {
+            Some(Role::Publisher(_)) => {
+                self.leave_publisher(ctx, handle);
+            }
+            Some(Role::Subscriber(_)) => {
+                self.leave_subscriber(ctx, handle);
+            }
+            None => {}
+        }
+        self.handles.remove(&handle);
+    }
+
+    fn query_session(&self, handle: HandleId) -> Value {
+        match self.roles.get(&handle) {
+            Some(Role::Publisher(p)) => json!({
+                "type": "publisher",
+                "room": p.room,
+                "id": p.id,
+                "private_id": p.private_id,
+                "display": p.display,
+                "media": p.streams.iter().map(PubStream::to_json).collect::<Vec<_>>(),
+                "published": p.published,
+                "bitrate": p.bitrate.unwrap_or(0),
+            }),
+            Some(Role::Subscriber(s)) => json!({
+                "type": "subscriber",
+                "room": s.room,
+                "started": s.started,
+                "paused": s.paused,
+                "streams": s.streams.iter().map(|st| st.to_json(self, s.room)).collect::<Vec<_>>(),
+            }),
+            None if self.handles.contains(&handle) => json!({ "type": "none" }),
+            None => json!({ "destroyed": true }),
+        }
+    }
+}

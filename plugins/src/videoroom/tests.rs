@@ -1,0 +1,660 @@
+//! Unit tests of the VideoRoom plugin: requests in, commands out.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::VideoRoom;
+use crate::{Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, Reply};
+
+const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE a v\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:a\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\na=mid:v\r\na=sendrecv\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n";
+
+fn jsep(kind: JsepType, sdp: &str) -> Option<Jsep> {
+    Some(Jsep {
+        kind,
+        sdp: sdp.into(),
+        trickle: None,
+        update: false,
+    })
+}
+
+struct Room {
+    p: VideoRoom,
+}
+
+impl Room {
+    fn new(handles: &[HandleId]) -> Self {
+        let mut p = VideoRoom::default();
+        for h in handles {
+            p.create_session(*h).unwrap();
+        }
+        Self { p }
+    }
+
+    fn send(&mut self, handle: HandleId, body: Value, jsep: Option<Jsep>) -> (Reply, Vec<Command>) {
+        let mut ctx = Ctx::default();
+        let reply = self.p.handle_message(
+            &mut ctx,
+            Message {
+                handle,
+                transaction: Some("t".into()),
+                body,
+                jsep,
+            },
+        );
+        (reply, ctx.commands)
+    }
+
+    fn sync(&mut self, handle: HandleId, body: Value) -> Value {
+        match self.send(handle, body, None).0 {
+            Reply::Sync(v) => v,
+            other => panic!("a sync reply: {other:?}"),
+        }
+    }
+
+    /// The event answering an async request (the one with our transaction).
+    fn event(
+        &mut self,
+        handle: HandleId,
+        body: Value,
+        jsep: Option<Jsep>,
+    ) -> (Value, Option<JsepAction>, Vec<Command>) {
+        let (reply, commands) = self.send(handle, body, jsep);
+        assert!(matches!(reply, Reply::Ack), "{reply:?}");
+        let answer = commands
+            .iter()
+            .find_map(|c| match c {
+                Command::PushEvent {
+                    handle: h,
+                    transaction: Some(_),
+                    data,
+                    jsep,
+                } if *h == handle => Some((data.clone(), jsep.clone())),
+                _ => None,
+            })
+            .expect("an event answers the request");
+        (answer.0, answer.1, commands)
+    }
+
+    fn publish(&mut self, handle: HandleId, id: u64) -> Vec<Command> {
+        let (joined, answer, commands) = self.event(
+            handle,
+            json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": id, "display": format!("p{id}")}),
+            jsep(JsepType::Offer, OFFER),
+        );
+        assert_eq!(joined["videoroom"], "joined", "{joined}");
+        assert!(matches!(answer, Some(JsepAction::AnswerOffer { .. })));
+        commands
+    }
+
+    fn subscribe(&mut self, handle: HandleId, feed: u64) -> Value {
+        let (mut attached, offer, _) = self.event(
+            handle,
+            json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": feed}]}),
+            None,
+        );
+        assert_eq!(attached["videoroom"], "attached", "{attached}");
+        let Some(JsepAction::Offer { media, .. }) = offer else {
+            panic!("an offer to the subscriber")
+        };
+        assert!(media.iter().all(|m| m.send_only && m.codecs.len() == 1));
+        self.p
+            .offered(handle, &["0".into(), "1".into()], &mut attached);
+        attached
+    }
+}
+
+fn pushes_to(commands: &[Command], handle: HandleId) -> Vec<Value> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::PushEvent {
+                handle: h, data, ..
+            } if *h == handle => Some(data.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn routes(commands: &[Command]) -> Vec<(HandleId, String, HandleId, String, bool)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::RouteMid {
+                from,
+                from_mid,
+                to,
+                to_mid,
+                enabled,
+            } => Some((*from, from_mid.clone(), *to, to_mid.clone(), *enabled)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn publishing_answers_one_codec_per_stream_and_tells_the_room() {
+    let mut r = Room::new(&[1, 2]);
+    let (joined, _, commands) = r.event(
+        2,
+        json!({"request": "join", "ptype": "publisher", "room": 1234, "id": 20}),
+        None,
+    );
+    assert_eq!(joined["publishers"], json!([]));
+    assert!(matches!(
+        commands[0],
+        Command::PinShard {
+            handle: 2,
+            key: 1234
+        }
+    ));
+    let commands = r.publish(1, 10);
+    // Shard placement before the event that builds the PeerConnection, the cap after it.
+    let pin = commands
+        .iter()
+        .position(|c| matches!(c, Command::PinShard { .. }))
+        .unwrap();
+    let event = commands
+        .iter()
+        .position(|c| matches!(c, Command::PushEvent { handle: 1, .. }))
+        .unwrap();
+    let cap = commands
+        .iter()
+        .position(|c| {
+            matches!(
+                c,
+                Command::SetBitrateCap {
+                    handle: 1,
+                    bps: Some(128_000)
+                }
+            )
+        })
+        .unwrap();
+    assert!(pin < event && event < cap);
+    let Some(Command::PushEvent {
+        data,
+        jsep: Some(JsepAction::AnswerOffer { offer }),
+        ..
+    }) = commands.get(event)
+    else {
+        panic!("the joined event carries the answer")
+    };
+    assert!(
+        offer.contains("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
+        "{offer}"
+    );
+    assert!(
+        offer.contains("m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n"),
+        "{offer}"
+    );
+    assert_eq!(data["audio_codec"], "opus");
+    assert_eq!(data["streams"][1]["mid"], "v");
+    let news = pushes_to(&commands, 2);
+    assert_eq!(news[0]["publishers"][0]["id"], 10);
+    assert_eq!(news[0]["publishers"][0]["display"], "p10");
+    // A late publisher sees the published one in `joined`.
+    r.p.create_session(3).unwrap();
+    let (joined, _, _) = r.event(
+        3,
+        json!({"request": "join", "ptype": "publisher", "room": 1234}),
+        None,
+    );
+    assert_eq!(joined["publishers"][0]["id"], 10);
+    assert_eq!(joined["publishers"][0]["streams"][0]["codec"], "opus");
+}
+
+#[test]
+fn a_subscriber_gets_an_offer_then_edges_on_start_and_none_on_pause() {
+    let mut r = Room::new(&[1, 5]);
+    r.publish(1, 10);
+    let attached = r.subscribe(5, 10);
+    assert_eq!(attached["streams"][0]["mid"], "0");
+    assert_eq!(attached["streams"][1]["feed_mid"], "v");
+    assert_eq!(attached["streams"][1]["codec"], "vp8");
+    assert_eq!(attached["streams"][0]["feed_display"], "p10");
+    let (started, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    assert_eq!(started["started"], "ok");
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::AcceptAnswer { handle: 5, .. })));
+    assert_eq!(
+        routes(&commands),
+        vec![
+            (1, "a".into(), 5, "0".into(), true),
+            (1, "v".into(), 5, "1".into(), true)
+        ]
+    );
+    let mut ctx = Ctx::default();
+    r.p.setup_media(&mut ctx, 5);
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::RequestKeyframe { handle: 1 })));
+    let (paused, _, commands) = r.event(5, json!({"request": "pause"}), None);
+    assert_eq!(paused["paused"], "ok");
+    assert!(routes(&commands).iter().all(|r| !r.4));
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "0", "send": false}]}),
+        None,
+    );
+    assert!(routes(&commands).is_empty(), "paused: nothing flows");
+    let (_, _, commands) = r.event(5, json!({"request": "start"}), None);
+    assert_eq!(
+        routes(&commands),
+        vec![
+            (1, "a".into(), 5, "0".into(), false),
+            (1, "v".into(), 5, "1".into(), true)
+        ]
+    );
+    let (left, _, commands) = r.event(5, json!({"request": "leave"}), None);
+    assert_eq!(left["left"], "ok");
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::ClosePc { handle: 5 })));
+}
+
+#[test]
+fn unpublishing_ends_subscriptions_and_tells_everyone() {
+    let mut r = Room::new(&[1, 2, 5]);
+    r.publish(1, 10);
+    r.event(
+        2,
+        json!({"request": "join", "ptype": "publisher", "room": 1234, "id": 20}),
+        None,
+    );
+    r.subscribe(5, 10);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    let (done, _, commands) = r.event(1, json!({"request": "unpublish"}), None);
+    assert_eq!(done["unpublished"], "ok");
+    assert_eq!(pushes_to(&commands, 2)[0]["unpublished"], 10);
+    let updated = &pushes_to(&commands, 5)[0];
+    assert_eq!(updated["videoroom"], "updated");
+    assert_eq!(updated["streams"][0]["active"], false);
+    assert!(routes(&commands).iter().all(|r| !r.4));
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::ClosePc { handle: 1 })));
+    let (e, _, _) = r.event(1, json!({"request": "unpublish"}), None);
+    assert_eq!(e["error_code"], 435);
+    // Leaving is `leaving` for the room.
+    let (bye, _, commands) = r.event(1, json!({"request": "leave"}), None);
+    assert_eq!(bye["leaving"], "ok");
+    assert_eq!(pushes_to(&commands, 2)[0]["leaving"], 10);
+}
+
+#[test]
+fn errors_carry_janus_codes() {
+    let mut r = Room::new(&[1, 5]);
+    let code = |v: &Value| v["error_code"].as_u64().unwrap();
+    assert_eq!(code(&r.sync(1, json!({"request": "exists"}))), 429);
+    assert_eq!(code(&r.sync(1, json!({"request": "nope"}))), 423);
+    assert_eq!(
+        code(&r.sync(1, json!({"request": "create", "room": 1234}))),
+        427
+    );
+    assert_eq!(
+        code(&r.sync(1, json!({"request": "create", "permanent": true}))),
+        499
+    );
+    let (e, _, _) = r.event(1, json!({"request": "start"}), None);
+    assert_eq!(code(&e), 424);
+    let (e, _, _) = r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 9}),
+        None,
+    );
+    assert_eq!(code(&e), 426);
+    let (e, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "feed": 77}),
+        None,
+    );
+    assert_eq!(code(&e), 428);
+    r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 1234, "id": 10}),
+        None,
+    );
+    let (e, _, _) = r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 1234}),
+        None,
+    );
+    assert_eq!(code(&e), 425);
+    let (e, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "publisher", "room": 1234, "id": 10}),
+        None,
+    );
+    assert_eq!(code(&e), 436);
+    let (e, _, _) = r.event(1, json!({"request": "publish"}), None);
+    assert_eq!(code(&e), 429);
+    let (e, _, _) = r.event(
+        1,
+        json!({"request": "publish"}),
+        jsep(JsepType::Answer, OFFER),
+    );
+    assert_eq!(code(&e), 431);
+    let (e, _, _) = r.event(
+        1,
+        json!({"request": "publish", "videocodec": "h264"}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    assert_eq!(code(&e), 430);
+}
+
+#[test]
+fn publishers_limit_kick_and_destroy() {
+    let mut r = Room::new(&[1, 2, 3]);
+    let created = r.sync(
+        1,
+        json!({"request": "create", "room": 7, "publishers": 1, "secret": "s"}),
+    );
+    assert_eq!(created["videoroom"], "created");
+    let join =
+        |id: u64| json!({"request": "joinandconfigure", "ptype": "publisher", "room": 7, "id": id});
+    let (ok, _, _) = r.event(1, join(1), jsep(JsepType::Offer, OFFER));
+    assert_eq!(ok["videoroom"], "joined");
+    let (full, _, _) = r.event(2, join(2), jsep(JsepType::Offer, OFFER));
+    assert_eq!(full["error_code"], 432);
+    // The failed joinandconfigure left no participant behind.
+    let list = r.sync(3, json!({"request": "listparticipants", "room": 7}));
+    assert_eq!(list["participants"].as_array().unwrap().len(), 1);
+    r.event(
+        3,
+        json!({"request": "join", "ptype": "publisher", "room": 7, "id": 3}),
+        None,
+    );
+    let wrong = r.sync(3, json!({"request": "kick", "room": 7, "id": 1}));
+    assert_eq!(wrong["error_code"], 433);
+    let (reply, commands) = r.send(
+        3,
+        json!({"request": "kick", "room": 7, "id": 1, "secret": "s"}),
+        None,
+    );
+    assert!(matches!(reply, Reply::Sync(ref v) if v["videoroom"] == "success"));
+    assert_eq!(pushes_to(&commands, 1)[0]["reason"], "kicked");
+    assert_eq!(pushes_to(&commands, 3)[0]["kicked"], 1);
+    let (_, commands) = r.send(
+        3,
+        json!({"request": "destroy", "room": 7, "secret": "s"}),
+        None,
+    );
+    assert_eq!(pushes_to(&commands, 3)[0]["videoroom"], "destroyed");
+    assert_eq!(
+        r.sync(3, json!({"request": "exists", "room": 7}))["exists"],
+        false
+    );
+}
+
+#[test]
+fn switch_moves_a_stream_to_another_feed_of_the_same_codec() {
+    let mut r = Room::new(&[1, 2, 5]);
+    r.publish(1, 10);
+    r.publish(2, 20);
+    r.subscribe(5, 10);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    let (switched, _, commands) = r.event(
+        5,
+        json!({"request": "switch", "streams": [{"feed": 20, "mid": "v", "sub_mid": "1"}]}),
+        None,
+    );
+    assert_eq!(switched["switched"], "ok", "{switched}");
+    assert_eq!(switched["streams"][1]["feed_id"], 20);
+    assert_eq!(
+        routes(&commands),
+        vec![
+            (1, "v".into(), 5, "1".into(), false),
+            (2, "v".into(), 5, "1".into(), true)
+        ]
+    );
+    let (e, _, _) = r.event(
+        5,
+        json!({"request": "switch", "streams": [{"feed": 20, "mid": "a", "sub_mid": "1"}]}),
+        None,
+    );
+    assert_eq!(e["error_code"], 438);
+}
+
+#[test]
+fn fir_freq_asks_publishers_for_key_frames() {
+    let mut r = Room::new(&[1]);
+    r.publish(1, 10);
+    let t0 = Instant::now();
+    let mut ctx = Ctx::at(t0);
+    r.p.handle_timeout(&mut ctx);
+    assert_eq!(ctx.commands.len(), 1);
+    let mut ctx = Ctx::at(t0 + Duration::from_secs(5));
+    r.p.handle_timeout(&mut ctx);
+    assert!(ctx.commands.is_empty(), "room 1234 asks every 10 s");
+    let mut ctx = Ctx::at(t0 + Duration::from_secs(10));
+    r.p.handle_timeout(&mut ctx);
+    assert!(matches!(
+        ctx.commands[..],
+        [Command::RequestKeyframe { handle: 1 }]
+    ));
+}
+
+#[test]
+fn simulcast_subscribers_choose_a_layer_before_media_flows() {
+    let mut r = Room::new(&[1, 5]);
+    let simulcast = OFFER.replace(
+        "a=fmtp:97 apt=96\r\n",
+        "a=fmtp:97 apt=96\r\na=rid:h send\r\na=rid:m send\r\na=rid:l send\r\na=simulcast:send h;m;l\r\n",
+    );
+    let (joined, _, _) = r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": 10}),
+        jsep(JsepType::Offer, &simulcast),
+    );
+    assert_eq!(joined["streams"][1]["simulcast"], true);
+    let (mut attached, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234,
+            "streams": [{"feed": 10, "mid": "v", "substream": 1}]}),
+        None,
+    );
+    r.p.offered(5, &["0".into()], &mut attached);
+    assert_eq!(attached["streams"][0]["simulcast"]["substream"], 1);
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    let layer = commands
+        .iter()
+        .position(|c| matches!(c, Command::SelectLayer { handle: 5, substream: 1, rids, .. } if rids == &["l", "m", "h"]))
+        .expect("a layer choice");
+    let route = commands
+        .iter()
+        .position(|c| matches!(c, Command::RouteMid { enabled: true, .. }))
+        .unwrap();
+    assert!(layer < route);
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "0", "substream": 0}]}),
+        None,
+    );
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::SelectLayer { substream: 0, .. })));
+    let (_, _, commands) = r.event(5, json!({"request": "configure", "substream": 9}), None);
+    assert!(
+        commands
+            .iter()
+            .any(|c| matches!(c, Command::SelectLayer { substream: 2, .. })),
+        "clamped to the best layer"
+    );
+}
+
+#[test]
+fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
+    let mut r = Room::new(&[1, 2, 5]);
+    r.publish(1, 10);
+    r.publish(2, 20);
+    let (mut attached, offer, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": 10, "mid": "v"}]}),
+        None,
+    );
+    let Some(JsepAction::Offer { later, .. }) = offer else {
+        panic!("an offer")
+    };
+    assert!(
+        later.iter().any(|m| m.kind == crate::MediaKind::Audio),
+        "audio codecs are kept for a later subscription"
+    );
+    r.p.offered(5, &["x".into()], &mut attached);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    // Add feed 20: a new offer with two more m-lines; the event lists all streams.
+    let (mut updated, offer, _) = r.event(
+        5,
+        json!({"request": "subscribe", "streams": [{"feed": 20}]}),
+        None,
+    );
+    assert_eq!(updated["videoroom"], "updated");
+    let Some(JsepAction::Reoffer { add, inactive }) = offer else {
+        panic!("a new offer: {updated}")
+    };
+    assert_eq!((add.len(), inactive.len()), (2, 0));
+    r.p.offered(5, &["x".into(), "y".into(), "z".into()], &mut updated);
+    assert_eq!(updated["streams"][1]["mid"], "y");
+    assert_eq!(updated["streams"][2]["mid"], "z");
+    assert_eq!(updated["streams"][2]["feed_id"], 20);
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::ForwardPt { handle: 5, mid, pt: Some(111), .. } if mid == "y"
+    )));
+    assert_eq!(routes(&commands).len(), 3);
+    // Drop feed 10: its stream goes inactive in a new offer.
+    let (updated, offer, commands) = r.event(
+        5,
+        json!({"request": "update", "unsubscribe": [{"feed": 10}]}),
+        None,
+    );
+    let Some(JsepAction::Reoffer { add, inactive }) = offer else {
+        panic!("a new offer")
+    };
+    assert!(add.is_empty());
+    assert_eq!(inactive, vec!["x".to_owned()]);
+    assert_eq!(updated["streams"][0]["active"], false);
+    assert_eq!(
+        routes(&commands),
+        vec![(1, "v".into(), 5, "x".into(), false)]
+    );
+    // Feed 20 unpublishes: the subscriber is offered the rest without it.
+    let (_, _, commands) = r.event(2, json!({"request": "unpublish"}), None);
+    let news = commands.iter().find_map(|c| match c {
+        Command::PushEvent {
+            handle: 5,
+            jsep,
+            data,
+            ..
+        } => Some((jsep.clone(), data.clone())),
+        _ => None,
+    });
+    let Some((Some(JsepAction::Reoffer { inactive, .. }), data)) = news else {
+        panic!("updated with an offer")
+    };
+    assert_eq!(inactive, vec!["y".to_owned(), "z".to_owned()]);
+    assert_eq!(data["videoroom"], "updated");
+    let (e, _, _) = r.event(5, json!({"request": "subscribe"}), None);
+    assert_eq!(e["error_code"], 429);
+}
+
+#[test]
+fn talking_is_watched_in_rooms_that_ask_and_told_to_everyone() {
+    let mut r = Room::new(&[1, 2]);
+    r.sync(
+        1,
+        json!({"request": "create", "room": 8, "audiolevel_event": true, "audio_active_packets": 50, "audio_level_average": 40}),
+    );
+    let join =
+        |id: u64| json!({"request": "joinandconfigure", "ptype": "publisher", "room": 8, "id": id});
+    let (_, _, commands) = r.event(1, join(1), jsep(JsepType::Offer, OFFER));
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::WatchTalking {
+            handle: 1,
+            packets: 50,
+            threshold: 40
+        }
+    )));
+    r.event(2, join(2), jsep(JsepType::Offer, OFFER));
+    let mut ctx = Ctx::default();
+    r.p.talking(&mut ctx, 1, "a", true, 12.5);
+    let to_self = pushes_to(&ctx.commands, 1);
+    let to_other = pushes_to(&ctx.commands, 2);
+    assert_eq!(to_self[0]["videoroom"], "talking");
+    assert_eq!(to_other[0]["id"], 1);
+    assert_eq!(to_other[0]["audio-level-dBov-avg"], 12.5);
+    let list = r.sync(2, json!({"request": "listparticipants", "room": 8}));
+    assert!(list["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["id"] == 1));
+    // Room 1234 does not ask for it.
+    r.p.create_session(3).unwrap();
+    let commands = r.publish(3, 3);
+    assert!(!commands
+        .iter()
+        .any(|c| matches!(c, Command::WatchTalking { .. })));
+}
+
+#[test]
+fn moderate_mutes_a_stream_for_every_subscriber() {
+    let mut r = Room::new(&[1, 5]);
+    r.publish(1, 10);
+    r.subscribe(5, 10);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    let body = |mute: bool| json!({"request": "moderate", "room": 1234, "secret": "adminpwd", "id": 10, "mid": "v", "mute": mute});
+    let (reply, commands) = r.send(1, body(true), None);
+    assert!(
+        matches!(reply, Reply::Sync(ref v) if v["videoroom"] == "success"),
+        "{reply:?}"
+    );
+    assert_eq!(
+        routes(&commands),
+        vec![(1, "v".into(), 5, "1".into(), false)]
+    );
+    assert_eq!(pushes_to(&commands, 1)[0]["moderation"], "muted");
+    // A restart keeps it muted; unmuting restores it.
+    let (_, _, commands) = r.event(5, json!({"request": "start"}), None);
+    assert!(routes(&commands).contains(&(1, "v".into(), 5, "1".into(), false)));
+    let (_, commands) = r.send(1, body(false), None);
+    assert_eq!(
+        routes(&commands),
+        vec![(1, "v".into(), 5, "1".into(), true)]
+    );
+    let wrong = r.sync(1, json!({"request": "moderate", "room": 1234, "secret": "adminpwd", "id": 10, "mid": "zz", "mute": true}));
+    assert_eq!(wrong["error_code"], 428);
+}

@@ -1,0 +1,1687 @@
+//! VideoRoom (`janus.plugin.videoroom`) against WebRTC peers that share no code with the
+//! server: webrtc-rs (the `webrtc` crate) stands in for the browsers of publishers and
+//! subscribers, negotiating over the Janus HTTP API as janus.js does (non-trickle), sending
+//! synthetic opus and VP8 RTP and counting what each subscriber receives.
+//!
+//! The publishers answer keyframe requests as a browser's encoder does: an interceptor hands
+//! inbound PLI and FIR to the test, and the next VP8 frame is a key frame. Every payload ends
+//! with [`TRAILER`] bytes: the publisher's tag (which feed it came from) and the packet's
+//! index in its stream (which packet it is), so a subscriber can tell feeds and packets apart
+//! although the server rewrites SSRCs and sequence numbers.
+//!
+//! What is expected is /tmp/vr-protocol.md (Cardea's VideoRoom as implemented), which follows
+//! Janus 1.x's VideoRoom API.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout, Instant};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
+    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+};
+
+const PLUGIN: &str = "janus.plugin.videoroom";
+/// The sample room every Cardea starts with (as in Janus's sample configuration).
+const ROOM: u64 = 1234;
+const OPUS_PT: u8 = 111;
+const VP8_PT: u8 = 96;
+/// Bound on each wait for a server event or a connection step.
+const STEP: Duration = Duration::from_secs(10);
+/// Every payload ends with: the publisher's tag, then the packet's index (big endian u16).
+const TRAILER: usize = 3;
+/// The largest forward jump of sequence numbers a subscriber may see between two packets in a
+/// row (loss on loopback is rare; a rebasing mistake jumps by thousands).
+const MAX_SEQ_STEP: i32 = 5;
+
+// ---- the tests -------------------------------------------------------------------------
+
+/// Scenarios 1 and 3: one publisher (joinandconfigure), three subscribers that each get both
+/// streams, then `unpublish`: the subscribers hear `updated` (streams inactive) and the media
+/// stops; another joined publisher hears `unpublished`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_publisher_fans_out_to_three_subscribers_then_unpublishes() {
+    timeout(Duration::from_secs(55), fan_out_then_unpublish())
+        .await
+        .expect("fan-out and unpublish did not finish within 55 s");
+}
+
+/// Scenario 2: a subscriber that joins a publisher who has been sending for a while starts on
+/// a key frame, which the publisher (who sends key frames only when asked) was asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_late_subscriber_starts_on_a_requested_key_frame() {
+    timeout(Duration::from_secs(45), late_join_starts_on_key_frame())
+        .await
+        .expect("the late-join exchange did not finish within 45 s");
+}
+
+/// Scenario 4: errors of asynchronous requests come back as events with Janus's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_errors_over_http() {
+    timeout(Duration::from_secs(30), errors_over_http())
+        .await
+        .expect("the error exchanges did not finish within 30 s");
+}
+
+/// Scenario 5: a subscriber switches its video m-line from publisher A to publisher B without
+/// renegotiating: B's packets arrive on the same stream, sequence numbers and timestamps go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_switch_moves_a_subscriber_stream_to_another_feed() {
+    timeout(Duration::from_secs(45), switch_feeds())
+        .await
+        .expect("the switch exchange did not finish within 45 s");
+}
+
+async fn fan_out_then_unpublish() {
+    let cardea = Cardea::start("");
+    let started = Instant::now();
+
+    // Another publisher-side participant (joined, not publishing): hears about the feed.
+    let mut watcher = Participant::attach(&cardea).await;
+    let joined = watcher
+        .request(
+            json!({"request": "join", "room": ROOM, "ptype": "publisher", "display": "watcher"}),
+            None,
+        )
+        .await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    assert!(joined["id"].is_u64(), "{joined}");
+
+    // Scenario 1: the publisher, key frames every second (and when asked).
+    let mut publisher = Publisher::join_and_publish(
+        &cardea,
+        b'A',
+        "alice",
+        KeyframePolicy::EverySecondAndOnRequest,
+    )
+    .await;
+    let data = &publisher.joined;
+    assert_eq!(data["room"], ROOM, "{data}");
+    assert_eq!(data["audio_codec"], "opus", "{data}");
+    assert_eq!(data["video_codec"], "vp8", "{data}");
+    let streams = data["streams"].as_array().expect("joined carries streams");
+    let offer_lines = m_lines(&publisher.offer_sdp);
+    assert_eq!(
+        streams.len(),
+        offer_lines.len(),
+        "one stream per m-line of the offer: {data}\n{}",
+        publisher.offer_sdp
+    );
+    for (i, stream) in streams.iter().enumerate() {
+        let line = &offer_lines[i];
+        assert_eq!(stream["mindex"], i, "{stream}");
+        assert_eq!(stream["mid"], line.mid.as_str(), "{stream}");
+        assert_eq!(stream["type"], line.kind.as_str(), "{stream}");
+        let codec = if line.kind == "audio" { "opus" } else { "vp8" };
+        assert_eq!(stream["codec"], codec, "{stream}");
+    }
+    // The answer keeps exactly one codec per m-line.
+    for line in m_lines(&publisher.answer_sdp) {
+        let pt = if line.kind == "audio" {
+            OPUS_PT
+        } else {
+            VP8_PT
+        };
+        assert_eq!(
+            line.pts,
+            vec![pt],
+            "one codec per m-line in the answer:\n{}",
+            publisher.answer_sdp
+        );
+    }
+    let news = watcher
+        .events
+        .wait_for("the publishers event about alice", STEP, |e| {
+            e["plugindata"]["data"]["publishers"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|p| p["id"] == publisher.id))
+        })
+        .await;
+    eprintln!("watcher heard: {news}");
+
+    // Three subscribers, each its own session, handle and PeerConnection.
+    let mut subscribers = Vec::new();
+    for n in 0..3 {
+        let sub = Subscriber::join(
+            &cardea,
+            json!([{ "feed": publisher.id }]),
+            &format!("subscriber {n}"),
+        )
+        .await;
+        let streams = sub.attached["streams"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let lines = m_lines(&sub.offer_sdp);
+        assert_eq!(streams.len(), 2, "audio and video: {}", sub.attached);
+        assert_eq!(
+            lines.len(),
+            streams.len(),
+            "one m-line per stream:\n{}\n{}",
+            sub.attached,
+            sub.offer_sdp
+        );
+        for (i, stream) in streams.iter().enumerate() {
+            let line = &lines[i];
+            let kind = line.kind.as_str();
+            assert_eq!(stream["mindex"], i, "{stream}");
+            assert_eq!(
+                stream["mid"],
+                line.mid.as_str(),
+                "the event's mids are the offer's:\n{}\n{}",
+                sub.attached,
+                sub.offer_sdp
+            );
+            assert_eq!(stream["type"], kind, "{stream}");
+            assert_eq!(stream["feed_id"], publisher.id, "{stream}");
+            assert_eq!(stream["active"], true, "{stream}");
+            let (codec, pt, feed_mid) = if kind == "audio" {
+                ("opus", OPUS_PT, &publisher.audio_mid)
+            } else {
+                ("vp8", VP8_PT, &publisher.video_mid)
+            };
+            assert_eq!(stream["codec"], codec, "{stream}");
+            assert_eq!(stream["feed_mid"], feed_mid.as_str(), "{stream}");
+            assert_eq!(
+                line.media_pts(),
+                vec![pt],
+                "the subscriber is offered the publisher's payload type (and at most its \
+                 retransmission type):\n{}",
+                sub.offer_sdp
+            );
+            assert!(
+                line.direction == "sendonly",
+                "a subscriber's m-lines are sendonly, not {:?}:\n{}",
+                line.direction,
+                sub.offer_sdp
+            );
+        }
+        subscribers.push(sub);
+    }
+
+    // Media over ~3 s to every subscriber.
+    let before: Vec<(usize, usize)> = subscribers.iter().map(Subscriber::counts).collect();
+    let window = Instant::now();
+    sleep(Duration::from_secs(3)).await;
+    let elapsed = window.elapsed();
+    for (n, sub) in subscribers.iter().enumerate() {
+        let (audio, video) = sub.counts();
+        let (audio, video) = (audio - before[n].0, video - before[n].1);
+        let offered = m_lines(&sub.offer_sdp);
+        let offered_pts = |kind: &str| -> BTreeSet<u8> {
+            offered
+                .iter()
+                .filter(|l| l.kind == kind)
+                .flat_map(|l| l.pts.iter().copied())
+                .collect()
+        };
+        let got_audio = sub.peer.received(RtpCodecKind::Audio);
+        let got_video = sub.peer.received(RtpCodecKind::Video);
+        let pts = |got: &[Got]| got.iter().map(|g| g.pt).collect::<BTreeSet<u8>>();
+        eprintln!(
+            "subscriber {n}: {audio} opus and {video} VP8 packets in {elapsed:?}; \
+             payload types audio {:?}, video {:?}",
+            pts(&got_audio),
+            pts(&got_video)
+        );
+        assert!(
+            audio >= 100,
+            "subscriber {n}: only {audio} opus packets in {elapsed:?} (the publisher sends 50/s)"
+        );
+        assert!(
+            video >= 60,
+            "subscriber {n}: only {video} VP8 packets in {elapsed:?} (the publisher sends 30+/s)"
+        );
+        // Media on the publisher's payload types; retransmissions, were any needed, on the
+        // offered RTX type.
+        assert!(
+            pts(&got_audio).contains(&OPUS_PT) && pts(&got_audio).is_subset(&offered_pts("audio")),
+            "subscriber {n}: audio payload types {:?}, offered {:?}",
+            pts(&got_audio),
+            offered_pts("audio")
+        );
+        assert!(
+            pts(&got_video).contains(&VP8_PT) && pts(&got_video).is_subset(&offered_pts("video")),
+            "subscriber {n}: video payload types {:?}, offered {:?}",
+            pts(&got_video),
+            offered_pts("video")
+        );
+        assert!(
+            got_audio
+                .iter()
+                .chain(&got_video)
+                .all(|g| g.tag() == Some(b'A')),
+            "subscriber {n} got packets that alice never sent"
+        );
+        assert_seq_continuous(&got_video, &format!("subscriber {n}, video"));
+        assert_seq_continuous(&got_audio, &format!("subscriber {n}, audio"));
+    }
+
+    // Scenario 3: unpublish.
+    let unpublished = publisher
+        .participant
+        .request(json!({"request": "unpublish"}), None)
+        .await;
+    assert_eq!(unpublished["videoroom"], "event", "{unpublished}");
+    assert_eq!(unpublished["unpublished"], "ok", "{unpublished}");
+    let unpublished_at = Instant::now();
+    for (n, sub) in subscribers.iter_mut().enumerate() {
+        let updated = sub
+            .participant
+            .events
+            .wait_for("the updated event after unpublish", STEP, |e| {
+                e["plugindata"]["data"]["videoroom"] == "updated"
+            })
+            .await;
+        let data = &updated["plugindata"]["data"];
+        eprintln!("subscriber {n} heard: {data}");
+        assert_eq!(data["room"], ROOM, "{data}");
+        let streams = data["streams"].as_array().expect("updated lists streams");
+        assert!(!streams.is_empty(), "{data}");
+        for stream in streams {
+            assert_eq!(stream["feed_id"], publisher.id, "{data}");
+            assert_eq!(
+                stream["active"], false,
+                "the unpublished feed's streams are inactive: {data}"
+            );
+        }
+    }
+    let gone = watcher
+        .events
+        .wait_for("the unpublished event", STEP, |e| {
+            e["plugindata"]["data"]["unpublished"].is_u64()
+        })
+        .await;
+    assert_eq!(
+        gone["plugindata"]["data"]["unpublished"], publisher.id,
+        "{gone}"
+    );
+    assert_eq!(gone["plugindata"]["data"]["room"], ROOM, "{gone}");
+    assert_eq!(gone["sender"], watcher.handle, "{gone}");
+    // Nothing flows after the unpublish (what was in flight may still land at once).
+    sleep_until(unpublished_at + Duration::from_millis(300)).await;
+    let after: Vec<(usize, usize)> = subscribers.iter().map(Subscriber::counts).collect();
+    sleep(Duration::from_secs(1)).await;
+    for (n, sub) in subscribers.iter().enumerate() {
+        assert_eq!(
+            sub.counts(),
+            after[n],
+            "subscriber {n} still receives media 0.3 s after the unpublish"
+        );
+    }
+    assert!(
+        watcher
+            .events
+            .drain()
+            .iter()
+            .all(|e| e["plugindata"]["data"]["leaving"].is_null()),
+        "unpublish is not leaving:\n{}",
+        watcher.events.describe()
+    );
+    assert_no_errors(&mut watcher.events, "watcher");
+    for sub in &mut subscribers {
+        assert_no_errors(&mut sub.participant.events, "subscriber");
+    }
+    eprintln!("fan-out and unpublish took {:?}", started.elapsed());
+    for sub in subscribers {
+        sub.close().await;
+    }
+    publisher.close().await;
+    drop(cardea);
+}
+
+async fn late_join_starts_on_key_frame() {
+    let cardea = Cardea::start("");
+    let publisher =
+        Publisher::join_and_publish(&cardea, b'L', "late", KeyframePolicy::OnRequestOnly).await;
+    // Let the publisher send for a while: the subscriber must not start mid-stream.
+    sleep(Duration::from_millis(2500)).await;
+    let requests_before = publisher.log.keyframe_requests();
+    let keyframes_before = publisher.log.keyframes_sent();
+    let sent_before = publisher.log.video_sent.load(Ordering::Relaxed);
+    eprintln!(
+        "before the late join: {sent_before} VP8 packets sent, {} key frame requests, \
+         key frames sent at indices {keyframes_before:?}",
+        requests_before.len()
+    );
+
+    let sub = Subscriber::join(
+        &cardea,
+        json!([{ "feed": publisher.id, "mid": publisher.video_mid }]),
+        "the late subscriber",
+    )
+    .await;
+    let lines = m_lines(&sub.offer_sdp);
+    assert_eq!(
+        lines.iter().map(|l| l.kind.as_str()).collect::<Vec<_>>(),
+        vec!["video"],
+        "a subscription to one mid gets one m-line:\n{}",
+        sub.offer_sdp
+    );
+    let connected_at = sub.connected_at;
+    let waited = wait_until(Duration::from_secs(3), || {
+        sub.peer
+            .received(RtpCodecKind::Video)
+            .iter()
+            .any(|g| g.keyframe_start())
+    })
+    .await;
+    sleep(Duration::from_millis(300)).await;
+    let got = sub.peer.received(RtpCodecKind::Video);
+    let requests = publisher.log.keyframe_requests();
+    let keyframes = publisher.log.keyframes_sent();
+    let describe = |g: &Got| {
+        format!(
+            "seq {} ts {} index {:?} keyframe_start {} (+{:?})",
+            g.seq,
+            g.ts,
+            g.index(),
+            g.keyframe_start(),
+            g.at - connected_at
+        )
+    };
+    eprintln!(
+        "late subscriber: {} VP8 packets; first ones:\n  {}\nkey frame requests the publisher \
+         got: {} (before the join {}); key frames sent at indices {keyframes:?}",
+        got.len(),
+        got.iter()
+            .take(8)
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("\n  "),
+        requests.len(),
+        requests_before.len()
+    );
+    let context = format!(
+        "publisher log: key frame requests at {:?} after its start; key frames at packet \
+         indices {keyframes:?}; {sent_before} packets sent before the join",
+        requests
+            .iter()
+            .map(|t| *t - publisher.log.started)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        requests.len() > requests_before.len(),
+        "Cardea did not ask the publisher for a key frame for the new subscriber\n{context}"
+    );
+    assert!(
+        waited,
+        "the late subscriber got no key frame within 3 s of connecting\n{context}"
+    );
+    let first = got.first().expect("some video was received");
+    let index = first.index().expect("every payload has a trailer");
+    if let Some((pub_seq, sent_at)) = publisher.log.video_packet(index) {
+        let since = |reference: Instant| {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            let signed = ms(sent_at.saturating_duration_since(reference))
+                - ms(reference.saturating_duration_since(sent_at));
+            format!("{signed:+.1} ms")
+        };
+        eprintln!(
+            "the late subscriber's first VP8 packet: index {index}, publisher seq {pub_seq}, \
+             subscriber seq {}; sent {} from the started event, {} from connected",
+            first.seq,
+            since(sub.started_at),
+            since(sub.connected_at)
+        );
+    }
+    assert!(
+        first.keyframe_start(),
+        "the late subscriber's first VP8 packet ({}) does not begin a key frame (S=1, PID=0, \
+         P=0): it cannot decode from there\nfirst packets:\n  {}\n{context}",
+        describe(first),
+        got.iter()
+            .take(8)
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    );
+    assert_seq_continuous(&got, "late subscriber, video");
+    sub.close().await;
+    publisher.close().await;
+    drop(cardea);
+}
+
+async fn errors_over_http() {
+    let cardea = Cardea::start("");
+    let janus = cardea.janus();
+    let session = janus.create().await;
+    let mut events = janus.events(session);
+
+    let missing_feed = janus.attach(session, PLUGIN).await;
+    let missing_room = janus.attach(session, PLUGIN).await;
+    let no_jsep = janus.attach(session, PLUGIN).await;
+    let not_joined = janus.attach(session, PLUGIN).await;
+
+    let expect_error = |event: &Value, handle: u64, code: u64, what: &str| {
+        assert_eq!(event["janus"], "event", "{what}: {event}");
+        assert_eq!(event["sender"], handle, "{what}: {event}");
+        assert_eq!(event["session_id"], session, "{what}: {event}");
+        assert_eq!(event["plugindata"]["plugin"], PLUGIN, "{what}: {event}");
+        let data = &event["plugindata"]["data"];
+        assert_eq!(data["videoroom"], "event", "{what}: {event}");
+        assert_eq!(data["error_code"], code, "{what}: {event}");
+        assert!(
+            data["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: errors say why: {event}"
+        );
+        assert!(event.get("jsep").is_none(), "{what}: {event}");
+    };
+
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        missing_feed,
+        json!({"request": "join", "room": ROOM, "ptype": "subscriber",
+               "streams": [{"feed": 4242424242u64}]}),
+        None,
+    )
+    .await;
+    expect_error(&event, missing_feed, 428, "subscribing to a missing feed");
+
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        missing_room,
+        json!({"request": "join", "room": 999999, "ptype": "publisher"}),
+        None,
+    )
+    .await;
+    expect_error(&event, missing_room, 426, "joining room 999999");
+    assert_eq!(
+        event["plugindata"]["data"]["error"], "No such room (999999)",
+        "{event}"
+    );
+
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        no_jsep,
+        json!({"request": "join", "room": ROOM, "ptype": "publisher"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        event["plugindata"]["data"]["videoroom"], "joined",
+        "{event}"
+    );
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        no_jsep,
+        json!({"request": "publish"}),
+        None,
+    )
+    .await;
+    expect_error(&event, no_jsep, 429, "publish without jsep");
+    assert_eq!(
+        event["plugindata"]["data"]["error"], "Missing element (jsep)",
+        "{event}"
+    );
+
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        not_joined,
+        json!({"request": "start"}),
+        None,
+    )
+    .await;
+    expect_error(&event, not_joined, 424, "start before join");
+
+    // A failed join leaves the handle free to join.
+    let event = async_request(
+        &janus,
+        &mut events,
+        session,
+        missing_room,
+        json!({"request": "join", "room": ROOM, "ptype": "publisher"}),
+        None,
+    )
+    .await;
+    assert_eq!(
+        event["plugindata"]["data"]["videoroom"], "joined",
+        "{event}"
+    );
+    let failures: Vec<&Value> = events
+        .drain()
+        .iter()
+        .filter(|e| e["janus"] == "error")
+        .collect();
+    assert!(failures.is_empty(), "Janus-level errors: {failures:?}");
+    eprintln!("events of session {session}:\n{}", events.describe());
+    drop(events);
+    drop(cardea);
+}
+
+async fn switch_feeds() {
+    let cardea = Cardea::start("");
+    let a = Publisher::join_and_publish(
+        &cardea,
+        b'A',
+        "alice",
+        KeyframePolicy::EverySecondAndOnRequest,
+    )
+    .await;
+    let b = Publisher::join_and_publish(
+        &cardea,
+        b'B',
+        "bob",
+        KeyframePolicy::EverySecondAndOnRequest,
+    )
+    .await;
+    let mut sub = Subscriber::join(
+        &cardea,
+        json!([{ "feed": a.id, "mid": a.video_mid }]),
+        "the switching subscriber",
+    )
+    .await;
+    let sub_mid = sub.attached["streams"][0]["mid"]
+        .as_str()
+        .expect("the attached stream has a mid")
+        .to_owned();
+    assert_eq!(
+        sub.attached["streams"][0]["feed_id"], a.id,
+        "{}",
+        sub.attached
+    );
+    sleep(Duration::from_millis(1500)).await;
+    let before = sub.peer.received(RtpCodecKind::Video);
+    eprintln!("before the switch: {} VP8 packets", before.len());
+    assert!(
+        before.len() >= 30,
+        "only {} VP8 packets from alice in 1.5 s",
+        before.len()
+    );
+    assert!(
+        before.iter().all(|g| g.tag() == Some(b'A')),
+        "before the switch every packet is alice's"
+    );
+
+    let bob_requests_before = b.log.keyframe_requests().len();
+    let switched = sub
+        .participant
+        .request(
+            json!({"request": "switch", "streams": [
+                {"feed": b.id, "mid": b.video_mid, "sub_mid": sub_mid}
+            ]}),
+            None,
+        )
+        .await;
+    let switched_at = Instant::now();
+    eprintln!("switched: {switched}");
+    assert_eq!(switched["videoroom"], "event", "{switched}");
+    assert_eq!(switched["switched"], "ok", "{switched}");
+    assert_eq!(switched["room"], ROOM, "{switched}");
+    assert_eq!(switched["changes"], 1, "{switched}");
+    let stream = &switched["streams"][0];
+    assert_eq!(stream["mid"], sub_mid.as_str(), "{switched}");
+    assert_eq!(stream["feed_id"], b.id, "{switched}");
+    assert_eq!(stream["feed_mid"], b.video_mid.as_str(), "{switched}");
+    assert_eq!(stream["active"], true, "{switched}");
+
+    sleep(Duration::from_millis(1500)).await;
+    let got = sub.peer.received(RtpCodecKind::Video);
+    let first_b = got
+        .iter()
+        .position(|g| g.tag() == Some(b'B'))
+        .unwrap_or_else(|| {
+            panic!(
+                "no packet of bob's within 1.5 s of the switch ({} packets, all alice's)",
+                got.len()
+            )
+        });
+    let (last_a, first_bp) = (&got[first_b - 1], &got[first_b]);
+    let bob_requests = b.log.keyframe_requests();
+    eprintln!(
+        "bob's key frame requests: {bob_requests_before} before the switch, at {:?} after his \
+         start (the switch was at {:?}); his key frames at packet indices {:?}",
+        bob_requests
+            .iter()
+            .map(|t| *t - b.log.started)
+            .collect::<Vec<_>>(),
+        switched_at - b.log.started,
+        b.log.keyframes_sent()
+    );
+    let b_count = got[first_b..].len();
+    let a_after = got[first_b..]
+        .iter()
+        .filter(|g| g.tag() != Some(b'B'))
+        .count();
+    eprintln!(
+        "switch: last of alice seq {} ts {}, first of bob seq {} ts {} keyframe_start {} \
+         (+{:?} after the switched event); {b_count} packets from there, {a_after} of them \
+         alice's",
+        last_a.seq,
+        last_a.ts,
+        first_bp.seq,
+        first_bp.ts,
+        first_bp.keyframe_start(),
+        first_bp.at.saturating_duration_since(switched_at)
+    );
+    assert!(
+        b_count >= 30,
+        "only {b_count} packets of bob's in the 1.5 s after the switch"
+    );
+    assert_eq!(
+        a_after, 0,
+        "alice's packets still arrive after bob's started"
+    );
+    let seq_step = i32::from(first_bp.seq.wrapping_sub(last_a.seq) as i16);
+    assert!(
+        (1..=MAX_SEQ_STEP).contains(&seq_step),
+        "the sequence numbers jump by {seq_step} at the switch (alice's last {}, bob's first {}): \
+         they should go on (alice sends from {}, bob from {})",
+        last_a.seq,
+        first_bp.seq,
+        seq_base(b'A'),
+        seq_base(b'B')
+    );
+    let ts_step = first_bp.ts.wrapping_sub(last_a.ts) as i32;
+    assert!(
+        (0..=90_000).contains(&ts_step),
+        "the timestamps jump by {ts_step} at the switch (alice's last {}, bob's first {}): \
+         they should go on",
+        last_a.ts,
+        first_bp.ts
+    );
+    assert_seq_continuous(&got, "switching subscriber, video");
+    assert_no_errors(&mut sub.participant.events, "switching subscriber");
+    sub.close().await;
+    a.close().await;
+    b.close().await;
+    drop(cardea);
+}
+
+// ---- Janus API helpers -----------------------------------------------------------------
+
+/// A session with one VideoRoom handle and its long poll.
+struct Participant {
+    janus: JanusHttp,
+    session: u64,
+    handle: u64,
+    events: EventStream,
+}
+
+impl Participant {
+    async fn attach(cardea: &Cardea) -> Participant {
+        let janus = cardea.janus();
+        let session = janus.create().await;
+        let handle = janus.attach(session, PLUGIN).await;
+        let events = janus.events(session);
+        Participant {
+            janus,
+            session,
+            handle,
+            events,
+        }
+    }
+
+    /// An asynchronous request: the ack, then the event with the same transaction; returns
+    /// that event's `plugindata.data` (with `jsep` copied in under `"jsep"` when present).
+    async fn request(&mut self, body: Value, jsep: Option<Value>) -> Value {
+        let event = async_request(
+            &self.janus,
+            &mut self.events,
+            self.session,
+            self.handle,
+            body,
+            jsep,
+        )
+        .await;
+        let mut data = event["plugindata"]["data"].clone();
+        if let Some(jsep) = event.get("jsep") {
+            data["jsep"] = jsep.clone();
+        }
+        data
+    }
+}
+
+/// Sends a message, checks the ack, and returns the whole event answering it.
+async fn async_request(
+    janus: &JanusHttp,
+    events: &mut EventStream,
+    session: u64,
+    handle: u64,
+    body: Value,
+    jsep: Option<Value>,
+) -> Value {
+    let tx = transaction();
+    let what = body.to_string();
+    let reply = janus.message(session, handle, &tx, body, jsep).await;
+    assert_eq!(
+        reply["janus"], "ack",
+        "{what}: VideoRoom answers asynchronously: {reply}"
+    );
+    let event = events
+        .wait_for(&format!("the event answering {what}"), STEP, |e| {
+            e["janus"] == "event" && e["transaction"] == tx.as_str()
+        })
+        .await;
+    assert_eq!(event["sender"], handle, "{what}: {event}");
+    assert_eq!(event["plugindata"]["plugin"], PLUGIN, "{what}: {event}");
+    event
+}
+
+fn assert_no_errors(events: &mut EventStream, who: &str) {
+    let seen = events.drain();
+    let errors: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["janus"] == "error" || e["plugindata"]["data"]["error_code"].is_u64())
+        .collect();
+    assert!(errors.is_empty(), "{who}: errors reported: {errors:?}");
+}
+
+// ---- publishers ------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyframePolicy {
+    /// The first frame, then only when asked (PLI or FIR).
+    OnRequestOnly,
+    /// Also one every second, as a browser's encoder does on its own.
+    EverySecondAndOnRequest,
+}
+
+fn seq_base(tag: u8) -> u16 {
+    match tag {
+        b'A' => 1_000,
+        b'B' => 40_000,
+        _ => 20_000,
+    }
+}
+
+fn ts_base(tag: u8) -> u32 {
+    match tag {
+        b'A' => 0x1000_0000,
+        b'B' => 0x9000_0000,
+        _ => 0x5000_0000,
+    }
+}
+
+/// What a publisher sent and was asked for.
+struct SendLog {
+    started: Instant,
+    /// Set by a PLI or FIR; the next frame is a key frame.
+    keyframe_wanted: AtomicBool,
+    requests: Mutex<Vec<Instant>>,
+    /// Packet index of each key frame's first packet.
+    keyframes: Mutex<Vec<u16>>,
+    video_sent: AtomicUsize,
+    audio_sent: AtomicUsize,
+    /// Packet index → (sequence number, is a key frame's first packet, when it was sent).
+    video_packets: Mutex<HashMap<u16, (u16, bool, Instant)>>,
+}
+
+impl SendLog {
+    fn keyframe_requests(&self) -> Vec<Instant> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn keyframes_sent(&self) -> Vec<u16> {
+        self.keyframes.lock().unwrap().clone()
+    }
+
+    /// (sequence number, when) of the VP8 packet sent with `index`.
+    fn video_packet(&self, index: u16) -> Option<(u16, Instant)> {
+        self.video_packets
+            .lock()
+            .unwrap()
+            .get(&index)
+            .map(|&(seq, _, at)| (seq, at))
+    }
+}
+
+struct Publisher {
+    id: u64,
+    participant: Participant,
+    /// The `joined` event's plugin data, with the answer under `jsep`.
+    joined: Value,
+    offer_sdp: String,
+    answer_sdp: String,
+    audio_mid: String,
+    video_mid: String,
+    log: Arc<SendLog>,
+    pc: Arc<dyn PeerConnection>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// A publisher that `joinandconfigure`s into [`ROOM`] with an opus + VP8 offer, connects
+    /// and starts sending: 50 opus packets/s and 30 VP8 frames/s (a key frame in 3 packets).
+    async fn join_and_publish(
+        cardea: &Cardea,
+        tag: u8,
+        display: &str,
+        policy: KeyframePolicy,
+    ) -> Publisher {
+        let mut participant = Participant::attach(cardea).await;
+        let peer = PeerState::new();
+        let pc = peer_connection(
+            Arc::clone(&peer),
+            &loopback_ip_of(&cardea.listeners.media[0]),
+        )
+        .await;
+        let audio_ssrc = 0x1100_0000 | u32::from(tag);
+        let video_ssrc = 0x2200_0000 | u32::from(tag);
+        let audio = local_track(RtpCodecKind::Audio, opus(), audio_ssrc, tag);
+        let video = local_track(RtpCodecKind::Video, vp8(), video_ssrc, tag);
+        for track in [&audio, &video] {
+            pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+                .await
+                .expect("add_track");
+        }
+        let offer_sdp = local_offer(&*pc, &peer).await;
+        let what = format!("publisher {display}");
+        let joined = participant
+            .request(
+                json!({"request": "joinandconfigure", "room": ROOM, "ptype": "publisher",
+                       "display": display}),
+                Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
+            )
+            .await;
+        assert_eq!(
+            joined["videoroom"], "joined",
+            "{what}: joinandconfigure answers joined: {joined}\noffer:\n{offer_sdp}"
+        );
+        assert_eq!(joined["jsep"]["type"], "answer", "{what}: {joined}");
+        let id = joined["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: no id in {joined}"));
+        let answer_sdp = joined["jsep"]["sdp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {joined}"))
+            .to_owned();
+        pc.set_remote_description(
+            RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
+        wait_connected(
+            &peer,
+            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+        )
+        .await;
+        let mid_of = |kind: &str| {
+            m_lines(&offer_sdp)
+                .into_iter()
+                .find(|l| l.kind == kind)
+                .map(|l| l.mid)
+                .unwrap_or_else(|| panic!("{what}: no {kind} m-line in\n{offer_sdp}"))
+        };
+        let (audio_mid, video_mid) = (mid_of("audio"), mid_of("video"));
+
+        let log = Arc::new(SendLog {
+            started: Instant::now(),
+            keyframe_wanted: AtomicBool::new(false),
+            requests: Mutex::new(Vec::new()),
+            keyframes: Mutex::new(Vec::new()),
+            video_sent: AtomicUsize::new(0),
+            audio_sent: AtomicUsize::new(0),
+            video_packets: Mutex::new(HashMap::new()),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = vec![
+            tokio::spawn(watch_keyframe_requests(
+                Arc::clone(&video),
+                Arc::clone(&log),
+            )),
+            tokio::spawn(send_audio(
+                Arc::clone(&audio),
+                tag,
+                audio_ssrc,
+                Arc::clone(&log),
+                Arc::clone(&stop),
+            )),
+            tokio::spawn(send_video(
+                Arc::clone(&video),
+                tag,
+                video_ssrc,
+                policy,
+                Arc::clone(&log),
+                Arc::clone(&stop),
+            )),
+        ];
+        assert_no_errors(&mut participant.events, &what);
+        Publisher {
+            id,
+            participant,
+            joined,
+            offer_sdp,
+            answer_sdp,
+            audio_mid,
+            video_mid,
+            log,
+            pc,
+            stop,
+            tasks,
+        }
+    }
+
+    async fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+        for task in self.tasks {
+            task.abort();
+        }
+        eprintln!(
+            "publisher {}: sent {} opus and {} VP8 packets, {} key frame requests, key frames \
+             at {:?}",
+            self.id,
+            self.log.audio_sent.load(Ordering::Relaxed),
+            self.log.video_sent.load(Ordering::Relaxed),
+            self.log.keyframe_requests().len(),
+            self.log.keyframes_sent()
+        );
+    }
+}
+
+/// Whether an RTCP packet asks for a key frame.
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+/// Reads the RTCP the interceptor let through for the video track: PLI and FIR.
+async fn watch_keyframe_requests(video: Arc<TrackLocalStaticRTP>, log: Arc<SendLog>) {
+    while let Some(event) = video.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            log.requests.lock().unwrap().push(Instant::now());
+            log.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// 20 ms opus frames at 48 kHz: TOC 0xf8 (CELT fullband 20 ms, one frame) and a trailer.
+async fn send_audio(
+    track: Arc<TrackLocalStaticRTP>,
+    tag: u8,
+    ssrc: u32,
+    log: Arc<SendLog>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let seq0 = seq_base(tag);
+    let ts0 = ts_base(tag);
+    let mut index: u16 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let mut payload = vec![0xf8, 0xff, 0xfe];
+        payload.extend_from_slice(&trailer(tag, index));
+        let packet = rtp(
+            OPUS_PT,
+            seq0.wrapping_add(index),
+            ts0.wrapping_add(960 * u32::from(index)),
+            ssrc,
+            false,
+            payload,
+        );
+        if track.write_rtp(packet).await.is_err() {
+            return;
+        }
+        index = index.wrapping_add(1);
+        log.audio_sent.store(usize::from(index), Ordering::Relaxed);
+    }
+}
+
+/// 30 VP8 frames/s at 90 kHz, with RFC 7741 payload descriptors carrying a 15-bit PictureID
+/// (as browsers send). An inter frame is one packet; a key frame is three: the first with
+/// S=1, PID=0 and the key frame header (P=0, start code, 320x240), then two continuation
+/// packets (S=0). The marker bit ends each frame.
+async fn send_video(
+    track: Arc<TrackLocalStaticRTP>,
+    tag: u8,
+    ssrc: u32,
+    policy: KeyframePolicy,
+    log: Arc<SendLog>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / 30));
+    let seq0 = seq_base(tag);
+    let ts0 = ts_base(tag);
+    let mut index: u16 = 0;
+    let mut frame: u32 = 0;
+    let mut last_periodic = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let asked = log.keyframe_wanted.swap(false, Ordering::Relaxed);
+        let periodic = policy == KeyframePolicy::EverySecondAndOnRequest
+            && last_periodic.elapsed() >= Duration::from_secs(1);
+        let key = frame == 0 || asked || periodic;
+        if periodic {
+            last_periodic = Instant::now();
+        }
+        let picture_id = (frame & 0x7fff) as u16;
+        let descriptor = |start: bool| -> Vec<u8> {
+            vec![
+                if start { 0x90 } else { 0x80 },
+                0x80,
+                0x80 | (picture_id >> 8) as u8,
+                picture_id as u8,
+            ]
+        };
+        let mut packets: Vec<Vec<u8>> = Vec::new();
+        if key {
+            let mut first = descriptor(true);
+            first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+            first.extend_from_slice(&[0xaa; 40]);
+            packets.push(first);
+            for _ in 0..2 {
+                let mut more = descriptor(false);
+                more.extend_from_slice(&[0xbb; 60]);
+                packets.push(more);
+            }
+        } else {
+            let mut only = descriptor(true);
+            only.extend_from_slice(&[0x51, 0x01, 0x00]);
+            only.extend_from_slice(&[0xcc; 20]);
+            packets.push(only);
+        }
+        let ts = ts0.wrapping_add(3000 * frame);
+        let count = packets.len();
+        for (i, mut payload) in packets.into_iter().enumerate() {
+            let n = index;
+            let seq = seq0.wrapping_add(n);
+            let starts_key = key && i == 0;
+            payload.extend_from_slice(&trailer(tag, n));
+            log.video_packets
+                .lock()
+                .unwrap()
+                .insert(n, (seq, starts_key, Instant::now()));
+            if starts_key {
+                log.keyframes.lock().unwrap().push(n);
+            }
+            let packet = rtp(VP8_PT, seq, ts, ssrc, i + 1 == count, payload);
+            if track.write_rtp(packet).await.is_err() {
+                return;
+            }
+            index = n.wrapping_add(1);
+            log.video_sent
+                .store(usize::from(n.wrapping_add(1)), Ordering::Relaxed);
+        }
+        frame += 1;
+    }
+}
+
+fn trailer(tag: u8, index: u16) -> [u8; TRAILER] {
+    let [hi, lo] = index.to_be_bytes();
+    [tag, hi, lo]
+}
+
+fn rtp(
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+    ssrc: u32,
+    marker: bool,
+    payload: Vec<u8>,
+) -> rtc::rtp::Packet {
+    rtc::rtp::Packet {
+        header: rtc::rtp::header::Header {
+            version: 2,
+            marker,
+            payload_type,
+            sequence_number,
+            timestamp,
+            ssrc,
+            ..Default::default()
+        },
+        payload: Bytes::from(payload),
+    }
+}
+
+// ---- subscribers -----------------------------------------------------------------------
+
+struct Subscriber {
+    participant: Participant,
+    /// The `attached` event's plugin data, with Cardea's offer under `jsep`.
+    attached: Value,
+    offer_sdp: String,
+    peer: Arc<PeerState>,
+    pc: Arc<dyn PeerConnection>,
+    /// When the `started` event arrived, and when the PeerConnection reported connected.
+    started_at: Instant,
+    connected_at: Instant,
+}
+
+impl Subscriber {
+    /// Joins [`ROOM`] as a subscriber of `streams`, answers Cardea's offer (recvonly), sends
+    /// `start` and waits for the connection.
+    async fn join(cardea: &Cardea, streams: Value, what: &str) -> Subscriber {
+        let mut participant = Participant::attach(cardea).await;
+        let attached = participant
+            .request(
+                json!({"request": "join", "room": ROOM, "ptype": "subscriber",
+                       "streams": streams}),
+                None,
+            )
+            .await;
+        assert_eq!(attached["videoroom"], "attached", "{what}: {attached}");
+        assert_eq!(attached["room"], ROOM, "{what}: {attached}");
+        assert_eq!(
+            attached["jsep"]["type"], "offer",
+            "{what}: Cardea offers: {attached}"
+        );
+        let offer_sdp = attached["jsep"]["sdp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {attached}"))
+            .to_owned();
+
+        let peer = PeerState::new();
+        let pc = peer_connection(
+            Arc::clone(&peer),
+            &loopback_ip_of(&cardea.listeners.media[0]),
+        )
+        .await;
+        pc.set_remote_description(
+            RTCSessionDescription::offer(offer_sdp.clone()).expect("offer SDP"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{offer_sdp}"));
+        let mut gathering = peer.gathering.subscribe();
+        gathering.mark_unchanged();
+        let answer = pc.create_answer(None).await.expect("create_answer");
+        pc.set_local_description(answer)
+            .await
+            .expect("set_local_description");
+        wait_gathered(&mut gathering, what).await;
+        let answer_sdp = pc
+            .local_description()
+            .await
+            .expect("a local description")
+            .sdp;
+        for line in m_lines(&answer_sdp) {
+            assert!(
+                line.direction == "recvonly",
+                "{what}: webrtc-rs answers a sendonly m-line recvonly:\n{answer_sdp}"
+            );
+        }
+        let started = participant
+            .request(
+                json!({"request": "start"}),
+                Some(json!({"type": "answer", "sdp": &answer_sdp, "trickle": false})),
+            )
+            .await;
+        assert_eq!(started["videoroom"], "event", "{what}: {started}");
+        assert_eq!(started["started"], "ok", "{what}: {started}");
+        let started_at = Instant::now();
+        wait_connected(
+            &peer,
+            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+        )
+        .await;
+        Subscriber {
+            participant,
+            attached,
+            offer_sdp,
+            peer,
+            pc,
+            started_at,
+            connected_at: Instant::now(),
+        }
+    }
+
+    /// (opus, VP8) packets received so far.
+    fn counts(&self) -> (usize, usize) {
+        let got = self.peer.got.lock().unwrap();
+        let n = |kind| got.get(&kind).map_or(0, Vec::len);
+        (n(RtpCodecKind::Audio), n(RtpCodecKind::Video))
+    }
+
+    async fn close(self) {
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+    }
+}
+
+/// One RTP packet a subscriber received.
+#[derive(Clone, Debug)]
+struct Got {
+    seq: u16,
+    ts: u32,
+    pt: u8,
+    payload: Bytes,
+    at: Instant,
+}
+
+impl Got {
+    /// The publisher's tag in the trailer.
+    fn tag(&self) -> Option<u8> {
+        let p = &self.payload;
+        (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
+    }
+
+    /// The packet's index in its publisher's stream, from the trailer.
+    fn index(&self) -> Option<u16> {
+        let p = &self.payload;
+        (p.len() >= TRAILER).then(|| u16::from_be_bytes([p[p.len() - 2], p[p.len() - 1]]))
+    }
+
+    /// Whether the packet begins a VP8 key frame: descriptor S=1 and PID=0, then the VP8
+    /// payload header with P (bit 0 of its first byte) clear.
+    fn keyframe_start(&self) -> bool {
+        vp8_keyframe_start(&self.payload)
+    }
+}
+
+/// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
+/// the start of partition 0 the payload header, whose inverse key frame bit P is 0 on a key
+/// frame.
+fn vp8_keyframe_start(p: &[u8]) -> bool {
+    let Some(&b0) = p.first() else { return false };
+    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let Some(&x) = p.get(1) else { return false };
+        i = 2;
+        if x & 0x80 != 0 {
+            let Some(&pid) = p.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    p.get(i).is_some_and(|h| h & 0x01 == 0)
+}
+
+/// Consecutive packets (in arrival order) step their sequence numbers forward by 1 to
+/// [`MAX_SEQ_STEP`].
+fn assert_seq_continuous(got: &[Got], what: &str) {
+    let steps: Vec<(usize, i32)> = got
+        .windows(2)
+        .map(|w| i32::from(w[1].seq.wrapping_sub(w[0].seq) as i16))
+        .enumerate()
+        .filter(|(_, step)| !(1..=MAX_SEQ_STEP).contains(step))
+        .collect();
+    assert!(
+        steps.is_empty(),
+        "{what}: sequence numbers out of step at (packet, step) {:?} of {} packets; around the \
+         first: {:?}",
+        steps.iter().take(10).collect::<Vec<_>>(),
+        got.len(),
+        steps.first().map(|(i, _)| {
+            got[i.saturating_sub(2)..(*i + 3).min(got.len())]
+                .iter()
+                .map(|g| (g.seq, g.tag().map(char::from), g.index()))
+                .collect::<Vec<_>>()
+        })
+    );
+}
+
+// ---- the WebRTC peer -------------------------------------------------------------------
+
+/// What a PeerConnection observed: ICE gathering, connection state, received RTP.
+struct PeerState {
+    gathering: watch::Sender<RTCIceGatheringState>,
+    connection: watch::Sender<RTCPeerConnectionState>,
+    history: Mutex<Vec<RTCPeerConnectionState>>,
+    got: Mutex<HashMap<RtpCodecKind, Vec<Got>>>,
+}
+
+impl PeerState {
+    fn new() -> Arc<PeerState> {
+        Arc::new(PeerState {
+            gathering: watch::channel(RTCIceGatheringState::New).0,
+            connection: watch::channel(RTCPeerConnectionState::New).0,
+            history: Mutex::new(Vec::new()),
+            got: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn received(&self, kind: RtpCodecKind) -> Vec<Got> {
+        self.got
+            .lock()
+            .unwrap()
+            .get(&kind)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+struct PeerHandler(Arc<PeerState>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for PeerHandler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.0.gathering.send_replace(state);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        self.0.history.lock().unwrap().push(state);
+        self.0.connection.send_replace(state);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let peer = Arc::clone(&self.0);
+        tokio::spawn(async move {
+            let kind = track.kind().await;
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    peer.got.lock().unwrap().entry(kind).or_default().push(Got {
+                        seq: packet.header.sequence_number,
+                        ts: packet.header.timestamp,
+                        pt: packet.header.payload_type,
+                        payload: packet.payload.clone(),
+                        at: Instant::now(),
+                    });
+                }
+            }
+        });
+    }
+}
+
+/// Hands inbound PLI and FIR to the application (through `TrackLocal::poll`), as an encoder
+/// would hear them; every other inbound RTCP packet stays with the interceptors. Last in the
+/// chain, so the others see everything first.
+#[derive(Default)]
+struct KeyframeRequestsToApp {
+    read_queue: VecDeque<TaggedPacket>,
+    write_queue: VecDeque<TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestsToApp {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = std::time::Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read_queue.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write_queue.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write_queue.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestsToApp {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// A PeerConnection for opus and VP8 reporting to `peer`, bound to `ip`.
+async fn peer_connection(peer: Arc<PeerState>, ip: &str) -> Arc<dyn PeerConnection> {
+    let mut media_engine = MediaEngine::default();
+    media_engine
+        .register_codec(opus(), RtpCodecKind::Audio)
+        .expect("register opus");
+    media_engine
+        .register_codec(vp8(), RtpCodecKind::Video)
+        .expect("register VP8");
+    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
+        .expect("interceptors")
+        .with(Slot::from(14_000), KeyframeRequestsToApp::default());
+    let settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .build();
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_media_engine(media_engine)
+        .with_setting_engine(settings)
+        .with_interceptor_registry(registry)
+        .with_handler(Arc::new(PeerHandler(peer)))
+        // An explicit loopback IP: a wildcard bind skips loopback interfaces.
+        .with_udp_addrs(vec![format!("{ip}:0")])
+        .build()
+        .await
+        .expect("build the PeerConnection");
+    Arc::new(pc)
+}
+
+/// Creates and applies an offer, waits for gathering (non-trickle) and returns its SDP.
+async fn local_offer(pc: &dyn PeerConnection, peer: &PeerState) -> String {
+    let mut gathering = peer.gathering.subscribe();
+    gathering.mark_unchanged();
+    let offer = pc.create_offer(None).await.expect("create_offer");
+    pc.set_local_description(offer)
+        .await
+        .expect("set_local_description");
+    wait_gathered(&mut gathering, "the offer").await;
+    pc.local_description()
+        .await
+        .expect("a local description")
+        .sdp
+}
+
+async fn wait_gathered(gathering: &mut watch::Receiver<RTCIceGatheringState>, what: &str) {
+    timeout(
+        STEP,
+        gathering.wait_for(|s| *s == RTCIceGatheringState::Complete),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("ICE gathering for {what} did not complete"))
+    .expect("gathering watch closed");
+}
+
+async fn wait_connected(peer: &PeerState, context: &str) {
+    let mut connection = peer.connection.subscribe();
+    timeout(
+        STEP,
+        connection.wait_for(|s| {
+            assert_ne!(
+                *s,
+                RTCPeerConnectionState::Failed,
+                "ICE/DTLS failed: {context}"
+            );
+            *s == RTCPeerConnectionState::Connected
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "not connected within {STEP:?} (states {:?}): {context}",
+            peer.history.lock().unwrap()
+        )
+    })
+    .expect("connection watch closed");
+}
+
+/// Polls `done` every 20 ms for up to `within`; returns whether it became true.
+async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sleep_until(at: Instant) {
+    tokio::time::sleep_until(at).await;
+}
+
+/// The IP of a media socket, which must be a loopback address: the peer binds next to it.
+fn loopback_ip_of(media: &str) -> String {
+    let addr: std::net::SocketAddr = media
+        .parse()
+        .unwrap_or_else(|e| panic!("media address {media:?}: {e}"));
+    assert!(
+        addr.ip().is_loopback(),
+        "tests use loopback only, media is on {addr}"
+    );
+    addr.ip().to_string()
+}
+
+fn opus() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48000,
+            channels: 2,
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: OPUS_PT,
+    }
+}
+
+fn vp8() -> RTCRtpCodecParameters {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.to_owned(),
+            clock_rate: 90000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![
+                feedback("goog-remb", ""),
+                feedback("ccm", "fir"),
+                feedback("nack", ""),
+                feedback("nack", "pli"),
+            ],
+        },
+        payload_type: VP8_PT,
+    }
+}
+
+fn local_track(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodecParameters,
+    ssrc: u32,
+    tag: u8,
+) -> Arc<TrackLocalStaticRTP> {
+    let name = format!("vr-{}-{kind}", char::from(tag));
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("vr-{}", char::from(tag)),
+        name.clone(),
+        name,
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec.rtp_codec,
+            // The default is inactive: nothing would be sent.
+            active: true,
+            ..Default::default()
+        }],
+    )))
+}
+
+/// One m-line of an SDP.
+#[derive(Debug)]
+struct MLine {
+    kind: String,
+    mid: String,
+    pts: Vec<u8>,
+    /// The payload types that are retransmissions (`rtx`) of another.
+    rtx: Vec<u8>,
+    direction: String,
+}
+
+impl MLine {
+    /// The media payload types: the formats that are not retransmissions.
+    fn media_pts(&self) -> Vec<u8> {
+        self.pts
+            .iter()
+            .copied()
+            .filter(|pt| !self.rtx.contains(pt))
+            .collect()
+    }
+}
+
+/// The m-lines of an SDP with their mid, payload types and direction.
+fn m_lines(sdp: &str) -> Vec<MLine> {
+    let mut lines: Vec<MLine> = Vec::new();
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            let fields: Vec<&str> = m.split_whitespace().collect();
+            lines.push(MLine {
+                kind: fields.first().copied().unwrap_or_default().to_owned(),
+                mid: String::new(),
+                pts: fields
+                    .iter()
+                    .skip(3)
+                    .filter_map(|f| f.parse().ok())
+                    .collect(),
+                rtx: Vec::new(),
+                direction: "sendrecv".to_owned(),
+            });
+        } else if let Some(current) = lines.last_mut() {
+            if let Some(mid) = line.strip_prefix("a=mid:") {
+                current.mid = mid.trim().to_owned();
+            } else if let Some(map) = line.strip_prefix("a=rtpmap:") {
+                let mut parts = map.split_whitespace();
+                let pt = parts.next().and_then(|pt| pt.parse().ok());
+                let rtx = parts
+                    .next()
+                    .is_some_and(|enc| enc.to_ascii_lowercase().starts_with("rtx/"));
+                if let (Some(pt), true) = (pt, rtx) {
+                    current.rtx.push(pt);
+                }
+            } else if let Some(dir) = ["sendrecv", "sendonly", "recvonly", "inactive"]
+                .iter()
+                .find(|d| line.trim() == format!("a={d}"))
+            {
+                current.direction = (*dir).to_owned();
+            }
+        }
+    }
+    lines
+}
