@@ -8,7 +8,7 @@ use str0m::media::Mid;
 use str0m::media::Rid;
 
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
-use crate::{LegId, MediaError, MediaKind, OfferMedia, VideoCodec, WebRtcLeg};
+use crate::{Forwarder, LegId, MediaError, MediaKind, OfferMedia, VideoCodec, WebRtcLeg};
 
 // `ConfigureRtp` carries a 256-byte `PtMap` by value; commands are rare (signalling, not
 // packets), so the enum's size costs nothing worth an indirection in the API.
@@ -89,6 +89,17 @@ pub enum MediaCommand {
         leg: LegId,
         packets: u32,
         threshold: u8,
+    },
+    /// Sends a copy of stream `mid` of `leg` to a plain RTP receiver (`rtp_forward`); a
+    /// forwarder with the same id is replaced.
+    AddForwarder {
+        leg: LegId,
+        mid: Mid,
+        forwarder: Forwarder,
+    },
+    /// Stops forwarder `id` (`stop_rtp_forward`).
+    RemoveForwarder {
+        id: u32,
     },
     AddRemoteCandidate {
         leg: LegId,

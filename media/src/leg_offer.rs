@@ -104,16 +104,7 @@ impl WebRtcLeg {
         });
         let mut api = leg.rtc.sdp_api();
         for (m, _) in usable.iter().take(media.len()) {
-            let kind = match m.kind {
-                MediaKind::Audio => str0m::media::MediaKind::Audio,
-                MediaKind::Video => str0m::media::MediaKind::Video,
-            };
-            let direction = if m.send_only {
-                Direction::SendOnly
-            } else {
-                Direction::SendRecv
-            };
-            api.add_media(kind, direction, None, None, None);
+            add_m_line(&mut api, m);
         }
         let (offer, pending) = api
             .apply()
@@ -131,16 +122,7 @@ impl WebRtcLeg {
             api.set_direction(*mid, Direction::Inactive);
         }
         for m in add {
-            let kind = match m.kind {
-                MediaKind::Audio => str0m::media::MediaKind::Audio,
-                MediaKind::Video => str0m::media::MediaKind::Video,
-            };
-            let direction = if m.send_only {
-                Direction::SendOnly
-            } else {
-                Direction::SendRecv
-            };
-            api.add_media(kind, direction, None, None, None);
+            add_m_line(&mut api, m);
         }
         let (offer, pending) = api
             .apply()
@@ -164,4 +146,18 @@ impl WebRtcLeg {
         self.set_streams_from(super::negotiated_media(sdp));
         Ok(())
     }
+}
+
+/// One m-line of an offer we make: the kind, and whether only we send.
+fn add_m_line(api: &mut str0m::change::SdpApi<'_>, m: &OfferMedia) {
+    let kind = match m.kind {
+        MediaKind::Audio => str0m::media::MediaKind::Audio,
+        MediaKind::Video => str0m::media::MediaKind::Video,
+    };
+    let direction = if m.send_only {
+        Direction::SendOnly
+    } else {
+        Direction::SendRecv
+    };
+    api.add_media(kind, direction, None, None, None);
 }

@@ -18,8 +18,8 @@ use str0m::net::Transmit;
 use crate::bridge::Bridges;
 use crate::leg::{KeyframeNeed, Routed};
 use crate::{
-    stun_local_ufrag, DatagramKind, Edge, LegId, MediaCommand, MediaError, MediaEvent, MediaKind,
-    Router, WebRtcLeg,
+    stun_local_ufrag, DatagramKind, Edge, Forwarder, LegId, MediaCommand, MediaError, MediaEvent,
+    MediaKind, Router, WebRtcLeg,
 };
 use str0m::media::KeyframeRequestKind;
 
@@ -43,6 +43,8 @@ pub struct Shard {
     /// RTP legs with queued datagrams, each once.
     rtp_dirty: Vec<LegId>,
     bridges: Bridges,
+    /// Plain RTP copies of streams, by the (leg, mid) they copy.
+    forwarders: HashMap<(LegId, Mid), Vec<Forwarder>>,
 }
 
 impl Default for Shard {
@@ -68,6 +70,7 @@ impl Shard {
             rtp_by_local: HashMap::new(),
             rtp_dirty: Vec::new(),
             bridges: Bridges::default(),
+            forwarders: HashMap::new(),
         }
     }
 
@@ -228,6 +231,20 @@ impl Shard {
                     l.watch_talking(packets, threshold);
                 }
             }
+            MediaCommand::AddForwarder {
+                leg,
+                mid,
+                forwarder,
+            } => {
+                self.remove_forwarder(forwarder.id);
+                if self.legs.contains_key(&leg) {
+                    self.forwarders
+                        .entry((leg, mid))
+                        .or_default()
+                        .push(forwarder);
+                }
+            }
+            MediaCommand::RemoveForwarder { id } => self.remove_forwarder(id),
             MediaCommand::AddRemoteCandidate { leg, candidate } => {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     if let Err(e) = l.add_remote_candidate(&candidate) {
@@ -332,9 +349,22 @@ impl Shard {
         });
     }
 
+    fn remove_forwarder(&mut self, id: u32) {
+        self.forwarders.retain(|_, list| {
+            list.retain(|f| f.id != id);
+            !list.is_empty()
+        });
+    }
+
+    /// Plain RTP forwarders on this shard.
+    pub fn forwarder_count(&self) -> usize {
+        self.forwarders.values().map(Vec::len).sum()
+    }
+
     /// Forgets a leg of either kind: its addresses, edges, bridge and timer.
     fn remove(&mut self, leg: LegId) {
         if self.legs.remove(&leg).is_some() {
+            self.forwarders.retain(|(l, _), _| *l != leg);
             self.by_ufrag.retain(|_, l| *l != leg);
             self.by_addr.retain(|_, l| *l != leg);
             self.router.remove_leg(leg);
@@ -462,6 +492,10 @@ impl Shard {
                     if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);
                     }
+                }
+                if let Some(list) = self.forwarders.get(&(id, mid)) {
+                    self.transmits
+                        .extend(list.iter().filter_map(|f| f.transmit(rid, &pkt)));
                 }
                 for edge in self.router.targets(id, mid) {
                     if let Some(target) = self.legs.get_mut(&edge.leg) {

@@ -145,6 +145,20 @@ pub enum Command {
         packets: u32,
         threshold: u8,
     },
+    /// Send a copy of stream `mid` of the handle's PeerConnection as plain RTP to
+    /// `destination` (`rtp_forward`), with its own SSRC and, if given, payload type; of a
+    /// simulcast stream, layer `rid` only. `id` names the forwarder.
+    ForwardRtp {
+        handle: HandleId,
+        mid: String,
+        id: u32,
+        destination: SocketAddr,
+        pt: Option<u8>,
+        ssrc: u32,
+        rid: Option<String>,
+    },
+    /// Stop forwarder `id` of the handle.
+    StopForward { handle: HandleId, id: u32 },
     /// Place the handle's media on the shard that `key` picks, so that handles sharing a
     /// key (a room) share a shard and forward to each other. Given before its PeerConnection.
     PinShard { handle: HandleId, key: u64 },

@@ -114,6 +114,34 @@ impl Core {
                     },
                 );
             }
+            Command::ForwardRtp {
+                handle,
+                mid,
+                id,
+                destination,
+                pt,
+                ssrc,
+                rid,
+            } => {
+                let forwarder = cardea_media::Forwarder {
+                    id,
+                    destination,
+                    pt,
+                    ssrc,
+                    rid: rid.as_deref().map(Rid::from),
+                };
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::AddForwarder {
+                        leg: LegId(handle),
+                        mid: Mid::from(mid.as_str()),
+                        forwarder,
+                    },
+                );
+            }
+            Command::StopForward { handle, id } => {
+                self.media(self.shard_for(handle), MediaCommand::RemoveForwarder { id });
+            }
             Command::PinShard { handle, key } => {
                 let shard = (key % self.shards.len().max(1) as u64) as usize;
                 if let Some(h) = self.handles.get_mut(&handle) {

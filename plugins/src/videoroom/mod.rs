@@ -38,6 +38,57 @@ struct Publisher {
     talking: bool,
     /// Mids a moderator muted for subscribers.
     moderated: Vec<String>,
+    forwarders: Vec<RtpForward>,
+}
+
+/// A plain RTP copy of one of a publisher's streams (`rtp_forward`).
+#[derive(Debug, Clone)]
+struct RtpForward {
+    stream_id: u32,
+    mid: String,
+    kind: &'static str,
+    destination: std::net::SocketAddr,
+    host: String,
+    ssrc: u32,
+    pt: Option<u8>,
+    substream: Option<usize>,
+}
+
+impl RtpForward {
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "stream_id": self.stream_id,
+            "type": self.kind,
+            "mid": self.mid,
+            "host": self.host,
+            "port": self.destination.port(),
+            "ssrc": self.ssrc,
+            "srtp": false,
+        });
+        if let Some(pt) = self.pt {
+            v["pt"] = pt.into();
+        }
+        if let Some(s) = self.substream {
+            v["substream"] = s.into();
+        }
+        v
+    }
+}
+
+/// A forwarding destination: an IP address (or `localhost`) and a port.
+fn forward_destination(host: &str, port: u64) -> Result<std::net::SocketAddr, VrError> {
+    let ip: std::net::IpAddr = if host.eq_ignore_ascii_case("localhost") {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        host.parse().map_err(|_| {
+            VrError::InvalidElement(format!("host should be an IP address, not {host:?}"))
+        })?
+    };
+    let port = u16::try_from(port)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| VrError::InvalidElement("port should be 1-65535".into()))?;
+    Ok(std::net::SocketAddr::new(ip, port))
 }
 
 impl Publisher {
@@ -384,10 +435,49 @@ impl VideoRoom {
             "allowed" => self.allowed(f),
             "kick" => self.kick(ctx, f),
             "moderate" => self.moderate(ctx, f),
+            "rtp_forward" => self.rtp_forward(ctx, f),
+            "stop_rtp_forward" => {
+                let id = f.required_u64("room")?;
+                let feed = f.required_u64("publisher_id")?;
+                let stream_id = f.required_u64("stream_id")?;
+                self.room(id)?.check_secret(f)?;
+                let handle = self.publisher_of(id, feed).map(|(h, _)| h);
+                let p = handle
+                    .and_then(|h| self.publisher_mut(h))
+                    .ok_or_else(|| VrError::NoSuchFeed(format!("No such publisher ({feed})")))?;
+                let before = p.forwarders.len();
+                p.forwarders
+                    .retain(|fw| u64::from(fw.stream_id) != stream_id);
+                if p.forwarders.len() == before {
+                    return Err(VrError::NoSuchFeed(format!("No such stream ({stream_id})")));
+                }
+                if let Some(handle) = handle {
+                    ctx.push(Command::StopForward {
+                        handle,
+                        id: stream_id as u32,
+                    });
+                }
+                Ok(
+                    json!({ "videoroom": "stop_rtp_forward", "room": id, "publisher_id": feed, "stream_id": stream_id }),
+                )
+            }
             "listforwarders" => {
                 let id = f.required_u64("room")?;
-                self.room(id)?.check_secret(f)?;
-                Ok(json!({ "videoroom": "forwarders", "room": id, "publishers": [] }))
+                let room = self.room(id)?;
+                room.check_secret(f)?;
+                let publishers: Vec<Value> = room
+                    .participants
+                    .values()
+                    .filter_map(|h| match self.roles.get(h) {
+                        Some(Role::Publisher(p)) if !p.forwarders.is_empty() => Some(json!({
+                            "publisher_id": p.id,
+                            "display": p.display,
+                            "forwarders": p.forwarders.iter().map(RtpForward::to_json).collect::<Vec<_>>(),
+                        })),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(json!({ "videoroom": "forwarders", "room": id, "publishers": publishers }))
             }
             other => Err(VrError::Unknown(format!(
                 "'{other}' is not supported by Cardea's VideoRoom yet"
@@ -570,6 +660,7 @@ impl VideoRoom {
                 last_keyframe_request: None,
                 talking: false,
                 moderated: Vec::new(),
+                forwarders: Vec::new(),
             }),
         );
         ctx.push(Command::PinShard {
@@ -705,6 +796,12 @@ impl VideoRoom {
         }
         p.published = false;
         p.streams.clear();
+        for fw in p.forwarders.drain(..) {
+            ctx.push(Command::StopForward {
+                handle,
+                id: fw.stream_id,
+            });
+        }
         let (room_id, feed) = (p.room, p.id);
         let subscribers: Vec<HandleId> = self
             .rooms
@@ -1023,6 +1120,117 @@ impl VideoRoom {
                 );
             }
         }
+    }
+
+    /// `rtp_forward`: plain RTP copies of a publisher's streams, per stream (`streams`) or
+    /// in the older form (`audio_port`, `video_port`...).
+    fn rtp_forward(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, VrError> {
+        let id = f.required_u64("room")?;
+        let feed = f.required_u64("publisher_id")?;
+        self.room(id)?.check_secret(f)?;
+        let host = f.str("host")?;
+        let Some((handle, p)) = self.publisher_of(id, feed).filter(|(_, p)| p.published) else {
+            return Err(VrError::NoSuchFeed(format!("No such publisher ({feed})")));
+        };
+        // (mid, host, port, ssrc, pt, substream) per forwarder.
+        let mut wanted = Vec::new();
+        if let Some(list) = f.objects("streams")? {
+            for s in list {
+                wanted.push((
+                    s.required_str("mid")?.to_owned(),
+                    s.str("host")?
+                        .or(host)
+                        .ok_or(VrError::MissingElement("host"))?
+                        .to_owned(),
+                    s.required_u64("port")?,
+                    s.u64("ssrc")?,
+                    s.u64("pt")?,
+                    s.u64("substream")?,
+                ));
+            }
+        } else {
+            for (kind, port, ssrc, pt) in [
+                (
+                    crate::MediaKind::Audio,
+                    "audio_port",
+                    "audio_ssrc",
+                    "audio_pt",
+                ),
+                (
+                    crate::MediaKind::Video,
+                    "video_port",
+                    "video_ssrc",
+                    "video_pt",
+                ),
+            ] {
+                let Some(port) = f.u64(port)? else { continue };
+                let mid = p
+                    .streams
+                    .iter()
+                    .find(|s| s.kind == Some(kind) && s.codec.is_some())
+                    .map(|s| s.mid.clone())
+                    .ok_or_else(|| {
+                        VrError::NoSuchFeed(format!("No {} stream to forward", kind.as_str()))
+                    })?;
+                let host = host.ok_or(VrError::MissingElement("host"))?.to_owned();
+                wanted.push((
+                    mid,
+                    host,
+                    port,
+                    f.u64(ssrc)?,
+                    f.u64(pt)?,
+                    f.u64("substream")?,
+                ));
+            }
+        }
+        if wanted.is_empty() {
+            return Err(VrError::MissingElement("streams"));
+        }
+        let mut created = Vec::new();
+        for (mid, host, port, ssrc, pt, substream) in wanted {
+            let Some(stream) = p.stream(&mid).filter(|s| s.codec.is_some()) else {
+                return Err(VrError::NoSuchFeed(format!(
+                    "No such mid '{mid}' in feed {feed}"
+                )));
+            };
+            let destination = forward_destination(&host, port)?;
+            let pt = pt
+                .map(|n| u8::try_from(n).ok().filter(|n| *n < 128))
+                .map(|n| n.ok_or_else(|| VrError::InvalidElement("pt should be 0-127".into())))
+                .transpose()?;
+            let layer = (!stream.rids.is_empty()).then(|| {
+                let i = substream.map_or(0, |n| usize::try_from(n).unwrap_or(0));
+                i.min(stream.rids.len() - 1)
+            });
+            let fw = RtpForward {
+                stream_id: rand::random::<u32>() >> 1,
+                mid,
+                kind: stream.type_name(),
+                destination,
+                host,
+                ssrc: ssrc.map_or_else(rand::random::<u32>, |s| s as u32),
+                pt,
+                substream: layer,
+            };
+            ctx.push(Command::ForwardRtp {
+                handle,
+                mid: fw.mid.clone(),
+                id: fw.stream_id,
+                destination: fw.destination,
+                pt: fw.pt,
+                ssrc: fw.ssrc,
+                rid: layer.map(|i| stream.rids[i].clone()),
+            });
+            created.push(fw);
+        }
+        let list: Vec<Value> = created.iter().map(RtpForward::to_json).collect();
+        if let Some(p) = self.publisher_mut(handle) {
+            p.forwarders.extend(created);
+        }
+        tracing::info!(room = id, feed, forwarders = list.len(), "rtp_forward");
+        Ok(
+            json!({ "videoroom": "rtp_forward", "room": id, "publisher_id": feed, "forwarders": list }),
+        )
     }
 
     /// `moderate`: a publisher's stream is muted (or unmuted) for every subscriber.

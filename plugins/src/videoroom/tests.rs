@@ -658,3 +658,80 @@ fn moderate_mutes_a_stream_for_every_subscriber() {
     let wrong = r.sync(1, json!({"request": "moderate", "room": 1234, "secret": "adminpwd", "id": 10, "mid": "zz", "mute": true}));
     assert_eq!(wrong["error_code"], 428);
 }
+
+#[test]
+fn rtp_forward_copies_streams_until_stopped_or_unpublished() {
+    let mut r = Room::new(&[1, 2]);
+    r.publish(1, 10);
+    let unauthorized = r.sync(2, json!({"request": "rtp_forward", "room": 1234, "publisher_id": 10, "host": "127.0.0.1", "streams": [{"mid": "v", "port": 5004}]}));
+    assert_eq!(unauthorized["error_code"], 433);
+    let (reply, commands) = r.send(
+        2,
+        json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+            "host": "127.0.0.1", "streams": [{"mid": "v", "port": 5004, "pt": 100, "ssrc": 42}, {"mid": "a", "port": 5002}]}),
+        None,
+    );
+    let Reply::Sync(reply) = reply else { panic!() };
+    assert_eq!(reply["videoroom"], "rtp_forward", "{reply}");
+    assert_eq!(reply["forwarders"][0]["type"], "video");
+    assert_eq!(reply["forwarders"][0]["port"], 5004);
+    assert_eq!(reply["forwarders"][0]["ssrc"], 42);
+    let sent: Vec<_> = commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::ForwardRtp {
+                handle: 1,
+                mid,
+                destination,
+                pt,
+                ssrc,
+                ..
+            } => Some((mid.clone(), destination.port(), *pt, *ssrc)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent[0], ("v".into(), 5004, Some(100), 42));
+    assert_eq!(sent[1].1, 5002);
+    // Legacy form.
+    let (reply, _) = r.send(
+        2,
+        json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+            "host": "localhost", "audio_port": 6000}),
+        None,
+    );
+    let Reply::Sync(reply) = reply else { panic!() };
+    assert_eq!(reply["forwarders"][0]["type"], "audio");
+    let list = r.sync(
+        2,
+        json!({"request": "listforwarders", "room": 1234, "secret": "adminpwd"}),
+    );
+    assert_eq!(
+        list["publishers"][0]["forwarders"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    let stream_id = list["publishers"][0]["forwarders"][0]["stream_id"]
+        .as_u64()
+        .unwrap();
+    let (reply, commands) = r.send(
+        2,
+        json!({"request": "stop_rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10, "stream_id": stream_id}),
+        None,
+    );
+    assert!(matches!(reply, Reply::Sync(ref v) if v["videoroom"] == "stop_rtp_forward"));
+    assert!(matches!(
+        commands[..],
+        [Command::StopForward { handle: 1, .. }]
+    ));
+    let bad = r.sync(2, json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10, "host": "example.com", "audio_port": 1}));
+    assert_eq!(bad["error_code"], 430);
+    // Unpublishing ends the rest.
+    let (_, _, commands) = r.event(1, json!({"request": "unpublish"}), None);
+    let stops = commands
+        .iter()
+        .filter(|c| matches!(c, Command::StopForward { .. }))
+        .count();
+    assert_eq!(stops, 2);
+}

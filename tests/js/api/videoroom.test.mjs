@@ -1199,7 +1199,7 @@ test('destroy: wrong secret 433; participants get {videoroom:"destroyed", room};
 
 // ----- generic errors --------------------------------------------------------------------------
 
-test('errors: unknown request 423, missing request / room 429, invalid element 430, join first 424, unsupported 499', T, async () => {
+test('errors: unknown request 423, missing request / room 429, invalid element 430, join first 424, unsupported 499, rtp_forward without streams 429', T, async () => {
   const h = await attach();
   await expectVrError(h, { request: 'foo' }, 423, { sync: true, error: "Unknown request 'foo'" });
   await expectVrError(h, {}, 429, { sync: true, error: 'Missing element (request)' });
@@ -1211,7 +1211,7 @@ test('errors: unknown request 423, missing request / room 429, invalid element 4
   for (const request of ['configure', 'publish', 'unpublish', 'start', 'pause', 'switch', 'leave']) {
     await expectVrError(h, { request }, 424, { sync: false });
   }
-  await expectVrError(h, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: Aid, host: '127.0.0.1' }, 499, { sync: true });
+  await expectVrError(h, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: Aid, host: '127.0.0.1' }, 429, { sync: true }); // no streams to forward
   await expectVrError(h, { request: 'enable_recording', room: 1234, secret: 'adminpwd', record: true }, 499, { sync: true });
 });
 
