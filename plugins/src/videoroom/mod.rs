@@ -228,6 +228,15 @@ fn wanted_streams(list: &[Fields<'_>]) -> Result<Vec<Wanted>, VrError> {
         .collect()
 }
 
+/// A publisher's requested bitrate (0: none) under the room's cap, when it has one.
+fn capped(bps: u64, cap: Option<u64>) -> Option<u64> {
+    match (bps, cap) {
+        (0, cap) => cap,
+        (b, Some(cap)) => Some(b.min(cap)),
+        (b, None) => Some(b),
+    }
+}
+
 /// A requested substream as an index into `rids` (lowest first); none asked: the best.
 fn layer_index(rids: &[String], substream: Option<u64>) -> usize {
     let top = rids.len().saturating_sub(1);
@@ -349,6 +358,15 @@ impl VideoRoom {
             Some(Role::Publisher(p)) => Some((handle, p)),
             _ => None,
         }
+    }
+
+    /// The bitrate publishers of the handle's room may not exceed (`bitrate_cap`).
+    fn room_cap(&self, handle: HandleId) -> Option<u64> {
+        let Some(Role::Publisher(p)) = self.roles.get(&handle) else {
+            return None;
+        };
+        let room = self.rooms.get(&p.room)?;
+        room.bitrate_cap.then_some(room.bitrate).filter(|b| *b > 0)
     }
 
     fn publisher_mut(&mut self, handle: HandleId) -> Option<&mut Publisher> {
@@ -730,6 +748,7 @@ impl VideoRoom {
         }
         let room_id = room.id;
         let room_bitrate = room.bitrate;
+        let room_cap = room.bitrate_cap.then_some(room.bitrate).filter(|b| *b > 0);
         let talking_watch = room
             .audiolevel_event
             .then_some((room.audio_active_packets, room.audio_level_average));
@@ -753,8 +772,8 @@ impl VideoRoom {
         if display.is_some() {
             p.display = display;
         }
-        if bitrate.is_some() {
-            p.bitrate = bitrate;
+        if let Some(b) = bitrate {
+            p.bitrate = capped(b, room_cap);
         }
         let mut event = room_event(room_id, "configured", "ok".into());
         let info = p.to_json();
@@ -884,12 +903,13 @@ impl VideoRoom {
         let keyframe = f.bool("keyframe")?.unwrap_or(false);
         let bitrate = f.u64("bitrate")?;
         let display = f.str("display")?.map(str::to_owned);
+        let room_cap = self.room_cap(handle);
         let Some(p) = self.publisher_mut(handle) else {
             return Err(VrError::JoinFirst);
         };
         let room_id = p.room;
         if let Some(b) = bitrate {
-            p.bitrate = (b > 0).then_some(b);
+            p.bitrate = capped(b, room_cap);
             ctx.push(Command::SetBitrateCap {
                 handle,
                 bps: p.bitrate,

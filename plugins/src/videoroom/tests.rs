@@ -735,3 +735,40 @@ fn rtp_forward_copies_streams_until_stopped_or_unpublished() {
         .count();
     assert_eq!(stops, 2);
 }
+
+#[test]
+fn bitrate_cap_bounds_what_publishers_ask_for() {
+    let mut r = Room::new(&[1]);
+    r.sync(
+        1,
+        json!({"request": "create", "room": 3, "bitrate": 300000, "bitrate_cap": true}),
+    );
+    let (_, _, commands) = r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 3, "bitrate": 2000000}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::SetBitrateCap {
+            bps: Some(300_000),
+            ..
+        }
+    )));
+    let (_, _, commands) = r.event(1, json!({"request": "configure", "bitrate": 0}), None);
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::SetBitrateCap {
+            bps: Some(300_000),
+            ..
+        }
+    )));
+    let (_, _, commands) = r.event(1, json!({"request": "configure", "bitrate": 100000}), None);
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::SetBitrateCap {
+            bps: Some(100_000),
+            ..
+        }
+    )));
+}
