@@ -115,6 +115,10 @@ pub struct LayerChoice {
     keyframe_wanted: Option<usize>,
     /// The last key frame asked for: which layer, when.
     asked: Option<(usize, Instant)>,
+    /// When the first packet of any layer came: until `fallback` after it, a receiver that
+    /// forwards nothing yet waits for the layer it wants rather than take a lower one that
+    /// happened to come first.
+    first_seen: Option<Instant>,
 }
 
 /// Least time between two key-frame requests for the same layer.
@@ -139,6 +143,7 @@ impl LayerChoice {
             fallback,
             keyframe_wanted: None,
             asked: None,
+            first_seen: None,
         }
     }
 
@@ -163,8 +168,14 @@ impl LayerChoice {
 
     /// The best layer at or below the wanted one that is sending.
     fn target(&self, now: Instant) -> Option<usize> {
+        let settled = self.current.is_some()
+            || self
+                .first_seen
+                .is_some_and(|t| now.saturating_duration_since(t) >= self.fallback);
         (0..=self.wanted).rev().find(|&i| {
-            self.last_seen[i].is_some_and(|t| now.saturating_duration_since(t) < self.fallback)
+            let sending =
+                self.last_seen[i].is_some_and(|t| now.saturating_duration_since(t) < self.fallback);
+            sending && (settled || i == self.wanted)
         })
     }
 
@@ -174,6 +185,7 @@ impl LayerChoice {
             return Verdict::Drop;
         };
         self.last_seen[layer] = Some(now);
+        self.first_seen.get_or_insert(now);
         let target = self.target(now);
         if self.current == Some(layer) && target == Some(layer) {
             return Verdict::Forward;
@@ -215,6 +227,19 @@ mod tests {
     }
 
     #[test]
+    fn without_the_wanted_layer_a_lower_one_is_taken_after_the_fallback_time() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let l = Rid::from("l");
+        let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, 2, DEFAULT_FALLBACK);
+        assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(0)), Verdict::Drop);
+        assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(249)), Verdict::Drop);
+        assert_eq!(c.on_packet(Some(l), &VP8_DELTA, ms(250)), Verdict::Drop);
+        assert_eq!(c.take_keyframe_request(), Some(l));
+        assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(260)), Verdict::Forward);
+    }
+
+    #[test]
     fn keyframes_are_recognised_per_codec() {
         assert!(VideoCodec::Vp8.starts_keyframe(&VP8_KEY));
         assert!(!VideoCodec::Vp8.starts_keyframe(&VP8_DELTA));
@@ -247,10 +272,10 @@ mod tests {
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let (l, m, h) = (Rid::from("l"), Rid::from("m"), Rid::from("h"));
         let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, 2, DEFAULT_FALLBACK);
-        // Only the low layer seen yet: it is the best there is.
-        assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(0)), Verdict::Forward);
+        // A lower layer that comes first is not taken while the wanted one may still come.
+        assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(0)), Verdict::Drop);
         assert_eq!(c.on_packet(Some(h), &VP8_DELTA, ms(1)), Verdict::Drop);
-        assert_eq!(c.on_packet(Some(l), &VP8_DELTA, ms(1)), Verdict::Forward);
+        assert_eq!(c.on_packet(Some(l), &VP8_DELTA, ms(1)), Verdict::Drop);
         assert_eq!(c.take_keyframe_request(), Some(h));
         assert_eq!(c.take_keyframe_request(), None, "asked once");
         assert_eq!(c.on_packet(Some(h), &VP8_DELTA, ms(2)), Verdict::Drop);

@@ -13,7 +13,7 @@
 //! Janus 1.x's VideoRoom API.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -53,6 +53,9 @@ const TRAILER: usize = 3;
 /// The largest forward jump of sequence numbers a subscriber may see between two packets in a
 /// row (loss on loopback is rare; a rebasing mistake jumps by thousands).
 const MAX_SEQ_STEP: i32 = 5;
+const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
+const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
 // ---- the tests -------------------------------------------------------------------------
 
@@ -90,6 +93,26 @@ async fn videoroom_switch_moves_a_subscriber_stream_to_another_feed() {
     timeout(Duration::from_secs(45), switch_feeds())
         .await
         .expect("the switch exchange did not finish within 45 s");
+}
+
+/// Scenario 6: a simulcast publisher (one VP8 m-line, rids h, m and l): a subscriber gets the
+/// layer it asks for, changes layer at a key frame of the new one without a break in its
+/// sequence numbers, and falls back to the best remaining layer when its layer stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_simulcast_subscriber_chooses_and_falls_back_between_layers() {
+    timeout(Duration::from_secs(50), simulcast_layers())
+        .await
+        .expect("the simulcast exchange did not finish within 50 s");
+}
+
+/// Scenario 7: a room with `audiolevel_event`: a publisher whose RFC 6464 audio levels go
+/// loud then silent is announced `talking` then `stopped-talking`, to itself and to the
+/// other publisher in the room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_talking_events_follow_audio_levels() {
+    timeout(Duration::from_secs(40), talking_events())
+        .await
+        .expect("the talking exchange did not finish within 40 s");
 }
 
 async fn fan_out_then_unpublish() {
@@ -718,6 +741,491 @@ async fn switch_feeds() {
     drop(cardea);
 }
 
+async fn simulcast_layers() {
+    let cardea = Cardea::start("");
+    // Independent checks fail at the end, all together, so that one finding does not hide
+    // the scenarios after it.
+    let mut failures: Vec<String> = Vec::new();
+    macro_rules! check {
+        ($cond:expr, $($msg:tt)+) => {
+            if !$cond {
+                let failure = format!($($msg)+);
+                eprintln!("FAILED CHECK: {failure}");
+                failures.push(failure);
+            }
+        };
+    }
+    let publisher = SimulcastPublisher::join_and_publish(&cardea).await;
+    let data = &publisher.joined;
+    // The answer accepts the three layers.
+    let answer_lines: Vec<&str> = publisher
+        .answer_sdp
+        .lines()
+        .filter(|l| l.starts_with("a=simulcast") || l.starts_with("a=rid"))
+        .collect();
+    eprintln!("simulcast lines of the answer: {answer_lines:?}");
+    let recv = answer_lines
+        .iter()
+        .find_map(|l| l.strip_prefix("a=simulcast:recv "))
+        .unwrap_or_else(|| {
+            panic!(
+                "the answer to a simulcast offer has no a=simulcast:recv:\n{}",
+                publisher.answer_sdp
+            )
+        });
+    let accepted: BTreeSet<&str> = recv
+        .split(';')
+        .flat_map(|alt| alt.split(','))
+        .map(|rid| rid.trim().trim_start_matches('~'))
+        .collect();
+    assert_eq!(
+        accepted,
+        BTreeSet::from(["h", "m", "l"]),
+        "the answer receives every offered layer:\n{}",
+        publisher.answer_sdp
+    );
+    for rid in SIMULCAST_RIDS {
+        assert!(
+            answer_lines.contains(&format!("a=rid:{rid} recv").as_str()),
+            "no a=rid:{rid} recv in the answer:\n{}",
+            publisher.answer_sdp
+        );
+    }
+    let streams = data["streams"].as_array().expect("joined carries streams");
+    let video = streams
+        .iter()
+        .find(|s| s["type"] == "video")
+        .unwrap_or_else(|| panic!("no video stream in {data}"));
+    assert_eq!(video["mid"], publisher.video_mid.as_str(), "{data}");
+    assert_eq!(video["codec"], "vp8", "{data}");
+    assert_eq!(video["simulcast"], true, "the stream is simulcast: {data}");
+
+    // Let Cardea see every layer for a while before anyone subscribes.
+    sleep(Duration::from_millis(500)).await;
+    let mut sub = Subscriber::join(
+        &cardea,
+        json!([{ "feed": publisher.id, "mid": publisher.video_mid, "substream": 2 }]),
+        "the simulcast subscriber",
+    )
+    .await;
+    eprintln!("attached: {}", sub.attached);
+    let sub_mid = sub.attached["streams"][0]["mid"]
+        .as_str()
+        .expect("the attached stream has a mid")
+        .to_owned();
+    let video_got = |sub: &Subscriber| sub.peer.received(RtpCodecKind::Video);
+    let layer_log = |publisher: &SimulcastPublisher| {
+        publisher
+            .layers
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}: ssrc {:#x}, {} packets, key frame requests at {:?}, key frames at \
+                     indices {:?}",
+                    l.rid,
+                    l.ssrc,
+                    l.sent.load(Ordering::Relaxed),
+                    l.requests
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .map(|t| *t - publisher.started)
+                        .collect::<Vec<_>>(),
+                    l.keyframes.lock().unwrap()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
+    let describe = |got: &[Got]| {
+        got.iter()
+            .map(|g| {
+                format!(
+                    "({} {} #{:?}{})",
+                    g.seq,
+                    g.tag().map(char::from).unwrap_or('?'),
+                    g.index(),
+                    if g.keyframe_start() { " key" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+
+    // Substream 2: layer h only.
+    let h_key = wait_until(Duration::from_secs(3), || {
+        video_got(&sub)
+            .iter()
+            .any(|g| g.tag() == Some(b'h') && g.keyframe_start())
+    })
+    .await;
+    sleep(Duration::from_millis(700)).await;
+    let got = video_got(&sub);
+    eprintln!(
+        "substream 2: {} packets, tags {:?}; publisher:\n  {}",
+        got.len(),
+        got.iter()
+            .filter_map(Got::tag)
+            .map(char::from)
+            .collect::<BTreeSet<_>>(),
+        layer_log(&publisher)
+    );
+    assert!(
+        h_key,
+        "no key frame of layer h within 3 s of connecting; got {}\n  {}",
+        describe(&got[..got.len().min(30)]),
+        layer_log(&publisher)
+    );
+    check!(
+        got.iter().all(|g| g.tag() == Some(b'h')),
+        "substream 2 must bring layer h only: {}",
+        describe(&got[..got.len().min(60)])
+    );
+    check!(
+        got[0].keyframe_start(),
+        "the first packet of layer h does not begin a key frame: {}",
+        describe(&got[..got.len().min(10)])
+    );
+    eprintln!(
+        "the subscriber's started event came {:?} after the publisher began sending, \
+         connected at {:?}",
+        sub.started_at.saturating_duration_since(publisher.started),
+        sub.connected_at
+            .saturating_duration_since(publisher.started)
+    );
+    eprintln!(
+        "substream 2, first packets (arrival after the started event): {}",
+        got.iter()
+            .take(12)
+            .map(|g| format!(
+                "{}#{:?}{} +{:?}",
+                g.tag().map(char::from).unwrap_or('?'),
+                g.index(),
+                if g.keyframe_start() { " key" } else { "" },
+                g.at.saturating_duration_since(sub.started_at)
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let ssrc = got[0].ssrc;
+    assert!(got.len() >= 15, "only {} packets of layer h", got.len());
+
+    // Substream 0: after a key frame of l, l only.
+    let before_configure = got.len();
+    let configured = sub
+        .participant
+        .request(
+            json!({"request": "configure", "streams": [{"mid": sub_mid, "substream": 0}]}),
+            None,
+        )
+        .await;
+    let configured_at = Instant::now();
+    eprintln!("configure substream 0: {configured}");
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    let switched = wait_until(Duration::from_secs(3), || {
+        video_got(&sub)[before_configure..]
+            .iter()
+            .any(|g| g.tag() == Some(b'l'))
+    })
+    .await;
+    sleep(Duration::from_millis(700)).await;
+    let got = video_got(&sub);
+    assert!(
+        switched,
+        "no packet of layer l within 3 s of configure substream 0; publisher:\n  {}",
+        layer_log(&publisher)
+    );
+    let first_l = before_configure
+        + got[before_configure..]
+            .iter()
+            .position(|g| g.tag() == Some(b'l'))
+            .expect("a packet of l");
+    eprintln!(
+        "to substream 0: first packet of l after {:?}; around it: {}; publisher:\n  {}",
+        got[first_l].at.saturating_duration_since(configured_at),
+        describe(&got[first_l.saturating_sub(3)..(first_l + 5).min(got.len())]),
+        layer_log(&publisher)
+    );
+    check!(
+        got[before_configure..first_l]
+            .iter()
+            .all(|g| g.tag() == Some(b'h')),
+        "until l's key frame, h goes on: {}",
+        describe(&got[before_configure..first_l])
+    );
+    check!(
+        got[first_l].keyframe_start(),
+        "the first packet of layer l is not the start of a key frame: {}",
+        describe(&got[first_l..(first_l + 5).min(got.len())])
+    );
+    let after: Vec<&Got> = got[first_l..].iter().collect();
+    check!(
+        after.iter().all(|g| g.tag() == Some(b'l')),
+        "after the first packet of l, only l: {}",
+        describe(&got[first_l..])
+    );
+    assert!(after.len() >= 15, "only {} packets of l", after.len());
+    check!(
+        got[first_l].seq == got[first_l - 1].seq.wrapping_add(1),
+        "the sequence numbers go on by one at the change of layer: {}",
+        describe(&got[first_l - 1..=first_l])
+    );
+    check!(
+        got.iter().all(|g| g.ssrc == ssrc),
+        "one SSRC for the subscriber across the change: {:?}",
+        got.iter().map(|g| g.ssrc).collect::<BTreeSet<_>>()
+    );
+
+    // Back to substream 2, then h stops: m takes over, from a key frame of m.
+    let before_back = got.len();
+    let configured = sub
+        .participant
+        .request(
+            json!({"request": "configure", "streams": [{"mid": sub_mid, "substream": 2}]}),
+            None,
+        )
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    let back = wait_until(Duration::from_secs(3), || {
+        video_got(&sub)[before_back..]
+            .iter()
+            .any(|g| g.tag() == Some(b'h'))
+    })
+    .await;
+    sleep(Duration::from_millis(500)).await;
+    let got = video_got(&sub);
+    assert!(
+        back,
+        "no packet of h within 3 s of configure substream 2; publisher:\n  {}",
+        layer_log(&publisher)
+    );
+    let first_h = before_back
+        + got[before_back..]
+            .iter()
+            .position(|g| g.tag() == Some(b'h'))
+            .expect("a packet of h");
+    check!(
+        got[first_h].keyframe_start(),
+        "back on h: the first packet is not a key frame start: {}",
+        describe(&got[first_h..(first_h + 5).min(got.len())])
+    );
+    check!(
+        got[first_h..].iter().all(|g| g.tag() == Some(b'h')),
+        "back on h: only h: {}",
+        describe(&got[first_h..])
+    );
+
+    let before_stop = got.len();
+    publisher.layers[2].sending.store(false, Ordering::Relaxed);
+    let stopped_at = Instant::now();
+    let fell_back = wait_until(Duration::from_secs(3), || {
+        video_got(&sub)[before_stop..]
+            .iter()
+            .any(|g| g.tag() == Some(b'm'))
+    })
+    .await;
+    sleep(Duration::from_millis(500)).await;
+    let got = video_got(&sub);
+    assert!(
+        fell_back,
+        "layer h stopped, substream 2 wanted: no packet of m within 3 s; after the stop: {}\n\
+         publisher:\n  {}",
+        describe(&got[before_stop..]),
+        layer_log(&publisher)
+    );
+    let first_m = before_stop
+        + got[before_stop..]
+            .iter()
+            .position(|g| g.tag() == Some(b'm'))
+            .expect("a packet of m");
+    let delay = got[first_m].at.saturating_duration_since(stopped_at);
+    eprintln!(
+        "fallback: first packet of m {delay:?} after h stopped; around it: {}; publisher:\n  {}",
+        describe(&got[first_m.saturating_sub(3)..(first_m + 5).min(got.len())]),
+        layer_log(&publisher)
+    );
+    check!(
+        delay <= Duration::from_millis(1000),
+        "the fallback to m took {delay:?} (more than 1 s)"
+    );
+    check!(
+        got[first_m].keyframe_start(),
+        "the fallback starts on a delta frame of m: {}",
+        describe(&got[first_m..(first_m + 5).min(got.len())])
+    );
+    check!(
+        got[first_m..].iter().all(|g| g.tag() == Some(b'm')),
+        "after the fallback only m (l is not better, h stopped): {}",
+        describe(&got[first_m..])
+    );
+    check!(
+        got[before_stop..first_m]
+            .iter()
+            .all(|g| g.tag() == Some(b'h')),
+        "nothing but the last of h before m: {}",
+        describe(&got[before_stop..first_m])
+    );
+    check!(
+        got[first_m].seq == got[first_m - 1].seq.wrapping_add(1),
+        "the sequence numbers go on by one at the fallback: {}",
+        describe(&got[first_m - 1..=first_m])
+    );
+    check!(
+        got.iter().all(|g| g.ssrc == ssrc),
+        "one SSRC for the subscriber throughout: {:?}",
+        got.iter().map(|g| g.ssrc).collect::<BTreeSet<_>>()
+    );
+    assert_no_errors(&mut sub.participant.events, "simulcast subscriber");
+    sub.close().await;
+    publisher.close().await;
+    drop(cardea);
+    assert!(
+        failures.is_empty(),
+        "{} simulcast check(s) failed:\n- {}",
+        failures.len(),
+        failures.join("\n- ")
+    );
+    assert_seq_continuous(&got, "simulcast subscriber, video");
+}
+
+async fn talking_events() {
+    let cardea = Cardea::start("");
+    const TALK_ROOM: u64 = 4321;
+    // Publisher B creates the room and joins it (without publishing).
+    let mut b = Participant::attach(&cardea).await;
+    let create = json!({"request": "create", "room": TALK_ROOM, "audiolevel_event": true,
+                        "audio_active_packets": 10, "audio_level_average": 40});
+    let reply = b
+        .janus
+        .message(b.session, b.handle, &transaction(), create.clone(), None)
+        .await;
+    assert_eq!(reply["janus"], "success", "{create}: {reply}");
+    let created = &reply["plugindata"]["data"];
+    assert_eq!(created["videoroom"], "created", "{reply}");
+    assert_eq!(created["room"], TALK_ROOM, "{reply}");
+    let joined = b
+        .request(
+            json!({"request": "join", "room": TALK_ROOM, "ptype": "publisher", "display": "bob"}),
+            None,
+        )
+        .await;
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+
+    // Publisher A: loud (10 -dBov) from its first packet.
+    let level = Arc::new(AtomicU8::new(10));
+    let mut a = Publisher::join_and_publish_in(
+        &cardea,
+        TALK_ROOM,
+        b'A',
+        "alice",
+        KeyframePolicy::EverySecondAndOnRequest,
+        Some(Arc::clone(&level)),
+    )
+    .await;
+    let loud_from = a.log.started;
+    eprintln!(
+        "alice's audio level extension: {:?}",
+        a.answer_sdp.lines().find(|l| l.contains(AUDIO_LEVEL_URI))
+    );
+    let is = |name: &'static str| {
+        move |e: &Value| {
+            let d = &e["plugindata"]["data"];
+            d["videoroom"] == name
+        }
+    };
+    let check = |event: &Value, name: &str, who: &str| {
+        let d = &event["plugindata"]["data"];
+        assert_eq!(d["videoroom"], name, "{who}: {event}");
+        assert_eq!(d["room"], TALK_ROOM, "{who}: {event}");
+        assert_eq!(d["id"], a.id, "{who}: {event}");
+        assert_eq!(d["mid"], a.audio_mid.as_str(), "{who}: {event}");
+        d["audio-level-dBov-avg"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{who}: no audio-level-dBov-avg number in {event}"))
+    };
+    let heard_a = a
+        .participant
+        .events
+        .wait_for(
+            "alice's own talking event",
+            Duration::from_secs(3),
+            is("talking"),
+        )
+        .await;
+    let heard_b = b
+        .events
+        .wait_for(
+            "the talking event about alice",
+            Duration::from_secs(3),
+            is("talking"),
+        )
+        .await;
+    let talking_after = loud_from.elapsed();
+    eprintln!(
+        "talking ({talking_after:?} after the first packet):\n  alice: {heard_a}\n  bob: {heard_b}"
+    );
+    for (event, who) in [(&heard_a, "alice"), (&heard_b, "bob")] {
+        let avg = check(event, "talking", who);
+        assert!(
+            (9.0..=11.0).contains(&avg),
+            "{who}: the average of packets at 10 -dBov is {avg}: {event}"
+        );
+    }
+    // Loud for about a second, then silence.
+    sleep_until(loud_from + Duration::from_secs(1)).await;
+    level.store(127, Ordering::Relaxed);
+    let silent_from = Instant::now();
+    let stopped_a = a
+        .participant
+        .events
+        .wait_for(
+            "alice's own stopped-talking event",
+            Duration::from_secs(3),
+            is("stopped-talking"),
+        )
+        .await;
+    let stopped_b = b
+        .events
+        .wait_for(
+            "the stopped-talking event about alice",
+            Duration::from_secs(3),
+            is("stopped-talking"),
+        )
+        .await;
+    eprintln!(
+        "stopped talking ({:?} after the silence began):\n  alice: {stopped_a}\n  bob: {stopped_b}",
+        silent_from.elapsed()
+    );
+    for (event, who) in [(&stopped_a, "alice"), (&stopped_b, "bob")] {
+        let avg = check(event, "stopped-talking", who);
+        assert!(
+            avg >= 40.0,
+            "{who}: stopped talking with an average of {avg} -dBov (the threshold is 40): {event}"
+        );
+    }
+    // A second of silence: no more talking events, and each was heard once, in order.
+    sleep_until(silent_from + Duration::from_secs(1)).await;
+    for (events, who) in [(&mut a.participant.events, "alice"), (&mut b.events, "bob")] {
+        let names: Vec<String> = events
+            .drain()
+            .iter()
+            .filter_map(|e| e["plugindata"]["data"]["videoroom"].as_str())
+            .filter(|n| n.contains("talking"))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(
+            names,
+            vec!["talking", "stopped-talking"],
+            "{who}: the talking events heard:\n{}",
+            events.describe()
+        );
+    }
+    assert_no_errors(&mut b.events, "bob");
+    assert_no_errors(&mut a.participant.events, "alice");
+    a.close().await;
+    drop(cardea);
+}
+
 // ---- Janus API helpers -----------------------------------------------------------------
 
 /// A session with one VideoRoom handle and its long poll.
@@ -880,11 +1388,25 @@ impl Publisher {
         display: &str,
         policy: KeyframePolicy,
     ) -> Publisher {
+        Publisher::join_and_publish_in(cardea, ROOM, tag, display, policy, None).await
+    }
+
+    /// [`Publisher::join_and_publish`] into `room`; with `audio_level`, the offer has the
+    /// RFC 6464 audio level extension and every opus packet carries the level it holds.
+    async fn join_and_publish_in(
+        cardea: &Cardea,
+        room: u64,
+        tag: u8,
+        display: &str,
+        policy: KeyframePolicy,
+        audio_level: Option<Arc<AtomicU8>>,
+    ) -> Publisher {
         let mut participant = Participant::attach(cardea).await;
         let peer = PeerState::new();
         let pc = peer_connection(
             Arc::clone(&peer),
             &loopback_ip_of(&cardea.listeners.media[0]),
+            audio_level.is_some(),
         )
         .await;
         let audio_ssrc = 0x1100_0000 | u32::from(tag);
@@ -900,7 +1422,7 @@ impl Publisher {
         let what = format!("publisher {display}");
         let joined = participant
             .request(
-                json!({"request": "joinandconfigure", "room": ROOM, "ptype": "publisher",
+                json!({"request": "joinandconfigure", "room": room, "ptype": "publisher",
                        "display": display}),
                 Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
             )
@@ -935,6 +1457,15 @@ impl Publisher {
                 .unwrap_or_else(|| panic!("{what}: no {kind} m-line in\n{offer_sdp}"))
         };
         let (audio_mid, video_mid) = (mid_of("audio"), mid_of("video"));
+        let level = audio_level.map(|level| {
+            let id = extmap_id(&answer_sdp, &audio_mid, AUDIO_LEVEL_URI).unwrap_or_else(|| {
+                panic!(
+                    "{what}: the answer has no {AUDIO_LEVEL_URI} extension on the audio \
+                     m-line although the offer had it:\n{answer_sdp}"
+                )
+            });
+            (id, level)
+        });
 
         let log = Arc::new(SendLog {
             started: Instant::now(),
@@ -955,6 +1486,7 @@ impl Publisher {
                 Arc::clone(&audio),
                 tag,
                 audio_ssrc,
+                level,
                 Arc::clone(&log),
                 Arc::clone(&stop),
             )),
@@ -1020,11 +1552,14 @@ async fn watch_keyframe_requests(video: Arc<TrackLocalStaticRTP>, log: Arc<SendL
     }
 }
 
-/// 20 ms opus frames at 48 kHz: TOC 0xf8 (CELT fullband 20 ms, one frame) and a trailer.
+/// 20 ms opus frames at 48 kHz: TOC 0xf8 (CELT fullband 20 ms, one frame) and a trailer;
+/// with `level` (extension id, -dBov) the RFC 6464 audio level in a one-byte header
+/// extension, the voice activity bit set.
 async fn send_audio(
     track: Arc<TrackLocalStaticRTP>,
     tag: u8,
     ssrc: u32,
+    level: Option<(u8, Arc<AtomicU8>)>,
     log: Arc<SendLog>,
     stop: Arc<AtomicBool>,
 ) {
@@ -1036,7 +1571,7 @@ async fn send_audio(
         tick.tick().await;
         let mut payload = vec![0xf8, 0xff, 0xfe];
         payload.extend_from_slice(&trailer(tag, index));
-        let packet = rtp(
+        let mut packet = rtp(
             OPUS_PT,
             seq0.wrapping_add(index),
             ts0.wrapping_add(960 * u32::from(index)),
@@ -1044,6 +1579,13 @@ async fn send_audio(
             false,
             payload,
         );
+        if let Some((id, level)) = &level {
+            let value = 0x80 | (level.load(Ordering::Relaxed) & 0x7f);
+            packet
+                .header
+                .set_extension(*id, Bytes::copy_from_slice(&[value]))
+                .expect("a one-byte header extension");
+        }
         if track.write_rtp(packet).await.is_err() {
             return;
         }
@@ -1079,32 +1621,7 @@ async fn send_video(
         if periodic {
             last_periodic = Instant::now();
         }
-        let picture_id = (frame & 0x7fff) as u16;
-        let descriptor = |start: bool| -> Vec<u8> {
-            vec![
-                if start { 0x90 } else { 0x80 },
-                0x80,
-                0x80 | (picture_id >> 8) as u8,
-                picture_id as u8,
-            ]
-        };
-        let mut packets: Vec<Vec<u8>> = Vec::new();
-        if key {
-            let mut first = descriptor(true);
-            first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
-            first.extend_from_slice(&[0xaa; 40]);
-            packets.push(first);
-            for _ in 0..2 {
-                let mut more = descriptor(false);
-                more.extend_from_slice(&[0xbb; 60]);
-                packets.push(more);
-            }
-        } else {
-            let mut only = descriptor(true);
-            only.extend_from_slice(&[0x51, 0x01, 0x00]);
-            only.extend_from_slice(&[0xcc; 20]);
-            packets.push(only);
-        }
+        let packets = vp8_frame(key, frame);
         let ts = ts0.wrapping_add(3000 * frame);
         let count = packets.len();
         for (i, mut payload) in packets.into_iter().enumerate() {
@@ -1131,6 +1648,39 @@ async fn send_video(
     }
 }
 
+/// The payloads (trailer still to add) of VP8 frame number `frame`: a key frame is three
+/// packets (S=1, PID=0 and the key frame header P=0, start code, 320x240; then two
+/// continuations S=0), an inter frame one; a 15-bit PictureID in every descriptor.
+fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
+    let picture_id = (frame & 0x7fff) as u16;
+    let descriptor = |start: bool| -> Vec<u8> {
+        vec![
+            if start { 0x90 } else { 0x80 },
+            0x80,
+            0x80 | (picture_id >> 8) as u8,
+            picture_id as u8,
+        ]
+    };
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    if key {
+        let mut first = descriptor(true);
+        first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+        first.extend_from_slice(&[0xaa; 40]);
+        packets.push(first);
+        for _ in 0..2 {
+            let mut more = descriptor(false);
+            more.extend_from_slice(&[0xbb; 60]);
+            packets.push(more);
+        }
+    } else {
+        let mut only = descriptor(true);
+        only.extend_from_slice(&[0x51, 0x01, 0x00]);
+        only.extend_from_slice(&[0xcc; 20]);
+        packets.push(only);
+    }
+    packets
+}
+
 fn trailer(tag: u8, index: u16) -> [u8; TRAILER] {
     let [hi, lo] = index.to_be_bytes();
     [tag, hi, lo]
@@ -1155,6 +1705,272 @@ fn rtp(
             ..Default::default()
         },
         payload: Bytes::from(payload),
+    }
+}
+
+// ---- the simulcast publisher -----------------------------------------------------------
+
+/// The simulcast layers, lowest quality first (index = substream); each is also the tag its
+/// payloads carry.
+const SIMULCAST_RIDS: [&str; 3] = ["l", "m", "h"];
+
+/// One simulcast layer of [`SimulcastPublisher`]: what it sent and was asked for.
+struct Layer {
+    rid: &'static str,
+    ssrc: u32,
+    /// Cleared to stop sending this layer (as a browser does when bandwidth drops).
+    sending: AtomicBool,
+    /// Set by a PLI or FIR for this layer's SSRC; its next frame is a key frame.
+    keyframe_wanted: AtomicBool,
+    requests: Mutex<Vec<Instant>>,
+    /// Packet index of each key frame's first packet.
+    keyframes: Mutex<Vec<u16>>,
+    sent: AtomicUsize,
+}
+
+/// A publisher of one VP8 m-line in three simulcast encodings (rids h, m, l, each its own
+/// SSRC, the rid and mid header extensions on every packet), as browsers send simulcast.
+struct SimulcastPublisher {
+    id: u64,
+    #[allow(dead_code)]
+    participant: Participant,
+    joined: Value,
+    answer_sdp: String,
+    video_mid: String,
+    /// Lowest quality first, as [`SIMULCAST_RIDS`].
+    layers: Vec<Arc<Layer>>,
+    started: Instant,
+    pc: Arc<dyn PeerConnection>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SimulcastPublisher {
+    async fn join_and_publish(cardea: &Cardea) -> SimulcastPublisher {
+        let mut participant = Participant::attach(cardea).await;
+        let peer = PeerState::new();
+        let pc = peer_connection(
+            Arc::clone(&peer),
+            &loopback_ip_of(&cardea.listeners.media[0]),
+            false,
+        )
+        .await;
+        let layers: Vec<Arc<Layer>> = SIMULCAST_RIDS
+            .iter()
+            .enumerate()
+            .map(|(i, rid)| {
+                Arc::new(Layer {
+                    rid,
+                    ssrc: 0x3300_0000 | (i as u32 + 1),
+                    sending: AtomicBool::new(true),
+                    keyframe_wanted: AtomicBool::new(false),
+                    requests: Mutex::new(Vec::new()),
+                    keyframes: Mutex::new(Vec::new()),
+                    sent: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        // Highest quality first, as browsers list them (a=simulcast:send h;m;l).
+        let encodings = layers
+            .iter()
+            .rev()
+            .map(|l| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    rid: l.rid.to_owned(),
+                    ssrc: Some(l.ssrc),
+                    ..Default::default()
+                },
+                codec: vp8().rtp_codec,
+                active: true,
+                ..Default::default()
+            })
+            .collect();
+        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+            "vr-simulcast".to_owned(),
+            "vr-simulcast-video".to_owned(),
+            "vr-simulcast-video".to_owned(),
+            RtpCodecKind::Video,
+            encodings,
+        )));
+        pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
+            .await
+            .expect("add_track");
+        let offer_sdp = local_offer(&*pc, &peer).await;
+        for line in [
+            "a=rid:h send",
+            "a=rid:m send",
+            "a=rid:l send",
+            "a=simulcast:send h;m;l",
+        ] {
+            assert!(
+                offer_sdp.lines().any(|l| l.trim() == line),
+                "webrtc-rs's simulcast offer lacks {line:?}:\n{offer_sdp}"
+            );
+        }
+        assert!(
+            !offer_sdp.contains("ssrc-group:SIM"),
+            "rid simulcast, not SSRC groups:\n{offer_sdp}"
+        );
+        let what = "the simulcast publisher";
+        let joined = participant
+            .request(
+                json!({"request": "joinandconfigure", "room": ROOM, "ptype": "publisher",
+                       "display": "simulcaster"}),
+                Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
+            )
+            .await;
+        assert_eq!(
+            joined["videoroom"], "joined",
+            "{what}: joinandconfigure answers joined: {joined}\noffer:\n{offer_sdp}"
+        );
+        let id = joined["id"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: no id in {joined}"));
+        let answer_sdp = joined["jsep"]["sdp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {joined}"))
+            .to_owned();
+        pc.set_remote_description(
+            RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
+        wait_connected(
+            &peer,
+            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+        )
+        .await;
+        let video_mid = m_lines(&offer_sdp)
+            .into_iter()
+            .find(|l| l.kind == "video")
+            .map(|l| l.mid)
+            .unwrap_or_else(|| panic!("{what}: no video m-line in\n{offer_sdp}"));
+        let ext = |uri: &str| {
+            extmap_id(&answer_sdp, &video_mid, uri).unwrap_or_else(|| {
+                panic!("{what}: the answer has no {uri} extension:\n{answer_sdp}")
+            })
+        };
+        let ids = (ext(MID_URI), ext(RID_URI));
+        let started = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = vec![tokio::spawn(watch_layer_keyframe_requests(
+            Arc::clone(&track),
+            layers.clone(),
+        ))];
+        for (i, layer) in layers.iter().enumerate() {
+            tasks.push(tokio::spawn(send_layer(
+                Arc::clone(&track),
+                Arc::clone(layer),
+                video_mid.clone(),
+                ids,
+                i as u16,
+                Arc::clone(&stop),
+            )));
+        }
+        assert_no_errors(&mut participant.events, what);
+        SimulcastPublisher {
+            id,
+            participant,
+            joined,
+            answer_sdp,
+            video_mid,
+            layers,
+            started,
+            pc,
+            stop,
+            tasks,
+        }
+    }
+
+    async fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Hands each PLI (by its media SSRC) and FIR (by its entries' SSRCs) to its layer.
+async fn watch_layer_keyframe_requests(track: Arc<TrackLocalStaticRTP>, layers: Vec<Arc<Layer>>) {
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        for packet in &packets {
+            let any = packet.as_any();
+            let ssrcs: Vec<u32> = if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+                vec![pli.media_ssrc]
+            } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+                fir.fir.iter().map(|e| e.ssrc).collect()
+            } else {
+                continue;
+            };
+            for layer in layers.iter().filter(|l| ssrcs.contains(&l.ssrc)) {
+                layer.requests.lock().unwrap().push(Instant::now());
+                layer.keyframe_wanted.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// One simulcast layer: 30 VP8 frames/s as [`send_video`], tagged with the rid's letter, a
+/// key frame first, when asked, and every 2 s; the mid and rid extensions on every packet.
+async fn send_layer(
+    track: Arc<TrackLocalStaticRTP>,
+    layer: Arc<Layer>,
+    mid: String,
+    (mid_id, rid_id): (u8, u8),
+    n: u16,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / 30));
+    let tag = layer.rid.as_bytes()[0];
+    let seq0 = 10_000u16.wrapping_mul(n + 1);
+    let ts0 = 0x2000_0000u32.wrapping_mul(u32::from(n) + 1);
+    let mut index: u16 = 0;
+    let mut frame: u32 = 0;
+    let mut last_periodic = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        if !layer.sending.load(Ordering::Relaxed) {
+            continue;
+        }
+        let asked = layer.keyframe_wanted.swap(false, Ordering::Relaxed);
+        let periodic = last_periodic.elapsed() >= Duration::from_secs(2);
+        let key = frame == 0 || asked || periodic;
+        if key {
+            last_periodic = Instant::now();
+        }
+        let packets = vp8_frame(key, frame);
+        let ts = ts0.wrapping_add(3000 * frame);
+        let count = packets.len();
+        for (i, mut payload) in packets.into_iter().enumerate() {
+            if key && i == 0 {
+                layer.keyframes.lock().unwrap().push(index);
+            }
+            payload.extend_from_slice(&trailer(tag, index));
+            let mut packet = rtp(
+                VP8_PT,
+                seq0.wrapping_add(index),
+                ts,
+                layer.ssrc,
+                i + 1 == count,
+                payload,
+            );
+            for (id, value) in [(mid_id, mid.as_bytes()), (rid_id, layer.rid.as_bytes())] {
+                packet
+                    .header
+                    .set_extension(id, Bytes::copy_from_slice(value))
+                    .expect("a one-byte header extension");
+            }
+            if track.write_rtp(packet).await.is_err() {
+                return;
+            }
+            index = index.wrapping_add(1);
+            layer.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        frame += 1;
     }
 }
 
@@ -1199,6 +2015,7 @@ impl Subscriber {
         let pc = peer_connection(
             Arc::clone(&peer),
             &loopback_ip_of(&cardea.listeners.media[0]),
+            false,
         )
         .await;
         pc.set_remote_description(
@@ -1266,6 +2083,7 @@ impl Subscriber {
 struct Got {
     seq: u16,
     ts: u32,
+    ssrc: u32,
     pt: u8,
     payload: Bytes,
     at: Instant,
@@ -1393,6 +2211,7 @@ impl PeerConnectionEventHandler for PeerHandler {
                     peer.got.lock().unwrap().entry(kind).or_default().push(Got {
                         seq: packet.header.sequence_number,
                         ts: packet.header.timestamp,
+                        ssrc: packet.header.ssrc,
                         pt: packet.header.payload_type,
                         payload: packet.payload.clone(),
                         at: Instant::now(),
@@ -1457,8 +2276,14 @@ impl Interceptor for KeyframeRequestsToApp {
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
-/// A PeerConnection for opus and VP8 reporting to `peer`, bound to `ip`.
-async fn peer_connection(peer: Arc<PeerState>, ip: &str) -> Arc<dyn PeerConnection> {
+/// A PeerConnection for opus and VP8 reporting to `peer`, bound to `ip`; with `audio_level`
+/// it also offers the RFC 6464 audio level header extension on audio (the default
+/// interceptors add the mid and rid extensions on video, which simulcast needs).
+async fn peer_connection(
+    peer: Arc<PeerState>,
+    ip: &str,
+    audio_level: bool,
+) -> Arc<dyn PeerConnection> {
     let mut media_engine = MediaEngine::default();
     media_engine
         .register_codec(opus(), RtpCodecKind::Audio)
@@ -1466,6 +2291,17 @@ async fn peer_connection(peer: Arc<PeerState>, ip: &str) -> Arc<dyn PeerConnecti
     media_engine
         .register_codec(vp8(), RtpCodecKind::Video)
         .expect("register VP8");
+    if audio_level {
+        media_engine
+            .register_header_extension(
+                RTCRtpHeaderExtensionCapability {
+                    uri: AUDIO_LEVEL_URI.to_owned(),
+                },
+                RtpCodecKind::Audio,
+                None,
+            )
+            .expect("register the audio level extension");
+    }
     let registry = register_default_interceptors(Registry::new(), &mut media_engine)
         .expect("interceptors")
         .with(Slot::from(14_000), KeyframeRequestsToApp::default());
@@ -1684,4 +2520,29 @@ fn m_lines(sdp: &str) -> Vec<MLine> {
         }
     }
     lines
+}
+
+/// The id an SDP gives the header extension `uri` in the m-section with `a=mid:<mid>` (or at
+/// session level).
+fn extmap_id(sdp: &str, mid: &str, uri: &str) -> Option<u8> {
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        sections.last_mut().expect("a section").push(line.trim());
+    }
+    let in_section = |lines: &[&str]| {
+        lines.iter().find_map(|line| {
+            let rest = line.strip_prefix("a=extmap:")?;
+            let mut fields = rest.split_whitespace();
+            let id = fields.next()?.split('/').next()?.parse().ok()?;
+            (fields.next()? == uri).then_some(id)
+        })
+    };
+    sections[1..]
+        .iter()
+        .find(|lines| lines.contains(&format!("a=mid:{mid}").as_str()))
+        .and_then(|lines| in_section(lines))
+        .or_else(|| in_section(&sections[0]))
 }
