@@ -1,0 +1,187 @@
+// Two Chromium pages in Cardea's VideoRoom, both driven by janus.js from npm the way the
+// multistream VideoRoom demo does: page A (HTTP) publishes its fake camera and microphone
+// in room 1234, page B (WebSocket) subscribes to A's feed, answers Cardea's offer and must
+// decode A's video and hear A's audio; when A unpublishes, B gets `updated` with a new offer.
+// Then a simulcast publisher (720p in three encodings) in a room without a bitrate cap:
+// choosing a lower substream lowers the resolution the subscriber decodes.
+// Run: cd tests/js && CARDEA_BIN=<path to cardea> node --test browser/videoroom.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startCardea } from '../cardea.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const pkgDir = (name) => dirname(require.resolve(`${name}/package.json`));
+
+const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+];
+const STATIC = {
+  '/': [join(here, 'janusjs-videoroom.html'), 'text/html; charset=utf-8'],
+  '/janus.js': [join(pkgDir('janus-gateway'), 'npm/src/janus.js'), 'text/javascript; charset=utf-8'],
+  '/adapter.js': [join(pkgDir('webrtc-adapter'), 'out/adapter.js'), 'text/javascript; charset=utf-8'],
+};
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let cardea, server, base, browser, publisher, subscriber, feed;
+const consoleLines = [];
+
+async function page(name) {
+  const p = await (await browser.newContext()).newPage();
+  p.on('console', (m) => consoleLines.push(`[${name}] ${m.type()}: ${m.text()}`));
+  p.on('pageerror', (e) => consoleLines.push(`[${name}] pageerror: ${e.message}`));
+  await p.goto(base + '/', { timeout: 10000 });
+  await p.click('#go', { timeout: 5000 }); // a user gesture, so the remote <video> may play sound
+  return p;
+}
+
+async function diag() {
+  const state = {};
+  for (const [name, p] of [['publisher', publisher], ['subscriber', subscriber]]) {
+    if (!p) continue;
+    state[name] = await p.evaluate(async () => ({
+      events: window.T.events, errors: window.T.errors, states: window.T.states,
+      tracks: window.T.tracks, stats: await window.rtpStats(),
+    })).catch((e) => e.message);
+  }
+  return `\n--- pages ---\n${JSON.stringify(state, null, 1)}\n--- browser console ---\n` +
+    `${consoleLines.slice(-40).join('\n')}\n--- cardea log ---\n${cardea.logs.join('').split('\n').slice(-40).join('\n')}`;
+}
+
+// Polls `probe` until it returns {ok: true}; fails with the last probe and both pages' state.
+async function until(what, ms, probe) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const last = await probe();
+    if (last.ok) return last;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms; last ${JSON.stringify(last)}${await diag()}`);
+    await sleep(250);
+  }
+}
+
+const inbound = async (p, kind) => (await p.evaluate(() => window.rtpStats())).rtp
+  .filter((r) => r.type === 'inbound-rtp' && r.kind === kind);
+
+before(async () => {
+  cardea = await startCardea();
+  server = createServer(async (req, res) => {
+    const entry = STATIC[new URL(req.url, 'http://x').pathname];
+    if (!entry) { res.writeHead(404).end(); return; }
+    res.writeHead(200, { 'content-type': entry[1], 'cache-control': 'no-store' }).end(await readFile(entry[0]));
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${server.address().port}`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 20000 });
+}, { timeout: 40000 });
+
+after(async () => {
+  if (browser) await browser.close().catch(() => {});
+  if (server) { server.closeAllConnections(); server.close(); }
+  if (cardea) await cardea.stop();
+});
+
+test('page A publishes camera and microphone in room 1234 (janus.js over HTTP)', { timeout: 30000 }, async () => {
+  publisher = await page('publisher');
+  try {
+    feed = await publisher.evaluate((s) => window.publish(s), cardea.http);
+  } catch (e) {
+    throw new Error(e.message + await diag());
+  }
+  assert.ok(Number.isSafeInteger(feed) && feed > 0, `feed id ${feed}`);
+  const answer = await publisher.evaluate(() => window.T.answer);
+  assert.match(answer, /^m=audio \d+ \S+ \d+\r?$/m, 'one audio codec in the answer');
+  assert.match(answer, /a=rtpmap:\d+ opus\/48000/);
+  assert.match(answer, /a=rtpmap:\d+ VP8\/90000/);
+  await until('publisher webrtcup', 10000, async () => ({ ok: await publisher.evaluate(() => window.T.webrtcUp === true) }));
+});
+
+test('page B subscribes over WebSocket and decodes A\'s video and hears A\'s audio', { timeout: 40000 }, async () => {
+  assert.ok(feed, 'no feed published');
+  subscriber = await page('subscriber');
+  try {
+    await subscriber.evaluate(([s, f]) => window.subscribe(s, f), [cardea.ws, feed]);
+  } catch (e) {
+    throw new Error(e.message + await diag());
+  }
+  const streams = await subscriber.evaluate(() => window.T.streams);
+  assert.deepEqual(streams.map((s) => s.type).sort(), ['audio', 'video']);
+  assert.ok(streams.every((s) => s.feed_id === feed && s.active), JSON.stringify(streams));
+  const seen = await until('decoded video at B', 20000, async () => {
+    const v = (await inbound(subscriber, 'video'))[0] || {};
+    return { ok: v.framesDecoded > 0 && v.frameWidth > 0, frames: v.framesDecoded, width: v.frameWidth };
+  });
+  await sleep(1000);
+  const later = (await inbound(subscriber, 'video'))[0];
+  assert.ok(later.framesDecoded > seen.frames, `framesDecoded stuck at ${seen.frames}${await diag()}`);
+  await until('audible audio at B', 10000, async () => {
+    const a = (await inbound(subscriber, 'audio'))[0] || {};
+    return { ok: a.totalAudioEnergy > 0, packets: a.packets, energy: a.totalAudioEnergy };
+  });
+  // janus.js told the page about both tracks, under the mids of the `attached` event.
+  const tracks = await subscriber.evaluate(() => window.T.tracks.filter((t) => t.on));
+  for (const s of streams) {
+    assert.ok(tracks.some((t) => t.mid === s.mid && t.kind === s.type), `onremotetrack for ${s.type} mid ${s.mid}: ${JSON.stringify(tracks)}`);
+  }
+});
+
+test('when A unpublishes, B gets updated with a new offer and answers it', { timeout: 30000 }, async () => {
+  assert.ok(subscriber, 'no subscriber');
+  await publisher.evaluate(() => window.sendMessage({ request: 'unpublish' }));
+  await until('updated at B', 10000, async () => {
+    const events = await subscriber.evaluate(() => window.T.events);
+    const updated = events.find((e) => e.videoroom === 'updated');
+    return { ok: !!updated && updated.streams.every((s) => s.active === false), updated };
+  });
+  await until('B answered the new offer', 10000, async () => {
+    const offers = await subscriber.evaluate(() => window.T.offers);
+    const started = (await subscriber.evaluate(() => window.T.events)).filter((e) => e.started === 'ok').length;
+    return { ok: offers === 2 && started === 2, offers, started };
+  });
+  const errors = await subscriber.evaluate(() => window.T.errors);
+  assert.deepEqual(errors, []);
+});
+
+test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 60000 }, async (t) => {
+  const room = 4321;
+  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, bitrate: 0, publishers: 2 }, success: resolve, error: reject,
+  })), room);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  const sender = await page('simulcast publisher');
+  const receiver = await page('simulcast subscriber');
+  const simFeed = await sender.evaluate(([s, r]) => window.publish(s, r, true), [cardea.http, room]);
+  const answer = await sender.evaluate(() => window.T.answer);
+  assert.match(answer, /a=simulcast:recv/, 'the answer takes the simulcast offer');
+  // The sender ramps its bandwidth up before it sends its best encoding.
+  await until('three encodings sent', 30000, async () => {
+    const out = (await sender.evaluate(() => window.rtpStats())).rtp
+      .filter((r) => r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth > 0);
+    return { ok: out.length === 3, widths: out.map((r) => `${r.rid}:${r.frameWidth}`) };
+  });
+  await receiver.evaluate(([s, f, r]) => window.subscribe(s, f, r), [cardea.ws, simFeed, room]);
+  const high = await until('high layer decoded at B', 15000, async () => {
+    const v = (await inbound(receiver, 'video'))[0] || {};
+    return { ok: v.frameWidth >= 1280, width: v.frameWidth, frames: v.framesDecoded };
+  });
+  const mid = (await receiver.evaluate(() => window.T.streams)).find((s) => s.type === 'video').mid;
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, substream: 0 }] }), mid);
+  const low = await until('low layer decoded at B', 15000, async () => {
+    const v = (await inbound(receiver, 'video'))[0] || {};
+    return { ok: v.frameWidth > 0 && v.frameWidth <= 320, width: v.frameWidth, frames: v.framesDecoded };
+  });
+  t.diagnostic(`decoded width ${high.width} at substream 2, ${low.width} at substream 0`);
+  const before = low.frames;
+  await sleep(1000);
+  const after = (await inbound(receiver, 'video'))[0].framesDecoded;
+  assert.ok(after > before, `decoding stopped after the switch: ${before} -> ${after}${await diag()}`);
+});
