@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # One measured run of cardea-load against a fresh Cardea: the server pinned to CPU 0, the
 # tool to CPU 1, every listener on 127.0.0.1 with an ephemeral port. Prints the tool's JSON
-# line; extra arguments go to `cardea-load echotest`.
+# line; extra arguments go to `cardea-load echotest` (or to `cardea-load videoroom` when the
+# first argument is `videoroom`).
 #
 #   bench/bench-cardea.sh --sessions 50 --duration 10
+#   bench/bench-cardea.sh videoroom --subscribers 50 --video-pps 300 --duration 10
 #   bench/bench-cardea.sh --sessions 10 --video-pps 300 --video-size 1100 --duration 10
 #
 # Binaries: CARDEA_BIN and CARDEA_LOAD_BIN, else $CARGO_TARGET_DIR/release/{cardea,cardea-load}.
@@ -13,6 +15,8 @@ cardea="${CARDEA_BIN:-$target/release/cardea}"
 load="${CARDEA_LOAD_BIN:-$target/release/cardea-load}"
 server_cpu="${SERVER_CPU:-0}"
 client_cpu="${CLIENT_CPU:-1}"
+scenario=echotest
+case "${1:-}" in echotest | videoroom) scenario="$1"; shift ;; esac
 
 dir="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -29,7 +33,7 @@ http="$(sed -n 's/^CARDEA_READY .*"http":"\([^"]*\)".*/\1/p' "$dir/out")"
 [ -n "$http" ] || { echo "cardea did not get ready" >&2; cat "$dir/log" >&2; exit 1; }
 
 status=0
-timeout 300 taskset -c "$client_cpu" "$load" echotest \
+timeout 300 taskset -c "$client_cpu" "$load" "$scenario" \
   --server "http://$http/janus" --server-pid "$pid" "$@" || status=$?
 if grep -qE ' (WARN|ERROR) ' "$dir/log"; then
   echo "--- cardea warnings/errors:" >&2

@@ -6,9 +6,9 @@
 //! blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
 //! its payload, so each echo tells loss, duplication and round-trip time.
 //!
-//! The scenarios are library functions ([`echotest::run`], [`sip::run`]) so tests can call
+//! The scenarios are library functions ([`echotest::run`], [`sip::run`], [`videoroom::run`]) so tests can call
 //! them in-process; the `cardea-load` binary wraps them in a CLI and prints the report
-//! ([`Report`], [`SipReport`]) as one JSON line.
+//! ([`Report`], [`SipReport`], [`VideoroomReport`]) as one JSON line.
 
 pub mod echotest;
 mod janus;
@@ -21,7 +21,9 @@ mod report;
 mod setup;
 pub mod sip;
 mod sip_call;
+pub mod videoroom;
 
 pub use echotest::{run as run_echotest, EchotestConfig, LoadError};
 pub use report::Report;
 pub use sip::{run as run_sip, SipConfig, SipReport};
+pub use videoroom::{run as run_videoroom, VideoroomConfig, VideoroomReport};

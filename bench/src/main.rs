@@ -1,7 +1,8 @@
-//! `cardea-load echotest …` / `cardea-load sip …`: runs the scenario and prints one JSON
-//! line on stdout.
+//! `cardea-load echotest …` / `cardea-load sip …` / `cardea-load videoroom …`: runs the
+//! scenario and prints one JSON line on stdout.
 //!
-//! Exit status: 0 when every session came up (and, for `sip`, no call was dropped), 2 when
+//! Exit status: 0 when every session came up (and, for `sip`, no call was dropped; for
+//! `videoroom`, the publisher and every subscriber), 2 when
 //! some did not (the JSON line is printed either way), 1 when the run could not take place.
 
 use std::net::IpAddr;
@@ -10,7 +11,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use cardea_load::{run_echotest, run_sip, EchotestConfig, SipConfig};
+use cardea_load::{
+    run_echotest, run_sip, run_videoroom, EchotestConfig, SipConfig, VideoroomConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +33,53 @@ enum Scenario {
     /// N calls through janus.plugin.sip to a SIP callee that echoes RTP (SIPp -rtp_echo):
     /// PCMU at 50 packets/s each way.
     Sip(SipArgs),
+    /// One publisher (opus at 50 packets/s and VP8) and N subscribers in one
+    /// janus.plugin.videoroom room: the server's fan-out.
+    Videoroom(VideoroomArgs),
+}
+
+#[derive(Args)]
+struct VideoroomArgs {
+    /// Janus HTTP API root.
+    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+    server: String,
+    /// Number of subscribers (one session, handle and PeerConnection each).
+    #[arg(long, default_value_t = 10)]
+    subscribers: u32,
+    /// Use this existing room; default: create one with a random id (publishers 1,
+    /// bitrate 0, fir_freq 0) and destroy it at the end.
+    #[arg(long)]
+    room: Option<u64>,
+    /// Measuring window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Media flows this long before the window opens, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// Opus payload size, bytes.
+    #[arg(long, default_value_t = 120)]
+    audio_size: usize,
+    /// VP8 packets per second the publisher sends; 0 for audio only.
+    #[arg(long, default_value_t = 300)]
+    video_pps: u32,
+    /// VP8 payload size, bytes.
+    #[arg(long, default_value_t = 1100)]
+    video_size: usize,
+    /// A VP8 key frame at least this often, seconds (and on every PLI/FIR).
+    #[arg(long, default_value_t = 2.0)]
+    keyframe_interval: f64,
+    /// The server's PID: its CPU time, RSS and threads are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Local address of the peers' UDP sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Bound on bringing the publisher and every subscriber up, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    setup_timeout: f64,
+    /// Subscribers set up at the same time.
+    #[arg(long, default_value_t = 8)]
+    setup_concurrency: u32,
 }
 
 #[derive(Args)]
@@ -153,10 +203,59 @@ fn sip_config(a: SipArgs) -> Result<SipConfig, String> {
     })
 }
 
+fn videoroom_config(a: VideoroomArgs) -> Result<VideoroomConfig, String> {
+    Ok(VideoroomConfig {
+        server: a.server,
+        subscribers: a.subscribers,
+        room: a.room,
+        duration: seconds("duration", a.duration)?,
+        warmup: seconds("warmup", a.warmup)?,
+        audio_size: a.audio_size,
+        video_pps: a.video_pps,
+        video_size: a.video_size,
+        keyframe_interval: seconds("keyframe-interval", a.keyframe_interval)?,
+        server_pid: a.server_pid,
+        bind: a.bind,
+        setup_timeout: seconds("setup-timeout", a.setup_timeout)?,
+        setup_concurrency: a.setup_concurrency,
+    })
+}
+
 fn main() -> ExitCode {
     match Cli::parse().scenario {
         Scenario::Echotest(args) => echotest(args),
         Scenario::Sip(args) => sip(args),
+        Scenario::Videoroom(args) => videoroom(args),
+    }
+}
+
+fn videoroom(args: VideoroomArgs) -> ExitCode {
+    let config = match videoroom_config(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cardea-load: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run_videoroom(&config) {
+        Ok(report) => {
+            match serde_json::to_string(&report) {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    eprintln!("cardea-load: serializing the report: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if report.publisher_connected && report.subscribers_connected == report.subscribers {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            }
+        }
+        Err(e) => {
+            eprintln!("cardea-load: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsCert;
 use str0m::crypto::CryptoProvider;
 use str0m::format::Codec;
@@ -98,6 +98,8 @@ pub enum PeerError {
     Candidate(#[from] str0m::error::IceError),
     #[error("bad SDP answer: {0}")]
     Answer(String),
+    #[error("bad SDP offer: {0}")]
+    Offer(String),
     #[error("the answer has no {0} payload type we offered")]
     NoPayloadType(&'static str),
 }
@@ -179,7 +181,7 @@ impl Offerer {
         let codec = self.plan.audio_codec;
         let audio_pt = negotiated_pt(&self.rtc, self.audio_mid, codec.codec())
             .ok_or(PeerError::NoPayloadType(codec.name()))?;
-        let audio = AudioTrack {
+        let audio = Some(AudioTrack {
             mid: self.audio_mid,
             pt: audio_pt,
             codec,
@@ -187,7 +189,7 @@ impl Offerer {
             rtp_seq: 0,
             rtp_time: 0,
             next_at: None,
-        };
+        });
         let video = match (self.video_mid, &self.plan.video) {
             (Some(mid), Some(plan)) => {
                 let pt = negotiated_pt(&self.rtc, mid, Codec::Vp8)
@@ -196,23 +198,49 @@ impl Offerer {
             }
             _ => None,
         };
-        Ok(Peer {
-            index: self.index,
-            rtc: self.rtc,
-            socket: self.socket,
-            local: self.local,
+        Ok(Peer::new(
+            self.index,
+            self.rtc,
+            self.socket,
+            self.local,
             start,
-            next_timeout: Instant::now(),
             audio,
             video,
-            sending: true,
-            connected_at: None,
-            failure: None,
-            ledger: Ledger::default(),
-            send_errors: 0,
-            skipped: 0,
-        })
+            None,
+        ))
     }
+}
+
+/// A receive-only peer answering the server's offer: a VideoRoom subscriber. It sends no
+/// media (str0m still sends its RTCP receiver reports and NACKs) and books every packet
+/// carrying a probe of peer `source` (the publisher) in its ledger.
+pub fn answerer(
+    kit: &PeerKit,
+    index: u32,
+    source: u32,
+    offer_sdp: &str,
+    start: Instant,
+) -> Result<(Peer, String), PeerError> {
+    let socket = mio::net::UdpSocket::bind(SocketAddr::new(kit.bind, 0))
+        .map_err(|e| PeerError::Bind(kit.bind, e))?;
+    let local = socket
+        .local_addr()
+        .map_err(|e| PeerError::Bind(kit.bind, e))?;
+    let offer =
+        SdpOffer::from_sdp_string(offer_sdp).map_err(|e| PeerError::Offer(e.to_string()))?;
+    let mut rtc = Rtc::builder()
+        .set_crypto_provider(Arc::clone(&kit.crypto))
+        .set_dtls_cert(kit.cert.clone())
+        .set_rtp_mode(true)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .set_stats_interval(None)
+        .build(Instant::now());
+    rtc.add_local_candidate(Candidate::host(local, "udp")?);
+    let answer = rtc.sdp_api().accept_offer(offer)?.to_sdp_string();
+    let peer = Peer::new(index, rtc, socket, local, start, None, None, Some(source));
+    Ok((peer, answer))
 }
 
 /// The payload type the answer kept for `codec` on `mid` (the answerer echoes the offer's
@@ -286,11 +314,19 @@ pub struct Peer {
     local: SocketAddr,
     start: Instant,
     next_timeout: Instant,
-    audio: AudioTrack,
+    audio: Option<AudioTrack>,
     video: Option<VideoTrack>,
     sending: bool,
+    /// Whose probes this peer receives: `None` for its own echoes, `Some(publisher)` for a
+    /// receive-only subscriber.
+    source: Option<u32>,
     /// When ICE and DTLS came up (str0m `Connected`).
     pub connected_at: Option<Instant>,
+    /// When the first RTP packet carrying a probe arrived.
+    pub first_rtp_at: Option<Instant>,
+    /// Key frame requests (PLI/FIR) the server sent us, and key frames we sent.
+    pub keyframe_requests: u64,
+    pub keyframes_sent: u64,
     /// Why the peer stopped, if it did (ICE disconnected, DTLS closed, str0m error).
     pub failure: Option<String>,
     pub ledger: Ledger,
@@ -301,6 +337,39 @@ pub struct Peer {
 }
 
 impl Peer {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        index: u32,
+        rtc: Rtc,
+        socket: mio::net::UdpSocket,
+        local: SocketAddr,
+        start: Instant,
+        audio: Option<AudioTrack>,
+        video: Option<VideoTrack>,
+        source: Option<u32>,
+    ) -> Peer {
+        Peer {
+            index,
+            rtc,
+            socket,
+            local,
+            start,
+            next_timeout: Instant::now(),
+            sending: audio.is_some() || video.is_some(),
+            audio,
+            video,
+            source,
+            connected_at: None,
+            first_rtp_at: None,
+            keyframe_requests: 0,
+            keyframes_sent: 0,
+            failure: None,
+            ledger: Ledger::default(),
+            send_errors: 0,
+            skipped: 0,
+        }
+    }
+
     /// The socket, to register with the media loop's poll.
     pub fn socket_mut(&mut self) -> &mut mio::net::UdpSocket {
         &mut self.socket
@@ -325,7 +394,7 @@ impl Peer {
         let mut at = self.next_timeout;
         if self.sending {
             for next in [
-                self.audio.next_at,
+                self.audio.as_ref().and_then(|a| a.next_at),
                 self.video.as_ref().and_then(|v| v.next_at),
             ]
             .into_iter()
@@ -411,7 +480,9 @@ impl Peer {
                 // Spread the peers over one audio interval so their packets do not all
                 // leave in the same millisecond.
                 let phase = AUDIO_INTERVAL * (self.index % 20) / 20;
-                self.audio.next_at = Some(now + phase);
+                if let Some(a) = &mut self.audio {
+                    a.next_at = Some(now + phase);
+                }
                 if let Some(v) = &mut self.video {
                     v.next_at = Some(now + phase);
                 }
@@ -419,10 +490,17 @@ impl Peer {
             Event::RtpPacket(packet) => {
                 if let Some(probe) = Probe::read_tail(&packet.payload) {
                     let arrived = self.micros(packet.timestamp);
-                    self.ledger.echoed(self.index, probe, arrived);
+                    if self.first_rtp_at.is_none() {
+                        self.first_rtp_at = Some(packet.timestamp);
+                    }
+                    match self.source {
+                        None => self.ledger.echoed(self.index, probe, arrived),
+                        Some(source) => self.ledger.received(source, probe, arrived),
+                    }
                 }
             }
             Event::KeyframeRequest(req) => {
+                self.keyframe_requests += 1;
                 if let Some(v) = &mut self.video {
                     if v.mid == req.mid {
                         v.keyframe_due = true;
@@ -449,13 +527,20 @@ impl Peer {
     }
 
     fn send_audio(&mut self, now: Instant) {
-        while let Some(at) = self.audio.next_at.filter(|at| *at <= now) {
+        loop {
+            let Some(a) = self.audio.as_mut() else { return };
+            let Some(at) = a.next_at.filter(|at| *at <= now) else {
+                return;
+            };
+            let (mid, pt, codec, size, rtp_seq, rtp_time) =
+                (a.mid, a.pt, a.codec, a.size, a.rtp_seq, a.rtp_time);
+            a.rtp_time = a.rtp_time.wrapping_add(a.codec.ticks());
+            a.next_at = Some(at + AUDIO_INTERVAL);
             if now - at > MAX_LAG {
                 self.skipped += 1;
-                self.audio.rtp_time = self.audio.rtp_time.wrapping_add(self.audio.codec.ticks());
-                self.audio.next_at = Some(at + AUDIO_INTERVAL);
                 continue;
             }
+            a.rtp_seq += 1;
             let sent_us = self.micros(now);
             let seq = self.ledger.next_sent(sent_us);
             let probe = Probe {
@@ -463,21 +548,12 @@ impl Peer {
                 seq,
                 sent_us,
             };
-            let payload = match self.audio.codec {
-                AudioCodec::Opus => payload::opus(self.audio.size, probe),
-                AudioCodec::Pcmu => payload::pcmu(self.audio.size, probe),
+            let payload = match codec {
+                AudioCodec::Opus => payload::opus(size, probe),
+                AudioCodec::Pcmu => payload::pcmu(size, probe),
             };
-            let write = RtpWrite::new(
-                self.audio.pt,
-                self.audio.rtp_seq.into(),
-                self.audio.rtp_time,
-                now,
-                payload,
-            );
-            self.write(self.audio.mid, write);
-            self.audio.rtp_seq += 1;
-            self.audio.rtp_time = self.audio.rtp_time.wrapping_add(self.audio.codec.ticks());
-            self.audio.next_at = Some(at + AUDIO_INTERVAL);
+            let write = RtpWrite::new(pt, rtp_seq.into(), rtp_time, now, payload);
+            self.write(mid, write);
         }
     }
 
@@ -522,8 +598,11 @@ impl Peer {
                 continue;
             }
             v.rtp_seq += 1;
+            if frame_start && v.frame_is_key {
+                self.keyframes_sent += 1;
+            }
             let sent_us = self.micros(now);
-            let seq = self.ledger.next_sent(sent_us);
+            let seq = self.ledger.next_sent_video(sent_us);
             let probe = Probe {
                 peer: self.index,
                 seq,

@@ -1,0 +1,668 @@
+//! Scenario `videoroom`: one publisher and N subscribers in one `janus.plugin.videoroom`
+//! room; the server fans the publisher's opus and VP8 out to every subscriber.
+//!
+//! Phases, each bounded: room (`create` with a random id, unless `--room` names one) →
+//! publisher (`joinandconfigure` with our offer → answer → `webrtcup`) → subscribers, a few
+//! at a time (`join` ptype subscriber → the server's offer → `start` with our answer →
+//! `webrtcup`), all within `setup_timeout` → warm-up → measuring window (server and client
+//! `/proc` sampled at both ends) → drain → teardown (`destroy` the room if we made it, then
+//! every session) → report.
+//!
+//! Every packet the publisher sends carries a probe with its send time, and every
+//! subscriber books what it received against the publisher's ledger: loss, duplicates and
+//! one-way latency publisher → server → subscriber on one clock.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
+use crate::janus::{JanusHttp, REQUEST_WITHIN};
+use crate::media::{Command, MediaDoor, MediaThread};
+use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
+use crate::peer::{answerer, AudioCodec, MediaPlan, Offerer, Peer, PeerKit, VideoPlan, AUDIO_PPS};
+use crate::probe::FanoutTally;
+use crate::procfs::{udp_socket_drops, Process};
+use crate::report::{percentile, round3, us_to_ms};
+use crate::setup::{EventWaiter, SetupFailure};
+
+const PLUGIN: &str = "janus.plugin.videoroom";
+/// The publisher's peer index (the probes' `peer` field); subscribers are 1..=N.
+const PUBLISHER: u32 = 0;
+/// Bound on each `destroy` at teardown.
+const DESTROY_WITHIN: Duration = Duration::from_secs(2);
+/// Sessions destroyed at the same time at teardown.
+const DESTROYERS: usize = 8;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct VideoroomConfig {
+    /// Janus HTTP API root, `http://127.0.0.1:8088/janus`.
+    pub server: String,
+    /// Subscribers (one session, handle and PeerConnection each).
+    pub subscribers: u32,
+    /// An existing room to use; `None` creates one (and destroys it at the end).
+    pub room: Option<u64>,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub audio_size: usize,
+    /// VP8 packets per second the publisher sends; 0 for audio only.
+    pub video_pps: u32,
+    pub video_size: usize,
+    pub keyframe_interval: Duration,
+    /// The server's process, to read its CPU time and memory.
+    pub server_pid: Option<u32>,
+    /// Local address of the peers' sockets.
+    pub bind: IpAddr,
+    /// Bound on bringing the publisher and every subscriber up.
+    pub setup_timeout: Duration,
+    /// Subscribers set up at the same time.
+    pub setup_concurrency: u32,
+}
+
+impl VideoroomConfig {
+    fn validate(&self) -> Result<(), LoadError> {
+        let bad = |m: String| Err(LoadError::Config(m));
+        if self.subscribers == 0 {
+            return bad("at least one subscriber".into());
+        }
+        if self.duration.is_zero() {
+            return bad("the duration must be positive".into());
+        }
+        if self.audio_size < MIN_AUDIO_SIZE || self.audio_size > 1200 {
+            return bad(format!("audio size must be {MIN_AUDIO_SIZE}..=1200 bytes"));
+        }
+        if self.video_pps > 0 && (self.video_size < MIN_VIDEO_SIZE || self.video_size > 1200) {
+            return bad(format!("video size must be {MIN_VIDEO_SIZE}..=1200 bytes"));
+        }
+        if self.video_pps > 10_000 {
+            return bad("at most 10000 video packets per second".into());
+        }
+        Ok(())
+    }
+}
+
+/// The result of one run: one JSON line. Units are in the field names; `null` means "not
+/// measured".
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoroomReport {
+    pub scenario: &'static str,
+    pub server: String,
+    pub room: Option<u64>,
+    /// Whether we created the room (and destroyed it at the end).
+    pub room_created: bool,
+    pub publisher_connected: bool,
+    pub subscribers: u32,
+    /// Subscribers whose PeerConnection came up (`webrtcup`).
+    pub subscribers_connected: u32,
+    pub subscribers_failed: u32,
+    /// Subscribers that received at least one packet sent inside the window.
+    pub subscribers_receiving: u32,
+    /// What the publisher sends: opus packets/s and size, VP8 packets/s and size.
+    pub audio_pps: u32,
+    pub audio_size: usize,
+    pub video_pps: u32,
+    pub video_size: usize,
+    pub warmup_s: f64,
+    pub window_s: f64,
+    /// Probes the publisher sent inside the window.
+    pub published_packets: u64,
+    /// Those times the connected subscribers: what they should have received.
+    pub expected_packets: u64,
+    pub lost_packets: u64,
+    /// Lost over expected, all subscriber streams together; the video streams alone; the
+    /// worst single subscriber; how many subscribers lost anything.
+    pub loss_pct: f64,
+    pub video_loss_pct: f64,
+    pub worst_subscriber_loss_pct: f64,
+    pub subscribers_with_loss: u32,
+    pub duplicate_packets: u64,
+    /// Packets carrying another peer's probe or a sequence never sent: misrouting.
+    pub foreign_packets: u64,
+    /// Packets/s the publisher sent, and packets/s all subscribers received in the window.
+    pub offered_pps: f64,
+    pub relayed_pps: f64,
+    /// One way, publisher → server → subscriber, of probes sent in the window.
+    pub latency_ms_p50: Option<f64>,
+    pub latency_ms_p99: Option<f64>,
+    pub latency_ms_max: Option<f64>,
+    /// Publisher: `create` → `webrtcup`.
+    pub publisher_setup_ms: Option<f64>,
+    /// Subscribers: `join` sent → `webrtcup` received.
+    pub setup_ms_p50: Option<f64>,
+    pub setup_ms_p99: Option<f64>,
+    /// Subscribers: `join` sent → first media packet received.
+    pub first_media_ms_p50: Option<f64>,
+    pub first_media_ms_p99: Option<f64>,
+    /// Key frame requests (PLI/FIR) the publisher got from the server, and key frames it sent.
+    pub keyframe_requests: u64,
+    pub keyframes_sent: u64,
+    pub server_pid: Option<u32>,
+    /// Server CPU time (user + system) over the window per packet the subscribers received
+    /// in the window.
+    pub server_cpu_us_per_packet: Option<f64>,
+    /// Server CPU over the window, percent of one core.
+    pub server_cpu_pct: Option<f64>,
+    /// Server resident memory at the end of the window, and its growth since before the room
+    /// was made divided by the connected sessions (publisher and subscribers).
+    pub server_rss_kib: Option<u64>,
+    pub server_rss_kib_per_session: Option<f64>,
+    /// Server threads at the end of the window.
+    pub server_threads: Option<u32>,
+    /// This tool's CPU over the window, percent of one core (the media thread is the busy
+    /// one: near 100 the client is saturated).
+    pub client_cpu_pct: f64,
+    pub client_send_errors: u64,
+    pub client_skipped_packets: u64,
+    /// Kernel drops for full receive buffers during the window (host- or namespace-wide),
+    /// and drops on this tool's own sockets over the run.
+    pub udp_rcvbuf_errors: Option<u64>,
+    pub client_socket_drops: Option<u64>,
+    pub errors: Vec<String>,
+}
+
+/// A subscriber whose PeerConnection is up.
+#[derive(Debug, Clone, Copy)]
+struct Subscribed {
+    index: u32,
+    joined_at: Instant,
+    /// `join` sent → `webrtcup`.
+    setup: Duration,
+}
+
+/// The publisher, up.
+struct Published {
+    feed: u64,
+    setup: Duration,
+}
+
+/// Runs the scenario and reports. Always returns within about
+/// `setup_timeout + warmup + duration + 30 s` (plus the teardown's bounded requests).
+pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
+    config.validate()?;
+    let start = Instant::now();
+    let server = config.server_pid.map(Process::Pid);
+    let rss_before = server.map(Process::sample).transpose()?.map(|s| s.rss_kib);
+
+    let crypto = Arc::new(str0m::crypto::from_feature_flags());
+    let cert = crypto
+        .dtls_provider
+        .generate_certificate()
+        .ok_or(LoadError::Certificate)?;
+    let kit = PeerKit {
+        crypto,
+        cert,
+        bind: config.bind,
+        plan: MediaPlan {
+            audio_codec: AudioCodec::Opus,
+            audio_size: config.audio_size,
+            video: (config.video_pps > 0).then_some(VideoPlan {
+                pps: config.video_pps,
+                size: config.video_size,
+                keyframe_interval: config.keyframe_interval,
+            }),
+        },
+    };
+    let setup_deadline = start + config.setup_timeout;
+    let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);
+    let hard_stop = results_deadline + config.warmup + config.duration + DRAIN * 4;
+    let media = MediaThread::spawn(hard_stop)?;
+    let janus = JanusHttp::new(&config.server);
+    let mut errors: Vec<String> = Vec::new();
+    // Every session we made, to keep alive and to destroy.
+    let sessions: Arc<Mutex<Vec<u64>>> = Arc::default();
+
+    // The room.
+    let control = open_control(&janus, &sessions);
+    let (room, room_created) = match (&control, config.room) {
+        (Err(e), _) => {
+            errors.push(format!("control session: {e}"));
+            (config.room, false)
+        }
+        (Ok(_), Some(room)) => (Some(room), false),
+        (Ok((session, handle)), None) => match create_room(&janus, *session, *handle) {
+            Ok(room) => (Some(room), true),
+            Err(e) => {
+                errors.push(format!("creating the room: {e}"));
+                (None, false)
+            }
+        },
+    };
+
+    // The publisher, then the subscribers.
+    let publisher = match room {
+        Some(room) => {
+            match publish(
+                &janus,
+                &kit,
+                &media.door(),
+                room,
+                start,
+                setup_deadline,
+                &sessions,
+            ) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    errors.push(format!("publisher: {}", e.reason));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mut subscribed: Vec<Subscribed> = Vec::new();
+    if let (Some(room), Some(p)) = (room, &publisher) {
+        let (results_tx, results_rx) = mpsc::channel();
+        let next = Arc::new(AtomicU32::new(1));
+        for _ in 0..config.setup_concurrency.clamp(1, config.subscribers) {
+            let (janus, kit, door, next, tx, sessions) = (
+                janus.clone(),
+                kit.clone(),
+                media.door(),
+                Arc::clone(&next),
+                results_tx.clone(),
+                Arc::clone(&sessions),
+            );
+            let (last, feed) = (config.subscribers, p.feed);
+            thread::spawn(move || loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index > last {
+                    return;
+                }
+                let target = Subscription { room, feed, index };
+                let result = subscribe(
+                    &janus,
+                    &kit,
+                    &door,
+                    target,
+                    start,
+                    setup_deadline,
+                    &sessions,
+                );
+                if tx.send(result).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(results_tx);
+        let (up, _failures, setup_errors) = crate::setup::gather(
+            &results_rx,
+            config.subscribers as usize,
+            results_deadline,
+            "subscribers",
+        );
+        subscribed = up;
+        errors.extend(setup_errors);
+    }
+
+    let keeper = Keeper::spawn(janus.clone(), locked(&sessions).clone().into_iter());
+
+    // Warm-up, then the measuring window.
+    let mut window = Window::default();
+    if publisher.is_some() && !subscribed.is_empty() {
+        thread::sleep(config.warmup);
+        window.open(start, server, &mut errors);
+        thread::sleep(config.duration);
+        window.close(start, server, &mut errors);
+    }
+    media.door().send(Command::StopSending);
+    thread::sleep(DRAIN);
+    let peers = media.finish()?;
+    let ports: Vec<u16> = peers.iter().map(Peer::local_port).collect();
+    let client_socket_drops = udp_socket_drops(&ports);
+    keeper.stop();
+
+    // Teardown: the room if we made it, then every session, each request bounded.
+    if let (Ok((session, handle)), Some(room), true) = (&control, room, room_created) {
+        let body = json!({"request": "destroy", "room": room});
+        if let Err(e) = janus.message(*session, *handle, body, None) {
+            errors.push(format!("destroying room {room}: {e}"));
+        }
+    }
+    destroy_all(&janus, locked(&sessions).clone());
+
+    // The figures.
+    let publisher_peer = peers.iter().find(|p| p.index == PUBLISHER);
+    let mut tally = FanoutTally::default();
+    let (mut send_errors, mut skipped) = (0, 0);
+    let mut receiving = 0;
+    let mut first_media: Vec<u32> = Vec::new();
+    for peer in &peers {
+        send_errors += peer.send_errors;
+        skipped += peer.skipped;
+        if let Some(why) = &peer.failure {
+            errors.push(format!("peer {}: {why}", peer.index));
+        }
+    }
+    if let Some(publisher) = publisher_peer {
+        for s in &subscribed {
+            let Some(peer) = peers.iter().find(|p| p.index == s.index) else {
+                continue;
+            };
+            let before = tally.expected - tally.lost;
+            peer.ledger
+                .tally_received(&publisher.ledger, window.from_us, window.to_us, &mut tally);
+            if tally.expected - tally.lost > before {
+                receiving += 1;
+            }
+            if let Some(at) = peer.first_rtp_at {
+                first_media.push(at.saturating_duration_since(s.joined_at).as_micros() as u32);
+            }
+        }
+    }
+    tally.latency_us.sort_unstable();
+    first_media.sort_unstable();
+    let mut setups: Vec<u32> = subscribed
+        .iter()
+        .map(|s| s.setup.as_micros() as u32)
+        .collect();
+    setups.sort_unstable();
+
+    let window_s = f64::from(window.to_us.saturating_sub(window.from_us)) / 1e6;
+    let per_second = |n: u64| {
+        if window_s > 0.0 {
+            round3(n as f64 / window_s)
+        } else {
+            0.0
+        }
+    };
+    let pct = |part: u64, whole: u64| {
+        if whole > 0 {
+            round3(part as f64 * 100.0 / whole as f64)
+        } else {
+            0.0
+        }
+    };
+    let connected = subscribed.len() as u32;
+    let published = if connected > 0 {
+        tally.expected / u64::from(connected)
+    } else {
+        0
+    };
+    let sessions_up = connected + u32::from(publisher.is_some());
+    let server_cpu_us = window.server_cpu_us();
+    let ms = |p: f64, v: &[u32]| percentile(v, p).map(us_to_ms);
+    errors.truncate(MAX_ERRORS);
+    Ok(VideoroomReport {
+        scenario: "videoroom",
+        server: config.server.clone(),
+        room,
+        room_created,
+        publisher_connected: publisher.is_some(),
+        subscribers: config.subscribers,
+        subscribers_connected: connected,
+        subscribers_failed: config.subscribers - connected,
+        subscribers_receiving: receiving,
+        audio_pps: AUDIO_PPS,
+        audio_size: config.audio_size,
+        video_pps: config.video_pps,
+        video_size: if config.video_pps > 0 {
+            config.video_size
+        } else {
+            0
+        },
+        warmup_s: config.warmup.as_secs_f64(),
+        window_s: round3(window_s),
+        published_packets: published,
+        expected_packets: tally.expected,
+        lost_packets: tally.lost,
+        loss_pct: pct(tally.lost, tally.expected),
+        video_loss_pct: pct(tally.lost_video, tally.expected_video),
+        worst_subscriber_loss_pct: round3(tally.worst_loss_pct),
+        subscribers_with_loss: tally.receivers_with_loss,
+        duplicate_packets: tally.duplicates,
+        foreign_packets: tally.foreign,
+        offered_pps: per_second(published),
+        relayed_pps: per_second(tally.relayed),
+        latency_ms_p50: ms(50.0, &tally.latency_us),
+        latency_ms_p99: ms(99.0, &tally.latency_us),
+        latency_ms_max: ms(100.0, &tally.latency_us),
+        publisher_setup_ms: publisher
+            .as_ref()
+            .map(|p| round3(p.setup.as_secs_f64() * 1e3)),
+        setup_ms_p50: ms(50.0, &setups),
+        setup_ms_p99: ms(99.0, &setups),
+        first_media_ms_p50: ms(50.0, &first_media),
+        first_media_ms_p99: ms(99.0, &first_media),
+        keyframe_requests: publisher_peer.map_or(0, |p| p.keyframe_requests),
+        keyframes_sent: publisher_peer.map_or(0, |p| p.keyframes_sent),
+        server_pid: config.server_pid,
+        server_cpu_us_per_packet: server_cpu_us
+            .filter(|_| tally.relayed > 0)
+            .map(|us| round3(us / tally.relayed as f64)),
+        server_cpu_pct: server_cpu_us
+            .filter(|_| window_s > 0.0)
+            .map(|us| round3(us / 1e4 / window_s)),
+        server_rss_kib: window.server_end.map(|s| s.rss_kib),
+        server_rss_kib_per_session: match (window.server_end, rss_before) {
+            (Some(end), Some(before)) if sessions_up > 0 => Some(round3(
+                (end.rss_kib as f64 - before as f64) / f64::from(sessions_up),
+            )),
+            _ => None,
+        },
+        server_threads: window.server_end.map(|s| s.threads),
+        client_cpu_pct: match (window.client_start, window.client_end) {
+            (Some(a), Some(b)) if window_s > 0.0 => {
+                round3((b.cpu - a.cpu).as_secs_f64() * 100.0 / window_s)
+            }
+            _ => 0.0,
+        },
+        client_send_errors: send_errors,
+        client_skipped_packets: skipped,
+        udp_rcvbuf_errors: match (window.rcvbuf_errors_start, window.rcvbuf_errors_end) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        },
+        client_socket_drops,
+        errors,
+    })
+}
+
+fn locked(sessions: &Mutex<Vec<u64>>) -> std::sync::MutexGuard<'_, Vec<u64>> {
+    sessions.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A session and handle of our own for the room's `create` and `destroy`.
+fn open_control(janus: &JanusHttp, sessions: &Mutex<Vec<u64>>) -> Result<(u64, u64), String> {
+    let session = janus.create().map_err(|e| e.to_string())?;
+    locked(sessions).push(session);
+    let handle = janus.attach(session, PLUGIN).map_err(|e| e.to_string())?;
+    Ok((session, handle))
+}
+
+/// `create` a room with a random id: one publisher, no bitrate cap, no periodic PLI.
+fn create_room(janus: &JanusHttp, session: u64, handle: u64) -> Result<u64, String> {
+    let mut last = String::new();
+    for attempt in 0..3u64 {
+        let room = random_room_id(attempt);
+        let body = json!({
+            "request": "create",
+            "room": room,
+            "description": format!("cardea-load {room}"),
+            "publishers": 1,
+            "bitrate": 0,
+            "fir_freq": 0,
+            "audiocodec": "opus",
+            "videocodec": "vp8",
+            "notify_joining": false,
+        });
+        let reply = janus
+            .message(session, handle, body, None)
+            .map_err(|e| e.to_string())?;
+        let data = &reply["plugindata"]["data"];
+        if data["videoroom"] == "created" {
+            return Ok(data["room"].as_u64().unwrap_or(room));
+        }
+        last = data.to_string();
+        // 427: the room exists; try another id.
+        if data["error_code"] != 427 {
+            break;
+        }
+    }
+    Err(format!("server answered {last}"))
+}
+
+/// A room id unlikely to be taken: from the clock and our pid, below 2^53 (JSON numbers).
+fn random_room_id(attempt: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 32) ^ attempt.wrapping_mul(0x9e37_79b9);
+    100_000_000 + mixed % 1_000_000_000_000
+}
+
+/// The publisher: `joinandconfigure` with our offer, the answer, `webrtcup`.
+fn publish(
+    janus: &JanusHttp,
+    kit: &PeerKit,
+    media: &MediaDoor,
+    room: u64,
+    start: Instant,
+    deadline: Instant,
+    sessions: &Mutex<Vec<u64>>,
+) -> Result<Published, SetupFailure> {
+    let began = Instant::now();
+    let fail = |reason: String| SetupFailure {
+        session: None,
+        reason,
+    };
+    let session = janus.create().map_err(|e| fail(e.to_string()))?;
+    locked(sessions).push(session);
+    let handle = janus
+        .attach(session, PLUGIN)
+        .map_err(|e| fail(e.to_string()))?;
+    let (offerer, offer) =
+        Offerer::new(kit, PUBLISHER, Instant::now()).map_err(|e| fail(e.to_string()))?;
+    let body = json!({
+        "request": "joinandconfigure",
+        "ptype": "publisher",
+        "room": room,
+        "display": "cardea-load publisher",
+        "audio": true,
+        "video": kit.plan.video.is_some(),
+    });
+    let jsep = json!({"type": "offer", "sdp": offer, "trickle": false});
+    janus
+        .message(session, handle, body, Some(jsep))
+        .map_err(|e| fail(e.to_string()))?;
+    let mut events = EventWaiter::new(janus, session);
+    let answer = events
+        .wait_for("the publisher's answer", deadline, |e| {
+            e["jsep"]["type"] == "answer"
+        })
+        .map_err(fail)?;
+    let feed = answer["plugindata"]["data"]["id"]
+        .as_u64()
+        .ok_or_else(|| fail(format!("joined without a feed id: {answer}")))?;
+    let sdp = answer["jsep"]["sdp"]
+        .as_str()
+        .ok_or_else(|| fail(format!("answer without sdp: {answer}")))?;
+    let peer = offerer
+        .accept(sdp, start)
+        .map_err(|e| fail(e.to_string()))?;
+    if !media.send(Command::Adopt(Box::new(peer))) {
+        return Err(fail("the media thread is gone".into()));
+    }
+    events
+        .wait_for("the publisher's webrtcup", deadline, |e| {
+            e["janus"] == "webrtcup"
+        })
+        .map_err(fail)?;
+    Ok(Published {
+        feed,
+        setup: began.elapsed(),
+    })
+}
+
+/// Who a subscriber is and what it subscribes to.
+#[derive(Debug, Clone, Copy)]
+struct Subscription {
+    room: u64,
+    feed: u64,
+    index: u32,
+}
+
+/// One subscriber: `join` → the server's offer → our answer in `start` → `webrtcup`.
+fn subscribe(
+    janus: &JanusHttp,
+    kit: &PeerKit,
+    media: &MediaDoor,
+    target: Subscription,
+    start: Instant,
+    deadline: Instant,
+    sessions: &Mutex<Vec<u64>>,
+) -> Result<Subscribed, SetupFailure> {
+    let index = target.index;
+    let fail = |reason: String| SetupFailure {
+        session: None,
+        reason: format!("subscriber {index}: {reason}"),
+    };
+    let session = janus.create().map_err(|e| fail(e.to_string()))?;
+    locked(sessions).push(session);
+    let handle = janus
+        .attach(session, PLUGIN)
+        .map_err(|e| fail(e.to_string()))?;
+    let joined_at = Instant::now();
+    let body = json!({
+        "request": "join",
+        "ptype": "subscriber",
+        "room": target.room,
+        "streams": [{"feed": target.feed}],
+    });
+    janus
+        .message(session, handle, body, None)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut events = EventWaiter::new(janus, session);
+    let attached = events
+        .wait_for("the subscriber's offer", deadline, |e| {
+            e["jsep"]["type"] == "offer"
+        })
+        .map_err(fail)?;
+    let offer = attached["jsep"]["sdp"]
+        .as_str()
+        .ok_or_else(|| fail(format!("offer without sdp: {attached}")))?;
+    let (peer, answer) =
+        answerer(kit, index, PUBLISHER, offer, start).map_err(|e| fail(e.to_string()))?;
+    let body = json!({"request": "start", "room": target.room});
+    let jsep = json!({"type": "answer", "sdp": answer, "trickle": false});
+    janus
+        .message(session, handle, body, Some(jsep))
+        .map_err(|e| fail(e.to_string()))?;
+    if !media.send(Command::Adopt(Box::new(peer))) {
+        return Err(fail("the media thread is gone".into()));
+    }
+    events
+        .wait_for("the subscriber's webrtcup", deadline, |e| {
+            e["janus"] == "webrtcup"
+        })
+        .map_err(fail)?;
+    Ok(Subscribed {
+        index,
+        joined_at,
+        setup: joined_at.elapsed(),
+    })
+}
+
+/// `destroy` every session, a few at a time, each request bounded.
+fn destroy_all(janus: &JanusHttp, sessions: Vec<u64>) {
+    let queue = Arc::new(Mutex::new(sessions));
+    let workers: Vec<_> = (0..DESTROYERS)
+        .map(|_| {
+            let (janus, queue) = (janus.clone(), Arc::clone(&queue));
+            thread::spawn(move || loop {
+                let Some(session) = locked(&queue).pop() else {
+                    return;
+                };
+                let _ = janus.destroy(session, DESTROY_WITHIN);
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+}
