@@ -3,47 +3,39 @@
 //! (non-trickle), sends synthetic opus and VP8 RTP plus a data-channel text, and counts what
 //! comes back. The expectations are what Janus 1.x does (shared/reference/webrtc-test-peer.md).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+mod common;
+
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+use cardea_tests::{Cardea, EventStream, JanusHttp};
+use common::janus::{async_request, Handle};
+use common::peer::{
+    apply_answer, local_offer, local_track, opus, peer_connection, rtp, vp8, wait_connected,
+    PeerOptions, PeerState, OPUS_FRAME, OPUS_PT, RTX_PT, VP8_PT,
 };
+use common::sdp::{host_candidates, media_mid};
+use common::STEP;
 use rtc::peer_connection::configuration::RTCOfferOptions;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
-};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
 
 const PLUGIN: &str = "janus.plugin.echotest";
-const OPUS_PT: u8 = 111;
-const VP8_PT: u8 = 96;
 const AUDIO_SSRC: u32 = 0x1111_1111;
 const VIDEO_SSRC: u32 = 0x2222_2222;
-/// RTX for VP8, offered only by the slowlink test (str0m NACKs only a stream with RTX).
-const RTX_PT: u8 = 97;
+/// The RTX SSRC of VP8, offered only by the slowlink test (str0m NACKs only a stream with
+/// RTX).
 const VIDEO_RTX_SSRC: u32 = 0x3333_3333;
 const SEND_FOR: Duration = Duration::from_secs(5);
 const DATA_TEXT: &str = "hello-echotest";
-/// Bound on each wait for a server event or a connection step.
-const STEP: Duration = Duration::from_secs(10);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echotest_echoes_opus_vp8_and_data_back_to_an_independent_peer() {
@@ -63,21 +55,16 @@ async fn echotest_bitrate_request_answers_ok() {
             mut events,
         } = attach_echotest(Cardea::start("")).await;
 
-        let tx = transaction();
-        let reply = janus
-            .message(session, handle, &tx, json!({"bitrate": 128000}), None)
-            .await;
-        assert_eq!(
-            reply["janus"], "ack",
-            "EchoTest answers a message asynchronously: {reply}"
-        );
-        assert_eq!(reply["transaction"], tx.as_str(), "{reply}");
-
-        let event = events
-            .wait_for("the EchoTest event for the bitrate request", STEP, |e| {
-                e["janus"] == "event" && e["transaction"] == tx.as_str()
-            })
-            .await;
+        let event = async_request(
+            &janus,
+            &mut events,
+            session,
+            handle,
+            PLUGIN,
+            json!({"bitrate": 128000}),
+            None,
+        )
+        .await;
         assert_eq!(event["sender"], handle, "{event}");
         assert_eq!(event["session_id"], session, "{event}");
         assert_eq!(event["plugindata"]["plugin"], PLUGIN, "{event}");
@@ -105,7 +92,7 @@ async fn echo_opus_vp8_and_data() {
 
     // The browser stand-in: opus + VP8 send/recv and one data channel.
     let (peer, pc, audio, video) = peer_with_tracks(&cardea, None).await;
-    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&pc, "wpc").await;
+    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&*pc, "wpc").await;
 
     // Non-trickle offer: every candidate in the SDP.
     let (offer_sdp, answer_sdp, event) = offer_answer(
@@ -113,7 +100,7 @@ async fn echo_opus_vp8_and_data() {
         session,
         handle,
         &mut events,
-        &pc,
+        &*pc,
         &peer,
         None,
         "the offer",
@@ -130,9 +117,11 @@ async fn echo_opus_vp8_and_data() {
         cardea.listeners.media
     );
 
-    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
-        format!("ICE+DTLS did not connect; offer:\n{offer_sdp}\nanswer:\n{answer_sdp}")
-    })
+    wait_connected(
+        &peer,
+        STEP,
+        &format!("offer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+    )
     .await;
 
     // Media: 5 s of opus at 50 packets/s and VP8 at 30 frames/s, both at once.
@@ -283,22 +272,24 @@ async fn renegotiate_mid_call(ice_restart: bool) {
     } = attach_echotest(Cardea::start("")).await;
 
     let (peer, pc, audio, video) = peer_with_tracks(&cardea, None).await;
-    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&pc, "wpc").await;
+    let (dc, mut dc_open_rx, mut dc_reply_rx) = data_channel(&*pc, "wpc").await;
 
     let (offer1, answer1, _) = offer_answer(
         &janus,
         session,
         handle,
         &mut events,
-        &pc,
+        &*pc,
         &peer,
         None,
         "the first offer",
     )
     .await;
-    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
-        format!("ICE+DTLS did not connect; offer:\n{offer1}\nanswer:\n{answer1}")
-    })
+    wait_connected(
+        &peer,
+        STEP,
+        &format!("offer:\n{offer1}\nanswer:\n{answer1}"),
+    )
     .await;
 
     let audio_sent = Arc::new(AtomicUsize::new(0));
@@ -342,7 +333,7 @@ async fn renegotiate_mid_call(ice_restart: bool) {
 
     // The second offer: a second data channel (same m=application, a new SCTP stream), and new
     // ICE credentials when asked.
-    let (dc2, mut dc2_open_rx, mut dc2_reply_rx) = data_channel(&pc, "wpc-2").await;
+    let (dc2, mut dc2_open_rx, mut dc2_reply_rx) = data_channel(&*pc, "wpc-2").await;
     let what = if ice_restart {
         "the ICE restart offer"
     } else {
@@ -353,7 +344,7 @@ async fn renegotiate_mid_call(ice_restart: bool) {
         session,
         handle,
         &mut events,
-        &pc,
+        &*pc,
         &peer,
         Some(RTCOfferOptions { ice_restart }),
         what,
@@ -422,12 +413,11 @@ async fn renegotiate_mid_call(ice_restart: bool) {
     let mut gap = Duration::ZERO;
     let mut sent_at_answer = sent_at_answer;
     if ice_restart {
-        wait_connected(&peer, Duration::from_secs(5), "ICE restart failed", || {
-            format!(
-                "not connected again within 5 s of the ICE restart answer; states {:?}\n{context}",
-                peer.connection_history.lock().unwrap()
-            )
-        })
+        wait_connected(
+            &peer,
+            Duration::from_secs(5),
+            &format!("after the ICE restart answer\n{context}"),
+        )
         .await;
         gap = answered_at.elapsed();
         let back = (
@@ -499,7 +489,7 @@ async fn renegotiate_mid_call(ice_restart: bool) {
         missing(RtpCodecKind::Audio, sent_at_answer.0, sent_after.0),
         missing(RtpCodecKind::Video, sent_at_answer.1, sent_after.1)
     );
-    let history = peer.connection_history.lock().unwrap().clone();
+    let history = peer.history.lock().unwrap().clone();
     eprintln!(
         "after {what}: audio {audio_back} of {audio_window} echoed, video {video_back} of {video_window}; \
          totals audio {:?}, video {:?}; connection states {history:?}",
@@ -649,7 +639,7 @@ async fn echotest_reports_slowlink_when_the_uplink_loses_video() {
 /// offers RTX for VP8 (str0m only NACKs a stream whose SDP announces an RTX SSRC), and sends
 /// opus and VP8 for [`LOSSY_FOR`] with [`lost_on_the_uplink`]'s VP8 packets left out, and
 /// checks the rest is echoed. Returns the call still up.
-async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnection> {
+async fn lossy_video_call(threshold: Option<u32>) -> LossyCall {
     let cardea = match threshold {
         Some(t) => Cardea::start_with_media(&[("slowlink_threshold", &t.to_string())], ""),
         None => Cardea::start(""),
@@ -669,7 +659,7 @@ async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnecti
         session,
         handle,
         &mut events,
-        &pc,
+        &*pc,
         &peer,
         None,
         &what,
@@ -687,10 +677,7 @@ async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnecti
     let video_mid = media_mid(&answer, "video")
         .unwrap_or_else(|| panic!("no video m-line with a mid in the answer\n{context}"));
 
-    wait_connected(&peer, STEP, "ICE/DTLS failed", || {
-        format!("ICE+DTLS did not connect\n{context}")
-    })
-    .await;
+    wait_connected(&peer, STEP, &context).await;
 
     let audio_sender = tokio::spawn(send_rtp_counted(
         Arc::clone(&audio),
@@ -737,18 +724,18 @@ async fn lossy_video_call(threshold: Option<u32>) -> LossyCall<impl PeerConnecti
 }
 
 /// A call made by [`lossy_video_call`]; the server runs until [`LossyCall::close`] or drop.
-struct LossyCall<P: PeerConnection> {
+struct LossyCall {
     session: u64,
     handle: u64,
     /// The mid of the video m-line in Cardea's answer.
     video_mid: String,
     events: EventStream,
-    pc: P,
+    pc: Arc<dyn PeerConnection>,
     _tracks: [Arc<TrackLocalStaticRTP>; 2],
     cardea: Cardea,
 }
 
-impl<P: PeerConnection> LossyCall<P> {
+impl LossyCall {
     async fn close(self) {
         eprintln!(
             "events of session {}:\n{}",
@@ -761,19 +748,6 @@ impl<P: PeerConnection> LossyCall<P> {
     }
 }
 
-/// The `a=mid` of the first `m=<kind>` line of an SDP.
-fn media_mid(sdp: &str, kind: &str) -> Option<String> {
-    let mut in_kind = false;
-    for line in sdp.lines() {
-        if let Some(m) = line.strip_prefix("m=") {
-            in_kind = m.split(' ').next() == Some(kind);
-        } else if let Some(mid) = line.strip_prefix("a=mid:").filter(|_| in_kind) {
-            return Some(mid.trim().to_owned());
-        }
-    }
-    None
-}
-
 /// Creates an offer (non-trickle: waits for gathering), sends it with {audio, video}, checks the
 /// EchoTest event and applies its answer. Returns (offer SDP, answer SDP, the event).
 #[allow(clippy::too_many_arguments)]
@@ -782,56 +756,22 @@ async fn offer_answer(
     session: u64,
     handle: u64,
     events: &mut EventStream,
-    pc: &impl PeerConnection,
-    peer: &Peer,
+    pc: &dyn PeerConnection,
+    peer: &PeerState,
     options: Option<RTCOfferOptions>,
     what: &str,
 ) -> (String, String, Value) {
-    let restart = options.is_some_and(|o| o.ice_restart);
-    let mut gathering = peer.gathering.subscribe();
-    gathering.mark_unchanged();
-    let offer = pc.create_offer(options).await.expect("create_offer");
-    pc.set_local_description(offer)
-        .await
-        .expect("set_local_description");
-    if restart {
-        // A restart gathers again: wait for it to start (if it reports so) before waiting for
-        // the end, so that a stale "complete" does not count.
-        let _ = timeout(Duration::from_secs(2), gathering.changed()).await;
-    }
-    timeout(
-        STEP,
-        gathering.wait_for(|s| *s == RTCIceGatheringState::Complete),
+    let offer_sdp = local_offer(pc, peer, options, what).await;
+    let event = async_request(
+        janus,
+        events,
+        session,
+        handle,
+        PLUGIN,
+        json!({"audio": true, "video": true}),
+        Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
     )
-    .await
-    .unwrap_or_else(|_| panic!("ICE gathering for {what} did not complete"))
-    .expect("gathering watch closed");
-    let offer_sdp = pc
-        .local_description()
-        .await
-        .expect("a local description")
-        .sdp;
-
-    let tx = transaction();
-    let reply = janus
-        .message(
-            session,
-            handle,
-            &tx,
-            json!({"audio": true, "video": true}),
-            Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
-        )
-        .await;
-    assert_eq!(
-        reply["janus"], "ack",
-        "{what}: EchoTest answers a message asynchronously: {reply}"
-    );
-    assert_eq!(reply["transaction"], tx.as_str(), "{what}: {reply}");
-    let event = events
-        .wait_for(&format!("the EchoTest answer to {what}"), STEP, |e| {
-            e["janus"] == "event" && e["transaction"] == tx.as_str()
-        })
-        .await;
+    .await;
     assert_eq!(event["session_id"], session, "{what}: {event}");
     assert_eq!(
         event["plugindata"]["data"]["result"], "ok",
@@ -845,25 +785,8 @@ async fn offer_answer(
         .as_str()
         .unwrap_or_else(|| panic!("{what}: no jsep.sdp: {event}"))
         .to_owned();
-    pc.set_remote_description(
-        RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
+    apply_answer(pc, &answer_sdp, what).await;
     (offer_sdp, answer_sdp, event)
-}
-
-/// `ip:port` of every `typ host` candidate in an SDP.
-fn host_candidates(sdp: &str) -> Vec<String> {
-    sdp.lines()
-        .filter_map(|line| line.strip_prefix("a=candidate:"))
-        .filter_map(|candidate| {
-            // foundation component transport priority address port typ type ...
-            let fields: Vec<&str> = candidate.split_whitespace().collect();
-            (fields.len() >= 8 && fields[6] == "typ" && fields[7] == "host")
-                .then(|| format!("{}:{}", fields[4], fields[5]))
-        })
-        .collect()
 }
 
 fn assert_no_errors(events: &mut EventStream) {
@@ -873,15 +796,6 @@ fn assert_no_errors(events: &mut EventStream) {
         errors.is_empty(),
         "the long poll reported errors: {errors:?}"
     );
-}
-
-/// What the peer observed: ICE gathering, connection state, echoed RTP.
-struct Peer {
-    gathering: watch::Sender<RTCIceGatheringState>,
-    connection: watch::Sender<RTCPeerConnectionState>,
-    /// Every connection state reported, in order.
-    connection_history: Mutex<Vec<RTCPeerConnectionState>>,
-    echoes: Mutex<HashMap<RtpCodecKind, Echoed>>,
 }
 
 /// The RTP that came back on one remote track.
@@ -905,80 +819,20 @@ impl std::fmt::Debug for Echoed {
     }
 }
 
-impl Peer {
-    fn new() -> Arc<Peer> {
-        Arc::new(Peer {
-            gathering: watch::channel(RTCIceGatheringState::New).0,
-            connection: watch::channel(RTCPeerConnectionState::New).0,
-            connection_history: Mutex::new(Vec::new()),
-            echoes: Mutex::new(HashMap::new()),
-        })
-    }
-
+impl PeerState {
+    /// What came back on the remote tracks of `kind` so far.
     fn echoed(&self, kind: RtpCodecKind) -> Echoed {
-        self.echoes
-            .lock()
-            .unwrap()
-            .get(&kind)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn count(&self, kind: RtpCodecKind, packet: &rtc::rtp::Packet) {
-        let mut echoes = self.echoes.lock().unwrap();
-        let echoed = echoes.entry(kind).or_default();
-        echoed.packets += 1;
-        echoed.payload_types.insert(packet.header.payload_type);
+        let got = self.received(kind);
         // Each payload ends with the big-endian index it was sent with; the server may rewrite
         // the header (SSRC, sequence numbers) but forwards the payload untouched.
-        let p = &packet.payload;
-        if p.len() >= 2 {
-            echoed
-                .indices
-                .insert(u16::from_be_bytes([p[p.len() - 2], p[p.len() - 1]]));
-            echoed.distinct = echoed.indices.len();
+        let indices: HashSet<u16> = got.iter().filter_map(|g| g.index()).collect();
+        Echoed {
+            packets: got.len(),
+            distinct: indices.len(),
+            indices,
+            payload_types: got.iter().map(|g| g.pt).collect(),
         }
     }
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for PeerHandler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        self.0.gathering.send_replace(state);
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.0.connection_history.lock().unwrap().push(state);
-        self.0.connection.send_replace(state);
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let peer = Arc::clone(&self.0);
-        tokio::spawn(async move {
-            let kind = track.kind().await;
-            while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    peer.count(kind, &packet);
-                }
-            }
-        });
-    }
-}
-
-struct PeerHandler(Arc<Peer>);
-
-/// The IP of a media socket, which must be a loopback address: the peer binds next to it.
-/// (127.0.0.1 for Cardea; the same test passes against Janus 1.1.2 in a network namespace
-/// whose libnice only gathers a 127.0.0.2 on a veth.)
-fn loopback_ip_of(media: &str) -> String {
-    let addr: std::net::SocketAddr = media
-        .parse()
-        .unwrap_or_else(|e| panic!("media address {media:?}: {e}"));
-    assert!(
-        addr.ip().is_loopback(),
-        "tests use loopback only, media is on {addr}"
-    );
-    addr.ip().to_string()
 }
 
 /// A fresh EchoTest handle on `cardea`, and its session's long poll.
@@ -991,10 +845,13 @@ struct EchoTest {
 }
 
 async fn attach_echotest(cardea: Cardea) -> EchoTest {
-    let janus = cardea.janus();
-    let session = janus.create().await;
-    let handle = janus.attach(session, PLUGIN).await;
-    let events = janus.events(session);
+    let Handle {
+        janus,
+        session,
+        handle,
+        events,
+        ..
+    } = Handle::attach(&cardea, PLUGIN).await;
     EchoTest {
         cardea,
         janus,
@@ -1010,20 +867,20 @@ async fn peer_with_tracks(
     cardea: &Cardea,
     video_rtx: Option<u32>,
 ) -> (
-    Arc<Peer>,
-    impl PeerConnection,
+    Arc<PeerState>,
+    Arc<dyn PeerConnection>,
     Arc<TrackLocalStaticRTP>,
     Arc<TrackLocalStaticRTP>,
 ) {
-    let peer = Peer::new();
-    let pc = peer_connection(
-        Arc::clone(&peer),
-        &loopback_ip_of(&cardea.listeners.media[0]),
-        video_rtx.is_some(),
-    )
-    .await;
-    let audio = local_track(RtpCodecKind::Audio, opus(), AUDIO_SSRC, None);
-    let video = local_track(RtpCodecKind::Video, vp8(), VIDEO_SSRC, video_rtx);
+    let peer = PeerState::new();
+    let options = PeerOptions {
+        video_rtx: video_rtx.is_some(),
+        ..PeerOptions::default()
+    };
+    let pc = peer_connection(cardea, Arc::clone(&peer), options).await;
+    let stream = "cardea-tests";
+    let audio = local_track(stream, RtpCodecKind::Audio, opus(), AUDIO_SSRC, None);
+    let video = local_track(stream, RtpCodecKind::Video, vp8(), VIDEO_SSRC, video_rtx);
     for track in [&audio, &video] {
         pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
             .await
@@ -1034,7 +891,7 @@ async fn peer_with_tracks(
 
 /// A new data channel on `pc` with its event loop running (see [`run_data_channel`]).
 async fn data_channel(
-    pc: &impl PeerConnection,
+    pc: &dyn PeerConnection,
     label: &str,
 ) -> (
     Arc<dyn DataChannel>,
@@ -1047,136 +904,6 @@ async fn data_channel(
         .unwrap_or_else(|e| panic!("create_data_channel {label}: {e}"));
     let (open_rx, reply_rx) = run_data_channel(Arc::clone(&dc));
     (dc, open_rx, reply_rx)
-}
-
-/// Waits up to `within` for the peer to report connected; panics with `failed` should it
-/// report failed first, and with `not_connected()` when the time runs out.
-async fn wait_connected(
-    peer: &Peer,
-    within: Duration,
-    failed: &str,
-    not_connected: impl FnOnce() -> String,
-) {
-    let mut connection = peer.connection.subscribe();
-    timeout(
-        within,
-        connection.wait_for(|s| {
-            assert_ne!(*s, RTCPeerConnectionState::Failed, "{failed}");
-            *s == RTCPeerConnectionState::Connected
-        }),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{}", not_connected()))
-    .expect("connection watch closed");
-}
-
-/// A PeerConnection reporting to `peer`, bound to `ip`, for opus and VP8 (also offering RTX
-/// for VP8 when `video_rtx`).
-async fn peer_connection(peer: Arc<Peer>, ip: &str, video_rtx: bool) -> impl PeerConnection {
-    let mut media_engine = MediaEngine::default();
-    media_engine
-        .register_codec(opus(), RtpCodecKind::Audio)
-        .expect("register opus");
-    media_engine
-        .register_codec(vp8(), RtpCodecKind::Video)
-        .expect("register VP8");
-    if video_rtx {
-        media_engine
-            .register_codec(vp8_rtx(), RtpCodecKind::Video)
-            .expect("register RTX for VP8");
-    }
-    let registry =
-        register_default_interceptors(Registry::new(), &mut media_engine).expect("interceptors");
-    let settings = SettingEngineBuilder::new()
-        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .build();
-    PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_setting_engine(settings)
-        .with_interceptor_registry(registry)
-        .with_handler(Arc::new(PeerHandler(peer)))
-        // An explicit loopback IP: a wildcard bind skips loopback interfaces.
-        .with_udp_addrs(vec![format!("{ip}:0")])
-        .build()
-        .await
-        .expect("build the PeerConnection")
-}
-
-fn opus() -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_OPUS.to_owned(),
-            clock_rate: 48000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
-        },
-        payload_type: OPUS_PT,
-    }
-}
-
-fn vp8() -> RTCRtpCodecParameters {
-    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_VP8.to_owned(),
-            clock_rate: 90000,
-            channels: 0,
-            sdp_fmtp_line: String::new(),
-            rtcp_feedback: vec![
-                feedback("goog-remb", ""),
-                feedback("ccm", "fir"),
-                feedback("nack", ""),
-                feedback("nack", "pli"),
-            ],
-        },
-        payload_type: VP8_PT,
-    }
-}
-
-/// RTX (RFC 4588) for [`vp8`].
-fn vp8_rtx() -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_RTX.to_owned(),
-            clock_rate: 90000,
-            channels: 0,
-            sdp_fmtp_line: format!("apt={VP8_PT}"),
-            rtcp_feedback: vec![],
-        },
-        payload_type: RTX_PT,
-    }
-}
-
-/// A local track sending on `ssrc`, with an RTX SSRC when `rtx` names one (announced as
-/// `a=ssrc-group:FID ssrc rtx`).
-fn local_track(
-    kind: RtpCodecKind,
-    codec: RTCRtpCodecParameters,
-    ssrc: u32,
-    rtx: Option<u32>,
-) -> Arc<TrackLocalStaticRTP> {
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "cardea-tests".to_owned(),
-        format!("cardea-tests-{kind}"),
-        format!("cardea-tests-{kind}"),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                rtx: rtx.map(|ssrc| RTCRtpRtxParameters { ssrc }),
-                ..Default::default()
-            },
-            codec: codec.rtp_codec,
-            // The default is inactive: nothing would be sent.
-            active: true,
-            ..Default::default()
-        }],
-    )))
 }
 
 /// Opens the channel's event loop: a watch that turns true on open, and the texts received.
@@ -1261,8 +988,7 @@ async fn send_rtp_skipping(
             continue;
         }
         let mut payload: Vec<u8> = match media {
-            // TOC 0xf8: CELT fullband 20 ms, mono, one frame.
-            Media::Audio => vec![0xf8, 0xff, 0xfe],
+            Media::Audio => OPUS_FRAME.to_vec(),
             // Payload descriptor 0x10 (start of partition 0), then a key frame every 30 frames
             // (frame tag with the key bit clear, start code, 320x240) or an inter frame.
             Media::Video if index % 30 == 0 => {
@@ -1273,18 +999,14 @@ async fn send_rtp_skipping(
             Media::Video => vec![0x10, 0x51, 0x01, 0x00],
         };
         payload.extend_from_slice(&index.to_be_bytes());
-        let packet = rtc::rtp::Packet {
-            header: rtc::rtp::header::Header {
-                version: 2,
-                marker: matches!(media, Media::Video),
-                payload_type,
-                sequence_number: 1000u16.wrapping_add(index),
-                timestamp: 90_000u32.wrapping_add(clock_step.wrapping_mul(index as u32)),
-                ssrc,
-                ..Default::default()
-            },
-            payload: Bytes::from(payload),
-        };
+        let packet = rtp(
+            payload_type,
+            1000u16.wrapping_add(index),
+            90_000u32.wrapping_add(clock_step.wrapping_mul(index as u32)),
+            ssrc,
+            matches!(media, Media::Video),
+            payload,
+        );
         track.write_rtp(packet).await.expect("write_rtp");
         sent += 1;
         sent_so_far.store(sent, Ordering::Relaxed);

@@ -12,48 +12,41 @@
 //! What is expected is /tmp/vr-protocol.md (Cardea's VideoRoom as implemented), which follows
 //! Janus 1.x's VideoRoom API.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod common;
+
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use cardea_tests::{transaction, Cardea, EventStream, JanusHttp};
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use cardea_tests::{Cardea, EventStream};
+use common::janus::{async_request, Handle as Participant};
+use common::peer::{
+    apply_answer, encoding, is_keyframe_request, local_answer, local_offer, local_track,
+    local_track_with, opus, peer_connection, rtp, vp8, wait_connected, Got, PeerOptions, PeerState,
+    AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, VP8_PT,
+};
+use common::sdp::{extmap_id, m_lines, media_mid};
+use common::STEP;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
-use webrtc::peer_connection::{
-    register_default_interceptors, MediaEngine, PeerConnection, PeerConnectionBuilder,
-    PeerConnectionEventHandler, RTCConfigurationBuilder, RTCIceGatheringState,
-    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
-};
+use webrtc::peer_connection::PeerConnection;
 
 const PLUGIN: &str = "janus.plugin.videoroom";
 /// The sample room every Cardea starts with (as in Janus's sample configuration).
 const ROOM: u64 = 1234;
-const OPUS_PT: u8 = 111;
-const VP8_PT: u8 = 96;
-/// Bound on each wait for a server event or a connection step.
-const STEP: Duration = Duration::from_secs(10);
 /// Every payload ends with: the publisher's tag, then the packet's index (big endian u16).
 const TRAILER: usize = 3;
 /// The largest forward jump of sequence numbers a subscriber may see between two packets in a
 /// row (loss on loopback is rare; a rebasing mistake jumps by thousands).
 const MAX_SEQ_STEP: i32 = 5;
-const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 
@@ -115,12 +108,22 @@ async fn videoroom_talking_events_follow_audio_levels() {
         .expect("the talking exchange did not finish within 40 s");
 }
 
+/// Scenario 8: `rtp_forward` copies a publisher's audio and video as plain RTP to two UDP
+/// sockets, with the forwarders' SSRCs and payload types; `listforwarders` lists them;
+/// `stop_rtp_forward` ends the audio copy while video goes on, and `unpublish` ends the rest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_rtp_forward_copies_streams_until_stopped_or_unpublished() {
+    timeout(Duration::from_secs(40), rtp_forward())
+        .await
+        .expect("the rtp_forward exchange did not finish within 40 s");
+}
+
 async fn fan_out_then_unpublish() {
     let cardea = Cardea::start("");
     let started = Instant::now();
 
     // Another publisher-side participant (joined, not publishing): hears about the feed.
-    let mut watcher = Participant::attach(&cardea).await;
+    let mut watcher = Participant::attach(&cardea, PLUGIN).await;
     let joined = watcher
         .request(
             json!({"request": "join", "room": ROOM, "ptype": "publisher", "display": "watcher"}),
@@ -516,6 +519,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         missing_feed,
+        PLUGIN,
         json!({"request": "join", "room": ROOM, "ptype": "subscriber",
                "streams": [{"feed": 4242424242u64}]}),
         None,
@@ -528,6 +532,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         missing_room,
+        PLUGIN,
         json!({"request": "join", "room": 999999, "ptype": "publisher"}),
         None,
     )
@@ -543,6 +548,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         no_jsep,
+        PLUGIN,
         json!({"request": "join", "room": ROOM, "ptype": "publisher"}),
         None,
     )
@@ -556,6 +562,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         no_jsep,
+        PLUGIN,
         json!({"request": "publish"}),
         None,
     )
@@ -571,6 +578,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         not_joined,
+        PLUGIN,
         json!({"request": "start"}),
         None,
     )
@@ -583,6 +591,7 @@ async fn errors_over_http() {
         &mut events,
         session,
         missing_room,
+        PLUGIN,
         json!({"request": "join", "room": ROOM, "ptype": "publisher"}),
         None,
     )
@@ -1092,13 +1101,10 @@ async fn talking_events() {
     let cardea = Cardea::start("");
     const TALK_ROOM: u64 = 4321;
     // Publisher B creates the room and joins it (without publishing).
-    let mut b = Participant::attach(&cardea).await;
+    let mut b = Participant::attach(&cardea, PLUGIN).await;
     let create = json!({"request": "create", "room": TALK_ROOM, "audiolevel_event": true,
                         "audio_active_packets": 10, "audio_level_average": 40});
-    let reply = b
-        .janus
-        .message(b.session, b.handle, &transaction(), create.clone(), None)
-        .await;
+    let reply = b.sync_request(create.clone()).await;
     assert_eq!(reply["janus"], "success", "{create}: {reply}");
     let created = &reply["plugindata"]["data"];
     assert_eq!(created["videoroom"], "created", "{reply}");
@@ -1226,75 +1232,335 @@ async fn talking_events() {
     drop(cardea);
 }
 
-// ---- Janus API helpers -----------------------------------------------------------------
-
-/// A session with one VideoRoom handle and its long poll.
-struct Participant {
-    janus: JanusHttp,
-    session: u64,
-    handle: u64,
-    events: EventStream,
-}
-
-impl Participant {
-    async fn attach(cardea: &Cardea) -> Participant {
-        let janus = cardea.janus();
-        let session = janus.create().await;
-        let handle = janus.attach(session, PLUGIN).await;
-        let events = janus.events(session);
-        Participant {
-            janus,
-            session,
-            handle,
-            events,
-        }
-    }
-
-    /// An asynchronous request: the ack, then the event with the same transaction; returns
-    /// that event's `plugindata.data` (with `jsep` copied in under `"jsep"` when present).
-    async fn request(&mut self, body: Value, jsep: Option<Value>) -> Value {
-        let event = async_request(
-            &self.janus,
-            &mut self.events,
-            self.session,
-            self.handle,
-            body,
-            jsep,
-        )
-        .await;
-        let mut data = event["plugindata"]["data"].clone();
-        if let Some(jsep) = event.get("jsep") {
-            data["jsep"] = jsep.clone();
-        }
+async fn rtp_forward() {
+    const SECRET: &str = "adminpwd";
+    const AUDIO_PT: u8 = 100;
+    const AUDIO_SSRC: u32 = 1111;
+    const VIDEO_SSRC: u32 = 2222;
+    let cardea = Cardea::start("");
+    let mut publisher = Publisher::join_and_publish(
+        &cardea,
+        b'F',
+        "forwarded",
+        KeyframePolicy::EverySecondAndOnRequest,
+    )
+    .await;
+    let admin = Participant::attach(&cardea, PLUGIN).await;
+    let audio_sink = UdpSink::bind().await;
+    let video_sink = UdpSink::bind().await;
+    let sync = |reply: Value, what: &str| -> Value {
+        assert_eq!(reply["janus"], "success", "{what}: {reply}");
+        assert_eq!(reply["plugindata"]["plugin"], PLUGIN, "{what}: {reply}");
+        reply["plugindata"]["data"].clone()
+    };
+    let list_forwarders = || async {
+        let reply = admin
+            .sync_request(json!({"request": "listforwarders", "room": ROOM, "secret": SECRET}))
+            .await;
+        let data = sync(reply, "listforwarders");
+        assert_eq!(data["videoroom"], "forwarders", "{data}");
+        assert_eq!(data["room"], ROOM, "{data}");
         data
+    };
+
+    let request = json!({"request": "rtp_forward", "room": ROOM, "secret": SECRET,
+    "publisher_id": publisher.id, "host": "127.0.0.1", "streams": [
+        {"mid": publisher.audio_mid, "port": audio_sink.port, "pt": AUDIO_PT,
+         "ssrc": AUDIO_SSRC},
+        {"mid": publisher.video_mid, "port": video_sink.port, "ssrc": VIDEO_SSRC},
+    ]});
+    let forwarding_from = Instant::now();
+    let data = sync(admin.sync_request(request.clone()).await, "rtp_forward");
+    eprintln!("rtp_forward {request}\n  -> {data}");
+    assert_eq!(data["videoroom"], "rtp_forward", "{data}");
+    assert_eq!(data["room"], ROOM, "{data}");
+    assert_eq!(data["publisher_id"], publisher.id, "{data}");
+    let forwarders = data["forwarders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no forwarders list in {data}"));
+    assert_eq!(forwarders.len(), 2, "one forwarder per stream: {data}");
+    let forwarder = |kind: &str| {
+        forwarders
+            .iter()
+            .find(|f| f["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} forwarder in {data}"))
+            .clone()
+    };
+    let (audio_fw, video_fw) = (forwarder("audio"), forwarder("video"));
+    for (fw, mid, port, ssrc) in [
+        (&audio_fw, &publisher.audio_mid, audio_sink.port, AUDIO_SSRC),
+        (&video_fw, &publisher.video_mid, video_sink.port, VIDEO_SSRC),
+    ] {
+        assert!(fw["stream_id"].is_u64(), "{fw}");
+        assert_eq!(fw["mid"], mid.as_str(), "{fw}");
+        assert_eq!(fw["host"], "127.0.0.1", "{fw}");
+        assert_eq!(fw["port"], port, "{fw}");
+        assert_eq!(fw["ssrc"], ssrc, "{fw}");
+        assert_eq!(fw["srtp"], false, "{fw}");
+    }
+    assert_eq!(audio_fw["pt"], AUDIO_PT, "{audio_fw}");
+    assert_ne!(
+        audio_fw["stream_id"], video_fw["stream_id"],
+        "each forwarder has its own stream_id: {data}"
+    );
+
+    // Both copies flow, as the publisher sent them.
+    sleep(Duration::from_millis(1500)).await;
+    let elapsed = forwarding_from.elapsed();
+    let audio = audio_sink.packets(&cardea);
+    let video = video_sink.packets(&cardea);
+    eprintln!(
+        "forwarded in {elapsed:?}: {} opus packets (first seq {:?}), {} VP8 packets (first seq \
+         {:?})",
+        audio.len(),
+        audio.first().map(|g| g.seq),
+        video.len(),
+        video.first().map(|g| g.seq)
+    );
+    assert!(
+        audio.len() >= 50,
+        "only {} forwarded opus packets in {elapsed:?} (the publisher sends 50/s)",
+        audio.len()
+    );
+    assert!(
+        video.len() >= 30,
+        "only {} forwarded VP8 packets in {elapsed:?} (the publisher sends 30+/s)",
+        video.len()
+    );
+    let (seq0, ts0) = (seq_base(b'F'), ts_base(b'F'));
+    for g in &audio {
+        let index = g.index().expect("every payload has a trailer");
+        assert_eq!(
+            (g.ssrc, g.pt, g.tag()),
+            (AUDIO_SSRC, AUDIO_PT, Some(b'F')),
+            "a forwarded opus packet has the forwarder's SSRC and PT and the publisher's \
+             payload: {g:?}"
+        );
+        let mut sent = OPUS_FRAME.to_vec();
+        sent.extend_from_slice(&trailer(b'F', index));
+        assert_eq!(g.payload, sent, "opus packet {index}'s payload: {g:?}");
+        assert_eq!(
+            (g.seq, g.ts),
+            (
+                seq0.wrapping_add(index),
+                ts0.wrapping_add(960 * u32::from(index))
+            ),
+            "opus packet {index} keeps the publisher's sequence number and timestamp: {g:?}"
+        );
+    }
+    for g in &video {
+        let index = g.index().expect("every payload has a trailer");
+        assert_eq!(
+            (g.ssrc, g.pt, g.tag()),
+            (VIDEO_SSRC, VP8_PT, Some(b'F')),
+            "a forwarded VP8 packet has the forwarder's SSRC, the publisher's VP8 payload type \
+             and the publisher's payload: {g:?}"
+        );
+        let sent = publisher
+            .log
+            .sent_video(index)
+            .unwrap_or_else(|| panic!("VP8 packet {index} was never sent: {g:?}"));
+        assert_eq!(g.payload, sent.payload, "VP8 packet {index}'s payload");
+        assert_eq!(
+            (g.seq, g.ts),
+            (sent.seq, sent.ts),
+            "VP8 packet {index} keeps the publisher's sequence number and timestamp"
+        );
+    }
+    assert_seq_continuous(&audio, "forwarded opus");
+    assert_seq_continuous(&video, "forwarded VP8");
+
+    let listed = list_forwarders().await;
+    eprintln!("listforwarders: {listed}");
+    let publishers = listed["publishers"].as_array().expect("a publishers list");
+    assert_eq!(publishers.len(), 1, "{listed}");
+    assert_eq!(publishers[0]["publisher_id"], publisher.id, "{listed}");
+    let stream_ids = |entry: &Value| -> BTreeSet<u64> {
+        entry["forwarders"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no forwarders in {entry}"))
+            .iter()
+            .filter_map(|f| f["stream_id"].as_u64())
+            .collect()
+    };
+    let audio_id = audio_fw["stream_id"].as_u64().expect("a stream_id");
+    let video_id = video_fw["stream_id"].as_u64().expect("a stream_id");
+    assert_eq!(
+        stream_ids(&publishers[0]),
+        BTreeSet::from([audio_id, video_id]),
+        "listforwarders lists both forwarders: {listed}"
+    );
+
+    // Stop the audio copy: video goes on.
+    let data = sync(
+        admin
+            .sync_request(
+                json!({"request": "stop_rtp_forward", "room": ROOM, "secret": SECRET,
+                "publisher_id": publisher.id, "stream_id": audio_id}),
+            )
+            .await,
+        "stop_rtp_forward",
+    );
+    let stopped_at = Instant::now();
+    eprintln!("stop_rtp_forward: {data}");
+    assert_eq!(data["videoroom"], "stop_rtp_forward", "{data}");
+    assert_eq!(data["room"], ROOM, "{data}");
+    assert_eq!(data["publisher_id"], publisher.id, "{data}");
+    assert_eq!(data["stream_id"], audio_id, "{data}");
+    let [(audio_then, audio_now), (video_then, video_now)] =
+        counts_over_quiet(stopped_at, [&audio_sink, &video_sink]).await;
+    eprintln!(
+        "after stop_rtp_forward: opus {audio_then} -> {audio_now}, VP8 {video_then} -> \
+         {video_now} over {QUIET:?}"
+    );
+    assert_eq!(
+        audio_now, audio_then,
+        "forwarded opus still arrives {GRACE:?} after stop_rtp_forward"
+    );
+    assert!(
+        video_now >= video_then + 5,
+        "the VP8 copy stopped with the opus one: {video_then} -> {video_now} in {QUIET:?}"
+    );
+    let listed = list_forwarders().await;
+    let publishers = listed["publishers"].as_array().expect("a publishers list");
+    assert_eq!(publishers.len(), 1, "{listed}");
+    assert_eq!(
+        stream_ids(&publishers[0]),
+        BTreeSet::from([video_id]),
+        "after stop_rtp_forward only the video forwarder is listed: {listed}"
+    );
+    let video = video_sink.packets(&cardea);
+    assert_seq_continuous(&video, "forwarded VP8 until the stop");
+
+    // Unpublish: the video copy ends too.
+    let unpublished = publisher
+        .participant
+        .request(json!({"request": "unpublish"}), None)
+        .await;
+    assert_eq!(unpublished["unpublished"], "ok", "{unpublished}");
+    let unpublished_at = Instant::now();
+    let [(audio_then, audio_now), (video_then, video_now)] =
+        counts_over_quiet(unpublished_at, [&audio_sink, &video_sink]).await;
+    eprintln!(
+        "after unpublish: opus {audio_then} -> {audio_now}, VP8 {video_then} -> {video_now} \
+         over {QUIET:?}"
+    );
+    assert_eq!(
+        (audio_now, video_now),
+        (audio_then, video_then),
+        "forwarded RTP still arrives {GRACE:?} after unpublish"
+    );
+    let listed = list_forwarders().await;
+    assert_eq!(
+        listed["publishers"],
+        json!([]),
+        "no forwarders left after unpublish: {listed}"
+    );
+    assert_no_errors(&mut publisher.participant.events, "the forwarded publisher");
+    publisher.close().await;
+    drop(cardea);
+}
+
+/// What may still land after an `rtp_forward` ends (packets already on their way).
+const GRACE: Duration = Duration::from_millis(150);
+/// How long nothing more may come after the grace.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// For each sink, the datagrams it had [`GRACE`] after `from`, and [`QUIET`] later.
+async fn counts_over_quiet<const N: usize>(
+    from: Instant,
+    sinks: [&UdpSink; N],
+) -> [(usize, usize); N] {
+    sleep_until(from + GRACE).await;
+    let then = sinks.map(UdpSink::count);
+    sleep(QUIET).await;
+    let now = sinks.map(UdpSink::count);
+    std::array::from_fn(|i| (then[i], now[i]))
+}
+
+/// A UDP socket on 127.0.0.1 that keeps every datagram it receives (an `rtp_forward` target).
+struct UdpSink {
+    port: u16,
+    got: Arc<Mutex<Vec<Datagram>>>,
+    task: JoinHandle<()>,
+}
+
+/// A datagram a [`UdpSink`] received: from where, when, what.
+struct Datagram {
+    from: std::net::SocketAddr,
+    at: Instant,
+    bytes: Vec<u8>,
+}
+
+impl UdpSink {
+    async fn bind() -> UdpSink {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind a UDP socket on 127.0.0.1");
+        let port = socket.local_addr().expect("local address").port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let task = tokio::spawn({
+            let got = Arc::clone(&got);
+            async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                    got.lock().unwrap().push(Datagram {
+                        from,
+                        at: Instant::now(),
+                        bytes: buf[..n].to_vec(),
+                    });
+                }
+            }
+        });
+        UdpSink { port, got, task }
+    }
+
+    /// Datagrams received so far.
+    fn count(&self) -> usize {
+        self.got.lock().unwrap().len()
+    }
+
+    /// Every datagram received so far as an RTP packet: each must come from one of Cardea's
+    /// media sockets and be plain RTP (version 2, a 12-byte header: no CSRC, no extension,
+    /// no padding).
+    fn packets(&self, cardea: &Cardea) -> Vec<Got> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .map(|Datagram { from, at, bytes: d }| {
+                assert!(
+                    cardea.listeners.media.contains(&from.to_string()),
+                    "a datagram to port {} from {from}, not from a media socket of Cardea \
+                     {:?}",
+                    self.port,
+                    cardea.listeners.media
+                );
+                assert!(
+                    d.len() >= 12 && d[0] == 0x80,
+                    "not plain RTP with a 12-byte header (first byte {:#04x}, V=2 P=0 X=0 \
+                     CC=0 expected), {} bytes from {from}: {d:02x?}",
+                    d.first().copied().unwrap_or_default(),
+                    d.len()
+                );
+                Got {
+                    seq: u16::from_be_bytes([d[2], d[3]]),
+                    ts: u32::from_be_bytes([d[4], d[5], d[6], d[7]]),
+                    ssrc: u32::from_be_bytes([d[8], d[9], d[10], d[11]]),
+                    pt: d[1] & 0x7f,
+                    payload: Bytes::copy_from_slice(&d[12..]),
+                    at: *at,
+                }
+            })
+            .collect()
     }
 }
 
-/// Sends a message, checks the ack, and returns the whole event answering it.
-async fn async_request(
-    janus: &JanusHttp,
-    events: &mut EventStream,
-    session: u64,
-    handle: u64,
-    body: Value,
-    jsep: Option<Value>,
-) -> Value {
-    let tx = transaction();
-    let what = body.to_string();
-    let reply = janus.message(session, handle, &tx, body, jsep).await;
-    assert_eq!(
-        reply["janus"], "ack",
-        "{what}: VideoRoom answers asynchronously: {reply}"
-    );
-    let event = events
-        .wait_for(&format!("the event answering {what}"), STEP, |e| {
-            e["janus"] == "event" && e["transaction"] == tx.as_str()
-        })
-        .await;
-    assert_eq!(event["sender"], handle, "{what}: {event}");
-    assert_eq!(event["plugindata"]["plugin"], PLUGIN, "{what}: {event}");
-    event
+impl Drop for UdpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
+
+// ---- Janus API helpers -----------------------------------------------------------------
 
 fn assert_no_errors(events: &mut EventStream, who: &str) {
     let seen = events.drain();
@@ -1341,8 +1607,18 @@ struct SendLog {
     keyframes: Mutex<Vec<u16>>,
     video_sent: AtomicUsize,
     audio_sent: AtomicUsize,
-    /// Packet index → (sequence number, is a key frame's first packet, when it was sent).
-    video_packets: Mutex<HashMap<u16, (u16, bool, Instant)>>,
+    /// Packet index → what was sent with that index.
+    video_packets: Mutex<HashMap<u16, SentPacket>>,
+}
+
+/// One VP8 packet a publisher sent.
+#[derive(Clone)]
+struct SentPacket {
+    seq: u16,
+    ts: u32,
+    /// The payload, trailer included.
+    payload: Bytes,
+    at: Instant,
 }
 
 impl SendLog {
@@ -1356,11 +1632,12 @@ impl SendLog {
 
     /// (sequence number, when) of the VP8 packet sent with `index`.
     fn video_packet(&self, index: u16) -> Option<(u16, Instant)> {
-        self.video_packets
-            .lock()
-            .unwrap()
-            .get(&index)
-            .map(|&(seq, _, at)| (seq, at))
+        self.sent_video(index).map(|p| (p.seq, p.at))
+    }
+
+    /// The VP8 packet sent with `index`.
+    fn sent_video(&self, index: u16) -> Option<SentPacket> {
+        self.video_packets.lock().unwrap().get(&index).cloned()
     }
 }
 
@@ -1401,59 +1678,38 @@ impl Publisher {
         policy: KeyframePolicy,
         audio_level: Option<Arc<AtomicU8>>,
     ) -> Publisher {
-        let mut participant = Participant::attach(cardea).await;
+        let mut participant = Participant::attach(cardea, PLUGIN).await;
         let peer = PeerState::new();
-        let pc = peer_connection(
-            Arc::clone(&peer),
-            &loopback_ip_of(&cardea.listeners.media[0]),
-            audio_level.is_some(),
-        )
-        .await;
+        let options = PeerOptions {
+            audio_level: audio_level.is_some(),
+            keyframe_requests: true,
+            ..PeerOptions::default()
+        };
+        let pc = peer_connection(cardea, Arc::clone(&peer), options).await;
         let audio_ssrc = 0x1100_0000 | u32::from(tag);
         let video_ssrc = 0x2200_0000 | u32::from(tag);
-        let audio = local_track(RtpCodecKind::Audio, opus(), audio_ssrc, tag);
-        let video = local_track(RtpCodecKind::Video, vp8(), video_ssrc, tag);
+        let stream = format!("vr-{}", char::from(tag));
+        let audio = local_track(&stream, RtpCodecKind::Audio, opus(), audio_ssrc, None);
+        let video = local_track(&stream, RtpCodecKind::Video, vp8(), video_ssrc, None);
         for track in [&audio, &video] {
             pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
                 .await
                 .expect("add_track");
         }
-        let offer_sdp = local_offer(&*pc, &peer).await;
         let what = format!("publisher {display}");
-        let joined = participant
-            .request(
-                json!({"request": "joinandconfigure", "room": room, "ptype": "publisher",
-                       "display": display}),
-                Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
-            )
-            .await;
-        assert_eq!(
-            joined["videoroom"], "joined",
-            "{what}: joinandconfigure answers joined: {joined}\noffer:\n{offer_sdp}"
-        );
-        assert_eq!(joined["jsep"]["type"], "answer", "{what}: {joined}");
-        let id = joined["id"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{what}: no id in {joined}"));
-        let answer_sdp = joined["jsep"]["sdp"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {joined}"))
-            .to_owned();
-        pc.set_remote_description(
-            RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
-        wait_connected(
+        let offer_sdp = local_offer(&*pc, &peer, None, &what).await;
+        let (joined, id, answer_sdp) = join_and_configure(
+            &mut participant,
+            &*pc,
             &peer,
-            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+            room,
+            display,
+            &offer_sdp,
+            &what,
         )
         .await;
         let mid_of = |kind: &str| {
-            m_lines(&offer_sdp)
-                .into_iter()
-                .find(|l| l.kind == kind)
-                .map(|l| l.mid)
+            media_mid(&offer_sdp, kind)
                 .unwrap_or_else(|| panic!("{what}: no {kind} m-line in\n{offer_sdp}"))
         };
         let (audio_mid, video_mid) = (mid_of("audio"), mid_of("video"));
@@ -1516,11 +1772,7 @@ impl Publisher {
     }
 
     async fn close(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
-        for task in self.tasks {
-            task.abort();
-        }
+        stop_sending(&*self.pc, &self.stop, self.tasks).await;
         eprintln!(
             "publisher {}: sent {} opus and {} VP8 packets, {} key frame requests, key frames \
              at {:?}",
@@ -1533,10 +1785,54 @@ impl Publisher {
     }
 }
 
-/// Whether an RTCP packet asks for a key frame.
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+/// `joinandconfigure` into `room` as `display` with `offer_sdp` (made on `pc`), applies the
+/// answer and waits for the connection. Returns the `joined` event's data (the answer under
+/// `jsep`), the publisher's id and the answer's SDP.
+async fn join_and_configure(
+    participant: &mut Participant,
+    pc: &dyn PeerConnection,
+    peer: &PeerState,
+    room: u64,
+    display: &str,
+    offer_sdp: &str,
+    what: &str,
+) -> (Value, u64, String) {
+    let joined = participant
+        .request(
+            json!({"request": "joinandconfigure", "room": room, "ptype": "publisher",
+                   "display": display}),
+            Some(json!({"type": "offer", "sdp": offer_sdp, "trickle": false})),
+        )
+        .await;
+    assert_eq!(
+        joined["videoroom"], "joined",
+        "{what}: joinandconfigure answers joined: {joined}\noffer:\n{offer_sdp}"
+    );
+    assert_eq!(joined["jsep"]["type"], "answer", "{what}: {joined}");
+    let id = joined["id"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{what}: no id in {joined}"));
+    let answer_sdp = joined["jsep"]["sdp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {joined}"))
+        .to_owned();
+    apply_answer(pc, &answer_sdp, what).await;
+    wait_connected(
+        peer,
+        STEP,
+        &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+    )
+    .await;
+    (joined, id, answer_sdp)
+}
+
+/// Stops a publisher's sending tasks and closes its PeerConnection.
+async fn stop_sending(pc: &dyn PeerConnection, stop: &AtomicBool, tasks: Vec<JoinHandle<()>>) {
+    stop.store(true, Ordering::Relaxed);
+    let _ = timeout(Duration::from_secs(3), pc.close()).await;
+    for task in tasks {
+        task.abort();
+    }
 }
 
 /// Reads the RTCP the interceptor let through for the video track: PLI and FIR.
@@ -1569,7 +1865,7 @@ async fn send_audio(
     let mut index: u16 = 0;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let mut payload = vec![0xf8, 0xff, 0xfe];
+        let mut payload = OPUS_FRAME.to_vec();
         payload.extend_from_slice(&trailer(tag, index));
         let mut packet = rtp(
             OPUS_PT,
@@ -1629,10 +1925,13 @@ async fn send_video(
             let seq = seq0.wrapping_add(n);
             let starts_key = key && i == 0;
             payload.extend_from_slice(&trailer(tag, n));
-            log.video_packets
-                .lock()
-                .unwrap()
-                .insert(n, (seq, starts_key, Instant::now()));
+            let sent = SentPacket {
+                seq,
+                ts,
+                payload: Bytes::from(payload.clone()),
+                at: Instant::now(),
+            };
+            log.video_packets.lock().unwrap().insert(n, sent);
             if starts_key {
                 log.keyframes.lock().unwrap().push(n);
             }
@@ -1686,28 +1985,6 @@ fn trailer(tag: u8, index: u16) -> [u8; TRAILER] {
     [tag, hi, lo]
 }
 
-fn rtp(
-    payload_type: u8,
-    sequence_number: u16,
-    timestamp: u32,
-    ssrc: u32,
-    marker: bool,
-    payload: Vec<u8>,
-) -> rtc::rtp::Packet {
-    rtc::rtp::Packet {
-        header: rtc::rtp::header::Header {
-            version: 2,
-            marker,
-            payload_type,
-            sequence_number,
-            timestamp,
-            ssrc,
-            ..Default::default()
-        },
-        payload: Bytes::from(payload),
-    }
-}
-
 // ---- the simulcast publisher -----------------------------------------------------------
 
 /// The simulcast layers, lowest quality first (index = substream); each is also the tag its
@@ -1747,14 +2024,13 @@ struct SimulcastPublisher {
 
 impl SimulcastPublisher {
     async fn join_and_publish(cardea: &Cardea) -> SimulcastPublisher {
-        let mut participant = Participant::attach(cardea).await;
+        let mut participant = Participant::attach(cardea, PLUGIN).await;
         let peer = PeerState::new();
-        let pc = peer_connection(
-            Arc::clone(&peer),
-            &loopback_ip_of(&cardea.listeners.media[0]),
-            false,
-        )
-        .await;
+        let options = PeerOptions {
+            keyframe_requests: true,
+            ..PeerOptions::default()
+        };
+        let pc = peer_connection(cardea, Arc::clone(&peer), options).await;
         let layers: Vec<Arc<Layer>> = SIMULCAST_RIDS
             .iter()
             .enumerate()
@@ -1774,28 +2050,14 @@ impl SimulcastPublisher {
         let encodings = layers
             .iter()
             .rev()
-            .map(|l| RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    rid: l.rid.to_owned(),
-                    ssrc: Some(l.ssrc),
-                    ..Default::default()
-                },
-                codec: vp8().rtp_codec,
-                active: true,
-                ..Default::default()
-            })
+            .map(|l| encoding(&vp8(), l.ssrc, None, l.rid))
             .collect();
-        let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-            "vr-simulcast".to_owned(),
-            "vr-simulcast-video".to_owned(),
-            "vr-simulcast-video".to_owned(),
-            RtpCodecKind::Video,
-            encodings,
-        )));
+        let track = local_track_with("vr-simulcast", RtpCodecKind::Video, encodings);
         pc.add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
             .await
             .expect("add_track");
-        let offer_sdp = local_offer(&*pc, &peer).await;
+        let what = "the simulcast publisher";
+        let offer_sdp = local_offer(&*pc, &peer, None, what).await;
         for line in [
             "a=rid:h send",
             "a=rid:m send",
@@ -1811,39 +2073,17 @@ impl SimulcastPublisher {
             !offer_sdp.contains("ssrc-group:SIM"),
             "rid simulcast, not SSRC groups:\n{offer_sdp}"
         );
-        let what = "the simulcast publisher";
-        let joined = participant
-            .request(
-                json!({"request": "joinandconfigure", "room": ROOM, "ptype": "publisher",
-                       "display": "simulcaster"}),
-                Some(json!({"type": "offer", "sdp": &offer_sdp, "trickle": false})),
-            )
-            .await;
-        assert_eq!(
-            joined["videoroom"], "joined",
-            "{what}: joinandconfigure answers joined: {joined}\noffer:\n{offer_sdp}"
-        );
-        let id = joined["id"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{what}: no id in {joined}"));
-        let answer_sdp = joined["jsep"]["sdp"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {joined}"))
-            .to_owned();
-        pc.set_remote_description(
-            RTCSessionDescription::answer(answer_sdp.clone()).expect("answer SDP"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{answer_sdp}"));
-        wait_connected(
+        let (joined, id, answer_sdp) = join_and_configure(
+            &mut participant,
+            &*pc,
             &peer,
-            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+            ROOM,
+            "simulcaster",
+            &offer_sdp,
+            what,
         )
         .await;
-        let video_mid = m_lines(&offer_sdp)
-            .into_iter()
-            .find(|l| l.kind == "video")
-            .map(|l| l.mid)
+        let video_mid = media_mid(&offer_sdp, "video")
             .unwrap_or_else(|| panic!("{what}: no video m-line in\n{offer_sdp}"));
         let ext = |uri: &str| {
             extmap_id(&answer_sdp, &video_mid, uri).unwrap_or_else(|| {
@@ -1883,11 +2123,7 @@ impl SimulcastPublisher {
     }
 
     async fn close(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
-        for task in self.tasks {
-            task.abort();
-        }
+        stop_sending(&*self.pc, &self.stop, self.tasks).await;
     }
 }
 
@@ -1992,7 +2228,7 @@ impl Subscriber {
     /// Joins [`ROOM`] as a subscriber of `streams`, answers Cardea's offer (recvonly), sends
     /// `start` and waits for the connection.
     async fn join(cardea: &Cardea, streams: Value, what: &str) -> Subscriber {
-        let mut participant = Participant::attach(cardea).await;
+        let mut participant = Participant::attach(cardea, PLUGIN).await;
         let attached = participant
             .request(
                 json!({"request": "join", "room": ROOM, "ptype": "subscriber",
@@ -2012,29 +2248,12 @@ impl Subscriber {
             .to_owned();
 
         let peer = PeerState::new();
-        let pc = peer_connection(
-            Arc::clone(&peer),
-            &loopback_ip_of(&cardea.listeners.media[0]),
-            false,
-        )
-        .await;
-        pc.set_remote_description(
-            RTCSessionDescription::offer(offer_sdp.clone()).expect("offer SDP"),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{what}: set_remote_description: {e}\n{offer_sdp}"));
-        let mut gathering = peer.gathering.subscribe();
-        gathering.mark_unchanged();
-        let answer = pc.create_answer(None).await.expect("create_answer");
-        pc.set_local_description(answer)
-            .await
-            .expect("set_local_description");
-        wait_gathered(&mut gathering, what).await;
-        let answer_sdp = pc
-            .local_description()
-            .await
-            .expect("a local description")
-            .sdp;
+        let options = PeerOptions {
+            keyframe_requests: true,
+            ..PeerOptions::default()
+        };
+        let pc = peer_connection(cardea, Arc::clone(&peer), options).await;
+        let answer_sdp = local_answer(&*pc, &peer, &offer_sdp, what).await;
         for line in m_lines(&answer_sdp) {
             assert!(
                 line.direction == "recvonly",
@@ -2052,6 +2271,7 @@ impl Subscriber {
         let started_at = Instant::now();
         wait_connected(
             &peer,
+            STEP,
             &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
         )
         .await;
@@ -2068,9 +2288,10 @@ impl Subscriber {
 
     /// (opus, VP8) packets received so far.
     fn counts(&self) -> (usize, usize) {
-        let got = self.peer.got.lock().unwrap();
-        let n = |kind| got.get(&kind).map_or(0, Vec::len);
-        (n(RtpCodecKind::Audio), n(RtpCodecKind::Video))
+        (
+            self.peer.count(RtpCodecKind::Audio),
+            self.peer.count(RtpCodecKind::Video),
+        )
     }
 
     async fn close(self) {
@@ -2078,28 +2299,11 @@ impl Subscriber {
     }
 }
 
-/// One RTP packet a subscriber received.
-#[derive(Clone, Debug)]
-struct Got {
-    seq: u16,
-    ts: u32,
-    ssrc: u32,
-    pt: u8,
-    payload: Bytes,
-    at: Instant,
-}
-
 impl Got {
-    /// The publisher's tag in the trailer.
+    /// The publisher's tag in the trailer (its index there is [`Got::index`]).
     fn tag(&self) -> Option<u8> {
         let p = &self.payload;
         (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
-    }
-
-    /// The packet's index in its publisher's stream, from the trailer.
-    fn index(&self) -> Option<u16> {
-        let p = &self.payload;
-        (p.len() >= TRAILER).then(|| u16::from_be_bytes([p[p.len() - 2], p[p.len() - 1]]))
     }
 
     /// Whether the packet begins a VP8 key frame: descriptor S=1 and PID=0, then the VP8
@@ -2159,217 +2363,6 @@ fn assert_seq_continuous(got: &[Got], what: &str) {
     );
 }
 
-// ---- the WebRTC peer -------------------------------------------------------------------
-
-/// What a PeerConnection observed: ICE gathering, connection state, received RTP.
-struct PeerState {
-    gathering: watch::Sender<RTCIceGatheringState>,
-    connection: watch::Sender<RTCPeerConnectionState>,
-    history: Mutex<Vec<RTCPeerConnectionState>>,
-    got: Mutex<HashMap<RtpCodecKind, Vec<Got>>>,
-}
-
-impl PeerState {
-    fn new() -> Arc<PeerState> {
-        Arc::new(PeerState {
-            gathering: watch::channel(RTCIceGatheringState::New).0,
-            connection: watch::channel(RTCPeerConnectionState::New).0,
-            history: Mutex::new(Vec::new()),
-            got: Mutex::new(HashMap::new()),
-        })
-    }
-
-    fn received(&self, kind: RtpCodecKind) -> Vec<Got> {
-        self.got
-            .lock()
-            .unwrap()
-            .get(&kind)
-            .cloned()
-            .unwrap_or_default()
-    }
-}
-
-struct PeerHandler(Arc<PeerState>);
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for PeerHandler {
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        self.0.gathering.send_replace(state);
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.0.history.lock().unwrap().push(state);
-        self.0.connection.send_replace(state);
-    }
-
-    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let peer = Arc::clone(&self.0);
-        tokio::spawn(async move {
-            let kind = track.kind().await;
-            while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    peer.got.lock().unwrap().entry(kind).or_default().push(Got {
-                        seq: packet.header.sequence_number,
-                        ts: packet.header.timestamp,
-                        ssrc: packet.header.ssrc,
-                        pt: packet.header.payload_type,
-                        payload: packet.payload.clone(),
-                        at: Instant::now(),
-                    });
-                }
-            }
-        });
-    }
-}
-
-/// Hands inbound PLI and FIR to the application (through `TrackLocal::poll`), as an encoder
-/// would hear them; every other inbound RTCP packet stays with the interceptors. Last in the
-/// chain, so the others see everything first.
-#[derive(Default)]
-struct KeyframeRequestsToApp {
-    read_queue: VecDeque<TaggedPacket>,
-    write_queue: VecDeque<TaggedPacket>,
-}
-
-impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestsToApp {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = std::time::Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
-                .iter()
-                .filter(|p| is_keyframe_request(p.as_ref()))
-                .cloned()
-                .collect();
-            if requests.is_empty() {
-                return Ok(());
-            }
-            msg.message.packet = Packet::Rtcp(requests);
-            msg.message.add(Attribute::DeliverToApplication);
-        }
-        self.read_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read_queue.pop_front()
-    }
-
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write_queue.push_back(msg);
-        Ok(())
-    }
-
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write_queue.pop_front()
-    }
-}
-
-impl Interceptor for KeyframeRequestsToApp {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
-}
-
-/// A PeerConnection for opus and VP8 reporting to `peer`, bound to `ip`; with `audio_level`
-/// it also offers the RFC 6464 audio level header extension on audio (the default
-/// interceptors add the mid and rid extensions on video, which simulcast needs).
-async fn peer_connection(
-    peer: Arc<PeerState>,
-    ip: &str,
-    audio_level: bool,
-) -> Arc<dyn PeerConnection> {
-    let mut media_engine = MediaEngine::default();
-    media_engine
-        .register_codec(opus(), RtpCodecKind::Audio)
-        .expect("register opus");
-    media_engine
-        .register_codec(vp8(), RtpCodecKind::Video)
-        .expect("register VP8");
-    if audio_level {
-        media_engine
-            .register_header_extension(
-                RTCRtpHeaderExtensionCapability {
-                    uri: AUDIO_LEVEL_URI.to_owned(),
-                },
-                RtpCodecKind::Audio,
-                None,
-            )
-            .expect("register the audio level extension");
-    }
-    let registry = register_default_interceptors(Registry::new(), &mut media_engine)
-        .expect("interceptors")
-        .with(Slot::from(14_000), KeyframeRequestsToApp::default());
-    let settings = SettingEngineBuilder::new()
-        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
-        .build();
-    let pc = PeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_media_engine(media_engine)
-        .with_setting_engine(settings)
-        .with_interceptor_registry(registry)
-        .with_handler(Arc::new(PeerHandler(peer)))
-        // An explicit loopback IP: a wildcard bind skips loopback interfaces.
-        .with_udp_addrs(vec![format!("{ip}:0")])
-        .build()
-        .await
-        .expect("build the PeerConnection");
-    Arc::new(pc)
-}
-
-/// Creates and applies an offer, waits for gathering (non-trickle) and returns its SDP.
-async fn local_offer(pc: &dyn PeerConnection, peer: &PeerState) -> String {
-    let mut gathering = peer.gathering.subscribe();
-    gathering.mark_unchanged();
-    let offer = pc.create_offer(None).await.expect("create_offer");
-    pc.set_local_description(offer)
-        .await
-        .expect("set_local_description");
-    wait_gathered(&mut gathering, "the offer").await;
-    pc.local_description()
-        .await
-        .expect("a local description")
-        .sdp
-}
-
-async fn wait_gathered(gathering: &mut watch::Receiver<RTCIceGatheringState>, what: &str) {
-    timeout(
-        STEP,
-        gathering.wait_for(|s| *s == RTCIceGatheringState::Complete),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("ICE gathering for {what} did not complete"))
-    .expect("gathering watch closed");
-}
-
-async fn wait_connected(peer: &PeerState, context: &str) {
-    let mut connection = peer.connection.subscribe();
-    timeout(
-        STEP,
-        connection.wait_for(|s| {
-            assert_ne!(
-                *s,
-                RTCPeerConnectionState::Failed,
-                "ICE/DTLS failed: {context}"
-            );
-            *s == RTCPeerConnectionState::Connected
-        }),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "not connected within {STEP:?} (states {:?}): {context}",
-            peer.history.lock().unwrap()
-        )
-    })
-    .expect("connection watch closed");
-}
-
 /// Polls `done` every 20 ms for up to `within`; returns whether it became true.
 async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -2386,163 +2379,4 @@ async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
 
 async fn sleep_until(at: Instant) {
     tokio::time::sleep_until(at).await;
-}
-
-/// The IP of a media socket, which must be a loopback address: the peer binds next to it.
-fn loopback_ip_of(media: &str) -> String {
-    let addr: std::net::SocketAddr = media
-        .parse()
-        .unwrap_or_else(|e| panic!("media address {media:?}: {e}"));
-    assert!(
-        addr.ip().is_loopback(),
-        "tests use loopback only, media is on {addr}"
-    );
-    addr.ip().to_string()
-}
-
-fn opus() -> RTCRtpCodecParameters {
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_OPUS.to_owned(),
-            clock_rate: 48000,
-            channels: 2,
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
-            rtcp_feedback: vec![],
-        },
-        payload_type: OPUS_PT,
-    }
-}
-
-fn vp8() -> RTCRtpCodecParameters {
-    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
-        typ: typ.to_owned(),
-        parameter: parameter.to_owned(),
-    };
-    RTCRtpCodecParameters {
-        rtp_codec: RTCRtpCodec {
-            mime_type: MIME_TYPE_VP8.to_owned(),
-            clock_rate: 90000,
-            channels: 0,
-            sdp_fmtp_line: String::new(),
-            rtcp_feedback: vec![
-                feedback("goog-remb", ""),
-                feedback("ccm", "fir"),
-                feedback("nack", ""),
-                feedback("nack", "pli"),
-            ],
-        },
-        payload_type: VP8_PT,
-    }
-}
-
-fn local_track(
-    kind: RtpCodecKind,
-    codec: RTCRtpCodecParameters,
-    ssrc: u32,
-    tag: u8,
-) -> Arc<TrackLocalStaticRTP> {
-    let name = format!("vr-{}-{kind}", char::from(tag));
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("vr-{}", char::from(tag)),
-        name.clone(),
-        name,
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: codec.rtp_codec,
-            // The default is inactive: nothing would be sent.
-            active: true,
-            ..Default::default()
-        }],
-    )))
-}
-
-/// One m-line of an SDP.
-#[derive(Debug)]
-struct MLine {
-    kind: String,
-    mid: String,
-    pts: Vec<u8>,
-    /// The payload types that are retransmissions (`rtx`) of another.
-    rtx: Vec<u8>,
-    direction: String,
-}
-
-impl MLine {
-    /// The media payload types: the formats that are not retransmissions.
-    fn media_pts(&self) -> Vec<u8> {
-        self.pts
-            .iter()
-            .copied()
-            .filter(|pt| !self.rtx.contains(pt))
-            .collect()
-    }
-}
-
-/// The m-lines of an SDP with their mid, payload types and direction.
-fn m_lines(sdp: &str) -> Vec<MLine> {
-    let mut lines: Vec<MLine> = Vec::new();
-    for line in sdp.lines() {
-        if let Some(m) = line.strip_prefix("m=") {
-            let fields: Vec<&str> = m.split_whitespace().collect();
-            lines.push(MLine {
-                kind: fields.first().copied().unwrap_or_default().to_owned(),
-                mid: String::new(),
-                pts: fields
-                    .iter()
-                    .skip(3)
-                    .filter_map(|f| f.parse().ok())
-                    .collect(),
-                rtx: Vec::new(),
-                direction: "sendrecv".to_owned(),
-            });
-        } else if let Some(current) = lines.last_mut() {
-            if let Some(mid) = line.strip_prefix("a=mid:") {
-                current.mid = mid.trim().to_owned();
-            } else if let Some(map) = line.strip_prefix("a=rtpmap:") {
-                let mut parts = map.split_whitespace();
-                let pt = parts.next().and_then(|pt| pt.parse().ok());
-                let rtx = parts
-                    .next()
-                    .is_some_and(|enc| enc.to_ascii_lowercase().starts_with("rtx/"));
-                if let (Some(pt), true) = (pt, rtx) {
-                    current.rtx.push(pt);
-                }
-            } else if let Some(dir) = ["sendrecv", "sendonly", "recvonly", "inactive"]
-                .iter()
-                .find(|d| line.trim() == format!("a={d}"))
-            {
-                current.direction = (*dir).to_owned();
-            }
-        }
-    }
-    lines
-}
-
-/// The id an SDP gives the header extension `uri` in the m-section with `a=mid:<mid>` (or at
-/// session level).
-fn extmap_id(sdp: &str, mid: &str, uri: &str) -> Option<u8> {
-    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
-    for line in sdp.lines() {
-        if line.starts_with("m=") {
-            sections.push(Vec::new());
-        }
-        sections.last_mut().expect("a section").push(line.trim());
-    }
-    let in_section = |lines: &[&str]| {
-        lines.iter().find_map(|line| {
-            let rest = line.strip_prefix("a=extmap:")?;
-            let mut fields = rest.split_whitespace();
-            let id = fields.next()?.split('/').next()?.parse().ok()?;
-            (fields.next()? == uri).then_some(id)
-        })
-    };
-    sections[1..]
-        .iter()
-        .find(|lines| lines.contains(&format!("a=mid:{mid}").as_str()))
-        .and_then(|lines| in_section(lines))
-        .or_else(|| in_section(&sections[0]))
 }
