@@ -223,94 +223,49 @@ fn videoroom_config(a: VideoroomArgs) -> Result<VideoroomConfig, String> {
 
 fn main() -> ExitCode {
     match Cli::parse().scenario {
-        Scenario::Echotest(args) => echotest(args),
-        Scenario::Sip(args) => sip(args),
-        Scenario::Videoroom(args) => videoroom(args),
+        Scenario::Echotest(args) => scenario(config(args), |c| {
+            let r = run_echotest(c).map_err(|e| e.to_string())?;
+            let ok = r.sessions_connected == r.sessions;
+            Ok((serde_json::to_string(&r), ok))
+        }),
+        Scenario::Sip(args) => scenario(sip_config(args), |c| {
+            let r = run_sip(c).map_err(|e| e.to_string())?;
+            let ok = r.calls_connected == r.calls && r.calls_dropped == 0;
+            Ok((serde_json::to_string(&r), ok))
+        }),
+        Scenario::Videoroom(args) => scenario(videoroom_config(args), |c| {
+            let r = run_videoroom(c).map_err(|e| e.to_string())?;
+            let ok = r.publisher_connected && r.subscribers_connected == r.subscribers;
+            Ok((serde_json::to_string(&r), ok))
+        }),
     }
 }
 
-fn videoroom(args: VideoroomArgs) -> ExitCode {
-    let config = match videoroom_config(args) {
+/// Runs one scenario and prints its report as one JSON line. Exit status: 0 when
+/// everything came up, 2 when something did not, 1 when the run could not take place.
+fn scenario<C>(
+    config: Result<C, String>,
+    run: impl FnOnce(&C) -> Result<(serde_json::Result<String>, bool), String>,
+) -> ExitCode {
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cardea-load: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match run_videoroom(&config) {
-        Ok(report) => {
-            match serde_json::to_string(&report) {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("cardea-load: serializing the report: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            if report.publisher_connected && report.subscribers_connected == report.subscribers {
+    match run(&config) {
+        Ok((Ok(report), ok)) => {
+            println!("{report}");
+            if ok {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(2)
             }
         }
-        Err(e) => {
-            eprintln!("cardea-load: {e}");
+        Ok((Err(e), _)) => {
+            eprintln!("cardea-load: serializing the report: {e}");
             ExitCode::FAILURE
-        }
-    }
-}
-
-fn sip(args: SipArgs) -> ExitCode {
-    let config = match sip_config(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("cardea-load: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run_sip(&config) {
-        Ok(report) => {
-            match serde_json::to_string(&report) {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("cardea-load: serializing the report: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            if report.calls_connected == report.calls && report.calls_dropped == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            }
-        }
-        Err(e) => {
-            eprintln!("cardea-load: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn echotest(args: EchotestArgs) -> ExitCode {
-    let config = match config(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("cardea-load: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match run_echotest(&config) {
-        Ok(report) => {
-            match serde_json::to_string(&report) {
-                Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("cardea-load: serializing the report: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-            if report.sessions_connected == report.sessions {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            }
         }
         Err(e) => {
             eprintln!("cardea-load: {e}");
