@@ -95,16 +95,9 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
     let server = config.server_pid.map(Process::Pid);
     let rss_before = server.map(Process::sample).transpose()?.map(|s| s.rss_kib);
 
-    let crypto = Arc::new(str0m::crypto::from_feature_flags());
-    let cert = crypto
-        .dtls_provider
-        .generate_certificate()
-        .ok_or(LoadError::Certificate)?;
-    let kit = PeerKit {
-        crypto,
-        cert,
-        bind: config.bind,
-        plan: MediaPlan {
+    let kit = PeerKit::new(
+        config.bind,
+        MediaPlan {
             audio_codec: AudioCodec::Opus,
             audio_size: config.audio_size,
             video: (config.video_pps > 0).then_some(VideoPlan {
@@ -113,7 +106,8 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
                 keyframe_interval: config.keyframe_interval,
             }),
         },
-    };
+    )
+    .ok_or(LoadError::Certificate)?;
     let setup_deadline = start + config.setup_timeout;
     // Results of set-up workers stuck in a request come at most one request bound late.
     let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);

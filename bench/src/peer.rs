@@ -114,6 +114,21 @@ pub struct PeerKit {
     pub plan: MediaPlan,
 }
 
+impl PeerKit {
+    /// The kit of one run: a DTLS certificate from the built-in crypto provider, shared by
+    /// every peer; `None` when none could be generated.
+    pub fn new(bind: IpAddr, plan: MediaPlan) -> Option<Self> {
+        let crypto = Arc::new(str0m::crypto::from_feature_flags());
+        let cert = crypto.dtls_provider.generate_certificate()?;
+        Some(Self {
+            crypto,
+            cert,
+            bind,
+            plan,
+        })
+    }
+}
+
 /// A peer that has made its offer and waits for the answer.
 pub struct Offerer {
     index: u32,

@@ -222,21 +222,15 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     let server = config.server_pid.map(Process::Pid);
     let before = server.map(Process::sample).transpose()?;
 
-    let crypto = Arc::new(str0m::crypto::from_feature_flags());
-    let cert = crypto
-        .dtls_provider
-        .generate_certificate()
-        .ok_or(LoadError::Certificate)?;
-    let kit = PeerKit {
-        crypto,
-        cert,
-        bind: config.bind,
-        plan: MediaPlan {
+    let kit = PeerKit::new(
+        config.bind,
+        MediaPlan {
             audio_codec: AudioCodec::Pcmu,
             audio_size: config.audio_size,
             video: None,
         },
-    };
+    )
+    .ok_or(LoadError::Certificate)?;
     let concurrency = config.setup_concurrency.clamp(1, config.sessions);
     let calls_start = Instant::now();
     let setup_deadline = calls_start + config.setup_timeout();

@@ -189,16 +189,9 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
     let server = config.server_pid.map(Process::Pid);
     let rss_before = server.map(Process::sample).transpose()?.map(|s| s.rss_kib);
 
-    let crypto = Arc::new(str0m::crypto::from_feature_flags());
-    let cert = crypto
-        .dtls_provider
-        .generate_certificate()
-        .ok_or(LoadError::Certificate)?;
-    let kit = PeerKit {
-        crypto,
-        cert,
-        bind: config.bind,
-        plan: MediaPlan {
+    let kit = PeerKit::new(
+        config.bind,
+        MediaPlan {
             audio_codec: AudioCodec::Opus,
             audio_size: config.audio_size,
             video: (config.video_pps > 0).then_some(VideoPlan {
@@ -207,7 +200,8 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
                 keyframe_interval: config.keyframe_interval,
             }),
         },
-    };
+    )
+    .ok_or(LoadError::Certificate)?;
     let setup_deadline = start + config.setup_timeout;
     let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);
     let hard_stop = results_deadline + config.warmup + config.duration + DRAIN * 4;
