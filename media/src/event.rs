@@ -44,6 +44,9 @@ pub enum LegEvent {
         talking: bool,
         level: f32,
     },
+    /// A stream fed by a simulcast source now forwards layer `rid` (a switch on request, a
+    /// fallback, or the wanted layer back).
+    LayerSwitched { mid: String, rid: String },
     /// A data-channel message for the plugin.
     Data {
         label: String,

@@ -119,6 +119,8 @@ pub struct LayerChoice {
     /// forwards nothing yet waits for the layer it wants rather than take a lower one that
     /// happened to come first.
     first_seen: Option<Instant>,
+    /// The forwarded layer changed since [`Self::take_switch`] was last asked.
+    switched: bool,
 }
 
 /// Least time between two key-frame requests for the same layer.
@@ -144,11 +146,20 @@ impl LayerChoice {
             keyframe_wanted: None,
             asked: None,
             first_seen: None,
+            switched: false,
         }
     }
 
     pub fn rids(&self) -> &[Rid] {
         &self.rids
+    }
+
+    /// The layer now forwarded, if it changed since the last call.
+    pub fn take_switch(&mut self) -> Option<Rid> {
+        if !std::mem::take(&mut self.switched) {
+            return None;
+        }
+        self.current.map(|i| self.rids[i])
     }
 
     /// The receiver wants another layer (`configure` substream).
@@ -194,6 +205,7 @@ impl LayerChoice {
             // Switch here only on a key frame of the new layer.
             if self.codec.starts_keyframe(payload) {
                 self.current = Some(layer);
+                self.switched = true;
                 return Verdict::Forward;
             }
             let recently = self.asked.is_some_and(|(l, at)| {
@@ -281,7 +293,9 @@ mod tests {
         assert_eq!(c.on_packet(Some(h), &VP8_DELTA, ms(2)), Verdict::Drop);
         assert_eq!(c.take_keyframe_request(), None, "not again so soon");
         assert_eq!(c.on_packet(Some(h), &VP8_KEY, ms(2)), Verdict::Forward);
+        assert_eq!(c.take_switch(), Some(h));
         assert_eq!(c.on_packet(Some(h), &VP8_DELTA, ms(3)), Verdict::Forward);
+        assert_eq!(c.take_switch(), None, "reported once");
         assert_eq!(c.on_packet(Some(m), &VP8_KEY, ms(4)), Verdict::Drop);
         // The receiver asks for the low layer: high flows until low has a key frame.
         c.want(0);

@@ -190,6 +190,8 @@ pub struct WebRtcLeg {
     pending_offer: Option<str0m::change::SdpPendingOffer>,
     /// Talking detection: (packets per decision, threshold in -dBov).
     talking: Option<(u32, u8)>,
+    /// Simulcast layers this leg's streams switched to, reported at the next poll.
+    layer_switches: Vec<(Mid, Rid)>,
 }
 
 impl WebRtcLeg {
@@ -266,6 +268,7 @@ impl WebRtcLeg {
             },
             pending_offer: None,
             talking: None,
+            layer_switches: Vec::new(),
         }
     }
 
@@ -401,6 +404,9 @@ impl WebRtcLeg {
             keyframe = layers
                 .take_keyframe_request()
                 .map(|r| KeyframeNeed(Some(r)));
+            if let Some(rid) = layers.take_switch() {
+                self.layer_switches.push((mid, rid));
+            }
             if verdict == Verdict::Drop {
                 return keyframe;
             }
@@ -658,6 +664,15 @@ impl WebRtcLeg {
                 }
             }
         };
+        for (mid, rid) in self.layer_switches.drain(..) {
+            events.push(MediaEvent {
+                leg: self.id,
+                event: LegEvent::LayerSwitched {
+                    mid: mid.to_string(),
+                    rid: rid.to_string(),
+                },
+            });
+        }
         if !self.rtc.is_alive() && !self.closed {
             self.fail("Close PC", events);
         }

@@ -358,6 +358,10 @@ pub trait Plugin: Send {
     ) {
     }
 
+    /// Stream `mid` of the handle's PeerConnection now forwards simulcast layer `rid` of
+    /// its source (see [`Command::SelectLayer`]).
+    fn layer_switched(&mut self, _ctx: &mut Ctx, _handle: HandleId, _mid: &str, _rid: &str) {}
+
     /// ICE and DTLS are up on the handle's PeerConnection.
     fn setup_media(&mut self, _ctx: &mut Ctx, _handle: HandleId) {}
 

@@ -631,6 +631,11 @@ impl Core {
                 self.plugins[plugin].talking(&mut ctx, hid, &mid, talking, level);
                 self.pending.extend(ctx.commands);
             }
+            LegEvent::LayerSwitched { mid, rid } => {
+                let mut ctx = Ctx::default();
+                self.plugins[plugin].layer_switched(&mut ctx, hid, &mid, &rid);
+                self.pending.extend(ctx.commands);
+            }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
             LegEvent::Rtp(_) => {}

@@ -1732,6 +1732,22 @@ impl Plugin for VideoRoom {
         self.notify(ctx, room, Some(handle), &event);
     }
 
+    fn layer_switched(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str, rid: &str) {
+        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+            return;
+        };
+        let Some(st) = s.streams.iter().find(|st| st.mid.as_deref() == Some(mid)) else {
+            return;
+        };
+        let Some(substream) = st.stream.rids.iter().position(|r| r == rid) else {
+            return;
+        };
+        // As Janus tells a subscriber when the layer it receives changes.
+        let mut event = room_event(s.room, "mid", mid.into());
+        event["substream"] = substream.into();
+        push(ctx, handle, None, event);
+    }
+
     fn setup_media(&mut self, ctx: &mut Ctx, handle: HandleId) {
         // A subscriber can decode only from a key frame: ask each feed for one now that
         // the subscriber's DTLS is up.

@@ -772,3 +772,32 @@ fn bitrate_cap_bounds_what_publishers_ask_for() {
         }
     )));
 }
+
+#[test]
+fn a_layer_switch_is_told_to_the_subscriber_as_a_substream() {
+    let mut r = Room::new(&[1, 5]);
+    let simulcast = OFFER.replace(
+        "a=fmtp:97 apt=96\r\n",
+        "a=fmtp:97 apt=96\r\na=rid:h send\r\na=rid:l send\r\na=simulcast:send h;l\r\n",
+    );
+    r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": 10}),
+        jsep(JsepType::Offer, &simulcast),
+    );
+    let (mut attached, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": 10, "mid": "v"}]}),
+        None,
+    );
+    r.p.offered(5, &["0".into()], &mut attached);
+    let mut ctx = Ctx::default();
+    r.p.layer_switched(&mut ctx, 5, "0", "l");
+    r.p.layer_switched(&mut ctx, 5, "zz", "l");
+    let events = pushes_to(&ctx.commands, 5);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0],
+        json!({"videoroom": "event", "room": 1234, "mid": "0", "substream": 0})
+    );
+}

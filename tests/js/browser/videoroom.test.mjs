@@ -180,6 +180,8 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
     return { ok: v.frameWidth > 0 && v.frameWidth <= 320, width: v.frameWidth, frames: v.framesDecoded };
   });
   t.diagnostic(`decoded width ${high.width} at substream 2, ${low.width} at substream 0`);
+  const told = (await receiver.evaluate(() => window.T.events)).filter((e) => e.substream !== undefined);
+  assert.deepEqual(told.at(-1), { videoroom: 'event', room, mid, substream: 0 }, JSON.stringify(told));
   const before = low.frames;
   await sleep(1000);
   const after = (await inbound(receiver, 'video'))[0].framesDecoded;
