@@ -80,6 +80,7 @@ pub enum MediaCommand {
         leg: LegId,
         add: Vec<OfferMedia>,
         inactive: Vec<Mid>,
+        ice_restart: bool,
         reply: Box<dyn FnOnce(Result<String, MediaError>) + Send>,
     },
     /// Reports `LegEvent::Talking` for the audio streams of `leg`: every `packets` packets

@@ -116,8 +116,18 @@ impl WebRtcLeg {
     /// A new offer on a leg that is up (an SFU subscription that grows or shrinks): `add`
     /// become new m-lines (with the codecs the leg was built with), `inactive` mids stop.
     /// The browser's answer comes back through [`Self::accept_answer`].
-    pub fn reoffer(&mut self, add: &[OfferMedia], inactive: &[Mid]) -> Result<String, MediaError> {
+    /// With `ice_restart`, the offer carries new ICE credentials (the browser's side of the
+    /// path changed or failed).
+    pub fn reoffer(
+        &mut self,
+        add: &[OfferMedia],
+        inactive: &[Mid],
+        ice_restart: bool,
+    ) -> Result<String, MediaError> {
         let mut api = self.rtc.sdp_api();
+        if ice_restart {
+            api.ice_restart(true);
+        }
         for mid in inactive {
             api.set_direction(*mid, Direction::Inactive);
         }
@@ -128,6 +138,7 @@ impl WebRtcLeg {
             .apply()
             .ok_or_else(|| MediaError::Negotiation("nothing changed to offer".into()))?;
         self.pending_offer = Some(pending);
+        self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
         Ok(offer.to_sdp_string())
     }
 

@@ -212,13 +212,16 @@ impl Shard {
                 leg,
                 add,
                 inactive,
+                ice_restart,
                 reply,
             } => {
                 let Some(l) = self.legs.get_mut(&leg) else {
                     reply(Err(MediaError::NoSuchLeg(leg)));
                     return;
                 };
-                let offer = l.reoffer(&add, &inactive);
+                let offer = l.reoffer(&add, &inactive, ice_restart);
+                // Checks may come with the old credentials or the new ones: both find the leg.
+                self.by_ufrag.insert(l.local_ufrag().to_owned(), leg);
                 self.drive(leg, now);
                 reply(offer);
             }

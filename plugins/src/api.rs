@@ -84,9 +84,11 @@ pub enum JsepAction {
     },
     /// A new offer on the handle's live PeerConnection: `add` become new m-lines,
     /// `inactive` mids stop. [`Plugin::offered`] hears the offer's mids, as for `Offer`.
+    /// With `ice_restart`, the offer carries new ICE credentials.
     Reoffer {
         add: Vec<OfferMedia>,
         inactive: Vec<String>,
+        ice_restart: bool,
     },
 }
 

@@ -220,8 +220,13 @@ impl Core {
             event.insert("transaction".into(), t.clone().into());
         }
         let mut data = data;
-        if let Some(JsepAction::Reoffer { add, inactive }) = jsep {
-            self.reoffer(hid, transaction, event, data, add, inactive);
+        if let Some(JsepAction::Reoffer {
+            add,
+            inactive,
+            ice_restart,
+        }) = jsep
+        {
+            self.reoffer(hid, transaction, event, data, (add, inactive, ice_restart));
             return;
         }
         if let Some(JsepAction::Offer { media, later }) = &jsep {
@@ -393,8 +398,7 @@ impl Core {
         transaction: Option<String>,
         event: Map<String, Value>,
         data: Value,
-        add: Vec<cardea_media::OfferMedia>,
-        inactive: Vec<String>,
+        (add, inactive, ice_restart): (Vec<cardea_media::OfferMedia>, Vec<String>, bool),
     ) {
         let Some(core) = self.self_tx.clone() else {
             return;
@@ -411,6 +415,7 @@ impl Core {
                 leg: LegId(hid),
                 add,
                 inactive,
+                ice_restart,
                 reply: Box::new(move |result| {
                     let _ = core.send(super::CoreInput::Reoffered {
                         handle: hid,

@@ -862,6 +862,7 @@ impl VideoRoom {
                     jsep: started.then_some(JsepAction::Reoffer {
                         add: Vec::new(),
                         inactive,
+                        ice_restart: false,
                     }),
                 });
             }
@@ -1118,6 +1119,7 @@ impl VideoRoom {
         let jsep = changed.then_some(JsepAction::Reoffer {
             add: add_media,
             inactive,
+            ice_restart: false,
         });
         Ok((event, jsep))
     }
@@ -1561,7 +1563,17 @@ impl VideoRoom {
                 Ok((room_event(room, "leaving", "ok".into()), None))
             }
             "start" if is_subscriber => Ok((self.start(ctx, handle, jsep)?, None)),
-            "configure" if is_subscriber => Ok((self.configure_subscriber(ctx, handle, f)?, None)),
+            "configure" if is_subscriber => {
+                let restart = f.bool("restart")?.unwrap_or(false);
+                let configured = self.configure_subscriber(ctx, handle, f)?;
+                // `restart`: a new offer with new ICE credentials, answered with `start`.
+                let jsep = restart.then_some(JsepAction::Reoffer {
+                    add: Vec::new(),
+                    inactive: Vec::new(),
+                    ice_restart: true,
+                });
+                Ok((configured, jsep))
+            }
             "pause" if is_subscriber => {
                 self.route_subscriber(ctx, handle, false);
                 let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {

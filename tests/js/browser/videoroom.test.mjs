@@ -134,6 +134,26 @@ test('page B subscribes over WebSocket and decodes A\'s video and hears A\'s aud
   }
 });
 
+test('configure restart: B gets an ICE-restart offer, answers it, and video goes on', { timeout: 30000 }, async () => {
+  assert.ok(subscriber, 'no subscriber');
+  const before = await subscriber.evaluate(() => ({ offers: window.T.offers, ufrag: window.T.handle.webrtcStuff.pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1] }));
+  await subscriber.evaluate(() => window.sendMessage({ request: 'configure', restart: true }));
+  await until('ICE-restart offer answered', 10000, async () => {
+    const now = await subscriber.evaluate(() => ({
+      offers: window.T.offers,
+      started: window.T.events.filter((e) => e.started === 'ok').length,
+      ufrag: window.T.handle.webrtcStuff.pc.remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1],
+    }));
+    return { ok: now.offers === before.offers + 1 && now.started === 2 && now.ufrag !== before.ufrag, now, before };
+  });
+  const frames = async () => (await inbound(subscriber, 'video'))[0].framesDecoded;
+  const f0 = await frames();
+  await until('video after the ICE restart', 10000, async () => {
+    const f = await frames();
+    return { ok: f > f0 + 10, from: f0, now: f };
+  });
+});
+
 test('when A unpublishes, B gets updated with a new offer and answers it', { timeout: 30000 }, async () => {
   assert.ok(subscriber, 'no subscriber');
   await publisher.evaluate(() => window.sendMessage({ request: 'unpublish' }));
@@ -145,7 +165,7 @@ test('when A unpublishes, B gets updated with a new offer and answers it', { tim
   await until('B answered the new offer', 10000, async () => {
     const offers = await subscriber.evaluate(() => window.T.offers);
     const started = (await subscriber.evaluate(() => window.T.events)).filter((e) => e.started === 'ok').length;
-    return { ok: offers === 2 && started === 2, offers, started };
+    return { ok: offers === 3 && started === 3, offers, started };
   });
   const errors = await subscriber.evaluate(() => window.T.errors);
   assert.deepEqual(errors, []);
