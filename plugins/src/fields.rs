@@ -22,7 +22,8 @@ impl<'a> Fields<'a> {
         body.as_object().map(Fields).ok_or(FieldError::NotAnObject)
     }
 
-    fn get(&self, name: &str) -> Option<&'a Value> {
+    /// The field's value, unless absent or null.
+    pub fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 

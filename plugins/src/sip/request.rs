@@ -1,64 +1,43 @@
 //! Reading the fields of a SIP plugin request body, with Janus's error for each fault.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use crate::fields::{FieldError, Fields};
 
 use super::error::SipError;
 
-/// A request body: a JSON object with typed accessors.
-pub struct Body<'a>(&'a Map<String, Value>);
+/// A request body: the plugins' typed fields, with the SIP plugin's error codes.
+pub struct Body<'a>(Fields<'a>);
 
 impl<'a> Body<'a> {
     pub fn new(body: &'a Value) -> Result<Self, SipError> {
-        body.as_object().map(Body).ok_or(SipError::NotAnObject)
+        Ok(Body(Fields::new(body)?))
     }
 
     pub fn request(&self) -> Result<&'a str, SipError> {
-        match self.0.get("request") {
-            None | Some(Value::Null) => Err(SipError::MissingElement("request")),
-            Some(Value::String(s)) => Ok(s),
-            Some(_) => Err(SipError::InvalidElement(
-                "request should be a string".into(),
-            )),
-        }
+        Ok(self.0.required_str("request")?)
     }
 
     pub fn str(&self, name: &'static str) -> Result<Option<&'a str>, SipError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(SipError::InvalidElement(format!(
-                "{name} should be a string"
-            ))),
-        }
+        Ok(self.0.str(name)?)
     }
 
     pub fn required_str(&self, name: &'static str) -> Result<&'a str, SipError> {
-        self.str(name)?.ok_or(SipError::MissingElement(name))
+        Ok(self.0.required_str(name)?)
     }
 
     pub fn bool(&self, name: &'static str) -> Result<Option<bool>, SipError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(SipError::InvalidElement(format!(
-                "{name} should be a boolean"
-            ))),
-        }
+        Ok(self.0.bool(name)?)
     }
 
     pub fn u64(&self, name: &'static str) -> Result<Option<u64>, SipError> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
-                SipError::InvalidElement(format!("{name} should be a positive integer"))
-            }),
-        }
+        Ok(self.0.u64(name)?)
     }
 
     /// `headers`: an object of extra header names and string values.
     pub fn headers(&self) -> Result<Vec<(String, String)>, SipError> {
         match self.0.get("headers") {
-            None | Some(Value::Null) => Ok(Vec::new()),
+            None => Ok(Vec::new()),
             Some(Value::Object(m)) => m
                 .iter()
                 .map(|(k, v)| match v {
@@ -83,4 +62,14 @@ fn valid_header(name: &str, value: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
         && !value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0)
+}
+
+impl From<FieldError> for SipError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::NotAnObject => Self::NotAnObject,
+            FieldError::Missing(name) => Self::MissingElement(name),
+            FieldError::Invalid(what) => Self::InvalidElement(what),
+        }
+    }
 }
