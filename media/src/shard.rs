@@ -496,7 +496,11 @@ impl Shard {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);
                     }
                 }
-                if let Some(list) = self.forwarders.get(&(id, mid)) {
+                // No hashing per packet unless some stream is forwarded at all.
+                let forwarded = (!self.forwarders.is_empty())
+                    .then(|| self.forwarders.get(&(id, mid)))
+                    .flatten();
+                if let Some(list) = forwarded {
                     self.transmits
                         .extend(list.iter().filter_map(|f| f.transmit(rid, &pkt)));
                 }

@@ -82,14 +82,20 @@ pub enum JsepAction {
         media: Vec<OfferMedia>,
         later: Vec<OfferMedia>,
     },
-    /// A new offer on the handle's live PeerConnection: `add` become new m-lines,
-    /// `inactive` mids stop. [`Plugin::offered`] hears the offer's mids, as for `Offer`.
-    /// With `ice_restart`, the offer carries new ICE credentials.
-    Reoffer {
-        add: Vec<OfferMedia>,
-        inactive: Vec<String>,
-        ice_restart: bool,
-    },
+    /// A new offer on the handle's live PeerConnection. [`Plugin::offered`] hears the
+    /// offer's mids, as for `Offer`.
+    Reoffer(Reoffer),
+}
+
+/// What changes in a new offer on a live PeerConnection.
+#[derive(Debug, Clone, Default)]
+pub struct Reoffer {
+    /// New m-lines.
+    pub add: Vec<OfferMedia>,
+    /// Mids that stop.
+    pub inactive: Vec<String>,
+    /// New ICE credentials (the browser's path changed or failed).
+    pub ice_restart: bool,
 }
 
 pub use cardea_media::{OfferCodec, OfferMedia};

@@ -14,7 +14,7 @@ pub mod sip;
 
 pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, OfferCodec, OfferMedia, Plugin,
-    PluginInfo, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SrtpKeys,
+    PluginInfo, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 

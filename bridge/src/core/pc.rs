@@ -220,13 +220,8 @@ impl Core {
             event.insert("transaction".into(), t.clone().into());
         }
         let mut data = data;
-        if let Some(JsepAction::Reoffer {
-            add,
-            inactive,
-            ice_restart,
-        }) = jsep
-        {
-            self.reoffer(hid, transaction, event, data, (add, inactive, ice_restart));
+        if let Some(JsepAction::Reoffer(change)) = jsep {
+            self.reoffer(hid, transaction, event, data, change);
             return;
         }
         if let Some(JsepAction::Offer { media, later }) = &jsep {
@@ -398,7 +393,7 @@ impl Core {
         transaction: Option<String>,
         event: Map<String, Value>,
         data: Value,
-        (add, inactive, ice_restart): (Vec<cardea_media::OfferMedia>, Vec<String>, bool),
+        change: cardea_plugins::Reoffer,
     ) {
         let Some(core) = self.self_tx.clone() else {
             return;
@@ -408,14 +403,18 @@ impl Core {
             self.on_reoffered(hid, transaction, event, data, result);
             return;
         }
-        let inactive = inactive.iter().map(|m| Mid::from(m.as_str())).collect();
+        let inactive = change
+            .inactive
+            .iter()
+            .map(|m| Mid::from(m.as_str()))
+            .collect();
         self.media(
             self.shard_for(hid),
             MediaCommand::Reoffer {
                 leg: LegId(hid),
-                add,
+                add: change.add,
                 inactive,
-                ice_restart,
+                ice_restart: change.ice_restart,
                 reply: Box::new(move |result| {
                     let _ = core.send(super::CoreInput::Reoffered {
                         handle: hid,

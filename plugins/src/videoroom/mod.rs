@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::fields::Fields;
 use crate::{
-    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Reply,
+    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Reoffer, Reply,
 };
 use error::VrError;
 use media::PubStream;
@@ -859,11 +859,11 @@ impl VideoRoom {
                     handle: sh,
                     transaction: None,
                     data: json!({ "videoroom": "updated", "room": room_id, "streams": streams }),
-                    jsep: started.then_some(JsepAction::Reoffer {
+                    jsep: started.then_some(JsepAction::Reoffer(Reoffer {
                         add: Vec::new(),
                         inactive,
                         ice_restart: false,
-                    }),
+                    })),
                 });
             }
         }
@@ -1116,11 +1116,11 @@ impl VideoRoom {
             "room": room_id,
             "streams": self.subscriber_streams(handle),
         });
-        let jsep = changed.then_some(JsepAction::Reoffer {
+        let jsep = changed.then_some(JsepAction::Reoffer(Reoffer {
             add: add_media,
             inactive,
             ice_restart: false,
-        });
+        }));
         Ok((event, jsep))
     }
 
@@ -1567,11 +1567,10 @@ impl VideoRoom {
                 let restart = f.bool("restart")?.unwrap_or(false);
                 let configured = self.configure_subscriber(ctx, handle, f)?;
                 // `restart`: a new offer with new ICE credentials, answered with `start`.
-                let jsep = restart.then_some(JsepAction::Reoffer {
-                    add: Vec::new(),
-                    inactive: Vec::new(),
+                let jsep = restart.then_some(JsepAction::Reoffer(Reoffer {
                     ice_restart: true,
-                });
+                    ..Reoffer::default()
+                }));
                 Ok((configured, jsep))
             }
             "pause" if is_subscriber => {

@@ -532,7 +532,7 @@ fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
         None,
     );
     assert_eq!(updated["videoroom"], "updated");
-    let Some(JsepAction::Reoffer { add, inactive, .. }) = offer else {
+    let Some(JsepAction::Reoffer(crate::Reoffer { add, inactive, .. })) = offer else {
         panic!("a new offer: {updated}")
     };
     assert_eq!((add.len(), inactive.len()), (2, 0));
@@ -556,7 +556,7 @@ fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
         json!({"request": "update", "unsubscribe": [{"feed": 10}]}),
         None,
     );
-    let Some(JsepAction::Reoffer { add, inactive, .. }) = offer else {
+    let Some(JsepAction::Reoffer(crate::Reoffer { add, inactive, .. })) = offer else {
         panic!("a new offer")
     };
     assert!(add.is_empty());
@@ -577,7 +577,7 @@ fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
         } => Some((jsep.clone(), data.clone())),
         _ => None,
     });
-    let Some((Some(JsepAction::Reoffer { inactive, .. }), data)) = news else {
+    let Some((Some(JsepAction::Reoffer(crate::Reoffer { inactive, .. })), data)) = news else {
         panic!("updated with an offer")
     };
     assert_eq!(inactive, vec!["y".to_owned(), "z".to_owned()]);
