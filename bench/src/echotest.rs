@@ -11,14 +11,14 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::janus::{JanusHttp, REQUEST_WITHIN};
+use crate::janus::JanusHttp;
 use crate::media::{Command, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
-use crate::peer::{AudioCodec, MediaPlan, Peer, PeerKit, VideoPlan, AUDIO_PPS};
+use crate::peer::{MediaPlan, Peer, PeerKit, AUDIO_PPS};
 use crate::probe::WindowTally;
 use crate::procfs::{udp_rcvbuf_errors, udp_socket_drops, ProcSample, Process};
 use crate::report::{percentile, round3, us_to_ms, Report};
-use crate::setup::establish;
+use crate::setup::{establish, Deadlines};
 
 /// Time given to the echoes of the last packets after sending stops.
 pub(crate) const DRAIN: Duration = Duration::from_millis(500);
@@ -97,21 +97,19 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
 
     let kit = PeerKit::new(
         config.bind,
-        MediaPlan {
-            audio_codec: AudioCodec::Opus,
-            audio_size: config.audio_size,
-            video: (config.video_pps > 0).then_some(VideoPlan {
-                pps: config.video_pps,
-                size: config.video_size,
-                keyframe_interval: config.keyframe_interval,
-            }),
-        },
+        MediaPlan::opus_vp8(
+            config.audio_size,
+            config.video_pps,
+            config.video_size,
+            config.keyframe_interval,
+        ),
     )
     .ok_or(LoadError::Certificate)?;
-    let setup_deadline = start + config.setup_timeout;
-    // Results of set-up workers stuck in a request come at most one request bound late.
-    let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);
-    let hard_stop = results_deadline + config.warmup + config.duration + DRAIN * 4;
+    let Deadlines {
+        setup: setup_deadline,
+        results: results_deadline,
+        hard_stop,
+    } = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::spawn(hard_stop)?;
     let janus = JanusHttp::new(&config.server);
 

@@ -114,6 +114,26 @@ pub struct PeerKit {
     pub plan: MediaPlan,
 }
 
+impl MediaPlan {
+    /// Opus, and VP8 at `video_pps` packets/s (none at 0).
+    pub fn opus_vp8(
+        audio_size: usize,
+        video_pps: u32,
+        video_size: usize,
+        keyframe_interval: Duration,
+    ) -> Self {
+        Self {
+            audio_codec: AudioCodec::Opus,
+            audio_size,
+            video: (video_pps > 0).then_some(VideoPlan {
+                pps: video_pps,
+                size: video_size,
+                keyframe_interval,
+            }),
+        }
+    }
+}
+
 impl PeerKit {
     /// The kit of one run: a DTLS certificate from the built-in crypto provider, shared by
     /// every peer; `None` when none could be generated.

@@ -11,6 +11,34 @@ use crate::janus::JanusHttp;
 use crate::media::{Command, MediaDoor};
 use crate::peer::{Offerer, PeerKit};
 
+/// The time bounds of a run: set-up ends at `setup`; the results of set-up workers stuck
+/// in a request come at most one request bound later (`results`); past `hard_stop` the
+/// media thread ends whatever happens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadlines {
+    pub setup: Instant,
+    pub results: Instant,
+    pub hard_stop: Instant,
+}
+
+impl Deadlines {
+    pub fn new(
+        start: Instant,
+        setup_timeout: Duration,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Self {
+        let setup = start + setup_timeout;
+        let results = setup + crate::janus::REQUEST_WITHIN + Duration::from_secs(1);
+        let hard_stop = results + warmup + duration + crate::echotest::DRAIN * 4;
+        Self {
+            setup,
+            results,
+            hard_stop,
+        }
+    }
+}
+
 const PLUGIN: &str = "janus.plugin.echotest";
 /// A long poll is held by the server about 30 s; ask for no more than this at once.
 const LONG_POLL: Duration = Duration::from_secs(30);

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
-use crate::janus::{JanusHttp, REQUEST_WITHIN};
+use crate::janus::JanusHttp;
 use crate::media::{Command, MediaThread};
 use crate::peer::{AudioCodec, MediaPlan, Peer, PeerKit, AUDIO_PPS};
 use crate::probe::{WindowTally, PROBE_LEN};
 use crate::procfs::{cpu_ticks_per_cpu, udp_socket_drops, Process};
 use crate::report::{percentile, round3, us_to_ms};
-use crate::setup::SetupFailure;
+use crate::setup::{Deadlines, SetupFailure};
 use crate::sip_call::{establish, hang_up, CallUp, Dial, HangupOutcome};
 
 /// Bound on one call's hang-up (request → `hangup` event).
@@ -233,9 +233,16 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     .ok_or(LoadError::Certificate)?;
     let concurrency = config.setup_concurrency.clamp(1, config.sessions);
     let calls_start = Instant::now();
-    let setup_deadline = calls_start + config.setup_timeout();
-    let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);
-    let hard_stop = results_deadline + config.warmup + config.duration + DRAIN * 4;
+    let Deadlines {
+        setup: setup_deadline,
+        results: results_deadline,
+        hard_stop,
+    } = Deadlines::new(
+        calls_start,
+        config.setup_timeout(),
+        config.warmup,
+        config.duration,
+    );
     let media = MediaThread::spawn(hard_stop)?;
 
     // Set-up: workers take call indices in turn, each starting no earlier than its slot.

@@ -22,14 +22,14 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
-use crate::janus::{JanusHttp, REQUEST_WITHIN};
+use crate::janus::JanusHttp;
 use crate::media::{Command, MediaDoor, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
-use crate::peer::{answerer, AudioCodec, MediaPlan, Offerer, Peer, PeerKit, VideoPlan, AUDIO_PPS};
+use crate::peer::{answerer, MediaPlan, Offerer, Peer, PeerKit, AUDIO_PPS};
 use crate::probe::FanoutTally;
 use crate::procfs::{udp_socket_drops, Process};
 use crate::report::{percentile, round3, us_to_ms};
-use crate::setup::{EventWaiter, SetupFailure};
+use crate::setup::{Deadlines, EventWaiter, SetupFailure};
 
 const PLUGIN: &str = "janus.plugin.videoroom";
 /// The publisher's peer index (the probes' `peer` field); subscribers are 1..=N.
@@ -191,20 +191,19 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
 
     let kit = PeerKit::new(
         config.bind,
-        MediaPlan {
-            audio_codec: AudioCodec::Opus,
-            audio_size: config.audio_size,
-            video: (config.video_pps > 0).then_some(VideoPlan {
-                pps: config.video_pps,
-                size: config.video_size,
-                keyframe_interval: config.keyframe_interval,
-            }),
-        },
+        MediaPlan::opus_vp8(
+            config.audio_size,
+            config.video_pps,
+            config.video_size,
+            config.keyframe_interval,
+        ),
     )
     .ok_or(LoadError::Certificate)?;
-    let setup_deadline = start + config.setup_timeout;
-    let results_deadline = setup_deadline + REQUEST_WITHIN + Duration::from_secs(1);
-    let hard_stop = results_deadline + config.warmup + config.duration + DRAIN * 4;
+    let Deadlines {
+        setup: setup_deadline,
+        results: results_deadline,
+        hard_stop,
+    } = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::spawn(hard_stop)?;
     let janus = JanusHttp::new(&config.server);
     let mut errors: Vec<String> = Vec::new();
