@@ -423,7 +423,8 @@ impl WebRtcLeg {
         stream.stats.packets_out += 1;
         stream.stats.bytes_out += pkt.payload.len() as u64;
         let video = stream.kind == MediaKind::Video;
-        let clock = if video { 90_000 } else { 48_000 };
+        // The source codec's RTP clock (8 kHz for G.711, 48 kHz for opus, 90 kHz for video).
+        let clock = pkt.time.frequency().get();
         let pt = stream.forward_pt.unwrap_or(pkt.header.payload_type);
         let (seq, ts) = stream.forwarded.map(
             *pkt.header.ssrc,
