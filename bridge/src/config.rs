@@ -273,6 +273,9 @@ pub struct Plugins {
     /// Package names of plugins not to load, e.g. `[janus.plugin.echotest]`.
     pub disable: Vec<String>,
     pub videoroom: VideoRoomPlugin,
+    /// `admin_key` and `mountpoints` (each with the fields of a `create` request). Unset:
+    /// mountpoint 1, as in Janus's sample configuration.
+    pub streaming: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -468,6 +471,8 @@ impl Config {
             cardea_plugins::videoroom::VideoRoom::with_rooms(rooms)
                 .map_err(|e| ConfigError::Invalid(format!("plugins.videoroom.rooms: {e}")))?;
         }
+        cardea_plugins::streaming::Settings::parse(self.plugins.streaming.as_ref())
+            .map_err(|e| ConfigError::Invalid(format!("plugins.streaming: {e}")))?;
         self.validate_sip_tls()?;
         if self.sip.enabled {
             let base = self.source.as_deref().and_then(Path::parent);

@@ -78,6 +78,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     // The SIP endpoint starts first: the SIP plugin needs its listener and link.
     let mut env = cardea_plugins::PluginEnv {
         videoroom_rooms: g.plugins.videoroom.rooms.clone(),
+        streaming: g.plugins.streaming.clone(),
         ..Default::default()
     };
     let mut sip_link = None;

@@ -8,7 +8,9 @@ use str0m::media::Mid;
 use str0m::media::Rid;
 
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
-use crate::{Forwarder, LegId, MediaError, MediaKind, OfferMedia, VideoCodec, WebRtcLeg};
+use crate::{
+    Forwarder, LegId, MediaError, MediaKind, OfferMedia, RtpSource, VideoCodec, WebRtcLeg,
+};
 
 // `ConfigureRtp` carries a 256-byte `PtMap` by value; commands are rare (signalling, not
 // packets), so the enum's size costs nothing worth an indirection in the API.
@@ -153,6 +155,10 @@ pub enum MediaCommand {
         rtp: LegId,
         enabled: bool,
     },
+    /// A plain RTP source (a Streaming mountpoint) joins the shard; datagrams arriving on
+    /// its streams' local addresses go to it, and from it along the router's edges. Its id
+    /// must collide with no leg's; `RemoveLeg` removes it.
+    AddSource(Box<RtpSource>),
     /// Sends a key press to the SIP peer as RFC 4733 telephone-events.
     SendDtmf {
         leg: LegId,

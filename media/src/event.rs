@@ -59,6 +59,9 @@ pub enum LegEvent {
     Stats(Box<LegStats>),
     /// Something a plain RTP leg toward a SIP peer reports (latching, DTMF, media flow, BYE).
     Rtp(RtpLegEvent),
+    /// A plain RTP source's stream started, stopped, or reports its counters (each second
+    /// while packets arrive).
+    Source(crate::SourceReport),
 }
 
 /// A leg event tagged with its leg.

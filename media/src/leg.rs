@@ -156,6 +156,45 @@ impl Rebase {
     }
 }
 
+/// A packet on its way out of legs along router edges, from a WebRTC leg or a plain RTP
+/// source: made once per packet in, read by every target.
+pub(crate) struct Forward<'a> {
+    pub ssrc: u32,
+    /// The sequence number extended past its wraps.
+    pub seq: u64,
+    pub ts: u32,
+    /// The source codec's RTP clock (8 kHz for G.711, 48 kHz for opus, 90 kHz for video).
+    pub clock: u32,
+    pub pt: Pt,
+    pub marker: bool,
+    pub payload: &'a std::sync::Arc<[u8]>,
+    /// Extensions worth passing on (audio level, voice activity, orientation).
+    pub ext: ExtensionValues,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl<'a> From<&'a RtpPacket> for Forward<'a> {
+    fn from(pkt: &'a RtpPacket) -> Self {
+        Self {
+            ssrc: *pkt.header.ssrc,
+            seq: *pkt.seq_no,
+            ts: pkt.header.timestamp,
+            clock: pkt.time.frequency().get(),
+            pt: pkt.header.payload_type,
+            marker: pkt.header.marker,
+            payload: &pkt.payload,
+            ext: ExtensionValues {
+                audio_level: pkt.header.ext_vals.audio_level,
+                voice_activity: pkt.header.ext_vals.voice_activity,
+                video_orientation: pkt.header.ext_vals.video_orientation,
+                ..Default::default()
+            },
+            at: pkt.timestamp,
+        }
+    }
+}
+
 /// A receiver waits for a key frame from the source of a forwarded packet (of this
 /// simulcast layer, if any).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -395,12 +434,12 @@ impl WebRtcLeg {
         &mut self,
         mid: Mid,
         rid: Option<Rid>,
-        pkt: &RtpPacket,
+        pkt: &Forward<'_>,
     ) -> Option<KeyframeNeed> {
         let stream = self.streams.iter_mut().find(|s| s.mid == mid)?;
         let mut keyframe = None;
         if let Some(layers) = &mut stream.layers {
-            let verdict = layers.on_packet(rid, &pkt.payload, pkt.timestamp);
+            let verdict = layers.on_packet(rid, pkt.payload, pkt.at);
             keyframe = layers
                 .take_keyframe_request()
                 .map(|r| KeyframeNeed(Some(r)));
@@ -412,41 +451,28 @@ impl WebRtcLeg {
             }
         }
         if let Some(codec) = stream.keyframe_gate {
-            let ssrc = *pkt.header.ssrc;
-            if stream.gate_open_for != Some(ssrc) {
-                if !codec.starts_keyframe(&pkt.payload) {
+            if stream.gate_open_for != Some(pkt.ssrc) {
+                if !codec.starts_keyframe(pkt.payload) {
                     return keyframe.or(Some(KeyframeNeed(rid)));
                 }
-                stream.gate_open_for = Some(ssrc);
+                stream.gate_open_for = Some(pkt.ssrc);
             }
         }
         stream.stats.packets_out += 1;
         stream.stats.bytes_out += pkt.payload.len() as u64;
         let video = stream.kind == MediaKind::Video;
-        // The source codec's RTP clock (8 kHz for G.711, 48 kHz for opus, 90 kHz for video).
-        let clock = pkt.time.frequency().get();
-        let pt = stream.forward_pt.unwrap_or(pkt.header.payload_type);
-        let (seq, ts) = stream.forwarded.map(
-            *pkt.header.ssrc,
-            *pkt.seq_no,
-            pkt.header.timestamp,
-            pkt.timestamp,
-            clock,
-        );
+        let pt = stream.forward_pt.unwrap_or(pkt.pt);
+        let (seq, ts) = stream
+            .forwarded
+            .map(pkt.ssrc, pkt.seq, pkt.ts, pkt.at, pkt.clock);
         let mut api = self.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return keyframe;
         };
-        let ext = ExtensionValues {
-            audio_level: pkt.header.ext_vals.audio_level,
-            voice_activity: pkt.header.ext_vals.voice_activity,
-            video_orientation: pkt.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
         tx.write_rtp(
-            RtpWrite::new(pt, SeqNo::from(seq), ts, pkt.timestamp, pkt.payload.clone())
-                .marker(pkt.header.marker)
-                .ext_vals(ext)
+            RtpWrite::new(pt, SeqNo::from(seq), ts, pkt.at, pkt.payload.clone())
+                .marker(pkt.marker)
+                .ext_vals(pkt.ext.clone())
                 .nackable(video),
         );
         keyframe

@@ -19,6 +19,7 @@ mod leg;
 mod router;
 pub mod rtp_leg;
 mod shard;
+mod source;
 mod stats;
 
 pub use command::MediaCommand;
@@ -30,6 +31,7 @@ pub use layers::VideoCodec;
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use router::{Edge, Router};
 pub use shard::Shard;
+pub use source::{RtpSource, SourceReport, SourceStream};
 pub use stats::{LegStats, StreamStats};
 
 /// The identity of a leg across the whole bridge: the Janus handle id that owns it (a plain

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod bridge_tests;
 mod rtp;
+mod sources;
 #[cfg(test)]
 mod tests;
 
@@ -16,10 +17,10 @@ use str0m::media::Mid;
 use str0m::net::Transmit;
 
 use crate::bridge::Bridges;
-use crate::leg::{KeyframeNeed, Routed};
+use crate::leg::{Forward, KeyframeNeed, Routed};
 use crate::{
     stun_local_ufrag, DatagramKind, Edge, Forwarder, LegId, MediaCommand, MediaError, MediaEvent,
-    MediaKind, Router, WebRtcLeg,
+    MediaKind, Router, RtpSource, WebRtcLeg,
 };
 use str0m::media::KeyframeRequestKind;
 
@@ -38,13 +39,23 @@ pub struct Shard {
     routed: Routed,
     pending: Vec<LegId>,
     rtp_legs: HashMap<LegId, RtpSlot>,
-    /// Which RTP leg listens on a local address (RTP and RTCP ports of its streams).
-    rtp_by_local: HashMap<SocketAddr, LegId>,
+    /// Who listens on a local address other than the main socket: an RTP leg (RTP and
+    /// RTCP ports of its streams) or a source.
+    by_local: HashMap<SocketAddr, Local>,
+    /// Plain RTP sources (Streaming mountpoints).
+    sources: HashMap<LegId, RtpSource>,
     /// RTP legs with queued datagrams, each once.
     rtp_dirty: Vec<LegId>,
     bridges: Bridges,
     /// Plain RTP copies of streams, by the (leg, mid) they copy.
     forwarders: HashMap<(LegId, Mid), Vec<Forwarder>>,
+}
+
+/// The owner of a local port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Local {
+    Rtp(LegId),
+    Source(LegId),
 }
 
 impl Default for Shard {
@@ -67,7 +78,8 @@ impl Shard {
             routed: Routed::default(),
             pending: Vec::new(),
             rtp_legs: HashMap::new(),
-            rtp_by_local: HashMap::new(),
+            by_local: HashMap::new(),
+            sources: HashMap::new(),
             rtp_dirty: Vec::new(),
             bridges: Bridges::default(),
             forwarders: HashMap::new(),
@@ -179,6 +191,10 @@ impl Shard {
                     return;
                 }
                 self.router.connect(f, t);
+                if self.sources.contains_key(&from) {
+                    self.replay_keyframe(now, from, from_mid, t);
+                    return;
+                }
                 if let Some(l) = self.legs.get_mut(&from) {
                     if l.kind_of(from_mid) == Some(MediaKind::Video) {
                         l.request_keyframe(from_mid, str0m::media::KeyframeRequestKind::Pli);
@@ -280,6 +296,7 @@ impl Shard {
                 }
             }
             MediaCommand::AddRtpLeg(leg) => self.add_rtp_leg(*leg),
+            MediaCommand::AddSource(source) => self.add_source(*source),
             MediaCommand::RetargetRtp {
                 leg,
                 kind,
@@ -371,6 +388,8 @@ impl Shard {
             self.by_ufrag.retain(|_, l| *l != leg);
             self.by_addr.retain(|_, l| *l != leg);
             self.router.remove_leg(leg);
+        } else if self.remove_source(leg) {
+            self.router.remove_leg(leg);
         } else if !self.remove_rtp_leg(leg) {
             return;
         }
@@ -387,9 +406,16 @@ impl Shard {
         destination: SocketAddr,
         datagram: &[u8],
     ) {
-        if let Some(&rtp) = self.rtp_by_local.get(&destination) {
-            self.rtp_datagram(now, rtp, source, destination, datagram);
-            return;
+        match self.by_local.get(&destination) {
+            Some(&Local::Rtp(rtp)) => {
+                self.rtp_datagram(now, rtp, source, destination, datagram);
+                return;
+            }
+            Some(&Local::Source(id)) => {
+                self.source_datagram(now, id, destination, datagram);
+                return;
+            }
+            None => {}
         }
         let owner = match DatagramKind::of(datagram) {
             DatagramKind::Stun => {
@@ -445,6 +471,9 @@ impl Shard {
             } else if let Some(slot) = self.rtp_legs.get_mut(&id) {
                 slot.leg.handle_timeout(now);
                 self.settle_rtp(id);
+            } else if let Some(source) = self.sources.get_mut(&id) {
+                source.handle_timeout(now);
+                self.settle_source(id);
             }
         }
     }
@@ -466,9 +495,14 @@ impl Shard {
     /// Polls `first` to its timeout and forwards what it produced along the router's edges
     /// and its bridge, then polls each leg that was written to.
     fn drive(&mut self, first: LegId, now: Instant) {
+        self.pending.push(first);
+        self.drive_pending(now);
+    }
+
+    /// Polls every leg on the pending list, and those they forward to, until none is left.
+    fn drive_pending(&mut self, now: Instant) {
         let mut pending = std::mem::take(&mut self.pending);
         let mut routed = std::mem::take(&mut self.routed);
-        pending.push(first);
         while let Some(id) = pending.pop() {
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
@@ -504,9 +538,10 @@ impl Shard {
                     self.transmits
                         .extend(list.iter().filter_map(|f| f.transmit(rid, &pkt)));
                 }
+                let fwd = Forward::from(&pkt);
                 for edge in self.router.targets(id, mid) {
                     if let Some(target) = self.legs.get_mut(&edge.leg) {
-                        if let Some(KeyframeNeed(layer)) = target.write_rtp(edge.mid, rid, &pkt) {
+                        if let Some(KeyframeNeed(layer)) = target.write_rtp(edge.mid, rid, &fwd) {
                             if !keyframes.contains(&(mid, layer)) {
                                 keyframes.push((mid, layer));
                             }

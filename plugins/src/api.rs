@@ -2,6 +2,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use cardea_media::rtp_leg::{PtMap, RtpLegEvent};
+pub use cardea_media::SourceReport;
 use cardea_sip::transaction::{Destination, ServerKey};
 use cardea_sip::{Method, Request, Response};
 use serde_json::Value;
@@ -210,6 +211,69 @@ pub enum Command {
     AcceptAnswer { handle: HandleId, answer: String },
     /// Close the handle's RTP leg and free its ports.
     CloseRtp { handle: HandleId },
+    /// Start plain RTP source `source` (a Streaming mountpoint) on the shard that `key`
+    /// picks (as [`Command::PinShard`]), listening on ports reserved with [`PortBinder`].
+    /// Its reports come back through [`Plugin::source_report`].
+    OpenSource {
+        source: u64,
+        key: u64,
+        streams: Vec<SourceSpec>,
+    },
+    /// Stop source `source` and free its ports.
+    CloseSource { source: u64 },
+    /// Forward stream `mid` of source `source` out of stream `to_mid` of `to`'s
+    /// PeerConnection (a viewer); a new viewer of a video stream starts with the source's
+    /// last key frame.
+    RouteSource {
+        source: u64,
+        mid: String,
+        to: HandleId,
+        to_mid: String,
+        enabled: bool,
+    },
+    /// Tell the handle's session that media on `mid` started or stopped (Janus's `media`
+    /// event), e.g. because the source a viewer watches went quiet.
+    MediaState {
+        handle: HandleId,
+        mid: String,
+        kind: MediaKind,
+        receiving: bool,
+    },
+}
+
+/// One stream of a plain RTP source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub mid: String,
+    pub kind: MediaKind,
+    /// A local address reserved with [`PortBinder::bind`].
+    pub local: SocketAddr,
+    /// Packets of another payload type are dropped.
+    pub pt: Option<u8>,
+    pub clock_rate: u32,
+    /// The codec name in lower case (`vp8`, `opus`...).
+    pub codec: String,
+}
+
+/// Reserves UDP ports for a plugin's plain RTP inputs at once, so that a request such as a
+/// Streaming `create` can answer with its ports: the core binds them and keeps the sockets
+/// until a [`Command::OpenSource`] takes them or [`PortBinder::release`] frees them.
+pub trait PortBinder: Send + Sync {
+    /// Binds UDP `port` on the media address (0: any free port of the media port range);
+    /// returns the address bound.
+    fn bind(&self, port: u16) -> Result<SocketAddr, String>;
+    /// Frees a port that no source took (or whose source is closed).
+    fn release(&self, local: SocketAddr);
+}
+
+/// The core's [`PortBinder`], as plugins receive it.
+#[derive(Clone)]
+pub struct Ports(pub std::sync::Arc<dyn PortBinder>);
+
+impl std::fmt::Debug for Ports {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ports")
+    }
 }
 
 /// SIP a plugin sends through the shared endpoint. Requests from a plugin keep their own
@@ -395,6 +459,9 @@ pub trait Plugin: Send {
 
     /// Something happened on the handle's RTP leg (DTMF, latching, media on/off, BYE).
     fn rtp_event(&mut self, _ctx: &mut Ctx, _handle: HandleId, _event: RtpLegEvent) {}
+
+    /// A stream of plain RTP source `source` started, stopped, or reports its counters.
+    fn source_report(&mut self, _ctx: &mut Ctx, _source: u64, _report: &SourceReport) {}
 
     /// The clock ticked (every half second): timers of plugin state machines.
     fn handle_timeout(&mut self, _ctx: &mut Ctx) {}

@@ -8,13 +8,15 @@
 mod api;
 pub mod echotest;
 mod fields;
+pub mod streaming;
 pub mod videoroom;
 
 pub mod sip;
 
 pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, OfferCodec, OfferMedia, Plugin,
-    PluginInfo, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SrtpKeys,
+    PluginInfo, PortBinder, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut,
+    SourceReport, SourceSpec, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 
@@ -26,6 +28,11 @@ pub struct PluginEnv {
     /// The VideoRoom's rooms from the configuration (`None`: the sample room 1234); they
     /// were checked with [`videoroom::VideoRoom::with_rooms`] when the configuration loaded.
     pub videoroom_rooms: Option<Vec<serde_json::Value>>,
+    /// The Streaming plugin's settings (`plugins.streaming`); checked with
+    /// [`streaming::Settings::parse`] when the configuration loaded.
+    pub streaming: Option<serde_json::Value>,
+    /// UDP ports for plain RTP sources, bound by the core.
+    pub ports: Option<Ports>,
 }
 
 /// Every plugin this build offers, freshly constructed.
@@ -39,5 +46,9 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
                 .and_then(|rooms| videoroom::VideoRoom::with_rooms(rooms).ok())
                 .unwrap_or_default(),
         ),
+        Box::new(streaming::Streaming::new(
+            env.streaming.as_ref(),
+            env.ports.clone(),
+        )),
     ]
 }

@@ -8,6 +8,7 @@ mod janus;
 mod pc;
 mod session;
 mod sip;
+mod sources;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -167,6 +168,10 @@ pub struct Core {
     /// Plain RTP legs of SIP calls, by handle.
     rtp_legs: HashMap<u64, sip::RtpLegState>,
     rtp_port_range: (u16, u16),
+    /// Ports of plain RTP sources, bound for plugins and parked until their source starts.
+    ports: std::sync::Arc<crate::net::PortBank>,
+    /// Plain RTP sources (Streaming mountpoints), by the plugin's source id.
+    sources: HashMap<u64, sources::SourceState>,
 }
 
 impl Core {
@@ -177,7 +182,15 @@ impl Core {
         sip: Option<crate::sip::SipLink>,
         env: &cardea_plugins::PluginEnv,
     ) -> Self {
-        let plugins: Vec<Box<dyn Plugin>> = cardea_plugins::all(env)
+        let rtp_port_range =
+            crate::net::parse_port_range(&config.media.rtp_port_range).unwrap_or((20_000, 40_000));
+        let ports =
+            std::sync::Arc::new(crate::net::PortBank::new(config.media.bind, rtp_port_range));
+        let env = cardea_plugins::PluginEnv {
+            ports: Some(cardea_plugins::Ports(ports.clone())),
+            ..env.clone()
+        };
+        let plugins: Vec<Box<dyn Plugin>> = cardea_plugins::all(&env)
             .into_iter()
             .filter(|p| !config.plugins.disable.iter().any(|d| d == p.info().package))
             .collect();
@@ -208,8 +221,9 @@ impl Core {
             self_tx: None,
             sip,
             rtp_legs: HashMap::new(),
-            rtp_port_range: crate::net::parse_port_range(&config.media.rtp_port_range)
-                .unwrap_or((20_000, 40_000)),
+            rtp_port_range,
+            ports,
+            sources: HashMap::new(),
             config,
         }
     }

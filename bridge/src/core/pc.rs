@@ -197,6 +197,25 @@ impl Core {
             } => self.send_dtmf(handle, digit, duration),
             Command::CloseRtp { handle } => self.close_rtp(handle),
             Command::AcceptAnswer { handle, answer } => self.accept_answer(handle, answer),
+            Command::OpenSource {
+                source,
+                key,
+                streams,
+            } => self.open_source(source, key, streams),
+            Command::CloseSource { source } => self.close_source(source),
+            Command::RouteSource {
+                source,
+                mid,
+                to,
+                to_mid,
+                enabled,
+            } => self.route_source(source, mid, to, to_mid, enabled),
+            Command::MediaState {
+                handle,
+                mid,
+                kind,
+                receiving,
+            } => self.media_state(handle, mid, kind, receiving),
         }
     }
 
@@ -578,6 +597,12 @@ impl Core {
     }
 
     pub(super) fn on_media_event(&mut self, e: MediaEvent) {
+        if let Some(source) = super::sources::source_of_leg(e.leg) {
+            if let LegEvent::Source(report) = e.event {
+                self.on_source_report(source, report);
+            }
+            return;
+        }
         if let Some(handle) = super::sip::handle_of_rtp_leg(e.leg) {
             if let LegEvent::Rtp(event) = e.event {
                 self.on_rtp_event(handle, event);
@@ -642,7 +667,7 @@ impl Core {
             }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
-            LegEvent::Rtp(_) => {}
+            LegEvent::Rtp(_) | LegEvent::Source(_) => {}
             LegEvent::SlowLink {
                 mid,
                 kind,

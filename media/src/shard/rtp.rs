@@ -28,8 +28,8 @@ impl Shard {
         // Adding a leg again replaces it, addresses included.
         self.remove(id);
         for addr in leg.local_addrs() {
-            if let Some(other) = self.rtp_by_local.insert(addr, id) {
-                tracing::warn!(leg = %id, "{addr} was RTP leg {other}'s; it is now this one's");
+            if let Some(other) = self.by_local.insert(addr, super::Local::Rtp(id)) {
+                tracing::warn!(leg = %id, "{addr} was {other:?}'s; it is now this RTP leg's");
             }
         }
         self.rtp_legs.insert(id, RtpSlot { leg, queued: false });
@@ -43,8 +43,8 @@ impl Shard {
             return false;
         };
         for addr in slot.leg.local_addrs() {
-            if self.rtp_by_local.get(&addr) == Some(&id) {
-                self.rtp_by_local.remove(&addr);
+            if self.by_local.get(&addr) == Some(&super::Local::Rtp(id)) {
+                self.by_local.remove(&addr);
             }
         }
         true

@@ -175,7 +175,7 @@ fn removing_an_rtp_leg_forgets_its_addresses_timers_and_bridge() {
         },
     );
     assert_eq!(shard.bridges.rtp_of(webrtc), Some(RTP_LEG));
-    assert_eq!(shard.rtp_by_local.len(), 2, "RTP and RTCP ports");
+    assert_eq!(shard.by_local.len(), 2, "RTP and RTCP ports");
     shard.handle_command(
         now,
         MediaCommand::RemoveLeg {
@@ -184,7 +184,7 @@ fn removing_an_rtp_leg_forgets_its_addresses_timers_and_bridge() {
         },
     );
     assert_eq!(shard.rtp_leg_count(), 0);
-    assert!(shard.rtp_by_local.is_empty());
+    assert!(shard.by_local.is_empty());
     assert!(!shard.deadline_of.contains_key(&RTP_LEG));
     assert_eq!(shard.bridges.rtp_of(webrtc), None);
     shard.handle_datagram(now, peer(), local_rtp(), &pcmu(1));

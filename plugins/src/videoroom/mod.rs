@@ -6,6 +6,7 @@
 
 mod error;
 mod media;
+pub(crate) use media::{canonical, canonical_pt};
 mod room;
 #[cfg(test)]
 mod tests;

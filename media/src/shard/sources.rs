@@ -1,0 +1,129 @@
+//! The shard's plain RTP sources (Streaming mountpoints): found by the local address a
+//! datagram arrived on, forwarded along the router's edges to viewers' WebRTC legs with no
+//! plugin code per packet, and their last key frame replayed to each new viewer.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use str0m::media::Mid;
+
+use super::{Local, Shard};
+use crate::router::Edge;
+use crate::{LegId, RtpSource};
+
+impl Shard {
+    pub(super) fn add_source(&mut self, source: RtpSource) {
+        let id = source.id();
+        if self.legs.contains_key(&id) || self.rtp_legs.contains_key(&id) {
+            tracing::warn!(leg = %id, "source not added: a leg has its id");
+            return;
+        }
+        // Adding a source again replaces it, addresses included.
+        self.remove(id);
+        for addr in source.local_addrs() {
+            if let Some(other) = self.by_local.insert(addr, Local::Source(id)) {
+                tracing::warn!(leg = %id, "{addr} was {other:?}'s; it is now this source's");
+            }
+        }
+        self.sources.insert(id, source);
+        self.settle_source(id);
+    }
+
+    /// Forgets a source and the addresses that still point at it; false if there was none.
+    pub(super) fn remove_source(&mut self, id: LegId) -> bool {
+        let Some(source) = self.sources.remove(&id) else {
+            return false;
+        };
+        for addr in source.local_addrs() {
+            if self.by_local.get(&addr) == Some(&Local::Source(id)) {
+                self.by_local.remove(&addr);
+            }
+        }
+        true
+    }
+
+    /// Sources on this shard.
+    pub fn source_count(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// A datagram on one of source `id`'s ports: on to every viewer of that stream.
+    pub(super) fn source_datagram(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        local: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let Some(source) = self.sources.get_mut(&id) else {
+            return;
+        };
+        let forwarded = source.handle_datagram(now, local, datagram);
+        let clock = forwarded.as_ref().map(|(mid, _)| source.clock_of(*mid));
+        self.settle_source(id);
+        let (Some((mid, kept)), Some(clock)) = (forwarded, clock) else {
+            return;
+        };
+        let fwd = kept.forward(clock);
+        let mut failed = Vec::new();
+        for edge in self.router.targets(id, mid) {
+            let Some(target) = self.legs.get_mut(&edge.leg) else {
+                continue;
+            };
+            // str0m is a dependency that may panic: only that viewer's leg fails. A
+            // viewer waiting for a key frame gets the next one (a plain RTP source
+            // cannot be asked for one).
+            match catch_unwind(AssertUnwindSafe(|| target.write_rtp(edge.mid, None, &fwd))) {
+                Ok(_) => {
+                    if !self.pending.contains(&edge.leg) {
+                        self.pending.push(edge.leg);
+                    }
+                }
+                Err(_) => failed.push(edge.leg),
+            }
+        }
+        for leg in failed {
+            self.pending.retain(|l| *l != leg);
+            self.fail_leg(leg);
+        }
+        self.drive_pending(now);
+    }
+
+    /// A new viewer of stream `mid` of source `id` starts with the source's last key frame.
+    pub(super) fn replay_keyframe(&mut self, now: Instant, id: LegId, mid: Mid, to: Edge) {
+        let (Some(source), Some(target)) = (self.sources.get(&id), self.legs.get_mut(&to.leg))
+        else {
+            return;
+        };
+        let mut replayed = false;
+        let mut failed = false;
+        for fwd in source.keyframe(mid) {
+            if catch_unwind(AssertUnwindSafe(|| target.write_rtp(to.mid, None, &fwd))).is_err() {
+                failed = true;
+                break;
+            }
+            replayed = true;
+        }
+        if failed {
+            self.fail_leg(to.leg);
+            return;
+        }
+        if replayed {
+            self.drive(to.leg, now);
+        }
+    }
+
+    /// After any input to a source: its reports go to the control plane, its timer into
+    /// the deadline set.
+    pub(super) fn settle_source(&mut self, id: LegId) {
+        let Some(source) = self.sources.get_mut(&id) else {
+            return;
+        };
+        source.drain_events(id, &mut self.events);
+        match source.next_timeout() {
+            Some(at) => self.set_deadline(id, at),
+            None => self.clear_deadline(id),
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Plain RTP sources (a Streaming mountpoint fed by ffmpeg, GStreamer or a camera): each
+//! stream listens on its own local port; what arrives is checked, numbered and handed to
+//! the shard, which forwards it along router edges to the viewers' WebRTC legs. A source
+//! keeps the packets of the last key frame of each video stream, so that a new viewer
+//! starts decoding at once instead of waiting for the next one.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use str0m::media::{Mid, Pt};
+use str0m::rtp::ExtensionValues;
+
+use crate::bridge::SeqExtender;
+use crate::leg::Forward;
+use crate::rtp_leg::RtpHeader;
+use crate::{LegEvent, LegId, MediaEvent, MediaKind, VideoCodec};
+
+/// Silence after which a stream counts as stopped (`media` receiving false).
+const IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How often a live stream reports its counters (what `info` shows as `age_ms`).
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+/// At most this many packets of one key frame are kept (a 4K I-frame is a few hundred).
+const KEYFRAME_PACKETS: usize = 1024;
+
+/// One stream of a source, as configured.
+#[derive(Debug, Clone)]
+pub struct SourceStream {
+    pub mid: Mid,
+    pub kind: MediaKind,
+    /// The local address RTP arrives on.
+    pub local: SocketAddr,
+    /// Packets of another payload type are dropped (`None`: any is taken).
+    pub pt: Option<u8>,
+    pub clock_rate: u32,
+    /// The video codec, for key-frame detection (`None` for audio).
+    pub codec: Option<VideoCodec>,
+}
+
+/// What a source tells the control plane about one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceReport {
+    pub mid: String,
+    pub kind: MediaKind,
+    /// Packets are arriving (false after a second of silence).
+    pub receiving: bool,
+    /// When the last packet arrived.
+    pub last_packet: Option<Instant>,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Datagrams dropped: not RTP, or another payload type.
+    pub dropped: u64,
+}
+
+/// A packet as a source keeps it (the key-frame buffer).
+#[derive(Debug, Clone)]
+pub(crate) struct Kept {
+    ssrc: u32,
+    seq: u64,
+    ts: u32,
+    pt: u8,
+    marker: bool,
+    payload: Arc<[u8]>,
+    at: Instant,
+}
+
+impl Kept {
+    pub(crate) fn forward(&self, clock: u32) -> Forward<'_> {
+        Forward {
+            ssrc: self.ssrc,
+            seq: self.seq,
+            ts: self.ts,
+            clock,
+            pt: Pt::from(self.pt),
+            marker: self.marker,
+            payload: &self.payload,
+            ext: ExtensionValues::default(),
+            at: self.at,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct StreamIn {
+    config: SourceStream,
+    seq: SeqExtender,
+    ssrc: Option<u32>,
+    receiving: bool,
+    last_packet: Option<Instant>,
+    next_report: Option<Instant>,
+    packets: u64,
+    bytes: u64,
+    dropped: u64,
+    /// The last key frame's packets (same timestamp), and whether it is still growing.
+    keyframe: Vec<Kept>,
+    collecting: bool,
+}
+
+/// A plain RTP source on a shard.
+#[derive(Debug)]
+pub struct RtpSource {
+    id: LegId,
+    streams: Vec<StreamIn>,
+    events: Vec<LegEvent>,
+}
+
+impl RtpSource {
+    pub fn new(id: LegId, streams: Vec<SourceStream>) -> Self {
+        Self {
+            id,
+            streams: streams
+                .into_iter()
+                .map(|config| StreamIn {
+                    config,
+                    seq: SeqExtender::default(),
+                    ssrc: None,
+                    receiving: false,
+                    last_packet: None,
+                    next_report: None,
+                    packets: 0,
+                    bytes: 0,
+                    dropped: 0,
+                    keyframe: Vec::new(),
+                    collecting: false,
+                })
+                .collect(),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub fn local_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.streams.iter().map(|s| s.config.local)
+    }
+
+    /// A datagram on local address `local`: the stream's mid and the packet to forward, or
+    /// `None` for what is dropped (not RTP, another payload type, a stray RTCP packet).
+    /// The payload is copied once, into a buffer every viewer shares.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<(Mid, Kept)> {
+        let stream = self.streams.iter_mut().find(|s| s.config.local == local)?;
+        let header = match RtpHeader::parse(datagram, true) {
+            Ok(h) if !crate::rtp_leg::is_rtcp(datagram) => h,
+            _ => {
+                stream.dropped += 1;
+                return None;
+            }
+        };
+        if stream.config.pt.is_some_and(|pt| pt != header.pt) {
+            stream.dropped += 1;
+            return None;
+        }
+        if stream.ssrc != Some(header.ssrc) {
+            // A restarted sender: numbering starts over.
+            stream.ssrc = Some(header.ssrc);
+            stream.seq = SeqExtender::default();
+            stream.keyframe.clear();
+            stream.collecting = false;
+        }
+        let seq = stream.seq.extend(header.seq)?;
+        let payload: Arc<[u8]> = Arc::from(&datagram[header.payload_start..header.payload_end]);
+        stream.packets += 1;
+        stream.bytes += payload.len() as u64;
+        stream.last_packet = Some(now);
+        let kept = Kept {
+            ssrc: header.ssrc,
+            seq,
+            ts: header.ts,
+            pt: header.pt,
+            marker: header.marker,
+            payload,
+            at: now,
+        };
+        if let Some(codec) = stream.config.codec {
+            if codec.starts_keyframe(&kept.payload) {
+                stream.keyframe.clear();
+                stream.collecting = true;
+            } else if stream.keyframe.first().is_some_and(|k| k.ts != kept.ts) {
+                stream.collecting = false;
+            }
+            if stream.collecting && stream.keyframe.len() < KEYFRAME_PACKETS {
+                stream.keyframe.push(kept.clone());
+            }
+        }
+        if !stream.receiving {
+            stream.receiving = true;
+            stream.next_report = Some(now);
+        }
+        if stream.next_report.is_some_and(|t| t <= now) {
+            stream.next_report = Some(now + REPORT_EVERY);
+            self.events.push(LegEvent::Source(report(stream)));
+        }
+        Some((stream.config.mid, kept))
+    }
+
+    /// The packets of the last key frame of `mid` (empty for audio, or before any).
+    pub(crate) fn keyframe(&self, mid: Mid) -> impl Iterator<Item = Forward<'_>> + '_ {
+        self.streams
+            .iter()
+            .filter(move |s| s.config.mid == mid)
+            .flat_map(|s| s.keyframe.iter().map(|k| k.forward(s.config.clock_rate)))
+    }
+
+    pub(crate) fn clock_of(&self, mid: Mid) -> u32 {
+        self.streams
+            .iter()
+            .find(|s| s.config.mid == mid)
+            .map_or(90_000, |s| s.config.clock_rate)
+    }
+
+    /// Streams that went silent stop receiving.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for stream in &mut self.streams {
+            let silent = stream
+                .last_packet
+                .is_some_and(|t| now.saturating_duration_since(t) >= IDLE_AFTER);
+            if stream.receiving && silent {
+                stream.receiving = false;
+                stream.next_report = None;
+                self.events.push(LegEvent::Source(report(stream)));
+            }
+        }
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.streams
+            .iter()
+            .filter(|s| s.receiving)
+            .filter_map(|s| s.last_packet.map(|t| t + IDLE_AFTER))
+            .min()
+    }
+
+    pub(crate) fn drain_events(&mut self, id: LegId, out: &mut Vec<MediaEvent>) {
+        out.extend(
+            self.events
+                .drain(..)
+                .map(|event| MediaEvent { leg: id, event }),
+        );
+    }
+}
+
+fn report(stream: &StreamIn) -> SourceReport {
+    SourceReport {
+        mid: stream.config.mid.to_string(),
+        kind: stream.config.kind,
+        receiving: stream.receiving,
+        last_packet: stream.last_packet,
+        packets: stream.packets,
+        bytes: stream.bytes,
+        dropped: stream.dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source() -> (RtpSource, SocketAddr, SocketAddr) {
+        let a: SocketAddr = "127.0.0.1:5002".parse().unwrap();
+        let v: SocketAddr = "127.0.0.1:5004".parse().unwrap();
+        let streams = vec![
+            SourceStream {
+                mid: Mid::from("a"),
+                kind: MediaKind::Audio,
+                local: a,
+                pt: Some(111),
+                clock_rate: 48_000,
+                codec: None,
+            },
+            SourceStream {
+                mid: Mid::from("v"),
+                kind: MediaKind::Video,
+                local: v,
+                pt: Some(100),
+                clock_rate: 90_000,
+                codec: Some(VideoCodec::Vp8),
+            },
+        ];
+        (RtpSource::new(LegId(1), streams), a, v)
+    }
+
+    fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&7u32.to_be_bytes());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// VP8 payload descriptor S=1 PID=0, then a key frame (P bit clear) or a delta frame.
+    const KEY: [u8; 4] = [0x10, 0x00, 0x9d, 0x01];
+    const KEY_CONT: [u8; 3] = [0x00, 0x01, 0x02];
+    const DELTA: [u8; 3] = [0x10, 0x01, 0x00];
+
+    #[test]
+    fn packets_of_the_configured_type_pass_others_and_garbage_are_counted() {
+        let (mut s, a, _) = source();
+        let now = Instant::now();
+        let (mid, kept) = s.handle_datagram(now, a, &rtp(111, 1, 960, b"op")).unwrap();
+        assert_eq!(mid, Mid::from("a"));
+        assert_eq!(&kept.payload[..], b"op");
+        assert!(s.handle_datagram(now, a, &rtp(0, 2, 960, b"x")).is_none());
+        assert!(s.handle_datagram(now, a, b"\x00garbage").is_none());
+        assert!(s.handle_datagram(now, a, &[]).is_none());
+        let mut events = Vec::new();
+        s.drain_events(LegId(1), &mut events);
+        assert!(matches!(&events[0].event, LegEvent::Source(r) if r.receiving && r.packets == 1));
+    }
+
+    #[test]
+    fn the_last_key_frame_is_kept_whole_and_replaced_by_the_next() {
+        let (mut s, _, v) = source();
+        let now = Instant::now();
+        s.handle_datagram(now, v, &rtp(100, 1, 100, &DELTA));
+        assert_eq!(s.keyframe(Mid::from("v")).count(), 0);
+        s.handle_datagram(now, v, &rtp(100, 2, 200, &KEY));
+        s.handle_datagram(now, v, &rtp(100, 3, 200, &KEY_CONT));
+        s.handle_datagram(now, v, &rtp(100, 4, 300, &DELTA));
+        let seqs: Vec<u64> = s.keyframe(Mid::from("v")).map(|f| f.seq).collect();
+        assert_eq!(seqs, [2, 3]);
+        s.handle_datagram(now, v, &rtp(100, 5, 400, &KEY));
+        let seqs: Vec<u64> = s.keyframe(Mid::from("v")).map(|f| f.seq).collect();
+        assert_eq!(seqs, [5]);
+    }
+
+    #[test]
+    fn a_silent_stream_stops_receiving_after_a_second() {
+        let (mut s, a, _) = source();
+        let t0 = Instant::now();
+        s.handle_datagram(t0, a, &rtp(111, 1, 960, b"op"));
+        assert_eq!(s.next_timeout(), Some(t0 + IDLE_AFTER));
+        s.handle_timeout(t0 + Duration::from_millis(500));
+        s.handle_timeout(t0 + IDLE_AFTER);
+        assert_eq!(s.next_timeout(), None);
+        let mut events = Vec::new();
+        s.drain_events(LegId(1), &mut events);
+        assert!(matches!(&events.last().unwrap().event, LegEvent::Source(r) if !r.receiving));
+    }
+}

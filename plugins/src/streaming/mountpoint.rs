@@ -1,0 +1,443 @@
+//! A mountpoint: what a `create` body (or the configuration) describes, read without any
+//! I/O, and how `list`, `info` and `created` show it.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::error::StError;
+use crate::fields::Fields;
+use crate::{HandleId, MediaKind, OfferCodec, OfferMedia};
+
+/// One stream of a mountpoint.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub mid: String,
+    pub kind: MediaKind,
+    pub label: String,
+    pub msid: Option<String>,
+    /// The port asked for (0: any free one).
+    pub port: u16,
+    pub pt: u8,
+    /// Lower case: opus, pcmu, pcma, g722, vp8, vp9, h264, av1.
+    pub codec: String,
+    pub fmtp: Option<String>,
+    /// Where the source listens, once bound.
+    pub local: Option<SocketAddr>,
+    pub receiving: bool,
+    pub last_packet: Option<Instant>,
+    pub packets: u64,
+}
+
+impl Stream {
+    pub fn clock_rate(&self) -> u32 {
+        codec_info(&self.codec).map_or(90_000, |c| c.1)
+    }
+
+    /// `rtpmap` as Janus shows it (`opus/48000/2`).
+    pub fn rtpmap(&self) -> String {
+        match codec_info(&self.codec) {
+            Some((name, clock, Some(ch))) => format!("{name}/{clock}/{ch}"),
+            Some((name, clock, None)) => format!("{name}/{clock}"),
+            None => self.codec.clone(),
+        }
+    }
+
+    /// The m-line a viewer is offered: Cardea's payload type for the codec (packets are
+    /// renumbered), the mountpoint's fmtp where it sets one.
+    pub fn offer_media(&self) -> Option<OfferMedia> {
+        let mut codec: OfferCodec = crate::videoroom::canonical(&self.codec)?;
+        if let Some(fmtp) = &self.fmtp {
+            codec.fmtp = Some(fmtp.clone());
+        }
+        Some(OfferMedia {
+            kind: self.kind,
+            codecs: vec![codec],
+            send_only: true,
+        })
+    }
+
+    fn age_ms(&self, now: Instant) -> Option<u64> {
+        self.last_packet
+            .map(|t| now.saturating_duration_since(t).as_millis() as u64)
+    }
+}
+
+/// Encoding name, clock rate and channels of the codecs a mountpoint may carry.
+fn codec_info(codec: &str) -> Option<(&'static str, u32, Option<u8>)> {
+    Some(match codec {
+        "opus" => ("opus", 48_000, Some(2)),
+        "pcmu" => ("PCMU", 8000, None),
+        "pcma" => ("PCMA", 8000, None),
+        "g722" => ("G722", 8000, None),
+        "vp8" => ("VP8", 90_000, None),
+        "vp9" => ("VP9", 90_000, None),
+        "h264" => ("H264", 90_000, None),
+        "av1" => ("AV1", 90_000, None),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct Mountpoint {
+    pub id: u64,
+    pub name: String,
+    pub description: String,
+    pub metadata: Option<String>,
+    pub is_private: bool,
+    pub secret: Option<String>,
+    pub pin: Option<String>,
+    pub enabled: bool,
+    pub streams: Vec<Stream>,
+    /// Created with the deprecated audio/video fields: `created` answers in that shape.
+    pub legacy: bool,
+    pub viewers: BTreeSet<HandleId>,
+    /// The media core's name for its source.
+    pub source: u64,
+}
+
+fn port_of(f: &Fields<'_>, name: &'static str) -> Result<u16, StError> {
+    let port = f.required_u64(name)?;
+    u16::try_from(port)
+        .map_err(|_| StError::InvalidElement(format!("{name} should be a port (0-65535)")))
+}
+
+fn pt_of(f: &Fields<'_>, name: &'static str) -> Result<u8, StError> {
+    let pt = f.required_u64(name)?;
+    u8::try_from(pt)
+        .ok()
+        .filter(|pt| *pt < 128)
+        .ok_or_else(|| StError::InvalidElement(format!("{name} should be a payload type (0-127)")))
+}
+
+/// The codec, from `codec` or the deprecated `rtpmap` (`opus/48000/2`).
+fn codec_of(
+    f: &Fields<'_>,
+    kind: MediaKind,
+    codec: &'static str,
+    rtpmap: &'static str,
+) -> Result<String, StError> {
+    let name = match (f.str(codec)?, f.str(rtpmap)?) {
+        (Some(name), _) => name,
+        (None, Some(map)) => map.split('/').next().unwrap_or_default(),
+        (None, None) => return Err(StError::MissingElement(codec)),
+    }
+    .trim()
+    .to_ascii_lowercase();
+    let audio = matches!(name.as_str(), "opus" | "pcmu" | "pcma" | "g722");
+    let video = matches!(name.as_str(), "vp8" | "vp9" | "h264" | "av1");
+    let fits = match kind {
+        MediaKind::Audio => audio,
+        MediaKind::Video => video,
+    };
+    if !fits {
+        return Err(StError::CantCreate(format!(
+            "Can't add 'rtp' stream, unsupported {} codec '{name}'",
+            kind.as_str()
+        )));
+    }
+    Ok(name)
+}
+
+fn stream(
+    mid: String,
+    kind: MediaKind,
+    port: u16,
+    pt: u8,
+    codec: String,
+    fmtp: Option<&str>,
+) -> Stream {
+    Stream {
+        label: kind.as_str().to_owned(),
+        mid,
+        kind,
+        msid: None,
+        port,
+        pt,
+        codec,
+        fmtp: fmtp.map(str::to_owned),
+        local: None,
+        receiving: false,
+        last_packet: None,
+        packets: 0,
+    }
+}
+
+fn kind_of(text: &str) -> Result<MediaKind, StError> {
+    match text {
+        "audio" => Ok(MediaKind::Audio),
+        "video" => Ok(MediaKind::Video),
+        "data" => Err(StError::CantCreate(
+            "Can't add 'rtp' stream, data streams are not supported yet".into(),
+        )),
+        _ => Err(StError::CantCreate(
+            "Unsupported media type in media stream".into(),
+        )),
+    }
+}
+
+/// The streams of an `rtp` mountpoint: `media[]`, or the deprecated audio/video fields.
+fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
+    if let Some(media) = f.objects("media")? {
+        let mut streams: Vec<Stream> = Vec::new();
+        for m in &media {
+            let kind = kind_of(m.required_str("type")?)?;
+            let mid = m.required_str("mid")?.to_owned();
+            if streams.iter().any(|s| s.mid == mid) {
+                return Err(StError::CantCreate(format!(
+                    "Can't add 'rtp' stream, duplicate mid '{mid}'"
+                )));
+            }
+            let port = port_of(m, "port")?;
+            let pt = pt_of(m, "pt")?;
+            let codec = codec_of(m, kind, "codec", "rtpmap")?;
+            let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
+            if let Some(label) = m.str("label")? {
+                st.label = label.to_owned();
+            }
+            st.msid = m.str("msid")?.map(str::to_owned);
+            streams.push(st);
+        }
+        if streams.is_empty() {
+            return Err(StError::CantCreate(
+                "Can't add 'rtp' stream, no stream in media".into(),
+            ));
+        }
+        return Ok((streams, false));
+    }
+    let mut streams = Vec::new();
+    if f.bool("audio")? == Some(true) {
+        streams.push(stream(
+            "a".into(),
+            MediaKind::Audio,
+            port_of(f, "audioport")?,
+            pt_of(f, "audiopt")?,
+            codec_of(f, MediaKind::Audio, "audiocodec", "audiortpmap")?,
+            f.str("audiofmtp")?,
+        ));
+    }
+    if f.bool("video")? == Some(true) {
+        streams.push(stream(
+            "v".into(),
+            MediaKind::Video,
+            port_of(f, "videoport")?,
+            pt_of(f, "videopt")?,
+            codec_of(f, MediaKind::Video, "videocodec", "videortpmap")?,
+            f.str("videofmtp")?,
+        ));
+    }
+    if f.bool("data")? == Some(true) {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, data streams are not supported yet".into(),
+        ));
+    }
+    if streams.is_empty() {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, no audio, video or data have to be streamed...".into(),
+        ));
+    }
+    Ok((streams, true))
+}
+
+impl Mountpoint {
+    /// Reads a `create` body (the id is chosen by the caller when absent). No port is
+    /// bound here.
+    pub fn parse(f: &Fields<'_>, id: u64) -> Result<Self, StError> {
+        let kind = f.required_str("type")?;
+        if kind != "rtp" {
+            return Err(StError::CantCreate(format!(
+                "Can't create a '{kind}' mountpoint: only 'rtp' mountpoints are supported yet"
+            )));
+        }
+        let (streams, legacy) = streams_of(f)?;
+        let name = f
+            .str("name")?
+            .map_or_else(|| format!("mp-{id}"), str::to_owned);
+        Ok(Self {
+            id,
+            description: f.str("description")?.unwrap_or(&name).to_owned(),
+            name,
+            metadata: f.str("metadata")?.map(str::to_owned),
+            is_private: f.bool("is_private")?.unwrap_or(false),
+            secret: f.str("secret")?.map(str::to_owned),
+            pin: f.str("pin")?.map(str::to_owned),
+            enabled: true,
+            streams,
+            legacy,
+            viewers: BTreeSet::new(),
+            source: 0,
+        })
+    }
+
+    /// Which media shard the source and its viewers share. Mountpoints of the same shape
+    /// (the only ones a viewer can `switch` between) land on the same shard.
+    pub fn shard_key(&self) -> u64 {
+        // FNV-1a over the kinds and codecs, in order.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for s in &self.streams {
+            for b in s.kind.as_str().bytes().chain(s.codec.bytes()).chain([b'/']) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        h
+    }
+
+    /// Whether a viewer of `self` can switch to `other` on the same PeerConnection.
+    pub fn same_shape(&self, other: &Self) -> bool {
+        self.streams.len() == other.streams.len()
+            && self
+                .streams
+                .iter()
+                .zip(&other.streams)
+                .all(|(a, b)| a.kind == b.kind && a.codec == b.codec)
+    }
+
+    pub fn list_entry(&self, now: Instant) -> Value {
+        let media: Vec<Value> = self
+            .streams
+            .iter()
+            .map(|s| {
+                let mut v = json!({ "mid": s.mid, "type": s.kind.as_str(), "label": s.label });
+                if let Some(msid) = &s.msid {
+                    v["msid"] = msid.clone().into();
+                }
+                if let Some(age) = s.age_ms(now) {
+                    v["age_ms"] = age.into();
+                }
+                v
+            })
+            .collect();
+        let mut v = json!({
+            "id": self.id,
+            "type": "live",
+            "description": self.description,
+            "enabled": self.enabled,
+            "media": media,
+        });
+        if let Some(m) = &self.metadata {
+            v["metadata"] = m.clone().into();
+        }
+        v
+    }
+
+    /// `info`: the administrative fields only for who knows the secret (or when there is
+    /// none).
+    pub fn info(&self, admin: bool, now: Instant) -> Value {
+        let mut v = json!({
+            "id": self.id,
+            "description": self.description,
+            "enabled": self.enabled,
+            "type": "live",
+        });
+        if let Some(m) = &self.metadata {
+            v["metadata"] = m.clone().into();
+        }
+        if admin {
+            v["name"] = self.name.clone().into();
+            if let Some(s) = &self.secret {
+                v["secret"] = s.clone().into();
+            }
+            if let Some(p) = &self.pin {
+                v["pin"] = p.clone().into();
+            }
+            if self.is_private {
+                v["is_private"] = true.into();
+            }
+            v["viewers"] = self.viewers.len().into();
+        }
+        let media: Vec<Value> = self
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut m = json!({
+                    "mindex": i,
+                    "type": s.kind.as_str(),
+                    "mid": s.mid,
+                    "label": s.label,
+                    "pt": s.pt,
+                    "codec": s.codec,
+                    "rtpmap": s.rtpmap(),
+                });
+                if let Some(fmtp) = &s.fmtp {
+                    m["fmtp"] = fmtp.clone().into();
+                }
+                if let Some(msid) = &s.msid {
+                    m["msid"] = msid.clone().into();
+                }
+                if admin {
+                    m["port"] = s.local.map_or(s.port, |a| a.port()).into();
+                }
+                if let Some(age) = s.age_ms(now) {
+                    m["age_ms"] = age.into();
+                }
+                m
+            })
+            .collect();
+        v["media"] = media.into();
+        v
+    }
+
+    /// The `created` answer.
+    pub fn created(&self) -> Value {
+        let mut stream = json!({
+            "id": self.id,
+            "type": "live",
+            "description": self.description,
+            "is_private": self.is_private,
+        });
+        let port = |s: &Stream| s.local.map_or(s.port, |a| a.port());
+        if self.legacy {
+            for s in &self.streams {
+                stream[format!("{}_port", s.kind.as_str())] = port(s).into();
+            }
+        } else {
+            let ports: Vec<Value> = self
+                .streams
+                .iter()
+                .map(|s| {
+                    let mut p = json!({ "type": s.kind.as_str(), "mid": s.mid, "port": port(s) });
+                    if let Some(local) = s.local {
+                        p["host"] = local.ip().to_string().into();
+                    }
+                    p
+                })
+                .collect();
+            stream["ports"] = ports.into();
+        }
+        let mut v = json!({
+            "streaming": "created",
+            "created": self.name,
+            "permanent": false,
+            "stream": stream,
+        });
+        if self.legacy {
+            v["warning"] = "deprecated_api".into();
+        }
+        v
+    }
+}
+
+/// Janus's sample mountpoint 1 (Opus/VP8 on ports 5002 and 5004), used when the
+/// configuration lists none.
+pub fn sample() -> Value {
+    json!({
+        "type": "rtp",
+        "id": 1,
+        "name": "rtp-sample",
+        "description": "Opus/VP8 live stream coming from external source",
+        "metadata": "You can use this metadata section to put any info you want!",
+        "secret": "adminpwd",
+        "audio": true,
+        "audioport": 5002,
+        "audiopt": 111,
+        "audiocodec": "opus",
+        "video": true,
+        "videoport": 5004,
+        "videopt": 100,
+        "videocodec": "vp8",
+    })
+}

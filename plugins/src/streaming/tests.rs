@@ -1,0 +1,405 @@
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::*;
+use crate::{PortBinder, Ports};
+
+/// Ports without sockets: 0 becomes 30000, 30002...; a port in `taken` fails.
+#[derive(Default)]
+struct FakePorts {
+    bound: Mutex<Vec<SocketAddr>>,
+    taken: Vec<u16>,
+}
+
+impl PortBinder for FakePorts {
+    fn bind(&self, port: u16) -> Result<SocketAddr, String> {
+        if self.taken.contains(&port) {
+            return Err("Address already in use".into());
+        }
+        let mut bound = self.bound.lock().unwrap();
+        let port = if port == 0 {
+            30_000 + 2 * bound.len() as u16
+        } else {
+            port
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        bound.push(addr);
+        Ok(addr)
+    }
+
+    fn release(&self, local: SocketAddr) {
+        self.bound.lock().unwrap().retain(|a| *a != local);
+    }
+}
+
+fn plugin_with(settings: Value, taken: Vec<u16>) -> (Streaming, Arc<FakePorts>) {
+    let ports = Arc::new(FakePorts {
+        taken,
+        ..FakePorts::default()
+    });
+    let p = Streaming::new(Some(&settings), Some(Ports(ports.clone())));
+    (p, ports)
+}
+
+fn plugin() -> Streaming {
+    plugin_with(json!({ "mountpoints": [] }), vec![]).0
+}
+
+fn sync(p: &mut Streaming, ctx: &mut Ctx, body: Value) -> Value {
+    p.create_session(1).ok();
+    match p.handle_message(
+        ctx,
+        Message {
+            handle: 1,
+            transaction: Some("t".into()),
+            body,
+            jsep: None,
+        },
+    ) {
+        Reply::Sync(v) => v,
+        other => panic!("not sync: {other:?}"),
+    }
+}
+
+/// Sends an async request on `handle`; returns the event's data and JSEP action.
+fn event(
+    p: &mut Streaming,
+    ctx: &mut Ctx,
+    handle: HandleId,
+    body: Value,
+    jsep: Option<Jsep>,
+) -> (Value, Option<JsepAction>) {
+    p.create_session(handle).ok();
+    let before = ctx.commands.len();
+    let reply = p.handle_message(
+        ctx,
+        Message {
+            handle,
+            transaction: Some("a".into()),
+            body,
+            jsep,
+        },
+    );
+    assert!(matches!(reply, Reply::Ack));
+    ctx.commands[before..]
+        .iter()
+        .find_map(|c| match c {
+            Command::PushEvent {
+                handle: h,
+                transaction: Some(t),
+                data,
+                jsep,
+            } if *h == handle && t == "a" => Some((data.clone(), jsep.clone())),
+            _ => None,
+        })
+        .expect("an answer event")
+}
+
+fn av(id: u64) -> Value {
+    json!({
+        "request": "create", "type": "rtp", "id": id, "secret": "s",
+        "media": [
+            { "type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus" },
+            { "type": "video", "mid": "v", "port": 0, "pt": 100, "codec": "vp8" },
+        ]
+    })
+}
+
+#[test]
+fn create_binds_ports_and_opens_a_source() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    let r = sync(&mut p, &mut ctx, av(7));
+    assert_eq!(r["streaming"], "created");
+    assert_eq!(r["stream"]["id"], 7);
+    assert_eq!(r["stream"]["ports"][0]["port"], 30000);
+    assert_eq!(r["stream"]["ports"][1]["mid"], "v");
+    let open = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenSource { streams, .. } => Some(streams.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    assert_eq!(open[0].pt, Some(111));
+    assert_eq!(open[1].clock_rate, 90_000);
+    let again = sync(&mut p, &mut ctx, av(7));
+    assert_eq!(again["error_code"], 456);
+}
+
+#[test]
+fn create_errors_name_the_problem() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    let r = sync(&mut p, &mut ctx, json!({ "request": "create" }));
+    assert_eq!(
+        (r["error_code"].clone(), r["error"].clone()),
+        (json!(453), json!("Missing element (type)"))
+    );
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtsp" }),
+    );
+    assert_eq!(r["error_code"], 456);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "audio", "mid": "a", "port": 0, "pt": 0, "codec": "vp8" }] }),
+    );
+    assert_eq!(r["error_code"], 456);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "audio", "port": 0 }] }),
+    );
+    assert_eq!(r["error_code"], 453);
+    let r = sync(&mut p, &mut ctx, json!({ "request": "nope" }));
+    assert_eq!(r["error_code"], 452);
+}
+
+#[test]
+fn a_taken_port_fails_the_create_and_frees_the_others() {
+    let (mut p, ports) = plugin_with(json!({ "mountpoints": [] }), vec![5004]);
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [
+            { "type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus" },
+            { "type": "video", "mid": "v", "port": 5004, "pt": 100, "codec": "vp8" },
+        ]}),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
+    assert!(r["error"].as_str().unwrap().contains("5004"));
+    assert!(ports.bound.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_sample_mountpoint_exists_without_configuration_and_is_skipped_when_its_ports_are_taken() {
+    let (mut p, _) = plugin_with(Value::Null, vec![]);
+    let mut ctx = Ctx::default();
+    let list = sync(&mut p, &mut ctx, json!({ "request": "list" }));
+    assert_eq!(list["list"][0]["id"], 1);
+    assert_eq!(list["list"][0]["media"][1]["mid"], "v");
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::OpenSource { .. })));
+    let (mut p, _) = plugin_with(Value::Null, vec![5002]);
+    let list = sync(&mut p, &mut Ctx::default(), json!({ "request": "list" }));
+    assert_eq!(list["list"], json!([]));
+}
+
+#[test]
+fn info_shows_admin_fields_only_with_the_secret() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    sync(&mut p, &mut ctx, av(3));
+    let r = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 3 }));
+    assert!(r["info"].get("secret").is_none());
+    assert_eq!(r["info"]["media"][0]["rtpmap"], "opus/48000/2");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "info", "id": 3, "secret": "s" }),
+    );
+    assert_eq!(r["info"]["secret"], "s");
+    assert_eq!(r["info"]["viewers"], 0);
+    let r = sync(&mut p, &mut ctx, json!({ "request": "destroy", "id": 3 }));
+    assert_eq!(r["error_code"], 453);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "destroy", "id": 3, "secret": "x" }),
+    );
+    assert_eq!(r["error_code"], 457);
+    let r = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 4 }));
+    assert_eq!(r["error_code"], 455);
+}
+
+fn answer() -> Jsep {
+    Jsep {
+        kind: JsepType::Answer,
+        sdp: "v=0".into(),
+        trickle: None,
+        update: false,
+    }
+}
+
+#[test]
+fn a_viewer_watches_starts_pauses_switches_and_stops() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    sync(&mut p, &mut ctx, av(3));
+    sync(&mut p, &mut ctx, av(4));
+    let (data, jsep) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 3 }),
+        None,
+    );
+    assert_eq!(data["result"]["status"], "preparing");
+    let Some(JsepAction::Offer { media, .. }) = jsep else {
+        panic!("no offer")
+    };
+    assert_eq!(media.len(), 2);
+    assert_eq!(media[1].codecs[0].pt, 96, "Cardea's own VP8 number");
+    p.offered(9, &["m0".into(), "m1".into()], &mut Value::Null);
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 3 }),
+        None,
+    );
+    assert_eq!(data["error_code"], 460);
+
+    ctx.commands.clear();
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "start" }),
+        Some(answer()),
+    );
+    assert_eq!(data["result"]["status"], "starting");
+    let routes: Vec<_> = ctx
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::RouteSource {
+                mid,
+                to_mid,
+                enabled,
+                ..
+            } => Some((mid.clone(), to_mid.clone(), *enabled)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("a".into(), "m0".into(), true),
+            ("v".into(), "m1".into(), true)
+        ]
+    );
+    let accept = ctx
+        .commands
+        .iter()
+        .position(|c| matches!(c, Command::AcceptAnswer { .. }));
+    let route = ctx
+        .commands
+        .iter()
+        .position(|c| matches!(c, Command::RouteSource { .. }));
+    assert!(accept < route, "the answer is applied before media flows");
+
+    ctx.commands.clear();
+    p.setup_media(&mut ctx, 9);
+    assert!(
+        matches!(&ctx.commands[0], Command::PushEvent { data, .. } if data["result"]["status"] == "started")
+    );
+
+    let (data, _) = event(&mut p, &mut ctx, 9, json!({ "request": "pause" }), None);
+    assert_eq!(data["result"]["status"], "pausing");
+    let (data, _) = event(&mut p, &mut ctx, 9, json!({ "request": "start" }), None);
+    assert_eq!(data["result"]["status"], "started");
+
+    ctx.commands.clear();
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "streams": [{ "mid": "m1", "send": false }] }),
+        None,
+    );
+    assert_eq!(data["result"]["event"], "configured");
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::RouteSource { mid, enabled: false, .. } if mid == "v")));
+
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "switch", "id": 4 }),
+        None,
+    );
+    assert_eq!(data["result"]["switched"], "ok");
+    let info = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "info", "id": 4, "secret": "s" }),
+    );
+    assert_eq!(info["info"]["viewers"], 1);
+
+    let (data, _) = event(&mut p, &mut ctx, 9, json!({ "request": "stop" }), None);
+    assert_eq!(data["result"]["status"], "stopping");
+    ctx.commands.clear();
+    p.hangup_media(&mut ctx, 9);
+    assert!(
+        matches!(&ctx.commands.last().unwrap(), Command::PushEvent { data, .. } if data["result"]["status"] == "stopped")
+    );
+    let (data, _) = event(&mut p, &mut ctx, 9, json!({ "request": "stop" }), None);
+    assert_eq!(data["result"]["status"], "idle");
+}
+
+#[test]
+fn switching_to_another_shape_is_refused_and_destroy_stops_viewers() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    sync(&mut p, &mut ctx, av(3));
+    sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "id": 5, "media": [{ "type": "audio", "mid": "a", "port": 0, "pt": 0, "codec": "pcmu" }] }),
+    );
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 3 }),
+        None,
+    );
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "switch", "id": 5 }),
+        None,
+    );
+    assert_eq!(data["error_code"], 458);
+    ctx.commands.clear();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "destroy", "id": 3, "secret": "s" }),
+    );
+    assert_eq!(r["destroyed"], 3);
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::ClosePc { handle: 9 })));
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::CloseSource { .. })));
+}
+
+#[test]
+fn configuration_errors_name_the_mountpoint() {
+    let e = Settings::parse(Some(
+        &json!({ "mountpoints": [{ "type": "rtp", "id": 2 }] }),
+    ))
+    .unwrap_err();
+    assert!(e.contains("mountpoints[0] (id 2)"), "{e}");
+    let e = Settings::parse(Some(&json!({ "mountpoints": [{ "type": "rtp" }] }))).unwrap_err();
+    assert!(e.contains("Missing element (id)"), "{e}");
+    assert!(Settings::parse(Some(&json!({ "mountpoints": 3 }))).is_err());
+}
