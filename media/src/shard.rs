@@ -473,7 +473,7 @@ impl Shard {
                 self.settle_rtp(id);
             } else if let Some(source) = self.sources.get_mut(&id) {
                 source.handle_timeout(now);
-                self.settle_source(id);
+                self.play_source(now, id);
             }
         }
     }

@@ -14,7 +14,7 @@ use str0m::rtp::ExtensionValues;
 use crate::bridge::SeqExtender;
 use crate::leg::Forward;
 use crate::rtp_leg::RtpHeader;
-use crate::{LegEvent, LegId, MediaEvent, MediaKind, VideoCodec};
+use crate::{LegEvent, LegId, MediaEvent, MediaFile, MediaKind, VideoCodec};
 
 /// Silence after which a stream counts as stopped (`media` receiving false).
 const IDLE_AFTER: Duration = Duration::from_secs(1);
@@ -28,8 +28,10 @@ const KEYFRAME_PACKETS: usize = 1024;
 pub struct SourceStream {
     pub mid: Mid,
     pub kind: MediaKind,
-    /// The local address RTP arrives on.
-    pub local: SocketAddr,
+    /// The local address RTP arrives on (`None` for a file).
+    pub local: Option<SocketAddr>,
+    /// A file played in a loop instead, paced by its payloads' durations.
+    pub file: Option<MediaFile>,
     /// Packets of another payload type are dropped (`None`: any is taken).
     pub pt: Option<u8>,
     pub clock_rate: u32,
@@ -94,6 +96,18 @@ struct StreamIn {
     /// The last key frame's packets (same timestamp), and whether it is still growing.
     keyframe: Vec<Kept>,
     collecting: bool,
+    playout: Option<Playout>,
+}
+
+/// Where a file stream is: the next payload and when it is due.
+#[derive(Debug)]
+struct Playout {
+    file: MediaFile,
+    next: usize,
+    due: Instant,
+    seq: u64,
+    ts: u32,
+    ssrc: u32,
 }
 
 /// A plain RTP source on a shard.
@@ -105,12 +119,23 @@ pub struct RtpSource {
 }
 
 impl RtpSource {
-    pub fn new(id: LegId, streams: Vec<SourceStream>) -> Self {
+    /// A source whose files start playing at `now`.
+    pub fn new(id: LegId, streams: Vec<SourceStream>, now: Instant) -> Self {
         Self {
             id,
             streams: streams
                 .into_iter()
-                .map(|config| StreamIn {
+                .enumerate()
+                .map(|(i, config)| StreamIn {
+                    playout: config.file.clone().map(|file| Playout {
+                        file,
+                        next: 0,
+                        due: now,
+                        seq: 0,
+                        ts: 0,
+                        // Any fixed value does: viewers' streams are renumbered.
+                        ssrc: 0x5354_0000 | i as u32,
+                    }),
                     config,
                     seq: SeqExtender::default(),
                     ssrc: None,
@@ -133,7 +158,7 @@ impl RtpSource {
     }
 
     pub fn local_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.streams.iter().map(|s| s.config.local)
+        self.streams.iter().filter_map(|s| s.config.local)
     }
 
     /// A datagram on local address `local`: the stream's mid and the packet to forward, or
@@ -145,7 +170,11 @@ impl RtpSource {
         local: SocketAddr,
         datagram: &[u8],
     ) -> Option<(Mid, Kept)> {
-        let stream = self.streams.iter_mut().find(|s| s.config.local == local)?;
+        let index = self
+            .streams
+            .iter()
+            .position(|s| s.config.local == Some(local))?;
+        let stream = &mut self.streams[index];
         let header = match RtpHeader::parse(datagram, true) {
             Ok(h) if !crate::rtp_leg::is_rtcp(datagram) => h,
             _ => {
@@ -165,19 +194,54 @@ impl RtpSource {
             stream.collecting = false;
         }
         let seq = stream.seq.extend(header.seq)?;
-        let payload: Arc<[u8]> = Arc::from(&datagram[header.payload_start..header.payload_end]);
-        stream.packets += 1;
-        stream.bytes += payload.len() as u64;
-        stream.last_packet = Some(now);
         let kept = Kept {
             ssrc: header.ssrc,
             seq,
             ts: header.ts,
             pt: header.pt,
             marker: header.marker,
+            payload: Arc::from(&datagram[header.payload_start..header.payload_end]),
+            at: now,
+        };
+        Some(self.arrived(index, now, kept))
+    }
+
+    /// The next payload of a file stream that is due at `now`, if any.
+    pub(crate) fn next_due(&mut self, now: Instant) -> Option<(Mid, Kept)> {
+        let index = self
+            .streams
+            .iter()
+            .position(|s| s.playout.as_ref().is_some_and(|p| p.due <= now))?;
+        let stream = &mut self.streams[index];
+        let p = stream.playout.as_mut()?;
+        let (payload, ticks) = p.file.frames[p.next].clone();
+        let kept = Kept {
+            ssrc: p.ssrc,
+            seq: p.seq,
+            ts: p.ts,
+            pt: stream.config.pt.unwrap_or(0),
+            marker: p.next == 0,
             payload,
             at: now,
         };
+        p.seq += 1;
+        p.ts = p.ts.wrapping_add(ticks);
+        p.next = (p.next + 1) % p.file.frames.len();
+        let clock = u64::from(p.file.clock_rate.max(1));
+        p.due += Duration::from_micros(u64::from(ticks) * 1_000_000 / clock);
+        // A shard that fell far behind skips ahead rather than bursting.
+        if now.saturating_duration_since(p.due) > Duration::from_secs(1) {
+            p.due = now;
+        }
+        Some(self.arrived(index, now, kept))
+    }
+
+    /// Counters, the key-frame buffer and reports for a packet of stream `index`.
+    fn arrived(&mut self, index: usize, now: Instant, kept: Kept) -> (Mid, Kept) {
+        let stream = &mut self.streams[index];
+        stream.packets += 1;
+        stream.bytes += kept.payload.len() as u64;
+        stream.last_packet = Some(now);
         if let Some(codec) = stream.config.codec {
             if codec.starts_keyframe(&kept.payload) {
                 stream.keyframe.clear();
@@ -197,7 +261,7 @@ impl RtpSource {
             stream.next_report = Some(now + REPORT_EVERY);
             self.events.push(LegEvent::Source(report(stream)));
         }
-        Some((stream.config.mid, kept))
+        (stream.config.mid, kept)
     }
 
     /// The packets of the last key frame of `mid` (empty for audio, or before any).
@@ -230,11 +294,16 @@ impl RtpSource {
     }
 
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.streams
+        let idle = self
+            .streams
             .iter()
             .filter(|s| s.receiving)
-            .filter_map(|s| s.last_packet.map(|t| t + IDLE_AFTER))
-            .min()
+            .filter_map(|s| s.last_packet.map(|t| t + IDLE_AFTER));
+        let due = self
+            .streams
+            .iter()
+            .filter_map(|s| s.playout.as_ref().map(|p| p.due));
+        idle.chain(due).min()
     }
 
     pub(crate) fn drain_events(&mut self, id: LegId, out: &mut Vec<MediaEvent>) {
@@ -260,6 +329,32 @@ fn report(stream: &StreamIn) -> SourceReport {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_file_is_paced_by_its_payloads_and_loops() {
+        let file = MediaFile::parse("pcmu", &[0xff; 400]).unwrap();
+        let stream = SourceStream {
+            mid: Mid::from("a"),
+            kind: MediaKind::Audio,
+            local: None,
+            file: Some(file),
+            pt: Some(0),
+            clock_rate: 8000,
+            codec: None,
+        };
+        let t0 = Instant::now();
+        let mut s = RtpSource::new(LegId(1), vec![stream], t0);
+        let (_, first) = s.next_due(t0).unwrap();
+        assert!(first.marker);
+        assert!(s.next_due(t0).is_none(), "the next one is 20 ms later");
+        assert_eq!(s.next_timeout(), Some(t0 + Duration::from_millis(20)));
+        let (_, second) = s.next_due(t0 + Duration::from_millis(20)).unwrap();
+        assert_eq!((second.seq, second.ts), (1, 160));
+        let (_, third) = s.next_due(t0 + Duration::from_millis(40)).unwrap();
+        assert_eq!(third.payload.len(), 80);
+        let (_, again) = s.next_due(t0 + Duration::from_millis(50)).unwrap();
+        assert_eq!((again.seq, again.ts, again.payload.len()), (3, 400, 160));
+    }
+
     use super::*;
 
     fn source() -> (RtpSource, SocketAddr, SocketAddr) {
@@ -269,7 +364,8 @@ mod tests {
             SourceStream {
                 mid: Mid::from("a"),
                 kind: MediaKind::Audio,
-                local: a,
+                local: Some(a),
+                file: None,
                 pt: Some(111),
                 clock_rate: 48_000,
                 codec: None,
@@ -277,13 +373,14 @@ mod tests {
             SourceStream {
                 mid: Mid::from("v"),
                 kind: MediaKind::Video,
-                local: v,
+                local: Some(v),
+                file: None,
                 pt: Some(100),
                 clock_rate: 90_000,
                 codec: Some(VideoCodec::Vp8),
             },
         ];
-        (RtpSource::new(LegId(1), streams), a, v)
+        (RtpSource::new(LegId(1), streams, Instant::now()), a, v)
     }
 
     fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {

@@ -211,8 +211,9 @@ pub enum Command {
     AcceptAnswer { handle: HandleId, answer: String },
     /// Close the handle's RTP leg and free its ports.
     CloseRtp { handle: HandleId },
-    /// Start plain RTP source `source` (a Streaming mountpoint) on the shard that `key`
-    /// picks (as [`Command::PinShard`]), listening on ports reserved with [`PortBinder`].
+    /// Start source `source` (a Streaming mountpoint: plain RTP on ports reserved with
+    /// [`SourceIo`], or files played as if live) on the shard that `key` picks (as
+    /// [`Command::PinShard`]).
     /// Its reports come back through [`Plugin::source_report`].
     OpenSource {
         source: u64,
@@ -246,8 +247,7 @@ pub enum Command {
 pub struct SourceSpec {
     pub mid: String,
     pub kind: MediaKind,
-    /// A local address reserved with [`PortBinder::bind`].
-    pub local: SocketAddr,
+    pub input: SourceInput,
     /// Packets of another payload type are dropped.
     pub pt: Option<u8>,
     pub clock_rate: u32,
@@ -255,20 +255,32 @@ pub struct SourceSpec {
     pub codec: String,
 }
 
-/// Reserves UDP ports for a plugin's plain RTP inputs at once, so that a request such as a
-/// Streaming `create` can answer with its ports: the core binds them and keeps the sockets
-/// until a [`Command::OpenSource`] takes them or [`PortBinder::release`] frees them.
-pub trait PortBinder: Send + Sync {
+/// Where a source stream's packets come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceInput {
+    /// Plain RTP on a local address reserved with [`SourceIo::bind`].
+    Udp(SocketAddr),
+    /// A file (Ogg/Opus, raw A-law or µ-law), played in a loop.
+    File(String),
+}
+
+/// The I/O a plugin's sources need answered at once, so that a request such as a
+/// Streaming `create` can answer with its ports or refuse a missing file: the core binds
+/// ports and keeps the sockets until a [`Command::OpenSource`] takes them or
+/// [`SourceIo::release`] frees them, and reads files.
+pub trait SourceIo: Send + Sync {
     /// Binds UDP `port` on the media address (0: any free port of the media port range);
     /// returns the address bound.
     fn bind(&self, port: u16) -> Result<SocketAddr, String>;
     /// Frees a port that no source took (or whose source is closed).
     fn release(&self, local: SocketAddr);
+    /// Whether `path` can be played as `codec` (`opus`: Ogg/Opus; `pcmu`, `pcma`: raw).
+    fn check_file(&self, path: &str, codec: &str) -> Result<(), String>;
 }
 
-/// The core's [`PortBinder`], as plugins receive it.
+/// The core's [`SourceIo`], as plugins receive it.
 #[derive(Clone)]
-pub struct Ports(pub std::sync::Arc<dyn PortBinder>);
+pub struct Ports(pub std::sync::Arc<dyn SourceIo>);
 
 impl std::fmt::Debug for Ports {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -15,7 +15,7 @@ pub mod sip;
 
 pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, OfferCodec, OfferMedia, Plugin,
-    PluginInfo, PortBinder, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut,
+    PluginInfo, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SourceInput, SourceIo,
     SourceReport, SourceSpec, SrtpKeys,
 };
 pub use cardea_media::MediaKind;

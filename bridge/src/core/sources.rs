@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use cardea_media::{LegId, MediaCommand, Mid, RtpSource, SourceReport, SourceStream, VideoCodec};
-use cardea_plugins::{Ctx, HandleId, SourceSpec};
+use cardea_plugins::{Ctx, HandleId, SourceInput, SourceSpec};
 use serde_json::json;
 
 use super::Core;
@@ -35,28 +35,45 @@ impl Core {
         let mut sockets = Vec::new();
         let mut configs = Vec::new();
         for spec in streams {
-            let Some(socket) = self.ports.take(spec.local) else {
-                tracing::warn!(source, local = %spec.local, "source stream without its port: left out");
-                continue;
-            };
-            sockets.push(socket);
             let video = spec.kind == cardea_media::MediaKind::Video;
+            let (local, file) = match &spec.input {
+                SourceInput::Udp(local) => {
+                    let Some(socket) = self.ports.take(*local) else {
+                        tracing::warn!(source, %local, "source stream without its port: left out");
+                        continue;
+                    };
+                    sockets.push(socket);
+                    (Some(*local), None)
+                }
+                SourceInput::File(path) => match crate::net::load_file(path, &spec.codec) {
+                    Ok(file) => (None, Some(file)),
+                    Err(e) => {
+                        tracing::warn!(source, "source file left out: {e}");
+                        continue;
+                    }
+                },
+            };
             configs.push(SourceStream {
                 mid: Mid::from(spec.mid.as_str()),
                 kind: spec.kind,
-                local: spec.local,
+                local,
+                file,
                 pt: spec.pt,
                 clock_rate: spec.clock_rate,
                 codec: video.then(|| VideoCodec::from_name(&spec.codec)),
             });
         }
-        let locals: Vec<SocketAddr> = configs.iter().map(|c| c.local).collect();
+        let locals: Vec<SocketAddr> = configs.iter().filter_map(|c| c.local).collect();
         if let Some(s) = self.shards.get(shard) {
             s.add_sockets(sockets);
         }
         self.media(
             shard,
-            MediaCommand::AddSource(Box::new(RtpSource::new(source_leg_id(source), configs))),
+            MediaCommand::AddSource(Box::new(RtpSource::new(
+                source_leg_id(source),
+                configs,
+                std::time::Instant::now(),
+            ))),
         );
         self.sources.insert(source, SourceState { shard, locals });
     }

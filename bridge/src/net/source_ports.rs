@@ -1,13 +1,13 @@
 //! UDP ports of plain RTP sources (Streaming mountpoints): bound at once on the control
 //! plane, so that `create` can answer with them, and parked here until the source that
-//! uses them starts on its shard.
+//! uses them starts on its shard; and the files that `live` and `ondemand` sources play.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Mutex;
 
-use cardea_plugins::PortBinder;
+use cardea_plugins::SourceIo;
 
 /// Receive buffer of a source socket: a second of 8 Mbit/s video.
 const SOURCE_SOCKET_BUFFER: usize = 1 << 20;
@@ -55,7 +55,7 @@ impl PortBank {
     }
 }
 
-impl PortBinder for PortBank {
+impl SourceIo for PortBank {
     fn bind(&self, port: u16) -> Result<SocketAddr, String> {
         let socket = if port == 0 {
             self.bind_any()
@@ -78,6 +78,17 @@ impl PortBinder for PortBank {
             parked.remove(&local);
         }
     }
+
+    fn check_file(&self, path: &str, codec: &str) -> Result<(), String> {
+        load_file(path, codec).map(|_| ())
+    }
+}
+
+/// Reads a media file for a source (`codec`: opus for Ogg/Opus, pcmu or pcma for raw
+/// G.711); the error names the file.
+pub fn load_file(path: &str, codec: &str) -> Result<cardea_media::MediaFile, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    cardea_media::MediaFile::parse(codec, &bytes).map_err(|e| format!("{path}: {e}"))
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use str0m::media::Mid;
 
 use super::{Local, Shard};
 use crate::router::Edge;
+use crate::source::Kept;
 use crate::{LegId, RtpSource};
 
 impl Shard {
@@ -60,9 +61,25 @@ impl Shard {
             return;
         };
         let forwarded = source.handle_datagram(now, local, datagram);
-        let clock = forwarded.as_ref().map(|(mid, _)| source.clock_of(*mid));
         self.settle_source(id);
-        let (Some((mid, kept)), Some(clock)) = (forwarded, clock) else {
+        if let Some((mid, kept)) = forwarded {
+            self.forward_from_source(id, mid, &kept);
+        }
+        self.drive_pending(now);
+    }
+
+    /// Payloads of a source's files that are due.
+    pub(super) fn play_source(&mut self, now: Instant, id: LegId) {
+        while let Some((mid, kept)) = self.sources.get_mut(&id).and_then(|s| s.next_due(now)) {
+            self.forward_from_source(id, mid, &kept);
+        }
+        self.settle_source(id);
+        self.drive_pending(now);
+    }
+
+    /// One packet of stream `mid` of source `id` to every viewer's leg (polled after).
+    fn forward_from_source(&mut self, id: LegId, mid: Mid, kept: &Kept) {
+        let Some(clock) = self.sources.get(&id).map(|s| s.clock_of(mid)) else {
             return;
         };
         let fwd = kept.forward(clock);
@@ -87,7 +104,6 @@ impl Shard {
             self.pending.retain(|l| *l != leg);
             self.fail_leg(leg);
         }
-        self.drive_pending(now);
     }
 
     /// A new viewer of stream `mid` of source `id` starts with the source's last key frame.

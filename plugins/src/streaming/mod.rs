@@ -15,10 +15,10 @@ use serde_json::{json, Value};
 use crate::fields::Fields;
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Ports, Reply,
-    SourceReport, SourceSpec,
+    SourceInput, SourceReport, SourceSpec,
 };
 use error::StError;
-use mountpoint::Mountpoint;
+use mountpoint::{Feed, Mountpoint};
 
 const PACKAGE: &str = "janus.plugin.streaming";
 
@@ -89,6 +89,8 @@ struct Viewer {
     up: bool,
     /// `stop` was asked: the PeerConnection's end says `stopped`.
     stopping: bool,
+    /// An on-demand mountpoint's playback of its file for this viewer alone.
+    own_source: Option<u64>,
 }
 
 pub struct Streaming {
@@ -260,32 +262,59 @@ impl Streaming {
         let mut mp = Mountpoint::parse(f, id)?;
         let Some(ports) = self.ports.clone() else {
             return Err(StError::CantCreate(
-                "Can't create mountpoint: no media ports in this process".into(),
+                "Can't create mountpoint: no media I/O in this process".into(),
             ));
         };
-        for i in 0..mp.streams.len() {
-            match ports.0.bind(mp.streams[i].port) {
-                Ok(local) => mp.streams[i].local = Some(local),
-                Err(e) => {
-                    self.release(&mp);
-                    let s = &mp.streams[i];
-                    return Err(StError::CantCreate(format!(
-                        "Can't create mountpoint: port {} of stream '{}': {e}",
-                        s.port, s.mid
-                    )));
+        if let Some(file) = mp.filename() {
+            let codec = &mp.streams[0].codec;
+            ports
+                .0
+                .check_file(file, codec)
+                .map_err(|e| StError::CantCreate(format!("Can't create mountpoint: {e}")))?;
+        }
+        if mp.feed == Feed::Rtp {
+            for i in 0..mp.streams.len() {
+                match ports.0.bind(mp.streams[i].port) {
+                    Ok(local) => mp.streams[i].local = Some(local),
+                    Err(e) => {
+                        self.release(&mp);
+                        let s = &mp.streams[i];
+                        return Err(StError::CantCreate(format!(
+                            "Can't create mountpoint: port {} of stream '{}': {e}",
+                            s.port, s.mid
+                        )));
+                    }
                 }
             }
         }
-        mp.source = self.next_source;
+        mp.source = self.fresh_source();
+        if !matches!(mp.feed, Feed::OnDemand(_)) {
+            self.open_source(ctx, &mp, mp.source);
+        }
+        self.mountpoints.insert(id, mp);
+        Ok(id)
+    }
+
+    fn fresh_source(&mut self) -> u64 {
+        let source = self.next_source;
         self.next_source += 1;
+        source
+    }
+
+    /// Starts `source` with the mountpoint's streams: its ports, or a playback of its file.
+    fn open_source(&self, ctx: &mut Ctx, mp: &Mountpoint, source: u64) {
         let streams = mp
             .streams
             .iter()
             .filter_map(|s| {
+                let input = match mp.filename() {
+                    Some(file) => SourceInput::File(file.to_owned()),
+                    None => SourceInput::Udp(s.local?),
+                };
                 Some(SourceSpec {
                     mid: s.mid.clone(),
                     kind: s.kind,
-                    local: s.local?,
+                    input,
                     pt: Some(s.pt),
                     clock_rate: s.clock_rate(),
                     codec: s.codec.clone(),
@@ -293,12 +322,10 @@ impl Streaming {
             })
             .collect();
         ctx.push(Command::OpenSource {
-            source: mp.source,
+            source,
             key: mp.shard_key(),
             streams,
         });
-        self.mountpoints.insert(id, mp);
-        Ok(id)
     }
 
     // ---- synchronous requests ------------------------------------------------------
@@ -416,6 +443,9 @@ impl Streaming {
         for v in viewers {
             self.route_viewer(ctx, v, false);
             if let Some(viewer) = self.viewers.get_mut(&v) {
+                if let Some(source) = viewer.own_source.take() {
+                    ctx.push(Command::CloseSource { source });
+                }
                 // The PeerConnection's end then says nothing more.
                 *viewer = Viewer::default();
             }
@@ -435,6 +465,13 @@ impl Streaming {
             return;
         };
         let on = enabled && mp.enabled && viewer.started && !viewer.paused;
+        let source = match mp.feed {
+            Feed::OnDemand(_) => match viewer.own_source {
+                Some(s) => s,
+                None => return,
+            },
+            _ => mp.source,
+        };
         for w in &viewer.streams {
             let Some(mid) = &w.mid else { continue };
             let send = on && w.send;
@@ -448,7 +485,7 @@ impl Streaming {
                 });
             }
             ctx.push(Command::RouteSource {
-                source: mp.source,
+                source,
                 mid: w.source_mid.clone(),
                 to: handle,
                 to_mid: mid.clone(),
@@ -560,6 +597,20 @@ impl Streaming {
         viewer.started = true;
         viewer.paused = false;
         let text = if viewer.up { "started" } else { "starting" };
+        let needs_source = viewer.own_source.is_none();
+        let on_demand = viewer
+            .mountpoint
+            .filter(|id| matches!(self.mountpoints.get(id), Some(mp) if matches!(mp.feed, Feed::OnDemand(_))));
+        if let (Some(id), true) = (on_demand, needs_source) {
+            // Each viewer of an on-demand mountpoint hears the file from its start.
+            let source = self.fresh_source();
+            if let Some(mp) = self.mountpoints.get(&id) {
+                self.open_source(ctx, mp, source);
+            }
+            if let Some(v) = self.viewers.get_mut(&handle) {
+                v.own_source = Some(source);
+            }
+        }
         self.route_viewer(ctx, handle, true);
         Ok(status(text))
     }
@@ -635,6 +686,11 @@ impl Streaming {
         let Some(old) = self.mountpoints.get(&current) else {
             return Err(StError::NoSuchMountpoint(current.to_string()));
         };
+        if old.feed != Feed::Rtp || target.feed != Feed::Rtp {
+            return Err(StError::CantSwitch(
+                "Can't switch: only RTP mountpoints can be switched between".into(),
+            ));
+        }
         if !old.same_shape(target) {
             return Err(StError::CantSwitch(format!(
                 "Can't switch to mountpoint {target_id}: its streams differ from mountpoint {current}'s"
@@ -668,6 +724,9 @@ impl Streaming {
         let viewer = self.viewers.get_mut(&handle)?;
         let id = viewer.mountpoint.take()?;
         let stopping = viewer.stopping;
+        if let Some(source) = viewer.own_source.take() {
+            ctx.push(Command::CloseSource { source });
+        }
         *viewer = Viewer {
             stopping,
             ..Viewer::default()

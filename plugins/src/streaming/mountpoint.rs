@@ -80,9 +80,21 @@ fn codec_info(codec: &str) -> Option<(&'static str, u32, Option<u8>)> {
     })
 }
 
+/// Where a mountpoint's media comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feed {
+    /// Plain RTP on the streams' ports.
+    Rtp,
+    /// A file every viewer hears at the same point.
+    Live(String),
+    /// A file each viewer hears from its start.
+    OnDemand(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Mountpoint {
     pub id: u64,
+    pub feed: Feed,
     pub name: String,
     pub description: String,
     pub metadata: Option<String>,
@@ -245,18 +257,32 @@ impl Mountpoint {
     /// Reads a `create` body (the id is chosen by the caller when absent). No port is
     /// bound here.
     pub fn parse(f: &Fields<'_>, id: u64) -> Result<Self, StError> {
-        let kind = f.required_str("type")?;
-        if kind != "rtp" {
-            return Err(StError::CantCreate(format!(
-                "Can't create a '{kind}' mountpoint: only 'rtp' mountpoints are supported yet"
-            )));
-        }
-        let (streams, legacy) = streams_of(f)?;
+        let (feed, streams, legacy) = match f.required_str("type")? {
+            "rtp" => {
+                let (streams, legacy) = streams_of(f)?;
+                (Feed::Rtp, streams, legacy)
+            }
+            kind @ ("live" | "ondemand") => {
+                let (file, stream) = file_stream(f)?;
+                let feed = if kind == "live" {
+                    Feed::Live(file)
+                } else {
+                    Feed::OnDemand(file)
+                };
+                (feed, vec![stream], false)
+            }
+            kind => {
+                return Err(StError::CantCreate(format!(
+                    "Can't create a '{kind}' mountpoint: 'rtp', 'live' and 'ondemand' are supported"
+                )))
+            }
+        };
         let name = f
             .str("name")?
             .map_or_else(|| format!("mp-{id}"), str::to_owned);
         Ok(Self {
             id,
+            feed,
             description: f.str("description")?.unwrap_or(&name).to_owned(),
             name,
             metadata: f.str("metadata")?.map(str::to_owned),
@@ -295,6 +321,21 @@ impl Mountpoint {
                 .all(|(a, b)| a.kind == b.kind && a.codec == b.codec)
     }
 
+    /// `live` or `on demand`, as Janus names the type.
+    pub fn type_name(&self) -> &'static str {
+        match self.feed {
+            Feed::OnDemand(_) => "on demand",
+            _ => "live",
+        }
+    }
+
+    pub fn filename(&self) -> Option<&str> {
+        match &self.feed {
+            Feed::Live(f) | Feed::OnDemand(f) => Some(f),
+            Feed::Rtp => None,
+        }
+    }
+
     pub fn list_entry(&self, now: Instant) -> Value {
         let media: Vec<Value> = self
             .streams
@@ -312,7 +353,7 @@ impl Mountpoint {
             .collect();
         let mut v = json!({
             "id": self.id,
-            "type": "live",
+            "type": self.type_name(),
             "description": self.description,
             "enabled": self.enabled,
             "media": media,
@@ -330,7 +371,7 @@ impl Mountpoint {
             "id": self.id,
             "description": self.description,
             "enabled": self.enabled,
-            "type": "live",
+            "type": self.type_name(),
         });
         if let Some(m) = &self.metadata {
             v["metadata"] = m.clone().into();
@@ -347,6 +388,9 @@ impl Mountpoint {
                 v["is_private"] = true.into();
             }
             v["viewers"] = self.viewers.len().into();
+            if let Some(file) = self.filename() {
+                v["filename"] = file.into();
+            }
         }
         let media: Vec<Value> = self
             .streams
@@ -368,7 +412,7 @@ impl Mountpoint {
                 if let Some(msid) = &s.msid {
                     m["msid"] = msid.clone().into();
                 }
-                if admin {
+                if admin && self.feed == Feed::Rtp {
                     m["port"] = s.local.map_or(s.port, |a| a.port()).into();
                 }
                 if let Some(age) = s.age_ms(now) {
@@ -385,12 +429,14 @@ impl Mountpoint {
     pub fn created(&self) -> Value {
         let mut stream = json!({
             "id": self.id,
-            "type": "live",
+            "type": self.type_name(),
             "description": self.description,
             "is_private": self.is_private,
         });
         let port = |s: &Stream| s.local.map_or(s.port, |a| a.port());
-        if self.legacy {
+        if self.feed != Feed::Rtp {
+            // A file has no ports.
+        } else if self.legacy {
             for s in &self.streams {
                 stream[format!("{}_port", s.kind.as_str())] = port(s).into();
             }
@@ -419,6 +465,61 @@ impl Mountpoint {
         }
         v
     }
+}
+
+/// The one audio stream of a `live` or `ondemand` mountpoint and its file. The codec comes
+/// from `audiocodec`, else from the file's extension.
+fn file_stream(f: &Fields<'_>) -> Result<(String, Stream), StError> {
+    let file = f.required_str("filename")?.to_owned();
+    let codec = match (f.str("audiocodec")?, f.str("audiortpmap")?) {
+        (Some(c), _) => c.to_ascii_lowercase(),
+        (None, Some(map)) => map
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
+        (None, None) => {
+            let ext = file
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            match ext.as_str() {
+                "opus" | "ogg" => "opus".into(),
+                "alaw" => "pcma".into(),
+                "mulaw" | "ulaw" => "pcmu".into(),
+                _ => {
+                    return Err(StError::CantCreate(format!(
+                        "Can't tell the codec of '{file}': give audiocodec (opus, pcmu or pcma)"
+                    )))
+                }
+            }
+        }
+    };
+    if !matches!(codec.as_str(), "opus" | "pcmu" | "pcma") {
+        return Err(StError::CantCreate(format!(
+            "Can't play a '{codec}' file: opus, pcmu and pcma are supported"
+        )));
+    }
+    let pt = match f.u64("audiopt")? {
+        Some(pt) => u8::try_from(pt)
+            .ok()
+            .filter(|pt| *pt < 128)
+            .ok_or_else(|| {
+                StError::InvalidElement("audiopt should be a payload type (0-127)".into())
+            })?,
+        None => crate::videoroom::canonical_pt(&codec).unwrap_or(0),
+    };
+    let mut st = stream(
+        "a".into(),
+        MediaKind::Audio,
+        0,
+        pt,
+        codec,
+        f.str("audiofmtp")?,
+    );
+    st.label = "audio".into();
+    Ok((file, st))
 }
 
 /// Janus's sample mountpoint 1 (Opus/VP8 on ports 5002 and 5004), used when the

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::{PortBinder, Ports};
+use crate::{Ports, SourceInput, SourceIo};
 
 /// Ports without sockets: 0 becomes 30000, 30002...; a port in `taken` fails.
 #[derive(Default)]
@@ -13,7 +13,7 @@ struct FakePorts {
     taken: Vec<u16>,
 }
 
-impl PortBinder for FakePorts {
+impl SourceIo for FakePorts {
     fn bind(&self, port: u16) -> Result<SocketAddr, String> {
         if self.taken.contains(&port) {
             return Err("Address already in use".into());
@@ -31,6 +31,13 @@ impl PortBinder for FakePorts {
 
     fn release(&self, local: SocketAddr) {
         self.bound.lock().unwrap().retain(|a| *a != local);
+    }
+
+    fn check_file(&self, path: &str, _codec: &str) -> Result<(), String> {
+        if path.starts_with("/missing") {
+            return Err(format!("{path}: No such file or directory"));
+        }
+        Ok(())
     }
 }
 
@@ -402,4 +409,103 @@ fn configuration_errors_name_the_mountpoint() {
     let e = Settings::parse(Some(&json!({ "mountpoints": [{ "type": "rtp" }] }))).unwrap_err();
     assert!(e.contains("Missing element (id)"), "{e}");
     assert!(Settings::parse(Some(&json!({ "mountpoints": 3 }))).is_err());
+}
+
+#[test]
+fn file_mountpoints_play_live_for_all_and_on_demand_for_each_viewer() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "live", "id": 20, "filename": "/tmp/music.opus" }),
+    );
+    assert_eq!(r["streaming"], "created", "{r}");
+    let opened = |ctx: &Ctx| {
+        ctx.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::OpenSource {
+                    source, streams, ..
+                } => Some((*source, streams.clone())),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let live = opened(&ctx);
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        live[0].1[0].input,
+        SourceInput::File("/tmp/music.opus".into())
+    );
+    assert_eq!(live[0].1[0].pt, Some(111));
+
+    ctx.commands.clear();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "ondemand", "id": 21, "filename": "/tmp/a.alaw" }),
+    );
+    assert_eq!(r["streaming"], "created");
+    assert!(
+        opened(&ctx).is_empty(),
+        "no playback before a viewer starts"
+    );
+    let info = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 21 }));
+    assert_eq!(info["info"]["type"], "on demand");
+    assert_eq!(info["info"]["media"][0]["codec"], "pcma");
+
+    for viewer in [8, 9] {
+        event(
+            &mut p,
+            &mut ctx,
+            viewer,
+            json!({ "request": "watch", "id": 21 }),
+            None,
+        );
+        p.offered(viewer, &["x".into()], &mut Value::Null);
+        event(
+            &mut p,
+            &mut ctx,
+            viewer,
+            json!({ "request": "start" }),
+            Some(answer()),
+        );
+    }
+    let own = opened(&ctx);
+    assert_eq!(own.len(), 2, "one playback per viewer");
+    assert_ne!(own[0].0, own[1].0);
+    let (data, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "switch", "id": 20 }),
+        None,
+    );
+    assert_eq!(data["error_code"], 458);
+    ctx.commands.clear();
+    event(&mut p, &mut ctx, 9, json!({ "request": "stop" }), None);
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::CloseSource { source } if *source == own[1].0)));
+
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "live", "filename": "/missing.opus" }),
+    );
+    assert_eq!(r["error_code"], 456);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "live", "filename": "x.wav" }),
+    );
+    assert_eq!(r["error_code"], 456);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "ondemand" }),
+    );
+    assert_eq!(r["error_code"], 453);
 }
