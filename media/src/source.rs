@@ -89,6 +89,8 @@ struct StreamIn {
     ssrc: Option<u32>,
     receiving: bool,
     last_packet: Option<Instant>,
+    /// The highest sequence index seen on the current SSRC.
+    latest_seq: u64,
     next_report: Option<Instant>,
     packets: u64,
     bytes: u64,
@@ -141,6 +143,7 @@ impl RtpSource {
                     ssrc: None,
                     receiving: false,
                     last_packet: None,
+                    latest_seq: 0,
                     next_report: None,
                     packets: 0,
                     bytes: 0,
@@ -192,6 +195,7 @@ impl RtpSource {
             stream.seq = SeqExtender::default();
             stream.keyframe.clear();
             stream.collecting = false;
+            stream.latest_seq = 0;
         }
         let seq = stream.seq.extend(header.seq)?;
         let kept = Kept {
@@ -242,6 +246,9 @@ impl RtpSource {
         stream.packets += 1;
         stream.bytes += kept.payload.len() as u64;
         stream.last_packet = Some(now);
+        if kept.seq > stream.latest_seq {
+            stream.latest_seq = kept.seq;
+        }
         if let Some(codec) = stream.config.codec {
             if codec.starts_keyframe(&kept.payload) {
                 stream.keyframe.clear();
@@ -264,12 +271,21 @@ impl RtpSource {
         (stream.config.mid, kept)
     }
 
-    /// The packets of the last key frame of `mid` (empty for audio, or before any).
+    /// The packets of the last key frame of `mid` (empty for audio, or before any),
+    /// numbered as the packets just before the next live one, so that a new viewer's
+    /// sequence has no gap (a gap would draw NACKs for packets it never needed).
     pub(crate) fn keyframe(&self, mid: Mid) -> impl Iterator<Item = Forward<'_>> + '_ {
         self.streams
             .iter()
             .filter(move |s| s.config.mid == mid)
-            .flat_map(|s| s.keyframe.iter().map(|k| k.forward(s.config.clock_rate)))
+            .flat_map(|s| {
+                let count = s.keyframe.len() as u64;
+                let first = s.latest_seq.saturating_add(1).saturating_sub(count);
+                s.keyframe.iter().enumerate().map(move |(i, k)| Forward {
+                    seq: first + i as u64,
+                    ..k.forward(s.config.clock_rate)
+                })
+            })
     }
 
     pub(crate) fn clock_of(&self, mid: Mid) -> u32 {
@@ -422,7 +438,7 @@ mod tests {
         s.handle_datagram(now, v, &rtp(100, 3, 200, &KEY_CONT));
         s.handle_datagram(now, v, &rtp(100, 4, 300, &DELTA));
         let seqs: Vec<u64> = s.keyframe(Mid::from("v")).map(|f| f.seq).collect();
-        assert_eq!(seqs, [2, 3]);
+        assert_eq!(seqs, [3, 4], "renumbered to end at the latest packet, 4");
         s.handle_datagram(now, v, &rtp(100, 5, 400, &KEY));
         let seqs: Vec<u64> = s.keyframe(Mid::from("v")).map(|f| f.seq).collect();
         assert_eq!(seqs, [5]);

@@ -1,0 +1,1946 @@
+//! Streaming (`janus.plugin.streaming`) against WebRTC viewers that share no code with the
+//! server: webrtc-rs (the `webrtc` crate) stands in for the browsers watching a mountpoint,
+//! negotiating over the Janus HTTP API as janus.js does (Cardea offers, the viewer answers with
+//! `start`, non-trickle), while the test itself is the mountpoint's source: a UDP socket
+//! sending plain RTP, opus-like 20 ms packets (payload type 111) and VP8 (payload type 100)
+//! at 30 frames a second with a key frame every so often.
+//!
+//! Every payload ends with [`TRAILER`] bytes: the source's tag (which mountpoint it came
+//! from) and the packet's index in its stream, so a viewer can tell sources and packets apart
+//! although the server rewrites SSRCs, sequence numbers and timestamps; the rest of the
+//! payload must arrive unchanged.
+//!
+//! What is expected is /tmp/streaming-protocol.md (Cardea's Streaming plugin contract), which
+//! follows Janus 1.x's Streaming API. Every Cardea here is configured with
+//! `mountpoints: []`, so the sample mountpoint's fixed ports are never bound; the tests create
+//! their mountpoints with `port: 0`.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use cardea_tests::{cardea_bin, Cardea, EventStream};
+use common::janus::Handle;
+use common::peer::{
+    local_answer, peer_connection, wait_connected, Got, PeerOptions, PeerState, OPUS_FRAME,
+};
+use common::sdp::m_lines;
+use common::STEP;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde_json::{json, Value};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout, Instant};
+use webrtc::peer_connection::{PeerConnection, RTCPeerConnectionState};
+
+const PLUGIN: &str = "janus.plugin.streaming";
+/// No sample mountpoint: its fixed ports (5002, 5004) are never bound by these tests.
+const NO_SAMPLE: &str = "plugins:\n  streaming:\n    mountpoints: []\n";
+/// The payload types the source sends (the mountpoint's `pt`s).
+const SOURCE_AUDIO_PT: u8 = 111;
+const SOURCE_VIDEO_PT: u8 = 100;
+/// Every payload ends with: the source's tag, then the packet's index (big endian u16).
+const TRAILER: usize = 3;
+/// The tag of datagrams that must never reach a viewer (wrong payload type, malformed RTP).
+const BAD: u8 = b'X';
+/// The largest forward jump of sequence numbers a viewer may see between two packets in a row
+/// (loss on loopback is rare; a rebasing mistake jumps by thousands).
+const MAX_SEQ_STEP: i32 = 5;
+/// What may still land after media is stopped (packets already on their way).
+const GRACE: Duration = Duration::from_millis(300);
+/// How long nothing more may arrive after the grace.
+const QUIET: Duration = Duration::from_secs(1);
+/// The audio source's packet duration in RTP clock units (20 ms at 48 kHz).
+const AUDIO_TS_STEP: u32 = 960;
+/// The video source's frame duration in RTP clock units (1/30 s at 90 kHz).
+const VIDEO_TS_STEP: u32 = 3000;
+
+// ---- the tests -------------------------------------------------------------------------
+
+/// (a) Three viewers of one mountpoint each answer Cardea's offer and receive the source's
+/// opus and VP8: as many packets as the source sent while they watched, payloads unchanged,
+/// on the payload types Cardea offered, with continuous sequence numbers and timestamps that
+/// keep the source's spacing. Then one hangs up and one detaches: `info` counts one viewer,
+/// theirs stops, the third's goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_three_viewers_receive_audio_and_video() {
+    timeout(Duration::from_secs(20), three_viewers())
+        .await
+        .expect("the three-viewer exchange did not finish within 20 s");
+}
+
+/// (b) A viewer who comes 2 s after the source's only key frame starts on that key frame
+/// (Cardea replays it), not mid-stream and not 10 s later at the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_late_viewer_starts_on_the_replayed_key_frame() {
+    timeout(Duration::from_secs(20), late_viewer())
+        .await
+        .expect("the late-viewer exchange did not finish within 20 s");
+}
+
+/// (c) `pause` stops both streams and `start` resumes them; `configure` with `send: false`
+/// stops only the stream of that mid, `send: true` brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_pause_start_and_configure_send() {
+    timeout(Duration::from_secs(20), pause_start_configure())
+        .await
+        .expect("the pause/configure exchange did not finish within 20 s");
+}
+
+/// (d) `switch` moves a viewer to another mountpoint of the same shape without renegotiating:
+/// the second source's packets arrive on the same PeerConnection and m-lines, the first
+/// source's stop, sequence numbers and timestamps go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_switch_moves_a_viewer_to_another_mountpoint() {
+    timeout(Duration::from_secs(20), switch_mountpoints())
+        .await
+        .expect("the switch exchange did not finish within 20 s");
+}
+
+/// (e) `destroy` (with the mountpoint's secret; a wrong one is refused with 457) tells the
+/// viewer `stopped`, hangs its PeerConnection up and stops the media; the mountpoint is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_destroy_stops_and_hangs_up_viewers() {
+    timeout(Duration::from_secs(20), destroy_with_viewer())
+        .await
+        .expect("the destroy exchange did not finish within 20 s");
+}
+
+/// (f) Garbage datagrams (short, not RTP version 2, malformed headers, truncated VP8) and
+/// packets of the wrong payload type on the mountpoint's ports crash nothing and reach no
+/// viewer; the real source's packets go on being forwarded around them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_garbage_and_wrong_payload_types_are_dropped() {
+    timeout(Duration::from_secs(20), garbage_is_dropped())
+        .await
+        .expect("the garbage exchange did not finish within 20 s");
+}
+
+/// (g) Management and viewer errors: `create` answers the ports it bound, refuses a taken id
+/// (456), a missing type (453) and an unknown codec (456); `list` and `info` describe the
+/// mountpoint, `info` with `age_ms` once packets came; `watch` of an unknown id is 455,
+/// watching twice 460, `start` without a mountpoint 455.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_management_and_errors() {
+    timeout(Duration::from_secs(20), management_and_errors())
+        .await
+        .expect("the management exchange did not finish within 20 s");
+}
+
+/// Janus names the offer's m-lines after the mountpoint's streams (JANUS_SDP_OA_MID with the
+/// stream's mid), so that `media: [mid]`, `configure` and janus.js's `onremotetrack` speak of
+/// the same mids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known difference: str0m 0.25 chooses the mids of Cardea's offer"]
+async fn streaming_offer_uses_the_mountpoint_mids() {
+    timeout(Duration::from_secs(20), async {
+        let (cardea, admin) = start_cardea().await;
+        let mp = create_mountpoint(&admin, 81, None).await;
+        let mut viewer = Handle::attach(&cardea, PLUGIN).await;
+        let preparing = viewer
+            .request(json!({"request": "watch", "id": mp.id}), None)
+            .await;
+        let sdp = preparing["jsep"]["sdp"].as_str().unwrap_or_default();
+        let mids: Vec<String> = m_lines(sdp).into_iter().map(|l| l.mid).collect();
+        assert_eq!(mids, vec!["a", "v"], "the offer's mids:\n{sdp}");
+        assert_alive(cardea);
+    })
+    .await
+    .expect("the mids check did not finish within 20 s");
+}
+
+/// (h) The source restarts (a new SSRC, sequence numbers and timestamps far below the old
+/// ones, as a restarted ffmpeg): the viewer's streams go on, forward in sequence numbers and
+/// timestamps, and video resumes on the new source's key frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_source_restart_keeps_the_viewer_stream_going() {
+    timeout(Duration::from_secs(20), source_restart())
+        .await
+        .expect("the source-restart exchange did not finish within 20 s");
+}
+
+/// (i) `watch` with `media: ["v"]` offers (and forwards) video only; `disable` stops the
+/// forwarding and `enable` resumes it (both with the secret); `stop` ends the viewer's
+/// PeerConnection (`stopping`, then `stopped`) and the same handle can `watch` again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_media_subset_enable_disable_and_rewatch() {
+    timeout(Duration::from_secs(20), subset_enable_rewatch())
+        .await
+        .expect("the subset/enable/re-watch exchange did not finish within 20 s");
+}
+
+async fn three_viewers() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 11, None).await;
+    let source = Source::start(b'A', &mp, Duration::from_secs(1)).await;
+    sleep(Duration::from_millis(500)).await;
+
+    let mut viewers = Vec::new();
+    for n in 0..3 {
+        viewers.push(Viewer::watch(&cardea, mp.id, &format!("viewer {n}")).await);
+    }
+    for viewer in &viewers {
+        viewer.wait_media(Duration::from_secs(3)).await;
+        viewer.assert_starts_on_key_frame();
+    }
+
+    // The media over a 2.5 s window, against what the source sent in it.
+    sleep(Duration::from_millis(300)).await;
+    let sent_before = source.counts();
+    let got_before: Vec<(usize, usize)> = viewers.iter().map(Viewer::counts).collect();
+    let window = Instant::now();
+    sleep(Duration::from_millis(2500)).await;
+    let sent_after = source.counts();
+    let got_after: Vec<(usize, usize)> = viewers.iter().map(Viewer::counts).collect();
+    let elapsed = window.elapsed();
+    let sent = (sent_after.0 - sent_before.0, sent_after.1 - sent_before.1);
+    for (n, viewer) in viewers.iter().enumerate() {
+        let got = (
+            got_after[n].0 - got_before[n].0,
+            got_after[n].1 - got_before[n].1,
+        );
+        eprintln!(
+            "viewer {n}: {} opus and {} VP8 packets in {elapsed:?}; the source sent {} and {}",
+            got.0, got.1, sent.0, sent.1
+        );
+        assert_close(
+            got.0,
+            sent.0,
+            &format!("viewer {n}, opus packets in the window"),
+        );
+        assert_close(
+            got.1,
+            sent.1,
+            &format!("viewer {n}, VP8 packets in the window"),
+        );
+        viewer.assert_forwarded_unchanged(&[&source]);
+        viewer.assert_offered_payload_types();
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            let window_packets: Vec<Got> = viewer
+                .peer
+                .received(kind)
+                .into_iter()
+                .filter(|g| g.at >= window)
+                .collect();
+            let what = format!("viewer {n}, {kind}");
+            assert_seq_continuous(&window_packets, &what);
+            assert_ts_follow_source(&window_packets, &source, kind, &what);
+        }
+    }
+    for viewer in &mut viewers {
+        assert_no_errors(&mut viewer.handle.events, &viewer.what);
+    }
+    let viewer_count = |info: &Value| sync_data(info, "info")["info"]["viewers"].clone();
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    assert_eq!(viewer_count(&info), 3, "{info}");
+
+    // Viewer 0 hangs up (Janus `hangup`), viewer 1 detaches: viewer 2 goes on alone.
+    let v0 = &viewers[0].handle;
+    let reply = v0
+        .janus
+        .handle_request(v0.session, v0.handle, "hangup")
+        .await;
+    assert_eq!(reply["janus"], "success", "hangup: {reply}");
+    let v1 = &viewers[1].handle;
+    let reply = v1
+        .janus
+        .handle_request(v1.session, v1.handle, "detach")
+        .await;
+    assert_eq!(reply["janus"], "success", "detach: {reply}");
+    let left_at = Instant::now();
+    let mut left = false;
+    let mut last = Value::Null;
+    while left_at.elapsed() < Duration::from_secs(3) && !left {
+        last = admin
+            .sync_request(json!({"request": "info", "id": mp.id}))
+            .await;
+        left = viewer_count(&last) == 1;
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left, "one viewer left after a hangup and a detach: {last}");
+    for n in [0, 1] {
+        let (then, now) = viewers[n].counts_over_quiet(left_at).await;
+        assert_eq!(
+            now, then,
+            "viewer {n} still receives after its hangup/detach"
+        );
+    }
+    let still = viewers[2].counts();
+    viewers[2]
+        .wait_more(
+            still,
+            (25, 15),
+            Duration::from_secs(2),
+            "after the others left",
+        )
+        .await;
+    for viewer in viewers {
+        viewer.close().await;
+    }
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn late_viewer() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 21, None).await;
+    // A key frame at frame 0 only (the next would come after 10 s, past this test).
+    let source = Source::start(b'L', &mp, Duration::from_secs(10)).await;
+    sleep(Duration::from_secs(2)).await;
+    let keyframes = source.log.keyframes();
+    assert_eq!(
+        keyframes,
+        vec![0],
+        "the source sent one key frame, at packet index 0"
+    );
+    let sent_before = source.counts();
+    eprintln!(
+        "before the late viewer: {} VP8 packets sent, key frames at {keyframes:?}",
+        sent_before.1
+    );
+
+    let viewer = Viewer::watch(&cardea, mp.id, "the late viewer").await;
+    let connected_at = viewer.connected_at;
+    assert!(
+        wait_until(Duration::from_secs(2), || viewer
+            .peer
+            .count(RtpCodecKind::Video)
+            >= 3)
+        .await,
+        "the late viewer got {} VP8 packets within 2 s of connecting: Cardea replays the last \
+         key frame to a new viewer (the source's next one is 8 s away)",
+        viewer.peer.count(RtpCodecKind::Video)
+    );
+    let video = viewer.peer.received(RtpCodecKind::Video);
+    let first = &video[0];
+    eprintln!(
+        "first VP8 packet {:?} after connecting: index {:?}, descriptor {:02x?}",
+        first.at.saturating_duration_since(connected_at),
+        first.index(),
+        &first.payload[..first.payload.len().min(8)]
+    );
+    assert!(
+        first.keyframe_start(),
+        "the late viewer's first VP8 packet begins a key frame; it is index {:?}, payload \
+         starts {:02x?}",
+        first.index(),
+        &first.payload[..first.payload.len().min(8)]
+    );
+    let indices: Vec<Option<u16>> = video.iter().take(3).map(Got::index).collect();
+    assert_eq!(
+        indices,
+        vec![Some(0), Some(1), Some(2)],
+        "the replayed key frame is the source's last one (packets 0, 1, 2), whole and in order"
+    );
+    viewer.assert_forwarded_unchanged(&[&source]);
+    // After the replay come live packets: forward in sequence numbers, nothing replayed twice.
+    let after_replay: Vec<&Got> = video.iter().skip(3).collect();
+    assert!(
+        !after_replay.is_empty(),
+        "live VP8 packets follow the replayed key frame"
+    );
+    eprintln!(
+        "sequence numbers: replayed {:?}, then live from {} (index {:?})",
+        video.iter().take(3).map(|g| g.seq).collect::<Vec<_>>(),
+        after_replay[0].seq,
+        after_replay[0].index()
+    );
+    assert!(
+        after_replay
+            .iter()
+            .all(|g| g.index().is_some_and(|i| usize::from(i) >= sent_before.1)),
+        "after the replay, only live packets (index >= {}): {:?}",
+        sent_before.1,
+        after_replay
+            .iter()
+            .take(10)
+            .map(|g| g.index())
+            .collect::<Vec<_>>()
+    );
+    assert_seq_continuous(&video, "the late viewer, VP8");
+    // Audio too, from wherever the source is.
+    assert!(
+        wait_until(Duration::from_secs(2), || viewer
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= 20)
+        .await,
+        "the late viewer hears audio"
+    );
+    viewer.close().await;
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn pause_start_configure() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 31, None).await;
+    let source = Source::start(b'P', &mp, Duration::from_secs(1)).await;
+    let mut viewer = Viewer::watch(&cardea, mp.id, "the viewer").await;
+    let other = Viewer::watch(&cardea, mp.id, "the other viewer").await;
+    viewer.wait_media(Duration::from_secs(3)).await;
+    other.wait_media(Duration::from_secs(3)).await;
+
+    // pause: nothing at all (and the other viewer goes on).
+    let paused = viewer.request(json!({"request": "pause"})).await;
+    assert_eq!(paused["streaming"], "event", "{paused}");
+    assert_eq!(paused["result"]["status"], "pausing", "{paused}");
+    let (then, now) = viewer.counts_over_quiet(Instant::now()).await;
+    assert_eq!(
+        now, then,
+        "(opus, VP8) packets still arriving {QUIET:?} after pause + {GRACE:?}"
+    );
+    let others = other.counts();
+    other
+        .wait_more(
+            others,
+            (25, 15),
+            Duration::from_secs(2),
+            "while the first paused",
+        )
+        .await;
+
+    // start without JSEP: both again.
+    let resumed = viewer.request(json!({"request": "start"})).await;
+    assert_eq!(resumed["streaming"], "event", "{resumed}");
+    assert_eq!(resumed["result"]["status"], "started", "{resumed}");
+    viewer
+        .wait_more(now, (25, 15), Duration::from_secs(3), "after start")
+        .await;
+
+    // configure streams[] send:false on video: audio only.
+    let configured = viewer
+        .request(json!({"request": "configure", "streams": [{"mid": "v", "send": false}]}))
+        .await;
+    assert_configured(&configured);
+    let (then, now) = viewer.counts_over_quiet(Instant::now()).await;
+    assert_eq!(
+        now.1, then.1,
+        "VP8 still arriving after send:false on mid v"
+    );
+    assert!(
+        now.0 >= then.0 + 40,
+        "opus stopped too after send:false on mid v: {then:?} -> {now:?}"
+    );
+
+    // configure {mid, send:true}: video back.
+    let configured = viewer
+        .request(json!({"request": "configure", "mid": "v", "send": true}))
+        .await;
+    assert_configured(&configured);
+    viewer
+        .wait_more(
+            now,
+            (25, 15),
+            Duration::from_secs(3),
+            "after send:true on mid v",
+        )
+        .await;
+
+    // And the other way round: audio off, video on.
+    let configured = viewer
+        .request(json!({"request": "configure", "streams": [{"mid": "a", "send": false}]}))
+        .await;
+    assert_configured(&configured);
+    let (then, now) = viewer.counts_over_quiet(Instant::now()).await;
+    assert_eq!(
+        now.0, then.0,
+        "opus still arriving after send:false on mid a"
+    );
+    assert!(
+        now.1 >= then.1 + 25,
+        "VP8 stopped too after send:false on mid a: {then:?} -> {now:?}"
+    );
+    viewer.assert_forwarded_unchanged(&[&source]);
+    // The other viewer heard everything the source sent since it connected.
+    let (a, v) = other.counts();
+    let (sent_a, sent_v) = source.counts();
+    eprintln!("the other viewer: {a} opus, {v} VP8; the source sent {sent_a}, {sent_v} in all");
+    other.assert_forwarded_unchanged(&[&source]);
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        assert_seq_continuous(
+            &other.peer.received(kind),
+            &format!("the other viewer, {kind}"),
+        );
+    }
+    assert_no_errors(&mut viewer.handle.events, "the viewer");
+    viewer.close().await;
+    other.close().await;
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn switch_mountpoints() {
+    let (cardea, admin) = start_cardea().await;
+    let first = create_mountpoint(&admin, 41, None).await;
+    let second = create_mountpoint(&admin, 42, None).await;
+    let a = Source::start(b'A', &first, Duration::from_secs(1)).await;
+    let b = Source::start(b'B', &second, Duration::from_secs(1)).await;
+    let mut viewer = Viewer::watch(&cardea, first.id, "the viewer").await;
+    viewer.wait_media(Duration::from_secs(3)).await;
+    sleep(Duration::from_millis(500)).await;
+    assert!(
+        viewer.tags().iter().all(|t| *t == b'A'),
+        "before the switch, only mountpoint {}'s packets: tags {:?}",
+        first.id,
+        viewer.tags()
+    );
+
+    // A mountpoint of another shape (audio only) cannot be switched to; nor a missing one.
+    let reply = admin
+        .sync_request(json!({"request": "create", "type": "rtp", "id": 43,
+            "media": [{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}))
+        .await;
+    sync_data(&reply, "create an audio-only mountpoint");
+    let refused = viewer
+        .handle
+        .request(json!({"request": "switch", "id": 43}), None)
+        .await;
+    assert_eq!(
+        refused["error_code"], 458,
+        "switch to another shape: {refused}"
+    );
+    let refused = viewer
+        .handle
+        .request(json!({"request": "switch", "id": 99}), None)
+        .await;
+    assert_eq!(
+        refused["error_code"], 455,
+        "switch to no mountpoint: {refused}"
+    );
+    let before = viewer.counts();
+    viewer
+        .wait_more(
+            before,
+            (10, 5),
+            Duration::from_secs(2),
+            "after the refused switches",
+        )
+        .await;
+    assert!(
+        viewer.tags().iter().all(|t| *t == b'A'),
+        "the refused switches changed nothing: tags {:?}",
+        viewer.tags()
+    );
+
+    let switched_at = Instant::now();
+    let event = viewer
+        .handle
+        .event(json!({"request": "switch", "id": second.id}), None)
+        .await;
+    let switched = &event["plugindata"]["data"];
+    assert_eq!(switched["streaming"], "event", "{event}");
+    assert_eq!(switched["result"]["switched"], "ok", "{event}");
+    assert_eq!(switched["result"]["id"], second.id, "{event}");
+    assert!(
+        event.get("jsep").is_none(),
+        "switch renegotiates nothing: {event}"
+    );
+
+    let has_b = |kind| {
+        viewer
+            .peer
+            .received(kind)
+            .iter()
+            .any(|g| g.tag() == Some(b'B'))
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || has_b(RtpCodecKind::Audio)
+            && has_b(RtpCodecKind::Video))
+        .await,
+        "after the switch, mountpoint {}'s audio and video arrive; tags so far {:?}",
+        second.id,
+        viewer.tags()
+    );
+    sleep(Duration::from_millis(1500)).await;
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let got = viewer.peer.received(kind);
+        let first_b = got
+            .iter()
+            .position(|g| g.tag() == Some(b'B'))
+            .expect("B's packets arrived");
+        let what = format!("{kind} across the switch");
+        assert!(
+            got[first_b..].iter().all(|g| g.tag() == Some(b'B')),
+            "{what}: mountpoint {}'s packets after mountpoint {}'s: {:?}",
+            first.id,
+            second.id,
+            got[first_b..]
+                .iter()
+                .filter(|g| g.tag() != Some(b'B'))
+                .map(|g| (g.tag().map(char::from), g.index()))
+                .take(10)
+                .collect::<Vec<_>>()
+        );
+        let b_count = got.len() - first_b;
+        let per_s = if kind == RtpCodecKind::Audio { 50 } else { 30 };
+        assert!(
+            b_count >= per_s,
+            "{what}: only {b_count} of mountpoint {}'s packets in the 1.5 s since they began",
+            second.id
+        );
+        let ssrcs: BTreeSet<u32> = got.iter().map(|g| g.ssrc).collect();
+        eprintln!(
+            "{what}: {} packets from A then {b_count} from B, first B {:?} after the switch; \
+             SSRCs {ssrcs:x?}; first B begins a key frame: {}",
+            first_b,
+            got[first_b].at.saturating_duration_since(switched_at),
+            got[first_b].keyframe_start()
+        );
+        // The viewer's stream goes on: sequence numbers step forward (B's own are far below
+        // A's) and timestamps move forward by a plausible amount (B's own are far below A's).
+        assert_seq_continuous(&got, &what);
+        let last_a = &got[first_b - 1];
+        let first_b_packet = &got[first_b];
+        let ts_step = first_b_packet.ts.wrapping_sub(last_a.ts) as i32;
+        let clock = if kind == RtpCodecKind::Audio {
+            48_000
+        } else {
+            90_000
+        };
+        assert!(
+            (0..=5 * clock).contains(&ts_step),
+            "{what}: the RTP timestamp jumps by {ts_step} from the last of A ({}) to the first \
+             of B ({}): the viewer's stream must go on, not jump to B's own timestamps",
+            last_a.ts,
+            first_b_packet.ts
+        );
+        let b_part: Vec<Got> = got[first_b..].to_vec();
+        assert_ts_follow_source(&b_part, &b, kind, &format!("{what}, B's part"));
+    }
+    viewer.assert_forwarded_unchanged(&[&a, &b]);
+    let history = viewer.peer.history.lock().unwrap().clone();
+    assert_eq!(
+        history.last(),
+        Some(&RTCPeerConnectionState::Connected),
+        "the PeerConnection stays up across the switch: {history:?}"
+    );
+    viewer.close().await;
+    a.stop().await;
+    b.stop().await;
+    assert_alive(cardea);
+}
+
+async fn destroy_with_viewer() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 51, Some("s3cret")).await;
+    let source = Source::start(b'D', &mp, Duration::from_secs(1)).await;
+    let mut viewer = Viewer::watch(&cardea, mp.id, "the viewer").await;
+    viewer.wait_media(Duration::from_secs(3)).await;
+
+    let refused = admin
+        .sync_request(json!({"request": "destroy", "id": mp.id, "secret": "wrong"}))
+        .await;
+    assert_error(&refused, 457, "destroy with a wrong secret");
+    let refused = admin
+        .sync_request(json!({"request": "destroy", "id": mp.id}))
+        .await;
+    // As Janus's JANUS_CHECK_SECRET: a missing secret is 453, a wrong one 457.
+    assert_error(&refused, 453, "destroy without the secret");
+    let before = viewer.counts();
+    viewer
+        .wait_more(
+            before,
+            (10, 5),
+            Duration::from_secs(2),
+            "after the refused destroys",
+        )
+        .await;
+
+    let reply = admin
+        .sync_request(json!({"request": "destroy", "id": mp.id, "secret": "s3cret"}))
+        .await;
+    let destroyed = sync_data(&reply, "destroy");
+    assert_eq!(destroyed["streaming"], "destroyed", "{reply}");
+    assert_eq!(destroyed["destroyed"], mp.id, "{reply}");
+    let destroyed_at = Instant::now();
+
+    let handle = viewer.handle.handle;
+    let stopped = viewer
+        .handle
+        .events
+        .wait_for("the stopped event after destroy", STEP, |e| {
+            e["plugindata"]["data"]["result"]["status"] == "stopped"
+        })
+        .await;
+    assert_eq!(stopped["janus"], "event", "{stopped}");
+    assert_eq!(stopped["sender"], handle, "{stopped}");
+    assert_eq!(stopped["plugindata"]["plugin"], PLUGIN, "{stopped}");
+    assert_eq!(
+        stopped["plugindata"]["data"]["streaming"], "event",
+        "{stopped}"
+    );
+    let hangup = viewer
+        .handle
+        .events
+        .wait_for("the hangup after destroy", STEP, |e| e["janus"] == "hangup")
+        .await;
+    assert_eq!(hangup["sender"], handle, "{hangup}");
+    let (then, now) = viewer.counts_over_quiet(destroyed_at).await;
+    assert_eq!(
+        now, then,
+        "(opus, VP8) packets still arriving {QUIET:?} after destroy + {GRACE:?}"
+    );
+
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    assert_error(&info, 455, "info on the destroyed mountpoint");
+    let list = admin.sync_request(json!({"request": "list"})).await;
+    let list = sync_data(&list, "list");
+    assert!(
+        list["list"]
+            .as_array()
+            .is_some_and(|l| l.iter().all(|m| m["id"] != mp.id)),
+        "the destroyed mountpoint is not listed: {list}"
+    );
+    viewer.close().await;
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn garbage_is_dropped() {
+    let (mut cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 61, None).await;
+    let junk = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+
+    // Before any source or viewer: everything odd, including payload-type-valid packets
+    // whose VP8 descriptor is truncated (the key frame detection must not trip on them).
+    for round in 0..3u16 {
+        for datagram in garbage(round) {
+            for to in [mp.audio, mp.video] {
+                let _ = junk.send_to(&datagram, to).await;
+            }
+        }
+        for payload in truncated_vp8() {
+            let d = rtp_datagram(
+                SOURCE_VIDEO_PT,
+                7000 + round,
+                0,
+                0xdead_beef,
+                true,
+                &payload,
+            );
+            let _ = junk.send_to(&d, mp.video).await;
+        }
+        let empty_opus = rtp_datagram(SOURCE_AUDIO_PT, 7000 + round, 0, 0xdead_beef, false, &[]);
+        let _ = junk.send_to(&empty_opus, mp.audio).await;
+    }
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        cardea.exited().is_none(),
+        "cardea died of garbage before any source"
+    );
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    sync_data(&info, "info after the first garbage");
+
+    let source = Source::start(b'G', &mp, Duration::from_secs(1)).await;
+    let mut viewer = Viewer::watch(&cardea, mp.id, "the viewer").await;
+    viewer.wait_media(Duration::from_secs(3)).await;
+    viewer.assert_starts_on_key_frame();
+
+    // While watched: wrong payload types (tagged BAD) and malformed RTP, for 2 s, between
+    // the source's packets.
+    let sent_before = source.counts();
+    let got_before = viewer.counts();
+    let storm = Instant::now();
+    let mut round = 3u16;
+    while storm.elapsed() < Duration::from_secs(2) {
+        for datagram in garbage(round) {
+            for to in [mp.audio, mp.video] {
+                let _ = junk.send_to(&datagram, to).await;
+            }
+        }
+        for (pt, to) in [
+            (SOURCE_VIDEO_PT, mp.audio),
+            (SOURCE_AUDIO_PT, mp.video),
+            (96, mp.video),
+            (0, mp.audio),
+            (101, mp.video),
+        ] {
+            let mut payload = vec![0x90, 0x80, 0x80, 0x01, 0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a];
+            payload.extend_from_slice(&trailer(BAD, round));
+            let d = rtp_datagram(
+                pt,
+                round,
+                u32::from(round) * 960,
+                0x0bad_0bad,
+                false,
+                &payload,
+            );
+            let _ = junk.send_to(&d, to).await;
+        }
+        round = round.wrapping_add(1);
+        sleep(Duration::from_millis(10)).await;
+    }
+    sleep(Duration::from_millis(300)).await;
+    let sent = (
+        source.counts().0 - sent_before.0,
+        source.counts().1 - sent_before.1,
+    );
+    let got = (
+        viewer.counts().0 - got_before.0,
+        viewer.counts().1 - got_before.1,
+    );
+    eprintln!(
+        "during {} rounds of garbage: the source sent {sent:?} (opus, VP8), the viewer got {got:?}",
+        round - 3
+    );
+    assert!(cardea.exited().is_none(), "cardea died of garbage");
+    assert!(
+        got.0 + 20 >= sent.0 && got.1 + 10 >= sent.1,
+        "the source's packets stopped being forwarded among the garbage: sent {sent:?}, got {got:?}"
+    );
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let got = viewer.peer.received(kind);
+        let bad: Vec<(Option<u16>, u8, usize)> = got
+            .iter()
+            .filter(|g| g.tag() != Some(b'G'))
+            .map(|g| (g.index(), g.pt, g.payload.len()))
+            .take(10)
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{kind}: the viewer got packets the source did not send (index, pt, length): {bad:?}"
+        );
+    }
+    viewer.assert_forwarded_unchanged(&[&source]);
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    sync_data(&info, "info after the garbage");
+    assert_no_errors(&mut viewer.handle.events, "the viewer");
+    viewer.close().await;
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn management_and_errors() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 71, None).await;
+    assert_ne!(mp.audio.port(), mp.video.port(), "two streams, two ports");
+
+    let again = admin.sync_request(create_body(71, None)).await;
+    assert_error(&again, 456, "create with a taken id");
+    let mut untyped = create_body(72, None);
+    untyped.as_object_mut().unwrap().remove("type");
+    let reply = admin.sync_request(untyped).await;
+    assert_error(&reply, 453, "create without type");
+    let mut bad_codec = create_body(73, None);
+    bad_codec["media"][1]["codec"] = json!("mpeg2");
+    let reply = admin.sync_request(bad_codec).await;
+    assert_error(&reply, 456, "create with an unknown codec");
+
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    let data = sync_data(&info, "info");
+    assert_eq!(data["streaming"], "info", "{info}");
+    let described = &data["info"];
+    assert_eq!(described["id"], mp.id, "{info}");
+    assert_eq!(described["type"], "live", "{info}");
+    let media = described["media"].as_array().expect("info.media");
+    assert_eq!(media.len(), 2, "{info}");
+    for (m, (kind, mid, pt, codec, port)) in media.iter().zip([
+        ("audio", "a", SOURCE_AUDIO_PT, "opus", mp.audio.port()),
+        ("video", "v", SOURCE_VIDEO_PT, "vp8", mp.video.port()),
+    ]) {
+        assert_eq!(m["type"], kind, "{m}");
+        assert_eq!(m["mid"], mid, "{m}");
+        assert_eq!(m["pt"], pt, "{m}");
+        assert_eq!(m["codec"], codec, "{m}");
+        assert_eq!(m["port"], port, "{m}");
+        assert!(
+            m.get("age_ms").is_none(),
+            "no age_ms before any packet: {m}"
+        );
+    }
+
+    let source = Source::start(b'M', &mp, Duration::from_secs(1)).await;
+    sleep(Duration::from_millis(500)).await;
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id}))
+        .await;
+    let data = sync_data(&info, "info while fed");
+    for m in data["info"]["media"].as_array().expect("info.media") {
+        assert!(
+            m["age_ms"].as_u64().is_some_and(|age| age < 1000),
+            "age_ms of a stream fed every 20-33 ms: {m}"
+        );
+    }
+    let list = admin.sync_request(json!({"request": "list"})).await;
+    let data = sync_data(&list, "list");
+    assert_eq!(data["streaming"], "list", "{list}");
+    let entry = data["list"]
+        .as_array()
+        .and_then(|l| l.iter().find(|m| m["id"] == mp.id))
+        .unwrap_or_else(|| panic!("mountpoint {} listed: {list}", mp.id));
+    assert_eq!(entry["type"], "live", "{entry}");
+    assert_eq!(entry["enabled"], true, "{entry}");
+    let mids: Vec<&Value> = entry["media"]
+        .as_array()
+        .map(|m| m.iter().map(|s| &s["mid"]).collect())
+        .unwrap_or_default();
+    assert_eq!(mids, vec!["a", "v"], "{entry}");
+
+    // Viewer errors, as events.
+    let mut viewer = Handle::attach(&cardea, PLUGIN).await;
+    let reply = viewer.request(json!({"request": "start"}), None).await;
+    assert_eq!(
+        reply["error_code"], 455,
+        "start without a mountpoint: {reply}"
+    );
+    let reply = viewer
+        .request(json!({"request": "watch", "id": 99}), None)
+        .await;
+    assert_eq!(reply["error_code"], 455, "watch of an unknown id: {reply}");
+    let reply = viewer
+        .request(json!({"request": "watch", "id": mp.id}), None)
+        .await;
+    assert_eq!(reply["result"]["status"], "preparing", "{reply}");
+    let reply = viewer
+        .request(json!({"request": "watch", "id": mp.id}), None)
+        .await;
+    assert_eq!(reply["error_code"], 460, "watching twice: {reply}");
+    // Janus refuses an unknown verb at once (synchronously); an event would do too.
+    let reply = any_reply(&mut viewer, json!({"request": "nonsense"})).await;
+    assert_eq!(reply["error_code"], 452, "an unknown request: {reply}");
+    assert_eq!(
+        reply["error"], "Unknown request 'nonsense'",
+        "an unknown request: {reply}"
+    );
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+async fn source_restart() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 91, None).await;
+    let old = Source::start(b'Q', &mp, Duration::from_secs(1)).await;
+    let viewer = Viewer::watch(&cardea, mp.id, "the viewer").await;
+    viewer.wait_media(Duration::from_secs(3)).await;
+    sleep(Duration::from_millis(700)).await;
+    old.halt().await;
+    sleep(Duration::from_millis(300)).await;
+    let new = Source::start(b'R', &mp, Duration::from_secs(1)).await;
+    let has_new = |kind| {
+        viewer
+            .peer
+            .received(kind)
+            .iter()
+            .any(|g| g.tag() == Some(b'R'))
+    };
+    assert!(
+        wait_until(Duration::from_secs(3), || has_new(RtpCodecKind::Audio)
+            && has_new(RtpCodecKind::Video))
+        .await,
+        "the restarted source reaches the viewer; tags so far {:?}",
+        viewer.tags()
+    );
+    sleep(Duration::from_millis(1000)).await;
+    for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+        let got = viewer.peer.received(kind);
+        let first_new = got
+            .iter()
+            .position(|g| g.tag() == Some(b'R'))
+            .expect("the new source's packets");
+        let what = format!("{kind} across the source restart");
+        assert!(
+            got[first_new..].iter().all(|g| g.tag() == Some(b'R')),
+            "{what}: the old source's packets after the new one's"
+        );
+        let (last_old, first) = (&got[first_new - 1], &got[first_new]);
+        let ssrcs: BTreeSet<u32> = got.iter().map(|g| g.ssrc).collect();
+        eprintln!(
+            "{what}: last old (seq {}, ts {}), first new (seq {}, ts {}, index {:?}, key frame \
+             start {}); SSRCs {ssrcs:x?}",
+            last_old.seq,
+            last_old.ts,
+            first.seq,
+            first.ts,
+            first.index(),
+            first.keyframe_start()
+        );
+        assert_seq_continuous(&got, &what);
+        let ts_step = first.ts.wrapping_sub(last_old.ts) as i32;
+        let clock = if kind == RtpCodecKind::Audio {
+            48_000
+        } else {
+            90_000
+        };
+        assert!(
+            (0..=5 * clock).contains(&ts_step),
+            "{what}: the RTP timestamp jumps by {ts_step} from the old source's last ({}) to \
+             the new one's first ({}): the viewer's stream must go on",
+            last_old.ts,
+            first.ts
+        );
+        assert_ts_follow_source(&got[first_new..], &new, kind, &what);
+        if kind == RtpCodecKind::Video {
+            assert!(
+                first.keyframe_start(),
+                "{what}: video resumes on the new source's key frame (it starts with one)"
+            );
+        }
+    }
+    viewer.assert_forwarded_unchanged(&[&old, &new]);
+    viewer.close().await;
+    new.stop().await;
+    assert_alive(cardea);
+}
+
+async fn subset_enable_rewatch() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 101, Some("pw")).await;
+    let source = Source::start(b'S', &mp, Duration::from_secs(1)).await;
+
+    // Video only.
+    let mut handle = Handle::attach(&cardea, PLUGIN).await;
+    let preparing = handle
+        .request(
+            json!({"request": "watch", "id": mp.id, "media": ["v"]}),
+            None,
+        )
+        .await;
+    assert_eq!(preparing["result"]["status"], "preparing", "{preparing}");
+    let offer_sdp = preparing["jsep"]["sdp"]
+        .as_str()
+        .expect("an offer")
+        .to_owned();
+    let kinds: Vec<String> = m_lines(&offer_sdp).into_iter().map(|l| l.kind).collect();
+    assert_eq!(
+        kinds,
+        vec!["video"],
+        "media: [v] offers video only:\n{offer_sdp}"
+    );
+    let mut viewer = Viewer::start(&cardea, handle, offer_sdp, "the video-only viewer").await;
+    assert!(
+        wait_until(Duration::from_secs(3), || viewer
+            .peer
+            .count(RtpCodecKind::Video)
+            >= 30)
+        .await,
+        "the video-only viewer gets video: {:?}",
+        viewer.counts()
+    );
+    assert_eq!(viewer.counts().0, 0, "and no audio");
+    viewer.assert_starts_on_key_frame();
+
+    // disable / enable.
+    let refused = admin
+        .sync_request(json!({"request": "disable", "id": mp.id, "secret": "nope"}))
+        .await;
+    assert_error(&refused, 457, "disable with a wrong secret");
+    let reply = admin
+        .sync_request(json!({"request": "disable", "id": mp.id, "secret": "pw"}))
+        .await;
+    assert_eq!(sync_data(&reply, "disable")["streaming"], "ok", "{reply}");
+    let (then, now) = viewer.counts_over_quiet(Instant::now()).await;
+    assert_eq!(now, then, "VP8 still forwarded by a disabled mountpoint");
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id, "secret": "pw"}))
+        .await;
+    assert_eq!(sync_data(&info, "info")["info"]["enabled"], false, "{info}");
+    let reply = admin
+        .sync_request(json!({"request": "enable", "id": mp.id, "secret": "pw"}))
+        .await;
+    assert_eq!(sync_data(&reply, "enable")["streaming"], "ok", "{reply}");
+    viewer
+        .wait_more(now, (0, 20), Duration::from_secs(3), "after enable")
+        .await;
+    viewer.assert_forwarded_unchanged(&[&source]);
+
+    // stop: stopping, then stopped once the PeerConnection is gone.
+    let from = viewer.handle.events.drain().len();
+    let stopping = viewer.request(json!({"request": "stop"})).await;
+    assert_eq!(stopping["result"]["status"], "stopping", "{stopping}");
+    viewer
+        .handle
+        .events
+        .wait_for("stopped after stop", STEP, |e| {
+            e["plugindata"]["data"]["result"]["status"] == "stopped"
+        })
+        .await;
+    let after_stop = viewer.handle.events.drain()[from..].to_vec();
+    eprintln!(
+        "after stop: {}",
+        after_stop
+            .iter()
+            .map(Value::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (then, now) = viewer.counts_over_quiet(Instant::now()).await;
+    assert_eq!(now, then, "media still arriving after stop");
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id, "secret": "pw"}))
+        .await;
+    assert_eq!(sync_data(&info, "info")["info"]["viewers"], 0, "{info}");
+
+    // The same handle watches again (both streams this time), with a new PeerConnection.
+    let Viewer { handle, pc, .. } = viewer;
+    let _ = timeout(Duration::from_secs(3), pc.close()).await;
+    let again = Viewer::watch_on(&cardea, handle, mp.id, "the viewer, watching again").await;
+    again.wait_media(Duration::from_secs(3)).await;
+    again.assert_starts_on_key_frame();
+    again.assert_forwarded_unchanged(&[&source]);
+    let info = admin
+        .sync_request(json!({"request": "info", "id": mp.id, "secret": "pw"}))
+        .await;
+    assert_eq!(sync_data(&info, "info")["info"]["viewers"], 1, "{info}");
+    again.close().await;
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+// ---- Cardea and the Janus API ----------------------------------------------------------
+
+/// A Cardea without the sample mountpoint, checked to have the Streaming plugin, and a
+/// handle for management requests.
+async fn start_cardea() -> (Cardea, Handle) {
+    let cardea = Cardea::start(NO_SAMPLE);
+    let janus = cardea.janus();
+    let session = janus.create().await;
+    let reply = janus
+        .post(
+            &format!("/{session}"),
+            json!({"janus": "attach", "plugin": PLUGIN}),
+        )
+        .await;
+    assert_eq!(
+        reply["janus"],
+        "success",
+        "{} has no {PLUGIN}: attach answered {reply}",
+        cardea_bin().display()
+    );
+    let admin = Handle::attach(&cardea, PLUGIN).await;
+    (cardea, admin)
+}
+
+/// The plugin data answering `body`, whether it comes at once (`success`) or as an event
+/// after an `ack`.
+async fn any_reply(handle: &mut Handle, body: Value) -> Value {
+    let tx = cardea_tests::transaction();
+    let reply = handle
+        .janus
+        .message(handle.session, handle.handle, &tx, body, None)
+        .await;
+    if reply["janus"] == "ack" {
+        let event = handle
+            .events
+            .wait_for("the event answering the request", STEP, |e| {
+                e["janus"] == "event" && e["transaction"] == tx.as_str()
+            })
+            .await;
+        return event["plugindata"]["data"].clone();
+    }
+    assert_eq!(reply["janus"], "success", "{reply}");
+    reply["plugindata"]["data"].clone()
+}
+
+fn assert_alive(mut cardea: Cardea) {
+    assert!(
+        cardea.exited().is_none(),
+        "cardea exited during the test: {:?}",
+        cardea.exited()
+    );
+    drop(cardea);
+}
+
+/// The `plugindata.data` of a synchronous reply, which must be a `success` from the plugin.
+fn sync_data(reply: &Value, what: &str) -> Value {
+    assert_eq!(reply["janus"], "success", "{what}: {reply}");
+    assert_eq!(reply["plugindata"]["plugin"], PLUGIN, "{what}: {reply}");
+    let data = reply["plugindata"]["data"].clone();
+    assert!(data["error_code"].is_null(), "{what} failed: {reply}");
+    data
+}
+
+/// A synchronous reply carrying the plugin error `code`.
+fn assert_error(reply: &Value, code: u64, what: &str) {
+    assert_eq!(reply["janus"], "success", "{what}: {reply}");
+    let data = &reply["plugindata"]["data"];
+    assert_eq!(data["streaming"], "event", "{what}: {reply}");
+    assert_eq!(data["error_code"], code, "{what}: {reply}");
+    assert!(
+        data["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{what}: an error says why: {reply}"
+    );
+}
+
+fn assert_configured(data: &Value) {
+    assert_eq!(data["streaming"], "event", "{data}");
+    assert_eq!(data["result"]["event"], "configured", "{data}");
+}
+
+fn assert_no_errors(events: &mut EventStream, who: &str) {
+    let seen = events.drain();
+    let errors: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["janus"] == "error" || e["plugindata"]["data"]["error_code"].is_u64())
+        .collect();
+    assert!(errors.is_empty(), "{who}: errors reported: {errors:?}");
+}
+
+/// A mountpoint the test created, and where its source sends.
+struct Mountpoint {
+    id: u64,
+    audio: SocketAddr,
+    video: SocketAddr,
+}
+
+fn create_body(id: u64, secret: Option<&str>) -> Value {
+    let mut body = json!({
+        "request": "create",
+        "type": "rtp",
+        "id": id,
+        "description": format!("test mountpoint {id}"),
+        "media": [
+            {"type": "audio", "mid": "a", "port": 0, "pt": SOURCE_AUDIO_PT, "codec": "opus"},
+            {"type": "video", "mid": "v", "port": 0, "pt": SOURCE_VIDEO_PT, "codec": "vp8"},
+        ],
+    });
+    if let Some(secret) = secret {
+        body["secret"] = json!(secret);
+    }
+    body
+}
+
+/// Creates mountpoint `id` (opus mid a, VP8 mid v, both on free ports).
+async fn create_mountpoint(admin: &Handle, id: u64, secret: Option<&str>) -> Mountpoint {
+    let reply = admin.sync_request(create_body(id, secret)).await;
+    let data = sync_data(&reply, "create");
+    assert_eq!(data["streaming"], "created", "{reply}");
+    assert_eq!(data["permanent"], false, "{reply}");
+    let stream = &data["stream"];
+    assert_eq!(stream["id"], id, "{reply}");
+    assert_eq!(stream["type"], "live", "{reply}");
+    let ports = stream["ports"]
+        .as_array()
+        .unwrap_or_else(|| panic!("created.stream.ports: {reply}"));
+    let addr = |mid: &str, kind: &str| -> SocketAddr {
+        let entry = ports
+            .iter()
+            .find(|p| p["mid"] == mid)
+            .unwrap_or_else(|| panic!("no port for mid {mid}: {reply}"));
+        assert_eq!(entry["type"], kind, "{reply}");
+        let port = entry["port"]
+            .as_u64()
+            .filter(|p| (1..=65535).contains(p))
+            .unwrap_or_else(|| panic!("port of mid {mid}: {reply}"));
+        let host = entry["host"]
+            .as_str()
+            .filter(|h| !h.is_empty() && *h != "0.0.0.0" && *h != "::")
+            .unwrap_or("127.0.0.1");
+        format!("{host}:{port}")
+            .parse()
+            .unwrap_or_else(|e| panic!("{host}:{port}: {e}"))
+    };
+    Mountpoint {
+        id,
+        audio: addr("a", "audio"),
+        video: addr("v", "video"),
+    }
+}
+
+// ---- viewers ---------------------------------------------------------------------------
+
+struct Viewer {
+    what: String,
+    handle: Handle,
+    offer_sdp: String,
+    peer: Arc<PeerState>,
+    pc: Arc<dyn PeerConnection>,
+    connected_at: Instant,
+}
+
+impl Viewer {
+    /// `watch` mountpoint `id`: Cardea offers one sendonly m-line per stream (audio mid a,
+    /// video mid v); the viewer answers with `start` and waits for the connection and the
+    /// `started` event.
+    async fn watch(cardea: &Cardea, id: u64, what: &str) -> Viewer {
+        let handle = Handle::attach(cardea, PLUGIN).await;
+        Viewer::watch_on(cardea, handle, id, what).await
+    }
+
+    /// [`Viewer::watch`] on a handle of the caller's.
+    async fn watch_on(cardea: &Cardea, mut handle: Handle, id: u64, what: &str) -> Viewer {
+        let preparing = handle
+            .request(json!({"request": "watch", "id": id}), None)
+            .await;
+        assert_eq!(preparing["streaming"], "event", "{what}: {preparing}");
+        assert_eq!(
+            preparing["result"]["status"], "preparing",
+            "{what}: {preparing}"
+        );
+        assert_eq!(
+            preparing["jsep"]["type"], "offer",
+            "{what}: Cardea offers: {preparing}"
+        );
+        let offer_sdp = preparing["jsep"]["sdp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no jsep.sdp in {preparing}"))
+            .to_owned();
+        // One sendonly m-line per stream, in the mountpoint's order (the mids are checked on
+        // their own: streaming_offer_uses_the_mountpoint_mids).
+        let lines = m_lines(&offer_sdp);
+        let shape: Vec<(&str, &str)> = lines
+            .iter()
+            .map(|l| (l.kind.as_str(), l.direction.as_str()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![("audio", "sendonly"), ("video", "sendonly")],
+            "{what}: one sendonly m-line per stream:\n{offer_sdp}"
+        );
+        Viewer::start(cardea, handle, offer_sdp, what).await
+    }
+
+    /// Answers Cardea's offer `offer_sdp` on `handle` (which sent `watch`) with `start`, and
+    /// waits for the connection and the `started` event.
+    async fn start(cardea: &Cardea, mut handle: Handle, offer_sdp: String, what: &str) -> Viewer {
+        let peer = PeerState::new();
+        let pc = peer_connection(cardea, Arc::clone(&peer), PeerOptions::default()).await;
+        let answer_sdp = local_answer(&*pc, &peer, &offer_sdp, what).await;
+        for line in m_lines(&answer_sdp) {
+            assert_eq!(
+                line.direction, "recvonly",
+                "{what}: webrtc-rs answers a sendonly m-line recvonly:\n{answer_sdp}"
+            );
+        }
+        let starting = handle
+            .request(
+                json!({"request": "start"}),
+                Some(json!({"type": "answer", "sdp": &answer_sdp, "trickle": false})),
+            )
+            .await;
+        assert_eq!(starting["streaming"], "event", "{what}: {starting}");
+        assert_eq!(
+            starting["result"]["status"], "starting",
+            "{what}: {starting}"
+        );
+        wait_connected(
+            &peer,
+            STEP,
+            &format!("{what}\noffer:\n{offer_sdp}\nanswer:\n{answer_sdp}"),
+        )
+        .await;
+        let connected_at = Instant::now();
+        let started = handle
+            .events
+            .wait_for(&format!("{what}: the started event"), STEP, |e| {
+                e["plugindata"]["data"]["result"]["status"] == "started"
+            })
+            .await;
+        assert_eq!(started["sender"], handle.handle, "{started}");
+        assert_eq!(
+            started["plugindata"]["data"]["streaming"], "event",
+            "{started}"
+        );
+        Viewer {
+            what: what.to_owned(),
+            handle,
+            offer_sdp,
+            peer,
+            pc,
+            connected_at,
+        }
+    }
+
+    /// An asynchronous request on the viewer's handle; its event's plugin data.
+    async fn request(&mut self, body: Value) -> Value {
+        let data = self.handle.request(body, None).await;
+        assert!(
+            data["error_code"].is_null(),
+            "{}: the request failed: {data}",
+            self.what
+        );
+        data
+    }
+
+    /// (opus, VP8) packets received so far.
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.peer.count(RtpCodecKind::Audio),
+            self.peer.count(RtpCodecKind::Video),
+        )
+    }
+
+    /// The tags of every packet received, audio then video.
+    fn tags(&self) -> BTreeSet<u8> {
+        [RtpCodecKind::Audio, RtpCodecKind::Video]
+            .into_iter()
+            .flat_map(|k| self.peer.received(k))
+            .filter_map(|g| g.tag())
+            .collect()
+    }
+
+    /// Waits for both audio and video to arrive.
+    async fn wait_media(&self, within: Duration) {
+        assert!(
+            wait_until(within, || {
+                let (a, v) = self.counts();
+                a >= 10 && v >= 5
+            })
+            .await,
+            "{}: (opus, VP8) packets {:?} within {within:?} of connecting",
+            self.what,
+            self.counts()
+        );
+    }
+
+    /// Waits until at least `more` (opus, VP8) packets came since `from`.
+    async fn wait_more(
+        &self,
+        from: (usize, usize),
+        more: (usize, usize),
+        within: Duration,
+        when: &str,
+    ) {
+        assert!(
+            wait_until(within, || {
+                let (a, v) = self.counts();
+                a >= from.0 + more.0 && v >= from.1 + more.1
+            })
+            .await,
+            "{}: {when}, (opus, VP8) packets went from {from:?} to only {:?} in {within:?}",
+            self.what,
+            self.counts()
+        );
+    }
+
+    /// The counts [`GRACE`] after `from`, and [`QUIET`] later.
+    async fn counts_over_quiet(&self, from: Instant) -> ((usize, usize), (usize, usize)) {
+        tokio::time::sleep_until(from + GRACE).await;
+        let then = self.counts();
+        sleep(QUIET).await;
+        (then, self.counts())
+    }
+
+    /// The first VP8 packet received begins a key frame.
+    fn assert_starts_on_key_frame(&self) {
+        let video = self.peer.received(RtpCodecKind::Video);
+        let first = video.first().expect("VP8 received");
+        assert!(
+            first.keyframe_start(),
+            "{}: the first VP8 packet begins a key frame; it is {:?} (index {:?}), payload \
+             starts {:02x?}",
+            self.what,
+            first.tag().map(char::from),
+            first.index(),
+            &first.payload[..first.payload.len().min(8)]
+        );
+    }
+
+    /// Every packet received is one a source sent, with its payload unchanged.
+    fn assert_forwarded_unchanged(&self, sources: &[&Source]) {
+        for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
+            for g in self.peer.received(kind) {
+                let source = sources
+                    .iter()
+                    .find(|s| Some(s.tag) == g.tag())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: {kind} packet (pt {}, {} bytes, tag {:?}) from no source",
+                            self.what,
+                            g.pt,
+                            g.payload.len(),
+                            g.tag().map(char::from)
+                        )
+                    });
+                let index = g.index().expect("a trailer");
+                let sent = source.log.payload(kind, index).unwrap_or_else(|| {
+                    panic!(
+                        "{}: {kind} packet index {index} of {} was never sent",
+                        self.what, source.tag as char
+                    )
+                });
+                assert_eq!(
+                    &g.payload[..],
+                    &sent[..],
+                    "{}: {kind} packet index {index} of {} arrived changed",
+                    self.what,
+                    source.tag as char
+                );
+            }
+        }
+    }
+
+    /// The packets of each kind come on the payload types Cardea offered for that m-line.
+    fn assert_offered_payload_types(&self) {
+        let lines = m_lines(&self.offer_sdp);
+        for (kind, name) in [
+            (RtpCodecKind::Audio, "audio"),
+            (RtpCodecKind::Video, "video"),
+        ] {
+            let offered: BTreeSet<u8> = lines
+                .iter()
+                .filter(|l| l.kind == name)
+                .flat_map(|l| l.pts.iter().copied())
+                .collect();
+            let got: BTreeSet<u8> = self.peer.received(kind).iter().map(|g| g.pt).collect();
+            assert!(
+                !got.is_empty() && got.is_subset(&offered),
+                "{}: {name} payload types {got:?}, offered {offered:?}:\n{}",
+                self.what,
+                self.offer_sdp
+            );
+        }
+    }
+
+    async fn close(self) {
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+    }
+}
+
+trait Tagged {
+    fn tag(&self) -> Option<u8>;
+    fn keyframe_start(&self) -> bool;
+}
+
+impl Tagged for Got {
+    /// The source's tag in the trailer (its index there is [`Got::index`]).
+    fn tag(&self) -> Option<u8> {
+        let p = &self.payload;
+        (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
+    }
+
+    /// Whether the packet begins a VP8 key frame.
+    fn keyframe_start(&self) -> bool {
+        vp8_keyframe_start(&self.payload)
+    }
+}
+
+/// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
+/// the start of partition 0 the payload header, whose inverse key frame bit P is 0 on a key
+/// frame.
+fn vp8_keyframe_start(p: &[u8]) -> bool {
+    let Some(&b0) = p.first() else { return false };
+    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let Some(&x) = p.get(1) else { return false };
+        i = 2;
+        if x & 0x80 != 0 {
+            let Some(&pid) = p.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    p.get(i).is_some_and(|h| h & 0x01 == 0)
+}
+
+/// `got` is within 10 % (less) or a few packets (more) of `sent`.
+fn assert_close(got: usize, sent: usize, what: &str) {
+    assert!(
+        got * 10 >= sent * 9 && got <= sent + 5,
+        "{what}: got {got}, the source sent {sent}"
+    );
+}
+
+/// Consecutive packets (in arrival order) step their sequence numbers forward by 1 to
+/// [`MAX_SEQ_STEP`] (loss on loopback is rare): no gap between a replayed key frame and the
+/// live stream (Cardea numbers the replayed packets as those just before the next live one,
+/// so the receiver has nothing to NACK), and no jump backwards across a switch or a restart.
+fn assert_seq_continuous(got: &[Got], what: &str) {
+    let steps: Vec<(usize, i32)> = got
+        .windows(2)
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let step = i32::from(w[1].seq.wrapping_sub(w[0].seq) as i16);
+            (!(1..=MAX_SEQ_STEP).contains(&step)).then_some((i, step))
+        })
+        .collect();
+    assert!(
+        steps.is_empty(),
+        "{what}: sequence numbers out of step at (packet, step) {:?} of {} packets; around the \
+         first (seq, tag, index): {:?}",
+        steps.iter().take(10).collect::<Vec<_>>(),
+        got.len(),
+        steps.first().map(|(i, _)| {
+            got[i.saturating_sub(2)..(*i + 3).min(got.len())]
+                .iter()
+                .map(|g| (g.seq, g.tag().map(char::from), g.index()))
+                .collect::<Vec<_>>()
+        })
+    );
+}
+
+/// Between consecutive packets of one source (by index), the RTP timestamps step as the
+/// source's did: the server may move them by a constant, not respace them.
+fn assert_ts_follow_source(got: &[Got], source: &Source, kind: RtpCodecKind, what: &str) {
+    let mine: Vec<&Got> = got.iter().filter(|g| g.tag() == Some(source.tag)).collect();
+    for w in mine.windows(2) {
+        let (Some(i), Some(j)) = (w[0].index(), w[1].index()) else {
+            continue;
+        };
+        let (Some(ts_i), Some(ts_j)) = (source.log.ts(kind, i), source.log.ts(kind, j)) else {
+            continue;
+        };
+        assert_eq!(
+            w[1].ts.wrapping_sub(w[0].ts),
+            ts_j.wrapping_sub(ts_i),
+            "{what}: the timestamps of packets {i} and {j} are {} and {}; the source's were \
+             {ts_i} and {ts_j}",
+            w[0].ts,
+            w[1].ts
+        );
+    }
+}
+
+/// Polls `done` every 20 ms for up to `within`; returns whether it became true.
+async fn wait_until(within: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+// ---- the source ------------------------------------------------------------------------
+
+/// What a source sent, by packet index.
+#[derive(Default)]
+struct SourceLog {
+    audio: Mutex<Vec<(u32, Vec<u8>)>>,
+    video: Mutex<Vec<(u32, Vec<u8>)>>,
+    /// The index of the first packet of each key frame.
+    keyframes: Mutex<Vec<u16>>,
+    audio_sent: AtomicUsize,
+    video_sent: AtomicUsize,
+}
+
+impl SourceLog {
+    fn list(&self, kind: RtpCodecKind) -> &Mutex<Vec<(u32, Vec<u8>)>> {
+        if kind == RtpCodecKind::Audio {
+            &self.audio
+        } else {
+            &self.video
+        }
+    }
+
+    fn payload(&self, kind: RtpCodecKind, index: u16) -> Option<Vec<u8>> {
+        let list = self.list(kind).lock().unwrap();
+        list.get(usize::from(index)).map(|(_, p)| p.clone())
+    }
+
+    fn ts(&self, kind: RtpCodecKind, index: u16) -> Option<u32> {
+        let list = self.list(kind).lock().unwrap();
+        list.get(usize::from(index)).map(|(ts, _)| *ts)
+    }
+
+    fn keyframes(&self) -> Vec<u16> {
+        self.keyframes.lock().unwrap().clone()
+    }
+}
+
+/// The test as a mountpoint's RTP source: opus-like audio every 20 ms and VP8 at 30 frames
+/// a second from one UDP socket, every payload tagged.
+struct Source {
+    tag: u8,
+    log: Arc<SourceLog>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+fn seq_base(tag: u8) -> u16 {
+    // B's below A's: a viewer switched from A to B without rewriting would see old numbers.
+    match tag {
+        b'A' => 50_000,
+        b'B' => 2_000,
+        b'Q' => 30_000,
+        b'R' => 10_000,
+        _ => 20_000 + u16::from(tag) * 50,
+    }
+}
+
+fn ts_base(tag: u8) -> u32 {
+    match tag {
+        b'A' => 0x9000_0000,
+        b'B' => 0x1000_0000,
+        b'Q' => 0x7000_0000,
+        b'R' => 0x2000_0000,
+        _ => 0x5000_0000 + u32::from(tag) * 0x10_0000,
+    }
+}
+
+impl Source {
+    /// Starts sending to `mp`'s ports; a key frame at frame 0 and every `keyframe_every`.
+    async fn start(tag: u8, mp: &Mountpoint, keyframe_every: Duration) -> Source {
+        let socket = Arc::new(
+            UdpSocket::bind("127.0.0.1:0")
+                .await
+                .expect("bind a UDP socket"),
+        );
+        let log = Arc::new(SourceLog::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let audio = tokio::spawn(send_audio(
+            Arc::clone(&socket),
+            mp.audio,
+            tag,
+            Arc::clone(&log),
+            Arc::clone(&stop),
+        ));
+        let video = tokio::spawn(send_video(
+            socket,
+            mp.video,
+            tag,
+            keyframe_every,
+            Arc::clone(&log),
+            Arc::clone(&stop),
+        ));
+        Source {
+            tag,
+            log,
+            stop,
+            tasks: vec![audio, video],
+        }
+    }
+
+    /// (opus, VP8) packets sent so far.
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.log.audio_sent.load(Ordering::Relaxed),
+            self.log.video_sent.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops sending, keeping the log (the send tasks end at their next tick).
+    async fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        sleep(Duration::from_millis(60)).await;
+    }
+
+    async fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in std::mem::take(&mut self.tasks) {
+            let _ = timeout(Duration::from_secs(1), task).await;
+        }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+async fn send_audio(
+    socket: Arc<UdpSocket>,
+    to: SocketAddr,
+    tag: u8,
+    log: Arc<SourceLog>,
+    stop: Arc<AtomicBool>,
+) {
+    let ssrc = 0x1100_0000 | u32::from(tag);
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut index: u16 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let ts = ts_base(tag).wrapping_add(AUDIO_TS_STEP * u32::from(index));
+        let mut payload = OPUS_FRAME.to_vec();
+        payload.extend_from_slice(&trailer(tag, index));
+        let datagram = rtp_datagram(
+            SOURCE_AUDIO_PT,
+            seq_base(tag).wrapping_add(index),
+            ts,
+            ssrc,
+            false,
+            &payload,
+        );
+        log.audio.lock().unwrap().push((ts, payload));
+        let _ = socket.send_to(&datagram, to).await;
+        index += 1;
+        log.audio_sent.store(usize::from(index), Ordering::Relaxed);
+    }
+}
+
+async fn send_video(
+    socket: Arc<UdpSocket>,
+    to: SocketAddr,
+    tag: u8,
+    keyframe_every: Duration,
+    log: Arc<SourceLog>,
+    stop: Arc<AtomicBool>,
+) {
+    let ssrc = 0x2200_0000 | u32::from(tag);
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / 30));
+    let mut index: u16 = 0;
+    let mut frame: u32 = 0;
+    let mut last_key = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let key = frame == 0 || last_key.elapsed() >= keyframe_every;
+        if key {
+            last_key = Instant::now();
+            log.keyframes.lock().unwrap().push(index);
+        }
+        let ts = ts_base(tag).wrapping_add(VIDEO_TS_STEP * frame);
+        let packets = vp8_frame(key, frame);
+        let count = packets.len();
+        for (i, mut payload) in packets.into_iter().enumerate() {
+            payload.extend_from_slice(&trailer(tag, index));
+            let datagram = rtp_datagram(
+                SOURCE_VIDEO_PT,
+                seq_base(tag).wrapping_add(index),
+                ts,
+                ssrc,
+                i + 1 == count,
+                &payload,
+            );
+            log.video.lock().unwrap().push((ts, payload));
+            let _ = socket.send_to(&datagram, to).await;
+            index += 1;
+            log.video_sent.store(usize::from(index), Ordering::Relaxed);
+        }
+        frame += 1;
+    }
+}
+
+/// A plain RTP datagram: version 2, no padding, extension or CSRC.
+fn rtp_datagram(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut d = Vec::with_capacity(12 + payload.len());
+    d.push(0x80);
+    d.push(if marker { 0x80 } else { 0 } | (pt & 0x7f));
+    d.extend_from_slice(&seq.to_be_bytes());
+    d.extend_from_slice(&ts.to_be_bytes());
+    d.extend_from_slice(&ssrc.to_be_bytes());
+    d.extend_from_slice(payload);
+    d
+}
+
+/// The payloads (trailer still to add) of VP8 frame number `frame`: a key frame is three
+/// packets (S=1, PID=0 and the key frame header P=0, start code, 320x240; then two
+/// continuations S=0), an inter frame one (P=1); a 15-bit PictureID in every descriptor.
+fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
+    let picture_id = (frame & 0x7fff) as u16;
+    let descriptor = |start: bool| -> Vec<u8> {
+        vec![
+            if start { 0x90 } else { 0x80 },
+            0x80,
+            0x80 | (picture_id >> 8) as u8,
+            picture_id as u8,
+        ]
+    };
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    if key {
+        let mut first = descriptor(true);
+        first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+        first.extend_from_slice(&[0xaa; 40]);
+        packets.push(first);
+        for _ in 0..2 {
+            let mut more = descriptor(false);
+            more.extend_from_slice(&[0xbb; 60]);
+            packets.push(more);
+        }
+    } else {
+        let mut only = descriptor(true);
+        only.extend_from_slice(&[0x51, 0x01, 0x00]);
+        only.extend_from_slice(&[0xcc; 20]);
+        packets.push(only);
+    }
+    packets
+}
+
+fn trailer(tag: u8, index: u16) -> [u8; TRAILER] {
+    let [hi, lo] = index.to_be_bytes();
+    [tag, hi, lo]
+}
+
+/// Datagrams that are not valid RTP, or RTP nobody should forward (all tagged [`BAD`] where a
+/// payload could be read): short ones, versions other than 2, a CSRC count or extension or
+/// padding longer than the datagram, RTCP.
+fn garbage(round: u16) -> Vec<Vec<u8>> {
+    let tagged = {
+        let mut p = vec![0xf8, 0xff, 0xfe];
+        p.extend_from_slice(&trailer(BAD, round));
+        p
+    };
+    let valid = |pt: u8| rtp_datagram(pt, round, 0, 0x0bad_0bad, false, &tagged);
+    let with_first = |b0: u8, pt: u8| {
+        let mut d = valid(pt);
+        d[0] = b0;
+        d
+    };
+    let mut out = vec![
+        Vec::new(),
+        vec![0x80],
+        vec![0x80, SOURCE_AUDIO_PT, 0, 1, 0, 0, 0, 0, 0, 0, 0],
+        // Version 0, 1 and 3 with the right payload types.
+        with_first(0x00, SOURCE_AUDIO_PT),
+        with_first(0x40, SOURCE_VIDEO_PT),
+        with_first(0xc0, SOURCE_AUDIO_PT),
+        // CC = 15: 60 bytes of CSRC that are not there.
+        with_first(0x8f, SOURCE_AUDIO_PT),
+        with_first(0x8f, SOURCE_VIDEO_PT),
+        // X = 1: an extension header whose length runs past the end.
+        {
+            let mut d = vec![0x90, SOURCE_AUDIO_PT];
+            d.extend_from_slice(&round.to_be_bytes());
+            d.extend_from_slice(&[0; 8]);
+            d.extend_from_slice(&[0xbe, 0xde, 0xff, 0xff]);
+            d.extend_from_slice(&tagged);
+            d
+        },
+        {
+            let mut d = vec![0x90, SOURCE_VIDEO_PT];
+            d.extend_from_slice(&round.to_be_bytes());
+            d.extend_from_slice(&[0; 8]);
+            d.extend_from_slice(&[0xbe, 0xde]);
+            d
+        },
+        // P = 1 with a padding count larger than the payload.
+        {
+            let mut d = with_first(0xa0, SOURCE_AUDIO_PT);
+            d.push(200);
+            d
+        },
+        {
+            let mut d = with_first(0xa0, SOURCE_VIDEO_PT);
+            d.push(255);
+            d
+        },
+        // RTCP: a receiver report and a BYE.
+        vec![0x80, 201, 0, 1, 0x0b, 0xad, 0x0b, 0xad],
+        vec![0x81, 203, 0, 1, 0x0b, 0xad, 0x0b, 0xad],
+        // Text.
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+    ];
+    // A large datagram of the wrong payload type.
+    let mut big = vec![0x5a; 1400];
+    big.extend_from_slice(&tagged);
+    out.push(rtp_datagram(33, round, 0, 0x0bad_0bad, false, &big));
+    out
+}
+
+/// VP8 payloads whose descriptor is cut short or empty.
+fn truncated_vp8() -> Vec<Vec<u8>> {
+    vec![
+        vec![],
+        vec![0x10],
+        vec![0x90],
+        vec![0x90, 0x80],
+        vec![0x90, 0x80, 0x80],
+        vec![0x90, 0xe0, 0x80, 0x01, 0x00],
+    ]
+}
