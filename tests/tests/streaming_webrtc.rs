@@ -1101,6 +1101,163 @@ async fn subset_enable_rewatch() {
     assert_alive(cardea);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_file_mountpoints_play_live_and_on_demand() {
+    timeout(Duration::from_secs(25), file_mountpoints())
+        .await
+        .expect("the file mountpoint test ran over 25 s");
+}
+
+/// An Ogg/Opus file of `packets` 20 ms packets, each ending with its index (the peer does
+/// not decode: any Opus-shaped bytes do).
+fn ogg_opus_file(packets: u16) -> Vec<u8> {
+    fn page(out: &mut Vec<u8>, packets: &[Vec<u8>]) {
+        out.extend_from_slice(b"OggS");
+        out.extend_from_slice(&[0; 22]);
+        out.push(packets.len() as u8);
+        out.extend(packets.iter().map(|p| p.len() as u8));
+        for p in packets {
+            out.extend_from_slice(p);
+        }
+    }
+    let mut file = Vec::new();
+    page(
+        &mut file,
+        &[b"OpusHead\x01\x02\x38\x01\x80\xbb\0\0\0\0\0".to_vec()],
+    );
+    page(&mut file, &[b"OpusTags".to_vec()]);
+    let audio: Vec<Vec<u8>> = (0..packets)
+        .map(|i| {
+            // TOC: configuration 1 (SILK, 20 ms), one frame.
+            let mut p = vec![0x08, 0xfc, 0xff];
+            p.extend_from_slice(&i.to_be_bytes());
+            p
+        })
+        .collect();
+    for chunk in audio.chunks(100) {
+        page(&mut file, chunk);
+    }
+    file
+}
+
+/// A `live` file mountpoint plays to every viewer at the same point, an `ondemand` one from
+/// its start for each viewer; both loop, and a missing file is refused at `create`.
+async fn file_mountpoints() {
+    let (cardea, mut admin) = start_cardea().await;
+    let dir = std::env::temp_dir().join(format!("cardea-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join("count.opus");
+    std::fs::write(&path, ogg_opus_file(500)).expect("write the Ogg file");
+    let file = path.to_string_lossy().into_owned();
+    for (id, kind) in [(60, "live"), (61, "ondemand")] {
+        let created = any_reply(
+            &mut admin,
+            json!({"request": "create", "type": kind, "id": id, "filename": &file}),
+        )
+        .await;
+        assert_eq!(created["streaming"], "created", "{kind}: {created}");
+    }
+    let missing = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "live", "filename": dir.join("none.opus")}),
+    )
+    .await;
+    assert_eq!(missing["error_code"], 456, "a missing file: {missing}");
+    assert!(
+        missing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("none.opus")),
+        "the error names the file: {missing}"
+    );
+
+    let watch = |id: u64, what: &'static str| {
+        let cardea = &cardea;
+        async move {
+            let mut handle = Handle::attach(cardea, PLUGIN).await;
+            let preparing = handle
+                .request(json!({"request": "watch", "id": id}), None)
+                .await;
+            let offer = preparing["jsep"]["sdp"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: no offer in {preparing}"))
+                .to_owned();
+            let shape: Vec<String> = m_lines(&offer).iter().map(|l| l.kind.clone()).collect();
+            assert_eq!(shape, ["audio"], "{what}: one audio m-line:\n{offer}");
+            Viewer::start(cardea, handle, offer, what).await
+        }
+    };
+    let first_index = |v: &Viewer| {
+        v.peer
+            .received(RtpCodecKind::Audio)
+            .first()
+            .and_then(Got::index)
+    };
+    let latest_index = |v: &Viewer| {
+        v.peer
+            .received(RtpCodecKind::Audio)
+            .last()
+            .and_then(Got::index)
+    };
+
+    // On demand: a viewer arriving 2 s after another starts near the file's beginning.
+    let a = watch(61, "on-demand viewer A").await;
+    sleep(Duration::from_secs(2)).await;
+    let b = watch(61, "on-demand viewer B").await;
+    assert!(
+        wait_until(STEP, || b.peer.count(RtpCodecKind::Audio) >= 10).await,
+        "on-demand viewer B got no audio"
+    );
+    let (a_now, b_first) = (
+        latest_index(&a).unwrap_or(0),
+        first_index(&b).unwrap_or(u16::MAX),
+    );
+    assert!(
+        a_now >= 80 && b_first < 30,
+        "each on-demand viewer hears the file from its start: A is at packet {a_now}, B began \
+         at {b_first}"
+    );
+    assert_seq_continuous(&b.peer.received(RtpCodecKind::Audio), "on-demand viewer B");
+
+    // Live: two viewers hear the same packets at the same time.
+    let c = watch(60, "live viewer C").await;
+    let d = watch(60, "live viewer D").await;
+    sleep(Duration::from_millis(800)).await;
+    let (c_now, d_now) = (
+        latest_index(&c).unwrap_or(0),
+        latest_index(&d).unwrap_or(9999),
+    );
+    assert!(
+        c_now.abs_diff(d_now) <= 3,
+        "live viewers hear the same point: C at {c_now}, D at {d_now}"
+    );
+    let c_first = first_index(&c).unwrap_or(0);
+    assert!(
+        c_first >= 100,
+        "the live file was playing before C came (5 s in, about packet 250): C began at {c_first}"
+    );
+    // Past the first packets (those queued while the PeerConnection came up arrive at once).
+    let got: Vec<Got> = c
+        .peer
+        .received(RtpCodecKind::Audio)
+        .into_iter()
+        .skip(10)
+        .collect();
+    assert!(
+        got.len() >= 10,
+        "live viewer C got {} packets",
+        got.len() + 10
+    );
+    let span = got.last().unwrap().at.saturating_duration_since(got[0].at);
+    let rate = (got.len() - 1) as f64 / span.as_secs_f64().max(0.001);
+    assert!(
+        (40.0..=60.0).contains(&rate),
+        "a file is paced in real time (50 packets/s): C got {} packets in {span:?}",
+        got.len()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_alive(cardea);
+}
+
 // ---- Cardea and the Janus API ----------------------------------------------------------
 
 /// A Cardea without the sample mountpoint, checked to have the Streaming plugin, and a
