@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod dispatch;
 pub mod echotest;
 mod fields;
 pub mod streaming;

@@ -295,6 +295,14 @@ impl Streaming {
         Ok(id)
     }
 
+    /// The viewer on `handle`, if it watches a mountpoint; else error 455 with `error`.
+    fn watching(&mut self, handle: HandleId, error: &str) -> Result<&mut Viewer, StError> {
+        self.viewers
+            .get_mut(&handle)
+            .filter(|v| v.mountpoint.is_some())
+            .ok_or_else(|| StError::NotWatching(error.to_owned()))
+    }
+
     fn fresh_source(&mut self) -> u64 {
         let source = self.next_source;
         self.next_source += 1;
@@ -330,7 +338,7 @@ impl Streaming {
 
     // ---- synchronous requests ------------------------------------------------------
 
-    fn sync_request(
+    fn answer_now(
         &mut self,
         ctx: &mut Ctx,
         request: &str,
@@ -566,15 +574,7 @@ impl Streaming {
         handle: HandleId,
         jsep: Option<Jsep>,
     ) -> Result<Value, StError> {
-        let Some(viewer) = self
-            .viewers
-            .get_mut(&handle)
-            .filter(|v| v.mountpoint.is_some())
-        else {
-            return Err(StError::NotWatching(
-                "Can't start: no mountpoint set".into(),
-            ));
-        };
+        let viewer = self.watching(handle, "Can't start: no mountpoint set")?;
         match jsep {
             Some(j) if j.kind == JsepType::Answer => {
                 ctx.push(Command::AcceptAnswer {
@@ -621,15 +621,7 @@ impl Streaming {
         handle: HandleId,
         f: &Fields<'_>,
     ) -> Result<Value, StError> {
-        let Some(viewer) = self
-            .viewers
-            .get_mut(&handle)
-            .filter(|v| v.mountpoint.is_some())
-        else {
-            return Err(StError::NotWatching(
-                "Can't configure: not on a mountpoint".into(),
-            ));
-        };
+        let viewer = self.watching(handle, "Can't configure: not on a mountpoint")?;
         let mut changes: Vec<(Option<String>, Option<bool>)> = Vec::new();
         match f.objects("streams")? {
             Some(list) => {
@@ -737,7 +729,7 @@ impl Streaming {
         Some(id)
     }
 
-    fn async_request(
+    fn answer_later(
         &mut self,
         ctx: &mut Ctx,
         handle: HandleId,
@@ -749,15 +741,7 @@ impl Streaming {
             "watch" => self.watch(ctx, handle, f, jsep),
             "start" => self.start(ctx, handle, jsep).map(|v| (v, None)),
             "pause" => {
-                let Some(viewer) = self
-                    .viewers
-                    .get_mut(&handle)
-                    .filter(|v| v.mountpoint.is_some())
-                else {
-                    return Err(StError::NotWatching(
-                        "Can't pause: no mountpoint set".into(),
-                    ));
-                };
+                let viewer = self.watching(handle, "Can't pause: no mountpoint set")?;
                 viewer.paused = true;
                 self.route_viewer(ctx, handle, false);
                 Ok((status("pausing"), None))
@@ -803,75 +787,7 @@ impl Plugin for Streaming {
 
     fn handle_message(&mut self, ctx: &mut Ctx, message: Message) -> Reply {
         self.flush(ctx);
-        let Message {
-            handle,
-            transaction,
-            body,
-            jsep,
-        } = message;
-        if !self.handles.contains(&handle) {
-            return Reply::Error("No session associated with this handle".into());
-        }
-        let parsed = Fields::new(&body).map_err(StError::from).and_then(|f| {
-            let request = f.required_str("request")?;
-            Ok((f, request))
-        });
-        let (f, request) = match parsed {
-            Ok(p) => p,
-            Err(e) => return Reply::Sync(error_json(&e)),
-        };
-        if SYNC.contains(&request) {
-            return Reply::Sync(match self.sync_request(ctx, request, &f) {
-                Ok(v) => v,
-                Err(e) => error_json(&e),
-            });
-        }
-        if !ASYNC.contains(&request) {
-            return Reply::Sync(error_json(&StError::InvalidRequest(request.to_owned())));
-        }
-        let before = ctx.commands.len();
-        let answer = match self.async_request(ctx, handle, request, &f, jsep) {
-            Ok((data, jsep)) => Command::PushEvent {
-                handle,
-                transaction,
-                data,
-                jsep,
-            },
-            Err(e) => Command::PushEvent {
-                handle,
-                transaction,
-                data: error_json(&e),
-                jsep: None,
-            },
-        };
-        // Shard placement first (the offer builds the PeerConnection), then the answer
-        // (an answer to our offer must be applied before media is routed to the leg),
-        // then routes.
-        let queued: Vec<Command> = ctx.commands.drain(before..).collect();
-        let (first, rest): (Vec<_>, Vec<_>) = queued.into_iter().partition(|c| {
-            matches!(
-                c,
-                Command::PinShard { .. } | Command::AcceptAnswer { .. } | Command::ClosePc { .. }
-            )
-        });
-        let (pins, others): (Vec<_>, Vec<_>) = first
-            .into_iter()
-            .partition(|c| matches!(c, Command::PinShard { .. }));
-        ctx.commands.extend(pins);
-        ctx.commands.extend(
-            others
-                .iter()
-                .filter(|c| matches!(c, Command::AcceptAnswer { .. }))
-                .cloned(),
-        );
-        ctx.commands.push(answer);
-        ctx.commands.extend(rest);
-        ctx.commands.extend(
-            others
-                .into_iter()
-                .filter(|c| matches!(c, Command::ClosePc { .. })),
-        );
-        Reply::Ack
+        crate::dispatch::dispatch(self, ctx, message)
     }
 
     fn jsep_error(
@@ -980,3 +896,5 @@ impl Plugin for Streaming {
         }
     }
 }
+
+crate::dispatch::requests!(Streaming, StError);

@@ -400,7 +400,7 @@ impl VideoRoom {
 
     // ---- synchronous requests ------------------------------------------------------
 
-    fn sync_request(
+    fn answer_now(
         &mut self,
         ctx: &mut Ctx,
         request: &str,
@@ -1486,7 +1486,7 @@ impl VideoRoom {
     // ---- dispatch ------------------------------------------------------------------
 
     /// An asynchronous request; `Ok` is the event (and JSEP) that answers it.
-    fn async_request(
+    fn answer_later(
         &mut self,
         ctx: &mut Ctx,
         handle: HandleId,
@@ -1635,58 +1635,7 @@ impl Plugin for VideoRoom {
     }
 
     fn handle_message(&mut self, ctx: &mut Ctx, message: Message) -> Reply {
-        let Message {
-            handle,
-            transaction,
-            body,
-            jsep,
-        } = message;
-        if !self.handles.contains(&handle) {
-            return Reply::Error("No session associated with this handle".into());
-        }
-        let parsed = Fields::new(&body).map_err(VrError::from).and_then(|f| {
-            let request = f.required_str("request")?;
-            Ok((f, request))
-        });
-        let (f, request) = match parsed {
-            Ok(p) => p,
-            Err(e) => return Reply::Sync(error_json(&e)),
-        };
-        if SYNC.contains(&request) {
-            return Reply::Sync(match self.sync_request(ctx, request, &f) {
-                Ok(v) => v,
-                Err(e) => error_json(&e),
-            });
-        }
-        if !ASYNC.contains(&request) {
-            return Reply::Sync(error_json(&VrError::InvalidRequest(request.to_owned())));
-        }
-        let before = ctx.commands.len();
-        let answer = match self.async_request(ctx, handle, request, &f, jsep) {
-            Ok((data, jsep)) => Command::PushEvent {
-                handle,
-                transaction,
-                data,
-                jsep,
-            },
-            Err(e) => Command::PushEvent {
-                handle,
-                transaction,
-                data: error_json(&e),
-                jsep: None,
-            },
-        };
-        // Order: shard placement first (the answer may build the PeerConnection), then
-        // the answer, then what handling queued (notifications, routes, bitrate caps,
-        // which need the PeerConnection).
-        let queued: Vec<Command> = ctx.commands.drain(before..).collect();
-        let (pins, rest): (Vec<_>, Vec<_>) = queued
-            .into_iter()
-            .partition(|c| matches!(c, Command::PinShard { .. }));
-        ctx.commands.extend(pins);
-        ctx.commands.push(answer);
-        ctx.commands.extend(rest);
-        Reply::Ack
+        crate::dispatch::dispatch(self, ctx, message)
     }
 
     fn jsep_error(
@@ -1849,3 +1798,5 @@ impl Plugin for VideoRoom {
         }
     }
 }
+
+crate::dispatch::requests!(VideoRoom, VrError);
