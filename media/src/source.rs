@@ -13,7 +13,7 @@ use str0m::rtp::ExtensionValues;
 
 use crate::bridge::SeqExtender;
 use crate::leg::Forward;
-use crate::rtp_leg::RtpHeader;
+use crate::rtp_leg::{RtpHeader, SrtpKey, SrtpSession, SrtpTransform};
 use crate::{LegEvent, LegId, MediaEvent, MediaFile, MediaKind, VideoCodec};
 
 /// Silence after which a stream counts as stopped (`media` receiving false).
@@ -32,6 +32,8 @@ pub struct SourceStream {
     pub local: Option<SocketAddr>,
     /// A file played in a loop instead, paced by its payloads' durations.
     pub file: Option<MediaFile>,
+    /// The sender protects its RTP with this SRTP key (Janus's `srtpsuite`/`srtpcrypto`).
+    pub srtp: Option<SrtpKey>,
     /// Packets of another payload type are dropped (`None`: any is taken).
     pub pt: Option<u8>,
     pub clock_rate: u32,
@@ -99,6 +101,9 @@ struct StreamIn {
     keyframe: Vec<Kept>,
     collecting: bool,
     playout: Option<Playout>,
+    srtp: Option<SrtpSession>,
+    /// Decrypted packets are written here (no allocation per packet).
+    clear: Vec<u8>,
 }
 
 /// Where a file stream is: the next payload and when it is due.
@@ -129,6 +134,12 @@ impl RtpSource {
                 .into_iter()
                 .enumerate()
                 .map(|(i, config)| StreamIn {
+                    srtp: config.srtp.as_ref().and_then(|key| {
+                        SrtpSession::new(key, key)
+                            .map_err(|e| tracing::warn!("source stream {}: SRTP: {e}", config.mid))
+                            .ok()
+                    }),
+                    clear: Vec::new(),
                     playout: config.file.clone().map(|file| Playout {
                         file,
                         next: 0,
@@ -178,6 +189,17 @@ impl RtpSource {
             .iter()
             .position(|s| s.config.local == Some(local))?;
         let stream = &mut self.streams[index];
+        let datagram = match &mut stream.srtp {
+            Some(srtp) if !crate::rtp_leg::is_rtcp(datagram) => {
+                stream.clear.clear();
+                if srtp.unprotect_rtp(datagram, &mut stream.clear).is_err() {
+                    stream.dropped += 1;
+                    return None;
+                }
+                &stream.clear[..]
+            }
+            _ => datagram,
+        };
         let header = match RtpHeader::parse(datagram, true) {
             Ok(h) if !crate::rtp_leg::is_rtcp(datagram) => h,
             _ => {
@@ -353,6 +375,7 @@ mod tests {
             kind: MediaKind::Audio,
             local: None,
             file: Some(file),
+            srtp: None,
             pt: Some(0),
             clock_rate: 8000,
             codec: None,
@@ -382,6 +405,7 @@ mod tests {
                 kind: MediaKind::Audio,
                 local: Some(a),
                 file: None,
+                srtp: None,
                 pt: Some(111),
                 clock_rate: 48_000,
                 codec: None,
@@ -391,6 +415,7 @@ mod tests {
                 kind: MediaKind::Video,
                 local: Some(v),
                 file: None,
+                srtp: None,
                 pt: Some(100),
                 clock_rate: 90_000,
                 codec: Some(VideoCodec::Vp8),
@@ -442,6 +467,38 @@ mod tests {
         s.handle_datagram(now, v, &rtp(100, 5, 400, &KEY));
         let seqs: Vec<u64> = s.keyframe(Mid::from("v")).map(|f| f.seq).collect();
         assert_eq!(seqs, [5]);
+    }
+
+    #[test]
+    fn srtp_in_is_decrypted_and_what_fails_authentication_is_dropped() {
+        use crate::rtp_leg::CryptoSuite;
+        let key = SrtpKey::from_bytes(CryptoSuite::AesCm128HmacSha1_80, &[7; 30]).unwrap();
+        let local: SocketAddr = "127.0.0.1:5006".parse().unwrap();
+        let stream = SourceStream {
+            mid: Mid::from("a"),
+            kind: MediaKind::Audio,
+            local: Some(local),
+            file: None,
+            srtp: Some(key.clone()),
+            pt: Some(111),
+            clock_rate: 48_000,
+            codec: None,
+        };
+        let now = Instant::now();
+        let mut s = RtpSource::new(LegId(1), vec![stream], now);
+        let mut sender = SrtpSession::new(&key, &key).unwrap();
+        let mut protected = Vec::new();
+        sender
+            .protect_rtp(&rtp(111, 1, 960, b"secret"), &mut protected)
+            .unwrap();
+        let (_, kept) = s.handle_datagram(now, local, &protected).unwrap();
+        assert_eq!(&kept.payload[..], b"secret");
+        assert!(s
+            .handle_datagram(now, local, &rtp(111, 2, 1920, b"plain"))
+            .is_none());
+        let last = protected.len() - 1;
+        protected[last] ^= 1;
+        assert!(s.handle_datagram(now, local, &protected).is_none());
     }
 
     #[test]

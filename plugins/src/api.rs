@@ -253,6 +253,8 @@ pub struct SourceSpec {
     pub clock_rate: u32,
     /// The codec name in lower case (`vp8`, `opus`...).
     pub codec: String,
+    /// The sender protects its RTP with this key (SRTP in).
+    pub srtp: Option<cardea_media::rtp_leg::SrtpKey>,
 }
 
 /// Where a source stream's packets come from.

@@ -1170,22 +1170,6 @@ async fn file_mountpoints() {
         "the error names the file: {missing}"
     );
 
-    let watch = |id: u64, what: &'static str| {
-        let cardea = &cardea;
-        async move {
-            let mut handle = Handle::attach(cardea, PLUGIN).await;
-            let preparing = handle
-                .request(json!({"request": "watch", "id": id}), None)
-                .await;
-            let offer = preparing["jsep"]["sdp"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{what}: no offer in {preparing}"))
-                .to_owned();
-            let shape: Vec<String> = m_lines(&offer).iter().map(|l| l.kind.clone()).collect();
-            assert_eq!(shape, ["audio"], "{what}: one audio m-line:\n{offer}");
-            Viewer::start(cardea, handle, offer, what).await
-        }
-    };
     let first_index = |v: &Viewer| {
         v.peer
             .received(RtpCodecKind::Audio)
@@ -1200,9 +1184,9 @@ async fn file_mountpoints() {
     };
 
     // On demand: a viewer arriving 2 s after another starts near the file's beginning.
-    let a = watch(61, "on-demand viewer A").await;
+    let a = watch_audio(&cardea, 61, "on-demand viewer A").await;
     sleep(Duration::from_secs(2)).await;
-    let b = watch(61, "on-demand viewer B").await;
+    let b = watch_audio(&cardea, 61, "on-demand viewer B").await;
     assert!(
         wait_until(STEP, || b.peer.count(RtpCodecKind::Audio) >= 10).await,
         "on-demand viewer B got no audio"
@@ -1219,8 +1203,8 @@ async fn file_mountpoints() {
     assert_seq_continuous(&b.peer.received(RtpCodecKind::Audio), "on-demand viewer B");
 
     // Live: two viewers hear the same packets at the same time.
-    let c = watch(60, "live viewer C").await;
-    let d = watch(60, "live viewer D").await;
+    let c = watch_audio(&cardea, 60, "live viewer C").await;
+    let d = watch_audio(&cardea, 60, "live viewer D").await;
     sleep(Duration::from_millis(800)).await;
     let (c_now, d_now) = (
         latest_index(&c).unwrap_or(0),
@@ -1255,6 +1239,103 @@ async fn file_mountpoints() {
         got.len()
     );
     let _ = std::fs::remove_dir_all(&dir);
+    assert_alive(cardea);
+}
+
+/// `watch` an audio-only mountpoint: Cardea's offer has one audio m-line.
+async fn watch_audio(cardea: &Cardea, id: u64, what: &str) -> Viewer {
+    let mut handle = Handle::attach(cardea, PLUGIN).await;
+    let preparing = handle
+        .request(json!({"request": "watch", "id": id}), None)
+        .await;
+    let offer = preparing["jsep"]["sdp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no offer in {preparing}"))
+        .to_owned();
+    let shape: Vec<String> = m_lines(&offer).iter().map(|l| l.kind.clone()).collect();
+    assert_eq!(shape, ["audio"], "{what}: one audio m-line:\n{offer}");
+    Viewer::start(cardea, handle, offer, what).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_srtp_source_from_ffmpeg() {
+    timeout(Duration::from_secs(25), srtp_source())
+        .await
+        .expect("the SRTP source test ran over 25 s");
+}
+
+/// ffmpeg sends SRTP (AES_CM_128_HMAC_SHA1_80) to a mountpoint created with `srtpsuite` and
+/// `srtpcrypto`: the viewer hears it; a mountpoint with another key drops every packet.
+async fn srtp_source() {
+    let (cardea, mut admin) = start_cardea().await;
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd";
+    let other = "HRwbGhkYFxYVFBMSERAPDg0MCwoJCAcGBQQDAgEA";
+    let mut ports = Vec::new();
+    for (id, crypto) in [(70, key), (71, other)] {
+        let created = any_reply(
+            &mut admin,
+            json!({"request": "create", "type": "rtp", "id": id, "srtpsuite": 80,
+                   "srtpcrypto": crypto,
+                   "media": [{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}),
+        )
+        .await;
+        assert_eq!(created["streaming"], "created", "{created}");
+        ports.push(
+            created["stream"]["ports"][0]["port"]
+                .as_u64()
+                .expect("a port"),
+        );
+    }
+    let bad = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtp", "srtpsuite": 80, "srtpcrypto": "c2hvcnQ=",
+               "media": [{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}),
+    )
+    .await;
+    assert_eq!(bad["error_code"], 456, "a key of the wrong length: {bad}");
+    let ffmpeg = |port: u64| {
+        std::process::Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-re", "-t", "8", "-f", "lavfi"])
+            .args(["-i", "sine=frequency=440:sample_rate=48000"])
+            .args(["-c:a", "libopus", "-payload_type", "111", "-f", "rtp"])
+            .args([
+                "-srtp_out_suite",
+                "AES_CM_128_HMAC_SHA1_80",
+                "-srtp_out_params",
+                key,
+            ])
+            .arg(format!("srtp://127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("ffmpeg (Debian package ffmpeg) runs")
+    };
+    let mut senders = [ffmpeg(ports[0]), ffmpeg(ports[1])];
+    let good = watch_audio(&cardea, 70, "the viewer of the SRTP source").await;
+    let wrong = watch_audio(&cardea, 71, "the viewer of the mountpoint with another key").await;
+    assert!(
+        wait_until(Duration::from_secs(3), || good
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= 50)
+        .await,
+        "the viewer got {} opus packets from ffmpeg's SRTP in 3 s",
+        good.peer.count(RtpCodecKind::Audio)
+    );
+    let payload = &good.peer.received(RtpCodecKind::Audio)[5].payload;
+    assert!(payload.len() > 3, "decrypted opus payloads: {payload:02x?}");
+    assert_eq!(
+        wrong.peer.count(RtpCodecKind::Audio),
+        0,
+        "packets that fail SRTP authentication are dropped"
+    );
+    let info = any_reply(&mut admin, json!({"request": "info", "id": 71})).await;
+    assert!(info["info"]["media"][0]["age_ms"].is_null(), "{info}");
+    assert_eq!(info["info"]["srtp"], true, "{info}");
+    for s in &mut senders {
+        let _ = s.kill();
+        let _ = s.wait();
+    }
     assert_alive(cardea);
 }
 

@@ -58,6 +58,7 @@ impl Core {
                 kind: spec.kind,
                 local,
                 file,
+                srtp: spec.srtp.clone(),
                 pt: spec.pt,
                 clock_rate: spec.clock_rate,
                 codec: video.then(|| VideoCodec::from_name(&spec.codec)),

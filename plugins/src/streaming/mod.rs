@@ -326,6 +326,7 @@ impl Streaming {
                     pt: Some(s.pt),
                     clock_rate: s.clock_rate(),
                     codec: s.codec.clone(),
+                    srtp: mp.srtp.clone(),
                 })
             })
             .collect();

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::error::StError;
 use crate::fields::Fields;
 use crate::{HandleId, MediaKind, OfferCodec, OfferMedia};
+use cardea_media::rtp_leg::{CryptoSuite, SrtpKey};
 
 /// One stream of a mountpoint.
 #[derive(Debug, Clone)]
@@ -108,6 +109,35 @@ pub struct Mountpoint {
     pub viewers: BTreeSet<HandleId>,
     /// The media core's name for its source.
     pub source: u64,
+    /// SRTP in: the key every stream's sender uses (`srtpsuite` 32 or 80, `srtpcrypto`).
+    pub srtp: Option<SrtpKey>,
+}
+
+/// Janus's `srtpsuite` (32 or 80) and `srtpcrypto` (base64 of key and salt).
+fn srtp_of(f: &Fields<'_>) -> Result<Option<SrtpKey>, StError> {
+    let (suite, crypto) = (f.u64("srtpsuite")?, f.str("srtpcrypto")?);
+    let (suite, crypto) = match (suite, crypto) {
+        (None, None) => return Ok(None),
+        (Some(s), Some(c)) => (s, c),
+        (None, Some(_)) => return Err(StError::MissingElement("srtpsuite")),
+        (Some(_), None) => return Err(StError::MissingElement("srtpcrypto")),
+    };
+    let suite = match suite {
+        80 => CryptoSuite::AesCm128HmacSha1_80,
+        32 => CryptoSuite::AesCm128HmacSha1_32,
+        _ => {
+            return Err(StError::CantCreate(
+                "Can't add 'rtp' stream, invalid SRTP suite...".into(),
+            ))
+        }
+    };
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(crypto.trim())
+        .map_err(|e| StError::CantCreate(format!("Invalid SRTP crypto ({e})")))?;
+    SrtpKey::from_bytes(suite, &bytes)
+        .map(Some)
+        .map_err(|e| StError::CantCreate(format!("Invalid SRTP crypto ({e})")))
 }
 
 fn port_of(f: &Fields<'_>, name: &'static str) -> Result<u16, StError> {
@@ -257,9 +287,11 @@ impl Mountpoint {
     /// Reads a `create` body (the id is chosen by the caller when absent). No port is
     /// bound here.
     pub fn parse(f: &Fields<'_>, id: u64) -> Result<Self, StError> {
+        let mut srtp = None;
         let (feed, streams, legacy) = match f.required_str("type")? {
             "rtp" => {
                 let (streams, legacy) = streams_of(f)?;
+                srtp = srtp_of(f)?;
                 (Feed::Rtp, streams, legacy)
             }
             kind @ ("live" | "ondemand") => {
@@ -294,6 +326,7 @@ impl Mountpoint {
             legacy,
             viewers: BTreeSet::new(),
             source: 0,
+            srtp,
         })
     }
 
@@ -373,6 +406,9 @@ impl Mountpoint {
             "enabled": self.enabled,
             "type": self.type_name(),
         });
+        if self.srtp.is_some() {
+            v["srtp"] = true.into();
+        }
         if let Some(m) = &self.metadata {
             v["metadata"] = m.clone().into();
         }
