@@ -1339,6 +1339,50 @@ async fn srtp_source() {
     assert_alive(cardea);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_a_silent_source_gives_viewers_media_events() {
+    timeout(Duration::from_secs(20), silent_source())
+        .await
+        .expect("the silent source test ran over 20 s");
+}
+
+/// When the source stops sending, each viewer's session gets Janus's `media` event with
+/// `receiving: false` for every stream (after a second of silence), and `receiving: true`
+/// when packets come back.
+async fn silent_source() {
+    let (cardea, admin) = start_cardea().await;
+    let mp = create_mountpoint(&admin, 80, None).await;
+    let source = Source::start(b'S', &mp, Duration::from_secs(1)).await;
+    let mut viewer = Viewer::watch(&cardea, mp.id, "the viewer").await;
+    source.stop().await;
+    for kind in ["audio", "video"] {
+        let e = viewer
+            .handle
+            .events
+            .wait_for(
+                &format!("media {kind} receiving false"),
+                Duration::from_secs(4),
+                |e| e["janus"] == "media" && e["type"] == kind && e["receiving"] == false,
+            )
+            .await;
+        assert_eq!(e["sender"], viewer.handle.handle, "{e}");
+        assert!(
+            e["mid"].is_string(),
+            "the event names the viewer's mid: {e}"
+        );
+    }
+    let again = Source::start(b'T', &mp, Duration::from_secs(1)).await;
+    viewer
+        .handle
+        .events
+        .wait_for("media receiving true", Duration::from_secs(4), |e| {
+            e["janus"] == "media" && e["receiving"] == true
+        })
+        .await;
+    again.stop().await;
+    assert_alive(cardea);
+}
+
 // ---- Cardea and the Janus API ----------------------------------------------------------
 
 /// A Cardea without the sample mountpoint, checked to have the Streaming plugin, and a
