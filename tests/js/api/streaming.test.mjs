@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import Janode from 'janode';
 import StreamingPlugin from 'janode/plugins/streaming';
+import { PluginSuite } from './janode-plugin.mjs';
 import { launch, shutdown, sleep, tx, assertId, eventually } from './helpers.mjs';
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'none');
@@ -55,40 +56,22 @@ const CONFIG = `plugins:
 let cardea;
 let connection;
 let session;
-const handles = [];
-
-// Every Janus message janode's connection received, in order (spy on the connection).
-const seen = [];
-const wakers = new Set();
+const suite = new PluginSuite({ plugin: PLUGIN, key: 'streaming', module: StreamingPlugin, prefix: 'st' });
+const { handles, seen } = suite;
+const waitSeen = (pred, opts) => suite.waitSeen(pred, opts);
+const janodeEvent = (h, name, timeout) => suite.janodeEvent(h, name, timeout);
+const attach = () => suite.attach();
+const lastReply = (h) => suite.lastReply(h);
+const send = (h, body, jsep) => suite.send(h, body, jsep);
+const syncOk = (h, body) => suite.syncOk(h, body);
+const asyncOk = (h, body, jsep) => suite.asyncOk(h, body, jsep);
+const expectStError = (h, body, code, opts) => suite.expectError(h, body, code, opts);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
 /** A fresh mountpoint id (JS-safe, unlikely to collide with the configured ones). */
 const mpId = () => 100000 + Math.floor(Math.random() * 1e12);
-
-/** Resolves with the first message of `seen` at index >= from that satisfies pred. */
-function waitSeen(pred, { from = 0, timeout = 4000, what = 'message' } = {}) {
-  return new Promise((resolve, reject) => {
-    let timer;
-    const check = () => {
-      for (let i = from; i < seen.length; i++) {
-        if (pred(seen[i])) {
-          clearTimeout(timer);
-          wakers.delete(check);
-          resolve(seen[i]);
-          return;
-        }
-      }
-    };
-    wakers.add(check);
-    timer = setTimeout(() => {
-      wakers.delete(check);
-      reject(new Error(`timed out waiting for ${what}; messages since: ${JSON.stringify(seen.slice(from)).slice(0, 3000)}`));
-    }, timeout);
-    check();
-  });
-}
 
 /** Waits for an unsolicited streaming event pushed to handle h (no transaction). */
 function waitEvent(h, pred, { from = 0, timeout = 4000, what = 'event' } = {}) {
@@ -105,96 +88,6 @@ function waitHangup(h, { from = 0, timeout = 4000 } = {}) {
 function eventsOf(h, from = 0) {
   return seen.slice(from).filter((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
     m.plugindata?.plugin === PLUGIN).map((m) => m.plugindata.data);
-}
-
-/** Resolves with the first emission of a janode event on h (or null after timeout). */
-function janodeEvent(h, name, timeout = 3000) {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { h.off(name, on); resolve(null); }, timeout);
-    const on = (data) => { clearTimeout(timer); resolve(data); };
-    h.once(name, on);
-  });
-}
-
-/**
- * Attaches a janode Streaming handle whose message() uses a transaction of ours, so the raw
- * reply can be found in `seen` (janode resolves high-level calls with its own digest).
- */
-async function attach() {
-  const h = await session.attach(StreamingPlugin);
-  assertId(h.id, 'handle id');
-  h.message = function message(body, jsep) {
-    const t = tx('st');
-    this.lastTx = t;
-    const request = { janus: 'message', body, transaction: t };
-    if (jsep) request.jsep = jsep;
-    return this.sendRequest(request, 8000);
-  };
-  handles.push(h);
-  return h;
-}
-
-/** The raw reply (success, event or error) to the last message sent on h. */
-function lastReply(h) {
-  const t = h.lastTx;
-  return seen.findLast((m) => m.transaction === t && ['success', 'event', 'error'].includes(m.janus));
-}
-
-/** Sends a message through janode and resolves with the raw reply, whatever it is. */
-async function send(h, body, jsep) {
-  let thrown = null;
-  try { await h.message(body, jsep); } catch (e) { thrown = e; }
-  const reply = lastReply(h);
-  if (!reply) throw thrown ?? new Error(`no reply to ${JSON.stringify(body)}`);
-  return reply;
-}
-
-/** A synchronous request: janus "success" carrying plugindata; returns the data. */
-async function syncOk(h, body) {
-  const r = await send(h, body);
-  assert.equal(r.janus, 'success', `${JSON.stringify(body)} -> ${JSON.stringify(r)}`);
-  assert.equal(r.sender, h.id);
-  assert.equal(r.session_id, session.id);
-  assert.equal(r.plugindata?.plugin, PLUGIN, JSON.stringify(r));
-  assert.equal(r.plugindata.data.error_code, undefined, `${JSON.stringify(body)} failed: ${JSON.stringify(r)}`);
-  return r.plugindata.data;
-}
-
-/** An asynchronous request: acked, then an event with the same transaction; returns the event. */
-async function asyncOk(h, body, jsep) {
-  const r = await send(h, body, jsep);
-  assert.equal(r.janus, 'event', `${JSON.stringify(body)} -> ${JSON.stringify(r)}`);
-  assert.equal(r.sender, h.id);
-  assert.equal(r.session_id, session.id);
-  assert.equal(r.plugindata?.plugin, PLUGIN, JSON.stringify(r));
-  assert.equal(r.plugindata.data.error_code, undefined, `${JSON.stringify(body)} failed: ${JSON.stringify(r)}`);
-  assert.ok(seen.some((m) => m.janus === 'ack' && m.transaction === r.transaction), `no ack for ${JSON.stringify(body)}`);
-  return r;
-}
-
-/**
- * Expects the plugin error `code`: {"streaming":"event","error_code":code,"error":"..."} as the
- * plugindata of a "success" (sync request) or of an "event" after an ack (async request).
- */
-async function expectStError(h, body, code, { jsep, sync, error } = {}) {
-  const r = await send(h, body, jsep);
-  const what = `${JSON.stringify(body)} -> ${JSON.stringify(r)}`;
-  assert.equal(r.plugindata?.plugin, PLUGIN, `expected plugin error ${code}: ${what}`);
-  const d = r.plugindata.data;
-  assert.deepEqual(Object.keys(d).sort(), ['error', 'error_code', 'streaming'], what);
-  assert.equal(d.streaming, 'event', what);
-  assert.equal(d.error_code, code, what);
-  assert.equal(typeof d.error, 'string', what);
-  assert.ok(d.error.length > 0, what);
-  if (error !== undefined) assert.equal(d.error, error, what);
-  if (sync === true) assert.equal(r.janus, 'success', `sync request answers at once: ${what}`);
-  if (sync === false) {
-    assert.equal(r.janus, 'event', `async request answers with an event: ${what}`);
-    assert.ok(seen.some((m) => m.janus === 'ack' && m.transaction === r.transaction), `no ack: ${what}`);
-    assert.equal(r.jsep, undefined, `no JSEP with an error: ${what}`);
-  }
-  assert.equal(r.transaction, h.lastTx);
-  return d;
 }
 
 /** Plugin error through janode's high-level API: rejects with "<code> <text>". */
@@ -452,19 +345,12 @@ async function watchAndStart(h, body) {
 
 before(async () => {
   cardea = await launch({ extraYaml: CONFIG });
-  connection = await Janode.connect({ address: [{ url: cardea.ws }], retry_time_secs: 1, max_retries: 0 });
-  const orig = connection._handleMessage.bind(connection);
-  connection._handleMessage = (msg) => {
-    seen.push(msg);
-    for (const w of [...wakers]) w();
-    return orig(msg);
-  };
-  session = await connection.create();
+  connection = await suite.connect(cardea.ws);
+  session = suite.session;
 });
 
 after(async () => {
-  try { if (session) await Promise.race([session.destroy(), sleep(2000)]); } catch { /* ignore */ }
-  try { if (connection) await Promise.race([connection.close(), sleep(2000)]); } catch { /* ignore */ }
+  await suite.close();
   await shutdown(cardea);
 });
 
