@@ -26,7 +26,7 @@ use std::time::Duration;
 use cardea_tests::{cardea_bin, Cardea, EventStream};
 use common::janus::Handle;
 use common::peer::{
-    local_answer, peer_connection, wait_connected, Got, PeerOptions, PeerState, OPUS_FRAME,
+    local_answer, peer_connection, wait_connected, Got, PeerOptions, PeerState, OPUS_FRAME, TRAILER,
 };
 use common::sdp::m_lines;
 use common::STEP;
@@ -44,7 +44,6 @@ const NO_SAMPLE: &str = "plugins:\n  streaming:\n    mountpoints: []\n";
 const SOURCE_AUDIO_PT: u8 = 111;
 const SOURCE_VIDEO_PT: u8 = 100;
 /// Every payload ends with: the source's tag, then the packet's index (big endian u16).
-const TRAILER: usize = 3;
 /// The tag of datagrams that must never reach a viewer (wrong payload type, malformed RTP).
 const BAD: u8 = b'X';
 /// The largest forward jump of sequence numbers a viewer may see between two packets in a row
@@ -1781,50 +1780,6 @@ impl Viewer {
     async fn close(self) {
         let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
     }
-}
-
-trait Tagged {
-    fn tag(&self) -> Option<u8>;
-    fn keyframe_start(&self) -> bool;
-}
-
-impl Tagged for Got {
-    /// The source's tag in the trailer (its index there is [`Got::index`]).
-    fn tag(&self) -> Option<u8> {
-        let p = &self.payload;
-        (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
-    }
-
-    /// Whether the packet begins a VP8 key frame.
-    fn keyframe_start(&self) -> bool {
-        vp8_keyframe_start(&self.payload)
-    }
-}
-
-/// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
-/// the start of partition 0 the payload header, whose inverse key frame bit P is 0 on a key
-/// frame.
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if b0 & 0x80 != 0 {
-        let Some(&x) = p.get(1) else { return false };
-        i = 2;
-        if x & 0x80 != 0 {
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
 }
 
 /// `got` is within 10 % (less) or a few packets (more) of `sent`.

@@ -25,7 +25,7 @@ use common::janus::{async_request, Handle as Participant};
 use common::peer::{
     apply_answer, encoding, is_keyframe_request, local_answer, local_offer, local_track,
     local_track_with, opus, peer_connection, rtp, vp8, wait_connected, Got, PeerOptions, PeerState,
-    AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, VP8_PT,
+    AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER, VP8_PT,
 };
 use common::sdp::{extmap_id, m_lines, media_mid};
 use common::STEP;
@@ -43,7 +43,6 @@ const PLUGIN: &str = "janus.plugin.videoroom";
 /// The sample room every Cardea starts with (as in Janus's sample configuration).
 const ROOM: u64 = 1234;
 /// Every payload ends with: the publisher's tag, then the packet's index (big endian u16).
-const TRAILER: usize = 3;
 /// The largest forward jump of sequence numbers a subscriber may see between two packets in a
 /// row (loss on loopback is rare; a rebasing mistake jumps by thousands).
 const MAX_SEQ_STEP: i32 = 5;
@@ -2297,46 +2296,6 @@ impl Subscriber {
     async fn close(self) {
         let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
     }
-}
-
-impl Got {
-    /// The publisher's tag in the trailer (its index there is [`Got::index`]).
-    fn tag(&self) -> Option<u8> {
-        let p = &self.payload;
-        (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
-    }
-
-    /// Whether the packet begins a VP8 key frame: descriptor S=1 and PID=0, then the VP8
-    /// payload header with P (bit 0 of its first byte) clear.
-    fn keyframe_start(&self) -> bool {
-        vp8_keyframe_start(&self.payload)
-    }
-}
-
-/// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
-/// the start of partition 0 the payload header, whose inverse key frame bit P is 0 on a key
-/// frame.
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
-        return false;
-    }
-    let mut i = 1;
-    if b0 & 0x80 != 0 {
-        let Some(&x) = p.get(1) else { return false };
-        i = 2;
-        if x & 0x80 != 0 {
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            i += 1;
-        }
-    }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
 }
 
 /// Consecutive packets (in arrival order) step their sequence numbers forward by 1 to

@@ -88,6 +88,10 @@ pub struct Got {
     pub at: Instant,
 }
 
+/// Bytes at the end of every payload the tests send: the sender's tag, then the packet's
+/// index (big endian).
+pub const TRAILER: usize = 3;
+
 impl Got {
     /// The packet's index in the stream it was sent in: every payload the tests send ends
     /// with it (big endian); the server may rewrite the header but not the payload.
@@ -95,6 +99,43 @@ impl Got {
         let p = &self.payload;
         (p.len() >= 2).then(|| u16::from_be_bytes([p[p.len() - 2], p[p.len() - 1]]))
     }
+
+    /// The sender's tag in the trailer (its index there is [`Got::index`]).
+    pub fn tag(&self) -> Option<u8> {
+        let p = &self.payload;
+        (p.len() >= TRAILER).then(|| p[p.len() - TRAILER])
+    }
+
+    /// Whether the packet begins a VP8 key frame.
+    pub fn keyframe_start(&self) -> bool {
+        vp8_keyframe_start(&self.payload)
+    }
+}
+
+/// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
+/// the start of partition 0 the payload header, whose inverse key frame bit P is 0 on a key
+/// frame. (The tests' own reading, independent of the server's.)
+pub fn vp8_keyframe_start(p: &[u8]) -> bool {
+    let Some(&b0) = p.first() else { return false };
+    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
+        return false;
+    }
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        let Some(&x) = p.get(1) else { return false };
+        i = 2;
+        if x & 0x80 != 0 {
+            let Some(&pid) = p.get(i) else { return false };
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            i += 1;
+        }
+    }
+    p.get(i).is_some_and(|h| h & 0x01 == 0)
 }
 
 struct PeerHandler(Arc<PeerState>);
