@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import Janode from 'janode';
 import VideoRoomPlugin from 'janode/plugins/videoroom';
 import { PluginSuite } from './janode-plugin.mjs';
+import { hex, fingerprint, iceCreds, mSections, answerTo, assertOnlyRtxBesides } from './sdp-kit.mjs';
 import { launch, shutdown, sleep, tx, assertId } from './helpers.mjs';
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'none');
@@ -75,9 +76,12 @@ async function expectJanodeReject(promise, code) {
 }
 
 // ----- SDP --------------------------------------------------------------------------------------
+// Cardea's own payload types for subscriber offers (Chrome's numbers), by room codec name.
+const CANONICAL = {
+  opus: [111, 'opus'], g722: [9, 'G722'], pcmu: [0, 'PCMU'], pcma: [8, 'PCMA'],
+  vp8: [96, 'VP8'], vp9: [98, 'VP9'], h264: [102, 'H264'], av1: [45, 'AV1'],
+};
 
-const hex = (n) => randomBytes(n).toString('hex');
-const fingerprint = () => [...randomBytes(32)].map((b) => b.toString(16).padStart(2, '0').toUpperCase()).join(':');
 const ssrc = () => 1 + randomBytes(4).readUInt32BE(0) % 0xfffffff0;
 
 const AUDIO = [
@@ -168,81 +172,7 @@ function publisherOffer({ audio = AUDIO, video = VIDEO, simulcast = null } = {})
   return { type: 'offer', sdp: `${lines.join('\r\n')}\r\n` };
 }
 
-/** The m-sections of an SDP: kind, port, formats, mid, direction, and its lines. */
-function mSections(sdp) {
-  const out = [];
-  let cur = null;
-  for (const line of sdp.split(/\r?\n/)) {
-    if (line.startsWith('m=')) {
-      const [kind, port, proto, ...fmts] = line.slice(2).split(' ');
-      cur = { kind, port: Number(port), proto, fmts, lines: [], mid: undefined, dir: undefined };
-      out.push(cur);
-    } else if (cur && line) {
-      cur.lines.push(line);
-      if (line.startsWith('a=mid:')) cur.mid = line.slice(6);
-      if (/^a=(sendrecv|sendonly|recvonly|inactive)$/.test(line)) cur.dir = line.slice(2);
-    }
-  }
-  for (const m of out) {
-    m.rtpmap = {};
-    for (const l of m.lines) {
-      const r = l.match(/^a=rtpmap:(\d+) ([^/]+)/);
-      if (r) m.rtpmap[r[1]] = r[2];
-    }
-    // Codecs carried, retransmission and comfort-noise/DTMF aside.
-    m.codecs = m.fmts.filter((pt) => !/^(rtx|red|ulpfec|flexfec-03|CN|telephone-event)$/i.test(m.rtpmap[pt] ?? ''));
-  }
-  return out;
-}
 
-/** Made-up ICE credentials and DTLS fingerprint of one (never connecting) browser. */
-const iceCreds = () => ({ ufrag: hex(4), pwd: hex(12), fp: fingerprint() });
-
-/**
- * A subscriber's answer to Cardea's offer, by hand: same m-lines, formats and mids, recvonly,
- * rtcp-mux, made-up ICE credentials and DTLS fingerprint, setup:active.
- */
-function answerTo(offer, { ufrag, pwd, fp } = iceCreds()) {
-  const ms = mSections(offer);
-  const live = ms.filter((m) => m.port !== 0);
-  const lines = ['v=0', `o=- ${BigInt(`0x${hex(7)}`)} 2 IN IP4 127.0.0.1`, 's=-', 't=0 0',
-    `a=group:BUNDLE ${live.map((m) => m.mid).join(' ')}`, 'a=msid-semantic: WMS'];
-  for (const m of ms) {
-    if (m.port === 0) {
-      lines.push(`m=${m.kind} 0 ${m.proto} ${m.fmts.join(' ')}`, 'c=IN IP4 0.0.0.0', `a=mid:${m.mid}`, 'a=inactive');
-      continue;
-    }
-    lines.push(
-      `m=${m.kind} 9 ${m.proto} ${m.fmts.join(' ')}`,
-      'c=IN IP4 0.0.0.0',
-      'a=rtcp:9 IN IP4 0.0.0.0',
-      `a=ice-ufrag:${ufrag}`,
-      `a=ice-pwd:${pwd}`,
-      'a=ice-options:trickle',
-      `a=fingerprint:sha-256 ${fp}`,
-      'a=setup:active',
-      `a=mid:${m.mid}`,
-      m.dir === 'inactive' ? 'a=inactive' : 'a=recvonly',
-      'a=rtcp-mux',
-      ...m.lines.filter((l) => /^a=(rtpmap|fmtp|rtcp-fb|extmap):/.test(l)),
-    );
-  }
-  return { type: 'answer', sdp: `${lines.join('\r\n')}\r\n` };
-}
-
-/** Every format of m-section m other than `pt` is a retransmission type for `pt` (no RED, CN, DTMF...). */
-function assertOnlyRtxBesides(m, pt, sdp) {
-  for (const f of m.fmts.filter((x) => x !== String(pt))) {
-    assert.equal(m.rtpmap[f], 'rtx', `only ${pt} and its rtx on the ${m.kind} m-line, not ${f}:\n${sdp}`);
-    assert.ok(m.lines.includes(`a=fmtp:${f} apt=${pt}`), `the rtx ${f} goes with ${pt}:\n${sdp}`);
-  }
-}
-
-// Cardea's own payload types for subscriber offers (Chrome's numbers), by room codec name.
-const CANONICAL = {
-  opus: [111, 'opus'], g722: [9, 'G722'], pcmu: [0, 'PCMU'], pcma: [8, 'PCMA'],
-  vp8: [96, 'VP8'], vp9: [98, 'VP9'], h264: [102, 'H264'], av1: [45, 'AV1'],
-};
 
 /**
  * A subscriber m-line: sendonly, carries `codec` (room codec name) under Cardea's payload type;
