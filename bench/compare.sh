@@ -19,14 +19,22 @@
 #   bench/compare.sh videoroom                        # SUBSCRIBERS x SERVERS x REPEAT
 #   bench/compare.sh videoroom run cardea 50 [cardea-load videoroom args]   # one run
 #
-# Environment (videoroom): SUBSCRIBERS ("10 50 100 200"), SERVERS ("cardea janus"), REPEAT (3),
+# Streaming fan-out, the same way: `cardea-load streaming` creates an RTP mountpoint of
+# janus.plugin.streaming (opus pt 111 + VP8 pt 100, ports picked by the server), feeds it
+# plain RTP from the tool's side of the veth pair (opus 50 pkt/s + VP8 VIDEO_PPS pkt/s of
+# VIDEO_SIZE B) and N viewers `watch` it; the same figures, medians and ratios.
+#
+#   bench/compare.sh streaming                        # SUBSCRIBERS (viewers) x SERVERS x REPEAT
+#   bench/compare.sh streaming run janus 50 [cardea-load streaming args]    # one run
+#
+# Environment (videoroom, streaming): SUBSCRIBERS ("10 50 100 200"), SERVERS ("cardea janus"), REPEAT (3),
 # VIDEO_PPS (300), VIDEO_SIZE (1100), DURATION (10), WARMUP (3), SERVER_CPU (0), CLIENT_CPU (1),
 # CARDEA_BIN, CARDEA_LOAD_BIN, JANUS_BIN, JANUS_LIBDIR, QUIET_WAIT (120 s) / QUIET_BUSY (15 %):
 # before each run, wait at most that long for both CPUs to be at most that busy; KEEP=1 keeps
 # the scratch directory (configs, logs, JSON lines); RESULTS_OUT=file copies the JSON lines.
 set -euo pipefail
 mode=echotest
-if [ "${1:-}" = videoroom ]; then mode=videoroom; shift; fi
+case "${1:-}" in videoroom | streaming) mode="$1"; shift ;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/cardea-target}"
 load="${CARDEA_LOAD_BIN:-$target/release/cardea-load}"
@@ -71,6 +79,7 @@ ip -n "$ns" link set lo up
 # Only the HTTP transport and the plugin of the scenario.
 plugin_so=libjanus_echotest.so
 [ "$mode" = videoroom ] && plugin_so=libjanus_videoroom.so
+[ "$mode" = streaming ] && plugin_so=libjanus_streaming.so
 disable_in() {
   (cd "$1" && ls -- *.so 2>/dev/null | grep -v -x -e "$2" | paste -sd, -) || true
 }
@@ -129,8 +138,15 @@ room-1234: {
   fir_freq = 10
 }
 EOF
+# No admin_key and no sample mountpoints: the tool creates its own (RTP ports out of the
+# core's ICE range).
+cat >"$dir/janus.plugin.streaming.jcfg" <<EOF
+general: {
+  rtp_port_range = "40000-60000"
+}
+EOF
 
-if [ "$mode" = videoroom ]; then
+if [ "$mode" != echotest ]; then
   subs_list="${SUBSCRIBERS:-10 50 100 200}"
   servers="${SERVERS:-cardea janus}"
   repeat="${REPEAT:-3}"
@@ -146,11 +162,13 @@ if [ "$mode" = videoroom ]; then
   echo "janus: $("$janus" --version 2>/dev/null | head -1)" >&2
   cardea="$dir/cardea-bin"
   load="$dir/cardea-load-bin"
-  "$load" videoroom --help >/dev/null 2>&1 || {
-    echo "$load has no 'videoroom' scenario (built from another tree? set CARDEA_LOAD_BIN)" >&2; exit 1; }
+  "$load" "$mode" --help >/dev/null 2>&1 || {
+    echo "$load has no '$mode' scenario (built from another tree? set CARDEA_LOAD_BIN)" >&2; exit 1; }
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   # Cardea: the loopback base with every listener on the namespace address.
   sed "s/127\.0\.0\.1/$ns_ip/" "$here/loopback.yaml" >"$dir/cardea.yaml"
+  # Streaming: no sample mountpoint, the tool creates its own.
+  [ "$mode" = streaming ] && printf 'plugins:\n  streaming:\n    mountpoints: []\n' >>"$dir/cardea.yaml"
 
   ns_rcvbuf_errors() { # the namespace's UDP RcvbufErrors (the server's sockets)
     ip netns exec "$ns" awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp
@@ -248,7 +266,7 @@ PY
     # The tool's set-up bound (60 s), warm-up, window, teardown and a margin.
     bound=$(python3 -c "print(int(60 + $warmup + $duration + 90))")
     d0="$(ns_rcvbuf_errors)"
-    timeout "$bound" taskset -c "$client_cpu" "$load" videoroom --server "http://$http/janus" \
+    timeout "$bound" taskset -c "$client_cpu" "$load" "$mode" --server "http://$http/janus" \
       --server-pid "$pid" --bind "$host_ip" --subscribers "$n" --video-pps "$video_pps" \
       --video-size "$video_size" --duration "$duration" --warmup "$warmup" "$@" \
       >"$rdir/load.json" 2>"$rdir/load.err" || status=$?
@@ -357,7 +375,7 @@ PY
         done
       done
       ;;
-    *) echo "usage: $0 videoroom [all | run <cardea|janus> <subscribers> [cardea-load videoroom args]]" >&2; exit 2 ;;
+    *) echo "usage: $0 $mode [all | run <cardea|janus> <N> [cardea-load $mode args]]" >&2; exit 2 ;;
   esac
   table
   cp "$dir/results" "${RESULTS_OUT:-/dev/null}" 2>/dev/null || true

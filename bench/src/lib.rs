@@ -6,11 +6,13 @@
 //! blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
 //! its payload, so each echo tells loss, duplication and round-trip time.
 //!
-//! The scenarios are library functions ([`echotest::run`], [`sip::run`], [`videoroom::run`]) so tests can call
-//! them in-process; the `cardea-load` binary wraps them in a CLI and prints the report
-//! ([`Report`], [`SipReport`], [`VideoroomReport`]) as one JSON line.
+//! The scenarios are library functions ([`echotest::run`], [`sip::run`], [`videoroom::run`],
+//! [`streaming::run`]) so tests can call them in-process; the `cardea-load` binary wraps them
+//! in a CLI and prints the report ([`Report`], [`SipReport`], [`VideoroomReport`], which
+//! `streaming` shares) as one JSON line.
 
 pub mod echotest;
+mod fanout;
 mod janus;
 mod media;
 mod payload;
@@ -21,9 +23,11 @@ mod report;
 mod setup;
 pub mod sip;
 mod sip_call;
+pub mod streaming;
 pub mod videoroom;
 
 pub use echotest::{run as run_echotest, EchotestConfig, LoadError};
 pub use report::Report;
 pub use sip::{run as run_sip, SipConfig, SipReport};
+pub use streaming::{run as run_streaming, StreamingConfig, StreamingReport};
 pub use videoroom::{run as run_videoroom, VideoroomConfig, VideoroomReport};

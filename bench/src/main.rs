@@ -1,8 +1,9 @@
-//! `cardea-load echotest …` / `cardea-load sip …` / `cardea-load videoroom …`: runs the
-//! scenario and prints one JSON line on stdout.
+//! `cardea-load echotest …` / `cardea-load sip …` / `cardea-load videoroom …` /
+//! `cardea-load streaming …`: runs the scenario and prints one JSON line on stdout.
 //!
 //! Exit status: 0 when every session came up (and, for `sip`, no call was dropped; for
-//! `videoroom`, the publisher and every subscriber), 2 when
+//! `videoroom`, the publisher and every subscriber; for `streaming`, the mountpoint, its
+//! source and every viewer), 2 when
 //! some did not (the JSON line is printed either way), 1 when the run could not take place.
 
 use std::net::IpAddr;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use cardea_load::{
-    run_echotest, run_sip, run_videoroom, EchotestConfig, SipConfig, VideoroomConfig,
+    run_echotest, run_sip, run_streaming, run_videoroom, EchotestConfig, SipConfig, VideoroomConfig,
 };
 
 #[derive(Parser)]
@@ -36,20 +37,41 @@ enum Scenario {
     /// One publisher (opus at 50 packets/s and VP8) and N subscribers in one
     /// janus.plugin.videoroom room: the server's fan-out.
     Videoroom(VideoroomArgs),
+    /// One janus.plugin.streaming RTP mountpoint fed by this tool (plain RTP: opus at 50
+    /// packets/s and VP8) and N viewers: the server's fan-out.
+    Streaming(StreamingArgs),
 }
 
 #[derive(Args)]
 struct VideoroomArgs {
-    /// Janus HTTP API root.
-    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
-    server: String,
-    /// Number of subscribers (one session, handle and PeerConnection each).
-    #[arg(long, default_value_t = 10)]
-    subscribers: u32,
+    #[command(flatten)]
+    fanout: FanoutArgs,
     /// Use this existing room; default: create one with a random id (publishers 1,
     /// bitrate 0, fir_freq 0) and destroy it at the end.
     #[arg(long)]
     room: Option<u64>,
+}
+
+#[derive(Args)]
+struct StreamingArgs {
+    #[command(flatten)]
+    fanout: FanoutArgs,
+    /// Create the mountpoint with this id; default: the server picks one. Its opus (pt 111)
+    /// and VP8 (pt 100) ports are the server's pick too; it is destroyed at the end.
+    #[arg(long)]
+    id: Option<u64>,
+}
+
+/// What the fan-out scenarios share: one sender, N receivers.
+#[derive(Args)]
+struct FanoutArgs {
+    /// Janus HTTP API root.
+    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+    server: String,
+    /// Number of subscribers, or streaming viewers (one session, handle and PeerConnection
+    /// each).
+    #[arg(long, visible_alias = "viewers", default_value_t = 10)]
+    subscribers: u32,
     /// Measuring window, seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -59,25 +81,25 @@ struct VideoroomArgs {
     /// Opus payload size, bytes.
     #[arg(long, default_value_t = 120)]
     audio_size: usize,
-    /// VP8 packets per second the publisher sends; 0 for audio only.
+    /// VP8 packets per second the publisher (or RTP source) sends; 0 for audio only.
     #[arg(long, default_value_t = 300)]
     video_pps: u32,
     /// VP8 payload size, bytes.
     #[arg(long, default_value_t = 1100)]
     video_size: usize,
-    /// A VP8 key frame at least this often, seconds (and on every PLI/FIR).
+    /// A VP8 key frame at least this often, seconds (and, from a publisher, on every PLI/FIR).
     #[arg(long, default_value_t = 2.0)]
     keyframe_interval: f64,
     /// The server's PID: its CPU time, RSS and threads are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Local address of the peers' UDP sockets.
+    /// Local address of the peers' (and the RTP source's) UDP sockets.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// Bound on bringing the publisher and every subscriber up, seconds.
+    /// Bound on bringing the sender and every receiver up, seconds.
     #[arg(long, default_value_t = 60.0)]
     setup_timeout: f64,
-    /// Subscribers set up at the same time.
+    /// Subscribers (viewers) set up at the same time.
     #[arg(long, default_value_t = 8)]
     setup_concurrency: u32,
 }
@@ -203,11 +225,13 @@ fn sip_config(a: SipArgs) -> Result<SipConfig, String> {
     })
 }
 
-fn videoroom_config(a: VideoroomArgs) -> Result<VideoroomConfig, String> {
+/// The settings of a fan-out run; `room` is the room to use (videoroom) or the id to create
+/// the mountpoint with (streaming).
+fn fanout_config(a: FanoutArgs, room: Option<u64>) -> Result<VideoroomConfig, String> {
     Ok(VideoroomConfig {
         server: a.server,
         subscribers: a.subscribers,
-        room: a.room,
+        room,
         duration: seconds("duration", a.duration)?,
         warmup: seconds("warmup", a.warmup)?,
         audio_size: a.audio_size,
@@ -233,8 +257,13 @@ fn main() -> ExitCode {
             let ok = r.calls_connected == r.calls && r.calls_dropped == 0;
             Ok((serde_json::to_string(&r), ok))
         }),
-        Scenario::Videoroom(args) => scenario(videoroom_config(args), |c| {
+        Scenario::Videoroom(a) => scenario(fanout_config(a.fanout, a.room), |c| {
             let r = run_videoroom(c).map_err(|e| e.to_string())?;
+            let ok = r.publisher_connected && r.subscribers_connected == r.subscribers;
+            Ok((serde_json::to_string(&r), ok))
+        }),
+        Scenario::Streaming(a) => scenario(fanout_config(a.fanout, a.id), |c| {
+            let r = run_streaming(c).map_err(|e| e.to_string())?;
             let ok = r.publisher_connected && r.subscribers_connected == r.subscribers;
             Ok((serde_json::to_string(&r), ok))
         }),

@@ -13,31 +13,25 @@
 //! one-way latency publisher → server → subscriber on one clock.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use serde_json::json;
 
-use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
+use crate::echotest::{Keeper, LoadError, Window};
+use crate::fanout::{
+    drain, in_parallel, measure, receive, Ask, Fanout, Receiver, Sender, Sessions,
+};
 use crate::janus::JanusHttp;
 use crate::media::{Command, MediaDoor, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
-use crate::peer::{answerer, MediaPlan, Offerer, Peer, PeerKit, AUDIO_PPS};
-use crate::probe::FanoutTally;
-use crate::procfs::{udp_socket_drops, Process};
-use crate::report::{percentile, round3, us_to_ms};
+use crate::peer::{MediaPlan, Offerer, PeerKit};
+use crate::procfs::Process;
 use crate::setup::{Deadlines, EventWaiter, SetupFailure};
 
 const PLUGIN: &str = "janus.plugin.videoroom";
 /// The publisher's peer index (the probes' `peer` field); subscribers are 1..=N.
 const PUBLISHER: u32 = 0;
-/// Bound on each `destroy` at teardown.
-const DESTROY_WITHIN: Duration = Duration::from_secs(2);
-/// Sessions destroyed at the same time at teardown.
-const DESTROYERS: usize = 8;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -166,15 +160,6 @@ pub struct VideoroomReport {
     pub errors: Vec<String>,
 }
 
-/// A subscriber whose PeerConnection is up.
-#[derive(Debug, Clone, Copy)]
-struct Subscribed {
-    index: u32,
-    joined_at: Instant,
-    /// `join` sent → `webrtcup`.
-    setup: Duration,
-}
-
 /// The publisher, up.
 struct Published {
     feed: u64,
@@ -208,10 +193,10 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
     let janus = JanusHttp::new(&config.server);
     let mut errors: Vec<String> = Vec::new();
     // Every session we made, to keep alive and to destroy.
-    let sessions: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let sessions = Sessions::default();
 
     // The room.
-    let control = open_control(&janus, &sessions);
+    let control = sessions.open(&janus, PLUGIN);
     let (room, room_created) = match (&control, config.room) {
         (Err(e), _) => {
             errors.push(format!("control session: {e}"));
@@ -248,66 +233,46 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
         }
         None => None,
     };
-    let mut subscribed: Vec<Subscribed> = Vec::new();
+    let mut subscribed: Vec<Receiver> = Vec::new();
     if let (Some(room), Some(p)) = (room, &publisher) {
-        let (results_tx, results_rx) = mpsc::channel();
-        let next = Arc::new(AtomicU32::new(1));
-        for _ in 0..config.setup_concurrency.clamp(1, config.subscribers) {
-            let (janus, kit, door, next, tx, sessions) = (
-                janus.clone(),
-                kit.clone(),
-                media.door(),
-                Arc::clone(&next),
-                results_tx.clone(),
-                Arc::clone(&sessions),
-            );
-            let (last, feed) = (config.subscribers, p.feed);
-            thread::spawn(move || loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index > last {
-                    return;
-                }
-                let target = Subscription { room, feed, index };
-                let result = subscribe(
-                    &janus,
-                    &kit,
-                    &door,
-                    target,
-                    start,
-                    setup_deadline,
-                    &sessions,
-                );
-                if tx.send(result).is_err() {
-                    return;
-                }
-            });
-        }
-        drop(results_tx);
-        let (up, _failures, setup_errors) = crate::setup::gather(
-            &results_rx,
-            config.subscribers as usize,
+        let (janus, kit, door, sessions) =
+            (janus.clone(), kit.clone(), media.door(), sessions.clone());
+        let join = json!({
+            "request": "join",
+            "ptype": "subscriber",
+            "room": room,
+            "streams": [{"feed": p.feed}],
+        });
+        let (up, setup_errors) = in_parallel(
+            config.subscribers,
+            config.setup_concurrency,
             results_deadline,
             "subscribers",
+            move |index| {
+                let ask = Ask {
+                    who: "subscriber",
+                    plugin: PLUGIN,
+                    index,
+                    source: PUBLISHER,
+                    request: join.clone(),
+                    start: json!({"request": "start", "room": room}),
+                };
+                receive(&janus, &kit, &door, &sessions, ask, start, setup_deadline)
+            },
         );
         subscribed = up;
         errors.extend(setup_errors);
     }
 
-    let keeper = Keeper::spawn(janus.clone(), locked(&sessions).clone().into_iter());
+    let keeper = Keeper::spawn(janus.clone(), sessions.all().into_iter());
 
     // Warm-up, then the measuring window.
-    let mut window = Window::default();
-    if publisher.is_some() && !subscribed.is_empty() {
-        thread::sleep(config.warmup);
-        window.open(start, server, &mut errors);
-        thread::sleep(config.duration);
-        window.close(start, server, &mut errors);
-    }
-    media.door().send(Command::StopSending);
-    thread::sleep(DRAIN);
-    let peers = media.finish()?;
-    let ports: Vec<u16> = peers.iter().map(Peer::local_port).collect();
-    let client_socket_drops = udp_socket_drops(&ports);
+    let window = if publisher.is_some() && !subscribed.is_empty() {
+        measure(config, start, server, &mut errors)
+    } else {
+        Window::default()
+    };
+    let (peers, client_socket_drops) = drain(media)?;
     keeper.stop();
 
     // Teardown: the room if we made it, then every session, each request bounded.
@@ -317,155 +282,33 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
             errors.push(format!("destroying room {room}: {e}"));
         }
     }
-    destroy_all(&janus, locked(&sessions).clone());
+    sessions.destroy_all(&janus);
 
-    // The figures.
     let publisher_peer = peers.iter().find(|p| p.index == PUBLISHER);
-    let mut tally = FanoutTally::default();
-    let (mut send_errors, mut skipped) = (0, 0);
-    let mut receiving = 0;
-    let mut first_media: Vec<u32> = Vec::new();
-    for peer in &peers {
-        send_errors += peer.send_errors;
-        skipped += peer.skipped;
-        if let Some(why) = &peer.failure {
-            errors.push(format!("peer {}: {why}", peer.index));
-        }
-    }
-    if let Some(publisher) = publisher_peer {
-        for s in &subscribed {
-            let Some(peer) = peers.iter().find(|p| p.index == s.index) else {
-                continue;
-            };
-            let before = tally.expected - tally.lost;
-            peer.ledger
-                .tally_received(&publisher.ledger, window.from_us, window.to_us, &mut tally);
-            if tally.expected - tally.lost > before {
-                receiving += 1;
-            }
-            if let Some(at) = peer.first_rtp_at {
-                first_media.push(at.saturating_duration_since(s.joined_at).as_micros() as u32);
-            }
-        }
-    }
-    tally.latency_us.sort_unstable();
-    first_media.sort_unstable();
-    let mut setups: Vec<u32> = subscribed
-        .iter()
-        .map(|s| s.setup.as_micros() as u32)
-        .collect();
-    setups.sort_unstable();
-
-    let window_s = f64::from(window.to_us.saturating_sub(window.from_us)) / 1e6;
-    let per_second = |n: u64| {
-        if window_s > 0.0 {
-            round3(n as f64 / window_s)
-        } else {
-            0.0
-        }
-    };
-    let pct = |part: u64, whole: u64| {
-        if whole > 0 {
-            round3(part as f64 * 100.0 / whole as f64)
-        } else {
-            0.0
-        }
-    };
-    let connected = subscribed.len() as u32;
-    let published = if connected > 0 {
-        tally.expected / u64::from(connected)
-    } else {
-        0
-    };
-    let sessions_up = connected + u32::from(publisher.is_some());
-    let server_cpu_us = window.server_cpu_us();
-    let ms = |p: f64, v: &[u32]| percentile(v, p).map(us_to_ms);
-    errors.truncate(MAX_ERRORS);
-    Ok(VideoroomReport {
+    let sender = publisher.zip(publisher_peer).map(|(p, peer)| Sender {
+        ledger: &peer.ledger,
+        setup: p.setup,
+        keyframe_requests: peer.keyframe_requests,
+        keyframes_sent: peer.keyframes_sent,
+        // Counted with the other peers'.
+        send_errors: 0,
+        skipped: 0,
+    });
+    Ok(Fanout {
         scenario: "videoroom",
-        server: config.server.clone(),
+        config,
         room,
         room_created,
-        publisher_connected: publisher.is_some(),
-        subscribers: config.subscribers,
-        subscribers_connected: connected,
-        subscribers_failed: config.subscribers - connected,
-        subscribers_receiving: receiving,
-        audio_pps: AUDIO_PPS,
-        audio_size: config.audio_size,
-        video_pps: config.video_pps,
-        video_size: if config.video_pps > 0 {
-            config.video_size
-        } else {
-            0
-        },
-        warmup_s: config.warmup.as_secs_f64(),
-        window_s: round3(window_s),
-        published_packets: published,
-        expected_packets: tally.expected,
-        lost_packets: tally.lost,
-        loss_pct: pct(tally.lost, tally.expected),
-        video_loss_pct: pct(tally.lost_video, tally.expected_video),
-        worst_subscriber_loss_pct: round3(tally.worst_loss_pct),
-        subscribers_with_loss: tally.receivers_with_loss,
-        duplicate_packets: tally.duplicates,
-        foreign_packets: tally.foreign,
-        offered_pps: per_second(published),
-        relayed_pps: per_second(tally.relayed),
-        latency_ms_p50: ms(50.0, &tally.latency_us),
-        latency_ms_p99: ms(99.0, &tally.latency_us),
-        latency_ms_max: ms(100.0, &tally.latency_us),
-        publisher_setup_ms: publisher
-            .as_ref()
-            .map(|p| round3(p.setup.as_secs_f64() * 1e3)),
-        setup_ms_p50: ms(50.0, &setups),
-        setup_ms_p99: ms(99.0, &setups),
-        first_media_ms_p50: ms(50.0, &first_media),
-        first_media_ms_p99: ms(99.0, &first_media),
-        keyframe_requests: publisher_peer.map_or(0, |p| p.keyframe_requests),
-        keyframes_sent: publisher_peer.map_or(0, |p| p.keyframes_sent),
-        server_pid: config.server_pid,
-        server_cpu_us_per_packet: server_cpu_us
-            .filter(|_| tally.relayed > 0)
-            .map(|us| round3(us / tally.relayed as f64)),
-        server_cpu_pct: server_cpu_us
-            .filter(|_| window_s > 0.0)
-            .map(|us| round3(us / 1e4 / window_s)),
-        server_rss_kib: window.server_end.map(|s| s.rss_kib),
-        server_rss_kib_per_session: match (window.server_end, rss_before) {
-            (Some(end), Some(before)) if sessions_up > 0 => Some(round3(
-                (end.rss_kib as f64 - before as f64) / f64::from(sessions_up),
-            )),
-            _ => None,
-        },
-        server_threads: window.server_end.map(|s| s.threads),
-        client_cpu_pct: match (window.client_start, window.client_end) {
-            (Some(a), Some(b)) if window_s > 0.0 => {
-                round3((b.cpu - a.cpu).as_secs_f64() * 100.0 / window_s)
-            }
-            _ => 0.0,
-        },
-        client_send_errors: send_errors,
-        client_skipped_packets: skipped,
-        udp_rcvbuf_errors: match (window.rcvbuf_errors_start, window.rcvbuf_errors_end) {
-            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-            _ => None,
-        },
+        sender,
+        sender_sessions: 1,
+        peers: &peers,
+        receivers: &subscribed,
+        window: &window,
+        rss_before,
         client_socket_drops,
         errors,
-    })
-}
-
-fn locked(sessions: &Mutex<Vec<u64>>) -> std::sync::MutexGuard<'_, Vec<u64>> {
-    sessions.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A session and handle of our own for the room's `create` and `destroy`.
-fn open_control(janus: &JanusHttp, sessions: &Mutex<Vec<u64>>) -> Result<(u64, u64), String> {
-    let session = janus.create().map_err(|e| e.to_string())?;
-    locked(sessions).push(session);
-    let handle = janus.attach(session, PLUGIN).map_err(|e| e.to_string())?;
-    Ok((session, handle))
+    }
+    .report())
 }
 
 /// `create` a room with a random id: one publisher, no bitrate cap, no periodic PLI.
@@ -517,18 +360,14 @@ fn publish(
     room: u64,
     start: Instant,
     deadline: Instant,
-    sessions: &Mutex<Vec<u64>>,
+    sessions: &Sessions,
 ) -> Result<Published, SetupFailure> {
     let began = Instant::now();
     let fail = |reason: String| SetupFailure {
         session: None,
         reason,
     };
-    let session = janus.create().map_err(|e| fail(e.to_string()))?;
-    locked(sessions).push(session);
-    let handle = janus
-        .attach(session, PLUGIN)
-        .map_err(|e| fail(e.to_string()))?;
+    let (session, handle) = sessions.open(janus, PLUGIN).map_err(fail)?;
     let (offerer, offer) =
         Offerer::new(kit, PUBLISHER, Instant::now()).map_err(|e| fail(e.to_string()))?;
     let body = json!({
@@ -570,92 +409,4 @@ fn publish(
         feed,
         setup: began.elapsed(),
     })
-}
-
-/// Who a subscriber is and what it subscribes to.
-#[derive(Debug, Clone, Copy)]
-struct Subscription {
-    room: u64,
-    feed: u64,
-    index: u32,
-}
-
-/// One subscriber: `join` → the server's offer → our answer in `start` → `webrtcup`.
-fn subscribe(
-    janus: &JanusHttp,
-    kit: &PeerKit,
-    media: &MediaDoor,
-    target: Subscription,
-    start: Instant,
-    deadline: Instant,
-    sessions: &Mutex<Vec<u64>>,
-) -> Result<Subscribed, SetupFailure> {
-    let index = target.index;
-    let fail = |reason: String| SetupFailure {
-        session: None,
-        reason: format!("subscriber {index}: {reason}"),
-    };
-    let session = janus.create().map_err(|e| fail(e.to_string()))?;
-    locked(sessions).push(session);
-    let handle = janus
-        .attach(session, PLUGIN)
-        .map_err(|e| fail(e.to_string()))?;
-    let joined_at = Instant::now();
-    let body = json!({
-        "request": "join",
-        "ptype": "subscriber",
-        "room": target.room,
-        "streams": [{"feed": target.feed}],
-    });
-    janus
-        .message(session, handle, body, None)
-        .map_err(|e| fail(e.to_string()))?;
-    let mut events = EventWaiter::new(janus, session);
-    let attached = events
-        .wait_for("the subscriber's offer", deadline, |e| {
-            e["jsep"]["type"] == "offer"
-        })
-        .map_err(fail)?;
-    let offer = attached["jsep"]["sdp"]
-        .as_str()
-        .ok_or_else(|| fail(format!("offer without sdp: {attached}")))?;
-    let (peer, answer) =
-        answerer(kit, index, PUBLISHER, offer, start).map_err(|e| fail(e.to_string()))?;
-    let body = json!({"request": "start", "room": target.room});
-    let jsep = json!({"type": "answer", "sdp": answer, "trickle": false});
-    janus
-        .message(session, handle, body, Some(jsep))
-        .map_err(|e| fail(e.to_string()))?;
-    if !media.send(Command::Adopt(Box::new(peer))) {
-        return Err(fail("the media thread is gone".into()));
-    }
-    events
-        .wait_for("the subscriber's webrtcup", deadline, |e| {
-            e["janus"] == "webrtcup"
-        })
-        .map_err(fail)?;
-    Ok(Subscribed {
-        index,
-        joined_at,
-        setup: joined_at.elapsed(),
-    })
-}
-
-/// `destroy` every session, a few at a time, each request bounded.
-fn destroy_all(janus: &JanusHttp, sessions: Vec<u64>) {
-    let queue = Arc::new(Mutex::new(sessions));
-    let workers: Vec<_> = (0..DESTROYERS)
-        .map(|_| {
-            let (janus, queue) = (janus.clone(), Arc::clone(&queue));
-            thread::spawn(move || loop {
-                let Some(session) = locked(&queue).pop() else {
-                    return;
-                };
-                let _ = janus.destroy(session, DESTROY_WITHIN);
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
-    }
 }
