@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub(crate) mod codecs;
 mod dispatch;
 pub mod echotest;
 mod fields;

@@ -20,7 +20,8 @@ pub fn source_leg_id(source: u64) -> LegId {
 
 /// The source a leg id names, if it names one.
 pub fn source_of_leg(leg: LegId) -> Option<u64> {
-    (leg.0 & SOURCE_BIT != 0 && leg.0 & (1 << 62) == 0).then_some(leg.0 & !SOURCE_BIT)
+    let plain = super::sip::handle_of_rtp_leg(leg).is_none();
+    (plain && leg.0 & SOURCE_BIT != 0).then_some(leg.0 & !SOURCE_BIT)
 }
 
 pub struct SourceState {

@@ -92,14 +92,14 @@ impl Shard {
             // viewer waiting for a key frame gets the next one (a plain RTP source
             // cannot be asked for one).
             match catch_unwind(AssertUnwindSafe(|| target.write_rtp(edge.mid, None, &fwd))) {
-                Ok(_) => {
-                    if !self.pending.contains(&edge.leg) {
-                        self.pending.push(edge.leg);
-                    }
-                }
+                Ok(_) => self.pending.push(edge.leg),
                 Err(_) => failed.push(edge.leg),
             }
         }
+        // A viewer fed by two streams of the source is polled once (no scan of the list
+        // per viewer: with hundreds of viewers that would cost more than the sends).
+        self.pending.sort_unstable();
+        self.pending.dedup();
         for leg in failed {
             self.pending.retain(|l| *l != leg);
             self.fail_leg(leg);

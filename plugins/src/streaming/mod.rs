@@ -489,7 +489,7 @@ impl Streaming {
                 ctx.push(Command::ForwardPt {
                     handle,
                     mid: mid.clone(),
-                    pt: crate::videoroom::canonical_pt(&w.codec),
+                    pt: crate::codecs::canonical_pt(&w.codec),
                     codec: video.then(|| w.codec.clone()),
                 });
             }

@@ -49,7 +49,7 @@ impl Stream {
     /// The m-line a viewer is offered: Cardea's payload type for the codec (packets are
     /// renumbered), the mountpoint's fmtp where it sets one.
     pub fn offer_media(&self) -> Option<OfferMedia> {
-        let mut codec: OfferCodec = crate::videoroom::canonical(&self.codec)?;
+        let mut codec: OfferCodec = crate::codecs::canonical(&self.codec)?;
         if let Some(fmtp) = &self.fmtp {
             codec.fmtp = Some(fmtp.clone());
         }
@@ -544,7 +544,7 @@ fn file_stream(f: &Fields<'_>) -> Result<(String, Stream), StError> {
             .ok_or_else(|| {
                 StError::InvalidElement("audiopt should be a payload type (0-127)".into())
             })?,
-        None => crate::videoroom::canonical_pt(&codec).unwrap_or(0),
+        None => crate::codecs::canonical_pt(&codec).unwrap_or(0),
     };
     let mut st = stream(
         "a".into(),

@@ -6,7 +6,6 @@
 
 mod error;
 mod media;
-pub(crate) use media::{canonical, canonical_pt};
 mod room;
 #[cfg(test)]
 mod tests;
@@ -261,7 +260,7 @@ fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, ena
             ctx.push(Command::ForwardPt {
                 handle: to,
                 mid: mid.clone(),
-                pt: media::canonical_pt(&c),
+                pt: crate::codecs::canonical_pt(&c),
                 codec: Some(c),
             });
         }
