@@ -276,6 +276,10 @@ pub struct Plugins {
     /// `admin_key` and `mountpoints` (each with the fields of a `create` request). Unset:
     /// mountpoint 1, as in Janus's sample configuration.
     pub streaming: Option<serde_json::Value>,
+    /// `admin_key`, `lock_rtp_forward`, `lock_play_file` and `rooms` (each with the fields
+    /// of a `create` request, `room` included). Unset: room 1234, as in Janus's sample
+    /// configuration.
+    pub audiobridge: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -473,6 +477,8 @@ impl Config {
         }
         cardea_plugins::streaming::Settings::parse(self.plugins.streaming.as_ref())
             .map_err(|e| ConfigError::Invalid(format!("plugins.streaming: {e}")))?;
+        cardea_plugins::audiobridge::Settings::parse(self.plugins.audiobridge.as_ref())
+            .map_err(|e| ConfigError::Invalid(format!("plugins.audiobridge: {e}")))?;
         self.validate_sip_tls()?;
         if self.sip.enabled {
             let base = self.source.as_deref().and_then(Path::parent);
@@ -576,6 +582,26 @@ mod tests {
         let other = Config::default()
             .apply_env([("CARDEA_SCREENSHOT".to_string(), "x".to_string())].into_iter());
         assert!(other.is_ok(), "variables of no section are not ours");
+    }
+
+    #[test]
+    fn a_bad_audiobridge_room_is_refused_at_load_naming_it() {
+        let c = Config::from_yaml(
+            "plugins:\n  audiobridge:\n    rooms:\n      - room: 5\n        sampling_rate: 44100\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("plugins.audiobridge")
+                && err.contains("room 5")
+                && err.contains("Unsupported sampling rate 44100"),
+            "{err}"
+        );
+        let c = Config::from_yaml(
+            "plugins:\n  audiobridge:\n    admin_key: k\n    rooms:\n      - room: 5\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
     }
 
     #[test]

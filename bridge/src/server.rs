@@ -79,6 +79,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let mut env = cardea_plugins::PluginEnv {
         videoroom_rooms: g.plugins.videoroom.rooms.clone(),
         streaming: g.plugins.streaming.clone(),
+        audiobridge: g.plugins.audiobridge.clone(),
         ..Default::default()
     };
     let mut sip_link = None;

@@ -7,9 +7,11 @@ use std::time::Duration;
 use str0m::media::Mid;
 use str0m::media::Rid;
 
+use crate::mixer::{MixParticipant, Mixer};
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
 use crate::{
-    Forwarder, LegId, MediaError, MediaKind, OfferMedia, RtpSource, VideoCodec, WebRtcLeg,
+    Forwarder, LegId, MediaError, MediaFile, MediaKind, OfferMedia, RtpSource, VideoCodec,
+    WebRtcLeg,
 };
 
 // `ConfigureRtp` carries a 256-byte `PtMap` by value; commands are rare (signalling, not
@@ -159,6 +161,32 @@ pub enum MediaCommand {
     /// its streams' local addresses go to it, and from it along the router's edges. Its id
     /// must collide with no leg's; `RemoveLeg` removes it.
     AddSource(Box<RtpSource>),
+    /// A room's mixer joins the shard (its id must collide with no leg's; `RemoveLeg`
+    /// removes it, and its participants stop hearing it).
+    AddMixer(Box<Mixer>),
+    /// Leg `leg` (a WebRTC leg, or a plain RTP leg with `participant.rtp`) takes part in
+    /// mixer `mixer`: its audio is mixed, the others' mix is sent to it. Again for a leg
+    /// already in: its settings change. A leg is in one mixer at a time.
+    MixIn {
+        mixer: LegId,
+        leg: LegId,
+        participant: MixParticipant,
+    },
+    MixOut {
+        mixer: LegId,
+        leg: LegId,
+    },
+    /// Plays an Ogg/Opus file into mixer `mixer`; `LegEvent::Mixer` reports its end.
+    MixPlay {
+        mixer: LegId,
+        file: String,
+        media: MediaFile,
+        looped: bool,
+    },
+    MixStop {
+        mixer: LegId,
+        file: String,
+    },
     /// Sends a key press to the SIP peer as RFC 4733 telephone-events.
     SendDtmf {
         leg: LegId,

@@ -62,6 +62,8 @@ pub enum LegEvent {
     /// A plain RTP source's stream started, stopped, or reports its counters (each second
     /// while packets arrive).
     Source(crate::SourceReport),
+    /// Something a room's mixer reports (a played file ended).
+    Mixer(crate::mixer::MixerEvent),
 }
 
 /// A leg event tagged with its leg.

@@ -331,14 +331,15 @@ impl WebRtcLeg {
     /// Accepts the browser's offer and returns our answer (ICE credentials, candidates and
     /// fingerprint included: they come from here, never from plugin code).
     pub fn accept_offer(&mut self, sdp: &str) -> Result<String, MediaError> {
-        let offer =
-            SdpOffer::from_sdp_string(sdp).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let offer_text = sdp;
+        let offer = SdpOffer::from_sdp_string(&crate::answer_sdp::tidy_offer(sdp))
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         let answer = self
             .rtc
             .sdp_api()
             .accept_offer(offer)
             .map_err(|e| MediaError::Negotiation(e.to_string()))?;
-        let sdp = answer.to_sdp_string();
+        let sdp = crate::answer_sdp::keep_rejections(offer_text, answer.to_sdp_string());
         // An ICE restart in a renegotiation brings new local credentials.
         self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
         self.set_streams_from(negotiated_media(&sdp));

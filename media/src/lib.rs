@@ -8,6 +8,7 @@
 //! The I/O loop around it lives in `bridge`.
 #![forbid(unsafe_code)]
 
+mod answer_sdp;
 mod bridge;
 mod command;
 mod demux;
@@ -17,6 +18,7 @@ mod forward;
 mod layers;
 mod leg;
 mod media_file;
+pub mod mixer;
 mod router;
 pub mod rtp_leg;
 mod shard;
@@ -31,6 +33,7 @@ pub use forward::Forwarder;
 pub use layers::VideoCodec;
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use media_file::{opus_samples, MediaFile, MediaFileError};
+pub use mixer::{MixCodec, MixParticipant};
 pub use router::{Edge, Router};
 pub use shard::Shard;
 pub use source::{RtpSource, SourceReport, SourceStream};

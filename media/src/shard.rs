@@ -4,6 +4,7 @@
 
 #[cfg(test)]
 mod bridge_tests;
+mod mixers;
 mod rtp;
 mod sources;
 #[cfg(test)]
@@ -24,6 +25,7 @@ use crate::{
 };
 use str0m::media::KeyframeRequestKind;
 
+use crate::mixer::{Mixer, Outgoing};
 use rtp::RtpSlot;
 
 pub struct Shard {
@@ -49,6 +51,12 @@ pub struct Shard {
     bridges: Bridges,
     /// Plain RTP copies of streams, by the (leg, mid) they copy.
     forwarders: HashMap<(LegId, Mid), Vec<Forwarder>>,
+    /// AudioBridge rooms' mixers.
+    mixers: HashMap<LegId, Mixer>,
+    /// The mixer each mixed leg is in.
+    mix_of: HashMap<LegId, LegId>,
+    /// A tick's packets, kept for their capacity.
+    mix_out: Vec<Outgoing>,
 }
 
 /// The owner of a local port.
@@ -83,6 +91,9 @@ impl Shard {
             rtp_dirty: Vec::new(),
             bridges: Bridges::default(),
             forwarders: HashMap::new(),
+            mixers: HashMap::new(),
+            mix_of: HashMap::new(),
+            mix_out: Vec::new(),
         }
     }
 
@@ -297,6 +308,30 @@ impl Shard {
             }
             MediaCommand::AddRtpLeg(leg) => self.add_rtp_leg(*leg),
             MediaCommand::AddSource(source) => self.add_source(*source),
+            MediaCommand::AddMixer(mixer) => self.add_mixer(now, *mixer),
+            MediaCommand::MixIn {
+                mixer,
+                leg,
+                participant,
+            } => self.mix_in(now, mixer, leg, participant),
+            MediaCommand::MixOut { mixer, leg } => self.mix_out(now, mixer, leg),
+            MediaCommand::MixPlay {
+                mixer,
+                file,
+                media,
+                looped,
+            } => {
+                if let Some(m) = self.mixers.get_mut(&mixer) {
+                    m.play(now, file, media, looped);
+                }
+                self.settle_mixer(now, mixer);
+            }
+            MediaCommand::MixStop { mixer, file } => {
+                if let Some(m) = self.mixers.get_mut(&mixer) {
+                    m.stop(&file);
+                }
+                self.settle_mixer(now, mixer);
+            }
             MediaCommand::RetargetRtp {
                 leg,
                 kind,
@@ -383,6 +418,13 @@ impl Shard {
 
     /// Forgets a leg of either kind: its addresses, edges, bridge and timer.
     fn remove(&mut self, leg: LegId) {
+        if !self.mix_of.is_empty() {
+            self.leave_mixer(leg);
+        }
+        if self.remove_mixer(leg) {
+            self.clear_deadline(leg);
+            return;
+        }
         if self.legs.remove(&leg).is_some() {
             self.forwarders.retain(|(l, _), _| *l != leg);
             self.by_ufrag.retain(|_, l| *l != leg);
@@ -474,6 +516,8 @@ impl Shard {
             } else if let Some(source) = self.sources.get_mut(&id) {
                 source.handle_timeout(now);
                 self.play_source(now, id);
+            } else if self.mixers.contains_key(&id) {
+                self.tick_mixer(now, id);
             }
         }
     }
@@ -522,9 +566,24 @@ impl Shard {
                 let mids = [MediaKind::Audio, MediaKind::Video].map(|k| (leg.first_mid(k), k));
                 (rtp, mids)
             });
+            let mixed = !self.mix_of.is_empty() && self.mix_of.contains_key(&id);
+            let audio_mid = if mixed {
+                self.legs
+                    .get(&id)
+                    .and_then(|l| l.first_mid(MediaKind::Audio))
+            } else {
+                None
+            };
             self.set_deadline(id, deadline);
             let mut keyframes: Vec<(Mid, Option<str0m::media::Rid>)> = Vec::new();
+            let mixed_mid = mixed.then_some(audio_mid).flatten();
             for (mid, rid, pkt) in routed.rtp.drain(..) {
+                if Some(mid) == mixed_mid {
+                    // A participant's audio goes into its room's mix, nowhere else.
+                    let (pt, seq) = (*pkt.header.payload_type, *pkt.seq_no);
+                    self.mix_packet(id, pt, seq, &pkt.payload);
+                    continue;
+                }
                 if let Some((rtp, mids)) = bridge {
                     if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);

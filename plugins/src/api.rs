@@ -8,6 +8,7 @@ use cardea_sip::{Method, Request, Response};
 use serde_json::Value;
 
 pub use cardea_media::MediaKind;
+pub use cardea_media::{MixCodec, MixParticipant};
 
 /// A Janus handle id; the plugin's per-handle state is keyed by it.
 pub type HandleId = u64;
@@ -47,6 +48,9 @@ pub struct Jsep {
     pub trickle: Option<bool>,
     /// Janus sets this on renegotiations.
     pub update: bool,
+    /// The client encrypts its media end to end (insertable streams): a plugin that must
+    /// decode it refuses.
+    pub e2ee: bool,
 }
 
 /// A `message` request for a plugin.
@@ -240,6 +244,36 @@ pub enum Command {
         kind: MediaKind,
         receiving: bool,
     },
+    /// Start mixer `room` (an AudioBridge room) on the shard that `key` picks (as
+    /// [`Command::PinShard`]; the room's participants are pinned with the same key): 20 ms
+    /// frames at `sampling_rate` Hz (8000, 12000, 16000, 24000 or 48000).
+    OpenMixer {
+        room: u64,
+        key: u64,
+        sampling_rate: u32,
+    },
+    /// Stop mixer `room` (its participants stop hearing it).
+    CloseMixer { room: u64 },
+    /// Mix the handle's audio into mixer `room` and send the handle the mix of the others:
+    /// the first audio stream of its PeerConnection, or of its plain RTP leg when
+    /// `participant.rtp`. For a handle already in the mixer, its settings change.
+    MixIn {
+        room: u64,
+        handle: HandleId,
+        participant: MixParticipant,
+    },
+    /// Take the handle out of mixer `room`.
+    MixOut { room: u64, handle: HandleId },
+    /// Play an Ogg/Opus file into mixer `room` (Janus `play_file`); `file` names it for
+    /// [`Command::MixStopFile`] and [`Plugin::mix_file_done`].
+    MixPlayFile {
+        room: u64,
+        file: String,
+        path: String,
+        looped: bool,
+    },
+    /// Stop playing `file` in mixer `room`.
+    MixStopFile { room: u64, file: String },
 }
 
 /// One stream of a plain RTP source.
@@ -476,6 +510,10 @@ pub trait Plugin: Send {
 
     /// A stream of plain RTP source `source` started, stopped, or reports its counters.
     fn source_report(&mut self, _ctx: &mut Ctx, _source: u64, _report: &SourceReport) {}
+
+    /// A file played into mixer `room` with [`Command::MixPlayFile`] ended (or could not
+    /// be played: `error`).
+    fn mix_file_done(&mut self, _ctx: &mut Ctx, _room: u64, _file: &str, _error: Option<&str>) {}
 
     /// The clock ticked (every half second): timers of plugin state machines.
     fn handle_timeout(&mut self, _ctx: &mut Ctx) {}

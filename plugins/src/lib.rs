@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+pub mod audiobridge;
 pub(crate) mod codecs;
 mod dispatch;
 pub mod echotest;
@@ -16,9 +17,9 @@ pub mod videoroom;
 pub mod sip;
 
 pub use api::{
-    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, OfferCodec, OfferMedia, Plugin,
-    PluginInfo, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn, SipOut, SourceInput, SourceIo,
-    SourceReport, SourceSpec, SrtpKeys,
+    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixParticipant,
+    OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn,
+    SipOut, SourceInput, SourceIo, SourceReport, SourceSpec, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 
@@ -33,6 +34,9 @@ pub struct PluginEnv {
     /// The Streaming plugin's settings (`plugins.streaming`); checked with
     /// [`streaming::Settings::parse`] when the configuration loaded.
     pub streaming: Option<serde_json::Value>,
+    /// The AudioBridge's settings (`plugins.audiobridge`); checked with
+    /// [`audiobridge::Settings::parse`] when the configuration loaded.
+    pub audiobridge: Option<serde_json::Value>,
     /// UDP ports for plain RTP sources, bound by the core.
     pub ports: Option<Ports>,
 }
@@ -50,6 +54,10 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
         ),
         Box::new(streaming::Streaming::new(
             env.streaming.as_ref(),
+            env.ports.clone(),
+        )),
+        Box::new(audiobridge::AudioBridge::new(
+            env.audiobridge.as_ref(),
             env.ports.clone(),
         )),
     ]

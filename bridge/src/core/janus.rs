@@ -316,11 +316,13 @@ impl Core {
                 .get(&hid)
                 .and_then(|h| h.pc.as_ref())
                 .is_some_and(|pc| pc.local_sdp.is_some());
+        let e2ee = j.get("e2ee").is_some_and(|v| v.as_bool() == Some(true));
         Ok(Jsep {
             kind,
             sdp,
             trickle,
             update,
+            e2ee,
         })
     }
 

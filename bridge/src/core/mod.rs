@@ -5,6 +5,7 @@
 mod admin;
 mod info;
 mod janus;
+mod mixers;
 mod pc;
 mod session;
 mod sip;
@@ -172,6 +173,8 @@ pub struct Core {
     ports: std::sync::Arc<crate::net::PortBank>,
     /// Plain RTP sources (Streaming mountpoints), by the plugin's source id.
     sources: HashMap<u64, sources::SourceState>,
+    /// AudioBridge mixers, by room: the shard each runs on.
+    mixers: HashMap<u64, usize>,
 }
 
 impl Core {
@@ -224,6 +227,7 @@ impl Core {
             rtp_port_range,
             ports,
             sources: HashMap::new(),
+            mixers: HashMap::new(),
             config,
         }
     }

@@ -216,6 +216,12 @@ impl Core {
                 kind,
                 receiving,
             } => self.media_state(handle, mid, kind, receiving),
+            c @ (Command::OpenMixer { .. }
+            | Command::CloseMixer { .. }
+            | Command::MixIn { .. }
+            | Command::MixOut { .. }
+            | Command::MixPlayFile { .. }
+            | Command::MixStopFile { .. }) => self.mixer_command(c),
         }
     }
 
@@ -597,6 +603,12 @@ impl Core {
     }
 
     pub(super) fn on_media_event(&mut self, e: MediaEvent) {
+        if let Some(room) = super::mixers::room_of_leg(e.leg) {
+            if let LegEvent::Mixer(event) = e.event {
+                self.on_mixer_event(room, event);
+            }
+            return;
+        }
         if let Some(source) = super::sources::source_of_leg(e.leg) {
             if let LegEvent::Source(report) = e.event {
                 self.on_source_report(source, report);
@@ -667,7 +679,7 @@ impl Core {
             }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),
             LegEvent::Stats(stats) => pc.stats = Some(stats),
-            LegEvent::Rtp(_) | LegEvent::Source(_) => {}
+            LegEvent::Rtp(_) | LegEvent::Source(_) | LegEvent::Mixer(_) => {}
             LegEvent::SlowLink {
                 mid,
                 kind,

@@ -89,7 +89,16 @@ impl Shard {
         let target = self.bridges.webrtc_of(id);
         let mut written = None;
         let mut failed = None;
+        let mixer = self.mix_of.get(&id).and_then(|m| self.mixers.get_mut(m));
         match slot.leg.handle_datagram(now, source, destination, datagram) {
+            Ok(Some(pkt)) if mixer.is_some() => {
+                // A participant of an AudioBridge room: its audio goes into the mix.
+                if let Some(m) = mixer {
+                    if pkt.kind == MediaKind::Audio && m.accepts(id, pkt.pt) {
+                        m.push_rtp(id, pkt.seq, pkt.payload);
+                    }
+                }
+            }
             Ok(Some(pkt)) => {
                 if let Some((w, leg)) = target.and_then(|w| Some((w, self.legs.get_mut(&w)?))) {
                     // str0m is a dependency that may panic: only that leg fails.

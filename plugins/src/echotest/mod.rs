@@ -238,6 +238,7 @@ mod tests {
                 sdp: "v=0".into(),
                 trickle: None,
                 update: false,
+                e2ee: false,
             }),
         }
     }

@@ -125,6 +125,7 @@ fn offer() -> Option<Jsep> {
         sdp: BROWSER_OFFER.into(),
         trickle: Some(false),
         update: false,
+        e2ee: false,
     })
 }
 

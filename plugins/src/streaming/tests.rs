@@ -235,6 +235,7 @@ fn answer() -> Jsep {
         sdp: "v=0".into(),
         trickle: None,
         update: false,
+        e2ee: false,
     }
 }
 

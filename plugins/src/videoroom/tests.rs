@@ -17,6 +17,7 @@ fn jsep(kind: JsepType, sdp: &str) -> Option<Jsep> {
         sdp: sdp.into(),
         trickle: None,
         update: false,
+        e2ee: false,
     })
 }
 

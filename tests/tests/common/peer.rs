@@ -12,7 +12,7 @@ use cardea_tests::Cardea;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8,
+    MIME_TYPE_OPUS, MIME_TYPE_PCMU, MIME_TYPE_RTX, MIME_TYPE_VP8,
 };
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -34,6 +34,8 @@ use webrtc::peer_connection::{
 use super::STEP;
 
 pub const OPUS_PT: u8 = 111;
+/// G.711 µ-law, registered only with [`PeerOptions::pcmu`].
+pub const PCMU_PT: u8 = 0;
 pub const VP8_PT: u8 = 96;
 /// RTX for VP8, registered only with [`PeerOptions::video_rtx`].
 pub const RTX_PT: u8 = 97;
@@ -182,6 +184,8 @@ pub struct PeerOptions {
     /// Inbound PLI and FIR handed to the local tracks' `poll`, as an encoder hears them
     /// ([`KeyframeRequestsToApp`]).
     pub keyframe_requests: bool,
+    /// PCMU ([`PCMU_PT`]) offered on audio after opus.
+    pub pcmu: bool,
 }
 
 /// A PeerConnection for opus and VP8 reporting to `peer`, bound to the IP of Cardea's first
@@ -196,6 +200,11 @@ pub async fn peer_connection(
     media_engine
         .register_codec(opus(), RtpCodecKind::Audio)
         .expect("register opus");
+    if options.pcmu {
+        media_engine
+            .register_codec(pcmu(), RtpCodecKind::Audio)
+            .expect("register PCMU");
+    }
     media_engine
         .register_codec(vp8(), RtpCodecKind::Video)
         .expect("register VP8");
@@ -358,6 +367,21 @@ pub fn opus() -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type: OPUS_PT,
+    }
+}
+
+/// G.711 µ-law at 8 kHz ([`PeerOptions::pcmu`]).
+pub fn pcmu() -> RTCRtpCodecParameters {
+    RTCRtpCodecParameters {
+        rtp_codec: RTCRtpCodec {
+            mime_type: MIME_TYPE_PCMU.to_owned(),
+            clock_rate: 8000,
+            // 0, not 1: `a=rtpmap:0 PCMU/8000`, as browsers write it.
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![],
+        },
+        payload_type: PCMU_PT,
     }
 }
 

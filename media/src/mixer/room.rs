@@ -1,0 +1,563 @@
+//! One room's mixer: participants' jitter buffers and decoders feed 20 ms frames at the
+//! room's rate; every tick the frames of those who are heard are summed once, and each
+//! listener gets that sum less its own frame, encoded in its codec. Listeners who were not
+//! heard all get the same sum, so it is encoded once per codec and the payload shared.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::g711;
+use super::jitter::{Jitter, Turn};
+use super::resample::Resampler;
+use super::{MixCodec, MixParticipant};
+use crate::bridge::SeqExtender;
+use crate::{LegId, MediaFile};
+
+/// The mixer's frame.
+pub const FRAME: Duration = Duration::from_millis(20);
+/// The most samples one packet may decode to (120 ms at 48 kHz).
+const MAX_DECODED: usize = 5760;
+/// Mean power (per sample, 16-bit scale) under which a frame counts as silence: about
+/// -60 dBFS. Silent participants are left out of the sum and get the shared mix.
+const SILENCE_POWER: i64 = 33 * 33;
+/// Ticks behind the clock after which the mixer gives up catching up and starts afresh.
+const MAX_BEHIND: u32 = 5;
+/// Largest encoded frame.
+const MAX_PAYLOAD: usize = 1275;
+
+/// The sampling rates a room may mix at (Janus's list).
+pub const RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
+
+/// A packet of mix for one participant, in its codec.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub leg: LegId,
+    /// Toward the participant's plain RTP leg rather than its WebRTC leg.
+    pub rtp: bool,
+    pub pt: u8,
+    /// The codec's RTP clock.
+    pub clock: u32,
+    pub ssrc: u32,
+    pub seq: u64,
+    pub ts: u32,
+    pub marker: bool,
+    pub payload: Arc<[u8]>,
+}
+
+/// What a mixer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MixerEvent {
+    /// A played file ended, or could not be played (`error`).
+    FileDone { file: String, error: Option<String> },
+}
+
+enum Decoder {
+    Opus(opus::Decoder),
+    G711 { alaw: bool, resampler: Resampler },
+}
+
+impl Decoder {
+    fn new(codec: MixCodec, rate: u32) -> Result<Self, String> {
+        Ok(match codec {
+            MixCodec::Opus => Self::Opus(
+                opus::Decoder::new(rate, opus::Channels::Mono).map_err(|e| e.to_string())?,
+            ),
+            MixCodec::Pcmu | MixCodec::Pcma => Self::G711 {
+                alaw: codec == MixCodec::Pcma,
+                resampler: Resampler::default(),
+            },
+        })
+    }
+
+    /// Decodes `payload` into `out` (room rate); returns the samples written. A payload
+    /// the decoder refuses is concealed as a loss of one frame.
+    fn decode(&mut self, payload: &[u8], out: &mut [i16], pcm8: &mut [i16], frame: usize) -> usize {
+        match self {
+            Self::Opus(d) => match d.decode(payload, out, false) {
+                Ok(n) => n,
+                Err(_) => self.conceal(None, out, frame),
+            },
+            Self::G711 { alaw, resampler } => {
+                let n8 = payload.len().min(pcm8.len());
+                for (s, &c) in pcm8.iter_mut().zip(&payload[..n8]) {
+                    *s = if *alaw {
+                        g711::alaw_decode(c)
+                    } else {
+                        g711::ulaw_decode(c)
+                    };
+                }
+                // 8 kHz samples to the room's rate (frame samples per 160).
+                let n = (n8 * frame / 160).min(out.len());
+                resampler.process(&pcm8[..n8], &mut out[..n]);
+                n
+            }
+        }
+    }
+
+    /// One frame for a lost packet: recovered from the next packet's FEC when it has it,
+    /// else opus's concealment; silence for G.711.
+    fn conceal(&mut self, next: Option<&[u8]>, out: &mut [i16], frame: usize) -> usize {
+        let out = &mut out[..frame];
+        match self {
+            Self::Opus(d) => {
+                let recovered = next.and_then(|p| d.decode(p, out, true).ok());
+                match recovered.or_else(|| d.decode(&[], out, false).ok()) {
+                    Some(n) => n,
+                    None => {
+                        out.fill(0);
+                        frame
+                    }
+                }
+            }
+            Self::G711 { .. } => {
+                out.fill(0);
+                frame
+            }
+        }
+    }
+}
+
+enum Encoder {
+    Opus(opus::Encoder),
+    G711 {
+        alaw: bool,
+        resampler: Resampler,
+        pcm8: Box<[i16; 160]>,
+    },
+}
+
+impl Encoder {
+    fn new(codec: MixCodec, rate: u32, settings: &MixParticipant) -> Result<Self, String> {
+        let mut e = match codec {
+            MixCodec::Opus => Self::Opus(
+                opus::Encoder::new(rate, opus::Channels::Mono, opus::Application::Voip)
+                    .map_err(|e| e.to_string())?,
+            ),
+            MixCodec::Pcmu | MixCodec::Pcma => Self::G711 {
+                alaw: codec == MixCodec::Pcma,
+                resampler: Resampler::default(),
+                pcm8: Box::new([0; 160]),
+            },
+        };
+        e.configure(settings);
+        Ok(e)
+    }
+
+    fn configure(&mut self, s: &MixParticipant) {
+        if let Self::Opus(e) = self {
+            let bitrate = match s.bitrate {
+                0 => opus::Bitrate::Auto,
+                b => opus::Bitrate::Bits(b.clamp(500, 512_000) as i32),
+            };
+            // Settings libopus refuses keep their previous values.
+            let _ = e.set_bitrate(bitrate);
+            let _ = e.set_complexity(i32::from(s.quality.min(10)));
+            let _ = e.set_inband_fec(s.expected_loss > 0);
+            let _ = e.set_packet_loss_perc(i32::from(s.expected_loss.min(20)));
+        }
+    }
+
+    /// Encodes one frame at the room's rate into `out`; returns the payload's length.
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> usize {
+        match self {
+            Self::Opus(e) => e.encode(pcm, out).unwrap_or(0),
+            Self::G711 {
+                alaw,
+                resampler,
+                pcm8,
+            } => {
+                resampler.process(pcm, &mut pcm8[..]);
+                for (o, &s) in out.iter_mut().zip(pcm8.iter()) {
+                    *o = if *alaw {
+                        g711::alaw_encode(s)
+                    } else {
+                        g711::ulaw_encode(s)
+                    };
+                }
+                pcm8.len()
+            }
+        }
+    }
+}
+
+struct Member {
+    leg: LegId,
+    settings: MixParticipant,
+    jitter: Jitter,
+    /// Extends a plain RTP participant's sequence numbers.
+    seq_in: SeqExtender,
+    decoder: Decoder,
+    /// Decoded samples not yet mixed (packets need not be 20 ms long).
+    fifo: Vec<i16>,
+    /// This tick's frame, gain applied.
+    frame: Vec<i32>,
+    /// Heard this tick.
+    heard: bool,
+    /// Its own mix's encoder, made the first time it is heard.
+    encoder: Option<Encoder>,
+    ssrc: u32,
+    seq: u64,
+    ts: u32,
+    sent: bool,
+}
+
+struct Playing {
+    file: String,
+    media: MediaFile,
+    next: usize,
+    looped: bool,
+    decoder: opus::Decoder,
+    fifo: Vec<i16>,
+}
+
+/// A room's mixer, sans-IO: packets in with [`Self::push`], ticks with
+/// [`Self::handle_timeout`], packets out with [`Self::drain_outgoing`].
+pub struct Mixer {
+    id: LegId,
+    rate: u32,
+    /// Samples per frame at the room's rate.
+    frame: usize,
+    members: Vec<Member>,
+    playing: Vec<Playing>,
+    shared: [Option<Encoder>; 3],
+    next_tick: Option<Instant>,
+    total: Vec<i32>,
+    pcm: Vec<i16>,
+    pcm8: Vec<i16>,
+    mix: Vec<i16>,
+    payload: Vec<u8>,
+    out: Vec<Outgoing>,
+    events: Vec<MixerEvent>,
+    /// Frames mixed since the start (for the Admin API and benchmarks).
+    pub ticks: u64,
+}
+
+impl std::fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mixer")
+            .field("id", &self.id)
+            .field("rate", &self.rate)
+            .field("members", &self.members.len())
+            .finish()
+    }
+}
+
+fn codec_index(codec: MixCodec) -> usize {
+    match codec {
+        MixCodec::Opus => 0,
+        MixCodec::Pcmu => 1,
+        MixCodec::Pcma => 2,
+    }
+}
+
+impl Mixer {
+    /// A mixer at `rate` Hz (one of [`RATES`]; others are taken as 16 kHz).
+    pub fn new(id: LegId, rate: u32) -> Self {
+        let rate = if RATES.contains(&rate) { rate } else { 16_000 };
+        let frame = (rate / 50) as usize;
+        Self {
+            id,
+            rate,
+            frame,
+            members: Vec::new(),
+            playing: Vec::new(),
+            shared: [None, None, None],
+            next_tick: None,
+            total: vec![0; frame],
+            pcm: vec![0; MAX_DECODED],
+            pcm8: vec![0; MAX_DECODED],
+            mix: vec![0; frame],
+            payload: vec![0; MAX_PAYLOAD],
+            out: Vec::new(),
+            events: Vec::new(),
+            ticks: 0,
+        }
+    }
+
+    pub fn id(&self) -> LegId {
+        self.id
+    }
+
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    pub fn has_member(&self, leg: LegId) -> bool {
+        self.members.iter().any(|m| m.leg == leg)
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn legs(&self) -> impl Iterator<Item = (LegId, bool)> + '_ {
+        self.members.iter().map(|m| (m.leg, m.settings.rtp))
+    }
+
+    /// Adds a participant, or changes one's settings (a new codec starts its decoding
+    /// afresh).
+    pub fn join(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        settings: MixParticipant,
+    ) -> Result<(), String> {
+        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+            if m.settings.codec != settings.codec {
+                m.decoder = Decoder::new(settings.codec, self.rate)?;
+                m.encoder = None;
+                m.jitter.reset();
+                m.fifo.clear();
+            } else if let Some(e) = &mut m.encoder {
+                e.configure(&settings);
+            }
+            m.settings = settings;
+            return Ok(());
+        }
+        let decoder = Decoder::new(settings.codec, self.rate)?;
+        let ssrc = (leg.0 as u32).rotate_left(13) ^ (leg.0 >> 32) as u32 ^ 0x6d69_7800;
+        self.members.push(Member {
+            leg,
+            settings,
+            jitter: Jitter::default(),
+            seq_in: SeqExtender::default(),
+            decoder,
+            fifo: Vec::with_capacity(MAX_DECODED + self.frame),
+            frame: vec![0; self.frame],
+            heard: false,
+            encoder: None,
+            ssrc,
+            seq: 0,
+            ts: 0,
+            sent: false,
+        });
+        self.next_tick.get_or_insert(now + FRAME);
+        Ok(())
+    }
+
+    pub fn leave(&mut self, leg: LegId) -> bool {
+        let before = self.members.len();
+        self.members.retain(|m| m.leg != leg);
+        if self.members.is_empty() && self.playing.is_empty() {
+            self.next_tick = None;
+        }
+        self.members.len() != before
+    }
+
+    /// An RTP packet from participant `leg` (its payload type already checked).
+    pub fn push(&mut self, leg: LegId, seq: u64, payload: &[u8]) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+            m.jitter.push(seq, payload);
+        }
+    }
+
+    /// An RTP packet from participant `leg` numbered with the wire's 16 bits (a plain RTP
+    /// participant).
+    pub fn push_rtp(&mut self, leg: LegId, seq: u16, payload: &[u8]) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+            if let Some(seq) = m.seq_in.extend(seq) {
+                m.jitter.push(seq, payload);
+            }
+        }
+    }
+
+    /// Whether `pt` is what participant `leg` sends.
+    pub fn accepts(&self, leg: LegId, pt: u8) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.leg == leg && m.settings.pt == pt)
+    }
+
+    /// Plays an Ogg/Opus file into the mix (replacing one of the same name).
+    pub fn play(&mut self, now: Instant, file: String, media: MediaFile, looped: bool) {
+        self.stop(&file);
+        match opus::Decoder::new(self.rate, opus::Channels::Mono) {
+            Ok(decoder) => {
+                self.playing.push(Playing {
+                    file,
+                    media,
+                    next: 0,
+                    looped,
+                    decoder,
+                    fifo: Vec::with_capacity(MAX_DECODED + self.frame),
+                });
+                self.next_tick.get_or_insert(now + FRAME);
+            }
+            Err(e) => self.events.push(MixerEvent::FileDone {
+                file,
+                error: Some(e.to_string()),
+            }),
+        }
+    }
+
+    /// Stops a file; true if it was playing (no event is reported for it).
+    pub fn stop(&mut self, file: &str) -> bool {
+        let before = self.playing.len();
+        self.playing.retain(|p| p.file != file);
+        before != self.playing.len()
+    }
+
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.next_tick
+    }
+
+    /// Mixes every frame that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(mut at) = self.next_tick else {
+            return;
+        };
+        let mut behind = 0;
+        while at <= now {
+            if behind == MAX_BEHIND {
+                at = now + FRAME;
+                break;
+            }
+            self.tick(at);
+            at += FRAME;
+            behind += 1;
+        }
+        self.next_tick = (!self.members.is_empty() || !self.playing.is_empty()).then_some(at);
+    }
+
+    pub fn drain_outgoing(&mut self) -> std::vec::Drain<'_, Outgoing> {
+        self.out.drain(..)
+    }
+
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, MixerEvent> {
+        self.events.drain(..)
+    }
+
+    fn tick(&mut self, _at: Instant) {
+        self.ticks += 1;
+        let n = self.frame;
+        self.total.fill(0);
+        for m in &mut self.members {
+            m.heard = false;
+            while m.fifo.len() < n {
+                let got = match m.jitter.turn() {
+                    Turn::Packet(p) => m.decoder.decode(p, &mut self.pcm, &mut self.pcm8, n),
+                    Turn::Lost { next } => m.decoder.conceal(next, &mut self.pcm, n),
+                    Turn::Nothing => break,
+                };
+                m.jitter.advance();
+                m.fifo.extend_from_slice(&self.pcm[..got]);
+            }
+            if m.fifo.len() < n {
+                continue;
+            }
+            let gain = i32::from(m.settings.volume);
+            let mut power: i64 = 0;
+            for (f, &s) in m.frame.iter_mut().zip(&m.fifo[..n]) {
+                let v = i32::from(s) * gain / 100;
+                power += i64::from(v) * i64::from(v);
+                *f = v;
+            }
+            m.fifo.drain(..n);
+            m.heard = !m.settings.muted && power / n as i64 > SILENCE_POWER;
+            if m.heard {
+                for (t, f) in self.total.iter_mut().zip(&m.frame) {
+                    *t += f;
+                }
+            }
+        }
+        self.mix_files();
+        // The shared mix, once per codec that a listener who was not heard uses.
+        let mut shared: [Option<Arc<[u8]>>; 3] = [None, None, None];
+        for m in self
+            .members
+            .iter()
+            .filter(|m| !m.heard && !m.settings.suspended)
+        {
+            let i = codec_index(m.settings.codec);
+            if shared[i].is_some() {
+                continue;
+            }
+            for (o, &t) in self.mix.iter_mut().zip(&self.total) {
+                *o = t.clamp(-32768, 32767) as i16;
+            }
+            if self.shared[i].is_none() {
+                self.shared[i] =
+                    Encoder::new(m.settings.codec, self.rate, &MixParticipant::default()).ok();
+            }
+            if let Some(e) = &mut self.shared[i] {
+                let len = e.encode(&self.mix, &mut self.payload);
+                shared[i] = Some(Arc::from(&self.payload[..len]));
+            }
+        }
+        for m in &mut self.members {
+            let step = m.settings.codec.clock_rate() / 50;
+            if m.settings.suspended {
+                m.ts = m.ts.wrapping_add(step);
+                continue;
+            }
+            let payload = if m.heard {
+                // Everyone but itself.
+                for ((o, &t), &f) in self.mix.iter_mut().zip(&self.total).zip(&m.frame) {
+                    *o = (t - f).clamp(-32768, 32767) as i16;
+                }
+                if m.encoder.is_none() {
+                    m.encoder = Encoder::new(m.settings.codec, self.rate, &m.settings).ok();
+                }
+                m.encoder.as_mut().map(|e| {
+                    let len = e.encode(&self.mix, &mut self.payload);
+                    Arc::from(&self.payload[..len])
+                })
+            } else {
+                shared[codec_index(m.settings.codec)].clone()
+            };
+            if let Some(payload) = payload.filter(|p| !p.is_empty()) {
+                self.out.push(Outgoing {
+                    leg: m.leg,
+                    rtp: m.settings.rtp,
+                    pt: m.settings.pt,
+                    clock: m.settings.codec.clock_rate(),
+                    ssrc: m.ssrc,
+                    seq: m.seq,
+                    ts: m.ts,
+                    marker: !m.sent,
+                    payload,
+                });
+                m.seq += 1;
+                m.sent = true;
+            }
+            m.ts = m.ts.wrapping_add(step);
+        }
+    }
+
+    /// Adds the files being played to the sum; those that ended are reported.
+    fn mix_files(&mut self) {
+        let n = self.frame;
+        let mut i = 0;
+        while i < self.playing.len() {
+            let p = &mut self.playing[i];
+            let mut wraps = 0;
+            while p.fifo.len() < n {
+                if p.next >= p.media.frames.len() {
+                    // A file that decodes to nothing must not loop for ever.
+                    wraps += 1;
+                    if !p.looped || wraps > 1 {
+                        break;
+                    }
+                    p.next = 0;
+                }
+                let (payload, _) = &p.media.frames[p.next];
+                p.next += 1;
+                let got = p.decoder.decode(payload, &mut self.pcm, false).unwrap_or(0);
+                p.fifo.extend_from_slice(&self.pcm[..got]);
+            }
+            if p.fifo.len() >= n {
+                for (t, &s) in self.total.iter_mut().zip(&p.fifo[..n]) {
+                    *t += i32::from(s);
+                }
+                p.fifo.drain(..n);
+                i += 1;
+            } else {
+                let done = self.playing.remove(i);
+                self.events.push(MixerEvent::FileDone {
+                    file: done.file,
+                    error: None,
+                });
+            }
+        }
+    }
+}
