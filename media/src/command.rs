@@ -7,7 +7,7 @@ use std::time::Duration;
 use str0m::media::Mid;
 use str0m::media::Rid;
 
-use crate::mixer::{MixParticipant, Mixer};
+use crate::mixer::{MixForward, MixParticipant, Mixer};
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
 use crate::{
     Forwarder, LegId, MediaError, MediaFile, MediaKind, OfferMedia, RtpSource, VideoCodec,
@@ -186,6 +186,15 @@ pub enum MediaCommand {
     MixStop {
         mixer: LegId,
         file: String,
+    },
+    /// Sends a plain RTP copy of mixer `mixer`'s whole mix (`rtp_forward`).
+    MixForward {
+        mixer: LegId,
+        forward: MixForward,
+    },
+    MixStopForward {
+        mixer: LegId,
+        id: u32,
     },
     /// Sends a key press to the SIP peer as RFC 4733 telephone-events.
     SendDtmf {

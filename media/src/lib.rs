@@ -33,7 +33,7 @@ pub use forward::Forwarder;
 pub use layers::VideoCodec;
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use media_file::{opus_samples, MediaFile, MediaFileError};
-pub use mixer::{MixCodec, MixParticipant};
+pub use mixer::{MixCodec, MixForward, MixParticipant};
 pub use router::{Edge, Router};
 pub use shard::Shard;
 pub use source::{RtpSource, SourceReport, SourceStream};

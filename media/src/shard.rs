@@ -326,6 +326,18 @@ impl Shard {
                 }
                 self.settle_mixer(now, mixer);
             }
+            MediaCommand::MixForward { mixer, forward } => {
+                if let Some(m) = self.mixers.get_mut(&mixer) {
+                    m.forward(now, forward);
+                }
+                self.settle_mixer(now, mixer);
+            }
+            MediaCommand::MixStopForward { mixer, id } => {
+                if let Some(m) = self.mixers.get_mut(&mixer) {
+                    m.stop_forward(id);
+                }
+                self.settle_mixer(now, mixer);
+            }
             MediaCommand::MixStop { mixer, file } => {
                 if let Some(m) = self.mixers.get_mut(&mixer) {
                     m.stop(&file);

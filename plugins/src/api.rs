@@ -8,7 +8,7 @@ use cardea_sip::{Method, Request, Response};
 use serde_json::Value;
 
 pub use cardea_media::MediaKind;
-pub use cardea_media::{MixCodec, MixParticipant};
+pub use cardea_media::{MixCodec, MixForward, MixParticipant};
 
 /// A Janus handle id; the plugin's per-handle state is keyed by it.
 pub type HandleId = u64;
@@ -274,6 +274,10 @@ pub enum Command {
     },
     /// Stop playing `file` in mixer `room`.
     MixStopFile { room: u64, file: String },
+    /// Send a plain RTP copy of mixer `room`'s whole mix (AudioBridge `rtp_forward`).
+    MixForward { room: u64, forward: MixForward },
+    /// Stop forwarder `id` of mixer `room`.
+    MixStopForward { room: u64, id: u32 },
 }
 
 /// One stream of a plain RTP source.

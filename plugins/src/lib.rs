@@ -17,9 +17,9 @@ pub mod videoroom;
 pub mod sip;
 
 pub use api::{
-    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixParticipant,
-    OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, Reoffer, Reply, RtpConfig, RtpPorts, SipIn,
-    SipOut, SourceInput, SourceIo, SourceReport, SourceSpec, SrtpKeys,
+    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixForward,
+    MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, Reoffer, Reply, RtpConfig,
+    RtpPorts, SipIn, SipOut, SourceInput, SourceIo, SourceReport, SourceSpec, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 

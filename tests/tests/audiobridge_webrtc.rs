@@ -108,6 +108,97 @@ async fn audiobridge_pcmu_participant_mixes_with_opus_ones() {
         .expect("the PCMU exchange did not finish within 45 s");
 }
 
+/// `rtp_forward` sends the room's whole mix (both tones) as plain PCMU RTP to a UDP
+/// socket, 50 packets a second with continuous numbering, and `stop_rtp_forward` stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiobridge_rtp_forward_sends_the_whole_mix() {
+    let cardea = Cardea::start("");
+    let mut admin = Handle::attach(&cardea, PLUGIN).await;
+    let room = create_room(&mut admin, 1702, Some(16_000)).await;
+    let peers = vec![
+        Peer::join(&cardea, room, "tone-0", Some(0)).await,
+        Peer::join(&cardea, room, "tone-1", Some(1)).await,
+    ];
+    wait_all_setup(&admin, room, &peers).await;
+    let sink = UdpSocket::bind("127.0.0.1:0").await.expect("bind the sink");
+    let port = sink.local_addr().unwrap().port();
+    let reply = admin
+        .sync_request(json!({
+            "request": "rtp_forward", "room": room, "secret": SECRET, "host": "127.0.0.1",
+            "port": port, "codec": "pcmu", "ptype": 0, "ssrc": 4242,
+        }))
+        .await;
+    let data = sync_data(&reply, "rtp_forward");
+    let stream = data["stream_id"].as_u64().expect("stream_id");
+    assert_eq!(data["port"], port, "{reply}");
+    let listed = admin
+        .sync_request(json!({"request": "listforwarders", "room": room, "secret": SECRET}))
+        .await;
+    let list = &sync_data(&listed, "listforwarders")["rtp_forwarders"];
+    assert_eq!(list[0]["stream_id"], stream, "{listed}");
+    assert_eq!(list[0]["codec"], "pcmu", "{listed}");
+
+    sleep(WARM_UP).await;
+    let mut buf = [0u8; 1500];
+    while let Ok(Ok(_)) = timeout(Duration::from_millis(1), sink.recv_from(&mut buf)).await {}
+    let end = Instant::now() + WINDOW;
+    let mut samples = Vec::new();
+    let mut seqs = Vec::new();
+    while let Ok(Ok((n, _))) = timeout(end - Instant::now(), sink.recv_from(&mut buf)).await {
+        assert!(n == 12 + G711_FRAME, "a forwarded packet of {n} bytes");
+        assert_eq!(buf[1] & 0x7f, 0, "payload type");
+        assert_eq!(
+            u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]),
+            4242,
+            "ssrc"
+        );
+        seqs.push(u16::from_be_bytes([buf[2], buf[3]]));
+        samples.extend(
+            buf[12..n]
+                .iter()
+                .map(|&b| f32::from(audio::ulaw_decode(b)) / 32768.0),
+        );
+        if Instant::now() >= end {
+            break;
+        }
+    }
+    assert!(
+        (MIN_PACKETS..=MAX_PACKETS).contains(&seqs.len()),
+        "{} forwarded packets in a second",
+        seqs.len()
+    );
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+        "seq {seqs:?}"
+    );
+    let levels = tone_levels_at(&samples, G711_RATE, &TONES[..2]);
+    for (tone, level) in TONES.iter().zip(&levels) {
+        assert!(
+            *level > PRESENT_DBFS,
+            "{tone} Hz in the forwarded mix at {level:.1} dBFS"
+        );
+    }
+
+    let stopped = admin
+        .sync_request(json!({
+            "request": "stop_rtp_forward", "room": room, "secret": SECRET, "stream_id": stream,
+        }))
+        .await;
+    sync_data(&stopped, "stop_rtp_forward");
+    sleep(Duration::from_millis(200)).await;
+    while let Ok(Ok(_)) = timeout(Duration::from_millis(1), sink.recv_from(&mut buf)).await {}
+    let late = timeout(Duration::from_millis(300), sink.recv_from(&mut buf)).await;
+    assert!(
+        late.is_err(),
+        "packets still forwarded after stop_rtp_forward"
+    );
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+}
+
 async fn mix_mute_leave(rate: u32) {
     let cardea = Cardea::start("");
     let mut admin = Handle::attach(&cardea, PLUGIN).await;

@@ -127,6 +127,18 @@ impl Core {
                     );
                 }
             }
+            Command::MixForward { room, forward } => {
+                if let Some(&shard) = self.mixers.get(&room) {
+                    let mixer = mixer_leg_id(room);
+                    self.media(shard, MediaCommand::MixForward { mixer, forward });
+                }
+            }
+            Command::MixStopForward { room, id } => {
+                if let Some(&shard) = self.mixers.get(&room) {
+                    let mixer = mixer_leg_id(room);
+                    self.media(shard, MediaCommand::MixStopForward { mixer, id });
+                }
+            }
             _ => {}
         }
     }

@@ -221,7 +221,9 @@ impl Core {
             | Command::MixIn { .. }
             | Command::MixOut { .. }
             | Command::MixPlayFile { .. }
-            | Command::MixStopFile { .. }) => self.mixer_command(c),
+            | Command::MixStopFile { .. }
+            | Command::MixForward { .. }
+            | Command::MixStopForward { .. }) => self.mixer_command(c),
         }
     }
 

@@ -85,3 +85,16 @@ impl Default for MixParticipant {
         }
     }
 }
+
+/// A plain RTP copy of a room's whole mix (Janus's AudioBridge `rtp_forward`), sent from
+/// the shard's media socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixForward {
+    pub id: u32,
+    pub destination: std::net::SocketAddr,
+    pub codec: MixCodec,
+    pub pt: u8,
+    pub ssrc: u32,
+    /// Send (silence) even while nobody is in the room.
+    pub always_on: bool,
+}

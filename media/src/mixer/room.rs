@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use super::g711;
 use super::jitter::{Jitter, Turn};
 use super::resample::Resampler;
-use super::{MixCodec, MixParticipant};
+use super::{MixCodec, MixForward, MixParticipant};
+use str0m::net::{Protocol, Transmit};
+
 use crate::bridge::SeqExtender;
 use crate::{LegId, MediaFile};
 
@@ -201,6 +203,12 @@ struct Member {
     sent: bool,
 }
 
+struct Forwarding {
+    to: MixForward,
+    seq: u16,
+    ts: u32,
+}
+
 struct Playing {
     file: String,
     media: MediaFile,
@@ -219,6 +227,9 @@ pub struct Mixer {
     frame: usize,
     members: Vec<Member>,
     playing: Vec<Playing>,
+    forwards: Vec<Forwarding>,
+    /// Datagrams for the forwarders, from the shard's media socket.
+    forwarded: Vec<Transmit>,
     shared: [Option<Encoder>; 3],
     next_tick: Option<Instant>,
     total: Vec<i32>,
@@ -261,6 +272,8 @@ impl Mixer {
             frame,
             members: Vec::new(),
             playing: Vec::new(),
+            forwards: Vec::new(),
+            forwarded: Vec::new(),
             shared: [None, None, None],
             next_tick: None,
             total: vec![0; frame],
@@ -338,7 +351,7 @@ impl Mixer {
     pub fn leave(&mut self, leg: LegId) -> bool {
         let before = self.members.len();
         self.members.retain(|m| m.leg != leg);
-        if self.members.is_empty() && self.playing.is_empty() {
+        if !self.busy() {
             self.next_tick = None;
         }
         self.members.len() != before
@@ -390,6 +403,34 @@ impl Mixer {
         }
     }
 
+    /// Whether a tick has anything to do.
+    fn busy(&self) -> bool {
+        !self.members.is_empty() || !self.playing.is_empty() || !self.forwards.is_empty()
+    }
+
+    /// Sends a copy of the whole mix to `to` (replacing a forwarder with its id).
+    pub fn forward(&mut self, now: Instant, to: MixForward) {
+        self.stop_forward(to.id);
+        self.forwards.push(Forwarding { to, seq: 0, ts: 0 });
+        self.next_tick.get_or_insert(now + FRAME);
+    }
+
+    /// Stops forwarder `id`; true if there was one.
+    pub fn stop_forward(&mut self, id: u32) -> bool {
+        let before = self.forwards.len();
+        self.forwards.retain(|f| f.to.id != id);
+        before != self.forwards.len()
+    }
+
+    pub fn forward_count(&self) -> usize {
+        self.forwards.len()
+    }
+
+    /// The forwarders' datagrams of the ticks so far.
+    pub fn drain_forwarded(&mut self) -> std::vec::Drain<'_, Transmit> {
+        self.forwarded.drain(..)
+    }
+
     /// Stops a file; true if it was playing (no event is reported for it).
     pub fn stop(&mut self, file: &str) -> bool {
         let before = self.playing.len();
@@ -416,7 +457,7 @@ impl Mixer {
             at += FRAME;
             behind += 1;
         }
-        self.next_tick = (!self.members.is_empty() || !self.playing.is_empty()).then_some(at);
+        self.next_tick = self.busy().then_some(at);
     }
 
     pub fn drain_outgoing(&mut self) -> std::vec::Drain<'_, Outgoing> {
@@ -463,26 +504,39 @@ impl Mixer {
         self.mix_files();
         // The shared mix, once per codec that a listener who was not heard uses.
         let mut shared: [Option<Arc<[u8]>>; 3] = [None, None, None];
-        for m in self
+        let occupied = !self.members.is_empty();
+        let listeners = self
             .members
             .iter()
             .filter(|m| !m.heard && !m.settings.suspended)
+            .map(|m| m.settings.codec);
+        let forwarders = self
+            .forwards
+            .iter()
+            .filter(|f| occupied || f.to.always_on)
+            .map(|f| f.to.codec);
+        let mut codecs = [false; 3];
+        for codec in listeners.chain(forwarders) {
+            codecs[codec_index(codec)] = true;
+        }
+        for (i, codec) in [MixCodec::Opus, MixCodec::Pcmu, MixCodec::Pcma]
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| codecs[*i])
         {
-            let i = codec_index(m.settings.codec);
-            if shared[i].is_some() {
-                continue;
-            }
             for (o, &t) in self.mix.iter_mut().zip(&self.total) {
                 *o = t.clamp(-32768, 32767) as i16;
             }
             if self.shared[i].is_none() {
-                self.shared[i] =
-                    Encoder::new(m.settings.codec, self.rate, &MixParticipant::default()).ok();
+                self.shared[i] = Encoder::new(codec, self.rate, &MixParticipant::default()).ok();
             }
             if let Some(e) = &mut self.shared[i] {
                 let len = e.encode(&self.mix, &mut self.payload);
                 shared[i] = Some(Arc::from(&self.payload[..len]));
             }
+        }
+        if !self.forwards.is_empty() {
+            self.send_forwards(&shared);
         }
         for m in &mut self.members {
             let step = m.settings.codec.clock_rate() / 50;
@@ -521,6 +575,35 @@ impl Mixer {
                 m.sent = true;
             }
             m.ts = m.ts.wrapping_add(step);
+        }
+    }
+
+    /// The whole mix, as RTP datagrams to the forwarders.
+    fn send_forwards(&mut self, shared: &[Option<Arc<[u8]>>; 3]) {
+        let occupied = !self.members.is_empty();
+        for f in &mut self.forwards {
+            let step = f.to.codec.clock_rate() / 50;
+            let payload = shared[codec_index(f.to.codec)]
+                .as_ref()
+                .filter(|_| occupied || f.to.always_on);
+            if let Some(payload) = payload {
+                let mut datagram = Vec::with_capacity(12 + payload.len());
+                datagram.push(0x80);
+                datagram.push((f.to.pt & 0x7f) | if f.seq == 0 { 0x80 } else { 0 });
+                datagram.extend_from_slice(&f.seq.to_be_bytes());
+                datagram.extend_from_slice(&f.ts.to_be_bytes());
+                datagram.extend_from_slice(&f.to.ssrc.to_be_bytes());
+                datagram.extend_from_slice(payload);
+                self.forwarded.push(Transmit {
+                    proto: Protocol::Udp,
+                    // The I/O loop sends these from the shard's media socket.
+                    source: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    destination: f.to.destination,
+                    contents: datagram.into(),
+                });
+                f.seq = f.seq.wrapping_add(1);
+            }
+            f.ts = f.ts.wrapping_add(step);
         }
     }
 

@@ -96,6 +96,7 @@ impl Shard {
             return;
         };
         mixer.handle_timeout(now);
+        self.transmits.extend(mixer.drain_forwarded());
         let mut out = std::mem::take(&mut self.mix_out);
         out.extend(mixer.drain_outgoing());
         let mut failed = Vec::new();

@@ -60,6 +60,8 @@ pub struct Room {
     /// Participant ids and their handles.
     pub participants: BTreeMap<u64, HandleId>,
     pub announcements: BTreeMap<String, Announcement>,
+    /// `rtp_forward`s of the mix: their `listforwarders` entries by stream id.
+    pub forwarders: BTreeMap<u32, Value>,
 }
 
 /// The strings of array `name`, with Janus's complaint about anything else.
@@ -105,6 +107,7 @@ impl Room {
             muted: false,
             participants: BTreeMap::new(),
             announcements: BTreeMap::new(),
+            forwarders: BTreeMap::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use super::error::AbError;
 use super::room::{Announcement, Room};
 use super::{check_secret, random_id, random_uuid, same_secret, AudioBridge};
 use crate::fields::Fields;
-use crate::{Command, Ctx, HandleId};
+use crate::{Command, Ctx, HandleId, MixCodec, MixForward};
 
 impl AudioBridge {
     pub(super) fn answer_now(
@@ -147,29 +147,28 @@ impl AudioBridge {
                 }
                 Ok(json!({ "audiobridge": "success", "mjrs": false }))
             }
-            "rtp_forward" => {
-                self.check_forward(f)?;
-                f.str("group")?;
-                f.u64("ssrc")?;
-                f.str("codec")?;
-                f.u64("ptype")?;
-                f.required_u64("port")?;
-                f.required_str("host")?;
-                self.managed(f)?;
-                Err(AbError::Unknown(
-                    "Forwarding the mix over RTP is not supported by this server".into(),
-                ))
-            }
+            "rtp_forward" => self.rtp_forward(ctx, f),
             "stop_rtp_forward" => {
                 let stream_id = f.required_u64("stream_id")?;
                 self.check_forward(f)?;
                 let room = self.managed(f)?;
-                // No forwarder exists, so there is none to stop (Janus answers alike).
-                Ok(json!({ "audiobridge": "success", "room": room.id, "stream_id": stream_id }))
+                let id = room.id;
+                if let Some(stream) = u32::try_from(stream_id)
+                    .ok()
+                    .filter(|s| room.forwarders.remove(s).is_some())
+                {
+                    ctx.push(Command::MixStopForward {
+                        room: id,
+                        id: stream,
+                    });
+                }
+                // Stopping one that is not there succeeds too, as in Janus.
+                Ok(json!({ "audiobridge": "success", "room": id, "stream_id": stream_id }))
             }
             "listforwarders" => {
                 let room = self.managed(f)?;
-                Ok(json!({ "audiobridge": "forwarders", "room": room.id, "rtp_forwarders": [] }))
+                let list: Vec<Value> = room.forwarders.values().cloned().collect();
+                Ok(json!({ "audiobridge": "forwarders", "room": room.id, "rtp_forwarders": list }))
             }
             "play_file" => self.play_file(ctx, f),
             "is_playing" => {
@@ -463,6 +462,87 @@ impl AudioBridge {
             }
         }
         Ok(())
+    }
+
+    /// A plain RTP copy of the room's whole mix to `host:port` (an IP address: names are
+    /// not resolved here).
+    fn rtp_forward(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, AbError> {
+        self.check_forward(f)?;
+        let group = f.str("group")?.map(str::to_owned);
+        let ssrc = f.u64("ssrc")?;
+        let codec = match f.str("codec")? {
+            None => MixCodec::Opus,
+            Some(name) => MixCodec::from_name(name)
+                .ok_or_else(|| AbError::InvalidElement(format!("Unsupported codec ({name})")))?,
+        };
+        let default_pt = match codec {
+            MixCodec::Opus => 100,
+            MixCodec::Pcmu => 0,
+            MixCodec::Pcma => 8,
+        };
+        let pt = match f.u64("ptype")? {
+            None => default_pt,
+            Some(p) if p < 128 => p as u8,
+            Some(_) => return Err(AbError::InvalidElement("Invalid ptype (0-127)".into())),
+        };
+        let port = f.required_u64("port")?;
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| AbError::InvalidElement("Invalid port".into()))?;
+        let host = f.required_str("host")?.to_owned();
+        let ip: std::net::IpAddr = host.parse().map_err(|_| {
+            AbError::InvalidElement(format!(
+                "Invalid host address ({host}): an IP address is needed"
+            ))
+        })?;
+        if f.get("srtp_crypto").is_some() {
+            return Err(AbError::Unknown(
+                "SRTP forwarding of the mix is not supported by this server".into(),
+            ));
+        }
+        let always_on = f.bool("always_on")?.unwrap_or(false);
+        let room = self.managed(f)?;
+        if let Some(g) = &group {
+            if !room.groups.is_empty() && !room.groups.contains(g) {
+                return Err(AbError::NoSuchGroup(format!("No such group ({g})")));
+            }
+        }
+        let stream_id = loop {
+            let id = rand::random::<u32>() >> 1;
+            if id != 0 && !room.forwarders.contains_key(&id) {
+                break id;
+            }
+        };
+        let ssrc = ssrc.map_or(stream_id, |s| s as u32);
+        let mut entry = json!({
+            "stream_id": stream_id, "ip": ip.to_string(), "port": port, "ssrc": ssrc,
+            "codec": codec.name(), "ptype": pt, "srtp": false, "always_on": always_on,
+        });
+        if let Some(g) = &group {
+            entry["group"] = g.clone().into();
+        }
+        room.forwarders.insert(stream_id, entry);
+        let id = room.id;
+        ctx.push(Command::MixForward {
+            room: id,
+            forward: MixForward {
+                id: stream_id,
+                destination: std::net::SocketAddr::new(ip, port),
+                codec,
+                pt,
+                ssrc,
+                always_on,
+            },
+        });
+        let mut answer = json!({
+            "audiobridge": "success", "room": id, "stream_id": stream_id,
+            "host": host, "port": port,
+        });
+        if let Some(g) = group {
+            answer["group"] = g.into();
+        }
+        Ok(answer)
     }
 
     fn play_file(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, AbError> {

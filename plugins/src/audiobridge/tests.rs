@@ -1105,9 +1105,14 @@ fn what_this_server_does_not_do_is_refused_plainly() {
         &mut p,
         &mut ctx,
         1,
-        json!({ "request": "rtp_forward", "room": 7, "host": "127.0.0.1", "port": 5000 }),
+        json!({ "request": "rtp_forward", "room": 7, "host": "127.0.0.1", "port": 5000, "codec": "pcmu" }),
     );
-    assert_eq!(r["error_code"], 499);
+    assert_eq!(r["audiobridge"], "success");
+    let stream = r["stream_id"].as_u64().unwrap();
+    assert!(ctx.commands.iter().any(|c| matches!(c,
+        Command::MixForward { room: 7, forward } if forward.pt == 0
+            && forward.destination == "127.0.0.1:5000".parse().unwrap()
+            && u64::from(forward.id) == stream)));
     let r = sync(
         &mut p,
         &mut ctx,
@@ -1115,6 +1120,28 @@ fn what_this_server_does_not_do_is_refused_plainly() {
         json!({ "request": "rtp_forward", "room": 7, "host": "127.0.0.1" }),
     );
     assert_eq!(r["error"], "Missing mandatory element (port)");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        1,
+        json!({ "request": "rtp_forward", "room": 7, "host": "pbx.example", "port": 5000 }),
+    );
+    assert_eq!(r["error_code"], 484);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        1,
+        json!({ "request": "listforwarders", "room": 7 }),
+    );
+    assert_eq!(r["rtp_forwarders"][0]["stream_id"], stream);
+    assert_eq!(r["rtp_forwarders"][0]["codec"], "pcmu");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        1,
+        json!({ "request": "stop_rtp_forward", "room": 7, "stream_id": stream }),
+    );
+    assert_eq!(r["audiobridge"], "success");
     let r = sync(
         &mut p,
         &mut ctx,
