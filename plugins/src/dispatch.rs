@@ -131,3 +131,60 @@ macro_rules! requests {
     };
 }
 pub(crate) use requests;
+
+/// Pushes event `data` to `handle`'s session, without JSEP.
+pub fn push(
+    ctx: &mut crate::Ctx,
+    handle: crate::HandleId,
+    transaction: Option<String>,
+    data: serde_json::Value,
+) {
+    ctx.push(crate::Command::PushEvent {
+        handle,
+        transaction,
+        data,
+        jsep: None,
+    });
+}
+
+#[cfg(test)]
+pub mod test_support {
+    use serde_json::Value;
+
+    use crate::{Command, Ctx, HandleId, Jsep, JsepAction, Message, Plugin, Reply};
+
+    /// Sends an async request on `handle` (attaching it first); returns the answering
+    /// event's data and JSEP action.
+    pub fn event(
+        p: &mut dyn Plugin,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        body: Value,
+        jsep: Option<Jsep>,
+    ) -> (Value, Option<JsepAction>) {
+        p.create_session(handle).ok();
+        let before = ctx.commands.len();
+        let reply = p.handle_message(
+            ctx,
+            Message {
+                handle,
+                transaction: Some("a".into()),
+                body,
+                jsep,
+            },
+        );
+        assert!(matches!(reply, Reply::Ack), "not acknowledged: {reply:?}");
+        ctx.commands[before..]
+            .iter()
+            .find_map(|c| match c {
+                Command::PushEvent {
+                    handle: h,
+                    transaction: Some(t),
+                    data,
+                    jsep,
+                } if *h == handle && t == "a" => Some((data.clone(), jsep.clone())),
+                _ => None,
+            })
+            .expect("an answer event")
+    }
+}

@@ -13,6 +13,25 @@ pub enum FieldError {
     Invalid(String),
 }
 
+/// Compares a secret the client gave with the expected one in constant time.
+pub fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// What checking a request's secret found (Janus's JANUS_CHECK_SECRET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// None is expected, or the right one was given.
+    Fine,
+    Missing,
+    Wrong,
+}
+
 /// A request body: a JSON object.
 #[derive(Debug, Clone, Copy)]
 pub struct Fields<'a>(pub &'a Map<String, Value>);
@@ -25,6 +44,21 @@ impl<'a> Fields<'a> {
     /// The field's value, unless absent or null.
     pub fn get(&self, name: &str) -> Option<&'a Value> {
         self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    /// Field `name` (a string, if present) against `expected` (`None`: nothing to check).
+    pub fn secret(
+        &self,
+        name: &'static str,
+        expected: Option<&str>,
+    ) -> Result<SecretCheck, FieldError> {
+        let given = self.str(name)?;
+        Ok(match (expected, given) {
+            (None, _) => SecretCheck::Fine,
+            (Some(_), None) => SecretCheck::Missing,
+            (Some(e), Some(g)) if same_secret(g, e) => SecretCheck::Fine,
+            _ => SecretCheck::Wrong,
+        })
     }
 
     pub fn str(&self, name: &'static str) -> Result<Option<&'a str>, FieldError> {

@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
-use crate::fields::Fields;
+use crate::dispatch::push;
+use crate::fields::{Fields, SecretCheck};
 use crate::{Command, Ctx, HandleId, Message, Plugin, PluginInfo, Ports, Reply, RtpPorts};
 use error::AbError;
 use room::{Participant, Room};
@@ -120,34 +121,12 @@ fn error_json(e: &AbError) -> Value {
     json!({ "audiobridge": "event", "error_code": e.code(), "error": e.to_string() })
 }
 
-fn push(ctx: &mut Ctx, handle: HandleId, transaction: Option<String>, data: Value) {
-    ctx.push(Command::PushEvent {
-        handle,
-        transaction,
-        data,
-        jsep: None,
-    });
-}
-
-/// Constant-time comparison of a secret.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// Checks `name` in the request against `expected` (Janus's JANUS_CHECK_SECRET).
 fn check_secret(f: &Fields<'_>, name: &'static str, expected: Option<&str>) -> Result<(), AbError> {
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let given = f.str(name)?.ok_or(AbError::MissingElement(name))?;
-    if same_secret(given, expected) {
-        Ok(())
-    } else {
-        Err(AbError::wrong(name))
+    match f.secret(name, expected)? {
+        SecretCheck::Fine => Ok(()),
+        SecretCheck::Missing => Err(AbError::MissingElement(name)),
+        SecretCheck::Wrong => Err(AbError::wrong(name)),
     }
 }
 

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::error::AbError;
 use super::room::{Announcement, Room};
-use super::{check_secret, random_id, random_uuid, same_secret, AudioBridge};
+use super::{check_secret, random_id, random_uuid, AudioBridge};
+use crate::fields::same_secret;
 use crate::fields::Fields;
 use crate::{Command, Ctx, HandleId, MixCodec, MixForward};
 
@@ -110,7 +111,7 @@ impl AudioBridge {
                     if let Some(p) = self.leave_room(ctx, h, false) {
                         let event =
                             json!({ "audiobridge": "event", "room": id, "kicked_all": p.id });
-                        super::push(ctx, h, None, event);
+                        crate::dispatch::push(ctx, h, None, event);
                         self.end_media(ctx, h, &p);
                     }
                 }
@@ -269,7 +270,7 @@ impl AudioBridge {
         let event = json!({ "audiobridge": "destroyed", "room": id });
         for h in members {
             if let Some(p) = self.leave_room(ctx, h, false) {
-                super::push(ctx, h, None, event.clone());
+                crate::dispatch::push(ctx, h, None, event.clone());
                 self.end_media(ctx, h, &p);
             }
         }
@@ -433,13 +434,13 @@ impl AudioBridge {
                 "audiobridge": "event", "room": room_id, "resumed": user,
                 "participants": self.others(room_id, handle),
             });
-            super::push(ctx, handle, None, event);
+            crate::dispatch::push(ctx, handle, None, event);
         }
         let event = json!({ "audiobridge": "event", "room": room_id, word: user });
         self.notify(ctx, room_id, Some(handle), &event, false);
         if !recap {
             // The participant hears it even with its events paused.
-            super::push(ctx, handle, None, event);
+            crate::dispatch::push(ctx, handle, None, event);
         }
         Ok(json!({ "audiobridge": "success" }))
     }

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
-use crate::fields::Fields;
+use crate::dispatch::push;
+use crate::fields::{same_secret, Fields, SecretCheck};
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Ports, Reply,
     SourceInput, SourceReport, SourceSpec,
@@ -118,35 +119,12 @@ fn status(text: &str) -> Value {
     json!({ "streaming": "event", "result": { "status": text } })
 }
 
-fn push(ctx: &mut Ctx, handle: HandleId, transaction: Option<String>, data: Value) {
-    ctx.push(Command::PushEvent {
-        handle,
-        transaction,
-        data,
-        jsep: None,
-    });
-}
-
-/// Constant-time comparison of a secret.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 /// Checks `name` in the request against `expected` (Janus's JANUS_CHECK_SECRET).
 fn check_secret(f: &Fields<'_>, name: &'static str, expected: Option<&str>) -> Result<(), StError> {
-    let given = f.str(name)?;
-    let Some(expected) = expected else {
-        return Ok(());
-    };
-    let given = given.ok_or(StError::MissingElement(name))?;
-    if same_secret(given, expected) {
-        Ok(())
-    } else {
-        Err(StError::Unauthorized(name))
+    match f.secret(name, expected)? {
+        SecretCheck::Fine => Ok(()),
+        SecretCheck::Missing => Err(StError::MissingElement(name)),
+        SecretCheck::Wrong => Err(StError::Unauthorized(name)),
     }
 }
 

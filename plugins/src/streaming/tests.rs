@@ -78,30 +78,7 @@ fn event(
     body: Value,
     jsep: Option<Jsep>,
 ) -> (Value, Option<JsepAction>) {
-    p.create_session(handle).ok();
-    let before = ctx.commands.len();
-    let reply = p.handle_message(
-        ctx,
-        Message {
-            handle,
-            transaction: Some("a".into()),
-            body,
-            jsep,
-        },
-    );
-    assert!(matches!(reply, Reply::Ack));
-    ctx.commands[before..]
-        .iter()
-        .find_map(|c| match c {
-            Command::PushEvent {
-                handle: h,
-                transaction: Some(t),
-                data,
-                jsep,
-            } if *h == handle && t == "a" => Some((data.clone(), jsep.clone())),
-            _ => None,
-        })
-        .expect("an answer event")
+    crate::dispatch::test_support::event(p, ctx, handle, body, jsep)
 }
 
 fn av(id: u64) -> Value {
