@@ -187,6 +187,12 @@ pub enum MediaCommand {
         mixer: LegId,
         file: String,
     },
+    /// Starts or stops recording mixer `mixer`'s whole mix (`LegEvent::Mixer` carries the
+    /// samples).
+    MixRecord {
+        mixer: LegId,
+        on: bool,
+    },
     /// Sends a plain RTP copy of mixer `mixer`'s whole mix (`rtp_forward`).
     MixForward {
         mixer: LegId,

@@ -326,6 +326,12 @@ impl Shard {
                 }
                 self.settle_mixer(now, mixer);
             }
+            MediaCommand::MixRecord { mixer, on } => {
+                if let Some(m) = self.mixers.get_mut(&mixer) {
+                    m.record(now, on);
+                }
+                self.settle_mixer(now, mixer);
+            }
             MediaCommand::MixForward { mixer, forward } => {
                 if let Some(m) = self.mixers.get_mut(&mixer) {
                     m.forward(now, forward);

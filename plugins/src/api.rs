@@ -274,6 +274,8 @@ pub enum Command {
     },
     /// Stop playing `file` in mixer `room`.
     MixStopFile { room: u64, file: String },
+    /// Record mixer `room`'s whole mix into the WAV file `path` (`None`: stop recording).
+    MixRecord { room: u64, path: Option<String> },
     /// Send a plain RTP copy of mixer `room`'s whole mix (AudioBridge `rtp_forward`).
     MixForward { room: u64, forward: MixForward },
     /// Stop forwarder `id` of mixer `room`.

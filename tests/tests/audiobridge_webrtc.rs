@@ -109,9 +109,10 @@ async fn audiobridge_pcmu_participant_mixes_with_opus_ones() {
 }
 
 /// `rtp_forward` sends the room's whole mix (both tones) as plain PCMU RTP to a UDP
-/// socket, 50 packets a second with continuous numbering, and `stop_rtp_forward` stops it.
+/// socket, 50 packets a second with continuous numbering, and `stop_rtp_forward` stops it;
+/// `enable_recording` writes the whole mix into a WAV file at the room's rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn audiobridge_rtp_forward_sends_the_whole_mix() {
+async fn audiobridge_rtp_forward_and_recording_carry_the_whole_mix() {
     let cardea = Cardea::start("");
     let mut admin = Handle::attach(&cardea, PLUGIN).await;
     let room = create_room(&mut admin, 1702, Some(16_000)).await;

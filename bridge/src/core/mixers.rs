@@ -22,7 +22,19 @@ pub fn room_of_leg(leg: LegId) -> Option<u64> {
     (leg.0 & MIXER_BIT != 0 && leg.0 & OTHER_BITS == 0).then_some(leg.0 & !MIXER_BIT)
 }
 
+/// A room's mixer as the core knows it.
+pub struct MixerState {
+    shard: usize,
+    rate: u32,
+    /// The WAV file the mix is recorded into, while it is.
+    recording: Option<crate::net::WavWriter>,
+}
+
 impl Core {
+    fn mixer_shard(&self, room: u64) -> Option<usize> {
+        self.mixers.get(&room).map(|m| m.shard)
+    }
+
     pub(super) fn mixer_command(&mut self, command: Command) {
         match command {
             Command::OpenMixer {
@@ -33,8 +45,16 @@ impl Core {
                 self.close_mixer(room);
                 let shard = (key % self.shards.len().max(1) as u64) as usize;
                 let mixer = Mixer::new(mixer_leg_id(room), sampling_rate);
+                let rate = mixer.rate();
                 self.media(shard, MediaCommand::AddMixer(Box::new(mixer)));
-                self.mixers.insert(room, shard);
+                self.mixers.insert(
+                    room,
+                    MixerState {
+                        shard,
+                        rate,
+                        recording: None,
+                    },
+                );
             }
             Command::CloseMixer { room } => self.close_mixer(room),
             Command::MixIn {
@@ -42,7 +62,7 @@ impl Core {
                 handle,
                 participant,
             } => {
-                let Some(&shard) = self.mixers.get(&room) else {
+                let Some(shard) = self.mixer_shard(room) else {
                     tracing::debug!(room, handle, "MixIn for a room without a mixer ignored");
                     return;
                 };
@@ -68,7 +88,7 @@ impl Core {
                 );
             }
             Command::MixOut { room, handle } => {
-                let Some(&shard) = self.mixers.get(&room) else {
+                let Some(shard) = self.mixer_shard(room) else {
                     return;
                 };
                 for leg in [LegId(handle), super::sip::rtp_leg_id(handle)] {
@@ -87,7 +107,7 @@ impl Core {
                 path,
                 looped,
             } => {
-                let Some(&shard) = self.mixers.get(&room) else {
+                let Some(shard) = self.mixer_shard(room) else {
                     self.on_mixer_event(
                         room,
                         MixerEvent::FileDone {
@@ -117,7 +137,7 @@ impl Core {
                 }
             }
             Command::MixStopFile { room, file } => {
-                if let Some(&shard) = self.mixers.get(&room) {
+                if let Some(shard) = self.mixer_shard(room) {
                     self.media(
                         shard,
                         MediaCommand::MixStop {
@@ -127,14 +147,15 @@ impl Core {
                     );
                 }
             }
+            Command::MixRecord { room, path } => self.record_mix(room, path),
             Command::MixForward { room, forward } => {
-                if let Some(&shard) = self.mixers.get(&room) {
+                if let Some(shard) = self.mixer_shard(room) {
                     let mixer = mixer_leg_id(room);
                     self.media(shard, MediaCommand::MixForward { mixer, forward });
                 }
             }
             Command::MixStopForward { room, id } => {
-                if let Some(&shard) = self.mixers.get(&room) {
+                if let Some(shard) = self.mixer_shard(room) {
                     let mixer = mixer_leg_id(room);
                     self.media(shard, MediaCommand::MixStopForward { mixer, id });
                 }
@@ -143,8 +164,43 @@ impl Core {
         }
     }
 
+    /// Starts (with a path) or stops recording a room's mix; a file that cannot be created
+    /// is reported to the plugins as a failed recording.
+    fn record_mix(&mut self, room: u64, path: Option<String>) {
+        let Some(state) = self.mixers.get_mut(&room) else {
+            return;
+        };
+        let shard = state.shard;
+        let on = match path {
+            Some(path) if state.recording.is_none() => {
+                match crate::net::WavWriter::create(std::path::Path::new(&path), state.rate) {
+                    Ok(w) => {
+                        tracing::info!(room, path, "recording the mix");
+                        state.recording = Some(w);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(room, "mix not recorded: {e}");
+                        return;
+                    }
+                }
+            }
+            Some(_) => return,
+            None => false,
+        };
+        let mixer = mixer_leg_id(room);
+        self.media(shard, MediaCommand::MixRecord { mixer, on });
+    }
+
     fn close_mixer(&mut self, room: u64) {
-        if let Some(shard) = self.mixers.remove(&room) {
+        if let Some(state) = self.mixers.remove(&room) {
+            if let Some(w) = state.recording {
+                // What the mixer had not reported yet is lost with it.
+                if let Err(e) = w.finish(state.rate) {
+                    tracing::warn!(room, "recording not finished: {e}");
+                }
+            }
+            let shard = state.shard;
             self.media(
                 shard,
                 MediaCommand::RemoveLeg {
@@ -159,6 +215,29 @@ impl Core {
     pub(super) fn on_mixer_event(&mut self, room: u64, event: MixerEvent) {
         let mut ctx = Ctx::default();
         match event {
+            MixerEvent::Recorded(samples) => {
+                let Some(state) = self.mixers.get_mut(&room) else {
+                    return;
+                };
+                if let Some(w) = &mut state.recording {
+                    if let Err(e) = w.write(&samples) {
+                        tracing::warn!(room, "recording stopped: {e}");
+                        state.recording = None;
+                    }
+                }
+            }
+            MixerEvent::RecordingDone => {
+                let Some(state) = self.mixers.get_mut(&room) else {
+                    return;
+                };
+                if let Some(w) = state.recording.take() {
+                    let path = w.path().display().to_string();
+                    match w.finish(state.rate) {
+                        Ok(()) => tracing::info!(room, path, "recording of the mix finished"),
+                        Err(e) => tracing::warn!(room, "recording not finished: {e}"),
+                    }
+                }
+            }
             MixerEvent::FileDone { file, error } => {
                 for plugin in &mut self.plugins {
                     plugin.mix_file_done(&mut ctx, room, &file, error.as_deref());

@@ -174,7 +174,7 @@ pub struct Core {
     /// Plain RTP sources (Streaming mountpoints), by the plugin's source id.
     sources: HashMap<u64, sources::SourceState>,
     /// AudioBridge mixers, by room: the shard each runs on.
-    mixers: HashMap<u64, usize>,
+    mixers: HashMap<u64, mixers::MixerState>,
 }
 
 impl Core {

@@ -223,6 +223,7 @@ impl Core {
             | Command::MixPlayFile { .. }
             | Command::MixStopFile { .. }
             | Command::MixForward { .. }
+            | Command::MixRecord { .. }
             | Command::MixStopForward { .. }) => self.mixer_command(c),
         }
     }

@@ -5,11 +5,13 @@ mod batch;
 mod rtp_ports;
 mod shard;
 mod source_ports;
+mod wav;
 
 pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
 pub(crate) use shard::set_buffers;
 pub use shard::{spawn_shard, ShardHandle};
 pub use source_ports::{load_file, PortBank};
+pub use wav::WavWriter;
 
 /// Reads a DTLS certificate and key from PEM files (certificate and PKCS#8 key).
 pub fn load_certificate(cert: &str, key: &str) -> Result<cardea_media::DtlsCert, String> {

@@ -51,6 +51,11 @@ pub struct Outgoing {
 pub enum MixerEvent {
     /// A played file ended, or could not be played (`error`).
     FileDone { file: String, error: Option<String> },
+    /// Samples of the whole mix at the room's rate, for its recording (about a second at
+    /// a time).
+    Recorded(Vec<i16>),
+    /// The recording stopped; every sample of it has been reported.
+    RecordingDone,
 }
 
 enum Decoder {
@@ -241,6 +246,8 @@ pub struct Mixer {
     events: Vec<MixerEvent>,
     /// Frames mixed since the start (for the Admin API and benchmarks).
     pub ticks: u64,
+    /// The whole mix kept for the recording, while one runs.
+    recording: Option<Vec<i16>>,
 }
 
 impl std::fmt::Debug for Mixer {
@@ -284,6 +291,7 @@ impl Mixer {
             out: Vec::new(),
             events: Vec::new(),
             ticks: 0,
+            recording: None,
         }
     }
 
@@ -405,7 +413,28 @@ impl Mixer {
 
     /// Whether a tick has anything to do.
     fn busy(&self) -> bool {
-        !self.members.is_empty() || !self.playing.is_empty() || !self.forwards.is_empty()
+        !self.members.is_empty()
+            || !self.playing.is_empty()
+            || !self.forwards.is_empty()
+            || self.recording.is_some()
+    }
+
+    /// Starts or stops recording the whole mix ([`MixerEvent::Recorded`] carries it).
+    pub fn record(&mut self, now: Instant, on: bool) {
+        match (on, self.recording.take()) {
+            (true, Some(kept)) => self.recording = Some(kept),
+            (true, None) => {
+                self.recording = Some(Vec::with_capacity(self.rate as usize));
+                self.next_tick.get_or_insert(now + FRAME);
+            }
+            (false, Some(kept)) => {
+                if !kept.is_empty() {
+                    self.events.push(MixerEvent::Recorded(kept));
+                }
+                self.events.push(MixerEvent::RecordingDone);
+            }
+            (false, None) => {}
+        }
     }
 
     /// Sends a copy of the whole mix to `to` (replacing a forwarder with its id).
@@ -537,6 +566,13 @@ impl Mixer {
         }
         if !self.forwards.is_empty() {
             self.send_forwards(&shared);
+        }
+        if let Some(kept) = &mut self.recording {
+            kept.extend(self.total.iter().map(|&t| t.clamp(-32768, 32767) as i16));
+            if kept.len() >= self.rate as usize {
+                let full = std::mem::replace(kept, Vec::with_capacity(self.rate as usize));
+                self.events.push(MixerEvent::Recorded(full));
+            }
         }
         for m in &mut self.members {
             let step = m.settings.codec.clock_rate() / 50;

@@ -230,6 +230,12 @@ impl AudioBridge {
             key: room::room_key(room.id),
             sampling_rate: room.sampling_rate,
         });
+        if room.record {
+            ctx.push(Command::MixRecord {
+                room: room.id,
+                path: Some(room.record_path()),
+            });
+        }
         tracing::debug!(
             room = room.id,
             rate = room.sampling_rate,

@@ -47,7 +47,9 @@ pub struct Room {
     pub audio_level_average: u8,
     pub default_expectedloss: u8,
     pub default_bitrate: u32,
-    /// What `create` asked for; the mix is not recorded (see `enable_recording`).
+    /// Whether the mix is recorded, into `record_file` (or a name of Janus's pattern) in
+    /// `record_dir`.
+    pub record: bool,
     pub record_file: Option<String>,
     pub record_dir: Option<String>,
     pub allow_rtp_participants: bool,
@@ -98,6 +100,7 @@ impl Room {
             audio_level_average: 25,
             default_expectedloss: 0,
             default_bitrate: 0,
+            record: false,
             record_file: None,
             record_dir: None,
             allow_rtp_participants: false,
@@ -152,6 +155,7 @@ impl Room {
                 "No configuration file, can't create permanent room".into(),
             ));
         }
+        room.record = f.bool("record")?.unwrap_or(false);
         room.record_file = f.str("record_file")?.map(str::to_owned);
         room.record_dir = f.str("record_dir")?.map(str::to_owned);
         room.allow_rtp_participants = f.bool("allow_rtp_participants")?.unwrap_or(false);
@@ -200,6 +204,21 @@ impl Room {
         Ok(room)
     }
 
+    /// Where the mix is recorded: `record_file`, or Janus's
+    /// `janus-audioroom-<room>-<microseconds since 1970>.wav`, in `record_dir`.
+    pub fn record_path(&self) -> String {
+        let file = self.record_file.clone().unwrap_or_else(|| {
+            let micros = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros());
+            format!("janus-audioroom-{}-{micros}.wav", self.id)
+        });
+        match &self.record_dir {
+            Some(dir) => format!("{}/{file}", dir.trim_end_matches('/')),
+            None => file,
+        }
+    }
+
     /// The room as `list` shows it.
     pub fn list_entry(&self) -> Value {
         json!({
@@ -208,7 +227,7 @@ impl Room {
             "sampling_rate": self.sampling_rate,
             "spatial_audio": false,
             "pin_required": self.pin.is_some(),
-            "record": false,
+            "record": self.record,
             "muted": self.muted,
             "num_participants": self.participants.len(),
         })

@@ -127,15 +127,21 @@ impl AudioBridge {
             "suspend" | "resume" => self.suspend(ctx, f, request == "suspend"),
             "enable_recording" => {
                 let record = f.bool("record")?.ok_or(AbError::MissingElement("record"))?;
-                f.str("record_file")?;
-                f.str("record_dir")?;
-                self.managed(f)?;
-                if record {
-                    return Err(AbError::Unknown(
-                        "Recording the mix is not supported by this server".into(),
-                    ));
+                let file = f.str("record_file")?.map(str::to_owned);
+                let dir = f.str("record_dir")?.map(str::to_owned);
+                let room = self.managed(f)?;
+                if record != room.record {
+                    room.record = record;
+                    if record {
+                        room.record_file = file.or(room.record_file.take());
+                        room.record_dir = dir.or(room.record_dir.take());
+                    }
+                    ctx.push(Command::MixRecord {
+                        room: room.id,
+                        path: record.then(|| room.record_path()),
+                    });
                 }
-                Ok(json!({ "audiobridge": "success", "record": false }))
+                Ok(json!({ "audiobridge": "success", "record": record }))
             }
             "enable_mjrs" => {
                 let mjrs = f.bool("mjrs")?.ok_or(AbError::MissingElement("mjrs"))?;

@@ -1062,21 +1062,25 @@ fn what_this_server_does_not_do_is_refused_plainly() {
         &mut p,
         &mut ctx,
         1,
-        json!({ "request": "enable_recording", "room": 7, "record": true }),
+        json!({ "request": "enable_recording", "room": 7, "record": true,
+                "record_file": "mix.wav", "record_dir": "/tmp/rooms/" }),
     );
-    assert_eq!(
-        (r["error_code"].clone(), r["error"].clone()),
-        (
-            json!(499),
-            json!("Recording the mix is not supported by this server")
-        )
-    );
+    assert_eq!(r, json!({ "audiobridge": "success", "record": true }));
+    assert!(ctx.commands.iter().any(|c| matches!(c,
+        Command::MixRecord { room: 7, path: Some(p) } if p == "/tmp/rooms/mix.wav")));
     let r = sync(
         &mut p,
         &mut ctx,
         1,
         json!({ "request": "enable_recording", "room": 7, "record": false }),
     );
+    assert!(matches!(
+        ctx.commands.last(),
+        Some(Command::MixRecord {
+            room: 7,
+            path: None
+        })
+    ));
     assert_eq!(r, json!({ "audiobridge": "success", "record": false }));
     let r = sync(
         &mut p,
