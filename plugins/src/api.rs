@@ -390,6 +390,14 @@ pub enum SipIn {
     Cancel { key: ServerKey, request: Request },
     /// An ACK outside any transaction (for our 2xx).
     Ack { request: Request },
+    /// A call the dialplan routes to AudioBridge room `room` (its `room` action), in
+    /// server transaction `key`, on a handle of its own that no Janus session owns.
+    DialIn {
+        room: u64,
+        key: ServerKey,
+        request: Request,
+        source: Destination,
+    },
 }
 
 /// The local ports of a handle's RTP leg.

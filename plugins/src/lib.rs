@@ -56,9 +56,9 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
             env.streaming.as_ref(),
             env.ports.clone(),
         )),
-        Box::new(audiobridge::AudioBridge::new(
-            env.audiobridge.as_ref(),
-            env.ports.clone(),
-        )),
+        Box::new(
+            audiobridge::AudioBridge::new(env.audiobridge.as_ref(), env.ports.clone())
+                .with_sip(env.sip.clone()),
+        ),
     ]
 }

@@ -1092,3 +1092,140 @@ async fn junk_datagrams(media: String, stop: Arc<AtomicBool>) {
         i += 1;
     }
 }
+
+// ---- dial-in ---------------------------------------------------------------------------
+
+/// A phone (baresip, a real SIP UA we did not write) calls the number the dialplan's `room`
+/// action sends to a room: it is answered, appears among the participants under its name,
+/// hears the WebRTC peer's tone while the peer hears the phone's, and when it hangs up the
+/// peer is told it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiobridge_a_phone_dials_into_a_room() {
+    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+
+    const NUMBER: &str = "5000";
+    let base = 4242;
+    let room = base * 100_000 + u64::from(std::process::id() % 100_000);
+    let dir = std::env::temp_dir().join(format!("cardea-ab-dialin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let plan = dir.join("dialplan.yaml");
+    // The phone calls from 127.0.0.1, the `pstn` trunk's inbound address.
+    std::fs::write(
+        &plan,
+        format!(
+            "rules:\n  - name: webinar-dial-in\n    from: trunk\n    to: \"{NUMBER}\"\n    \
+             action: {{ room: {room} }}\n"
+        ),
+    )
+    .expect("dialplan");
+    let cardea = Cardea::start(&format!(
+        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
+         trunks:\n    - name: pstn\n      uri: \"sip:127.0.0.9:5060\"\n      inbound: [127.0.0.1]\n      \
+         probe: 0\n  dialplan: \"{}\"\n",
+        plan.display()
+    ));
+    let sip_at = cardea
+        .listeners
+        .sip_udp
+        .clone()
+        .expect("a SIP UDP listener");
+    let sip_port: u16 = sip_at.rsplit(':').next().unwrap().parse().unwrap();
+    let mut admin = Handle::attach(&cardea, PLUGIN).await;
+    assert_eq!(create_room(&mut admin, base, Some(16_000)).await, room);
+    let mut peers = vec![Peer::join(&cardea, room, "tone-0", Some(0)).await];
+    wait_all_setup(&admin, room, &peers).await;
+
+    let wav = dir.join("phone-tone.wav");
+    write_tone_wav(&wav, TONES[1], 15.0);
+    let mut phone = Baresip::start(&dir, "caller", &wav, &[sip_port]);
+    let target = format!("sip:{NUMBER}@127.0.0.1:{sip_port}");
+    if let Err(e) = phone.command("dial", &target).await {
+        panic!("baresip could not dial {target}: {e}\n{}", phone.log());
+    }
+    if phone.wait_event("CALL_ESTABLISHED", STEP).await.is_none() {
+        panic!("the room did not answer the phone:\n{}", phone.log());
+    }
+    let listed = list_participants(&admin, room).await;
+    assert_eq!(listed.len(), 2, "the phone is a participant: {listed:?}");
+    assert!(
+        listed
+            .iter()
+            .any(|p| p["display"] == "caller" && p["setup"] == true),
+        "the phone is listed by its name: {listed:?}"
+    );
+
+    sleep(WARM_UP).await;
+    let levels = measure(&peers).await;
+    levels[0].assert_hears(&[1], "the phone's tone reaches the WebRTC peer");
+    levels[0].assert_silent_on(&[0], "the peer's own tone");
+
+    if let Err(e) = phone.command("hangup", "").await {
+        panic!("baresip could not hang up: {e}");
+    }
+    if phone.wait_event("CALL_CLOSED", STEP).await.is_none() {
+        panic!("the call did not close:\n{}", phone.log());
+    }
+    peers[0]
+        .wait_event("the phone leaving", |d| d["leaving"].is_u64())
+        .await;
+    let deadline = Instant::now() + STEP;
+    let path = loop {
+        if let Some(p) = phone.heard() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "baresip recorded nothing");
+        sleep(Duration::from_millis(50)).await;
+    };
+    sleep(Duration::from_millis(300)).await;
+    let (rate, samples) = read_wav(&path).expect("baresip's recording");
+    let heard = ToneStats::of(&samples, rate);
+    assert!(
+        heard.is_tone(TONES[0], 1.0),
+        "the phone should hear the peer's {} Hz tone: {heard}",
+        TONES[0]
+    );
+    assert_eq!(list_participants(&admin, room).await.len(), 1);
+
+    // It calls again and is kicked: Cardea hangs up on it (BYE).
+    if let Err(e) = phone.command("dial", &target).await {
+        panic!("baresip could not dial again: {e}");
+    }
+    let deadline = Instant::now() + STEP;
+    let caller = loop {
+        let listed = list_participants(&admin, room).await;
+        if let Some(p) = listed.iter().find(|p| p["display"] == "caller") {
+            break p["id"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the phone did not join again: {listed:?}"
+        );
+        sleep(Duration::from_millis(100)).await;
+    };
+    let kicked = admin
+        .sync_request(json!({"request": "kick", "room": room, "secret": SECRET, "id": caller}))
+        .await;
+    sync_data(&kicked, "kick");
+    let deadline = Instant::now() + STEP;
+    while phone
+        .events()
+        .iter()
+        .filter(|e| e["type"] == "CALL_CLOSED")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the kicked phone got no BYE:\n{}",
+            phone.log()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(list_participants(&admin, room).await.len(), 1);
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -33,6 +33,9 @@ pub struct RtpLegState {
 impl Core {
     /// SIP for a handle from the endpoint.
     pub(super) fn on_sip(&mut self, handle: u64, event: SipIn) {
+        if matches!(event, SipIn::DialIn { .. }) && !self.handles.contains_key(&handle) {
+            self.attach_dial_in(handle);
+        }
         let Some(plugin) = self.handles.get(&handle).map(|h| h.plugin) else {
             return;
         };
@@ -42,10 +45,44 @@ impl Core {
         self.run_deferred();
     }
 
+    /// A call the dialplan sent to a room gets a handle of the AudioBridge that no session
+    /// owns (session 0); it goes when the plugin releases the call.
+    fn attach_dial_in(&mut self, handle: u64) {
+        let Some(plugin) = self
+            .plugins
+            .iter()
+            .position(|p| p.info().package == "janus.plugin.audiobridge")
+        else {
+            return;
+        };
+        if let Err(e) = self.plugins[plugin].create_session(handle) {
+            tracing::warn!(handle, "dial-in handle refused: {e}");
+            return;
+        }
+        self.handles.insert(
+            handle,
+            super::session::Handle {
+                session: 0,
+                plugin,
+                opaque_id: Some("dial-in".into()),
+                created: std::time::Instant::now(),
+                pc: None,
+                trickles: 0,
+                shard: None,
+            },
+        );
+    }
+
     pub(super) fn send_sip(&mut self, handle: u64, out: cardea_plugins::SipOut) {
+        let released = matches!(out, cardea_plugins::SipOut::ReleaseCall { .. });
+        let dial_in = self.handles.get(&handle).is_some_and(|h| h.session == 0);
         match &self.sip {
             Some(link) => link.send(handle, out),
             None => tracing::debug!(handle, "SIP endpoint disabled: plugin SIP dropped"),
+        }
+        if released && dial_in {
+            self.close_rtp(handle);
+            self.handles.remove(&handle);
         }
     }
 

@@ -469,6 +469,39 @@ impl PluginLink {
     }
 
     /// Handles, calls and users tracked (for the Admin API and leak tests).
+    /// Hands an INVITE the dialplan routed to AudioBridge room `room` to a new handle of
+    /// its own (the core attaches it to the AudioBridge); the handle owns the call from now
+    /// on (CANCEL, ACK, BYE). Returns the handle id.
+    pub fn dial_in(
+        &mut self,
+        room: u64,
+        key: ServerKey,
+        request: Request,
+        source: cardea_sip::transaction::Destination,
+    ) -> u64 {
+        // A random id a JavaScript number holds, as Janus's handle ids.
+        let handle = loop {
+            let id = rand::random::<u64>() & ((1 << 53) - 1);
+            if id != 0 && !self.calls.values().any(|h| *h == id) {
+                break id;
+            }
+        };
+        if let Some(id) = call_id_of(&request) {
+            self.calls.insert(id, handle);
+        }
+        self.server_invites.insert(key, handle);
+        self.events.push((
+            handle,
+            SipIn::DialIn {
+                room,
+                key,
+                request,
+                source,
+            },
+        ));
+        handle
+    }
+
     pub fn counts(&self) -> (usize, usize, usize) {
         (self.clients.len(), self.calls.len(), self.users.len())
     }

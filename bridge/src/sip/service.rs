@@ -670,10 +670,11 @@ impl SipService {
                 self.refuse(now, key, &request, r.code, &reason, &routed);
             }
             Action::Room(room) => {
-                let reason = format!(
-                    "Temporarily Unavailable - room {room} needs the AudioBridge plugin, not in this build"
-                );
-                self.refuse(now, key, &request, 480, &reason, &routed);
+                // The AudioBridge answers it (or refuses: no such room, no usable codec).
+                let handle = self
+                    .plugins
+                    .dial_in(room, key, request, routed.source.clone());
+                tracing::debug!(room, handle, "call sent to an AudioBridge room");
             }
             Action::Echo => self.start_echo(now, key, &request, &routed),
             Action::Play(_) => {

@@ -4,6 +4,7 @@
 //! the rooms, answers the requests and tells the core what to mix; audio never comes
 //! through it.
 
+mod dialin;
 mod error;
 mod participant;
 mod room;
@@ -94,6 +95,8 @@ struct Session {
     rtp_remote: Option<std::net::SocketAddr>,
     /// The ports of its RTP leg, once open.
     rtp_ports: Option<RtpPorts>,
+    /// The handle is a SIP caller the dialplan sent to a room.
+    dial_in: Option<dialin::DialIn>,
 }
 
 pub struct AudioBridge {
@@ -105,6 +108,8 @@ pub struct AudioBridge {
     lock_play_file: bool,
     /// Checks files for `play_file`.
     ports: Option<Ports>,
+    /// The shared SIP endpoint, for dial-in calls.
+    sip: Option<crate::sip::SipEnv>,
     /// Commands from before any request (the configured rooms' mixers).
     queued: Vec<Command>,
     /// The handle whose message is being answered.
@@ -189,6 +194,12 @@ impl AudioBridge {
     /// The plugin with the configured rooms (`settings` checked by [`Settings::parse`]);
     /// their mixers start with the first request or clock tick. `ports` checks the files
     /// of `play_file`.
+    /// Calls the dialplan routes to rooms are answered through this SIP endpoint.
+    pub fn with_sip(mut self, sip: Option<crate::sip::SipEnv>) -> Self {
+        self.sip = sip;
+        self
+    }
+
     pub fn new(settings: Option<&Value>, ports: Option<Ports>) -> Self {
         let settings = Settings::parse(settings).unwrap_or_else(|e| {
             tracing::warn!("plugins.audiobridge ignored: {e}");
@@ -202,6 +213,7 @@ impl AudioBridge {
             lock_rtp_forward: settings.lock_rtp_forward,
             lock_play_file: settings.lock_play_file,
             ports,
+            sip: None,
             queued: Vec::new(),
             current: 0,
         };
@@ -380,6 +392,11 @@ impl AudioBridge {
 
     /// Ends the media of a participant that was made to go (kick, destroy).
     fn end_media(&mut self, ctx: &mut Ctx, handle: HandleId, p: &Participant) {
+        if self.is_dial_in(handle) {
+            ctx.push(Command::CloseRtp { handle });
+            self.hang_up_dial_in(ctx, handle);
+            return;
+        }
         if p.media == room::Media::Rtp {
             ctx.push(Command::CloseRtp { handle });
             if let Some(s) = self.sessions.get_mut(&handle) {
@@ -483,7 +500,30 @@ impl Plugin for AudioBridge {
     }
 
     fn rtp_opened(&mut self, ctx: &mut Ctx, handle: HandleId, ports: Result<RtpPorts, String>) {
-        self.rtp_ready(ctx, handle, ports);
+        if !self.is_dial_in(handle) {
+            self.rtp_ready(ctx, handle, ports);
+            return;
+        }
+        match ports {
+            Ok(p) => {
+                self.rtp_ready(ctx, handle, Ok(p));
+                self.answer_dial_in(ctx, handle, &p);
+            }
+            Err(e) => {
+                tracing::warn!(handle, "dial-in without an RTP leg: {e}");
+                self.fail_dial_in(ctx, handle);
+                self.leave_room(ctx, handle, true);
+            }
+        }
+    }
+
+    fn incoming_sip(&mut self, ctx: &mut Ctx, handle: HandleId, sip: crate::SipIn) {
+        match sip {
+            crate::SipIn::DialIn {
+                room, key, request, ..
+            } => self.dial_in(ctx, handle, room, key, request),
+            other => self.dial_in_sip(ctx, handle, other),
+        }
     }
 
     fn mix_file_done(&mut self, ctx: &mut Ctx, room: u64, file: &str, error: Option<&str>) {
@@ -502,6 +542,7 @@ impl Plugin for AudioBridge {
 
     fn handle_timeout(&mut self, ctx: &mut Ctx) {
         self.flush(ctx);
+        self.dial_in_timers(ctx);
     }
 
     fn destroy_session(&mut self, ctx: &mut Ctx, handle: HandleId) {

@@ -627,7 +627,7 @@ impl AudioBridge {
         } = message;
         let result = Fields::new(&body)
             .map_err(AbError::from)
-            .and_then(|f| self.admit_rtp(ctx, handle, &f));
+            .and_then(|f| self.admit_rtp(ctx, handle, &f, true));
         match result {
             Ok(()) => {
                 if let Some(s) = self.sessions.get_mut(&handle) {
@@ -643,11 +643,14 @@ impl AudioBridge {
         Reply::Ack
     }
 
-    fn admit_rtp(
+    /// Admits a plain RTP participant (`checked`: only where the room allows them; a call
+    /// the dialplan sends is let in regardless).
+    pub(super) fn admit_rtp(
         &mut self,
         ctx: &mut Ctx,
         handle: HandleId,
         f: &Fields<'_>,
+        checked: bool,
     ) -> Result<(), AbError> {
         if self.participant(handle).is_some()
             || self
@@ -663,7 +666,7 @@ impl AudioBridge {
         let Some((remote, pt)) = parse_rtp(f)? else {
             return Err(AbError::MissingElement("rtp"));
         };
-        self.enter(ctx, handle, f, &o, true)?;
+        self.enter(ctx, handle, f, &o, checked)?;
         let session = self.sessions.entry(handle).or_default();
         session.rtp_remote = remote;
         if let Some(p) = session.participant.as_mut() {

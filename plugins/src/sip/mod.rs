@@ -365,6 +365,8 @@ impl Plugin for SipPlugin {
             }
             SipIn::Cancel { key, request } => call::on_cancel(ctx, handle, session, key, &request),
             SipIn::Ack { request } => call::on_ack(ctx, handle, session, &request),
+            // Calls to rooms are the AudioBridge's.
+            SipIn::DialIn { .. } => {}
         }
     }
 

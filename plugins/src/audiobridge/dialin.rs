@@ -1,0 +1,368 @@
+//! Dial-in: a SIP call the appliance's dialplan routes to a room (`room` action) becomes a
+//! plain RTP participant of that room. The call arrives on a handle of its own (no Janus
+//! session); Cardea answers it as a UAS once the participant's RTP leg has ports, in the
+//! codec the caller offered (PCMU, PCMA or opus), and the web participants see the caller
+//! by the display name of its From. A caller that hangs up leaves the room; kicking it
+//! sends BYE.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use cardea_sip::sdp::SessionDescription;
+use cardea_sip::transaction::{ServerKey, Timers};
+use cardea_sip::typed::{NameAddr, Transport};
+use cardea_sip::ua::{AnswerConfig, InviteSession, Local, Outgoing, SessionEvent, SessionState};
+use cardea_sip::{Host, Request, Uri};
+use serde_json::json;
+
+use super::AudioBridge;
+use crate::fields::Fields;
+use crate::{Command, Ctx, HandleId, MixCodec, Plugin, RtpPorts, SipOut};
+
+/// A caller in a room.
+#[derive(Debug)]
+pub struct DialIn {
+    invite: InviteSession,
+    call_id: String,
+    pt: u8,
+    codec: MixCodec,
+}
+
+/// What the caller's offer settles: the codec, its payload type and where to send.
+fn choose(offer: &[u8]) -> Result<(MixCodec, u8, Option<SocketAddr>), (u16, &'static str)> {
+    let sdp = SessionDescription::parse(offer)
+        .map_err(|_| (488, "Not Acceptable Here - unreadable SDP offer"))?;
+    let session_ip = sdp.connection().ok().flatten().and_then(|c| c.ip());
+    for m in sdp.media() {
+        if !m.media().eq_ignore_ascii_case("audio")
+            || m.is_rejected()
+            || !m.proto().eq_ignore_ascii_case("RTP/AVP")
+        {
+            continue;
+        }
+        let codecs = m
+            .codecs()
+            .map_err(|_| (488, "Not Acceptable Here - unreadable SDP offer"))?;
+        // The caller's order of preference, among what the mixer speaks.
+        let chosen = codecs.iter().find_map(|c| {
+            let codec = MixCodec::from_name(&c.encoding)?;
+            Some((codec, c.pt))
+        });
+        if let Some((codec, pt)) = chosen {
+            let ip = m
+                .connection()
+                .ok()
+                .flatten()
+                .and_then(|c| c.ip())
+                .or(session_ip);
+            let remote = ip
+                .filter(|ip| !ip.is_unspecified())
+                .map(|ip| SocketAddr::new(ip, m.port()));
+            return Ok((codec, pt, remote));
+        }
+    }
+    Err((
+        488,
+        "Not Acceptable Here - a room takes one RTP/AVP audio stream in PCMU, PCMA or opus",
+    ))
+}
+
+fn answer_sdp(ports: &RtpPorts, codec: MixCodec, pt: u8) -> Bytes {
+    let ip = ports.ip;
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let id = rand::random::<u32>();
+    let rtpmap = match codec {
+        MixCodec::Opus => format!("a=rtpmap:{pt} opus/48000/2\r\n"),
+        MixCodec::Pcmu => format!("a=rtpmap:{pt} PCMU/8000\r\n"),
+        MixCodec::Pcma => format!("a=rtpmap:{pt} PCMA/8000\r\n"),
+    };
+    Bytes::from(format!(
+        "v=0\r\no=cardea {id} {id} IN {family} {ip}\r\ns=Cardea AudioBridge\r\nc=IN {family} {ip}\r\n\
+         t=0 0\r\nm=audio {} RTP/AVP {pt}\r\n{rtpmap}a=sendrecv\r\n",
+        ports.audio.0.port()
+    ))
+}
+
+/// The caller's name for the room: the From display name, else its user.
+fn caller_name(request: &Request) -> String {
+    let from = request
+        .headers
+        .typed::<cardea_sip::typed::From>()
+        .ok()
+        .flatten();
+    let display = from
+        .as_ref()
+        .and_then(|f| f.0.display_name.clone())
+        .filter(|d| !d.trim().is_empty());
+    let user = from.and_then(|f| f.0.uri.as_sip().and_then(|s| s.user_decoded()));
+    display.or(user).unwrap_or_else(|| "SIP caller".into())
+}
+
+fn send(ctx: &mut Ctx, handle: HandleId, out: Outgoing) {
+    let out = match out {
+        Outgoing::Request(request) => SipOut::Request {
+            request,
+            destination: None,
+        },
+        Outgoing::Stateless(request) => SipOut::Stateless {
+            request,
+            destination: None,
+        },
+        Outgoing::Response { key, response } => SipOut::Respond { key, response },
+    };
+    ctx.push(Command::Sip { handle, out });
+}
+
+impl AudioBridge {
+    /// The UAS identity calls are answered with.
+    fn dial_in_local(&self, room: u64) -> Option<(Local, NameAddr)> {
+        let env = self.sip.as_ref()?;
+        let host = match env.udp.ip() {
+            std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
+            std::net::IpAddr::V6(v6) => Host::Ipv6(v6.to_string()),
+        };
+        let mut local = Local::new(Transport::Udp, host, Some(env.udp.port()));
+        local.user_agent = Some(env.user_agent.clone());
+        let contact = Uri::parse(&format!("sip:room-{room}@{}", env.udp)).ok()?;
+        Some((local, NameAddr::new(contact)))
+    }
+
+    /// A call the dialplan sent to `room`, on its own handle.
+    pub(super) fn dial_in(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        room: u64,
+        key: ServerKey,
+        request: Request,
+    ) {
+        let refuse = |ctx: &mut Ctx, code: u16, reason: &str| {
+            let response = request.make_response_with_reason(code, reason);
+            ctx.push(Command::Sip {
+                handle,
+                out: SipOut::Respond { key, response },
+            });
+        };
+        if !self.rooms.contains_key(&room) {
+            refuse(ctx, 404, &format!("Not Found - no AudioBridge room {room}"));
+            return;
+        }
+        let (codec, pt, remote) = match choose(&request.body) {
+            Ok(c) => c,
+            Err((code, reason)) => {
+                refuse(ctx, code, reason);
+                return;
+            }
+        };
+        let Some((local, contact)) = self.dial_in_local(room) else {
+            refuse(ctx, 503, "Service Unavailable - the SIP endpoint is off");
+            return;
+        };
+        let config = AnswerConfig {
+            local,
+            contact,
+            timers: Timers::default(),
+        };
+        let mut invite = match InviteSession::incoming(key, request.clone(), config) {
+            Ok(i) => i,
+            Err(e) => {
+                refuse(ctx, 400, &format!("Bad Request - {e}"));
+                return;
+            }
+        };
+        let _ = invite.ring(ctx.now);
+        let call_id = invite.call_id().to_owned();
+        let display = caller_name(&request);
+        let _ = self.create_session(handle);
+        let body = json!({
+            "request": "join", "room": room, "display": display, "codec": codec.name(),
+            "rtp": {
+                "ip": remote.map_or_else(|| "0.0.0.0".to_owned(), |r| r.ip().to_string()),
+                "port": remote.map_or(0, |r| r.port()), "payload_type": pt,
+            },
+        });
+        let admitted = Fields::new(&body)
+            .map_err(super::error::AbError::from)
+            .and_then(|f| self.admit_rtp(ctx, handle, &f, false));
+        if let Err(e) = admitted {
+            let _ = invite.reject(480, Some(&format!("Temporarily Unavailable - {e}")));
+            self.sessions.remove(&handle);
+            while let Some(out) = invite.poll_output() {
+                send(ctx, handle, out);
+            }
+            return;
+        }
+        if let Some(s) = self.sessions.get_mut(&handle) {
+            s.pending_rtp = Some(None);
+            s.dial_in = Some(DialIn {
+                invite,
+                call_id,
+                pt,
+                codec,
+            });
+        }
+        if let Some(p) = self.participant_mut(handle) {
+            p.pt = pt;
+        }
+        ctx.push(Command::OpenRtp {
+            handle,
+            video: false,
+        });
+        self.drive_dial_in(ctx, handle);
+    }
+
+    /// The caller's RTP leg is open: answer the call.
+    pub(super) fn answer_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId, ports: &RtpPorts) {
+        let Some(d) = self
+            .sessions
+            .get_mut(&handle)
+            .and_then(|s| s.dial_in.as_mut())
+        else {
+            return;
+        };
+        let sdp = answer_sdp(ports, d.codec, d.pt);
+        if let Err(e) = d.invite.answer(ctx.now, sdp) {
+            tracing::debug!(handle, "dial-in not answered: {e}");
+        }
+        self.drive_dial_in(ctx, handle);
+    }
+
+    /// The caller's leg could not be opened: refuse the call.
+    pub(super) fn fail_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        if let Some(d) = self
+            .sessions
+            .get_mut(&handle)
+            .and_then(|s| s.dial_in.as_mut())
+        {
+            let _ = d
+                .invite
+                .reject(503, Some("Service Unavailable - no RTP port for the room"));
+        }
+        self.drive_dial_in(ctx, handle);
+    }
+
+    pub(super) fn is_dial_in(&self, handle: HandleId) -> bool {
+        self.sessions
+            .get(&handle)
+            .is_some_and(|s| s.dial_in.is_some())
+    }
+
+    /// Ends a caller's call from our side (kicked, room destroyed).
+    pub(super) fn hang_up_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        if let Some(d) = self
+            .sessions
+            .get_mut(&handle)
+            .and_then(|s| s.dial_in.as_mut())
+        {
+            let _ = d.invite.hangup();
+        }
+        self.drive_dial_in(ctx, handle);
+    }
+
+    /// SIP for a caller's handle.
+    pub(super) fn dial_in_sip(&mut self, ctx: &mut Ctx, handle: HandleId, sip: crate::SipIn) {
+        let Some(d) = self
+            .sessions
+            .get_mut(&handle)
+            .and_then(|s| s.dial_in.as_mut())
+        else {
+            return;
+        };
+        match sip {
+            crate::SipIn::Request { key, request, .. } => {
+                d.invite.handle_request(ctx.now, key, request)
+            }
+            crate::SipIn::Cancel { key, request } => d.invite.handle_request(ctx.now, key, request),
+            crate::SipIn::Ack { request } => d.invite.handle_ack(ctx.now, &request),
+            crate::SipIn::Response(response) => d.invite.handle_response(ctx.now, &response),
+            crate::SipIn::Failed { method, code, .. } => {
+                d.invite.handle_failure(ctx.now, &method, code)
+            }
+            crate::SipIn::DialIn { .. } => {}
+        }
+        self.drive_dial_in(ctx, handle);
+    }
+
+    /// The callers' session timers.
+    pub(super) fn dial_in_timers(&mut self, ctx: &mut Ctx) {
+        let due: Vec<HandleId> = self
+            .sessions
+            .iter()
+            .filter_map(|(h, s)| {
+                let d = s.dial_in.as_ref()?;
+                d.invite
+                    .next_timeout()
+                    .filter(|t| *t <= ctx.now)
+                    .map(|_| *h)
+            })
+            .collect();
+        for handle in due {
+            if let Some(d) = self
+                .sessions
+                .get_mut(&handle)
+                .and_then(|s| s.dial_in.as_mut())
+            {
+                d.invite.handle_timeout(ctx.now);
+            }
+            self.drive_dial_in(ctx, handle);
+        }
+    }
+
+    /// Sends what the call queued; a call that ended takes the caller out of the room.
+    fn drive_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId) {
+        let Some(d) = self
+            .sessions
+            .get_mut(&handle)
+            .and_then(|s| s.dial_in.as_mut())
+        else {
+            return;
+        };
+        while let Some(out) = d.invite.poll_output() {
+            send(ctx, handle, out);
+        }
+        let mut over = matches!(d.invite.state(), SessionState::Terminated { .. });
+        while let Some(e) = d.invite.poll_event() {
+            match e {
+                SessionEvent::Terminated { .. } | SessionEvent::Failed { .. } => over = true,
+                SessionEvent::ReInvite { .. } => {
+                    // Hold or a new address: not followed yet; the call goes on as it is.
+                    let _ = d.invite.reject_reinvite(488);
+                }
+                _ => {}
+            }
+        }
+        while let Some(out) = d.invite.poll_output() {
+            send(ctx, handle, out);
+        }
+        if !over {
+            return;
+        }
+        let call_id = d.call_id.clone();
+        self.leave_room(ctx, handle, true);
+        ctx.push(Command::CloseRtp { handle });
+        ctx.push(Command::Sip {
+            handle,
+            out: SipOut::ReleaseCall { call_id },
+        });
+        self.sessions.remove(&handle);
+        self.handles.remove(&handle);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callers_first_mixable_codec_is_chosen() {
+        let offer = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 4000 RTP/AVP 9 8 0 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let (codec, pt, remote) = choose(offer).unwrap();
+        assert_eq!((codec, pt), (MixCodec::Pcma, 8));
+        assert_eq!(remote, Some("127.0.0.1:4000".parse().unwrap()));
+        let video = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=video 4000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(choose(video).unwrap_err().0, 488);
+    }
+}
