@@ -10,13 +10,14 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use cardea_sip::sdp::SessionDescription;
 use cardea_sip::transaction::{ServerKey, Timers};
-use cardea_sip::typed::{NameAddr, Transport};
-use cardea_sip::ua::{AnswerConfig, InviteSession, Local, Outgoing, SessionEvent, SessionState};
-use cardea_sip::{Host, Request, Uri};
+use cardea_sip::typed::NameAddr;
+use cardea_sip::ua::{AnswerConfig, InviteSession, Local, SessionEvent, SessionState};
+use cardea_sip::{Request, Uri};
 use serde_json::json;
 
 use super::AudioBridge;
 use crate::fields::Fields;
+use crate::sip::send_ua_output as send;
 use crate::{Command, Ctx, HandleId, MixCodec, Plugin, RtpPorts, SipOut};
 
 /// A caller in a room.
@@ -98,31 +99,11 @@ fn caller_name(request: &Request) -> String {
     display.or(user).unwrap_or_else(|| "SIP caller".into())
 }
 
-fn send(ctx: &mut Ctx, handle: HandleId, out: Outgoing) {
-    let out = match out {
-        Outgoing::Request(request) => SipOut::Request {
-            request,
-            destination: None,
-        },
-        Outgoing::Stateless(request) => SipOut::Stateless {
-            request,
-            destination: None,
-        },
-        Outgoing::Response { key, response } => SipOut::Respond { key, response },
-    };
-    ctx.push(Command::Sip { handle, out });
-}
-
 impl AudioBridge {
     /// The UAS identity calls are answered with.
     fn dial_in_local(&self, room: u64) -> Option<(Local, NameAddr)> {
         let env = self.sip.as_ref()?;
-        let host = match env.udp.ip() {
-            std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
-            std::net::IpAddr::V6(v6) => Host::Ipv6(v6.to_string()),
-        };
-        let mut local = Local::new(Transport::Udp, host, Some(env.udp.port()));
-        local.user_agent = Some(env.user_agent.clone());
+        let local = env.local();
         let contact = Uri::parse(&format!("sip:room-{room}@{}", env.udp)).ok()?;
         Some((local, NameAddr::new(contact)))
     }

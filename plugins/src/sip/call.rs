@@ -1103,7 +1103,8 @@ fn finish(ctx: &mut Ctx, handle: HandleId, session: &mut Session) {
     }
 }
 
-fn send(ctx: &mut Ctx, handle: HandleId, out: Outgoing) {
+/// Sends what a UA state machine queued through the shared endpoint.
+pub(crate) fn send(ctx: &mut Ctx, handle: HandleId, out: Outgoing) {
     let out = match out {
         Outgoing::Request(request) => SipOut::Request {
             request,

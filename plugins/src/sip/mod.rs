@@ -10,6 +10,7 @@
 
 mod account;
 mod call;
+pub(crate) use call::send as send_ua_output;
 mod error;
 mod events;
 mod keepalive;
@@ -49,6 +50,19 @@ pub struct SipEnv {
     pub keepalive: Option<std::time::Duration>,
 }
 
+impl SipEnv {
+    /// Who plugin UAs are on the wire: the endpoint's UDP listener and User-Agent.
+    pub(crate) fn local(&self) -> Local {
+        let host = match self.udp.ip() {
+            std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
+            std::net::IpAddr::V6(v6) => Host::Ipv6(v6.to_string()),
+        };
+        let mut local = Local::new(Transport::Udp, host, Some(self.udp.port()));
+        local.user_agent = Some(self.user_agent.clone());
+        local
+    }
+}
+
 /// One handle's UA: its account (after `register`) and its call, if any.
 #[derive(Default)]
 struct Session {
@@ -82,13 +96,7 @@ impl SipPlugin {
             .env
             .as_ref()
             .ok_or_else(|| SipError::Stack("the SIP endpoint is disabled (sip.enabled)".into()))?;
-        let host = match env.udp.ip() {
-            std::net::IpAddr::V4(v4) => Host::Ipv4(v4),
-            std::net::IpAddr::V6(v6) => Host::Ipv6(v6.to_string()),
-        };
-        let mut local = Local::new(Transport::Udp, host, Some(env.udp.port()));
-        local.user_agent = Some(env.user_agent.clone());
-        Ok(local)
+        Ok(env.local())
     }
 
     fn request(
