@@ -27,6 +27,19 @@
 #   bench/compare.sh streaming                        # SUBSCRIBERS (viewers) x SERVERS x REPEAT
 #   bench/compare.sh streaming run janus 50 [cardea-load streaming args]    # one run
 #
+# AudioBridge mixing, the same way: `cardea-load audiobridge` creates a janus.plugin.audiobridge
+# room (random id, sampling_rate RATE, audiolevel_event false), N participants join it and
+# `configure` with an audio-only opus offer; each sends real opus 50 pkt/s (SPEAKERS of them a
+# tone, the others encoded silence) and receives the server's mix. Figures: mix packets per
+# participant per second (50 while the mixer keeps up), mix loss, server CPU per mixed
+# frame-participant, RSS per participant; medians and ratios Cardea / Janus.
+#
+#   bench/compare.sh audiobridge                      # PARTICIPANTS x SERVERS x REPEAT
+#   bench/compare.sh audiobridge run janus 25 [cardea-load audiobridge args] # one run
+#
+# Environment (audiobridge): PARTICIPANTS ("10 25 50 100"), SPEAKERS (2), RATE (48000), and the
+# ones below but SUBSCRIBERS, VIDEO_PPS and VIDEO_SIZE.
+#
 # Environment (videoroom, streaming): SUBSCRIBERS ("10 50 100 200"), SERVERS ("cardea janus"), REPEAT (3),
 # VIDEO_PPS (300), VIDEO_SIZE (1100), DURATION (10), WARMUP (3), SERVER_CPU (0), CLIENT_CPU (1),
 # CARDEA_BIN, CARDEA_LOAD_BIN, JANUS_BIN, JANUS_LIBDIR, QUIET_WAIT (120 s) / QUIET_BUSY (15 %):
@@ -34,7 +47,7 @@
 # the scratch directory (configs, logs, JSON lines); RESULTS_OUT=file copies the JSON lines.
 set -euo pipefail
 mode=echotest
-case "${1:-}" in videoroom | streaming) mode="$1"; shift ;; esac
+case "${1:-}" in videoroom | streaming | audiobridge) mode="$1"; shift ;; esac
 here="$(cd "$(dirname "$0")" && pwd)"
 target="${CARGO_TARGET_DIR:-$HOME/.cache/cardea-target}"
 load="${CARDEA_LOAD_BIN:-$target/release/cardea-load}"
@@ -80,6 +93,7 @@ ip -n "$ns" link set lo up
 plugin_so=libjanus_echotest.so
 [ "$mode" = videoroom ] && plugin_so=libjanus_videoroom.so
 [ "$mode" = streaming ] && plugin_so=libjanus_streaming.so
+[ "$mode" = audiobridge ] && plugin_so=libjanus_audiobridge.so
 disable_in() {
   (cd "$1" && ls -- *.so 2>/dev/null | grep -v -x -e "$2" | paste -sd, -) || true
 }
@@ -146,8 +160,16 @@ general: {
 }
 EOF
 
+# No admin_key and no sample rooms: the tool creates its own.
+echo 'general: {}' >"$dir/janus.plugin.audiobridge.jcfg"
+
 if [ "$mode" != echotest ]; then
   subs_list="${SUBSCRIBERS:-10 50 100 200}"
+  who=subscribers
+  if [ "$mode" = audiobridge ]; then
+    subs_list="${PARTICIPANTS:-10 25 50 100}"
+    who=participants
+  fi
   servers="${SERVERS:-cardea janus}"
   repeat="${REPEAT:-3}"
   video_pps="${VIDEO_PPS:-300}"
@@ -266,21 +288,24 @@ PY
     # The tool's set-up bound (60 s), warm-up, window, teardown and a margin.
     bound=$(python3 -c "print(int(60 + $warmup + $duration + 90))")
     d0="$(ns_rcvbuf_errors)"
+    local media_args=(--subscribers "$n" --video-pps "$video_pps" --video-size "$video_size")
+    [ "$mode" = audiobridge ] &&
+      media_args=(--participants "$n" --speakers "${SPEAKERS:-2}" --rate "${RATE:-48000}")
     timeout "$bound" taskset -c "$client_cpu" "$load" "$mode" --server "http://$http/janus" \
-      --server-pid "$pid" --bind "$host_ip" --subscribers "$n" --video-pps "$video_pps" \
-      --video-size "$video_size" --duration "$duration" --warmup "$warmup" "$@" \
+      --server-pid "$pid" --bind "$host_ip" "${media_args[@]}" \
+      --duration "$duration" --warmup "$warmup" "$@" \
       >"$rdir/load.json" 2>"$rdir/load.err" || status=$?
     d1="$(ns_rcvbuf_errors)"
     stop_pid "$pid"; pid=""
     warns="$(warnings_of "$kind" "$rdir")"
-    python3 - "$kind" "$n" "$label" "$rdir" "$status" $((d1 - d0)) "$warns" "$quiet" >>"$dir/results" <<'PY'
+    python3 - "$kind" "$n" "$label" "$rdir" "$status" $((d1 - d0)) "$warns" "$quiet" "$who" >>"$dir/results" <<'PY'
 import json, sys
-kind, n, label, d, status, drops, warns, quiet = sys.argv[1:]
+kind, n, label, d, status, drops, warns, quiet, who = sys.argv[1:]
 try:
     r = json.loads(open(f"{d}/load.json").read().strip().splitlines()[-1])
 except Exception as e:
     r = {"errors": [f"no report: {e}"]}
-r.update({"kind": kind, "label": label, "subscribers_asked": int(n), "load_status": int(status),
+r.update({"kind": kind, "label": label, f"{who}_asked": int(n), "load_status": int(status),
           "ns_rcvbuf_errors": int(drops), "server_log_warnings": json.loads(warns),
           "cpu_busy_before_pct": quiet, "dir": d})
 print(json.dumps(r))
@@ -291,6 +316,11 @@ r = json.loads(sys.stdin.read())
 keys = ["kind", "label", "subscribers_asked", "subscribers_connected", "relayed_pps", "loss_pct",
         "latency_ms_p99", "server_cpu_pct", "server_cpu_us_per_packet", "server_rss_kib_per_session",
         "setup_ms_p50", "client_cpu_pct", "ns_rcvbuf_errors", "load_status"]
+if "participants_asked" in r:
+    keys = ["kind", "label", "participants_asked", "participants_connected", "mix_pps_per_participant",
+            "mix_pps_min", "mix_loss_pct", "participants_hearing_audio", "server_cpu_pct",
+            "server_cpu_us_per_frame_participant", "server_rss_kib_per_participant", "setup_ms_p50",
+            "client_cpu_pct", "ns_rcvbuf_errors", "load_status"]
 print("  " + " ".join(f"{k}={r.get(k)}" for k in keys), file=sys.stderr)'
     if [ "$status" -ne 0 ]; then
       { echo "--- $kind $n: cardea-load exit $status; stderr:"; tail -5 "$rdir/load.err"
@@ -299,6 +329,7 @@ print("  " + " ".join(f"{k}={r.get(k)}" for k in keys), file=sys.stderr)'
   }
 
   table() {
+    if [ "$mode" = audiobridge ]; then audiobridge_table; return; fi
     python3 - "$dir/results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -363,7 +394,78 @@ for (n, kind), c in sorted(summary.items()):
 PY
   }
 
-  echo "server on CPU $server_cpu, cardea-load on CPU $client_cpu; VP8 $video_pps pkt/s × $video_size B + opus 50 pkt/s; window ${duration}s after ${warmup}s warm-up" >&2
+  audiobridge_table() {
+    python3 - "$dir/results" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+def f(x, nd=1):
+    return "—" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
+print("Every run:")
+print()
+print("| server | N | run | up / asked | mix pkt/s per participant (min) | below 49/s | mix loss % (lost) | hearing / expected | server CPU % | CPU µs / frame-participant | RSS KiB/participant | setup p50 / p99 ms | first mix p50 ms | threads | client CPU % | ns rcvbuf drops | log warnings | CPU busy before |")
+print("|" + "---|" * 18)
+for r in rows:
+    print(f"| {r['kind']} | {r['participants_asked']} | {r['label']} | {f(r.get('participants_connected'))} / {r['participants_asked']} "
+          f"| {f(r.get('mix_pps_per_participant'), 2)} ({f(r.get('mix_pps_min'), 1)}) | {f(r.get('participants_below_49pps'))} "
+          f"| {f(r.get('mix_loss_pct'), 3)} ({f(r.get('mix_lost_packets'))}) | {f(r.get('participants_hearing_audio'))} / {f(r.get('participants_expected_hearing'))} "
+          f"| {f(r.get('server_cpu_pct'))} | {f(r.get('server_cpu_us_per_frame_participant'), 2)} | {f(r.get('server_rss_kib_per_participant'), 0)} "
+          f"| {f(r.get('setup_ms_p50'))} / {f(r.get('setup_ms_p99'))} | {f(r.get('first_mix_ms_p50'))} | {f(r.get('server_threads'))} "
+          f"| {f(r.get('client_cpu_pct'), 0)} | {r.get('ns_rcvbuf_errors')} | {r.get('server_log_warnings', {}).get('count')} | {r.get('cpu_busy_before_pct')} |")
+groups = {}
+for r in rows:
+    groups.setdefault((r["participants_asked"], r["kind"]), []).append(r)
+def med(rs, k):
+    v = [r[k] for r in rs if r.get(k) is not None]
+    return statistics.median(v) if v else None
+keys = ["mix_pps_per_participant", "mix_pps_min", "mix_loss_pct", "server_cpu_pct",
+        "server_cpu_us_per_frame_participant", "server_rss_kib_per_participant", "setup_ms_p50",
+        "setup_ms_p99", "first_mix_ms_p50", "server_threads", "client_cpu_pct"]
+summary = {}
+for key, rs in groups.items():
+    summary[key] = {"n": len(rs),
+                    "up": sum(r.get("participants_connected") or 0 for r in rs),
+                    "asked": sum(r["participants_asked"] for r in rs),
+                    "lost": sum(r.get("mix_lost_packets") or 0 for r in rs),
+                    "hearing": sum(r.get("participants_hearing_audio") or 0 for r in rs),
+                    "expected_hearing": sum(r.get("participants_expected_hearing") or 0 for r in rs),
+                    **{k: med(rs, k) for k in keys}}
+print()
+print("Medians over the runs (participants up, mix packets lost and participants hearing summed over them):")
+print()
+print("| N | server | runs | up / asked | mix pkt/s per participant | min | mix loss % (lost) | hearing / expected | server CPU % | CPU µs / frame-participant | RSS KiB/participant | setup p50 / p99 ms | first mix p50 ms | threads | client CPU % |")
+print("|" + "---|" * 15)
+for (n, kind), m in sorted(summary.items()):
+    print(f"| {n} | {kind} | {m['n']} | {m['up']} / {m['asked']} | {f(m['mix_pps_per_participant'], 2)} | {f(m['mix_pps_min'], 1)} "
+          f"| {f(m['mix_loss_pct'], 3)} ({m['lost']}) | {m['hearing']} / {m['expected_hearing']} | {f(m['server_cpu_pct'])} "
+          f"| {f(m['server_cpu_us_per_frame_participant'], 2)} | {f(m['server_rss_kib_per_participant'], 0)} "
+          f"| {f(m['setup_ms_p50'])} / {f(m['setup_ms_p99'])} | {f(m['first_mix_ms_p50'])} | {f(m['server_threads'])} | {f(m['client_cpu_pct'], 0)} |")
+print()
+print("Ratios Cardea / Janus of the medians:")
+print()
+print("| N | CPU per frame-participant | server CPU % | RSS per participant | mix pkt/s per participant (Cardea / Janus) | setup p50 |")
+print("|---|---|---|---|---|---|")
+def ratio(a, b):
+    return "—" if a is None or b in (None, 0) else f"{a / b:.2f}"
+for (n, kind), c in sorted(summary.items()):
+    if kind != "cardea" or (n, "janus") not in summary:
+        continue
+    j = summary[(n, "janus")]
+    print(f"| {n} | {ratio(c['server_cpu_us_per_frame_participant'], j['server_cpu_us_per_frame_participant'])} "
+          f"| {ratio(c['server_cpu_pct'], j['server_cpu_pct'])} | {ratio(c['server_rss_kib_per_participant'], j['server_rss_kib_per_participant'])} "
+          f"| {f(c['mix_pps_per_participant'], 2)} / {f(j['mix_pps_per_participant'], 2)} | {ratio(c['setup_ms_p50'], j['setup_ms_p50'])} |")
+sat = sorted(n for (n, kind), m in summary.items()
+             if kind == "janus" and (m["mix_pps_per_participant"] or 0) < 49.0)
+if sat:
+    print()
+    print(f"Janus's mix falls below 49 packets/s per participant at N = {', '.join(map(str, sat))}.")
+PY
+  }
+
+  if [ "$mode" = audiobridge ]; then
+    echo "server on CPU $server_cpu, cardea-load on CPU $client_cpu; opus 50 pkt/s per participant (${SPEAKERS:-2} speakers, ${RATE:-48000} Hz room); window ${duration}s after ${warmup}s warm-up" >&2
+  else
+    echo "server on CPU $server_cpu, cardea-load on CPU $client_cpu; VP8 $video_pps pkt/s × $video_size B + opus 50 pkt/s; window ${duration}s after ${warmup}s warm-up" >&2
+  fi
   : >"$dir/results"
   case "${1:-all}" in
     run) kind="$2"; n="$3"; shift 3; run_one "$kind" "$n" 1 "$@" ;;
@@ -371,7 +473,7 @@ PY
       # Repetitions outermost and the servers alternating, so both see the same host noise.
       for rep in $(seq "$repeat"); do
         for n in $subs_list; do
-          for s in $servers; do echo "== $s, $n subscribers (run $rep)" >&2; run_one "$s" "$n" "$rep"; done
+          for s in $servers; do echo "== $s, $n $who (run $rep)" >&2; run_one "$s" "$n" "$rep"; done
         done
       done
       ;;

@@ -7,10 +7,11 @@
 //! its payload, so each echo tells loss, duplication and round-trip time.
 //!
 //! The scenarios are library functions ([`echotest::run`], [`sip::run`], [`videoroom::run`],
-//! [`streaming::run`]) so tests can call them in-process; the `cardea-load` binary wraps them
-//! in a CLI and prints the report ([`Report`], [`SipReport`], [`VideoroomReport`], which
-//! `streaming` shares) as one JSON line.
+//! [`streaming::run`], [`audiobridge::run`]) so tests can call them in-process; the
+//! `cardea-load` binary wraps them in a CLI and prints the report ([`Report`], [`SipReport`],
+//! [`VideoroomReport`], which `streaming` shares, [`AudiobridgeReport`]) as one JSON line.
 
+pub mod audiobridge;
 pub mod echotest;
 mod fanout;
 mod janus;
@@ -26,6 +27,7 @@ mod sip_call;
 pub mod streaming;
 pub mod videoroom;
 
+pub use audiobridge::{run as run_audiobridge, AudiobridgeConfig, AudiobridgeReport};
 pub use echotest::{run as run_echotest, EchotestConfig, LoadError};
 pub use report::Report;
 pub use sip::{run as run_sip, SipConfig, SipReport};

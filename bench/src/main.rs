@@ -1,9 +1,10 @@
 //! `cardea-load echotest …` / `cardea-load sip …` / `cardea-load videoroom …` /
-//! `cardea-load streaming …`: runs the scenario and prints one JSON line on stdout.
+//! `cardea-load streaming …` / `cardea-load audiobridge …`: runs the scenario and prints one
+//! JSON line on stdout.
 //!
 //! Exit status: 0 when every session came up (and, for `sip`, no call was dropped; for
 //! `videoroom`, the publisher and every subscriber; for `streaming`, the mountpoint, its
-//! source and every viewer), 2 when
+//! source and every viewer; for `audiobridge`, every room and every participant), 2 when
 //! some did not (the JSON line is printed either way), 1 when the run could not take place.
 
 use std::net::IpAddr;
@@ -13,7 +14,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use cardea_load::{
-    run_echotest, run_sip, run_streaming, run_videoroom, EchotestConfig, SipConfig, VideoroomConfig,
+    run_audiobridge, run_echotest, run_sip, run_streaming, run_videoroom, AudiobridgeConfig,
+    EchotestConfig, SipConfig, VideoroomConfig,
 };
 
 #[derive(Parser)]
@@ -40,6 +42,51 @@ enum Scenario {
     /// One janus.plugin.streaming RTP mountpoint fed by this tool (plain RTP: opus at 50
     /// packets/s and VP8) and N viewers: the server's fan-out.
     Streaming(StreamingArgs),
+    /// N participants in janus.plugin.audiobridge rooms (created by the tool), each sending
+    /// real opus at 50 packets/s (a tone for the speakers, silence for the others) and
+    /// receiving the server's mix: the server's mixing.
+    Audiobridge(AudiobridgeArgs),
+}
+
+#[derive(Args)]
+struct AudiobridgeArgs {
+    /// Janus HTTP API root.
+    #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
+    server: String,
+    /// Participants in all (one session, handle and PeerConnection each).
+    #[arg(long, default_value_t = 10)]
+    participants: u32,
+    /// Rooms to spread the participants over (participant i joins room (i - 1) mod R); each
+    /// is created with a random id and destroyed at the end.
+    #[arg(long, default_value_t = 1)]
+    rooms: u32,
+    /// Participants per room that send a tone; the others send opus-encoded silence.
+    #[arg(long, default_value_t = 2)]
+    speakers: u32,
+    /// The rooms' sampling_rate, Hz.
+    #[arg(long, default_value_t = 48000)]
+    rate: u32,
+    /// Opus bitrate of what the participants send, bits/s.
+    #[arg(long, default_value_t = 32000)]
+    bitrate: u32,
+    /// Measuring window, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Media flows this long before the window opens, seconds.
+    #[arg(long, default_value_t = 3.0)]
+    warmup: f64,
+    /// The server's PID: its CPU time, RSS and threads are read from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Local address of the participants' UDP sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Bound on bringing the rooms and every participant up, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    setup_timeout: f64,
+    /// Participants set up at the same time.
+    #[arg(long, default_value_t = 8)]
+    setup_concurrency: u32,
 }
 
 #[derive(Args)]
@@ -245,6 +292,23 @@ fn fanout_config(a: FanoutArgs, room: Option<u64>) -> Result<VideoroomConfig, St
     })
 }
 
+fn audiobridge_config(a: AudiobridgeArgs) -> Result<AudiobridgeConfig, String> {
+    Ok(AudiobridgeConfig {
+        server: a.server,
+        participants: a.participants,
+        rooms: a.rooms,
+        speakers: a.speakers,
+        sampling_rate: a.rate,
+        bitrate: a.bitrate,
+        duration: seconds("duration", a.duration)?,
+        warmup: seconds("warmup", a.warmup)?,
+        server_pid: a.server_pid,
+        bind: a.bind,
+        setup_timeout: seconds("setup-timeout", a.setup_timeout)?,
+        setup_concurrency: a.setup_concurrency,
+    })
+}
+
 fn main() -> ExitCode {
     match Cli::parse().scenario {
         Scenario::Echotest(args) => scenario(config(args), |c| {
@@ -265,6 +329,12 @@ fn main() -> ExitCode {
         Scenario::Streaming(a) => scenario(fanout_config(a.fanout, a.id), |c| {
             let r = run_streaming(c).map_err(|e| e.to_string())?;
             let ok = r.publisher_connected && r.subscribers_connected == r.subscribers;
+            Ok((serde_json::to_string(&r), ok))
+        }),
+        Scenario::Audiobridge(a) => scenario(audiobridge_config(a), |c| {
+            let r = run_audiobridge(c).map_err(|e| e.to_string())?;
+            let ok =
+                r.rooms.len() as u32 == r.rooms_asked && r.participants_connected == r.participants;
             Ok((serde_json::to_string(&r), ok))
         }),
     }

@@ -19,6 +19,7 @@ fn message(p: &mut SipPlugin, body: serde_json::Value, sdp: Option<String>) {
         sdp,
         trickle: Some(false),
         update: false,
+        e2ee: false,
     });
     let mut ctx = Ctx::at(Instant::now());
     p.handle_message(

@@ -102,6 +102,7 @@ fuzz_target!(|data: &[u8]| {
         sdp: text.lines().last().unwrap_or_default().to_owned(),
         trickle: Some(false),
         update: false,
+        e2ee: false,
     };
     for (i, line) in text.lines().enumerate() {
         let Ok(body) = serde_json::from_str::<serde_json::Value>(line) else {

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
             sdp: sdp.clone(),
             trickle: Some(false),
             update: false,
+            e2ee: false,
         })
     };
     let mut p = VideoRoom::default();
