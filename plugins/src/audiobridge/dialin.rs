@@ -27,6 +27,22 @@ pub struct DialIn {
     call_id: String,
     pt: u8,
     codec: MixCodec,
+    /// Where the caller sends to us (our answer's port), once the leg is open.
+    ports: Option<RtpPorts>,
+    /// Our answer's `o=` session id and version (a re-INVITE's answer bumps the version).
+    sdp_id: u32,
+    sdp_version: u32,
+    /// Where the caller receives, as its last offer said.
+    remote: Option<SocketAddr>,
+}
+
+impl DialIn {
+    fn answer(&mut self) -> Option<Bytes> {
+        let ports = self.ports.as_ref()?;
+        let sdp = answer_sdp(ports, self.codec, self.pt, self.sdp_id, self.sdp_version);
+        self.sdp_version = self.sdp_version.wrapping_add(1);
+        Some(sdp)
+    }
 }
 
 /// What the caller's offer settles: the codec, its payload type and where to send.
@@ -68,17 +84,16 @@ fn choose(offer: &[u8]) -> Result<(MixCodec, u8, Option<SocketAddr>), (u16, &'st
     ))
 }
 
-fn answer_sdp(ports: &RtpPorts, codec: MixCodec, pt: u8) -> Bytes {
+fn answer_sdp(ports: &RtpPorts, codec: MixCodec, pt: u8, id: u32, version: u32) -> Bytes {
     let ip = ports.ip;
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    let id = rand::random::<u32>();
     let rtpmap = match codec {
         MixCodec::Opus => format!("a=rtpmap:{pt} opus/48000/2\r\n"),
         MixCodec::Pcmu => format!("a=rtpmap:{pt} PCMU/8000\r\n"),
         MixCodec::Pcma => format!("a=rtpmap:{pt} PCMA/8000\r\n"),
     };
     Bytes::from(format!(
-        "v=0\r\no=cardea {id} {id} IN {family} {ip}\r\ns=Cardea AudioBridge\r\nc=IN {family} {ip}\r\n\
+        "v=0\r\no=cardea {id} {version} IN {family} {ip}\r\ns=Cardea AudioBridge\r\nc=IN {family} {ip}\r\n\
          t=0 0\r\nm=audio {} RTP/AVP {pt}\r\n{rtpmap}a=sendrecv\r\n",
         ports.audio.0.port()
     ))
@@ -180,6 +195,10 @@ impl AudioBridge {
                 call_id,
                 pt,
                 codec,
+                ports: None,
+                sdp_id: rand::random::<u32>() >> 1,
+                sdp_version: 1,
+                remote,
             });
         }
         if let Some(p) = self.participant_mut(handle) {
@@ -201,9 +220,11 @@ impl AudioBridge {
         else {
             return;
         };
-        let sdp = answer_sdp(ports, d.codec, d.pt);
-        if let Err(e) = d.invite.answer(ctx.now, sdp) {
-            tracing::debug!(handle, "dial-in not answered: {e}");
+        d.ports = Some(*ports);
+        if let Some(sdp) = d.answer() {
+            if let Err(e) = d.invite.answer(ctx.now, sdp) {
+                tracing::debug!(handle, "dial-in not answered: {e}");
+            }
         }
         self.drive_dial_in(ctx, handle);
     }
@@ -305,9 +326,35 @@ impl AudioBridge {
         while let Some(e) = d.invite.poll_event() {
             match e {
                 SessionEvent::Terminated { .. } | SessionEvent::Failed { .. } => over = true,
-                SessionEvent::ReInvite { .. } => {
-                    // Hold or a new address: not followed yet; the call goes on as it is.
-                    let _ = d.invite.reject_reinvite(488);
+                SessionEvent::ReInvite { sdp } => {
+                    // A session refresh, hold or a new address: the same codec is answered
+                    // as before and the mix follows the caller's address; anything else
+                    // is refused and the call goes on as it was.
+                    let offer = if sdp.is_empty() {
+                        Ok((d.codec, d.pt, d.remote))
+                    } else {
+                        choose(&sdp)
+                    };
+                    match offer {
+                        Ok((codec, pt, remote)) if codec == d.codec && pt == d.pt => {
+                            if remote != d.remote {
+                                d.remote = remote;
+                                ctx.push(Command::RetargetRtp {
+                                    handle,
+                                    kind: crate::MediaKind::Audio,
+                                    remote_rtp: remote,
+                                    remote_rtcp: None,
+                                });
+                            }
+                            let answered = d.answer().map(|a| d.invite.accept_reinvite(ctx.now, a));
+                            if !matches!(answered, Some(Ok(()))) {
+                                let _ = d.invite.reject_reinvite(500);
+                            }
+                        }
+                        _ => {
+                            let _ = d.invite.reject_reinvite(488);
+                        }
+                    }
                 }
                 _ => {}
             }
@@ -333,6 +380,156 @@ impl AudioBridge {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SipIn;
+    use cardea_sip::transaction::{Destination, TransactionEvent, TransactionLayer};
+
+    const CALLER: &str = "127.0.0.1:5070";
+
+    /// `text` through a transaction layer: the request and its server transaction.
+    fn arrive(layer: &mut TransactionLayer, text: &str) -> (ServerKey, Request) {
+        let message = cardea_sip::Message::parse(text.as_bytes()).expect("a SIP message");
+        let source = Destination::udp(CALLER.parse().unwrap());
+        layer
+            .handle_message(std::time::Instant::now(), message, source)
+            .expect("accepted by the layer");
+        while let Some(e) = layer.poll_event() {
+            if let TransactionEvent::Request { key, request, .. } = e {
+                return (key, request);
+            }
+        }
+        panic!("no request event for {text}");
+    }
+
+    fn request(method: &str, cseq: u32, to_tag: Option<&str>, port: Option<u16>) -> String {
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let body = port.map_or_else(String::new, |p| {
+            format!(
+                "v=0\r\no=- 1 {cseq} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+            )
+        });
+        format!(
+            "{method} sip:5000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bK{method}{cseq}\r\n\
+             From: \"Desk Phone\" <sip:desk@127.0.0.1>;tag=caller\r\nTo: <sip:5000@127.0.0.1>{to_tag}\r\n\
+             Call-ID: dial-in-test\r\nCSeq: {cseq} {method}\r\nContact: <sip:desk@{CALLER}>\r\n\
+             Max-Forwards: 70\r\n{}Content-Length: {}\r\n\r\n{body}",
+            if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" },
+            body.len()
+        )
+    }
+
+    /// The responses the plugin sent, in order.
+    fn responses(ctx: &Ctx) -> Vec<cardea_sip::Response> {
+        ctx.commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::Sip {
+                    out: SipOut::Respond { response, .. },
+                    ..
+                } => Some(response.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_caller_is_answered_followed_on_reinvite_and_leaves_on_bye() {
+        let env = crate::sip::SipEnv {
+            udp: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "test".into(),
+            keepalive: None,
+        };
+        let mut p = AudioBridge::new(None, None).with_sip(Some(env));
+        let mut layer = TransactionLayer::new(Timers::default());
+        let mut ctx = Ctx::default();
+        let (key, invite) = arrive(&mut layer, &request("INVITE", 1, None, Some(4000)));
+        let source = Destination::udp(CALLER.parse().unwrap());
+        p.incoming_sip(
+            &mut ctx,
+            9,
+            SipIn::DialIn {
+                room: 1234,
+                key,
+                request: invite,
+                source,
+            },
+        );
+        assert!(ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::OpenRtp { handle: 9, .. })));
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        let ports = RtpPorts {
+            ip,
+            audio: (SocketAddr::new(ip, 20000), SocketAddr::new(ip, 20001)),
+            video: None,
+        };
+        p.rtp_opened(&mut ctx, 9, Ok(ports));
+        let ok = responses(&ctx)
+            .into_iter()
+            .find(|r| r.status == 200)
+            .expect("a 200");
+        let body = String::from_utf8_lossy(&ok.body).into_owned();
+        assert!(body.contains("m=audio 20000 RTP/AVP 0\r\n"), "{body}");
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::MixIn { room: 1234, handle: 9, participant } if participant.rtp && participant.pt == 0)));
+        assert_eq!(p.rooms[&1234].participants.len(), 1);
+        let tag = ok
+            .headers
+            .typed::<cardea_sip::typed::To>()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .expect("a To tag");
+
+        // A re-INVITE to a new port: the mix follows, the answer keeps the codec.
+        let mut ctx = Ctx::default();
+        let (key, reinvite) = arrive(&mut layer, &request("INVITE", 2, Some(&tag), Some(4002)));
+        let source = Destination::udp(CALLER.parse().unwrap());
+        p.incoming_sip(
+            &mut ctx,
+            9,
+            SipIn::Request {
+                key,
+                request: reinvite,
+                source,
+            },
+        );
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::RetargetRtp { handle: 9, remote_rtp: Some(a), .. } if a.port() == 4002)));
+        let ok = responses(&ctx)
+            .into_iter()
+            .find(|r| r.status == 200)
+            .expect("a 200");
+        assert!(String::from_utf8_lossy(&ok.body).contains("m=audio 20000 RTP/AVP 0"));
+
+        // BYE: answered, out of the room, the leg and the call released.
+        let mut ctx = Ctx::default();
+        let (key, bye) = arrive(&mut layer, &request("BYE", 3, Some(&tag), None));
+        let source = Destination::udp(CALLER.parse().unwrap());
+        p.incoming_sip(
+            &mut ctx,
+            9,
+            SipIn::Request {
+                key,
+                request: bye,
+                source,
+            },
+        );
+        assert!(responses(&ctx).iter().any(|r| r.status == 200));
+        assert!(ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CloseRtp { handle: 9 })));
+        assert!(ctx.commands.iter().any(|c| matches!(
+            c,
+            Command::Sip {
+                handle: 9,
+                out: SipOut::ReleaseCall { .. }
+            }
+        )));
+        assert!(p.rooms[&1234].participants.is_empty());
+    }
 
     #[test]
     fn the_callers_first_mixable_codec_is_chosen() {
