@@ -38,9 +38,9 @@ fuzz_target!(|data: &[u8]| {
         let who = LegId(u64::from(head % 3) + 1);
         seq = seq.wrapping_add(u64::from(*delta)).min(u64::MAX / 2);
         if head & 0x80 != 0 {
-            mixer.push_rtp(who, *delta as u16 * 97, payload);
+            mixer.push_rtp(who, head % 3, *delta as u16 * 97, payload);
         } else {
-            mixer.push(who, seq, payload);
+            mixer.push(who, head % 3, seq, payload);
         }
         if head & 0x40 != 0 {
             now += FRAME * u32::from(head & 0x07) + Duration::from_millis(u64::from(*delta % 7));

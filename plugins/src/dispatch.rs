@@ -153,6 +153,24 @@ pub mod test_support {
 
     use crate::{Command, Ctx, HandleId, Jsep, JsepAction, Message, Plugin, Reply};
 
+    /// Sends a synchronous request on `handle` (attaching it first); returns its answer.
+    pub fn sync(p: &mut dyn Plugin, ctx: &mut Ctx, handle: HandleId, body: Value) -> Value {
+        p.create_session(handle).ok();
+        let reply = p.handle_message(
+            ctx,
+            Message {
+                handle,
+                transaction: Some("t".into()),
+                body,
+                jsep: None,
+            },
+        );
+        match reply {
+            Reply::Sync(v) => v,
+            other => panic!("not sync: {other:?}"),
+        }
+    }
+
     /// Sends an async request on `handle` (attaching it first); returns the answering
     /// event's data and JSEP action.
     pub fn event(

@@ -366,27 +366,27 @@ impl Mixer {
     }
 
     /// An RTP packet from participant `leg` (its payload type already checked).
-    pub fn push(&mut self, leg: LegId, seq: u64, payload: &[u8]) {
+    /// An RTP packet from participant `leg`; packets of a payload type it does not send
+    /// (telephone-events, comfort noise) are left out.
+    pub fn push(&mut self, leg: LegId, pt: u8, seq: u64, payload: &[u8]) {
         if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
-            m.jitter.push(seq, payload);
-        }
-    }
-
-    /// An RTP packet from participant `leg` numbered with the wire's 16 bits (a plain RTP
-    /// participant).
-    pub fn push_rtp(&mut self, leg: LegId, seq: u16, payload: &[u8]) {
-        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
-            if let Some(seq) = m.seq_in.extend(seq) {
+            if m.settings.pt == pt {
                 m.jitter.push(seq, payload);
             }
         }
     }
 
-    /// Whether `pt` is what participant `leg` sends.
-    pub fn accepts(&self, leg: LegId, pt: u8) -> bool {
-        self.members
-            .iter()
-            .any(|m| m.leg == leg && m.settings.pt == pt)
+    /// An RTP packet from participant `leg` numbered with the wire's 16 bits (a plain RTP
+    /// participant).
+    pub fn push_rtp(&mut self, leg: LegId, pt: u8, seq: u16, payload: &[u8]) {
+        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+            if m.settings.pt != pt {
+                return;
+            }
+            if let Some(seq) = m.seq_in.extend(seq) {
+                m.jitter.push(seq, payload);
+            }
+        }
     }
 
     /// Plays an Ogg/Opus file into the mix (replacing one of the same name).

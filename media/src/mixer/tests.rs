@@ -114,7 +114,7 @@ fn run(mixer: &mut Mixer, peers: &mut [Peer], start: Instant, from: u32, ticks: 
         now = start + FRAME * k;
         for p in peers.iter_mut() {
             let pkt = p.packet();
-            mixer.push(p.leg, p.seq, &pkt);
+            mixer.push(p.leg, p.settings().pt, p.seq, &pkt);
             p.seq += 1;
         }
         mixer.handle_timeout(now);
@@ -218,7 +218,7 @@ fn silent_listeners_share_one_encoded_mix() {
     let mut enc =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
     let pkt = enc.encode_vec(&[5000i16; 960], 1500).unwrap();
-    mixer.push(LegId(1), 2000, &pkt);
+    mixer.push(LegId(1), 111, 2000, &pkt);
     mixer.handle_timeout(start + FRAME * 12);
     let out: Vec<Outgoing> = mixer.drain_outgoing().collect();
     let last = out.iter().map(|o| o.seq).max().unwrap();
@@ -272,7 +272,7 @@ fn garbage_payloads_are_concealed_not_fatal() {
         .iter()
         .enumerate()
     {
-        mixer.push(LegId(1), i as u64, junk);
+        mixer.push(LegId(1), 111, i as u64, junk);
     }
     mixer.handle_timeout(start + FRAME * 4);
     mixer.drain_outgoing().for_each(drop);

@@ -83,9 +83,7 @@ impl Shard {
             return false;
         };
         if let Some(m) = self.mixers.get_mut(mixer) {
-            if m.accepts(leg, pt) {
-                m.push(leg, seq, payload);
-            }
+            m.push(leg, pt, seq, payload);
         }
         true
     }

@@ -94,8 +94,8 @@ impl Shard {
             Ok(Some(pkt)) if mixer.is_some() => {
                 // A participant of an AudioBridge room: its audio goes into the mix.
                 if let Some(m) = mixer {
-                    if pkt.kind == MediaKind::Audio && m.accepts(id, pkt.pt) {
-                        m.push_rtp(id, pkt.seq, pkt.payload);
+                    if pkt.kind == MediaKind::Audio {
+                        m.push_rtp(id, pkt.pt, pkt.seq, pkt.payload);
                     }
                 }
             }

@@ -26,19 +26,7 @@ fn plugin() -> AudioBridge {
 }
 
 fn sync(p: &mut AudioBridge, ctx: &mut Ctx, handle: HandleId, body: Value) -> Value {
-    p.create_session(handle).ok();
-    match p.handle_message(
-        ctx,
-        Message {
-            handle,
-            transaction: Some("t".into()),
-            body,
-            jsep: None,
-        },
-    ) {
-        Reply::Sync(v) => v,
-        other => panic!("not sync: {other:?}"),
-    }
+    crate::dispatch::test_support::sync(p, ctx, handle, body)
 }
 
 /// Sends an async request on `handle`; returns the event's data and JSEP action.

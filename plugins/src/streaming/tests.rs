@@ -55,19 +55,7 @@ fn plugin() -> Streaming {
 }
 
 fn sync(p: &mut Streaming, ctx: &mut Ctx, body: Value) -> Value {
-    p.create_session(1).ok();
-    match p.handle_message(
-        ctx,
-        Message {
-            handle: 1,
-            transaction: Some("t".into()),
-            body,
-            jsep: None,
-        },
-    ) {
-        Reply::Sync(v) => v,
-        other => panic!("not sync: {other:?}"),
-    }
+    crate::dispatch::test_support::sync(p, ctx, 1, body)
 }
 
 /// Sends an async request on `handle`; returns the event's data and JSEP action.

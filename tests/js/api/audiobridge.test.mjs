@@ -56,17 +56,9 @@ const roomId = () => 100000 + Math.floor(Math.random() * 1e12);
 /** A fresh participant id. */
 const userId = () => 1 + Math.floor(Math.random() * 1e12);
 
-/** Waits for an unsolicited audiobridge event pushed to handle h (no transaction). */
-function waitEvent(h, pred, { from = 0, timeout = 4000, what = 'event' } = {}) {
-  return waitSeen((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
-    m.plugindata?.plugin === PLUGIN && pred(m.plugindata.data), { from, timeout, what: `${what} on handle ${h.id}` });
-}
+const waitEvent = (h, pred, opts) => suite.waitEvent(h, pred, opts);
 
-/** Events pushed to h (no transaction) since index `from`, their plugin data only. */
-function eventsOf(h, from = 0) {
-  return seen.slice(from).filter((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
-    m.plugindata?.plugin === PLUGIN).map((m) => m.plugindata.data);
-}
+const eventsOf = (h, from) => suite.eventsOf(h, from);
 
 /** Plugin error through janode's high-level API: rejects with "<code> <text>". */
 async function expectJanodeReject(promise, code) {

@@ -63,6 +63,18 @@ export class PluginSuite {
     });
   }
 
+  /** Waits for an unsolicited event of this plugin pushed to handle h (no transaction). */
+  waitEvent(h, pred, { from = 0, timeout = 4000, what = 'event' } = {}) {
+    return this.waitSeen((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
+      m.plugindata?.plugin === this.plugin && pred(m.plugindata.data), { from, timeout, what: `${what} on handle ${h.id}` });
+  }
+
+  /** Events of this plugin pushed to h (no transaction) since index `from`, their data only. */
+  eventsOf(h, from = 0) {
+    return this.seen.slice(from).filter((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
+      m.plugindata?.plugin === this.plugin).map((m) => m.plugindata.data);
+  }
+
   /** Resolves with the first emission of a janode event on h (or null after timeout). */
   janodeEvent(h, name, timeout = 3000) {
     return new Promise((resolve) => {

@@ -74,22 +74,14 @@ const expectStError = (h, body, code, opts) => suite.expectError(h, body, code, 
 /** A fresh mountpoint id (JS-safe, unlikely to collide with the configured ones). */
 const mpId = () => 100000 + Math.floor(Math.random() * 1e12);
 
-/** Waits for an unsolicited streaming event pushed to handle h (no transaction). */
-function waitEvent(h, pred, { from = 0, timeout = 4000, what = 'event' } = {}) {
-  return waitSeen((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
-    m.plugindata?.plugin === PLUGIN && pred(m.plugindata.data), { from, timeout, what: `${what} on handle ${h.id}` });
-}
+const waitEvent = (h, pred, opts) => suite.waitEvent(h, pred, opts);
 
 /** Waits for a Janus "hangup" on handle h. */
 function waitHangup(h, { from = 0, timeout = 4000 } = {}) {
   return waitSeen((m) => m.janus === 'hangup' && m.sender === h.id, { from, timeout, what: `hangup on handle ${h.id}` });
 }
 
-/** Events pushed to h (no transaction) since index `from`, their plugin data only. */
-function eventsOf(h, from = 0) {
-  return seen.slice(from).filter((m) => m.sender === h.id && m.janus === 'event' && m.transaction === undefined &&
-    m.plugindata?.plugin === PLUGIN).map((m) => m.plugindata.data);
-}
+const eventsOf = (h, from) => suite.eventsOf(h, from);
 
 /** Plugin error through janode's high-level API: rejects with "<code> <text>". */
 async function expectJanodeReject(promise, code) {

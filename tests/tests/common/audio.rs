@@ -91,32 +91,8 @@ impl ToneEncoder {
     }
 }
 
-/// G.711 µ-law of one 16-bit sample (ITU-T G.711, with the bias of 0x84 and the clip at 32635).
-pub fn ulaw_encode(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    const CLIP: i32 = 32635;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    let s = s.min(CLIP) + BIAS;
-    let exponent = (7 - (s as u32).leading_zeros().saturating_sub(17)).min(7) as i32;
-    let mantissa = (s >> (exponent + 3)) & 0x0f;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
-
-/// The 16-bit sample of a G.711 µ-law byte.
-pub fn ulaw_decode(byte: u8) -> i16 {
-    let b = !byte;
-    let sign = b & 0x80;
-    let exponent = i32::from((b >> 4) & 0x07);
-    let mantissa = i32::from(b & 0x0f);
-    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
-    (if sign != 0 { -magnitude } else { magnitude }) as i16
-}
+/// G.711 µ-law, as the baresip tests use it.
+pub use cardea_tests::baresip::{ulaw_decode, ulaw_encode};
 
 /// The next 20 ms of a tone as one PCMU payload (160 bytes).
 pub struct UlawToneEncoder {
