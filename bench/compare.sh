@@ -30,7 +30,8 @@
 # AudioBridge mixing, the same way: `cardea-load audiobridge` creates a janus.plugin.audiobridge
 # room (random id, sampling_rate RATE, audiolevel_event false), N participants join it and
 # `configure` with an audio-only opus offer; each sends real opus 50 pkt/s (SPEAKERS of them a
-# tone, the others encoded silence) and receives the server's mix. Figures: mix packets per
+# tone, the others encoded silence) with each packet's audio level in the RFC 6464 header
+# extension as browsers send it (`--no-audio-level` leaves it out), and receives the mix. Figures: mix packets per
 # participant per second (50 while the mixer keeps up), mix loss, server CPU per mixed
 # frame-participant, RSS per participant; medians and ratios Cardea / Janus.
 #

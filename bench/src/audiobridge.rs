@@ -37,7 +37,7 @@ use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::RtpWrite;
+use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
@@ -89,6 +89,8 @@ pub struct AudiobridgeConfig {
     pub sampling_rate: u32,
     /// Opus bitrate of the tones and the silence, bits/s.
     pub bitrate: u32,
+    /// Send each packet's audio level (RFC 6464) as browsers do.
+    pub audio_level: bool,
     pub duration: Duration,
     pub warmup: Duration,
     /// The server's process, to read its CPU time and memory.
@@ -380,8 +382,8 @@ impl AudioSizes {
             round3(c.iter().map(|p| p.len()).sum::<usize>() as f64 / c.len().max(1) as f64)
         };
         AudioSizes {
-            tone: audio.tones.first().map_or(0.0, |c| mean(c)),
-            silence: mean(&audio.silence),
+            tone: audio.tones.first().map_or(0.0, |c| mean(&c.packets)),
+            silence: mean(&audio.silence.packets),
         }
     }
 }
@@ -436,7 +438,7 @@ struct Joining {
     index: u32,
     room: u64,
     speaker: bool,
-    cycle: Arc<[Arc<[u8]>]>,
+    cycle: Cycle,
 }
 
 /// One participant with its own session and handle: `join` → `joined` → `configure` with our
@@ -507,8 +509,8 @@ fn join(
 
 /// The pre-encoded audio of a run: one cycle per speaker, one of silence for the others.
 struct Audio {
-    tones: Vec<Arc<[Arc<[u8]>]>>,
-    silence: Arc<[Arc<[u8]>]>,
+    tones: Vec<Cycle>,
+    silence: Cycle,
 }
 
 impl Audio {
@@ -517,21 +519,27 @@ impl Audio {
             .filter(|&i| config.place(i).1)
             .count();
         let tones = (0..speakers)
-            .map(|s| encode_cycle(Some(tone_pitch(s)), config.bitrate).map(Arc::from))
+            .map(|s| encode_cycle(Some(tone_pitch(s)), config.bitrate))
             .collect::<Result<Vec<_>, _>>()?;
-        let silence = encode_cycle(None, config.bitrate)?.into();
-        Ok(Audio { tones, silence })
+        let silence = encode_cycle(None, config.bitrate)?;
+        let mut audio = Audio { tones, silence };
+        if !config.audio_level {
+            for c in audio.tones.iter_mut().chain([&mut audio.silence]) {
+                c.levels = Arc::from([]);
+            }
+        }
+        Ok(audio)
     }
 
     /// The cycle participant `index` sends.
-    fn cycle(&self, index: u32, speaker: bool) -> Arc<[Arc<[u8]>]> {
+    fn cycle(&self, index: u32, speaker: bool) -> Cycle {
         if !speaker {
-            return Arc::clone(&self.silence);
+            return self.silence.clone();
         }
         // The speakers are participants 1..=speakers × rooms: tone `index - 1`.
         self.tones
             .get((index - 1) as usize)
-            .map_or_else(|| Arc::clone(&self.silence), Arc::clone)
+            .map_or_else(|| self.silence.clone(), Cycle::clone)
     }
 }
 
@@ -544,7 +552,7 @@ fn tone_pitch(s: usize) -> f64 {
 /// [`CYCLE_FRAMES`] opus packets of a tone at `pitch` Hz warbling at 2 Hz, or of silence. The
 /// encoder runs over the cycle twice and keeps the second pass, so that the kept packets do
 /// not start from a fresh encoder.
-fn encode_cycle(pitch: Option<f64>, bitrate: u32) -> Result<Vec<Arc<[u8]>>, String> {
+fn encode_cycle(pitch: Option<f64>, bitrate: u32) -> Result<Cycle, String> {
     let oops = |e: opus::Error| format!("libopus: {e}");
     let mut encoder = opus::Encoder::new(OPUS_RATE, opus::Channels::Mono, opus::Application::Voip)
         .map_err(oops)?;
@@ -563,16 +571,38 @@ fn encode_cycle(pitch: Option<f64>, bitrate: u32) -> Result<Vec<Arc<[u8]>>, Stri
         })
         .collect();
     let mut out = vec![0u8; 1500];
-    let mut cycle = Vec::with_capacity(CYCLE_FRAMES);
+    let mut packets = Vec::with_capacity(CYCLE_FRAMES);
     for pass in 0..2 {
         for frame in pcm.chunks(FRAME_SAMPLES) {
             let n = encoder.encode(frame, &mut out).map_err(oops)?;
             if pass == 1 {
-                cycle.push(Arc::from(&out[..n]));
+                packets.push(Arc::from(&out[..n]));
             }
         }
     }
-    Ok(cycle)
+    Ok(Cycle {
+        packets: packets.into(),
+        levels: pcm.chunks(FRAME_SAMPLES).map(audio_level).collect(),
+    })
+}
+
+/// A frame's audio level as a browser puts it in the RFC 6464 header extension: its RMS in
+/// dB below a full-scale square wave (dBov), from 0 down to -127 (digital silence).
+fn audio_level(frame: &[i16]) -> i8 {
+    let power =
+        frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / frame.len().max(1) as f64;
+    if power <= 0.0 {
+        return -127;
+    }
+    let dbov = 10.0 * (power / 32768f64.powi(2)).log10();
+    dbov.round().clamp(-127.0, 0.0) as i8
+}
+
+/// A pre-encoded cycle: opus packets, and the audio level of the frame each one encodes.
+#[derive(Clone)]
+struct Cycle {
+    packets: Arc<[Arc<[u8]>]>,
+    levels: Arc<[i8]>,
 }
 
 /// A participant that has made its offer and waits for the answer.
@@ -623,7 +653,7 @@ impl Offer {
         mut self,
         answer_sdp: &str,
         index: u32,
-        cycle: Arc<[Arc<[u8]>]>,
+        cycle: Cycle,
         start: Instant,
     ) -> Result<Participant, String> {
         let answer =
@@ -689,7 +719,7 @@ struct Participant {
     next_timeout: Instant,
     mid: Mid,
     pt: Pt,
-    cycle: Arc<[Arc<[u8]>]>,
+    cycle: Cycle,
     cursor: usize,
     rtp_seq: u64,
     rtp_time: u32,
@@ -825,7 +855,9 @@ impl Participant {
             self.next_send = Some(at + FRAME);
             let rtp_time = self.rtp_time;
             self.rtp_time = self.rtp_time.wrapping_add(FRAME_SAMPLES as u32);
-            let payload = Arc::clone(&self.cycle[self.cursor % self.cycle.len()]);
+            let k = self.cursor % self.cycle.packets.len();
+            let payload = Arc::clone(&self.cycle.packets[k]);
+            let level = self.cycle.levels.get(k).copied();
             self.cursor += 1;
             if now - at > MAX_LAG {
                 self.skipped += 1;
@@ -833,7 +865,14 @@ impl Participant {
             }
             self.rtp_seq += 1;
             self.sent_us.push(self.micros(now));
-            let write = RtpWrite::new(self.pt, self.rtp_seq.into(), rtp_time, now, payload);
+            let mut write = RtpWrite::new(self.pt, self.rtp_seq.into(), rtp_time, now, payload);
+            if level.is_some() {
+                write = write.ext_vals(ExtensionValues {
+                    audio_level: level,
+                    voice_activity: level.map(|l| l > -50),
+                    ..ExtensionValues::default()
+                });
+            }
             let mut api = self.rtc.direct_api();
             match api.stream_tx_by_mid(self.mid, None) {
                 Some(tx) => tx.write_rtp(write),
@@ -1159,6 +1198,7 @@ mod tests {
             speakers,
             sampling_rate: 48_000,
             bitrate: 32_000,
+            audio_level: true,
             duration: Duration::from_secs(1),
             warmup: Duration::ZERO,
             server_pid: None,
@@ -1205,10 +1245,17 @@ mod tests {
     fn the_tone_decodes_to_sound_and_the_silence_does_not() {
         let tone = encode_cycle(Some(440.0), 32_000).expect("libopus encodes");
         let silence = encode_cycle(None, 32_000).expect("libopus encodes");
-        assert_eq!(tone.len(), CYCLE_FRAMES);
-        let tail = |c: &[Arc<[u8]>]| c.iter().map(|p| (1u32, Arc::clone(p))).collect();
+        assert_eq!(tone.packets.len(), CYCLE_FRAMES);
+        let tail = |c: &Cycle| c.packets.iter().map(|p| (1u32, Arc::clone(p))).collect();
         assert!(hears_audio(&tail(&tone), 2));
         assert!(!hears_audio(&tail(&silence), 2));
         assert!(!hears_audio(&tail(&tone), 1));
+        assert!(silence.levels.iter().all(|&l| l == -127));
+        // The tone peaks at TONE_PEAK with a warble: loud, well above -75 dBov.
+        assert!(
+            tone.levels.iter().all(|&l| (-30..=-3).contains(&l)),
+            "{:?}",
+            tone.levels
+        );
     }
 }

@@ -69,6 +69,10 @@ struct AudiobridgeArgs {
     /// Opus bitrate of what the participants send, bits/s.
     #[arg(long, default_value_t = 32000)]
     bitrate: u32,
+    /// Leave out the audio level header extension (RFC 6464) that browsers put on every
+    /// audio packet.
+    #[arg(long)]
+    no_audio_level: bool,
     /// Measuring window, seconds.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -300,6 +304,7 @@ fn audiobridge_config(a: AudiobridgeArgs) -> Result<AudiobridgeConfig, String> {
         speakers: a.speakers,
         sampling_rate: a.rate,
         bitrate: a.bitrate,
+        audio_level: !a.no_audio_level,
         duration: seconds("duration", a.duration)?,
         warmup: seconds("warmup", a.warmup)?,
         server_pid: a.server_pid,

@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
         if head & 0x80 != 0 {
             mixer.push_rtp(who, head % 3, *delta as u16 * 97, payload);
         } else {
-            mixer.push(who, head % 3, seq, payload);
+            // Bit 5 marks the packet quiet, as a sender's audio level may.
+            let level = (head & 0x20 != 0).then_some(-100);
+            mixer.push(who, head % 3, seq, payload, level);
         }
         if head & 0x40 != 0 {
             now += FRAME * u32::from(head & 0x07) + Duration::from_millis(u64::from(*delta % 7));

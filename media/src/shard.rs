@@ -599,7 +599,8 @@ impl Shard {
                 if Some(mid) == mixed_mid {
                     // A participant's audio goes into its room's mix, nowhere else.
                     let (pt, seq) = (*pkt.header.payload_type, *pkt.seq_no);
-                    self.mix_packet(id, pt, seq, &pkt.payload);
+                    let level = pkt.header.ext_vals.audio_level;
+                    self.mix_packet(id, pt, seq, &pkt.payload, level);
                     continue;
                 }
                 if let Some((rtp, mids)) = bridge {

@@ -148,7 +148,7 @@ impl Core {
         // Events queued for a long poll follow the session to its new transport.
         if let Sink::LongPoll { queue, .. } = old {
             for e in queue {
-                session.sink.push(e);
+                session.sink.push_text(e);
             }
         }
         tracing::info!(session = sid, "session claimed");

@@ -52,7 +52,8 @@ pub enum CoreInput {
         session: u64,
         maxev: usize,
         auth: Auth,
-        reply: oneshot::Sender<Result<Vec<Value>, LongPollError>>,
+        /// The events, as JSON text.
+        reply: oneshot::Sender<Result<Vec<String>, LongPollError>>,
     },
     TransportGone {
         conn: ConnId,
@@ -400,7 +401,7 @@ impl Core {
         id: u64,
         maxev: usize,
         auth: Auth,
-        reply: oneshot::Sender<Result<Vec<Value>, LongPollError>>,
+        reply: oneshot::Sender<Result<Vec<String>, LongPollError>>,
     ) {
         if !self.authorized(auth.apisecret.as_deref(), auth.token.as_deref()) {
             let _ = reply.send(Err(LongPollError::Unauthorized));
@@ -414,7 +415,7 @@ impl Core {
         if let Sink::Orphaned { .. } = session.sink {
             session.sink = Sink::long_poll();
         }
-        let (tx, rx) = oneshot::channel::<Vec<Value>>();
+        let (tx, rx) = oneshot::channel::<Vec<String>>();
         match &mut session.sink {
             Sink::LongPoll { waiter, .. } => {
                 // A newer poll replaces an older one; the older answers keepalive.

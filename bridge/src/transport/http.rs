@@ -270,11 +270,16 @@ async fn long_poll(s: Http, sid: u64, q: HashMap<String, String>) -> Response {
         }
         _ => Vec::new(),
     };
-    let keepalive = json!({ "janus": "keepalive" });
     let body = match (maxev, events.is_empty()) {
-        (_, true) => keepalive,
-        (Some(_), false) => Value::Array(events),
-        (None, false) => events.into_iter().next().unwrap_or(keepalive),
+        (_, true) => json!({ "janus": "keepalive" }).to_string(),
+        // The queued events are JSON text already: an array of them is their concatenation.
+        (Some(_), false) => format!("[{}]", events.join(",")),
+        (None, false) => events.into_iter().next().unwrap_or_default(),
     };
-    json_response(StatusCode::OK, &body)
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }

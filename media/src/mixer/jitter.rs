@@ -14,6 +14,8 @@ const MAX_DEPTH: usize = 8;
 struct Slot {
     seq: Option<u64>,
     data: Vec<u8>,
+    /// The sender said the packet is too quiet to matter (its audio level).
+    quiet: bool,
 }
 
 #[derive(Debug)]
@@ -45,8 +47,8 @@ impl Default for Jitter {
 /// What the next turn plays.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Turn<'a> {
-    /// This packet's payload.
-    Packet(&'a [u8]),
+    /// This packet's payload, and whether its sender marked it quiet.
+    Packet(&'a [u8], bool),
     /// The packet is missing; `next` is the following one's payload if it is here (its
     /// in-band FEC may carry this one).
     Lost { next: Option<&'a [u8]> },
@@ -55,7 +57,9 @@ pub enum Turn<'a> {
 }
 
 impl Jitter {
-    pub fn push(&mut self, seq: u64, payload: &[u8]) {
+    /// Queues packet `seq`; `quiet` when its sender says it is below hearing (the audio
+    /// level header extension).
+    pub fn push(&mut self, seq: u64, payload: &[u8], quiet: bool) {
         if let Some(next) = self.next.filter(|_| self.playing) {
             if seq < next {
                 self.late += 1;
@@ -74,6 +78,7 @@ impl Jitter {
             self.count += 1;
         }
         slot.seq = Some(seq);
+        slot.quiet = quiet;
         slot.data.clear();
         slot.data.extend_from_slice(payload);
         if self.next.is_none_or(|n| !self.playing && seq < n) {
@@ -111,7 +116,8 @@ impl Jitter {
         }
         let index = (next % SLOTS as u64) as usize;
         if self.slots[index].seq == Some(next) {
-            return Turn::Packet(&self.slots[index].data);
+            let slot = &self.slots[index];
+            return Turn::Packet(&slot.data, slot.quiet);
         }
         self.lost += 1;
         let after = ((next + 1) % SLOTS as u64) as usize;
@@ -144,7 +150,7 @@ mod tests {
 
     fn play(j: &mut Jitter) -> String {
         let out = match j.turn() {
-            Turn::Packet(p) => format!("{}", p[0]),
+            Turn::Packet(p, _) => format!("{}", p[0]),
             Turn::Lost { next: Some(p) } => format!("lost<{}", p[0]),
             Turn::Lost { next: None } => "lost".into(),
             Turn::Nothing => "-".into(),
@@ -158,9 +164,9 @@ mod tests {
     #[test]
     fn waits_for_the_prebuffer_then_plays_in_order() {
         let mut j = Jitter::default();
-        j.push(11, &[11]);
+        j.push(11, &[11], false);
         assert_eq!(play(&mut j), "-");
-        j.push(10, &[10]);
+        j.push(10, &[10], false);
         assert_eq!(play(&mut j), "10");
         assert_eq!(play(&mut j), "11");
         assert_eq!(play(&mut j), "-");
@@ -170,12 +176,12 @@ mod tests {
     fn reports_a_gap_with_the_following_packet() {
         let mut j = Jitter::default();
         for s in [1u64, 2, 4, 5] {
-            j.push(s, &[s as u8]);
+            j.push(s, &[s as u8], false);
         }
         let turns: Vec<_> = (0..5).map(|_| play(&mut j)).collect();
         assert_eq!(turns, ["1", "2", "lost<4", "4", "5"]);
         assert_eq!(j.lost, 1);
-        j.push(3, &[3]);
+        j.push(3, &[3], false);
         assert_eq!(j.late, 1);
     }
 
@@ -183,7 +189,7 @@ mod tests {
     fn stays_bounded_when_the_sender_runs_ahead() {
         let mut j = Jitter::default();
         for s in 0..20u64 {
-            j.push(s, &[s as u8]);
+            j.push(s, &[s as u8], false);
         }
         let first = play(&mut j);
         assert_eq!(first, "12");
@@ -193,11 +199,11 @@ mod tests {
     #[test]
     fn a_jump_far_ahead_restarts() {
         let mut j = Jitter::default();
-        j.push(1, &[1]);
-        j.push(2, &[2]);
+        j.push(1, &[1], false);
+        j.push(2, &[2], false);
         assert_eq!(play(&mut j), "1");
-        j.push(1000, &[100]);
-        j.push(1001, &[101]);
+        j.push(1000, &[100], false);
+        j.push(1001, &[101], false);
         assert_eq!(play(&mut j), "100");
     }
 }

@@ -3,6 +3,7 @@
 //! listener gets that sum less its own frame, encoded in its codec. Listeners who were not
 //! heard all get the same sum, so it is encoded once per codec and the payload shared.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,14 @@ const MAX_DECODED: usize = 5760;
 /// Mean power (per sample, 16-bit scale) under which a frame counts as silence: about
 /// -60 dBFS. Silent participants are left out of the sum and get the shared mix.
 const SILENCE_POWER: i64 = 33 * 33;
+/// An opus packet whose sender puts its audio level at or below this (dBov) is not
+/// decoded once the participant has been this quiet for [`QUIET_HANGOVER`] packets: it
+/// would decode to a frame 15 dB or more under [`SILENCE_POWER`], which leaves it out of
+/// the mix anyway (the volume gain tops out below that). Browsers send this level with
+/// every packet (RFC 6464), so a room of listeners costs no decoding.
+const QUIET_LEVEL: i8 = -75;
+/// Quiet packets decoded before decoding stops, so a talker's tail is decoded in full.
+const QUIET_HANGOVER: u32 = 2;
 /// Ticks behind the clock after which the mixer gives up catching up and starts afresh.
 const MAX_BEHIND: u32 = 5;
 /// Largest encoded frame.
@@ -98,6 +107,25 @@ impl Decoder {
                 resampler.process(&pcm8[..n8], &mut out[..n]);
                 n
             }
+        }
+    }
+
+    /// What `payload` would decode to, as silence, without decoding it (a quiet packet).
+    /// The decoder's state goes stale: [`Self::refresh`] before the next real decode.
+    fn skip(&self, payload: &[u8], out: &mut [i16], rate: u32, frame: usize) -> usize {
+        let n = opus::packet::get_nb_samples(payload, rate)
+            .unwrap_or(frame)
+            .clamp(1, out.len());
+        out[..n].fill(0);
+        n
+    }
+
+    /// Starts afresh after skipped packets, so that the next frame does not carry on from
+    /// audio decoded long before.
+    fn refresh(&mut self) {
+        if let Self::Opus(d) = self {
+            // A reset that fails leaves the old state: a click at worst.
+            let _ = d.reset_state();
         }
     }
 
@@ -200,6 +228,10 @@ struct Member {
     frame: Vec<i32>,
     /// Heard this tick.
     heard: bool,
+    /// Quiet packets in a row (see [`QUIET_LEVEL`]).
+    quiet_run: u32,
+    /// Packets were skipped rather than decoded since the decoder last ran.
+    stale: bool,
     /// Its own mix's encoder, made the first time it is heard.
     encoder: Option<Encoder>,
     ssrc: u32,
@@ -231,6 +263,8 @@ pub struct Mixer {
     /// Samples per frame at the room's rate.
     frame: usize,
     members: Vec<Member>,
+    /// Where each participant is in `members`: a packet finds its member in one lookup.
+    index: HashMap<LegId, usize>,
     playing: Vec<Playing>,
     forwards: Vec<Forwarding>,
     /// Datagrams for the forwarders, from the shard's media socket.
@@ -278,6 +312,7 @@ impl Mixer {
             rate,
             frame,
             members: Vec::new(),
+            index: HashMap::new(),
             playing: Vec::new(),
             forwards: Vec::new(),
             forwarded: Vec::new(),
@@ -304,7 +339,12 @@ impl Mixer {
     }
 
     pub fn has_member(&self, leg: LegId) -> bool {
-        self.members.iter().any(|m| m.leg == leg)
+        self.index.contains_key(&leg)
+    }
+
+    fn member_mut(&mut self, leg: LegId) -> Option<&mut Member> {
+        let at = *self.index.get(&leg)?;
+        self.members.get_mut(at)
     }
 
     pub fn member_count(&self) -> usize {
@@ -323,9 +363,10 @@ impl Mixer {
         leg: LegId,
         settings: MixParticipant,
     ) -> Result<(), String> {
-        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+        let rate = self.rate;
+        if let Some(m) = self.member_mut(leg) {
             if m.settings.codec != settings.codec {
-                m.decoder = Decoder::new(settings.codec, self.rate)?;
+                m.decoder = Decoder::new(settings.codec, rate)?;
                 m.encoder = None;
                 m.jitter.reset();
                 m.fifo.clear();
@@ -337,6 +378,7 @@ impl Mixer {
         }
         let decoder = Decoder::new(settings.codec, self.rate)?;
         let ssrc = (leg.0 as u32).rotate_left(13) ^ (leg.0 >> 32) as u32 ^ 0x6d69_7800;
+        self.index.insert(leg, self.members.len());
         self.members.push(Member {
             leg,
             settings,
@@ -346,6 +388,8 @@ impl Mixer {
             fifo: Vec::with_capacity(MAX_DECODED + self.frame),
             frame: vec![0; self.frame],
             heard: false,
+            quiet_run: 0,
+            stale: false,
             encoder: None,
             ssrc,
             seq: 0,
@@ -357,21 +401,29 @@ impl Mixer {
     }
 
     pub fn leave(&mut self, leg: LegId) -> bool {
-        let before = self.members.len();
-        self.members.retain(|m| m.leg != leg);
+        let Some(at) = self.index.remove(&leg) else {
+            return false;
+        };
+        self.members.remove(at);
+        for (i, m) in self.members.iter().enumerate().skip(at) {
+            self.index.insert(m.leg, i);
+        }
         if !self.busy() {
             self.next_tick = None;
         }
-        self.members.len() != before
+        true
     }
 
     /// An RTP packet from participant `leg` (its payload type already checked).
     /// An RTP packet from participant `leg`; packets of a payload type it does not send
     /// (telephone-events, comfort noise) are left out.
-    pub fn push(&mut self, leg: LegId, pt: u8, seq: u64, payload: &[u8]) {
-        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+    /// `level` is the packet's audio level header extension (dBov), if it has one.
+    pub fn push(&mut self, leg: LegId, pt: u8, seq: u64, payload: &[u8], level: Option<i8>) {
+        if let Some(m) = self.member_mut(leg) {
             if m.settings.pt == pt {
-                m.jitter.push(seq, payload);
+                let quiet =
+                    m.settings.codec == MixCodec::Opus && level.is_some_and(|l| l <= QUIET_LEVEL);
+                m.jitter.push(seq, payload, quiet);
             }
         }
     }
@@ -379,12 +431,12 @@ impl Mixer {
     /// An RTP packet from participant `leg` numbered with the wire's 16 bits (a plain RTP
     /// participant).
     pub fn push_rtp(&mut self, leg: LegId, pt: u8, seq: u16, payload: &[u8]) {
-        if let Some(m) = self.members.iter_mut().find(|m| m.leg == leg) {
+        if let Some(m) = self.member_mut(leg) {
             if m.settings.pt != pt {
                 return;
             }
             if let Some(seq) = m.seq_in.extend(seq) {
-                m.jitter.push(seq, payload);
+                m.jitter.push(seq, payload, false);
             }
         }
     }
@@ -505,7 +557,23 @@ impl Mixer {
             m.heard = false;
             while m.fifo.len() < n {
                 let got = match m.jitter.turn() {
-                    Turn::Packet(p) => m.decoder.decode(p, &mut self.pcm, &mut self.pcm8, n),
+                    Turn::Packet(p, quiet) => {
+                        m.quiet_run = if quiet { m.quiet_run + 1 } else { 0 };
+                        if m.quiet_run > QUIET_HANGOVER {
+                            m.stale = true;
+                            m.decoder.skip(p, &mut self.pcm, self.rate, n)
+                        } else {
+                            if std::mem::take(&mut m.stale) {
+                                m.decoder.refresh();
+                            }
+                            m.decoder.decode(p, &mut self.pcm, &mut self.pcm8, n)
+                        }
+                    }
+                    // Between quiet packets a loss was most likely quiet too.
+                    Turn::Lost { .. } if m.stale => {
+                        self.pcm[..n].fill(0);
+                        n
+                    }
                     Turn::Lost { next } => m.decoder.conceal(next, &mut self.pcm, n),
                     Turn::Nothing => break,
                 };

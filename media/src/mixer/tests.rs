@@ -28,6 +28,8 @@ struct Peer {
     dec: Option<opus::Decoder>,
     phase: usize,
     seq: u64,
+    /// The audio level its packets carry (dBov), as a browser sends it.
+    level: Option<i8>,
     heard: Vec<i16>,
 }
 
@@ -44,6 +46,7 @@ impl Peer {
             dec: opus.then(|| opus::Decoder::new(48_000, opus::Channels::Mono).unwrap()),
             phase: 0,
             seq: 1000,
+            level: None,
             heard: Vec::new(),
         }
     }
@@ -114,7 +117,7 @@ fn run(mixer: &mut Mixer, peers: &mut [Peer], start: Instant, from: u32, ticks: 
         now = start + FRAME * k;
         for p in peers.iter_mut() {
             let pkt = p.packet();
-            mixer.push(p.leg, p.settings().pt, p.seq, &pkt);
+            mixer.push(p.leg, p.settings().pt, p.seq, &pkt, p.level);
             p.seq += 1;
         }
         mixer.handle_timeout(now);
@@ -164,6 +167,52 @@ fn each_hears_the_others_and_not_itself() {
             }
         }
     }
+}
+
+/// Packets a sender marks quiet (audio level at -75 dBov or under) are not decoded once the
+/// hangover has passed: a tone falsely marked quiet is not heard, which shows the decoder
+/// did not run. When the levels are true again, the talker is heard again from a decoder
+/// started afresh.
+#[test]
+fn quiet_packets_are_skipped_and_talk_resumes() {
+    let start = Instant::now();
+    let mut mixer = Mixer::new(LegId(1 << 60), 48_000);
+    let mut peers = vec![
+        Peer::new(1, MixCodec::Opus, 440.0),
+        Peer::new(2, MixCodec::Opus, 1000.0),
+    ];
+    for p in &peers {
+        mixer.join(start, p.leg, p.settings()).unwrap();
+    }
+    peers[0].level = Some(-20);
+    peers[1].level = Some(-20);
+    run(&mut mixer, &mut peers, start, 1, 60);
+    assert!(peers[1].hears(440.0) > 1e4, "the talker is heard");
+    // Peer 1 keeps sending its tone, but says it is silent.
+    peers[0].level = Some(-90);
+    run(&mut mixer, &mut peers, start, 61, 60);
+    let skipped = peers[1].hears(440.0);
+    assert!(
+        skipped < 100.0,
+        "a packet marked quiet is not decoded: heard {skipped:.1}"
+    );
+    assert!(peers[0].hears(1000.0) > 1e4, "the other way is untouched");
+    peers[0].level = Some(-20);
+    run(&mut mixer, &mut peers, start, 121, 60);
+    let back = peers[1].hears(440.0);
+    assert!(back > 1e4, "heard again once loud: {back:.1}");
+    // A PCMU participant's level is ignored: G.711 costs nothing to decode.
+    let mut mixer = Mixer::new(LegId(2 << 60), 8_000);
+    let mut peers = vec![
+        Peer::new(3, MixCodec::Pcmu, 600.0),
+        Peer::new(4, MixCodec::Pcmu, 1500.0),
+    ];
+    for p in &mut peers {
+        mixer.join(start, p.leg, p.settings()).unwrap();
+        p.level = Some(-127);
+    }
+    run(&mut mixer, &mut peers, start, 1, 60);
+    assert!(peers[1].hears(600.0) > 1e4, "G.711 is always decoded");
 }
 
 #[test]
@@ -218,7 +267,7 @@ fn silent_listeners_share_one_encoded_mix() {
     let mut enc =
         opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip).unwrap();
     let pkt = enc.encode_vec(&[5000i16; 960], 1500).unwrap();
-    mixer.push(LegId(1), 111, 2000, &pkt);
+    mixer.push(LegId(1), 111, 2000, &pkt, None);
     mixer.handle_timeout(start + FRAME * 12);
     let out: Vec<Outgoing> = mixer.drain_outgoing().collect();
     let last = out.iter().map(|o| o.seq).max().unwrap();
@@ -272,7 +321,7 @@ fn garbage_payloads_are_concealed_not_fatal() {
         .iter()
         .enumerate()
     {
-        mixer.push(LegId(1), 111, i as u64, junk);
+        mixer.push(LegId(1), 111, i as u64, junk, None);
     }
     mixer.handle_timeout(start + FRAME * 4);
     mixer.drain_outgoing().for_each(drop);
@@ -323,4 +372,37 @@ fn a_played_file_is_mixed_and_its_end_reported() {
             error: None
         }]
     );
+}
+
+/// When a participant leaves, the ones after it in the room still get their packets
+/// mixed and their mix sent, and the one that left gets nothing more.
+#[test]
+fn the_others_go_on_when_one_leaves() {
+    let start = Instant::now();
+    let mut mixer = Mixer::new(LegId(1 << 60), 16_000);
+    let mut peers = vec![
+        Peer::new(1, MixCodec::Opus, 440.0),
+        Peer::new(2, MixCodec::Opus, 1000.0),
+        Peer::new(3, MixCodec::Opus, 1800.0),
+    ];
+    for p in &peers {
+        mixer.join(start, p.leg, p.settings()).unwrap();
+    }
+    run(&mut mixer, &mut peers, start, 1, 20);
+    assert!(mixer.leave(LegId(2)));
+    assert!(!mixer.leave(LegId(2)), "already gone");
+    assert!(!mixer.has_member(LegId(2)) && mixer.has_member(LegId(3)));
+    let mut rest: Vec<Peer> = peers.into_iter().filter(|p| p.leg != LegId(2)).collect();
+    let before = rest[1].heard.len();
+    run(&mut mixer, &mut rest, start, 21, 60);
+    assert!(
+        rest[1].heard.len() > before,
+        "the last participant is still sent its mix"
+    );
+    assert!(
+        rest[0].hears(1800.0) > 1e4,
+        "the last participant is still mixed"
+    );
+    assert!(rest[1].hears(440.0) > 1e4);
+    assert!(rest[1].hears(1000.0) < 1e3, "the one that left is not");
 }

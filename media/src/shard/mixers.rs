@@ -78,12 +78,19 @@ impl Shard {
 
     /// An audio packet of a participant: into its mixer. False if the leg mixes nothing
     /// (the packet goes on as usual).
-    pub(super) fn mix_packet(&mut self, leg: LegId, pt: u8, seq: u64, payload: &[u8]) -> bool {
+    pub(super) fn mix_packet(
+        &mut self,
+        leg: LegId,
+        pt: u8,
+        seq: u64,
+        payload: &[u8],
+        level: Option<i8>,
+    ) -> bool {
         let Some(mixer) = self.mix_of.get(&leg) else {
             return false;
         };
         if let Some(m) = self.mixers.get_mut(mixer) {
-            m.push(leg, pt, seq, payload);
+            m.push(leg, pt, seq, payload, level);
         }
         true
     }
