@@ -477,8 +477,15 @@ impl Config {
         }
         cardea_plugins::streaming::Settings::parse(self.plugins.streaming.as_ref())
             .map_err(|e| ConfigError::Invalid(format!("plugins.streaming: {e}")))?;
-        cardea_plugins::audiobridge::Settings::parse(self.plugins.audiobridge.as_ref())
-            .map_err(|e| ConfigError::Invalid(format!("plugins.audiobridge: {e}")))?;
+        let audiobridge =
+            cardea_plugins::audiobridge::Settings::parse(self.plugins.audiobridge.as_ref())
+                .map_err(|e| ConfigError::Invalid(format!("plugins.audiobridge: {e}")))?;
+        if let Some(path) = &audiobridge.pin_prompt {
+            // The prompt must be playable, as `play_file` reads it (Ogg/Opus).
+            crate::net::load_file(path, "opus").map_err(|e| {
+                ConfigError::Invalid(format!("plugins.audiobridge.pin_prompt {path:?}: {e}"))
+            })?;
+        }
         self.validate_sip_tls()?;
         if self.sip.enabled {
             let base = self.source.as_deref().and_then(Path::parent);
@@ -601,6 +608,21 @@ mod tests {
             "plugins:\n  audiobridge:\n    admin_key: k\n    rooms:\n      - room: 5\n",
         )
         .unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn the_pin_prompt_must_be_a_readable_ogg_opus_file() {
+        let c = Config::from_yaml(
+            "plugins:\n  audiobridge:\n    pin_prompt: /nonexistent/cardea/pin.opus\n",
+        )
+        .unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("plugins.audiobridge.pin_prompt") && err.contains("/nonexistent"),
+            "{err}"
+        );
+        let c = Config::from_yaml("plugins:\n  audiobridge:\n    pin_prompt: null\n").unwrap();
         c.validate().unwrap();
     }
 

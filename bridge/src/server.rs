@@ -80,6 +80,11 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         videoroom_rooms: g.plugins.videoroom.rooms.clone(),
         streaming: g.plugins.streaming.clone(),
         audiobridge: g.plugins.audiobridge.clone(),
+        dial_out: if g.sip.enabled {
+            g.sip.trunks.iter().map(|t| t.uri.clone()).collect()
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     let mut sip_link = None;

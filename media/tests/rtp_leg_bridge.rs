@@ -223,6 +223,46 @@ fn seq_and_timestamp_stay_continuous_across_ssrc_change() {
     assert!(headers[0].marker && headers[5].marker && !headers[6].marker);
 }
 
+/// A new offer/answer re-anchors what goes toward SIP: a source that comes back under the
+/// same SSRC with its numbering started over (an AudioBridge participant moved from one
+/// mixer to another) must not step back.
+#[test]
+fn a_new_pt_map_reanchors_a_source_that_restarts_under_the_same_ssrc() {
+    let t0 = Instant::now();
+    let mut l = leg(t0);
+    let mut now = t0;
+    for i in 0..5u16 {
+        l.write_rtp(
+            now,
+            MediaKind::Audio,
+            &out(0, 0xaaaa, 200 + i, 32_000 + 160 * u32::from(i), b"p"),
+        )
+        .unwrap();
+        now += MS20;
+    }
+    let map = PtMap::new(&[(0, 0)]).unwrap();
+    l.set_pt_map(MediaKind::Audio, map, Some(SIP_TE), 8000)
+        .unwrap();
+    for i in 0..2u16 {
+        l.write_rtp(
+            now,
+            MediaKind::Audio,
+            &out(0, 0xaaaa, i, 160 * u32::from(i), b"q"),
+        )
+        .unwrap();
+        now += MS20;
+    }
+    let headers: Vec<RtpHeader> = sent(&mut l)
+        .iter()
+        .map(|(_, _, b)| RtpHeader::parse(b, true).unwrap())
+        .collect();
+    for (i, h) in headers.iter().enumerate() {
+        assert_eq!(h.seq, 1000 + i as u16, "seq continuous");
+        assert_eq!(h.ts, 50_000 + 160 * i as u32, "ts follows the wall clock");
+    }
+    assert!(headers[5].marker, "the new source starts a talkspurt");
+}
+
 #[test]
 fn dtmf_end_retransmissions_report_one_digit() {
     let t0 = Instant::now();

@@ -190,6 +190,11 @@ pub enum Command {
     ClosePc { handle: HandleId },
     /// Send SIP through the shared endpoint on behalf of `handle`.
     Sip { handle: HandleId, out: SipOut },
+    /// Make `handle` (an id the plugin chose) a handle of the plugin's own, owned by no
+    /// session, for a SIP call it places (AudioBridge `dial`), as the core does for a
+    /// dial-in; it goes when the plugin releases the call's Call-ID
+    /// ([`SipOut::ReleaseCall`]).
+    AttachSipHandle { handle: HandleId },
     /// Open the handle's plain RTP leg (ports for audio, and video when asked) on the
     /// handle's media shard; the core answers with [`Plugin::rtp_opened`].
     OpenRtp { handle: HandleId, video: bool },

@@ -39,6 +39,8 @@ pub struct PluginEnv {
     pub audiobridge: Option<serde_json::Value>,
     /// UDP ports for plain RTP sources, bound by the core.
     pub ports: Option<Ports>,
+    /// The URIs of the configured SIP trunks: where AudioBridge `dial` may call.
+    pub dial_out: Vec<String>,
 }
 
 /// Every plugin this build offers, freshly constructed.
@@ -58,7 +60,8 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
         )),
         Box::new(
             audiobridge::AudioBridge::new(env.audiobridge.as_ref(), env.ports.clone())
-                .with_sip(env.sip.clone()),
+                .with_sip(env.sip.clone())
+                .with_dial_out(&env.dial_out),
         ),
     ]
 }

@@ -640,10 +640,25 @@ impl Peer {
         tone: Option<usize>,
         codec: Codec,
     ) -> Peer {
+        Peer::join_pin(cardea, room, what, tone, codec, None).await
+    }
+
+    /// [`Peer::join_with`] into a room that has a PIN.
+    async fn join_pin(
+        cardea: &Cardea,
+        room: u64,
+        what: &str,
+        tone: Option<usize>,
+        codec: Codec,
+        pin: Option<&str>,
+    ) -> Peer {
         let mut handle = Handle::attach(cardea, PLUGIN).await;
         let mut body = json!({"request": "join", "room": room, "display": what});
         if codec == Codec::Pcmu {
             body["codec"] = json!("pcmu");
+        }
+        if let Some(pin) = pin {
+            body["pin"] = json!(pin);
         }
         let joined = handle.request(body, None).await;
         assert_eq!(joined["audiobridge"], "joined", "{what}: join: {joined}");
@@ -1221,6 +1236,313 @@ async fn audiobridge_a_phone_dials_into_a_room() {
         );
         sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(list_participants(&admin, room).await.len(), 1);
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An Ogg/Opus file of `seconds` of a `freq` Hz tone, encoded with libopus (what a PIN
+/// prompt would be; CRCs and granules are left 0, which Cardea's reader does not check).
+fn ogg_opus_tone(freq: f64, seconds: u32) -> Vec<u8> {
+    fn page(out: &mut Vec<u8>, packets: &[Vec<u8>]) {
+        let mut lacing = Vec::new();
+        for p in packets {
+            lacing.extend(std::iter::repeat_n(255u8, p.len() / 255));
+            lacing.push((p.len() % 255) as u8);
+        }
+        out.extend_from_slice(b"OggS");
+        out.extend_from_slice(&[0; 22]);
+        out.push(lacing.len() as u8);
+        out.extend_from_slice(&lacing);
+        for p in packets {
+            out.extend_from_slice(p);
+        }
+    }
+    let mut file = Vec::new();
+    page(
+        &mut file,
+        &[b"OpusHead\x01\x01\x38\x01\x80\xbb\0\0\0\0\0".to_vec()],
+    );
+    page(&mut file, &[b"OpusTags".to_vec()]);
+    let mut encoder = ToneEncoder::new(freq);
+    let packets: Vec<Vec<u8>> = (0..seconds * 50).map(|_| encoder.next_packet()).collect();
+    for chunk in packets.chunks(50) {
+        page(&mut file, chunk);
+    }
+    file
+}
+
+/// A phone calls a room that has a PIN: it is answered into a lobby where it hears the
+/// prompt (a tone played from an Ogg/Opus file) and not the room, and where the room does
+/// not hear or list it; a wrong PIN keeps it there, the right one (RFC 4733 DTMF from
+/// baresip's `sndcode`) takes it into the room, where the WebRTC peer hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiobridge_a_phone_types_the_pin_to_enter_a_room() {
+    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+
+    const NUMBER: &str = "5001";
+    const PIN: &str = "4321";
+    const PROMPT_HZ: f64 = 700.0;
+    let base = 4343;
+    let room = base * 100_000 + u64::from(std::process::id() % 100_000);
+    let dir = std::env::temp_dir().join(format!("cardea-ab-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let prompt = dir.join("enter-pin.opus");
+    std::fs::write(&prompt, ogg_opus_tone(PROMPT_HZ, 2)).expect("the prompt file");
+    let plan = dir.join("dialplan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "rules:\n  - name: pin-dial-in\n    from: trunk\n    to: \"{NUMBER}\"\n    \
+             action: {{ room: {room} }}\n"
+        ),
+    )
+    .expect("dialplan");
+    let cardea = Cardea::start(&format!(
+        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
+         trunks:\n    - name: pstn\n      uri: \"sip:127.0.0.9:5060\"\n      inbound: [127.0.0.1]\n      \
+         probe: 0\n  dialplan: \"{}\"\nplugins:\n  audiobridge:\n    pin_prompt: \"{}\"\n",
+        plan.display(),
+        prompt.display()
+    ));
+    let sip_at = cardea
+        .listeners
+        .sip_udp
+        .clone()
+        .expect("a SIP UDP listener");
+    let sip_port: u16 = sip_at.rsplit(':').next().unwrap().parse().unwrap();
+    let admin = Handle::attach(&cardea, PLUGIN).await;
+    let created = admin
+        .sync_request(json!({
+            "request": "create", "room": room, "secret": SECRET, "pin": PIN,
+            "sampling_rate": 16000,
+        }))
+        .await;
+    sync_data(&created, "create with a pin");
+    let mut peers =
+        vec![Peer::join_pin(&cardea, room, "tone-0", Some(0), Codec::Opus, Some(PIN)).await];
+    wait_all_setup(&admin, room, &peers).await;
+
+    let wav = dir.join("phone-tone.wav");
+    write_tone_wav(&wav, TONES[1], 20.0);
+    let mut phone = Baresip::start(&dir, "pincaller", &wav, &[sip_port]);
+    let target = format!("sip:{NUMBER}@127.0.0.1:{sip_port}");
+    if let Err(e) = phone.command("dial", &target).await {
+        panic!("baresip could not dial {target}: {e}\n{}", phone.log());
+    }
+    if phone.wait_event("CALL_ESTABLISHED", STEP).await.is_none() {
+        panic!("the lobby did not answer the phone:\n{}", phone.log());
+    }
+    let answered = Instant::now();
+    let ok = phone
+        .messages()
+        .into_iter()
+        .find(|m| !m.sent && m.is_response(200, "INVITE"))
+        .expect("baresip traced the 200");
+    assert!(
+        ok.text.contains("telephone-event/8000"),
+        "the answer offers DTMF back:\n{}",
+        ok.text
+    );
+    sleep(WARM_UP).await;
+    assert_eq!(
+        list_participants(&admin, room).await.len(),
+        1,
+        "the caller is not listed before its PIN"
+    );
+    let levels = measure(&peers).await;
+    levels[0].assert_silent_on(&[1], "the room does not hear a caller in the lobby");
+
+    // A wrong PIN (ended by #): still out of the room.
+    if let Err(e) = phone.command("sndcode", "99#").await {
+        panic!("baresip could not send DTMF: {e}\n{}", phone.log());
+    }
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(list_participants(&admin, room).await.len(), 1);
+    let pin_at = Instant::now();
+    if let Err(e) = phone.command("sndcode", PIN).await {
+        panic!("baresip could not send DTMF: {e}\n{}", phone.log());
+    }
+    let deadline = Instant::now() + STEP;
+    loop {
+        let listed = list_participants(&admin, room).await;
+        if listed.iter().any(|p| p["display"] == "pincaller") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the right PIN did not let the phone in: {listed:?}\n{}",
+            phone.log()
+        );
+        sleep(Duration::from_millis(100)).await;
+    }
+    peers[0]
+        .wait_event("the phone joining", |d| d["audiobridge"] == "joined")
+        .await;
+    sleep(WARM_UP).await;
+    let levels = measure(&peers).await;
+    levels[0].assert_hears(
+        &[1],
+        "the phone's tone reaches the WebRTC peer after its PIN",
+    );
+
+    if let Err(e) = phone.command("hangup", "").await {
+        panic!("baresip could not hang up: {e}");
+    }
+    if phone.wait_event("CALL_CLOSED", STEP).await.is_none() {
+        panic!("the call did not close:\n{}", phone.log());
+    }
+    let deadline = Instant::now() + STEP;
+    let path = loop {
+        if let Some(p) = phone.heard() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "baresip recorded nothing");
+        sleep(Duration::from_millis(50)).await;
+    };
+    sleep(Duration::from_millis(300)).await;
+    let (rate, samples) = read_wav(&path).expect("baresip's recording");
+    // In the lobby (the first second after the answer, well before the PIN): the prompt;
+    // in the room (the last second): the peer.
+    let second = rate as usize;
+    let in_lobby = pin_at.duration_since(answered).as_secs_f64();
+    assert!(in_lobby > 2.0, "the phone was {in_lobby} s in the lobby");
+    let lobby = ToneStats::of(&samples[second / 2..second * 3 / 2], rate);
+    assert!(
+        lobby.is_tone(PROMPT_HZ, 0.9),
+        "the phone should hear the {PROMPT_HZ} Hz prompt in the lobby: {lobby}"
+    );
+    let end = samples.len().saturating_sub(second / 2);
+    let room_part = ToneStats::of(&samples[end.saturating_sub(second)..end], rate);
+    assert!(
+        room_part.is_tone(TONES[0], 0.9),
+        "the phone should hear the peer's {} Hz tone in the room: {room_part}",
+        TONES[0]
+    );
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- dial-out ----------------------------------------------------------------------------
+
+/// The first `dial` event (no transaction) on `handle` satisfying `matches`.
+async fn wait_dial_event(
+    handle: &mut Handle,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    handle
+        .events
+        .wait_for(what, STEP, |e| {
+            e["janus"] == "event"
+                && e.get("transaction").is_none()
+                && e["plugindata"]["plugin"] == PLUGIN
+                && e["plugindata"]["data"]["dial"].is_string()
+                && matches(&e["plugindata"]["data"])
+        })
+        .await["plugindata"]["data"]
+        .clone()
+}
+
+/// `dial` (a Cardea extension) calls a phone (baresip, auto-answering) behind a configured
+/// trunk: refused without the room's secret, for an unknown room and for a URI no trunk
+/// reaches; the answer joins the room under its display name, the WebRTC peer hears the
+/// phone and the phone the peer; `kick` hangs up on it (BYE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiobridge_dials_a_phone_into_a_room() {
+    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+
+    let dir = std::env::temp_dir().join(format!("cardea-ab-dialout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let wav = dir.join("phone-tone.wav");
+    write_tone_wav(&wav, TONES[1], 20.0);
+    let phone = Baresip::start(&dir, "callee", &wav, &[]);
+    // The phone is the trunk's far end; the trunk's inbound address is another loopback one.
+    let cardea = Cardea::start(&format!(
+        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
+         trunks:\n    - name: pbx\n      uri: \"sip:127.0.0.1:{}\"\n      inbound: [127.0.0.9]\n      \
+         probe: 0\n",
+        phone.sip_port
+    ));
+    let mut admin = Handle::attach(&cardea, PLUGIN).await;
+    let room = create_room(&mut admin, 4545, Some(16_000)).await;
+    let mut peers = vec![Peer::join(&cardea, room, "tone-0", Some(0)).await];
+    wait_all_setup(&admin, room, &peers).await;
+
+    let uri = phone.uri();
+    let dial = |room: u64, secret: &str, uri: &str| json!({"request": "dial", "room": room, "secret": secret, "uri": uri, "display": "Desk"});
+    let r = admin.sync_request(dial(room, "wrong", &uri)).await;
+    assert_plugin_error(&r, 489, "dial with a wrong secret");
+    let r = admin.sync_request(dial(room + 1, SECRET, &uri)).await;
+    assert_plugin_error(&r, 485, "dial into no room");
+    let r = admin
+        .sync_request(dial(room, SECRET, "sip:someone@198.51.100.7:5060"))
+        .await;
+    assert_plugin_error(&r, 495, "dial a URI no trunk reaches");
+
+    let r = admin.sync_request(dial(room, SECRET, &uri)).await;
+    let data = sync_data(&r, "dial");
+    assert_eq!(data["audiobridge"], "dialing", "{r}");
+    let id = data["id"].as_u64().expect("the callee's participant id");
+    if phone.wait_event("CALL_ESTABLISHED", STEP).await.is_none() {
+        panic!("the phone did not answer:\n{}", phone.log());
+    }
+    let answered = wait_dial_event(&mut admin, "dial answered", |d| d["dial"] == "answered").await;
+    assert_eq!(answered["id"], id, "{answered}");
+    assert!(answered["call_id"].is_string(), "{answered}");
+    let joined = peers[0]
+        .wait_event("the callee joining", |d| d["audiobridge"] == "joined")
+        .await;
+    assert_eq!(joined["plugindata"]["data"]["participants"][0]["id"], id);
+    let listed = list_participants(&admin, room).await;
+    assert!(
+        listed
+            .iter()
+            .any(|p| p["id"] == id && p["display"] == "Desk"),
+        "the callee is listed by its display: {listed:?}"
+    );
+    sleep(WARM_UP).await;
+    let levels = measure(&peers).await;
+    levels[0].assert_hears(&[1], "the phone's tone reaches the WebRTC peer");
+
+    let kicked = admin
+        .sync_request(json!({"request": "kick", "room": room, "secret": SECRET, "id": id}))
+        .await;
+    sync_data(&kicked, "kick the callee");
+    if phone.wait_event("CALL_CLOSED", STEP).await.is_none() {
+        panic!("the kicked phone got no BYE:\n{}", phone.log());
+    }
+    assert!(
+        phone
+            .messages()
+            .iter()
+            .any(|m| !m.sent && m.is_request("BYE")),
+        "Cardea sent BYE"
+    );
+    let deadline = Instant::now() + STEP;
+    let path = loop {
+        if let Some(p) = phone.heard() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "baresip recorded nothing");
+        sleep(Duration::from_millis(50)).await;
+    };
+    sleep(Duration::from_millis(300)).await;
+    let (rate, samples) = read_wav(&path).expect("baresip's recording");
+    let heard = ToneStats::of(&samples, rate);
+    assert!(
+        heard.is_tone(TONES[0], 1.0),
+        "the phone should hear the peer's {} Hz tone: {heard}",
+        TONES[0]
+    );
     assert_eq!(list_participants(&admin, room).await.len(), 1);
     for mut p in peers {
         p.assert_no_errors();

@@ -182,6 +182,13 @@ impl Core {
             Command::ClosePc { handle } => self.hangup_pc(handle, "Close PC"),
             Command::Sip { handle, out } => self.send_sip(handle, out),
             Command::OpenRtp { handle, video } => self.open_rtp(handle, video),
+            Command::AttachSipHandle { handle } => {
+                if self.handles.contains_key(&handle) {
+                    tracing::warn!(handle, "SIP handle not attached: the id is taken");
+                } else {
+                    self.attach_dial_in(handle);
+                }
+            }
             Command::ConfigureRtp { handle, config } => self.configure_rtp(handle, config),
             Command::RetargetRtp {
                 handle,

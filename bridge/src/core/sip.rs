@@ -47,7 +47,7 @@ impl Core {
 
     /// A call the dialplan sent to a room gets a handle of the AudioBridge that no session
     /// owns (session 0); it goes when the plugin releases the call.
-    fn attach_dial_in(&mut self, handle: u64) {
+    pub(super) fn attach_dial_in(&mut self, handle: u64) {
         let Some(plugin) = self
             .plugins
             .iter()

@@ -282,6 +282,11 @@ impl RtpLeg {
         s.config.pt_map = pt_map;
         s.config.telephone_event = telephone_event;
         s.set_clock_rate(clock_rate);
+        // A new negotiation may bring a new source toward the peer that reuses an SSRC
+        // with a numbering of its own (an AudioBridge caller moved from its PIN lobby's
+        // mixer to its room's): the next packet re-anchors right after the last one sent,
+        // so the peer's jitter buffer sees no step back.
+        s.restart_to_sip();
         Ok(())
     }
 

@@ -172,6 +172,11 @@ impl RtpStream {
         self.rtcp_latch.set_signalled(rtcp);
     }
 
+    /// The next packet toward the SIP peer starts a new input (see [`SeqRewriter::restart`]).
+    pub fn restart_to_sip(&mut self) {
+        self.to_sip.restart();
+    }
+
     pub fn set_clock_rate(&mut self, clock_rate: u32) {
         self.config.clock_rate = clock_rate;
         self.to_sip.set_clock_rate(clock_rate);

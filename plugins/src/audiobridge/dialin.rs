@@ -15,38 +15,103 @@ use cardea_sip::ua::{AnswerConfig, InviteSession, Local, SessionEvent, SessionSt
 use cardea_sip::{Request, Uri};
 use serde_json::json;
 
+use super::pin::Lobby;
 use super::AudioBridge;
 use crate::fields::Fields;
 use crate::sip::send_ua_output as send;
 use crate::{Command, Ctx, HandleId, MixCodec, Plugin, RtpPorts, SipOut};
 
-/// A caller in a room.
+/// A caller in a room (or in its lobby, typing the room's PIN).
 #[derive(Debug)]
 pub struct DialIn {
-    invite: InviteSession,
+    pub(super) invite: InviteSession,
     call_id: String,
-    pt: u8,
-    codec: MixCodec,
+    room: u64,
+    display: String,
+    pub(super) pt: u8,
+    pub(super) codec: MixCodec,
+    /// The caller's telephone-event payload type (RFC 4733), when it offered one at the
+    /// codec's clock rate.
+    pub(super) te: Option<u8>,
+    /// Waiting for the PIN, not yet in the room.
+    pub(super) lobby: Option<Lobby>,
+    /// The participant id it takes (a dial-out's was given when it was dialed).
+    pub(super) id: Option<u64>,
+    /// A dial-out not answered yet: the handle that dialed, told how it goes.
+    pub(super) requester: Option<HandleId>,
     /// Where the caller sends to us (our answer's port), once the leg is open.
     ports: Option<RtpPorts>,
     /// Our answer's `o=` session id and version (a re-INVITE's answer bumps the version).
     sdp_id: u32,
     sdp_version: u32,
     /// Where the caller receives, as its last offer said.
-    remote: Option<SocketAddr>,
+    pub(super) remote: Option<SocketAddr>,
 }
 
 impl DialIn {
+    /// A call `dial` placed (see `dialout`): `sdp` are the `o=` id and the next version.
+    pub(super) fn outgoing(
+        invite: InviteSession,
+        room: u64,
+        id: u64,
+        display: String,
+        requester: HandleId,
+        ports: RtpPorts,
+        sdp: (u32, u32),
+    ) -> Self {
+        Self {
+            call_id: invite.call_id().to_owned(),
+            invite,
+            room,
+            display,
+            // Until the answer says.
+            pt: 0,
+            codec: MixCodec::Pcmu,
+            te: None,
+            lobby: None,
+            id: Some(id),
+            requester: Some(requester),
+            ports: Some(ports),
+            sdp_id: sdp.0,
+            sdp_version: sdp.1,
+            remote: None,
+        }
+    }
+
+    pub(super) fn call_id(&self) -> &str {
+        &self.call_id
+    }
+
+    pub(super) fn room(&self) -> u64 {
+        self.room
+    }
+
     fn answer(&mut self) -> Option<Bytes> {
         let ports = self.ports.as_ref()?;
-        let sdp = answer_sdp(ports, self.codec, self.pt, self.sdp_id, self.sdp_version);
+        let sdp = answer_sdp(
+            ports,
+            (self.codec, self.pt, self.te),
+            self.sdp_id,
+            self.sdp_version,
+        );
         self.sdp_version = self.sdp_version.wrapping_add(1);
         Some(sdp)
     }
 }
 
-/// What the caller's offer settles: the codec, its payload type and where to send.
-fn choose(offer: &[u8]) -> Result<(MixCodec, u8, Option<SocketAddr>), (u16, &'static str)> {
+/// What the caller's offer settles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Offered {
+    pub codec: MixCodec,
+    pub pt: u8,
+    /// Its telephone-event payload type at the codec's clock rate.
+    pub te: Option<u8>,
+    /// Where the caller receives.
+    pub remote: Option<SocketAddr>,
+}
+
+/// What the caller's offer settles: the codec, its payload type, DTMF and where to send.
+pub(super) fn choose(offer: &[u8]) -> Result<Offered, (u16, &'static str)> {
     let sdp = SessionDescription::parse(offer)
         .map_err(|_| (488, "Not Acceptable Here - unreadable SDP offer"))?;
     let session_ip = sdp.connection().ok().flatten().and_then(|c| c.ip());
@@ -75,7 +140,19 @@ fn choose(offer: &[u8]) -> Result<(MixCodec, u8, Option<SocketAddr>), (u16, &'st
             let remote = ip
                 .filter(|ip| !ip.is_unspecified())
                 .map(|ip| SocketAddr::new(ip, m.port()));
-            return Ok((codec, pt, remote));
+            let te = codecs
+                .iter()
+                .find(|c| {
+                    c.encoding.eq_ignore_ascii_case("telephone-event")
+                        && c.clock_rate == codec.clock_rate()
+                })
+                .map(|c| c.pt);
+            return Ok(Offered {
+                codec,
+                pt,
+                te,
+                remote,
+            });
         }
     }
     Err((
@@ -84,19 +161,50 @@ fn choose(offer: &[u8]) -> Result<(MixCodec, u8, Option<SocketAddr>), (u16, &'st
     ))
 }
 
-fn answer_sdp(ports: &RtpPorts, codec: MixCodec, pt: u8, id: u32, version: u32) -> Bytes {
+/// Our SDP (an answer to a caller, or the offer of a dial-out): `codecs` are the payload
+/// types with their codec, then telephone-event's when there is one.
+pub(super) fn local_sdp(
+    ports: &RtpPorts,
+    codecs: &[(MixCodec, u8)],
+    te: Option<u8>,
+    id: u32,
+    version: u32,
+) -> Bytes {
     let ip = ports.ip;
     let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    let rtpmap = match codec {
-        MixCodec::Opus => format!("a=rtpmap:{pt} opus/48000/2\r\n"),
-        MixCodec::Pcmu => format!("a=rtpmap:{pt} PCMU/8000\r\n"),
-        MixCodec::Pcma => format!("a=rtpmap:{pt} PCMA/8000\r\n"),
-    };
+    let mut pts = String::new();
+    let mut attrs = String::new();
+    for (codec, pt) in codecs {
+        pts.push_str(&format!(" {pt}"));
+        attrs.push_str(&match codec {
+            MixCodec::Opus => format!("a=rtpmap:{pt} opus/48000/2\r\n"),
+            MixCodec::Pcmu => format!("a=rtpmap:{pt} PCMU/8000\r\n"),
+            MixCodec::Pcma => format!("a=rtpmap:{pt} PCMA/8000\r\n"),
+        });
+    }
+    if let Some(te) = te {
+        // The clock of the first codec (RFC 4733 §2.1).
+        let clock = codecs.first().map_or(8000, |(c, _)| c.clock_rate());
+        pts.push_str(&format!(" {te}"));
+        attrs.push_str(&format!(
+            "a=rtpmap:{te} telephone-event/{clock}\r\na=fmtp:{te} 0-16\r\n"
+        ));
+    }
     Bytes::from(format!(
         "v=0\r\no=cardea {id} {version} IN {family} {ip}\r\ns=Cardea AudioBridge\r\nc=IN {family} {ip}\r\n\
-         t=0 0\r\nm=audio {} RTP/AVP {pt}\r\n{rtpmap}a=sendrecv\r\n",
+         t=0 0\r\nm=audio {} RTP/AVP{pts}\r\n{attrs}a=sendrecv\r\n",
         ports.audio.0.port()
     ))
+}
+
+fn answer_sdp(
+    ports: &RtpPorts,
+    chosen: (MixCodec, u8, Option<u8>),
+    id: u32,
+    version: u32,
+) -> Bytes {
+    let (codec, pt, te) = chosen;
+    local_sdp(ports, &[(codec, pt)], te, id, version)
 }
 
 /// The caller's name for the room: the From display name, else its user.
@@ -139,12 +247,19 @@ impl AudioBridge {
                 out: SipOut::Respond { key, response },
             });
         };
-        if !self.rooms.contains_key(&room) {
+        let Some(r) = self.rooms.get(&room) else {
             refuse(ctx, 404, &format!("Not Found - no AudioBridge room {room}"));
             return;
+        };
+        let pin = r.pin.clone();
+        // A room with a PIN takes only callers who type it: without a prompt to ask for
+        // it, none.
+        if pin.is_some() && self.pin_prompt.is_none() {
+            refuse(ctx, 403, "Forbidden - PIN required");
+            return;
         }
-        let (codec, pt, remote) = match choose(&request.body) {
-            Ok(c) => c,
+        let offered = match choose(&request.body) {
+            Ok(o) => o,
             Err((code, reason)) => {
                 refuse(ctx, code, reason);
                 return;
@@ -170,45 +285,83 @@ impl AudioBridge {
         let call_id = invite.call_id().to_owned();
         let display = caller_name(&request);
         let _ = self.create_session(handle);
-        let body = json!({
-            "request": "join", "room": room, "display": display, "codec": codec.name(),
-            "rtp": {
-                "ip": remote.map_or_else(|| "0.0.0.0".to_owned(), |r| r.ip().to_string()),
-                "port": remote.map_or(0, |r| r.port()), "payload_type": pt,
-            },
-        });
-        let admitted = Fields::new(&body)
-            .map_err(super::error::AbError::from)
-            .and_then(|f| self.admit_rtp(ctx, handle, &f, false));
-        if let Err(e) = admitted {
-            let _ = invite.reject(480, Some(&format!("Temporarily Unavailable - {e}")));
+        let lobby = pin.map(|pin| Lobby::new(room, pin, ctx.now));
+        let mut dial_in = DialIn {
+            invite,
+            call_id,
+            room,
+            display,
+            pt: offered.pt,
+            codec: offered.codec,
+            te: offered.te,
+            lobby,
+            id: None,
+            requester: None,
+            ports: None,
+            sdp_id: rand::random::<u32>() >> 1,
+            sdp_version: 1,
+            remote: offered.remote,
+        };
+        if dial_in.lobby.is_some() {
+            // Not in the room until the PIN is right: its leg goes where the room's are.
+            ctx.push(Command::PinShard {
+                handle,
+                key: super::room::room_key(room),
+            });
+        } else if let Err(e) = self.admit_dial_in(ctx, handle, &dial_in, None) {
+            let _ = dial_in
+                .invite
+                .reject(480, Some(&format!("Temporarily Unavailable - {e}")));
             self.sessions.remove(&handle);
-            while let Some(out) = invite.poll_output() {
+            self.handles.remove(&handle);
+            while let Some(out) = dial_in.invite.poll_output() {
                 send(ctx, handle, out);
             }
             return;
         }
         if let Some(s) = self.sessions.get_mut(&handle) {
-            s.pending_rtp = Some(None);
-            s.dial_in = Some(DialIn {
-                invite,
-                call_id,
-                pt,
-                codec,
-                ports: None,
-                sdp_id: rand::random::<u32>() >> 1,
-                sdp_version: 1,
-                remote,
-            });
-        }
-        if let Some(p) = self.participant_mut(handle) {
-            p.pt = pt;
+            s.telephone_event = dial_in.te;
+            s.dial_in = Some(dial_in);
         }
         ctx.push(Command::OpenRtp {
             handle,
             video: false,
         });
         self.drive_dial_in(ctx, handle);
+    }
+
+    /// Puts the caller into its room as a plain RTP participant (not yet mixed: that waits
+    /// for its leg, see `rtp_ready`); `pin` is the PIN it typed.
+    pub(super) fn admit_dial_in(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        d: &DialIn,
+        pin: Option<&str>,
+    ) -> Result<(), super::error::AbError> {
+        let remote = d.remote;
+        let mut body = json!({
+            "request": "join", "room": d.room, "display": d.display, "codec": d.codec.name(),
+            "rtp": {
+                "ip": remote.map_or_else(|| "0.0.0.0".to_owned(), |r| r.ip().to_string()),
+                "port": remote.map_or(0, |r| r.port()), "payload_type": d.pt,
+            },
+        });
+        if let Some(pin) = pin {
+            body["pin"] = pin.into();
+        }
+        if let Some(id) = d.id {
+            body["id"] = id.into();
+        }
+        let f = Fields::new(&body).map_err(super::error::AbError::from)?;
+        self.admit_rtp(ctx, handle, &f, false)?;
+        if let Some(s) = self.sessions.get_mut(&handle) {
+            s.pending_rtp = Some(None);
+        }
+        if let Some(p) = self.participant_mut(handle) {
+            p.pt = d.pt;
+        }
+        Ok(())
     }
 
     /// The caller's RTP leg is open: answer the call.
@@ -241,6 +394,14 @@ impl AudioBridge {
                 .reject(503, Some("Service Unavailable - no RTP port for the room"));
         }
         self.drive_dial_in(ctx, handle);
+    }
+
+    /// A caller still typing the room's PIN.
+    pub(super) fn in_lobby(&self, handle: HandleId) -> bool {
+        self.sessions
+            .get(&handle)
+            .and_then(|s| s.dial_in.as_ref())
+            .is_some_and(|d| d.lobby.is_some())
     }
 
     pub(super) fn is_dial_in(&self, handle: HandleId) -> bool {
@@ -308,10 +469,11 @@ impl AudioBridge {
             }
             self.drive_dial_in(ctx, handle);
         }
+        self.lobby_timers(ctx);
     }
 
     /// Sends what the call queued; a call that ended takes the caller out of the room.
-    fn drive_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId) {
+    pub(super) fn drive_dial_in(&mut self, ctx: &mut Ctx, handle: HandleId) {
         let Some(d) = self
             .sessions
             .get_mut(&handle)
@@ -323,26 +485,54 @@ impl AudioBridge {
             send(ctx, handle, out);
         }
         let mut over = matches!(d.invite.state(), SessionState::Terminated { .. });
+        let mut keys = Vec::new();
+        let mut answered = None;
+        let mut news = Vec::new();
+        let (room, id, call_id) = (d.room, d.id.unwrap_or(0), d.call_id.clone());
         while let Some(e) = d.invite.poll_event() {
             match e {
-                SessionEvent::Terminated { .. } | SessionEvent::Failed { .. } => over = true,
+                SessionEvent::Failed { code, reason }
+                | SessionEvent::Terminated { code, reason, .. } => {
+                    over = true;
+                    if d.requester.is_some() {
+                        news.push(super::dialout::failure(
+                            room,
+                            id,
+                            Some(&call_id),
+                            code,
+                            &reason,
+                        ));
+                    }
+                }
+                SessionEvent::Ringing | SessionEvent::Progress { .. } if d.requester.is_some() => {
+                    news.push(json!({
+                        "audiobridge": "event", "room": room, "dial": "ringing", "id": id,
+                        "call_id": call_id,
+                    }));
+                }
+                SessionEvent::Answered { sdp } => answered = Some(sdp),
                 SessionEvent::ReInvite { sdp } => {
                     // A session refresh, hold or a new address: the same codec is answered
                     // as before and the mix follows the caller's address; anything else
                     // is refused and the call goes on as it was.
                     let offer = if sdp.is_empty() {
-                        Ok((d.codec, d.pt, d.remote))
+                        Ok(Offered {
+                            codec: d.codec,
+                            pt: d.pt,
+                            te: d.te,
+                            remote: d.remote,
+                        })
                     } else {
                         choose(&sdp)
                     };
                     match offer {
-                        Ok((codec, pt, remote)) if codec == d.codec && pt == d.pt => {
-                            if remote != d.remote {
-                                d.remote = remote;
+                        Ok(o) if o.codec == d.codec && o.pt == d.pt => {
+                            if o.remote != d.remote {
+                                d.remote = o.remote;
                                 ctx.push(Command::RetargetRtp {
                                     handle,
                                     kind: crate::MediaKind::Audio,
-                                    remote_rtp: remote,
+                                    remote_rtp: o.remote,
                                     remote_rtcp: None,
                                 });
                             }
@@ -356,16 +546,34 @@ impl AudioBridge {
                         }
                     }
                 }
+                // SIP INFO DTMF (already answered 200).
+                SessionEvent::Info { content_type, body } => {
+                    keys.extend(super::pin::dtmf_relay_key(content_type.as_deref(), &body));
+                }
                 _ => {}
             }
         }
         while let Some(out) = d.invite.poll_output() {
             send(ctx, handle, out);
         }
+        if let Some(r) = d.requester {
+            for event in news {
+                crate::dispatch::push(ctx, r, None, event);
+            }
+        }
         if !over {
+            if let Some(sdp) = answered {
+                self.dial_answered(ctx, handle, &sdp);
+            }
+            for key in keys {
+                self.dial_in_key(ctx, handle, key);
+            }
             return;
         }
         let call_id = d.call_id.clone();
+        if let Some(lobby) = d.lobby.take() {
+            Self::close_lobby(ctx, handle, &lobby);
+        }
         self.leave_room(ctx, handle, true);
         ctx.push(Command::CloseRtp { handle });
         ctx.push(Command::Sip {
@@ -378,7 +586,7 @@ impl AudioBridge {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::SipIn;
     use cardea_sip::transaction::{Destination, TransactionEvent, TransactionLayer};
@@ -386,7 +594,10 @@ mod tests {
     const CALLER: &str = "127.0.0.1:5070";
 
     /// `text` through a transaction layer: the request and its server transaction.
-    fn arrive(layer: &mut TransactionLayer, text: &str) -> (ServerKey, Request) {
+    pub(in crate::audiobridge) fn arrive(
+        layer: &mut TransactionLayer,
+        text: &str,
+    ) -> (ServerKey, Request) {
         let message = cardea_sip::Message::parse(text.as_bytes()).expect("a SIP message");
         let source = Destination::udp(CALLER.parse().unwrap());
         layer
@@ -400,7 +611,12 @@ mod tests {
         panic!("no request event for {text}");
     }
 
-    fn request(method: &str, cseq: u32, to_tag: Option<&str>, port: Option<u16>) -> String {
+    pub(in crate::audiobridge) fn request(
+        method: &str,
+        cseq: u32,
+        to_tag: Option<&str>,
+        port: Option<u16>,
+    ) -> String {
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
         let body = port.map_or_else(String::new, |p| {
             format!(
@@ -419,7 +635,7 @@ mod tests {
     }
 
     /// The responses the plugin sent, in order.
-    fn responses(ctx: &Ctx) -> Vec<cardea_sip::Response> {
+    pub(in crate::audiobridge) fn responses(ctx: &Ctx) -> Vec<cardea_sip::Response> {
         ctx.commands
             .iter()
             .filter_map(|c| match c {
@@ -536,9 +752,9 @@ mod tests {
         let offer = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=audio 4000 RTP/AVP 9 8 0 101\r\na=rtpmap:9 G722/8000\r\na=rtpmap:8 PCMA/8000\r\n\
 a=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
-        let (codec, pt, remote) = choose(offer).unwrap();
-        assert_eq!((codec, pt), (MixCodec::Pcma, 8));
-        assert_eq!(remote, Some("127.0.0.1:4000".parse().unwrap()));
+        let o = choose(offer).unwrap();
+        assert_eq!((o.codec, o.pt, o.te), (MixCodec::Pcma, 8, Some(101)));
+        assert_eq!(o.remote, Some("127.0.0.1:4000".parse().unwrap()));
         let video = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
 m=video 4000 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
         assert_eq!(choose(video).unwrap_err().0, 488);

@@ -33,6 +33,9 @@ pub enum AbError {
     InvalidSdp(String),
     #[error("No such group ({0})")]
     NoSuchGroup(String),
+    /// Cardea's `dial`: the URI is not reached through a configured trunk (495).
+    #[error("{0}")]
+    DialRefused(String),
     #[error("{0}")]
     Unknown(String),
 }
@@ -53,6 +56,7 @@ impl AbError {
             Self::NoSuchUser { .. } => 492,
             Self::InvalidSdp(_) => 493,
             Self::NoSuchGroup(_) => 494,
+            Self::DialRefused(_) => 495,
             Self::Unknown(_) => 499,
         }
     }

@@ -5,8 +5,10 @@
 //! through it.
 
 mod dialin;
+mod dialout;
 mod error;
 mod participant;
+mod pin;
 mod room;
 mod sdp;
 mod sync;
@@ -36,6 +38,9 @@ pub struct Settings {
     pub lock_play_file: bool,
     /// Rooms as `create` bodies, each with its `room` id; `None`: Janus's sample room 1234.
     pub rooms: Option<Vec<Value>>,
+    /// The Ogg/Opus file a dial-in caller hears, in a loop, while it types the PIN of a
+    /// room that has one; `None`: callers of such rooms are refused (403).
+    pub pin_prompt: Option<String>,
 }
 
 impl Settings {
@@ -50,6 +55,10 @@ impl Settings {
         let admin_key = f.str("admin_key").map_err(|e| text(e.into()))?;
         let lock_rtp_forward = f.bool("lock_rtp_forward").map_err(|e| text(e.into()))?;
         let lock_play_file = f.bool("lock_play_file").map_err(|e| text(e.into()))?;
+        let pin_prompt = f
+            .str("pin_prompt")
+            .map_err(|e| text(e.into()))?
+            .filter(|p| !p.is_empty());
         let rooms = match f.get("rooms") {
             None => None,
             Some(Value::Array(list)) => Some(list.clone()),
@@ -61,8 +70,10 @@ impl Settings {
             let id = f
                 .required_u64("room")
                 .map_err(|e| format!("rooms[{i}]: {}", AbError::from(e)))?;
-            if id == 0 {
-                return Err(format!("rooms[{i}]: room should not be 0"));
+            if id == 0 || id >= 1 << 53 {
+                return Err(format!(
+                    "rooms[{i}]: room should be above 0 and below 2^53 (a JavaScript-safe integer)"
+                ));
             }
             Room::from_create(id, &f).map_err(|e| format!("rooms[{i}] (room {id}): {e}"))?;
             if !ids.insert(id) {
@@ -74,6 +85,7 @@ impl Settings {
             lock_rtp_forward: lock_rtp_forward.unwrap_or(false),
             lock_play_file: lock_play_file.unwrap_or(false),
             rooms,
+            pin_prompt: pin_prompt.map(str::to_owned),
         })
     }
 }
@@ -97,6 +109,10 @@ struct Session {
     rtp_ports: Option<RtpPorts>,
     /// The handle is a SIP caller the dialplan sent to a room.
     dial_in: Option<dialin::DialIn>,
+    /// The telephone-event payload type of its plain RTP leg, if any.
+    telephone_event: Option<u8>,
+    /// A call `dial` placed, waiting for its RTP leg.
+    dialing: Option<dialout::Dialing>,
 }
 
 pub struct AudioBridge {
@@ -106,6 +122,10 @@ pub struct AudioBridge {
     admin_key: Option<String>,
     lock_rtp_forward: bool,
     lock_play_file: bool,
+    /// What dial-in callers hear while they type a room's PIN.
+    pin_prompt: Option<String>,
+    /// The trunks `dial` may call.
+    dial_out: Vec<dialout::DialTarget>,
     /// Checks files for `play_file`.
     ports: Option<Ports>,
     /// The shared SIP endpoint, for dial-in calls.
@@ -160,7 +180,8 @@ fn random_uuid() -> String {
 }
 
 /// Requests answered at once; the participant's are acknowledged and answered by an event.
-const SYNC: [&str; 26] = [
+const SYNC: [&str; 27] = [
+    "dial",
     "create",
     "edit",
     "destroy",
@@ -212,6 +233,8 @@ impl AudioBridge {
             admin_key: settings.admin_key,
             lock_rtp_forward: settings.lock_rtp_forward,
             lock_play_file: settings.lock_play_file,
+            pin_prompt: settings.pin_prompt,
+            dial_out: Vec::new(),
             ports,
             sip: None,
             queued: Vec::new(),
@@ -500,11 +523,23 @@ impl Plugin for AudioBridge {
     }
 
     fn rtp_opened(&mut self, ctx: &mut Ctx, handle: HandleId, ports: Result<RtpPorts, String>) {
+        if self
+            .sessions
+            .get(&handle)
+            .is_some_and(|s| s.dialing.is_some())
+        {
+            self.dial_leg_opened(ctx, handle, ports);
+            return;
+        }
         if !self.is_dial_in(handle) {
             self.rtp_ready(ctx, handle, ports);
             return;
         }
         match ports {
+            Ok(p) if self.in_lobby(handle) => {
+                self.open_lobby(ctx, handle, &p);
+                self.answer_dial_in(ctx, handle, &p);
+            }
             Ok(p) => {
                 self.rtp_ready(ctx, handle, Ok(p));
                 self.answer_dial_in(ctx, handle, &p);
@@ -526,7 +561,27 @@ impl Plugin for AudioBridge {
         }
     }
 
+    fn rtp_event(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        event: cardea_media::rtp_leg::RtpLegEvent,
+    ) {
+        if let cardea_media::rtp_leg::RtpLegEvent::Dtmf {
+            digit, end: true, ..
+        } = event
+        {
+            self.dial_in_key(ctx, handle, digit);
+        }
+    }
+
     fn mix_file_done(&mut self, ctx: &mut Ctx, room: u64, file: &str, error: Option<&str>) {
+        if pin::is_lobby(room) {
+            if let Some(e) = error {
+                tracing::warn!(file, "the PIN prompt could not be played: {e}");
+            }
+            return;
+        }
         let Some(r) = self.rooms.get_mut(&room) else {
             return;
         };

@@ -711,6 +711,7 @@ impl AudioBridge {
         };
         session.rtp_ports = Some(ports);
         let remote = session.rtp_remote;
+        let telephone_event = session.telephone_event;
         let Some(p) = session.participant.as_mut() else {
             return;
         };
@@ -732,7 +733,7 @@ impl AudioBridge {
                 remote_rtp: remote,
                 remote_rtcp: None,
                 pt_map,
-                telephone_event: None,
+                telephone_event,
                 clock_rate: codec.clock_rate(),
                 srtp: None,
             },

@@ -20,6 +20,7 @@ impl AudioBridge {
     ) -> Result<Value, AbError> {
         match request {
             "create" => self.create(ctx, f),
+            "dial" => self.dial(ctx, f),
             "edit" => {
                 for name in [
                     "new_description",
@@ -280,6 +281,7 @@ impl AudioBridge {
                 self.end_media(ctx, h, &p);
             }
         }
+        self.hang_up_lobby(ctx, id);
         self.rooms.remove(&id);
         ctx.push(Command::CloseMixer { room: id });
         tracing::debug!(room = id, "audiobridge room destroyed");
@@ -378,10 +380,16 @@ impl AudioBridge {
         let room_id = f.required_u64("room")?;
         let user = f.required_u64("id")?;
         let room = self.managed(f)?;
-        let handle = *room.participants.get(&user).ok_or(AbError::NoSuchUser {
-            user,
-            room: room_id,
-        })?;
+        let Some(&handle) = room.participants.get(&user) else {
+            // A callee `dial` is still calling: the call is given up.
+            if self.hang_up_dialing(ctx, room_id, user) {
+                return Ok(json!({ "audiobridge": "success" }));
+            }
+            return Err(AbError::NoSuchUser {
+                user,
+                room: room_id,
+            });
+        };
         let event = json!({ "audiobridge": "event", "room": room_id, "kicked": user });
         self.notify(ctx, room_id, None, &event, true);
         // Out of the room now (the others hear `leaving`, as when its PeerConnection

@@ -1171,3 +1171,363 @@ fn joining_again_on_a_live_peerconnection_keeps_its_codec_and_shard() {
     );
     assert_eq!(list["participants"][0]["setup"], true);
 }
+
+// ---- dial-in PIN prompt ----------------------------------------------------------------
+
+mod pin_prompt {
+    use super::*;
+    use crate::audiobridge::dialin::tests::{arrive, request, responses};
+    use crate::audiobridge::pin::{lobby_id, PIN_TIMEOUT};
+    use crate::SipIn;
+    use cardea_media::rtp_leg::RtpLegEvent;
+    use cardea_sip::transaction::{Destination, Timers, TransactionLayer};
+    use std::time::{Duration, Instant};
+
+    const CALLER: &str = "127.0.0.1:5070";
+    const H: HandleId = 9;
+
+    fn bridge(prompt: Option<&str>) -> AudioBridge {
+        let mut settings = json!({ "rooms": [{ "room": 77, "pin": "1234" }] });
+        if let Some(p) = prompt {
+            settings["pin_prompt"] = p.into();
+        }
+        let env = crate::sip::SipEnv {
+            udp: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "test".into(),
+            keepalive: None,
+        };
+        AudioBridge::new(Some(&settings), None).with_sip(Some(env))
+    }
+
+    /// A caller dials room 77; returns the plugin's commands.
+    fn dial(p: &mut AudioBridge, layer: &mut TransactionLayer) -> Ctx {
+        let mut ctx = Ctx::default();
+        let (key, invite) = arrive(layer, &request("INVITE", 1, None, Some(4000)));
+        let source = Destination::udp(CALLER.parse().unwrap());
+        p.incoming_sip(
+            &mut ctx,
+            H,
+            SipIn::DialIn {
+                room: 77,
+                key,
+                request: invite,
+                source,
+            },
+        );
+        ctx
+    }
+
+    fn open_leg(p: &mut AudioBridge) -> Ctx {
+        let mut ctx = Ctx::default();
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let ports = RtpPorts {
+            ip,
+            audio: (SocketAddr::new(ip, 20000), SocketAddr::new(ip, 20001)),
+            video: None,
+        };
+        p.rtp_opened(&mut ctx, H, Ok(ports));
+        ctx
+    }
+
+    fn keys(p: &mut AudioBridge, ctx: &mut Ctx, keys: &str) {
+        for digit in keys.chars() {
+            for end in [false, true] {
+                let event = RtpLegEvent::Dtmf {
+                    digit,
+                    duration: Duration::from_millis(100),
+                    end,
+                };
+                p.rtp_event(ctx, H, event);
+            }
+        }
+    }
+
+    fn sent_bye(ctx: &Ctx) -> bool {
+        ctx.commands.iter().any(|c| {
+            matches!(c, Command::Sip { out: crate::SipOut::Request { request, .. }, .. }
+                if request.method == cardea_sip::Method::Bye)
+        })
+    }
+
+    #[test]
+    fn a_room_with_a_pin_and_no_prompt_refuses_callers() {
+        let mut p = bridge(None);
+        let mut layer = TransactionLayer::new(Timers::default());
+        let ctx = dial(&mut p, &mut layer);
+        let r = responses(&ctx);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].status, 403);
+        assert_eq!(r[0].reason, "Forbidden - PIN required");
+        assert!(!ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::OpenRtp { .. })));
+    }
+
+    #[test]
+    fn the_caller_hears_the_prompt_apart_and_enters_with_the_right_pin() {
+        let mut p = bridge(Some("/prompts/pin.opus"));
+        let mut layer = TransactionLayer::new(Timers::default());
+        let ctx = dial(&mut p, &mut layer);
+        assert!(ctx.commands.iter().any(
+            |c| matches!(c, Command::PinShard { handle: H, key } if *key == room::room_key(77))
+        ));
+        assert!(p.rooms[&77].participants.is_empty());
+        let ctx = open_leg(&mut p);
+        assert!(responses(&ctx).iter().any(|r| r.status == 200));
+        let lobby = lobby_id(H);
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::OpenMixer { room, key, sampling_rate: 16_000 } if *room == lobby && *key == room::room_key(77))));
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::MixIn { room, handle: H, participant } if *room == lobby && participant.rtp)));
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::MixPlayFile { room, path, looped: true, .. } if *room == lobby && path == "/prompts/pin.opus")));
+        assert!(!ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::MixIn { room: 77, .. })));
+        assert!(p.rooms[&77].participants.is_empty(), "not listed yet");
+
+        // A wrong PIN: still in the lobby.
+        let mut ctx = Ctx::default();
+        keys(&mut p, &mut ctx, "99#");
+        assert!(p.rooms[&77].participants.is_empty());
+        assert!(!sent_bye(&ctx));
+        assert!(!ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::MixIn { room: 77, .. })));
+        // The right one: out of the lobby, into the room.
+        keys(&mut p, &mut ctx, "1234");
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::MixOut { room, handle: H } if *room == lobby)));
+        assert!(ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CloseMixer { room } if *room == lobby)));
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::MixIn { room: 77, handle: H, participant } if participant.rtp && participant.pt == 0)));
+        assert_eq!(p.rooms[&77].participants.len(), 1);
+        // Keys in the room are ignored.
+        let mut ctx = Ctx::default();
+        keys(&mut p, &mut ctx, "000#000#000#");
+        assert!(!sent_bye(&ctx));
+        assert_eq!(p.rooms[&77].participants.len(), 1);
+    }
+
+    #[test]
+    fn three_wrong_pins_or_a_timeout_hang_up() {
+        let mut p = bridge(Some("/prompts/pin.opus"));
+        let mut layer = TransactionLayer::new(Timers::default());
+        dial(&mut p, &mut layer);
+        open_leg(&mut p);
+        let mut ctx = Ctx::default();
+        keys(&mut p, &mut ctx, "1111");
+        keys(&mut p, &mut ctx, "2#");
+        assert!(!sent_bye(&ctx));
+        keys(&mut p, &mut ctx, "3#");
+        assert!(sent_bye(&ctx), "BYE after three wrong PINs");
+        assert!(p.rooms[&77].participants.is_empty());
+
+        let mut p = bridge(Some("/prompts/pin.opus"));
+        let mut layer = TransactionLayer::new(Timers::default());
+        let start = Instant::now();
+        dial(&mut p, &mut layer);
+        open_leg(&mut p);
+        let mut ctx = Ctx::at(start + PIN_TIMEOUT - Duration::from_secs(1));
+        p.handle_timeout(&mut ctx);
+        assert!(!sent_bye(&ctx));
+        let mut ctx = Ctx::at(start + PIN_TIMEOUT + Duration::from_secs(1));
+        p.handle_timeout(&mut ctx);
+        assert!(sent_bye(&ctx), "BYE when the PIN does not come in time");
+    }
+
+    #[test]
+    fn a_sip_info_key_counts_too() {
+        let mut p = bridge(Some("/prompts/pin.opus"));
+        let mut layer = TransactionLayer::new(Timers::default());
+        dial(&mut p, &mut layer);
+        let ctx = open_leg(&mut p);
+        let ok = responses(&ctx)
+            .into_iter()
+            .find(|r| r.status == 200)
+            .unwrap();
+        let tag = ok
+            .headers
+            .typed::<cardea_sip::typed::To>()
+            .ok()
+            .flatten()
+            .and_then(|t| t.tag().map(str::to_owned))
+            .unwrap();
+        let mut ctx = Ctx::default();
+        for (i, k) in "1234".chars().enumerate() {
+            let body = format!("Signal={k}\r\nDuration=160\r\n");
+            let text = format!(
+                "INFO sip:5000@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKinfo{i}\r\n\
+                 From: \"Desk Phone\" <sip:desk@127.0.0.1>;tag=caller\r\nTo: <sip:5000@127.0.0.1>;tag={tag}\r\n\
+                 Call-ID: dial-in-test\r\nCSeq: {} INFO\r\nContact: <sip:desk@{CALLER}>\r\n\
+                 Max-Forwards: 70\r\nContent-Type: application/dtmf-relay\r\nContent-Length: {}\r\n\r\n{body}",
+                i + 2,
+                body.len()
+            );
+            let (key, info) = arrive(&mut layer, &text);
+            let source = Destination::udp(CALLER.parse().unwrap());
+            p.incoming_sip(
+                &mut ctx,
+                H,
+                SipIn::Request {
+                    key,
+                    request: info,
+                    source,
+                },
+            );
+        }
+        assert_eq!(p.rooms[&77].participants.len(), 1);
+    }
+}
+
+// ---- dial-out ----------------------------------------------------------------------------
+
+mod dial_out {
+    use super::*;
+
+    const ADMIN: HandleId = 5;
+
+    fn bridge() -> AudioBridge {
+        let env = crate::sip::SipEnv {
+            udp: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "test".into(),
+            keepalive: None,
+        };
+        let settings = json!({ "rooms": [{ "room": 88, "secret": "s" }] });
+        AudioBridge::new(Some(&settings), None)
+            .with_sip(Some(env))
+            .with_dial_out(&["sip:127.0.0.1:5080".into(), "sip:pbx.example:5060".into()])
+    }
+
+    fn dial(p: &mut AudioBridge, ctx: &mut Ctx, room: u64, secret: &str, uri: &str) -> Value {
+        p.create_session(ADMIN).unwrap();
+        sync(
+            p,
+            ctx,
+            ADMIN,
+            json!({ "request": "dial", "room": room, "secret": secret, "uri": uri, "display": "Desk" }),
+        )
+    }
+
+    #[test]
+    fn dial_needs_the_secret_a_room_and_a_trunk() {
+        let mut p = bridge();
+        let mut ctx = Ctx::default();
+        let r = dial(&mut p, &mut ctx, 88, "x", "sip:1@127.0.0.1:5080");
+        assert_eq!(r["error_code"], 489, "{r}");
+        let r = dial(&mut p, &mut ctx, 89, "s", "sip:1@127.0.0.1:5080");
+        assert_eq!(r["error_code"], 485, "{r}");
+        for uri in [
+            "sip:1@127.0.0.1:5090",
+            "sip:1@198.51.100.7",
+            "tel:+123",
+            "nonsense",
+        ] {
+            let r = dial(&mut p, &mut ctx, 88, "s", uri);
+            assert!(
+                matches!(r["error_code"].as_u64(), Some(495 | 484)),
+                "{uri}: {r}"
+            );
+        }
+        let r = dial(&mut p, &mut ctx, 88, "s", "sip:1@198.51.100.7");
+        assert_eq!(r["error_code"], 495, "{r}");
+        assert!(ctx
+            .commands
+            .iter()
+            .all(|c| !matches!(c, Command::OpenRtp { .. })));
+        let r = dial(&mut p, &mut ctx, 88, "s", "sip:7@PBX.example");
+        assert_eq!(r["audiobridge"], "dialing", "{r}");
+    }
+
+    #[test]
+    fn the_offer_leaves_once_the_leg_is_open_and_a_kick_gives_up() {
+        let mut p = bridge();
+        let mut ctx = Ctx::default();
+        let r = dial(&mut p, &mut ctx, 88, "s", "sip:1@127.0.0.1:5080");
+        assert_eq!(r["audiobridge"], "dialing", "{r}");
+        let id = r["id"].as_u64().unwrap();
+        let handle = ctx
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                Command::AttachSipHandle { handle } => Some(*handle),
+                _ => None,
+            })
+            .expect("a handle for the call");
+        assert!(ctx.commands.iter().any(|c| matches!(c,
+            Command::PinShard { handle: h, key } if *h == handle && *key == room::room_key(88))));
+        assert!(ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::OpenRtp { handle: h, .. } if *h == handle)));
+        let mut ctx = Ctx::default();
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let ports = RtpPorts {
+            ip,
+            audio: (SocketAddr::new(ip, 20000), SocketAddr::new(ip, 20001)),
+            video: None,
+        };
+        p.rtp_opened(&mut ctx, handle, Ok(ports));
+        let invite = ctx
+            .commands
+            .iter()
+            .find_map(|c| match c {
+                Command::Sip {
+                    out: crate::SipOut::Request { request, .. },
+                    ..
+                } => Some(request.clone()),
+                _ => None,
+            })
+            .expect("an INVITE");
+        assert_eq!(invite.method, cardea_sip::Method::Invite);
+        let sdp = String::from_utf8_lossy(&invite.body).into_owned();
+        assert!(sdp.contains("m=audio 20000 RTP/AVP 0 8 101\r\n"), "{sdp}");
+        assert!(sdp.contains("a=rtpmap:101 telephone-event/8000"), "{sdp}");
+        assert!(
+            p.rooms[&88].participants.is_empty(),
+            "not in the room before the answer"
+        );
+        // Kicked before any answer: given up, the asker is told.
+        let mut ctx = Ctx::default();
+        let r = sync(
+            &mut p,
+            &mut ctx,
+            ADMIN,
+            json!({ "request": "kick", "room": 88, "secret": "s", "id": id }),
+        );
+        assert_eq!(r["audiobridge"], "success", "{r}");
+    }
+
+    #[test]
+    fn destroying_the_room_gives_up_its_unanswered_calls() {
+        let mut p = bridge();
+        let mut ctx = Ctx::default();
+        let r = dial(&mut p, &mut ctx, 88, "s", "sip:1@127.0.0.1:5080");
+        let id = r["id"].as_u64().unwrap();
+        let mut ctx = Ctx::default();
+        let r = sync(
+            &mut p,
+            &mut ctx,
+            ADMIN,
+            json!({ "request": "destroy", "room": 88, "secret": "s" }),
+        );
+        assert_eq!(r["audiobridge"], "destroyed", "{r}");
+        let failed = notes(&ctx, ADMIN);
+        assert!(
+            failed
+                .iter()
+                .any(|e| e["dial"] == "failed" && e["id"] == id && e["code"] == 487),
+            "{failed:?}"
+        );
+        assert!(ctx
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::CloseRtp { .. })));
+    }
+}

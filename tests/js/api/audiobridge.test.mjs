@@ -795,6 +795,16 @@ test('JSEP with e2ee -> 484 (media must be decoded to be mixed)', T, async () =>
   await asyncOk(h, { request: 'leave' });
 });
 
+test('dial (Cardea extension) errors: secret missing 483, wrong 489, no such room 485, a URI no trunk reaches 495', T, async () => {
+  const uri = 'sip:someone@198.51.100.7:5060';
+  await expectAbError(mgr, { request: 'dial', room: DEMO, uri }, 483, { sync: true, error: 'Missing mandatory element (secret)' });
+  await expectAbError(mgr, { request: 'dial', room: DEMO, secret: 'bad', uri }, 489, { sync: true, error: 'Unauthorized (wrong secret)' });
+  const nope = roomId();
+  await expectAbError(mgr, { request: 'dial', room: nope, secret: DEMO_SECRET, uri }, 485, { sync: true, error: `No such room (${nope})` });
+  await expectAbError(mgr, { request: 'dial', room: DEMO, secret: DEMO_SECRET, uri }, 495, { sync: true, error: `Dial refused (${uri} is not reached through a configured trunk)` });
+  await expectAbError(mgr, { request: 'dial', room: DEMO, secret: DEMO_SECRET }, 483, { sync: true, error: 'Missing mandatory element (uri)' });
+});
+
 test('no request got two answers, and no plugin error came outside a reply', T, async () => {
   await sleep(300);
   const replies = new Map();
