@@ -2,7 +2,8 @@
 //! "uri": "sip:…", "display": "…", "secret": "…"}` calls a SIP URI and joins the answer to
 //! the room as a plain RTP participant, as a dial-in caller is.
 //!
-//! - Needs the room's secret when it has one (as `kick` does).
+//! - Needs the room's secret, and the plugin's `admin_key` when one is configured; a room
+//!   without a secret cannot dial out (489).
 //! - Never an open relay: the URI's host and port must be those of a configured trunk
 //!   (`sip.trunks[].uri`); anything else is refused with error 495.
 //! - Answered at once with `{"audiobridge": "dialing", "room": R, "id": <participant id>}`;
@@ -76,7 +77,17 @@ impl AudioBridge {
             .rooms
             .get(&room_id)
             .ok_or(AbError::NoSuchRoom(room_id))?;
-        check_secret(f, "secret", room.secret.as_deref())?;
+        // Calls cost money: nobody reaches a trunk without a secret. A room without one
+        // cannot dial out, and a configured admin_key is needed as well.
+        let Some(secret) = room.secret.as_deref() else {
+            return Err(AbError::Unauthorized(
+                "Unauthorized (dial-out needs a room with a secret)".into(),
+            ));
+        };
+        check_secret(f, "secret", Some(secret))?;
+        if let Some(key) = self.admin_key.as_deref() {
+            check_secret(f, "admin_key", Some(key))?;
+        }
         let uri = Uri::parse(text)
             .ok()
             .filter(|u| u.as_sip().is_some())

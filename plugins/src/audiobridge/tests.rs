@@ -1423,6 +1423,23 @@ mod dial_out {
         assert_eq!(r["error_code"], 489, "{r}");
         let r = dial(&mut p, &mut ctx, 89, "s", "sip:1@127.0.0.1:5080");
         assert_eq!(r["error_code"], 485, "{r}");
+        // A room with no secret never reaches a trunk.
+        let r = sync(
+            &mut p,
+            &mut ctx,
+            ADMIN,
+            json!({ "request": "create", "room": 90 }),
+        );
+        assert_eq!(r["audiobridge"], "created", "{r}");
+        let r = dial(&mut p, &mut ctx, 90, "", "sip:1@127.0.0.1:5080");
+        assert_eq!(r["error_code"], 489, "{r}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("needs a room with a secret"),
+            "{r}"
+        );
         for uri in [
             "sip:1@127.0.0.1:5090",
             "sip:1@198.51.100.7",
@@ -1442,6 +1459,29 @@ mod dial_out {
             .iter()
             .all(|c| !matches!(c, Command::OpenRtp { .. })));
         let r = dial(&mut p, &mut ctx, 88, "s", "sip:7@PBX.example");
+        assert_eq!(r["audiobridge"], "dialing", "{r}");
+    }
+
+    #[test]
+    fn dial_needs_the_admin_key_when_one_is_configured() {
+        let env = crate::sip::SipEnv {
+            udp: "127.0.0.1:5060".parse().unwrap(),
+            user_agent: "test".into(),
+            keepalive: None,
+        };
+        let settings = json!({ "admin_key": "k", "rooms": [{ "room": 88, "secret": "s" }] });
+        let mut p = AudioBridge::new(Some(&settings), None)
+            .with_sip(Some(env))
+            .with_dial_out(&["sip:127.0.0.1:5080".into()]);
+        let mut ctx = Ctx::default();
+        let uri = "sip:1@127.0.0.1:5080";
+        let r = dial(&mut p, &mut ctx, 88, "s", uri);
+        assert_eq!(r["error_code"], 483, "{r}");
+        p.create_session(ADMIN).unwrap();
+        let ask = |key: &str| json!({ "request": "dial", "room": 88, "secret": "s", "admin_key": key, "uri": uri });
+        let r = sync(&mut p, &mut ctx, ADMIN, ask("x"));
+        assert_eq!(r["error_code"], 489, "{r}");
+        let r = sync(&mut p, &mut ctx, ADMIN, ask("k"));
         assert_eq!(r["audiobridge"], "dialing", "{r}");
     }
 
