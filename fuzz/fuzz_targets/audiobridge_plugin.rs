@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         user_agent: "fuzz".into(),
         keepalive: None,
     };
-    let mut p = AudioBridge::new(None, None).with_sip(Some(env));
+    let mut p = AudioBridge::new(None, None)
+        .with_sip(Some(env))
+        .with_dial_out(&["sip:127.0.0.1:5080".into()]);
     for h in 1..=3 {
         p.create_session(h).unwrap();
     }
