@@ -1116,7 +1116,7 @@ async fn junk_datagrams(media: String, stop: Arc<AtomicBool>) {
 /// peer is told it left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audiobridge_a_phone_dials_into_a_room() {
-    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+    use cardea_tests::baresip::{write_tone_wav, Baresip};
 
     const NUMBER: &str = "5000";
     let base = 4242;
@@ -1183,22 +1183,8 @@ async fn audiobridge_a_phone_dials_into_a_room() {
     peers[0]
         .wait_event("the phone leaving", |d| d["leaving"].is_u64())
         .await;
-    let deadline = Instant::now() + STEP;
-    let path = loop {
-        if let Some(p) = phone.heard() {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "baresip recorded nothing");
-        sleep(Duration::from_millis(50)).await;
-    };
-    sleep(Duration::from_millis(300)).await;
-    let (rate, samples) = read_wav(&path).expect("baresip's recording");
-    let heard = ToneStats::of(&samples, rate);
-    assert!(
-        heard.is_tone(TONES[0], 1.0),
-        "the phone should hear the peer's {} Hz tone: {heard}",
-        TONES[0]
-    );
+    let (rate, samples) = phone_recording(&phone).await;
+    assert_phone_hears_the_peer(&samples, rate);
     assert_eq!(list_participants(&admin, room).await.len(), 1);
 
     // It calls again and is kicked: Cardea hangs up on it (BYE).
@@ -1282,7 +1268,7 @@ fn ogg_opus_tone(freq: f64, seconds: u32) -> Vec<u8> {
 /// baresip's `sndcode`) takes it into the room, where the WebRTC peer hears it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audiobridge_a_phone_types_the_pin_to_enter_a_room() {
-    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+    use cardea_tests::baresip::{write_tone_wav, Baresip, ToneStats};
 
     const NUMBER: &str = "5001";
     const PIN: &str = "4321";
@@ -1396,16 +1382,7 @@ async fn audiobridge_a_phone_types_the_pin_to_enter_a_room() {
     if phone.wait_event("CALL_CLOSED", STEP).await.is_none() {
         panic!("the call did not close:\n{}", phone.log());
     }
-    let deadline = Instant::now() + STEP;
-    let path = loop {
-        if let Some(p) = phone.heard() {
-            break p;
-        }
-        assert!(Instant::now() < deadline, "baresip recorded nothing");
-        sleep(Duration::from_millis(50)).await;
-    };
-    sleep(Duration::from_millis(300)).await;
-    let (rate, samples) = read_wav(&path).expect("baresip's recording");
+    let (rate, samples) = phone_recording(&phone).await;
     // In the lobby (the first second after the answer, well before the PIN): the prompt;
     // in the room (the last second): the peer.
     let second = rate as usize;
@@ -1458,7 +1435,7 @@ async fn wait_dial_event(
 /// phone and the phone the peer; `kick` hangs up on it (BYE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn audiobridge_dials_a_phone_into_a_room() {
-    use cardea_tests::baresip::{read_wav, write_tone_wav, Baresip, ToneStats};
+    use cardea_tests::baresip::{write_tone_wav, Baresip};
 
     let dir = std::env::temp_dir().join(format!("cardea-ab-dialout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
@@ -1527,6 +1504,20 @@ async fn audiobridge_dials_a_phone_into_a_room() {
             .any(|m| !m.sent && m.is_request("BYE")),
         "Cardea sent BYE"
     );
+    let (rate, samples) = phone_recording(&phone).await;
+    assert_phone_hears_the_peer(&samples, rate);
+    assert_eq!(list_participants(&admin, room).await.len(), 1);
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// What a baresip phone heard during its call (its decoded-audio WAV), once the call ended:
+/// sample rate and samples.
+async fn phone_recording(phone: &cardea_tests::baresip::Baresip) -> (u32, Vec<i16>) {
     let deadline = Instant::now() + STEP;
     let path = loop {
         if let Some(p) = phone.heard() {
@@ -1535,19 +1526,17 @@ async fn audiobridge_dials_a_phone_into_a_room() {
         assert!(Instant::now() < deadline, "baresip recorded nothing");
         sleep(Duration::from_millis(50)).await;
     };
+    // baresip finishes writing the file after it reports the call closed.
     sleep(Duration::from_millis(300)).await;
-    let (rate, samples) = read_wav(&path).expect("baresip's recording");
-    let heard = ToneStats::of(&samples, rate);
+    cardea_tests::baresip::read_wav(&path).expect("baresip's recording")
+}
+
+/// The phone's recording carries the first WebRTC peer's tone.
+fn assert_phone_hears_the_peer(samples: &[i16], rate: u32) {
+    let heard = cardea_tests::baresip::ToneStats::of(samples, rate);
     assert!(
         heard.is_tone(TONES[0], 1.0),
         "the phone should hear the peer's {} Hz tone: {heard}",
         TONES[0]
     );
-    assert_eq!(list_participants(&admin, room).await.len(), 1);
-    for mut p in peers {
-        p.assert_no_errors();
-        p.close().await;
-    }
-    assert_alive(cardea);
-    std::fs::remove_dir_all(&dir).ok();
 }
