@@ -25,12 +25,10 @@
 use std::collections::VecDeque;
 use std::f64::consts::TAU;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use mio::{Events, Interest, Poll, Token, Waker};
 use serde::Serialize;
 use serde_json::{json, Value};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
@@ -43,6 +41,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
 use crate::fanout::{in_parallel, Sessions};
 use crate::janus::JanusHttp;
+use crate::media::{Command, LoopPeer, MediaDoor, MediaThread};
 use crate::peer::{AudioCodec, MediaPlan, PeerKit, AUDIO_PPS};
 use crate::procfs::{udp_socket_drops, Process};
 use crate::report::{percentile, round3, us_to_ms};
@@ -68,9 +67,6 @@ const DECODE_SKIP: usize = 4;
 const AUDIBLE_RMS: f64 = 200.0;
 /// A participant behind its schedule by more than this (a saturated client) skips packets.
 const MAX_LAG: Duration = Duration::from_millis(200);
-/// Longest sleep of the media loop without a deadline.
-const IDLE: Duration = Duration::from_millis(50);
-const WAKE: Token = Token(usize::MAX);
 /// Janus: `create` refused because the room exists.
 const ROOM_EXISTS: i64 = 486;
 
@@ -262,7 +258,7 @@ pub fn run(config: &AudiobridgeConfig) -> Result<AudiobridgeReport, LoadError> {
     let audio = Arc::new(Audio::encode(config).map_err(LoadError::Config)?);
     let sizes = AudioSizes::of(&audio);
     let deadlines = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
-    let media = MixLoop::spawn(deadlines.hard_stop)?;
+    let media = MediaThread::<Participant>::spawn(deadlines.hard_stop)?;
     let janus = JanusHttp::new(&config.server);
     let sessions = Sessions::default();
     let mut errors: Vec<String> = Vec::new();
@@ -337,7 +333,7 @@ pub fn run(config: &AudiobridgeConfig) -> Result<AudiobridgeReport, LoadError> {
         thread::sleep(config.duration);
         window.close(start, server, &mut errors);
     }
-    media.door().send(MixCommand::StopSending);
+    media.door().send(Command::StopSending);
     thread::sleep(DRAIN);
     let peers = media.finish()?;
     let ports: Vec<u16> = peers.iter().map(|p| p.local.port()).collect();
@@ -446,7 +442,7 @@ struct Joining {
 fn join(
     janus: &JanusHttp,
     kit: &PeerKit,
-    media: &MixDoor,
+    media: &MediaDoor<Participant>,
     sessions: &Sessions,
     joining: Joining,
     start: Instant,
@@ -492,7 +488,7 @@ fn join(
     let peer = offer
         .accept(sdp, index, joining.cycle, start)
         .map_err(fail)?;
-    if !media.send(MixCommand::Adopt(Box::new(peer))) {
+    if !media.send(Command::Adopt(Box::new(peer))) {
         return Err(fail("the media thread is gone".into()));
     }
     events
@@ -738,6 +734,27 @@ struct Participant {
     skipped: u64,
 }
 
+impl LoopPeer for Participant {
+    fn socket_mut(&mut self) -> &mut mio::net::UdpSocket {
+        &mut self.socket
+    }
+    fn is_alive(&self) -> bool {
+        Participant::is_alive(self)
+    }
+    fn deadline(&self) -> Instant {
+        Participant::deadline(self)
+    }
+    fn tick(&mut self, now: Instant) {
+        Participant::tick(self, now);
+    }
+    fn receive(&mut self, buf: &mut [u8]) {
+        Participant::receive(self, buf);
+    }
+    fn stop_sending(&mut self) {
+        self.sending = false;
+    }
+}
+
 impl Participant {
     fn is_alive(&self) -> bool {
         self.failure.is_none() && self.rtc.is_alive()
@@ -881,115 +898,6 @@ impl Participant {
                     self.fail(format!("no send stream for mid {mid}"));
                     return;
                 }
-            }
-        }
-    }
-}
-
-/// What the scenario tells the media loop.
-enum MixCommand {
-    Adopt(Box<Participant>),
-    StopSending,
-    Finish,
-}
-
-/// The way in to the media loop; cheap to clone into the signalling threads.
-#[derive(Clone)]
-struct MixDoor {
-    waker: Arc<Waker>,
-    commands: mpsc::Sender<MixCommand>,
-}
-
-impl MixDoor {
-    fn send(&self, command: MixCommand) -> bool {
-        self.commands.send(command).is_ok() && self.waker.wake().is_ok()
-    }
-}
-
-/// The media thread of the participants.
-struct MixLoop {
-    door: MixDoor,
-    join: thread::JoinHandle<std::io::Result<Vec<Participant>>>,
-}
-
-impl MixLoop {
-    /// Starts the loop; past `hard_stop` it ends on its own.
-    fn spawn(hard_stop: Instant) -> std::io::Result<MixLoop> {
-        let poll = Poll::new()?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
-        let (tx, rx) = mpsc::channel();
-        let join = thread::Builder::new()
-            .name("media".into())
-            .spawn(move || media_loop(poll, rx, hard_stop))?;
-        Ok(MixLoop {
-            door: MixDoor {
-                waker,
-                commands: tx,
-            },
-            join,
-        })
-    }
-
-    fn door(&self) -> MixDoor {
-        self.door.clone()
-    }
-
-    fn finish(self) -> std::io::Result<Vec<Participant>> {
-        self.door.send(MixCommand::Finish);
-        self.join
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the media thread panicked")))
-    }
-}
-
-fn media_loop(
-    mut poll: Poll,
-    commands: mpsc::Receiver<MixCommand>,
-    hard_stop: Instant,
-) -> std::io::Result<Vec<Participant>> {
-    let mut peers: Vec<Participant> = Vec::new();
-    let mut events = Events::with_capacity(1024);
-    let mut buf = vec![0u8; 2048];
-    loop {
-        let now = Instant::now();
-        if now >= hard_stop {
-            return Ok(peers);
-        }
-        let mut deadline = (now + IDLE).min(hard_stop);
-        for peer in &mut peers {
-            if peer.deadline() <= now {
-                peer.tick(now);
-            }
-            if peer.is_alive() {
-                deadline = deadline.min(peer.deadline());
-            }
-        }
-        let wait = deadline.saturating_duration_since(Instant::now());
-        match poll.poll(&mut events, Some(wait)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-        for event in events.iter() {
-            if event.token() == WAKE {
-                continue;
-            }
-            if let Some(peer) = peers.get_mut(event.token().0) {
-                peer.receive(&mut buf);
-            }
-        }
-        loop {
-            match commands.try_recv() {
-                Ok(MixCommand::Adopt(mut peer)) => {
-                    let token = Token(peers.len());
-                    poll.registry()
-                        .register(&mut peer.socket, token, Interest::READABLE)?;
-                    peer.tick(Instant::now());
-                    peers.push(*peer);
-                }
-                Ok(MixCommand::StopSending) => peers.iter_mut().for_each(|p| p.sending = false),
-                Ok(MixCommand::Finish) | Err(TryRecvError::Disconnected) => return Ok(peers),
-                Err(TryRecvError::Empty) => break,
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The one media thread: a mio readiness loop over every peer's socket, driving each peer's
-//! str0m instance with datagrams and its own deadlines.
+//! str0m instance with datagrams and its own deadlines. Every scenario's peers run on it:
+//! the echo and fan-out [`Peer`]s, and the AudioBridge's participants.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -14,10 +15,47 @@ const WAKE: Token = Token(usize::MAX);
 /// Longest sleep without a deadline: the loop also re-checks its commands this often.
 const IDLE: Duration = Duration::from_millis(50);
 
+/// What the media loop asks of a peer.
+pub trait LoopPeer: Send + 'static {
+    /// Its socket, registered with the loop's poll.
+    fn socket_mut(&mut self) -> &mut mio::net::UdpSocket;
+    /// Still connected and not failed.
+    fn is_alive(&self) -> bool;
+    /// When it next wants [`Self::tick`].
+    fn deadline(&self) -> Instant;
+    /// Sends what is due and advances its timers.
+    fn tick(&mut self, now: Instant);
+    /// Reads what its socket holds, with `buf` as scratch.
+    fn receive(&mut self, buf: &mut [u8]);
+    /// Stops sending; keeps receiving.
+    fn stop_sending(&mut self);
+}
+
+impl LoopPeer for Peer {
+    fn socket_mut(&mut self) -> &mut mio::net::UdpSocket {
+        Peer::socket_mut(self)
+    }
+    fn is_alive(&self) -> bool {
+        Peer::is_alive(self)
+    }
+    fn deadline(&self) -> Instant {
+        Peer::deadline(self)
+    }
+    fn tick(&mut self, now: Instant) {
+        Peer::tick(self, now);
+    }
+    fn receive(&mut self, buf: &mut [u8]) {
+        Peer::receive(self, buf);
+    }
+    fn stop_sending(&mut self) {
+        Peer::stop_sending(self);
+    }
+}
+
 /// What the scenario tells the media thread.
-pub enum Command {
+pub enum Command<P = Peer> {
     /// A negotiated peer joins the loop.
-    Adopt(Box<Peer>),
+    Adopt(Box<P>),
     /// Stop scheduling packets; keep receiving echoes.
     StopSending,
     /// Return every peer and end the thread.
@@ -25,29 +63,37 @@ pub enum Command {
 }
 
 /// The way in to the media thread; cheap to clone into the signalling threads.
-#[derive(Clone)]
-pub struct MediaDoor {
+pub struct MediaDoor<P = Peer> {
     waker: Arc<Waker>,
-    commands: Sender<Command>,
+    commands: Sender<Command<P>>,
 }
 
-impl MediaDoor {
+impl<P> Clone for MediaDoor<P> {
+    fn clone(&self) -> Self {
+        Self {
+            waker: Arc::clone(&self.waker),
+            commands: self.commands.clone(),
+        }
+    }
+}
+
+impl<P> MediaDoor<P> {
     /// Sends a command and wakes the loop. False if the thread is gone.
-    pub fn send(&self, command: Command) -> bool {
+    pub fn send(&self, command: Command<P>) -> bool {
         self.commands.send(command).is_ok() && self.waker.wake().is_ok()
     }
 }
 
 /// The handle the scenario keeps on the media thread.
-pub struct MediaThread {
-    door: MediaDoor,
-    join: std::thread::JoinHandle<std::io::Result<Vec<Peer>>>,
+pub struct MediaThread<P = Peer> {
+    door: MediaDoor<P>,
+    join: std::thread::JoinHandle<std::io::Result<Vec<P>>>,
 }
 
-impl MediaThread {
+impl<P: LoopPeer> MediaThread<P> {
     /// Starts the loop. `hard_stop` is a last-resort bound: past it the thread ends on its
     /// own even if `Finish` never comes.
-    pub fn spawn(hard_stop: Instant) -> std::io::Result<MediaThread> {
+    pub fn spawn(hard_stop: Instant) -> std::io::Result<MediaThread<P>> {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let (tx, rx) = std::sync::mpsc::channel();
@@ -63,12 +109,12 @@ impl MediaThread {
         })
     }
 
-    pub fn door(&self) -> MediaDoor {
+    pub fn door(&self) -> MediaDoor<P> {
         self.door.clone()
     }
 
     /// Ends the loop and takes the peers back.
-    pub fn finish(self) -> std::io::Result<Vec<Peer>> {
+    pub fn finish(self) -> std::io::Result<Vec<P>> {
         self.door.send(Command::Finish);
         self.join
             .join()
@@ -76,12 +122,12 @@ impl MediaThread {
     }
 }
 
-fn run(
+fn run<P: LoopPeer>(
     mut poll: Poll,
-    commands: Receiver<Command>,
+    commands: Receiver<Command<P>>,
     hard_stop: Instant,
-) -> std::io::Result<Vec<Peer>> {
-    let mut peers: Vec<Peer> = Vec::new();
+) -> std::io::Result<Vec<P>> {
+    let mut peers: Vec<P> = Vec::new();
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 2048];
     loop {
@@ -123,7 +169,7 @@ fn run(
                     peer.tick(Instant::now());
                     peers.push(*peer);
                 }
-                Ok(Command::StopSending) => peers.iter_mut().for_each(Peer::stop_sending),
+                Ok(Command::StopSending) => peers.iter_mut().for_each(P::stop_sending),
                 Ok(Command::Finish) | Err(TryRecvError::Disconnected) => return Ok(peers),
                 Err(TryRecvError::Empty) => break,
             }

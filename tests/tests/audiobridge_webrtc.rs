@@ -1120,31 +1120,8 @@ async fn audiobridge_a_phone_dials_into_a_room() {
 
     const NUMBER: &str = "5000";
     let base = 4242;
-    let room = base * 100_000 + u64::from(std::process::id() % 100_000);
-    let dir = std::env::temp_dir().join(format!("cardea-ab-dialin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let plan = dir.join("dialplan.yaml");
-    // The phone calls from 127.0.0.1, the `pstn` trunk's inbound address.
-    std::fs::write(
-        &plan,
-        format!(
-            "rules:\n  - name: webinar-dial-in\n    from: trunk\n    to: \"{NUMBER}\"\n    \
-             action: {{ room: {room} }}\n"
-        ),
-    )
-    .expect("dialplan");
-    let cardea = Cardea::start(&format!(
-        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
-         trunks:\n    - name: pstn\n      uri: \"sip:127.0.0.9:5060\"\n      inbound: [127.0.0.1]\n      \
-         probe: 0\n  dialplan: \"{}\"\n",
-        plan.display()
-    ));
-    let sip_at = cardea
-        .listeners
-        .sip_udp
-        .clone()
-        .expect("a SIP UDP listener");
-    let sip_port: u16 = sip_at.rsplit(':').next().unwrap().parse().unwrap();
+    let dir = scratch_dir("dialin");
+    let (cardea, room, sip_port) = start_dial_in(&dir, base, NUMBER, "");
     let mut admin = Handle::attach(&cardea, PLUGIN).await;
     assert_eq!(create_room(&mut admin, base, Some(16_000)).await, room);
     let mut peers = vec![Peer::join(&cardea, room, "tone-0", Some(0)).await];
@@ -1274,33 +1251,14 @@ async fn audiobridge_a_phone_types_the_pin_to_enter_a_room() {
     const PIN: &str = "4321";
     const PROMPT_HZ: f64 = 700.0;
     let base = 4343;
-    let room = base * 100_000 + u64::from(std::process::id() % 100_000);
-    let dir = std::env::temp_dir().join(format!("cardea-ab-pin-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = scratch_dir("pin");
     let prompt = dir.join("enter-pin.opus");
     std::fs::write(&prompt, ogg_opus_tone(PROMPT_HZ, 2)).expect("the prompt file");
-    let plan = dir.join("dialplan.yaml");
-    std::fs::write(
-        &plan,
-        format!(
-            "rules:\n  - name: pin-dial-in\n    from: trunk\n    to: \"{NUMBER}\"\n    \
-             action: {{ room: {room} }}\n"
-        ),
-    )
-    .expect("dialplan");
-    let cardea = Cardea::start(&format!(
-        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
-         trunks:\n    - name: pstn\n      uri: \"sip:127.0.0.9:5060\"\n      inbound: [127.0.0.1]\n      \
-         probe: 0\n  dialplan: \"{}\"\nplugins:\n  audiobridge:\n    pin_prompt: \"{}\"\n",
-        plan.display(),
+    let extra = format!(
+        "plugins:\n  audiobridge:\n    pin_prompt: \"{}\"\n",
         prompt.display()
-    ));
-    let sip_at = cardea
-        .listeners
-        .sip_udp
-        .clone()
-        .expect("a SIP UDP listener");
-    let sip_port: u16 = sip_at.rsplit(':').next().unwrap().parse().unwrap();
+    );
+    let (cardea, room, sip_port) = start_dial_in(&dir, base, NUMBER, &extra);
     let admin = Handle::attach(&cardea, PLUGIN).await;
     let created = admin
         .sync_request(json!({
@@ -1437,8 +1395,7 @@ async fn wait_dial_event(
 async fn audiobridge_dials_a_phone_into_a_room() {
     use cardea_tests::baresip::{write_tone_wav, Baresip};
 
-    let dir = std::env::temp_dir().join(format!("cardea-ab-dialout-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let dir = scratch_dir("dialout");
     let wav = dir.join("phone-tone.wav");
     write_tone_wav(&wav, TONES[1], 20.0);
     let phone = Baresip::start(&dir, "callee", &wav, &[]);
@@ -1539,4 +1496,46 @@ fn assert_phone_hears_the_peer(samples: &[i16], rate: u32) {
         "the phone should hear the peer's {} Hz tone: {heard}",
         TONES[0]
     );
+}
+
+/// A scratch directory of this test process for `what`.
+fn scratch_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cardea-ab-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Cardea with a `pstn` trunk whose inbound address is 127.0.0.1 (where the phones call
+/// from) and a dialplan that sends its calls to `number` into room `base`'s id (as
+/// [`create_room`] makes it); `extra` is appended to the configuration. Gives the server,
+/// the room id and the SIP UDP port.
+fn start_dial_in(
+    dir: &std::path::Path,
+    base: u64,
+    number: &str,
+    extra: &str,
+) -> (Cardea, u64, u16) {
+    let room = base * 100_000 + u64::from(std::process::id() % 100_000);
+    let plan = dir.join("dialplan.yaml");
+    std::fs::write(
+        &plan,
+        format!(
+            "rules:\n  - name: dial-in\n    from: trunk\n    to: \"{number}\"\n    \
+             action: {{ room: {room} }}\n"
+        ),
+    )
+    .expect("dialplan");
+    let cardea = Cardea::start(&format!(
+        "sip:\n  bind: 127.0.0.1\n  udp_port: 0\n  tcp_port: 0\n  realm: cardea.test\n  \
+         trunks:\n    - name: pstn\n      uri: \"sip:127.0.0.9:5060\"\n      inbound: [127.0.0.1]\n      \
+         probe: 0\n  dialplan: \"{}\"\n{extra}",
+        plan.display()
+    ));
+    let sip_at = cardea
+        .listeners
+        .sip_udp
+        .clone()
+        .expect("a SIP UDP listener");
+    let sip_port: u16 = sip_at.rsplit(':').next().unwrap().parse().unwrap();
+    (cardea, room, sip_port)
 }

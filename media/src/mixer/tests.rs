@@ -110,6 +110,15 @@ impl Peer {
     }
 }
 
+/// A mixer at `rate` with `peers` joined at `start`.
+fn mixer_with(id: LegId, rate: u32, start: Instant, peers: &[Peer]) -> Mixer {
+    let mut mixer = Mixer::new(id, rate);
+    for p in peers {
+        mixer.join(start, p.leg, p.settings()).unwrap();
+    }
+    mixer
+}
+
 /// Runs `ticks` frames with every peer sending, and hands out what the mixer sent.
 fn run(mixer: &mut Mixer, peers: &mut [Peer], start: Instant, from: u32, ticks: u32) -> Instant {
     let mut now = start;
@@ -139,7 +148,6 @@ fn db(ratio: f64) -> f64 {
 fn each_hears_the_others_and_not_itself() {
     for rate in [16_000, 48_000, 8_000] {
         let start = Instant::now();
-        let mut mixer = Mixer::new(LegId(1 << 60), rate);
         let mut peers = vec![
             Peer::new(1, MixCodec::Opus, 440.0),
             Peer::new(2, MixCodec::Opus, 1000.0),
@@ -149,9 +157,7 @@ fn each_hears_the_others_and_not_itself() {
                 2500.0 * f64::from(rate.min(8000)) / 8000.0 / 1.25,
             ),
         ];
-        for p in &peers {
-            mixer.join(start, p.leg, p.settings()).unwrap();
-        }
+        let mut mixer = mixer_with(LegId(1 << 60), rate, start, &peers);
         run(&mut mixer, &mut peers, start, 1, 100);
         let freqs: Vec<f64> = peers.iter().map(|p| p.freq).collect();
         for p in &peers {
@@ -176,14 +182,11 @@ fn each_hears_the_others_and_not_itself() {
 #[test]
 fn quiet_packets_are_skipped_and_talk_resumes() {
     let start = Instant::now();
-    let mut mixer = Mixer::new(LegId(1 << 60), 48_000);
     let mut peers = vec![
         Peer::new(1, MixCodec::Opus, 440.0),
         Peer::new(2, MixCodec::Opus, 1000.0),
     ];
-    for p in &peers {
-        mixer.join(start, p.leg, p.settings()).unwrap();
-    }
+    let mut mixer = mixer_with(LegId(1 << 60), 48_000, start, &peers);
     peers[0].level = Some(-20);
     peers[1].level = Some(-20);
     run(&mut mixer, &mut peers, start, 1, 60);
@@ -202,15 +205,14 @@ fn quiet_packets_are_skipped_and_talk_resumes() {
     let back = peers[1].hears(440.0);
     assert!(back > 1e4, "heard again once loud: {back:.1}");
     // A PCMU participant's level is ignored: G.711 costs nothing to decode.
-    let mut mixer = Mixer::new(LegId(2 << 60), 8_000);
     let mut peers = vec![
         Peer::new(3, MixCodec::Pcmu, 600.0),
         Peer::new(4, MixCodec::Pcmu, 1500.0),
     ];
     for p in &mut peers {
-        mixer.join(start, p.leg, p.settings()).unwrap();
         p.level = Some(-127);
     }
+    let mut mixer = mixer_with(LegId(2 << 60), 8_000, start, &peers);
     run(&mut mixer, &mut peers, start, 1, 60);
     assert!(peers[1].hears(600.0) > 1e4, "G.711 is always decoded");
 }
@@ -218,15 +220,12 @@ fn quiet_packets_are_skipped_and_talk_resumes() {
 #[test]
 fn a_muted_participant_is_not_heard_and_others_share_a_payload() {
     let start = Instant::now();
-    let mut mixer = Mixer::new(LegId(1 << 60), 16_000);
     let mut peers = vec![
         Peer::new(1, MixCodec::Opus, 440.0),
         Peer::new(2, MixCodec::Opus, 1000.0),
         Peer::new(3, MixCodec::Opus, 1800.0),
     ];
-    for p in &peers {
-        mixer.join(start, p.leg, p.settings()).unwrap();
-    }
+    let mut mixer = mixer_with(LegId(1 << 60), 16_000, start, &peers);
     let now = run(&mut mixer, &mut peers, start, 1, 50);
     let muted = MixParticipant {
         muted: true,
@@ -309,14 +308,11 @@ fn suspended_participants_are_sent_nothing_and_numbering_continues() {
 #[test]
 fn garbage_payloads_are_concealed_not_fatal() {
     let start = Instant::now();
-    let mut mixer = Mixer::new(LegId(1 << 60), 48_000);
     let mut peers = vec![
         Peer::new(1, MixCodec::Opus, 440.0),
         Peer::new(2, MixCodec::Opus, 900.0),
     ];
-    for p in &peers {
-        mixer.join(start, p.leg, p.settings()).unwrap();
-    }
+    let mut mixer = mixer_with(LegId(1 << 60), 48_000, start, &peers);
     for (i, junk) in [&[][..], &[0xff; 3][..], &[0xfc; 1400][..], &[0x00][..]]
         .iter()
         .enumerate()
@@ -379,15 +375,12 @@ fn a_played_file_is_mixed_and_its_end_reported() {
 #[test]
 fn the_others_go_on_when_one_leaves() {
     let start = Instant::now();
-    let mut mixer = Mixer::new(LegId(1 << 60), 16_000);
     let mut peers = vec![
         Peer::new(1, MixCodec::Opus, 440.0),
         Peer::new(2, MixCodec::Opus, 1000.0),
         Peer::new(3, MixCodec::Opus, 1800.0),
     ];
-    for p in &peers {
-        mixer.join(start, p.leg, p.settings()).unwrap();
-    }
+    let mut mixer = mixer_with(LegId(1 << 60), 16_000, start, &peers);
     run(&mut mixer, &mut peers, start, 1, 20);
     assert!(mixer.leave(LegId(2)));
     assert!(!mixer.leave(LegId(2)), "already gone");
