@@ -1,7 +1,7 @@
 //! The Streaming plugin and its plain RTP sources with anything the network or a client can
 //! send: the input is fed as datagrams to a source on a media shard (audio and VP8 video
 //! ports), then split into JSON request bodies (one per line) sent in turn by an admin and
-//! two viewer handles. Nothing may panic.
+//! two viewer handles, and read as an RTSP server's SDP. Nothing may panic.
 #![no_main]
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -80,6 +80,11 @@ fuzz_target!(|data: &[u8]| {
 
     for codec in ["opus", "pcmu"] {
         let _ = cardea_media::MediaFile::parse(codec, data);
+    }
+    // An RTSP server's SDP.
+    let pt = data.first().map_or(96, |b| b & 0x7f);
+    for index in 0..3 {
+        let _ = cardea_plugins::streaming::rtsp_fmtp(data, index, pt);
     }
     let text = String::from_utf8_lossy(data).into_owned();
     let settings = json!({ "mountpoints": [] });

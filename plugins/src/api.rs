@@ -231,6 +231,13 @@ pub enum Command {
     },
     /// Stop source `source` and free its ports.
     CloseSource { source: u64 },
+    /// Pull an RTSP presentation for source `source` (a Streaming `rtsp` mountpoint): the
+    /// core describes it, reports its tracks through [`Plugin::rtsp_described`], plays it
+    /// and writes each RTP packet to the track's port (bound with [`SourceIo::bind`]);
+    /// it connects again after a failure or a silence, until [`Command::CloseRtsp`].
+    OpenRtsp { source: u64, spec: RtspSpec },
+    /// Stop pulling the RTSP presentation of source `source`.
+    CloseRtsp { source: u64 },
     /// Forward stream `mid` of source `source` out of stream `to_mid` of `to`'s
     /// PeerConnection (a viewer); a new viewer of a video stream starts with the source's
     /// last key frame.
@@ -300,6 +307,33 @@ pub struct SourceSpec {
     pub codec: String,
     /// The sender protects its RTP with this key (SRTP in).
     pub srtp: Option<cardea_media::rtp_leg::SrtpKey>,
+}
+
+/// An RTSP presentation to pull (Streaming `type: rtsp`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspSpec {
+    pub url: String,
+    /// `rtsp_user` and `rtsp_pwd` (basic or digest, as the server asks).
+    pub credentials: Option<(String, String)>,
+    /// Where the first audio track's packets go (`None`: no audio wanted).
+    pub audio: Option<SocketAddr>,
+    /// Where the first video track's packets go (`None`: no video wanted).
+    pub video: Option<SocketAddr>,
+    /// Pause before connecting again, and how long a silent presentation is kept.
+    pub reconnect_delay: Duration,
+    /// How long connecting and each request may take.
+    pub timeout: Duration,
+}
+
+/// A track an RTSP server described, as a Streaming stream needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspTrack {
+    pub kind: MediaKind,
+    /// The encoding name in lower case (`h264`, `opus`...).
+    pub codec: String,
+    pub pt: u8,
+    pub clock_rate: u32,
+    pub fmtp: Option<String>,
 }
 
 /// Where a source stream's packets come from.
@@ -529,6 +563,16 @@ pub trait Plugin: Send {
 
     /// A stream of plain RTP source `source` started, stopped, or reports its counters.
     fn source_report(&mut self, _ctx: &mut Ctx, _source: u64, _report: &SourceReport) {}
+
+    /// The RTSP presentation of source `source` ([`Command::OpenRtsp`]) was described
+    /// and is playing with these tracks (at each connection), or a connection failed.
+    fn rtsp_described(
+        &mut self,
+        _ctx: &mut Ctx,
+        _source: u64,
+        _tracks: Result<&[RtspTrack], &str>,
+    ) {
+    }
 
     /// A file played into mixer `room` with [`Command::MixPlayFile`] ended (or could not
     /// be played: `error`).

@@ -1382,6 +1382,171 @@ async fn silent_source() {
     assert_alive(cardea);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_rtsp_mountpoint_pulls_from_an_rtsp_server() {
+    timeout(Duration::from_secs(60), rtsp_mountpoint())
+        .await
+        .expect("the RTSP test ran over 60 s");
+}
+
+/// GStreamer's RTSP server (tests/rtsp/rtsp-server.py) serves VP8 and opus behind basic
+/// authentication. An `rtsp` mountpoint with the right credentials is answered once the
+/// server has described it (an `ack`, then `created`); a viewer receives both streams,
+/// starting on a key frame. Wrong credentials and a server that is not there fail `create`
+/// with 456, as Janus's `rtsp_failcheck` does; without the check the mountpoint exists but
+/// cannot be watched (460) until the server describes it. When the server goes away the
+/// viewer gets `media` `receiving: false`; when it comes back Cardea connects again by
+/// itself and the packets flow again.
+async fn rtsp_mountpoint() {
+    let (cardea, mut admin) = start_cardea().await;
+    let port = cardea_tests::sipp::free_port(None);
+    let url = format!("rtsp://127.0.0.1:{port}/test");
+    let mut server = RtspServer::start(port);
+    let body = |id: u64, password: &str| {
+        json!({"request": "create", "type": "rtsp", "id": id, "url": url,
+               "rtsp_user": "cam", "rtsp_pwd": password, "audio": true, "video": true,
+               "rtsp_reconnect_delay": 1, "rtsp_conn_timeout": 3})
+    };
+    let created = any_reply(&mut admin, body(90, "secret")).await;
+    assert_eq!(created["streaming"], "created", "{created}");
+    assert_eq!(created["stream"]["id"], 90, "{created}");
+    let info = any_reply(&mut admin, json!({"request": "info", "id": 90})).await;
+    let codecs: Vec<&str> = info["info"]["media"]
+        .as_array()
+        .expect("media in info")
+        .iter()
+        .filter_map(|m| m["codec"].as_str())
+        .collect();
+    assert_eq!(codecs, ["opus", "vp8"], "the server's codecs: {info}");
+
+    let wrong = any_reply(&mut admin, body(91, "wrong")).await;
+    assert_eq!(wrong["error_code"], 456, "wrong credentials: {wrong}");
+    let gone = format!(
+        "rtsp://127.0.0.1:{}/test",
+        cardea_tests::sipp::free_port(None)
+    );
+    let absent = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtsp", "id": 92, "url": gone, "video": true}),
+    )
+    .await;
+    assert_eq!(absent["error_code"], 456, "no server: {absent}");
+    let unchecked = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtsp", "id": 93, "url": gone, "video": true,
+               "rtsp_failcheck": false}),
+    )
+    .await;
+    assert_eq!(unchecked["streaming"], "created", "{unchecked}");
+    let mut early = Handle::attach(&cardea, PLUGIN).await;
+    let refused = early
+        .request(json!({"request": "watch", "id": 93}), None)
+        .await;
+    assert_eq!(refused["error_code"], 460, "not described yet: {refused}");
+    let bad = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtsp", "url": "http://x", "video": true}),
+    )
+    .await;
+    assert_eq!(bad["error_code"], 454, "{bad}");
+    let list = any_reply(&mut admin, json!({"request": "list"})).await;
+    let ids: BTreeSet<u64> = list["list"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect();
+    assert_eq!(
+        ids,
+        BTreeSet::from([90, 93]),
+        "failed creates leave nothing: {list}"
+    );
+
+    let mut viewer = Viewer::watch(&cardea, 90, "the RTSP viewer").await;
+    assert!(
+        wait_until(Duration::from_secs(5), || viewer
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= 50
+            && viewer.peer.count(RtpCodecKind::Video) >= 20)
+        .await,
+        "the viewer got {} opus and {} VP8 packets from the RTSP server in 5 s",
+        viewer.peer.count(RtpCodecKind::Audio),
+        viewer.peer.count(RtpCodecKind::Video)
+    );
+    let video = viewer.peer.received(RtpCodecKind::Video);
+    assert!(
+        video[0].keyframe_start(),
+        "the viewer's first VP8 packet starts a key frame"
+    );
+
+    server.stop();
+    viewer
+        .handle
+        .events
+        .wait_for("media receiving false", Duration::from_secs(5), |e| {
+            e["janus"] == "media" && e["receiving"] == false
+        })
+        .await;
+    let before = viewer.peer.count(RtpCodecKind::Audio);
+    let _server = RtspServer::start(port);
+    viewer
+        .handle
+        .events
+        .wait_for("media receiving true", Duration::from_secs(15), |e| {
+            e["janus"] == "media" && e["receiving"] == true
+        })
+        .await;
+    assert!(
+        wait_until(Duration::from_secs(5), || viewer
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= before + 50)
+        .await,
+        "after the server came back the viewer got {} more opus packets",
+        viewer.peer.count(RtpCodecKind::Audio) - before
+    );
+    let destroyed = any_reply(&mut admin, json!({"request": "destroy", "id": 90})).await;
+    assert_eq!(destroyed["streaming"], "destroyed", "{destroyed}");
+    assert_alive(cardea);
+}
+
+/// tests/rtsp/rtsp-server.py on `port`, user `cam`, password `secret`; stopped on drop.
+struct RtspServer(std::process::Child);
+
+impl RtspServer {
+    fn start(port: u16) -> Self {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/rtsp/rtsp-server.py");
+        let mut child = std::process::Command::new("/usr/bin/python3")
+            .args([script, &port.to_string(), "cam", "secret"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("python3 runs tests/rtsp/rtsp-server.py");
+        let stdout = child.stdout.take().expect("its stdout");
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the RTSP server (Debian gir1.2-gst-rtsp-server-1.0) did not start"
+        );
+        Self(child)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 // ---- Cardea and the Janus API ----------------------------------------------------------
 
 /// A Cardea without the sample mountpoint, checked to have the Streaming plugin, and a

@@ -86,6 +86,11 @@ pub enum CoreInput {
         handle: u64,
         event: cardea_plugins::SipIn,
     },
+    /// An RTSP source connected (its tracks) or failed.
+    Rtsp {
+        source: u64,
+        report: crate::net::RtspReport,
+    },
     Tick,
 }
 
@@ -174,6 +179,8 @@ pub struct Core {
     ports: std::sync::Arc<crate::net::PortBank>,
     /// Plain RTP sources (Streaming mountpoints), by the plugin's source id.
     sources: HashMap<u64, sources::SourceState>,
+    /// RTSP clients of sources, by the plugin's source id.
+    rtsp: HashMap<u64, tokio::task::AbortHandle>,
     /// AudioBridge mixers, by room: the shard each runs on.
     mixers: HashMap<u64, mixers::MixerState>,
 }
@@ -228,6 +235,7 @@ impl Core {
             rtp_port_range,
             ports,
             sources: HashMap::new(),
+            rtsp: HashMap::new(),
             mixers: HashMap::new(),
             config,
         }
@@ -339,6 +347,10 @@ impl Core {
                     let span = tracing::debug_span!("sip", handle);
                     let _entered = span.enter();
                     self.on_sip(handle, event)
+                }
+                CoreInput::Rtsp { source, report } => {
+                    self.on_rtsp(source, report);
+                    self.run_deferred();
                 }
                 CoreInput::Tick => self.on_tick(),
             }

@@ -210,6 +210,12 @@ impl Core {
                 streams,
             } => self.open_source(source, key, streams),
             Command::CloseSource { source } => self.close_source(source),
+            Command::OpenRtsp { source, spec } => self.open_rtsp(source, spec),
+            Command::CloseRtsp { source } => {
+                if let Some(task) = self.rtsp.remove(&source) {
+                    task.abort();
+                }
+            }
             Command::RouteSource {
                 source,
                 mid,

@@ -159,4 +159,36 @@ impl Core {
         }
         self.pending.extend(ctx.commands);
     }
+
+    /// Starts the RTSP client of source `source`; its reports come back as
+    /// [`super::CoreInput::Rtsp`].
+    pub(super) fn open_rtsp(&mut self, source: u64, spec: cardea_plugins::RtspSpec) {
+        if let Some(old) = self.rtsp.remove(&source) {
+            old.abort();
+        }
+        let Some(core) = self.self_tx.clone() else {
+            tracing::warn!(source, "RTSP source not started: the core is not running");
+            return;
+        };
+        let task = crate::net::spawn_rtsp(spec, move |report| {
+            let _ = core.send(super::CoreInput::Rtsp { source, report });
+        });
+        self.rtsp.insert(source, task);
+    }
+
+    /// An RTSP client's report, to the plugins.
+    pub(super) fn on_rtsp(&mut self, source: u64, report: crate::net::RtspReport) {
+        if !self.rtsp.contains_key(&source) {
+            return;
+        }
+        let mut ctx = Ctx::default();
+        let tracks = match &report {
+            Ok(t) => Ok(t.as_slice()),
+            Err(e) => Err(e.as_str()),
+        };
+        for plugin in &mut self.plugins {
+            plugin.rtsp_described(&mut ctx, source, tracks);
+        }
+        self.pending.extend(ctx.commands);
+    }
 }

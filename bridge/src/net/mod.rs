@@ -3,11 +3,13 @@
 
 mod batch;
 mod rtp_ports;
+mod rtsp;
 mod shard;
 mod source_ports;
 mod wav;
 
 pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
+pub use rtsp::{spawn_rtsp, RtspReport};
 pub(crate) use shard::set_buffers;
 pub use shard::{spawn_shard, ShardHandle};
 pub use source_ports::{load_file, PortBank};

@@ -5,8 +5,11 @@
 
 mod error;
 mod mountpoint;
+mod rtsp;
 #[cfg(test)]
 mod tests;
+
+pub use rtsp::{codec_of as rtsp_codec, fmtp_of as rtsp_fmtp};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,7 +19,7 @@ use crate::dispatch::push;
 use crate::fields::{same_secret, Fields, SecretCheck};
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Ports, Reply,
-    SourceInput, SourceReport, SourceSpec,
+    RtspSpec, RtspTrack, SourceInput, SourceReport, SourceSpec,
 };
 use error::StError;
 use mountpoint::{Feed, Mountpoint};
@@ -103,6 +106,8 @@ pub struct Streaming {
     next_source: u64,
     /// Commands from before any request (the configured mountpoints' sources).
     queued: Vec<Command>,
+    /// `create`s of `rtsp` mountpoints waiting for the server, by source: who asked.
+    rtsp_waiting: HashMap<u64, (HandleId, Option<String>)>,
 }
 
 impl Default for Streaming {
@@ -161,6 +166,7 @@ impl Streaming {
             admin_key: settings.admin_key,
             next_source: 1,
             queued: Vec::new(),
+            rtsp_waiting: HashMap::new(),
         };
         let bodies = settings
             .mountpoints
@@ -250,7 +256,7 @@ impl Streaming {
                 .check_file(file, codec)
                 .map_err(|e| StError::CantCreate(format!("Can't create mountpoint: {e}")))?;
         }
-        if mp.feed == Feed::Rtp {
+        if mp.on_ports() {
             for i in 0..mp.streams.len() {
                 match ports.0.bind(mp.streams[i].port) {
                     Ok(local) => mp.streams[i].local = Some(local),
@@ -266,8 +272,29 @@ impl Streaming {
             }
         }
         mp.source = self.fresh_source();
-        if !matches!(mp.feed, Feed::OnDemand(_)) {
-            self.open_source(ctx, &mp, mp.source);
+        match &mp.feed {
+            Feed::OnDemand(_) => {}
+            // The source starts once the server has described its tracks.
+            Feed::Rtsp(feed) => {
+                let local = |kind| {
+                    mp.streams
+                        .iter()
+                        .find(|s| s.kind == kind)
+                        .and_then(|s| s.local)
+                };
+                ctx.push(Command::OpenRtsp {
+                    source: mp.source,
+                    spec: RtspSpec {
+                        url: feed.url.clone(),
+                        credentials: feed.credentials.clone(),
+                        audio: local(crate::MediaKind::Audio),
+                        video: local(crate::MediaKind::Video),
+                        reconnect_delay: std::time::Duration::from_secs(feed.reconnect_delay),
+                        timeout: std::time::Duration::from_secs(feed.timeout),
+                    },
+                });
+            }
+            _ => self.open_source(ctx, &mp, mp.source),
         }
         self.mountpoints.insert(id, mp);
         Ok(id)
@@ -287,11 +314,52 @@ impl Streaming {
         source
     }
 
+    /// Stops a removed mountpoint's source (and its RTSP client) and frees its ports.
+    fn remove_source(&mut self, ctx: &mut Ctx, mp: &Mountpoint) {
+        ctx.push(Command::CloseSource { source: mp.source });
+        if let Feed::Rtsp(_) = mp.feed {
+            ctx.push(Command::CloseRtsp { source: mp.source });
+            self.rtsp_waiting.remove(&mp.source);
+            // Ports of a source that never started are still parked.
+            self.release(mp);
+        }
+    }
+
+    /// A `create` of an `rtsp` mountpoint with `rtsp_failcheck` (the default): acknowledged
+    /// now, answered once the server has described the presentation (or refused it).
+    fn create_rtsp_later(&mut self, ctx: &mut Ctx, message: &Message) -> Option<Reply> {
+        let f = Fields::new(&message.body).ok()?;
+        let deferred = f.str("request").ok()?? == "create"
+            && f.str("type").ok()?? == "rtsp"
+            && f.bool("rtsp_failcheck").ok()? != Some(false);
+        if !deferred || !self.handles.contains(&message.handle) {
+            return None;
+        }
+        let created = (|| {
+            if let Some(key) = &self.admin_key {
+                check_secret(&f, "admin_key", Some(key))?;
+            }
+            let id = f.u64("id")?;
+            self.create_mountpoint(ctx, &f, id)
+        })();
+        match created {
+            Ok(id) => {
+                let source = self.mountpoints[&id].source;
+                self.rtsp_waiting
+                    .insert(source, (message.handle, message.transaction.clone()));
+                Some(Reply::Ack)
+            }
+            Err(e) => Some(Reply::Sync(error_json(&e))),
+        }
+    }
+
     /// Starts `source` with the mountpoint's streams: its ports, or a playback of its file.
     fn open_source(&self, ctx: &mut Ctx, mp: &Mountpoint, source: u64) {
         let streams = mp
             .streams
             .iter()
+            // An RTSP track Cardea cannot relay has no codec.
+            .filter(|s| !s.codec.is_empty())
             .filter_map(|s| {
                 let input = match mp.filename() {
                     Some(file) => SourceInput::File(file.to_owned()),
@@ -388,7 +456,7 @@ impl Streaming {
                 let id = self.managed(f)?.id;
                 self.end_viewers(ctx, id, "stopped");
                 if let Some(mp) = self.mountpoints.remove(&id) {
-                    ctx.push(Command::CloseSource { source: mp.source });
+                    self.remove_source(ctx, &mp);
                 }
                 Ok(json!({ "streaming": "destroyed", "destroyed": id }))
             }
@@ -495,6 +563,11 @@ impl Streaming {
         }
         let mp = self.mountpoint(f)?;
         check_secret(f, "pin", mp.pin.as_deref())?;
+        if matches!(&mp.feed, Feed::Rtsp(r) if !r.described) {
+            return Err(StError::InvalidState(
+                "The RTSP server has not described the stream yet".into(),
+            ));
+        }
         if let Some(current) = self.viewers.get(&handle).and_then(|v| v.mountpoint) {
             return Err(StError::InvalidState(format!(
                 "Already watching mountpoint {current}"
@@ -657,7 +730,7 @@ impl Streaming {
         let Some(old) = self.mountpoints.get(&current) else {
             return Err(StError::NoSuchMountpoint(current.to_string()));
         };
-        if old.feed != Feed::Rtp || target.feed != Feed::Rtp {
+        if !old.on_ports() || !target.on_ports() {
             return Err(StError::CantSwitch(
                 "Can't switch: only RTP mountpoints can be switched between".into(),
             ));
@@ -766,7 +839,50 @@ impl Plugin for Streaming {
 
     fn handle_message(&mut self, ctx: &mut Ctx, message: Message) -> Reply {
         self.flush(ctx);
+        if let Some(reply) = self.create_rtsp_later(ctx, &message) {
+            return reply;
+        }
         crate::dispatch::dispatch(self, ctx, message)
+    }
+
+    fn rtsp_described(&mut self, ctx: &mut Ctx, source: u64, tracks: Result<&[RtspTrack], &str>) {
+        let Some(mp) = self.mountpoints.values_mut().find(|m| m.source == source) else {
+            return;
+        };
+        let id = mp.id;
+        let mut waiting = self.rtsp_waiting.remove(&source);
+        let described = matches!(&mp.feed, Feed::Rtsp(f) if f.described);
+        let failure = match tracks {
+            Ok(_) if described => {
+                tracing::info!(mountpoint = id, "RTSP source connected again");
+                None
+            }
+            Ok(tracks) => {
+                if mp.describe(tracks) {
+                    tracing::info!(mountpoint = id, "RTSP source described and playing");
+                    let mp = mp.clone();
+                    self.open_source(ctx, &mp, source);
+                    if let Some((handle, transaction)) = waiting.take() {
+                        push(ctx, handle, transaction, mp.created());
+                    }
+                    None
+                } else {
+                    Some("the server has no track Cardea can relay".to_owned())
+                }
+            }
+            Err(e) => Some(e.to_owned()),
+        };
+        let Some(failure) = failure else { return };
+        match waiting {
+            Some((handle, transaction)) => {
+                if let Some(mp) = self.mountpoints.remove(&id) {
+                    self.remove_source(ctx, &mp);
+                }
+                let e = StError::CantCreate(format!("Error creating 'rtsp' stream: {failure}"));
+                push(ctx, handle, transaction, error_json(&e));
+            }
+            None => tracing::warn!(mountpoint = id, "RTSP source: {failure}; trying again"),
+        }
     }
 
     fn jsep_error(

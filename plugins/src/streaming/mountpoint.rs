@@ -90,6 +90,25 @@ pub enum Feed {
     Live(String),
     /// A file each viewer hears from its start.
     OnDemand(String),
+    /// An RTSP presentation Cardea pulls.
+    Rtsp(RtspFeed),
+}
+
+/// What an `rtsp` mountpoint pulls, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspFeed {
+    pub url: String,
+    pub credentials: Option<(String, String)>,
+    /// Janus's `rtsp_reconnect_delay` (s).
+    pub reconnect_delay: u64,
+    /// Janus's `rtsp_conn_timeout` (s).
+    pub timeout: u64,
+    /// `rtsp_failcheck`: `create` fails when the first connection does.
+    pub failcheck: bool,
+    /// The codec given in `audiocodec`/`videocodec`, in place of the server's.
+    pub codecs: [Option<String>; 2],
+    /// Whether the server's tracks were seen yet.
+    pub described: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -303,9 +322,13 @@ impl Mountpoint {
                 };
                 (feed, vec![stream], false)
             }
+            "rtsp" => {
+                let (feed, streams) = rtsp_streams(f)?;
+                (Feed::Rtsp(feed), streams, false)
+            }
             kind => {
                 return Err(StError::CantCreate(format!(
-                    "Can't create a '{kind}' mountpoint: 'rtp', 'live' and 'ondemand' are supported"
+                    "Can't create a '{kind}' mountpoint: 'rtp', 'live', 'ondemand' and 'rtsp' are supported"
                 )))
             }
         };
@@ -365,8 +388,53 @@ impl Mountpoint {
     pub fn filename(&self) -> Option<&str> {
         match &self.feed {
             Feed::Live(f) | Feed::OnDemand(f) => Some(f),
-            Feed::Rtp => None,
+            Feed::Rtp | Feed::Rtsp(_) => None,
         }
+    }
+
+    /// Whether packets come in on the streams' ports (RTP, or relayed from RTSP).
+    pub fn on_ports(&self) -> bool {
+        matches!(self.feed, Feed::Rtp | Feed::Rtsp(_))
+    }
+
+    /// The streams' codecs and payload types from what the RTSP server described: a
+    /// stream whose kind the server lacks, or whose codec Cardea cannot relay, is left
+    /// without a codec (no viewer is offered it). Returns whether any stream can play.
+    pub fn describe(&mut self, tracks: &[crate::RtspTrack]) -> bool {
+        let Feed::Rtsp(feed) = &mut self.feed else {
+            return false;
+        };
+        feed.described = true;
+        for (i, s) in self.streams.iter_mut().enumerate() {
+            let track = tracks.iter().find(|t| t.kind == s.kind);
+            let given = feed.codecs.get(i).cloned().flatten();
+            match track {
+                Some(t) => {
+                    let codec =
+                        given.or_else(|| super::rtsp::codec_of(&t.codec).map(str::to_owned));
+                    match codec {
+                        Some(codec) => {
+                            s.codec = codec;
+                            s.pt = t.pt;
+                            if s.fmtp.is_none() {
+                                s.fmtp = t.fmtp.clone();
+                            }
+                        }
+                        None => {
+                            tracing::warn!(
+                                mountpoint = self.id,
+                                "RTSP {} track in {} cannot be relayed: left out",
+                                s.kind.as_str(),
+                                t.codec
+                            );
+                            s.codec.clear();
+                        }
+                    }
+                }
+                None => s.codec.clear(),
+            }
+        }
+        self.streams.iter().any(|s| !s.codec.is_empty())
     }
 
     pub fn list_entry(&self, now: Instant) -> Value {
@@ -426,6 +494,10 @@ impl Mountpoint {
             v["viewers"] = self.viewers.len().into();
             if let Some(file) = self.filename() {
                 v["filename"] = file.into();
+            }
+            if let Feed::Rtsp(r) = &self.feed {
+                v["rtsp"] = true.into();
+                v["url"] = r.url.clone().into();
             }
         }
         let media: Vec<Value> = self
@@ -501,6 +573,63 @@ impl Mountpoint {
         }
         v
     }
+}
+
+/// The streams of an `rtsp` mountpoint (`audio` and/or `video`: the server's first track
+/// of each kind), still without codec until the server describes them.
+fn rtsp_streams(f: &Fields<'_>) -> Result<(RtspFeed, Vec<Stream>), StError> {
+    let url = f.required_str("url")?;
+    if !(url.starts_with("rtsp://") || url.starts_with("rtsps://")) {
+        return Err(StError::InvalidElement(
+            "url should be an rtsp:// URL".into(),
+        ));
+    }
+    let credentials = match (f.str("rtsp_user")?, f.str("rtsp_pwd")?) {
+        (Some(u), p) => Some((u.to_owned(), p.unwrap_or_default().to_owned())),
+        (None, _) => None,
+    };
+    let seconds = |name: &'static str, default: u64| -> Result<u64, StError> {
+        match f.u64(name)? {
+            None => Ok(default),
+            Some(s) if (1..=3600).contains(&s) => Ok(s),
+            Some(_) => Err(StError::InvalidElement(format!(
+                "{name} should be between 1 and 3600 seconds"
+            ))),
+        }
+    };
+    let mut streams = Vec::new();
+    let mut codecs = [None, None];
+    for (kind, flag, codec_field, fmtp_field) in [
+        (MediaKind::Audio, "audio", "audiocodec", "audiofmtp"),
+        (MediaKind::Video, "video", "videocodec", "videofmtp"),
+    ] {
+        if f.bool(flag)? != Some(true) {
+            continue;
+        }
+        let given = match f.str(codec_field)? {
+            Some(_) => Some(codec_of(f, kind, codec_field, "")?),
+            None => None,
+        };
+        let mid = if kind == MediaKind::Audio { "a" } else { "v" };
+        let st = stream(mid.into(), kind, 0, 0, String::new(), f.str(fmtp_field)?);
+        codecs[streams.len()] = given;
+        streams.push(st);
+    }
+    if streams.is_empty() {
+        return Err(StError::CantCreate(
+            "Can't add 'rtsp' stream, no audio or video have to be streamed...".into(),
+        ));
+    }
+    let feed = RtspFeed {
+        url: url.to_owned(),
+        credentials,
+        reconnect_delay: seconds("rtsp_reconnect_delay", 5)?,
+        timeout: seconds("rtsp_conn_timeout", 5)?,
+        failcheck: f.bool("rtsp_failcheck")?.unwrap_or(true),
+        codecs,
+        described: false,
+    };
+    Ok((feed, streams))
 }
 
 /// The one audio stream of a `live` or `ondemand` mountpoint and its file. The codec comes

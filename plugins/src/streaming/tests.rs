@@ -115,9 +115,15 @@ fn create_errors_name_the_problem() {
     let r = sync(
         &mut p,
         &mut ctx,
-        json!({ "request": "create", "type": "rtsp" }),
+        json!({ "request": "create", "type": "rtsp", "rtsp_failcheck": false }),
     );
-    assert_eq!(r["error_code"], 456);
+    assert_eq!(r["error"], "Missing element (url)");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtsp", "url": "rtsp://127.0.0.1/x" }),
+    );
+    assert_eq!(r["error_code"], 456, "neither audio nor video: {r}");
     let r = sync(
         &mut p,
         &mut ctx,
@@ -474,4 +480,135 @@ fn file_mountpoints_play_live_for_all_and_on_demand_for_each_viewer() {
         json!({ "request": "create", "type": "ondemand" }),
     );
     assert_eq!(r["error_code"], 453);
+}
+
+fn rtsp_create(p: &mut Streaming, ctx: &mut Ctx, id: u64) -> Reply {
+    p.create_session(3).ok();
+    p.handle_message(
+        ctx,
+        Message {
+            handle: 3,
+            transaction: Some("rt".into()),
+            body: json!({ "request": "create", "type": "rtsp", "id": id,
+                          "url": "rtsp://127.0.0.1:8554/cam", "rtsp_user": "u", "rtsp_pwd": "p",
+                          "audio": true, "video": true }),
+            jsep: None,
+        },
+    )
+}
+
+fn pushed(ctx: &Ctx) -> Vec<(Option<String>, Value)> {
+    ctx.commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::PushEvent {
+                transaction, data, ..
+            } => Some((transaction.clone(), data.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_rtsp_mountpoint_is_created_once_the_server_describes_it() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    assert!(matches!(rtsp_create(&mut p, &mut ctx, 40), Reply::Ack));
+    let (source, spec) = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenRtsp { source, spec } => Some((*source, spec.clone())),
+            _ => None,
+        })
+        .expect("the core is asked to pull the presentation");
+    assert_eq!(spec.credentials, Some(("u".into(), "p".into())));
+    assert!(spec.audio.is_some() && spec.video.is_some() && spec.audio != spec.video);
+    assert!(pushed(&ctx).is_empty(), "no answer before the server's");
+    let tracks = [
+        crate::RtspTrack {
+            kind: crate::MediaKind::Video,
+            codec: "h264".into(),
+            pt: 96,
+            clock_rate: 90_000,
+            fmtp: Some("packetization-mode=1".into()),
+        },
+        crate::RtspTrack {
+            kind: crate::MediaKind::Audio,
+            codec: "mpeg4-generic".into(),
+            pt: 97,
+            clock_rate: 44_100,
+            fmtp: None,
+        },
+    ];
+    let mut ctx = Ctx::default();
+    p.rtsp_described(&mut ctx, source, Ok(&tracks));
+    let streams = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenSource { streams, .. } => Some(streams.clone()),
+            _ => None,
+        })
+        .expect("the source starts");
+    // AAC cannot be relayed to a browser: only the video is.
+    assert_eq!(streams.len(), 1, "{streams:?}");
+    assert_eq!(
+        (streams[0].codec.as_str(), streams[0].pt),
+        ("h264", Some(96))
+    );
+    let answers = pushed(&ctx);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0.as_deref(), Some("rt"));
+    assert_eq!(answers[0].1["streaming"], "created");
+    let info = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 40 }));
+    assert_eq!(info["info"]["media"][1]["fmtp"], "packetization-mode=1");
+    // A later connection changes nothing.
+    let mut ctx = Ctx::default();
+    p.rtsp_described(&mut ctx, source, Err("connection reset"));
+    p.rtsp_described(&mut ctx, source, Ok(&tracks));
+    assert!(ctx.commands.is_empty(), "{:?}", ctx.commands);
+    let mut ctx = Ctx::default();
+    let r = sync(&mut p, &mut ctx, json!({ "request": "destroy", "id": 40 }));
+    assert_eq!(r["streaming"], "destroyed");
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::CloseRtsp { source: s } if *s == source)));
+}
+
+#[test]
+fn an_rtsp_server_that_fails_fails_the_create() {
+    let (mut p, ports) = plugin_with(json!({ "mountpoints": [] }), vec![]);
+    let mut ctx = Ctx::default();
+    assert!(matches!(rtsp_create(&mut p, &mut ctx, 41), Reply::Ack));
+    let source = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenRtsp { source, .. } => Some(*source),
+            _ => None,
+        })
+        .unwrap();
+    let mut ctx = Ctx::default();
+    p.rtsp_described(&mut ctx, source, Err("DESCRIBE: 401 Unauthorized"));
+    let answers = pushed(&ctx);
+    assert_eq!(answers[0].1["error_code"], 456);
+    assert!(
+        answers[0].1["error"]
+            .as_str()
+            .unwrap()
+            .contains("401 Unauthorized"),
+        "{answers:?}"
+    );
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::CloseRtsp { .. })));
+    assert!(
+        ports.bound.lock().unwrap().is_empty(),
+        "its ports are freed"
+    );
+    let r = sync(&mut p, &mut ctx, json!({ "request": "exists", "id": 41 }));
+    assert_eq!(r["exists"], false);
 }
