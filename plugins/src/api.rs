@@ -353,6 +353,17 @@ pub trait SourceIo: Send + Sync {
     /// Binds UDP `port` on the media address (0: any free port of the media port range);
     /// returns the address bound.
     fn bind(&self, port: u16) -> Result<SocketAddr, String>;
+    /// Binds UDP `port` of multicast `group` and joins the group on interface `iface` (an
+    /// IPv4 address or an interface name; `None`: the kernel's choice); returns the
+    /// address bound (the group's).
+    fn bind_multicast(
+        &self,
+        _port: u16,
+        _group: std::net::Ipv4Addr,
+        _iface: Option<&str>,
+    ) -> Result<SocketAddr, String> {
+        Err("multicast is not available here".into())
+    }
     /// Frees a port that no source took (or whose source is closed).
     fn release(&self, local: SocketAddr);
     /// Whether `path` can be played as `codec` (`opus`: Ogg/Opus; `pcmu`, `pcma`: raw).

@@ -1339,6 +1339,71 @@ async fn srtp_source() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_multicast_source_from_ffmpeg() {
+    timeout(Duration::from_secs(25), multicast_source())
+        .await
+        .expect("the multicast source test ran over 25 s");
+}
+
+/// ffmpeg sends opus to multicast group 239.255.42.1 out of the loopback interface; a
+/// mountpoint with `mcast` and `iface` joins the group and its viewer hears it, while a
+/// mountpoint of another group on the same port hears nothing. A group that is not one is
+/// refused with 456.
+async fn multicast_source() {
+    let (cardea, mut admin) = start_cardea().await;
+    let port = cardea_tests::sipp::free_port(None);
+    for (id, group) in [(75, "239.255.42.1"), (76, "239.255.42.2")] {
+        let created = any_reply(
+            &mut admin,
+            json!({"request": "create", "type": "rtp", "id": id,
+                   "media": [{"type": "audio", "mid": "a", "port": port, "pt": 111,
+                              "codec": "opus", "mcast": group, "iface": "127.0.0.1"}]}),
+        )
+        .await;
+        assert_eq!(created["streaming"], "created", "{created}");
+        assert_eq!(created["stream"]["ports"][0]["host"], group, "{created}");
+    }
+    let bad = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtp",
+               "media": [{"type": "audio", "mid": "a", "port": port, "pt": 111,
+                          "codec": "opus", "mcast": "10.1.2.3"}]}),
+    )
+    .await;
+    assert_eq!(bad["error_code"], 456, "not a multicast group: {bad}");
+    let mut sender = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-re", "-t", "10", "-f", "lavfi"])
+        .args(["-i", "sine=frequency=440:sample_rate=48000"])
+        .args(["-c:a", "libopus", "-payload_type", "111", "-f", "rtp"])
+        .arg(format!(
+            "rtp://239.255.42.1:{port}?localaddr=127.0.0.1&ttl=1"
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg (Debian package ffmpeg) runs");
+    let member = watch_audio(&cardea, 75, "the viewer of the group ffmpeg sends to").await;
+    let other = watch_audio(&cardea, 76, "the viewer of another group").await;
+    assert!(
+        wait_until(Duration::from_secs(4), || member
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= 50)
+        .await,
+        "the viewer got {} opus packets from the multicast group in 4 s",
+        member.peer.count(RtpCodecKind::Audio)
+    );
+    assert_eq!(
+        other.peer.count(RtpCodecKind::Audio),
+        0,
+        "another group's mountpoint hears nothing"
+    );
+    let _ = sender.kill();
+    let _ = sender.wait();
+    assert_alive(cardea);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_a_silent_source_gives_viewers_media_events() {
     timeout(Duration::from_secs(20), silent_source())
         .await

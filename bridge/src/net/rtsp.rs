@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use cardea_plugins::{MediaKind, RtspSpec, RtspTrack};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use retina::client::{
     Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions,
     TcpTransportOptions, Transport,
@@ -32,7 +32,11 @@ pub fn spawn_rtsp(
             }
         };
         loop {
-            let outcome = pull(&spec, &socket, &report).await;
+            // A bug in the RTSP client must not end the mountpoint's reconnecting.
+            let outcome = std::panic::AssertUnwindSafe(pull(&spec, &socket, &report))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err("BUG: the RTSP client panicked".into()));
             match outcome {
                 Ok(()) => tracing::info!(url = %redacted(&spec.url), "RTSP presentation ended"),
                 Err(e) => {

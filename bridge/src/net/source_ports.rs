@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::Mutex;
 
 use cardea_plugins::SourceIo;
@@ -73,6 +74,27 @@ impl SourceIo for PortBank {
         Ok(local)
     }
 
+    fn bind_multicast(
+        &self,
+        port: u16,
+        group: Ipv4Addr,
+        iface: Option<&str>,
+    ) -> Result<SocketAddr, String> {
+        let socket = multicast_socket(port, group, iface)?;
+        socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+        super::set_buffers(&socket, SOURCE_SOCKET_BUFFER);
+        let local = socket.local_addr().map_err(|e| e.to_string())?;
+        let mut parked = self
+            .parked
+            .lock()
+            .map_err(|_| "port table poisoned".to_owned())?;
+        if parked.contains_key(&local) {
+            return Err(format!("{local} is already a source's"));
+        }
+        parked.insert(local, socket);
+        Ok(local)
+    }
+
     fn release(&self, local: SocketAddr) {
         if let Ok(mut parked) = self.parked.lock() {
             parked.remove(&local);
@@ -81,6 +103,107 @@ impl SourceIo for PortBank {
 
     fn check_file(&self, path: &str, codec: &str) -> Result<(), String> {
         load_file(path, codec).map(|_| ())
+    }
+}
+
+/// A UDP socket bound to `group`:`port` (other sockets may bind the same port for other
+/// groups), member of `group` on `iface`, and receiving only that group's datagrams.
+fn multicast_socket(port: u16, group: Ipv4Addr, iface: Option<&str>) -> Result<UdpSocket, String> {
+    if !group.is_multicast() {
+        return Err(format!("{group} is not a multicast group"));
+    }
+    // The interface: an address, or a name turned into its index.
+    let (address, index) = match iface {
+        None => (Ipv4Addr::UNSPECIFIED, 0),
+        Some(text) => match text.parse::<Ipv4Addr>() {
+            Ok(ip) => (ip, 0),
+            Err(_) => {
+                let name = std::ffi::CString::new(text)
+                    .map_err(|_| format!("bad interface name {text:?}"))?;
+                // SAFETY: `name` is a valid NUL-terminated string for the call's duration.
+                let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+                if index == 0 {
+                    return Err(format!("no network interface {text:?}"));
+                }
+                (Ipv4Addr::UNSPECIFIED, index as libc::c_int)
+            }
+        },
+    };
+    // SAFETY: plain socket(2); the descriptor is owned by the UdpSocket below at once.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error().to_string());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let socket = unsafe { UdpSocket::from_raw_fd(fd) };
+    let set = |level, name, value: &[u8]| -> Result<(), String> {
+        // SAFETY: `value` points at `value.len()` readable bytes for the call.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                level,
+                name,
+                value.as_ptr().cast(),
+                value.len() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error().to_string());
+        }
+        Ok(())
+    };
+    let one: libc::c_int = 1;
+    let zero: libc::c_int = 0;
+    set(libc::SOL_SOCKET, libc::SO_REUSEADDR, &one.to_ne_bytes())
+        .map_err(|e| format!("SO_REUSEADDR: {e}"))?;
+    // Only this group's datagrams, not those of every group joined on the port.
+    set(
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_ALL,
+        &zero.to_ne_bytes(),
+    )
+    .map_err(|e| format!("IP_MULTICAST_ALL: {e}"))?;
+    let bind = sockaddr_v4(group, port);
+    // SAFETY: `bind` is a valid sockaddr_in of the given length.
+    let r = unsafe {
+        libc::bind(
+            socket.as_raw_fd(),
+            (&bind as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(format!("{group}:{port}: {}", io::Error::last_os_error()));
+    }
+    let mreq = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr {
+            s_addr: u32::from(group).to_be(),
+        },
+        imr_address: libc::in_addr {
+            s_addr: u32::from(address).to_be(),
+        },
+        imr_ifindex: index,
+    };
+    // SAFETY: ip_mreqn is plain old data; viewed as its bytes for setsockopt.
+    let bytes = unsafe {
+        std::slice::from_raw_parts(
+            (&mreq as *const libc::ip_mreqn).cast::<u8>(),
+            std::mem::size_of::<libc::ip_mreqn>(),
+        )
+    };
+    set(libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, bytes)
+        .map_err(|e| format!("joining {group}: {e}"))?;
+    Ok(socket)
+}
+
+fn sockaddr_v4(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
     }
 }
 
@@ -94,7 +217,56 @@ pub fn load_file(path: &str, codec: &str) -> Result<cardea_media::MediaFile, Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+
+    #[test]
+    fn a_multicast_source_hears_its_group_on_loopback() {
+        let bank = PortBank::new(IpAddr::V4(Ipv4Addr::LOCALHOST), (0, 0));
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let group = Ipv4Addr::new(239, 255, 77, 1);
+        let other = Ipv4Addr::new(239, 255, 77, 2);
+        let local = bank.bind_multicast(port, group, Some("127.0.0.1")).unwrap();
+        assert_eq!(local, SocketAddr::from((group, port)));
+        // Another group on the same port is another source.
+        let second = bank.bind_multicast(port, other, Some("lo")).unwrap();
+        let busy = bank.bind_multicast(port, group, None).unwrap_err();
+        assert!(busy.contains("already"), "{busy}");
+        let socket = bank.take(local).unwrap();
+        socket.set_nonblocking(false).unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_secs(1)))
+            .unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let lo = libc::in_addr {
+            s_addr: u32::from(Ipv4Addr::LOCALHOST).to_be(),
+        };
+        // SAFETY: `lo` is a valid in_addr for the call.
+        let r = unsafe {
+            libc::setsockopt(
+                sender.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_IF,
+                (&lo as *const libc::in_addr).cast(),
+                std::mem::size_of::<libc::in_addr>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(r, 0, "IP_MULTICAST_IF on the sender");
+        sender.send_to(b"other", (other, port)).unwrap();
+        sender.send_to(b"mine", (group, port)).unwrap();
+        let mut buf = [0u8; 16];
+        let (n, _) = socket.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"mine", "only the group's datagrams");
+        bank.release(second);
+        let err = bank
+            .bind_multicast(port, Ipv4Addr::new(10, 0, 0, 1), None)
+            .unwrap_err();
+        assert!(err.contains("not a multicast"), "{err}");
+        let err = bank
+            .bind_multicast(port, group, Some("no-such-if0"))
+            .unwrap_err();
+        assert!(err.contains("no network interface"), "{err}");
+    }
 
     #[test]
     fn ports_are_bound_at_once_taken_once_and_a_busy_one_is_refused() {

@@ -258,7 +258,12 @@ impl Streaming {
         }
         if mp.on_ports() {
             for i in 0..mp.streams.len() {
-                match ports.0.bind(mp.streams[i].port) {
+                let st = &mp.streams[i];
+                let bound = match st.mcast {
+                    Some(group) => ports.0.bind_multicast(st.port, group, st.iface.as_deref()),
+                    None => ports.0.bind(st.port),
+                };
+                match bound {
                     Ok(local) => mp.streams[i].local = Some(local),
                     Err(e) => {
                         self.release(&mp);

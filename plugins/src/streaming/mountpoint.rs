@@ -21,6 +21,9 @@ pub struct Stream {
     pub msid: Option<String>,
     /// The port asked for (0: any free one).
     pub port: u16,
+    /// The multicast group to join (`mcast`), on interface `iface`.
+    pub mcast: Option<std::net::Ipv4Addr>,
+    pub iface: Option<String>,
     pub pt: u8,
     /// Lower case: opus, pcmu, pcma, g722, vp8, vp9, h264, av1.
     pub codec: String,
@@ -216,6 +219,8 @@ fn stream(
         kind,
         msid: None,
         port,
+        mcast: None,
+        iface: None,
         pt,
         codec,
         fmtp: fmtp.map(str::to_owned),
@@ -224,6 +229,37 @@ fn stream(
         last_packet: None,
         packets: 0,
     }
+}
+
+/// Janus's `mcast` (an IPv4 multicast group, joined on a fixed port) and `iface` (the
+/// interface to join it on: an address or a name).
+fn multicast_of(
+    f: &Fields<'_>,
+    st: &mut Stream,
+    mcast: &'static str,
+    iface: &'static str,
+) -> Result<(), StError> {
+    st.iface = f.str(iface)?.map(str::to_owned);
+    let Some(group) = f.str(mcast)? else {
+        return Ok(());
+    };
+    let group: std::net::Ipv4Addr = group
+        .trim()
+        .parse()
+        .ok()
+        .filter(|g: &std::net::Ipv4Addr| g.is_multicast())
+        .ok_or_else(|| {
+            StError::CantCreate(format!(
+                "Can't add 'rtp' stream, {mcast} '{group}' is not an IPv4 multicast group"
+            ))
+        })?;
+    if st.port == 0 {
+        return Err(StError::CantCreate(format!(
+            "Can't add 'rtp' stream, multicast group {group} needs a port"
+        )));
+    }
+    st.mcast = Some(group);
+    Ok(())
 }
 
 fn kind_of(text: &str) -> Result<MediaKind, StError> {
@@ -255,6 +291,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             let pt = pt_of(m, "pt")?;
             let codec = codec_of(m, kind, "codec", "rtpmap")?;
             let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
+            multicast_of(m, &mut st, "mcast", "iface")?;
             if let Some(label) = m.str("label")? {
                 st.label = label.to_owned();
             }
@@ -270,24 +307,28 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
     }
     let mut streams = Vec::new();
     if f.bool("audio")? == Some(true) {
-        streams.push(stream(
+        let mut st = stream(
             "a".into(),
             MediaKind::Audio,
             port_of(f, "audioport")?,
             pt_of(f, "audiopt")?,
             codec_of(f, MediaKind::Audio, "audiocodec", "audiortpmap")?,
             f.str("audiofmtp")?,
-        ));
+        );
+        multicast_of(f, &mut st, "audiomcast", "audioiface")?;
+        streams.push(st);
     }
     if f.bool("video")? == Some(true) {
-        streams.push(stream(
+        let mut st = stream(
             "v".into(),
             MediaKind::Video,
             port_of(f, "videoport")?,
             pt_of(f, "videopt")?,
             codec_of(f, MediaKind::Video, "videocodec", "videortpmap")?,
             f.str("videofmtp")?,
-        ));
+        );
+        multicast_of(f, &mut st, "videomcast", "videoiface")?;
+        streams.push(st);
     }
     if f.bool("data")? == Some(true) {
         return Err(StError::CantCreate(

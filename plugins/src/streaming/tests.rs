@@ -136,6 +136,18 @@ fn create_errors_name_the_problem() {
         json!({ "request": "create", "type": "rtp", "media": [{ "type": "audio", "port": 0 }] }),
     );
     assert_eq!(r["error_code"], 453);
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "audio", "mid": "a", "port": 0, "pt": 0, "codec": "pcmu", "mcast": "239.1.1.1" }] }),
+    );
+    assert!(r["error"].as_str().unwrap().contains("needs a port"), "{r}");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "audio": true, "audioport": 5000, "audiopt": 0, "audiocodec": "pcmu", "audiomcast": "bogus" }),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
     let r = sync(&mut p, &mut ctx, json!({ "request": "nope" }));
     assert_eq!(r["error_code"], 452);
 }
