@@ -58,6 +58,7 @@ fuzz_target!(|data: &[u8]| {
             pt: Some(111),
             clock_rate: 48_000,
             codec: None,
+            data: None,
         },
         SourceStream {
             mid: Mid::from("v"),
@@ -68,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
             pt: None,
             clock_rate: 90_000,
             codec: Some(VideoCodec::Vp8),
+            data: None,
         },
     ];
     shard.handle_command(t0, MediaCommand::AddSource(Box::new(RtpSource::new(LegId(1 << 61), streams, t0))));

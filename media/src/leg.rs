@@ -214,6 +214,9 @@ pub struct WebRtcLeg {
     local_ufrag: String,
     streams: Vec<Stream>,
     channels: Vec<(ChannelId, String)>,
+    /// A message for the first data channel that opens (a Streaming data stream's last
+    /// message, for a viewer that joins).
+    data_on_open: Option<(bool, Vec<u8>)>,
     ice_state: &'static str,
     connected: bool,
     disconnected_since: Option<Instant>,
@@ -291,6 +294,7 @@ impl WebRtcLeg {
             local_ufrag,
             streams: Vec::new(),
             channels: Vec::new(),
+            data_on_open: None,
             ice_state: "new",
             connected: false,
             disconnected_since: None,
@@ -659,6 +663,14 @@ impl WebRtcLeg {
         sent
     }
 
+    /// Sends a data-channel message now if a channel is open, else as soon as one opens
+    /// (only the latest such message waits).
+    pub fn send_data_when_open(&mut self, binary: bool, data: &[u8]) {
+        if !self.send_data(None, binary, data) {
+            self.data_on_open = Some((binary, data.to_vec()));
+        }
+    }
+
     /// Closes the PeerConnection (DTLS close_notify goes out on the next poll).
     pub fn close(&mut self) {
         if !self.closed {
@@ -842,7 +854,12 @@ impl WebRtcLeg {
                     event: LegEvent::Connected,
                 });
             }
-            Event::ChannelOpen(id, label) => self.channels.push((id, label)),
+            Event::ChannelOpen(id, label) => {
+                self.channels.push((id, label));
+                if let Some((binary, data)) = self.data_on_open.take() {
+                    self.send_data(None, binary, &data);
+                }
+            }
             Event::ChannelClose(id) => self.channels.retain(|(c, _)| *c != id),
             Event::ChannelData(data) => {
                 self.data_in += 1;

@@ -39,7 +39,8 @@ pub struct OfferCodec {
 impl WebRtcLeg {
     /// A leg that offers `media` to the browser; returns the leg and its offer SDP (ICE
     /// credentials, candidates and fingerprint included). Codecs a WebRTC stack does not
-    /// know are left out; an offer without any media codec is an error.
+    /// know are left out; an offer without any media codec (or data channel) is an error.
+    /// With `data`, a data channel follows the media m-lines.
     /// `later` lists codecs the leg must be able to offer in a later renegotiation
     /// ([`Self::reoffer`]) without an m-line now: a codec set is fixed when a leg is built.
     pub fn new_offer(
@@ -48,6 +49,7 @@ impl WebRtcLeg {
         now: Instant,
         media: &[OfferMedia],
         later: &[OfferMedia],
+        data: bool,
     ) -> Result<(Self, String), MediaError> {
         let usable: Vec<(&OfferMedia, Vec<&OfferCodec>)> = media
             .iter()
@@ -66,7 +68,7 @@ impl WebRtcLeg {
                 .iter()
                 .any(|c| !matches!(Codec::from(c.name.as_str()), Codec::Tele | Codec::CN))
         });
-        if !has_media_codec {
+        if !has_media_codec && !data {
             return Err(MediaError::Negotiation(
                 "no codec a browser can take in the offer".into(),
             ));
@@ -105,6 +107,10 @@ impl WebRtcLeg {
         let mut api = leg.rtc.sdp_api();
         for (m, _) in usable.iter().take(media.len()) {
             add_m_line(&mut api, m);
+        }
+        if data {
+            // The label Janus gives the channels it opens.
+            api.add_channel("JanusDataChannel".into());
         }
         let (offer, pending) = api
             .apply()

@@ -36,7 +36,7 @@ pub use media_file::{opus_samples, MediaFile, MediaFileError};
 pub use mixer::{MixCodec, MixForward, MixParticipant};
 pub use router::{Edge, Router};
 pub use shard::Shard;
-pub use source::{RtpSource, SourceReport, SourceStream};
+pub use source::{DataMode, RtpSource, SourceReport, SourceStream};
 pub use stats::{LegStats, StreamStats};
 
 /// The identity of a leg across the whole bridge: the Janus handle id that owns it (a plain

@@ -39,6 +39,17 @@ pub struct SourceStream {
     pub clock_rate: u32,
     /// The video codec, for key-frame detection (`None` for audio).
     pub codec: Option<VideoCodec>,
+    /// A data stream: each datagram is a data-channel message for the viewers (not RTP).
+    pub data: Option<DataMode>,
+}
+
+/// How a data stream's datagrams reach viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataMode {
+    /// Sent as binary messages (else as text).
+    pub binary: bool,
+    /// The last message is kept and given to each new viewer (Janus's `buffermsg`).
+    pub keep_last: bool,
 }
 
 /// What a source tells the control plane about one stream.
@@ -99,6 +110,8 @@ struct StreamIn {
     dropped: u64,
     /// The last key frame's packets (same timestamp), and whether it is still growing.
     keyframe: Vec<Kept>,
+    /// A data stream's last message, when it is kept.
+    last_data: Vec<u8>,
     collecting: bool,
     playout: Option<Playout>,
     srtp: Option<SrtpSession>,
@@ -160,6 +173,7 @@ impl RtpSource {
                     bytes: 0,
                     dropped: 0,
                     keyframe: Vec::new(),
+                    last_data: Vec::new(),
                     collecting: false,
                 })
                 .collect(),
@@ -230,6 +244,46 @@ impl RtpSource {
             at: now,
         };
         Some(self.arrived(index, now, kept))
+    }
+
+    /// A datagram on the local address of a data stream: its mid and whether it goes out
+    /// as binary; `None` if `local` is no data stream's.
+    pub(crate) fn data_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        datagram: &[u8],
+    ) -> Option<(Mid, bool)> {
+        let stream = self
+            .streams
+            .iter_mut()
+            .find(|s| s.config.local == Some(local) && s.config.data.is_some())?;
+        let mode = stream.config.data?;
+        if mode.keep_last {
+            stream.last_data.clear();
+            stream.last_data.extend_from_slice(datagram);
+        }
+        stream.packets += 1;
+        stream.bytes += datagram.len() as u64;
+        stream.last_packet = Some(now);
+        if !stream.receiving {
+            stream.receiving = true;
+            stream.next_report = Some(now);
+        }
+        if stream.next_report.is_some_and(|t| t <= now) {
+            stream.next_report = Some(now + REPORT_EVERY);
+            let r = report(stream);
+            self.events.push(LegEvent::Source(r));
+        }
+        let mid = stream.config.mid;
+        Some((mid, mode.binary))
+    }
+
+    /// The kept last message of data stream `mid`, and whether it is binary.
+    pub(crate) fn last_data(&self, mid: Mid) -> Option<(bool, &[u8])> {
+        let s = self.streams.iter().find(|s| s.config.mid == mid)?;
+        let mode = s.config.data?;
+        (!s.last_data.is_empty()).then_some((mode.binary, &s.last_data[..]))
     }
 
     /// The next payload of a file stream that is due at `now`, if any.
@@ -379,6 +433,7 @@ mod tests {
             pt: Some(0),
             clock_rate: 8000,
             codec: None,
+            data: None,
         };
         let t0 = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], t0);
@@ -409,6 +464,7 @@ mod tests {
                 pt: Some(111),
                 clock_rate: 48_000,
                 codec: None,
+                data: None,
             },
             SourceStream {
                 mid: Mid::from("v"),
@@ -419,6 +475,7 @@ mod tests {
                 pt: Some(100),
                 clock_rate: 90_000,
                 codec: Some(VideoCodec::Vp8),
+                data: None,
             },
         ];
         (RtpSource::new(LegId(1), streams, Instant::now()), a, v)
@@ -483,6 +540,7 @@ mod tests {
             pt: Some(111),
             clock_rate: 48_000,
             codec: None,
+            data: None,
         };
         let now = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], now);

@@ -86,6 +86,8 @@ pub enum JsepAction {
     Offer {
         media: Vec<OfferMedia>,
         later: Vec<OfferMedia>,
+        /// The offer has a data channel too (after the media m-lines).
+        data: bool,
     },
     /// A new offer on the handle's live PeerConnection. [`Plugin::offered`] hears the
     /// offer's mids, as for `Offer`.
@@ -307,6 +309,8 @@ pub struct SourceSpec {
     pub codec: String,
     /// The sender protects its RTP with this key (SRTP in).
     pub srtp: Option<cardea_media::rtp_leg::SrtpKey>,
+    /// A data stream: each datagram is a data-channel message for the viewers.
+    pub data: Option<cardea_media::DataMode>,
 }
 
 /// An RTSP presentation to pull (Streaming `type: rtsp`).

@@ -265,8 +265,13 @@ impl Core {
             self.reoffer(hid, transaction, event, data, change);
             return;
         }
-        if let Some(JsepAction::Offer { media, later }) = &jsep {
-            match self.make_offer(hid, media, later) {
+        if let Some(JsepAction::Offer {
+            media,
+            later,
+            data: with_data,
+        }) = &jsep
+        {
+            match self.make_offer(hid, media, later, *with_data) {
                 Ok(offer) => {
                     let mids = offer_mids(&offer);
                     self.plugins[plugin].offered(hid, &mids, &mut data);
@@ -405,6 +410,7 @@ impl Core {
         hid: u64,
         media: &[cardea_media::OfferMedia],
         later: &[cardea_media::OfferMedia],
+        data: bool,
     ) -> Result<String, cardea_media::MediaError> {
         // A previous PeerConnection of the handle goes first.
         self.drop_pc(hid, None);
@@ -414,7 +420,8 @@ impl Core {
             .ok_or(cardea_media::MediaError::NoSuchLeg(LegId(hid)))?
             .clone();
         config.slowlink_threshold = self.slowlink_threshold;
-        let (leg, offer) = WebRtcLeg::new_offer(LegId(hid), &config, Instant::now(), media, later)?;
+        let (leg, offer) =
+            WebRtcLeg::new_offer(LegId(hid), &config, Instant::now(), media, later, data)?;
         self.media(shard, MediaCommand::AddLeg(Box::new(leg)));
         if let Some(h) = self.handles.get_mut(&hid) {
             let pc = h.pc.get_or_insert_with(Default::default);

@@ -62,7 +62,8 @@ impl Core {
                 srtp: spec.srtp.clone(),
                 pt: spec.pt,
                 clock_rate: spec.clock_rate,
-                codec: video.then(|| VideoCodec::from_name(&spec.codec)),
+                codec: (video && spec.data.is_none()).then(|| VideoCodec::from_name(&spec.codec)),
+                data: spec.data,
             });
         }
         let locals: Vec<SocketAddr> = configs.iter().filter_map(|c| c.local).collect();

@@ -60,6 +60,12 @@ impl Shard {
         let Some(source) = self.sources.get_mut(&id) else {
             return;
         };
+        if let Some((mid, binary)) = source.data_datagram(now, local, datagram) {
+            self.settle_source(id);
+            self.send_data_from_source(id, mid, binary, datagram);
+            self.drive_pending(now);
+            return;
+        }
         let forwarded = source.handle_datagram(now, local, datagram);
         self.settle_source(id);
         if let Some((mid, kept)) = forwarded {
@@ -106,12 +112,45 @@ impl Shard {
         }
     }
 
-    /// A new viewer of stream `mid` of source `id` starts with the source's last key frame.
+    /// One message of data stream `mid` of source `id` to every viewer's data channel.
+    fn send_data_from_source(&mut self, id: LegId, mid: Mid, binary: bool, data: &[u8]) {
+        let mut failed = Vec::new();
+        for edge in self.router.targets(id, mid) {
+            let Some(target) = self.legs.get_mut(&edge.leg) else {
+                continue;
+            };
+            match catch_unwind(AssertUnwindSafe(|| target.send_data(None, binary, data))) {
+                Ok(_) => self.pending.push(edge.leg),
+                Err(_) => failed.push(edge.leg),
+            }
+        }
+        self.pending.sort_unstable();
+        self.pending.dedup();
+        for leg in failed {
+            self.pending.retain(|l| *l != leg);
+            self.fail_leg(leg);
+        }
+    }
+
+    /// A new viewer of stream `mid` of source `id` starts with the source's last key frame
+    /// (or, for a data stream that keeps it, its last message).
     pub(super) fn replay_keyframe(&mut self, now: Instant, id: LegId, mid: Mid, to: Edge) {
         let (Some(source), Some(target)) = (self.sources.get(&id), self.legs.get_mut(&to.leg))
         else {
             return;
         };
+        if let Some((binary, data)) = source.last_data(mid) {
+            if catch_unwind(AssertUnwindSafe(|| {
+                target.send_data_when_open(binary, data)
+            }))
+            .is_err()
+            {
+                self.fail_leg(to.leg);
+                return;
+            }
+            self.drive(to.leg, now);
+            return;
+        }
         let mut replayed = false;
         let mut failed = false;
         for fwd in source.keyframe(mid) {

@@ -464,6 +464,7 @@ impl AudioBridge {
         Some(JsepAction::Offer {
             media: vec![offer_media(p.codec)],
             later: Vec::new(),
+            data: false,
         })
     }
 

@@ -348,6 +348,7 @@ fn offer_browser(ctx: &mut Ctx, handle: HandleId, session: &mut Session) -> Resu
         JsepAction::Offer {
             media: offer,
             later: Vec::new(),
+            data: false,
         },
     );
     call.browser_keep = keep;

@@ -76,6 +76,8 @@ struct Watched {
     /// The mountpoint's mid.
     source_mid: String,
     kind: crate::MediaKind,
+    /// A data stream (its mid is the data channel's m-line's).
+    data: bool,
     codec: String,
     /// The m-line's mid in the viewer's PeerConnection, once offered.
     mid: Option<String>,
@@ -374,10 +376,11 @@ impl Streaming {
                     mid: s.mid.clone(),
                     kind: s.kind,
                     input,
-                    pt: Some(s.pt),
+                    pt: s.data.is_none().then_some(s.pt),
                     clock_rate: s.clock_rate(),
                     codec: s.codec.clone(),
                     srtp: mp.srtp.clone(),
+                    data: s.data,
                 })
             })
             .collect();
@@ -535,7 +538,7 @@ impl Streaming {
         for w in &viewer.streams {
             let Some(mid) = &w.mid else { continue };
             let send = on && w.send;
-            if send {
+            if send && !w.data {
                 let video = w.kind == crate::MediaKind::Video;
                 ctx.push(Command::ForwardPt {
                     handle,
@@ -579,18 +582,27 @@ impl Streaming {
             )));
         }
         let mids = f.strings("media")?.unwrap_or_default();
-        let (audio, video) = (f.bool("offer_audio")?, f.bool("offer_video")?);
+        let (audio, video, data) = (
+            f.bool("offer_audio")?,
+            f.bool("offer_video")?,
+            f.bool("offer_data")?,
+        );
+        // The streams offered: media m-lines in the mountpoint's order, then the data
+        // channel (a stream whose codec no browser takes is left out).
         let chosen: Vec<&mountpoint::Stream> = mp
             .streams
             .iter()
             .filter(|s| mids.is_empty() || mids.contains(&s.mid))
-            .filter(|s| match s.kind {
-                crate::MediaKind::Audio => audio != Some(false),
-                crate::MediaKind::Video => video != Some(false),
+            .filter(|s| match (s.data, s.kind) {
+                (Some(_), _) => data != Some(false),
+                (None, crate::MediaKind::Audio) => audio != Some(false),
+                (None, crate::MediaKind::Video) => video != Some(false),
             })
+            .filter(|s| s.data.is_some() || s.offer_media().is_some())
             .collect();
         let media: Vec<_> = chosen.iter().filter_map(|s| s.offer_media()).collect();
-        if media.is_empty() {
+        let with_data = chosen.iter().any(|s| s.data.is_some());
+        if media.is_empty() && !with_data {
             return Err(StError::InvalidElement(
                 "none of the mountpoint's streams was asked for".into(),
             ));
@@ -600,6 +612,7 @@ impl Streaming {
             .map(|s| Watched {
                 source_mid: s.mid.clone(),
                 kind: s.kind,
+                data: s.data.is_some(),
                 codec: s.codec.clone(),
                 mid: None,
                 send: true,
@@ -621,6 +634,7 @@ impl Streaming {
         let offer = JsepAction::Offer {
             media,
             later: Vec::new(),
+            data: with_data,
         };
         Ok((status("preparing"), Some(offer)))
     }
@@ -699,7 +713,11 @@ impl Streaming {
                 _ => None,
             };
             if let Some(on) = on {
-                for w in viewer.streams.iter_mut().filter(|w| w.kind == kind) {
+                for w in viewer
+                    .streams
+                    .iter_mut()
+                    .filter(|w| w.kind == kind && !w.data)
+                {
                     w.send = on;
                 }
             }
@@ -910,8 +928,14 @@ impl Plugin for Streaming {
         let Some(viewer) = self.viewers.get_mut(&handle) else {
             return;
         };
-        for (w, mid) in viewer.streams.iter_mut().zip(mids) {
-            w.mid = Some(mid.clone());
+        // Media m-lines come first, in order; the data channel's m-line last.
+        let mut media_mids = mids.iter();
+        for w in viewer.streams.iter_mut().filter(|w| !w.data) {
+            w.mid = media_mids.next().cloned();
+        }
+        let data_mid = media_mids.next().cloned();
+        for w in viewer.streams.iter_mut().filter(|w| w.data) {
+            w.mid = data_mid.clone();
         }
     }
 
@@ -956,7 +980,12 @@ impl Plugin for Streaming {
             let Some(viewer) = self.viewers.get(&v) else {
                 continue;
             };
-            for w in viewer.streams.iter().filter(|w| w.source_mid == report.mid) {
+            // Janus's `media` events are about audio and video.
+            for w in viewer
+                .streams
+                .iter()
+                .filter(|w| w.source_mid == report.mid && !w.data)
+            {
                 if let Some(mid) = &w.mid {
                     ctx.push(Command::MediaState {
                         handle: v,
@@ -987,7 +1016,8 @@ impl Plugin for Streaming {
                 "started": v.started,
                 "paused": v.paused,
                 "streams": v.streams.iter().map(|w| json!({
-                    "mid": w.mid, "source_mid": w.source_mid, "type": w.kind.as_str(),
+                    "mid": w.mid, "source_mid": w.source_mid,
+                    "type": if w.data { "data" } else { w.kind.as_str() },
                     "codec": w.codec, "send": w.send,
                 })).collect::<Vec<_>>(),
             }),

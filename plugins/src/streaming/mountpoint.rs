@@ -11,6 +11,7 @@ use super::error::StError;
 use crate::fields::Fields;
 use crate::{HandleId, MediaKind, OfferCodec, OfferMedia};
 use cardea_media::rtp_leg::{CryptoSuite, SrtpKey};
+use cardea_media::DataMode;
 
 /// One stream of a mountpoint.
 #[derive(Debug, Clone)]
@@ -21,6 +22,9 @@ pub struct Stream {
     pub msid: Option<String>,
     /// The port asked for (0: any free one).
     pub port: u16,
+    /// A data stream (`type: data`): datagrams become data-channel messages. Its `kind`
+    /// is unused and its `codec` is `data`.
+    pub data: Option<DataMode>,
     /// The multicast group to join (`mcast`), on interface `iface`.
     pub mcast: Option<std::net::Ipv4Addr>,
     pub iface: Option<String>,
@@ -36,6 +40,15 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// `audio`, `video` or `data`, as Janus names the stream's type.
+    pub fn type_str(&self) -> &'static str {
+        if self.data.is_some() {
+            "data"
+        } else {
+            self.kind.as_str()
+        }
+    }
+
     pub fn clock_rate(&self) -> u32 {
         codec_info(&self.codec).map_or(90_000, |c| c.1)
     }
@@ -52,6 +65,9 @@ impl Stream {
     /// The m-line a viewer is offered: Cardea's payload type for the codec (packets are
     /// renumbered), the mountpoint's fmtp where it sets one.
     pub fn offer_media(&self) -> Option<OfferMedia> {
+        if self.data.is_some() {
+            return None;
+        }
         let mut codec: OfferCodec = crate::codecs::canonical(&self.codec)?;
         if let Some(fmtp) = &self.fmtp {
             codec.fmtp = Some(fmtp.clone());
@@ -219,6 +235,7 @@ fn stream(
         kind,
         msid: None,
         port,
+        data: None,
         mcast: None,
         iface: None,
         pt,
@@ -262,17 +279,43 @@ fn multicast_of(
     Ok(())
 }
 
-fn kind_of(text: &str) -> Result<MediaKind, StError> {
+/// `None` for a data stream.
+fn kind_of(text: &str) -> Result<Option<MediaKind>, StError> {
     match text {
-        "audio" => Ok(MediaKind::Audio),
-        "video" => Ok(MediaKind::Video),
-        "data" => Err(StError::CantCreate(
-            "Can't add 'rtp' stream, data streams are not supported yet".into(),
-        )),
+        "audio" => Ok(Some(MediaKind::Audio)),
+        "video" => Ok(Some(MediaKind::Video)),
+        "data" => Ok(None),
         _ => Err(StError::CantCreate(
             "Unsupported media type in media stream".into(),
         )),
     }
+}
+
+/// A data stream on `port`: `datatype` text (the default) or binary, `buffermsg` keeps
+/// the last message for new viewers.
+fn data_stream(
+    f: &Fields<'_>,
+    mid: String,
+    port: u16,
+    datatype: &'static str,
+    buffermsg: &'static str,
+) -> Result<Stream, StError> {
+    let binary = match f.str(datatype)? {
+        None | Some("text") => false,
+        Some("binary") => true,
+        Some(other) => {
+            return Err(StError::CantCreate(format!(
+                "Can't add 'rtp' stream, invalid data type '{other}' (text or binary)"
+            )))
+        }
+    };
+    let mut st = stream(mid, MediaKind::Audio, port, 0, "data".into(), None);
+    st.label = "data".into();
+    st.data = Some(DataMode {
+        binary,
+        keep_last: f.bool(buffermsg)?.unwrap_or(false),
+    });
+    Ok(st)
 }
 
 /// The streams of an `rtp` mountpoint: `media[]`, or the deprecated audio/video fields.
@@ -288,6 +331,20 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
                 )));
             }
             let port = port_of(m, "port")?;
+            let Some(kind) = kind else {
+                if streams.iter().any(|s| s.data.is_some()) {
+                    return Err(StError::CantCreate(
+                        "Can't add 'rtp' stream, only one data stream per mountpoint".into(),
+                    ));
+                }
+                let mut st = data_stream(m, mid, port, "datatype", "buffermsg")?;
+                if let Some(label) = m.str("label")? {
+                    st.label = label.to_owned();
+                }
+                multicast_of(m, &mut st, "mcast", "iface")?;
+                streams.push(st);
+                continue;
+            };
             let pt = pt_of(m, "pt")?;
             let codec = codec_of(m, kind, "codec", "rtpmap")?;
             let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
@@ -331,9 +388,15 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
         streams.push(st);
     }
     if f.bool("data")? == Some(true) {
-        return Err(StError::CantCreate(
-            "Can't add 'rtp' stream, data streams are not supported yet".into(),
-        ));
+        let mut st = data_stream(
+            f,
+            "d".into(),
+            port_of(f, "dataport")?,
+            "datatype",
+            "databuffermsg",
+        )?;
+        multicast_of(f, &mut st, "datamcast", "dataiface")?;
+        streams.push(st);
     }
     if streams.is_empty() {
         return Err(StError::CantCreate(
@@ -483,7 +546,7 @@ impl Mountpoint {
             .streams
             .iter()
             .map(|s| {
-                let mut v = json!({ "mid": s.mid, "type": s.kind.as_str(), "label": s.label });
+                let mut v = json!({ "mid": s.mid, "type": s.type_str(), "label": s.label });
                 if let Some(msid) = &s.msid {
                     v["msid"] = msid.clone().into();
                 }
@@ -548,13 +611,21 @@ impl Mountpoint {
             .map(|(i, s)| {
                 let mut m = json!({
                     "mindex": i,
-                    "type": s.kind.as_str(),
+                    "type": s.type_str(),
                     "mid": s.mid,
                     "label": s.label,
-                    "pt": s.pt,
-                    "codec": s.codec,
-                    "rtpmap": s.rtpmap(),
                 });
+                match s.data {
+                    Some(mode) => {
+                        m["datatype"] = if mode.binary { "binary" } else { "text" }.into();
+                        m["buffermsg"] = mode.keep_last.into();
+                    }
+                    None => {
+                        m["pt"] = s.pt.into();
+                        m["codec"] = s.codec.clone().into();
+                        m["rtpmap"] = s.rtpmap().into();
+                    }
+                }
                 if let Some(fmtp) = &s.fmtp {
                     m["fmtp"] = fmtp.clone().into();
                 }
@@ -587,14 +658,14 @@ impl Mountpoint {
             // A file has no ports.
         } else if self.legacy {
             for s in &self.streams {
-                stream[format!("{}_port", s.kind.as_str())] = port(s).into();
+                stream[format!("{}_port", s.type_str())] = port(s).into();
             }
         } else {
             let ports: Vec<Value> = self
                 .streams
                 .iter()
                 .map(|s| {
-                    let mut p = json!({ "type": s.kind.as_str(), "mid": s.mid, "port": port(s) });
+                    let mut p = json!({ "type": s.type_str(), "mid": s.mid, "port": port(s) });
                     if let Some(local) = s.local {
                         p["host"] = local.ip().to_string().into();
                     }

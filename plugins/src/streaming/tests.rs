@@ -624,3 +624,70 @@ fn an_rtsp_server_that_fails_fails_the_create() {
     let r = sync(&mut p, &mut ctx, json!({ "request": "exists", "id": 41 }));
     assert_eq!(r["exists"], false);
 }
+
+#[test]
+fn a_data_stream_is_offered_as_a_data_channel_after_the_media() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "id": 50, "media": [
+            { "type": "data", "mid": "d", "port": 0, "datatype": "binary", "buffermsg": true },
+            { "type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus" },
+        ]}),
+    );
+    assert_eq!(r["stream"]["ports"][0]["type"], "data", "{r}");
+    let spec = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenSource { streams, .. } => Some(streams.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        spec[0].data,
+        Some(cardea_media::DataMode {
+            binary: true,
+            keep_last: true
+        })
+    );
+    assert_eq!(spec[0].pt, None, "a data stream takes any datagram");
+    let info = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 50 }));
+    assert_eq!(info["info"]["media"][0]["datatype"], "binary", "{info}");
+    assert!(info["info"]["media"][0]["codec"].is_null(), "{info}");
+    let mut ctx = Ctx::default();
+    let (_, jsep) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 50 }),
+        None,
+    );
+    let Some(JsepAction::Offer { media, data, .. }) = jsep else {
+        panic!("an offer: {jsep:?}");
+    };
+    assert!(data, "the offer has a data channel");
+    assert_eq!(media.len(), 1, "one audio m-line");
+    // The application m-line comes after the media in the offer.
+    p.offered(9, &["0".into(), "1".into()], &mut json!({}));
+    let q = p.query_session(9);
+    assert_eq!(q["streams"][0]["type"], "data", "{q}");
+    assert_eq!(q["streams"][0]["mid"], "1", "{q}");
+    assert_eq!(q["streams"][1]["mid"], "0", "{q}");
+    // Only one data stream, and a known datatype.
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "data": true, "dataport": 0, "datatype": "json" }),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [
+            { "type": "data", "mid": "d", "port": 0 }, { "type": "data", "mid": "e", "port": 0 }]}),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
+}

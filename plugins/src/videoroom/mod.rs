@@ -1011,7 +1011,14 @@ impl VideoRoom {
             handle,
             key: room_id,
         });
-        Ok((attached, JsepAction::Offer { media, later }))
+        Ok((
+            attached,
+            JsepAction::Offer {
+                media,
+                later,
+                data: false,
+            },
+        ))
     }
 
     /// The subscriber streams for `wanted` (feed, mid, substream) of published feeds,

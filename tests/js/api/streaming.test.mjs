@@ -510,7 +510,7 @@ test('create through janode\'s legacy API (audio/video objects with rtpmap, as J
   await syncOk(mgr, { request: 'destroy', id });
 });
 
-test('create errors: id taken 456, type missing 453, only rtp (rtsp/live/ondemand 456), bad codec 456, bad media 453', T, async () => {
+test('create errors: id taken 456, type missing 453, rtsp without audio or video 456, files that cannot be read 456, bad codec 456, bad media 453', T, async () => {
   const body = (extra) => ({ request: 'create', type: 'rtp', admin_key: ADMIN_KEY, media: AV(), ...extra });
   await expectStError(mgr, body({ id: M1 }), 456, { sync: true, error: 'A stream with the provided ID already exists' });
   await expectStError(mgr, body({ id: CFG }), 456, { sync: true, error: 'A stream with the provided ID already exists' });
@@ -519,7 +519,7 @@ test('create errors: id taken 456, type missing 453, only rtp (rtsp/live/ondeman
   const id = mpId();
   const { type, ...untyped } = body({ id });
   await expectStError(mgr, untyped, 453, { sync: true, error: 'Missing element (type)' });
-  // Cardea supports only plain RTP mountpoints for now: the other types are refused as "can't create".
+  // An rtsp mountpoint must stream audio or video; files must exist.
   await expectStError(mgr, body({ id, type: 'rtsp', url: 'rtsp://127.0.0.1:8554/x' }), 456, { sync: true });
   await expectStError(mgr, body({ id, type: 'live', filename: '/tmp/x.alaw' }), 456, { sync: true });
   await expectStError(mgr, body({ id, type: 'ondemand', filename: '/tmp/x.alaw' }), 456, { sync: true });

@@ -11,6 +11,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
+import dgram from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -277,4 +278,48 @@ test('stop: Cardea says stopping, then stopped, and the PeerConnection goes away
   const info = await manage({ request: 'info', id: MOUNTPOINT });
   assert.ok(!info.info.viewers, `no viewer left: ${JSON.stringify(info)}`);
   assert.equal(ffmpeg.exitCode, null, `ffmpeg still feeding: ${ffmpegLog.join('')}`);
+});
+
+test('a data stream: janus.js gets the kept last message, then each datagram, through ondata', { timeout: 30000 }, async () => {
+  const created = await manage({
+    request: 'create', type: 'rtp', id: MOUNTPOINT + 1, description: 'text over a data channel',
+    media: [{ type: 'data', mid: 'd', port: 0, datatype: 'text', buffermsg: true }],
+  });
+  assert.equal(created.streaming, 'created', JSON.stringify(created));
+  const port = created.stream.ports[0].port;
+  assert.equal(created.stream.ports[0].type, 'data', JSON.stringify(created));
+  const socket = dgram.createSocket('udp4');
+  const sendText = (text) => new Promise((resolve, reject) => socket.send(text, port, '127.0.0.1', (e) => (e ? reject(e) : resolve())));
+  try {
+    // Before anyone watches: kept for the first viewer.
+    await sendText('kept before watch');
+    await until('the data stream receiving', 5000, async () => {
+      const info = await manage({ request: 'info', id: MOUNTPOINT + 1 });
+      const m = info.info?.media?.[0] || {};
+      return { ok: Number.isInteger(m.age_ms) && m.type === 'data' && m.datatype === 'text', m };
+    });
+    const page = await (await browser.newContext()).newPage();
+    page.on('console', (m) => consoleLines.push(`data page ${m.type()}: ${m.text()}`));
+    await page.goto(base + '/', { timeout: 10000 });
+    await withTimeout(page.evaluate(([s, id]) => window.watch(s, id), [cardea.http, MOUNTPOINT + 1]), 15000, 'watch the data mountpoint');
+    const offer = await page.evaluate(() => window.T.offer);
+    assert.deepEqual((offer.match(/^m=\w+/gm) || []), ['m=application'], offer);
+    const opened = await until('the data channel open', 10000, async () => {
+      const t = await page.evaluate(() => ({ open: window.T.dataOpen, data: window.T.data }));
+      return { ok: typeof t.open === 'string' && t.data.length >= 1, ...t };
+    });
+    assert.equal(opened.data[0].data, 'kept before watch', JSON.stringify(opened));
+    for (let i = 0; i < 5; i++) {
+      await sendText(`live ${i}`);
+      await sleep(50);
+    }
+    const got = await until('five live messages', 5000, async () => {
+      const data = await page.evaluate(() => window.T.data.map((d) => d.data));
+      return { ok: data.length >= 6, data };
+    });
+    assert.deepEqual(got.data.slice(1, 6), ['live 0', 'live 1', 'live 2', 'live 3', 'live 4']);
+    await page.close();
+  } finally {
+    socket.close();
+  }
 });
