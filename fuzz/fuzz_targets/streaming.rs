@@ -59,6 +59,7 @@ fuzz_target!(|data: &[u8]| {
             clock_rate: 48_000,
             codec: None,
             data: None,
+            rid: None,
         },
         SourceStream {
             mid: Mid::from("v"),
@@ -70,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
             clock_rate: 90_000,
             codec: Some(VideoCodec::Vp8),
             data: None,
+            rid: None,
         },
     ];
     shard.handle_command(t0, MediaCommand::AddSource(Box::new(RtpSource::new(LegId(1 << 61), streams, t0))));

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use str0m::media::{Mid, Pt};
+use str0m::media::{Mid, Pt, Rid};
 use str0m::rtp::ExtensionValues;
 
 use crate::bridge::SeqExtender;
@@ -41,6 +41,9 @@ pub struct SourceStream {
     pub codec: Option<VideoCodec>,
     /// A data stream: each datagram is a data-channel message for the viewers (not RTP).
     pub data: Option<DataMode>,
+    /// The simulcast layer this stream is, of a video sent on several ports (each layer
+    /// is a stream of its own, routed to the same viewer stream, which picks one).
+    pub rid: Option<Rid>,
 }
 
 /// How a data stream's datagrams reach viewers.
@@ -364,6 +367,14 @@ impl RtpSource {
             })
     }
 
+    /// The simulcast layer stream `mid` is, if it is one.
+    pub(crate) fn rid_of(&self, mid: Mid) -> Option<Rid> {
+        self.streams
+            .iter()
+            .find(|s| s.config.mid == mid)
+            .and_then(|s| s.config.rid)
+    }
+
     pub(crate) fn clock_of(&self, mid: Mid) -> u32 {
         self.streams
             .iter()
@@ -434,6 +445,7 @@ mod tests {
             clock_rate: 8000,
             codec: None,
             data: None,
+            rid: None,
         };
         let t0 = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], t0);
@@ -465,6 +477,7 @@ mod tests {
                 clock_rate: 48_000,
                 codec: None,
                 data: None,
+                rid: None,
             },
             SourceStream {
                 mid: Mid::from("v"),
@@ -476,6 +489,7 @@ mod tests {
                 clock_rate: 90_000,
                 codec: Some(VideoCodec::Vp8),
                 data: None,
+                rid: None,
             },
         ];
         (RtpSource::new(LegId(1), streams, Instant::now()), a, v)
@@ -541,6 +555,7 @@ mod tests {
             clock_rate: 48_000,
             codec: None,
             data: None,
+            rid: None,
         };
         let now = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], now);

@@ -311,6 +311,10 @@ pub struct SourceSpec {
     pub srtp: Option<cardea_media::rtp_leg::SrtpKey>,
     /// A data stream: each datagram is a data-channel message for the viewers.
     pub data: Option<cardea_media::DataMode>,
+    /// The simulcast layer (`0` lowest) of a video sent on several ports: each layer is a
+    /// stream of its own; a viewer's stream fed by all of them picks one
+    /// ([`Command::SelectLayer`] with these rids).
+    pub rid: Option<String>,
 }
 
 /// An RTSP presentation to pull (Streaming `type: rtsp`).

@@ -1404,6 +1404,120 @@ async fn multicast_source() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_simulcast_source_viewer_picks_a_substream() {
+    timeout(Duration::from_secs(30), simulcast_source())
+        .await
+        .expect("the simulcast source test ran over 30 s");
+}
+
+/// A simulcast video mountpoint (`simulcast`, `port2`, `port3`) fed with three VP8 layers
+/// (tags L, M, H, a key frame every half second on each): a viewer gets only the highest
+/// layer at first, as in Janus; `configure` with `substream: 0` moves it to the lowest at a
+/// key frame, with the `substream` event, and nothing of the others after.
+async fn simulcast_source() {
+    let (cardea, mut admin) = start_cardea().await;
+    let created = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtp", "id": 95, "media": [
+            {"type": "audio", "mid": "a", "port": 0, "pt": SOURCE_AUDIO_PT, "codec": "opus"},
+            {"type": "video", "mid": "v", "port": 0, "pt": SOURCE_VIDEO_PT, "codec": "vp8",
+             "simulcast": true, "port2": 0, "port3": 0}]}),
+    )
+    .await;
+    assert_eq!(created["streaming"], "created", "{created}");
+    let ports = &created["stream"]["ports"];
+    let addr = |v: &Value| -> SocketAddr {
+        format!("127.0.0.1:{}", v.as_u64().expect("a port"))
+            .parse()
+            .unwrap()
+    };
+    let audio = addr(&ports[0]["port"]);
+    let layers = [
+        addr(&ports[1]["port"]),
+        addr(&ports[1]["port2"]),
+        addr(&ports[1]["port3"]),
+    ];
+    let info = any_reply(&mut admin, json!({"request": "info", "id": 95})).await;
+    assert_eq!(info["info"]["media"][1]["simulcast"], true, "{info}");
+    // Only the first layer's source sends audio; the others send theirs nowhere.
+    let sink = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let nowhere = sink.local_addr().unwrap();
+    let mut sources = Vec::new();
+    for (i, (tag, video)) in [(b'L', layers[0]), (b'M', layers[1]), (b'H', layers[2])]
+        .into_iter()
+        .enumerate()
+    {
+        let mp = Mountpoint {
+            id: 95,
+            audio: if i == 0 { audio } else { nowhere },
+            video,
+        };
+        sources.push(Source::start(tag, &mp, Duration::from_millis(500)).await);
+    }
+    let mut viewer = Viewer::watch(&cardea, 95, "the simulcast viewer").await;
+    let tag_of = |g: &common::peer::Got| g.payload[g.payload.len() - TRAILER];
+    assert!(
+        wait_until(Duration::from_secs(4), || viewer
+            .peer
+            .count(RtpCodecKind::Video)
+            >= 60)
+        .await,
+        "the viewer got {} VP8 packets",
+        viewer.peer.count(RtpCodecKind::Video)
+    );
+    let tags: BTreeSet<u8> = viewer
+        .peer
+        .received(RtpCodecKind::Video)
+        .iter()
+        .map(tag_of)
+        .collect();
+    assert_eq!(
+        tags,
+        BTreeSet::from([b'H']),
+        "only the highest layer at first"
+    );
+    let configured = viewer
+        .handle
+        .request(json!({"request": "configure", "substream": 0}), None)
+        .await;
+    assert_eq!(configured["result"]["event"], "configured", "{configured}");
+    let switched = viewer
+        .handle
+        .events
+        .wait_for("the substream event", Duration::from_secs(3), |e| {
+            e["plugindata"]["data"]["result"]["substream"] == 0
+        })
+        .await;
+    assert_eq!(
+        switched["plugindata"]["data"]["result"]["mid"], "v",
+        "{switched}"
+    );
+    let from = viewer.peer.count(RtpCodecKind::Video);
+    sleep(Duration::from_secs(1)).await;
+    let after = viewer.peer.received(RtpCodecKind::Video);
+    let later: Vec<&common::peer::Got> = after[from..].iter().collect();
+    assert!(
+        later.len() >= 20,
+        "{} VP8 packets after the switch",
+        later.len()
+    );
+    assert!(
+        later.iter().all(|g| tag_of(g) == b'L'),
+        "only the lowest layer after the switch: {:?}",
+        later.iter().map(|g| tag_of(g) as char).collect::<String>()
+    );
+    let bad = viewer
+        .handle
+        .request(json!({"request": "configure", "substream": 7}), None)
+        .await;
+    assert_eq!(bad["error_code"], 454, "{bad}");
+    for s in sources {
+        s.stop().await;
+    }
+    assert_alive(cardea);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_a_silent_source_gives_viewers_media_events() {
     timeout(Duration::from_secs(20), silent_source())
         .await

@@ -64,6 +64,7 @@ impl Core {
                 clock_rate: spec.clock_rate,
                 codec: (video && spec.data.is_none()).then(|| VideoCodec::from_name(&spec.codec)),
                 data: spec.data,
+                rid: spec.rid.as_deref().map(cardea_media::Rid::from),
             });
         }
         let locals: Vec<SocketAddr> = configs.iter().filter_map(|c| c.local).collect();

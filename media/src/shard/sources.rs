@@ -85,7 +85,11 @@ impl Shard {
 
     /// One packet of stream `mid` of source `id` to every viewer's leg (polled after).
     fn forward_from_source(&mut self, id: LegId, mid: Mid, kept: &Kept) {
-        let Some(clock) = self.sources.get(&id).map(|s| s.clock_of(mid)) else {
+        let Some((clock, rid)) = self
+            .sources
+            .get(&id)
+            .map(|s| (s.clock_of(mid), s.rid_of(mid)))
+        else {
             return;
         };
         let fwd = kept.forward(clock);
@@ -97,7 +101,7 @@ impl Shard {
             // str0m is a dependency that may panic: only that viewer's leg fails. A
             // viewer waiting for a key frame gets the next one (a plain RTP source
             // cannot be asked for one).
-            match catch_unwind(AssertUnwindSafe(|| target.write_rtp(edge.mid, None, &fwd))) {
+            match catch_unwind(AssertUnwindSafe(|| target.write_rtp(edge.mid, rid, &fwd))) {
                 Ok(_) => self.pending.push(edge.leg),
                 Err(_) => failed.push(edge.leg),
             }
@@ -153,8 +157,9 @@ impl Shard {
         }
         let mut replayed = false;
         let mut failed = false;
+        let rid = source.rid_of(mid);
         for fwd in source.keyframe(mid) {
-            if catch_unwind(AssertUnwindSafe(|| target.write_rtp(to.mid, None, &fwd))).is_err() {
+            if catch_unwind(AssertUnwindSafe(|| target.write_rtp(to.mid, rid, &fwd))).is_err() {
                 failed = true;
                 break;
             }

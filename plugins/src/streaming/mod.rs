@@ -78,6 +78,9 @@ struct Watched {
     kind: crate::MediaKind,
     /// A data stream (its mid is the data channel's m-line's).
     data: bool,
+    /// The source stream's simulcast layers (empty: not simulcast), and the one wanted.
+    layers: Vec<String>,
+    substream: usize,
     codec: String,
     /// The m-line's mid in the viewer's PeerConnection, once offered.
     mid: Option<String>,
@@ -218,7 +221,11 @@ impl Streaming {
 
     fn release(&self, mp: &Mountpoint) {
         if let Some(ports) = &self.ports {
-            for local in mp.streams.iter().filter_map(|s| s.local) {
+            let locals = mp
+                .streams
+                .iter()
+                .flat_map(|s| std::iter::once(s.local).chain(s.layer_locals));
+            for local in locals.flatten() {
                 ports.0.release(local);
             }
         }
@@ -274,6 +281,23 @@ impl Streaming {
                             "Can't create mountpoint: port {} of stream '{}': {e}",
                             s.port, s.mid
                         )));
+                    }
+                }
+                // The other simulcast layers' ports.
+                let Some(asked) = mp.streams[i].simulcast else {
+                    continue;
+                };
+                for (layer, port) in asked.into_iter().enumerate() {
+                    match ports.0.bind(port) {
+                        Ok(local) => mp.streams[i].layer_locals[layer] = Some(local),
+                        Err(e) => {
+                            self.release(&mp);
+                            return Err(StError::CantCreate(format!(
+                                "Can't create mountpoint: port {port} of stream '{}' (simulcast layer {}): {e}",
+                                mp.streams[i].mid,
+                                layer + 1
+                            )));
+                        }
                     }
                 }
             }
@@ -367,13 +391,22 @@ impl Streaming {
             .iter()
             // An RTSP track Cardea cannot relay has no codec.
             .filter(|s| !s.codec.is_empty())
-            .filter_map(|s| {
+            // Each simulcast layer is a stream of the source.
+            .flat_map(|s| {
+                let locals = std::iter::once(s.local).chain(s.layer_locals);
+                s.layer_mids()
+                    .into_iter()
+                    .zip(locals)
+                    .enumerate()
+                    .map(move |(layer, (mid, local))| (s, layer, mid, local))
+            })
+            .filter_map(|(s, layer, mid, local)| {
                 let input = match mp.filename() {
                     Some(file) => SourceInput::File(file.to_owned()),
-                    None => SourceInput::Udp(s.local?),
+                    None => SourceInput::Udp(local?),
                 };
                 Some(SourceSpec {
-                    mid: s.mid.clone(),
+                    mid,
                     kind: s.kind,
                     input,
                     pt: s.data.is_none().then_some(s.pt),
@@ -381,6 +414,7 @@ impl Streaming {
                     codec: s.codec.clone(),
                     srtp: mp.srtp.clone(),
                     data: s.data,
+                    rid: s.simulcast.map(|_| layer.to_string()),
                 })
             })
             .collect();
@@ -547,13 +581,30 @@ impl Streaming {
                     codec: video.then(|| w.codec.clone()),
                 });
             }
-            ctx.push(Command::RouteSource {
-                source,
-                mid: w.source_mid.clone(),
-                to: handle,
-                to_mid: mid.clone(),
-                enabled: send,
-            });
+            if send && !w.layers.is_empty() {
+                ctx.push(Command::SelectLayer {
+                    handle,
+                    mid: mid.clone(),
+                    rids: (0..w.layers.len()).map(|l| l.to_string()).collect(),
+                    codec: w.codec.clone(),
+                    substream: w.substream,
+                });
+            }
+            let single = [w.source_mid.clone()];
+            let layers = if w.layers.is_empty() {
+                &single[..]
+            } else {
+                &w.layers[..]
+            };
+            for layer in layers {
+                ctx.push(Command::RouteSource {
+                    source,
+                    mid: layer.clone(),
+                    to: handle,
+                    to_mid: mid.clone(),
+                    enabled: send,
+                });
+            }
         }
     }
 
@@ -613,6 +664,12 @@ impl Streaming {
                 source_mid: s.mid.clone(),
                 kind: s.kind,
                 data: s.data.is_some(),
+                layers: if s.simulcast.is_some() {
+                    s.layer_mids()
+                } else {
+                    Vec::new()
+                },
+                substream: 2,
                 codec: s.codec.clone(),
                 mid: None,
                 send: true,
@@ -693,14 +750,22 @@ impl Streaming {
         f: &Fields<'_>,
     ) -> Result<Value, StError> {
         let viewer = self.watching(handle, "Can't configure: not on a mountpoint")?;
-        let mut changes: Vec<(Option<String>, Option<bool>)> = Vec::new();
+        let mut changes: Vec<(Option<String>, Option<bool>, Option<u64>)> = Vec::new();
         match f.objects("streams")? {
             Some(list) => {
                 for s in &list {
-                    changes.push((s.str("mid")?.map(str::to_owned), s.bool("send")?));
+                    changes.push((
+                        s.str("mid")?.map(str::to_owned),
+                        s.bool("send")?,
+                        s.u64("substream")?,
+                    ));
                 }
             }
-            None => changes.push((f.str("mid")?.map(str::to_owned), f.bool("send")?)),
+            None => changes.push((
+                f.str("mid")?.map(str::to_owned),
+                f.bool("send")?,
+                f.u64("substream")?,
+            )),
         }
         // The deprecated audio/video switches.
         for (name, kind) in [
@@ -722,14 +787,24 @@ impl Streaming {
                 }
             }
         }
-        for (mid, send) in changes {
-            let Some(send) = send else { continue };
+        for (mid, send, substream) in changes {
+            if substream.is_some_and(|l| l > 2) {
+                return Err(StError::InvalidElement(
+                    "substream should be 0, 1 or 2".into(),
+                ));
+            }
             for w in viewer.streams.iter_mut() {
                 let hit = mid
                     .as_deref()
                     .is_none_or(|m| w.mid.as_deref() == Some(m) || w.source_mid == m);
-                if hit {
+                if !hit {
+                    continue;
+                }
+                if let Some(send) = send {
                     w.send = send;
+                }
+                if let (Some(l), false) = (substream, w.layers.is_empty()) {
+                    w.substream = l as usize;
                 }
             }
         }
@@ -764,7 +839,18 @@ impl Streaming {
             )));
         }
         check_secret(f, "pin", target.pin.as_deref())?;
-        let new_mids: Vec<String> = target.streams.iter().map(|s| s.mid.clone()).collect();
+        let new_mids: Vec<(String, Vec<String>)> = target
+            .streams
+            .iter()
+            .map(|s| {
+                let layers = if s.simulcast.is_some() {
+                    s.layer_mids()
+                } else {
+                    Vec::new()
+                };
+                (s.mid.clone(), layers)
+            })
+            .collect();
         let old_mids: Vec<String> = old.streams.iter().map(|s| s.mid.clone()).collect();
         self.route_viewer(ctx, handle, false);
         if let Some(mp) = self.mountpoints.get_mut(&current) {
@@ -777,7 +863,7 @@ impl Streaming {
             viewer.mountpoint = Some(target_id);
             for w in &mut viewer.streams {
                 if let Some(i) = old_mids.iter().position(|m| *m == w.source_mid) {
-                    w.source_mid = new_mids[i].clone();
+                    (w.source_mid, w.layers) = new_mids[i].clone();
                 }
             }
         }
@@ -937,6 +1023,28 @@ impl Plugin for Streaming {
         for w in viewer.streams.iter_mut().filter(|w| w.data) {
             w.mid = data_mid.clone();
         }
+    }
+
+    fn layer_switched(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str, rid: &str) {
+        let Some(viewer) = self.viewers.get(&handle) else {
+            return;
+        };
+        let Some(w) = viewer
+            .streams
+            .iter()
+            .find(|w| w.mid.as_deref() == Some(mid))
+        else {
+            return;
+        };
+        let Ok(substream) = rid.parse::<u64>() else {
+            return;
+        };
+        push(
+            ctx,
+            handle,
+            None,
+            json!({ "streaming": "event", "result": { "mid": w.source_mid, "substream": substream } }),
+        );
     }
 
     fn setup_media(&mut self, ctx: &mut Ctx, handle: HandleId) {

@@ -25,6 +25,10 @@ pub struct Stream {
     /// A data stream (`type: data`): datagrams become data-channel messages. Its `kind`
     /// is unused and its `codec` is `data`.
     pub data: Option<DataMode>,
+    /// A simulcast video: the ports asked for layers 1 and 2 (`port2`, `port3`; layer 0
+    /// is `port`), and where they are bound.
+    pub simulcast: Option<[u16; 2]>,
+    pub layer_locals: [Option<SocketAddr>; 2],
     /// The multicast group to join (`mcast`), on interface `iface`.
     pub mcast: Option<std::net::Ipv4Addr>,
     pub iface: Option<String>,
@@ -46,6 +50,19 @@ impl Stream {
             "data"
         } else {
             self.kind.as_str()
+        }
+    }
+
+    /// The source's stream names of this stream's simulcast layers, lowest first (just
+    /// the mid when it is not simulcast).
+    pub fn layer_mids(&self) -> Vec<String> {
+        match self.simulcast {
+            Some(_) => vec![
+                self.mid.clone(),
+                format!("{}/1", self.mid),
+                format!("{}/2", self.mid),
+            ],
+            None => vec![self.mid.clone()],
         }
     }
 
@@ -236,6 +253,8 @@ fn stream(
         msid: None,
         port,
         data: None,
+        simulcast: None,
+        layer_locals: [None, None],
         mcast: None,
         iface: None,
         pt,
@@ -276,6 +295,31 @@ fn multicast_of(
         )));
     }
     st.mcast = Some(group);
+    Ok(())
+}
+
+/// Janus's `simulcast` for a video stream: layers 1 and 2 come on `port2` and `port3`.
+fn simulcast_of(
+    f: &Fields<'_>,
+    st: &mut Stream,
+    flag: &'static str,
+    port2: &'static str,
+    port3: &'static str,
+) -> Result<(), StError> {
+    if f.bool(flag)? != Some(true) {
+        return Ok(());
+    }
+    if st.kind != MediaKind::Video {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, simulcast is for video".into(),
+        ));
+    }
+    if st.mcast.is_some() {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, simulcast from a multicast group is not supported".into(),
+        ));
+    }
+    st.simulcast = Some([port_of(f, port2)?, port_of(f, port3)?]);
     Ok(())
 }
 
@@ -349,6 +393,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             let codec = codec_of(m, kind, "codec", "rtpmap")?;
             let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
             multicast_of(m, &mut st, "mcast", "iface")?;
+            simulcast_of(m, &mut st, "simulcast", "port2", "port3")?;
             if let Some(label) = m.str("label")? {
                 st.label = label.to_owned();
             }
@@ -385,6 +430,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             f.str("videofmtp")?,
         );
         multicast_of(f, &mut st, "videomcast", "videoiface")?;
+        simulcast_of(f, &mut st, "videosimulcast", "videoport2", "videoport3")?;
         streams.push(st);
     }
     if f.bool("data")? == Some(true) {
@@ -634,6 +680,14 @@ impl Mountpoint {
                 }
                 if admin && self.feed == Feed::Rtp {
                     m["port"] = s.local.map_or(s.port, |a| a.port()).into();
+                    if let Some(asked) = s.simulcast {
+                        for (i, name) in ["port2", "port3"].into_iter().enumerate() {
+                            m[name] = s.layer_locals[i].map_or(asked[i], |a| a.port()).into();
+                        }
+                    }
+                }
+                if s.simulcast.is_some() {
+                    m["simulcast"] = true.into();
                 }
                 if let Some(age) = s.age_ms(now) {
                     m["age_ms"] = age.into();
@@ -666,6 +720,11 @@ impl Mountpoint {
                 .iter()
                 .map(|s| {
                     let mut p = json!({ "type": s.type_str(), "mid": s.mid, "port": port(s) });
+                    if let Some(asked) = s.simulcast {
+                        for (i, name) in ["port2", "port3"].into_iter().enumerate() {
+                            p[name] = s.layer_locals[i].map_or(asked[i], |a| a.port()).into();
+                        }
+                    }
                     if let Some(local) = s.local {
                         p["host"] = local.ip().to_string().into();
                     }

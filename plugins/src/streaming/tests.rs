@@ -691,3 +691,83 @@ fn a_data_stream_is_offered_as_a_data_channel_after_the_media() {
     );
     assert_eq!(r["error_code"], 456, "{r}");
 }
+
+#[test]
+fn a_simulcast_video_is_three_source_streams_and_a_layer_choice() {
+    let (mut p, ports) = plugin_with(json!({ "mountpoints": [] }), vec![]);
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "id": 60, "video": true, "videoport": 0,
+                "videopt": 100, "videocodec": "vp8", "videosimulcast": true,
+                "videoport2": 0, "videoport3": 0 }),
+    );
+    assert_eq!(r["streaming"], "created", "{r}");
+    assert_eq!(ports.bound.lock().unwrap().len(), 3);
+    let specs = ctx
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenSource { streams, .. } => Some(streams.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let layers: Vec<(String, Option<String>)> = specs
+        .iter()
+        .map(|s| (s.mid.clone(), s.rid.clone()))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            ("v".to_owned(), Some("0".to_owned())),
+            ("v/1".to_owned(), Some("1".to_owned())),
+            ("v/2".to_owned(), Some("2".to_owned()))
+        ]
+    );
+    let mut ctx = Ctx::default();
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 60 }),
+        None,
+    );
+    p.offered(9, &["0".into()], &mut json!({}));
+    let mut ctx = Ctx::default();
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "start" }),
+        Some(answer()),
+    );
+    let select = ctx.commands.iter().find_map(|c| match c {
+        Command::SelectLayer {
+            rids, substream, ..
+        } => Some((rids.clone(), *substream)),
+        _ => None,
+    });
+    assert_eq!(select, Some((vec!["0".into(), "1".into(), "2".into()], 2)));
+    let routes = ctx
+        .commands
+        .iter()
+        .filter(|c| matches!(c, Command::RouteSource { enabled: true, .. }))
+        .count();
+    assert_eq!(routes, 3, "every layer is routed to the viewer's stream");
+    // Simulcast is for video.
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "audio", "mid": "a",
+                "port": 0, "pt": 0, "codec": "pcmu", "simulcast": true, "port2": 0, "port3": 0 }] }),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "video", "mid": "v",
+                "port": 0, "pt": 96, "codec": "vp8", "simulcast": true }] }),
+    );
+    assert_eq!(r["error"], "Missing element (port2)", "{r}");
+}
