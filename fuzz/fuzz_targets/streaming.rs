@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
             codec: None,
             data: None,
             rid: None,
+            rtcp: None,
         },
         SourceStream {
             mid: Mid::from("v"),
@@ -72,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
             codec: Some(VideoCodec::Vp8),
             data: None,
             rid: None,
+            rtcp: None,
         },
     ];
     shard.handle_command(t0, MediaCommand::AddSource(Box::new(RtpSource::new(LegId(1 << 61), streams, t0))));

@@ -48,6 +48,8 @@ pub struct Shard {
     sources: HashMap<LegId, RtpSource>,
     /// RTP legs with queued datagrams, each once.
     rtp_dirty: Vec<LegId>,
+    /// RTCP from sources' ports to their senders (key-frame requests): from, to, packet.
+    source_rtcp: Vec<(SocketAddr, SocketAddr, [u8; 12])>,
     bridges: Bridges,
     /// Plain RTP copies of streams, by the (leg, mid) they copy.
     forwarders: HashMap<(LegId, Mid), Vec<Forwarder>>,
@@ -89,6 +91,7 @@ impl Shard {
             by_local: HashMap::new(),
             sources: HashMap::new(),
             rtp_dirty: Vec::new(),
+            source_rtcp: Vec::new(),
             bridges: Bridges::default(),
             forwarders: HashMap::new(),
             mixers: HashMap::new(),
@@ -204,6 +207,7 @@ impl Shard {
                 self.router.connect(f, t);
                 if self.sources.contains_key(&from) {
                     self.replay_keyframe(now, from, from_mid, t);
+                    self.source_keyframe_request(from, from_mid, now);
                     return;
                 }
                 if let Some(l) = self.legs.get_mut(&from) {
@@ -472,7 +476,7 @@ impl Shard {
                 return;
             }
             Some(&Local::Source(id)) => {
-                self.source_datagram(now, id, destination, datagram);
+                self.source_datagram(now, id, source, destination, datagram);
                 return;
             }
             None => {}
@@ -647,6 +651,11 @@ impl Shard {
             }
             for (mid, kind) in routed.keyframe_requests.drain(..) {
                 for edge in self.router.sources(id, mid) {
+                    if let Some(source) = self.sources.get_mut(&edge.leg) {
+                        self.source_rtcp
+                            .extend(source.keyframe_request(edge.mid, now));
+                        continue;
+                    }
                     if let Some(source) = self.legs.get_mut(&edge.leg) {
                         source.relay_keyframe_request(edge.mid, kind, now);
                         if !pending.contains(&edge.leg) {

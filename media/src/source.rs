@@ -44,6 +44,9 @@ pub struct SourceStream {
     /// The simulcast layer this stream is, of a video sent on several ports (each layer
     /// is a stream of its own, routed to the same viewer stream, which picks one).
     pub rid: Option<Rid>,
+    /// The local address of the stream's RTCP port (Janus's `rtcpport`): whoever sends
+    /// RTCP there is sent key-frame requests (PLI) back.
+    pub rtcp: Option<SocketAddr>,
 }
 
 /// How a data stream's datagrams reach viewers.
@@ -115,6 +118,10 @@ struct StreamIn {
     keyframe: Vec<Kept>,
     /// A data stream's last message, when it is kept.
     last_data: Vec<u8>,
+    /// Where the sender's RTCP comes from (key-frame requests go there), and when the
+    /// last request went.
+    rtcp_peer: Option<SocketAddr>,
+    last_pli: Option<Instant>,
     collecting: bool,
     playout: Option<Playout>,
     srtp: Option<SrtpSession>,
@@ -177,6 +184,8 @@ impl RtpSource {
                     dropped: 0,
                     keyframe: Vec::new(),
                     last_data: Vec::new(),
+                    rtcp_peer: None,
+                    last_pli: None,
                     collecting: false,
                 })
                 .collect(),
@@ -189,7 +198,46 @@ impl RtpSource {
     }
 
     pub fn local_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.streams.iter().filter_map(|s| s.config.local)
+        self.streams
+            .iter()
+            .flat_map(|s| [s.config.local, s.config.rtcp])
+            .flatten()
+    }
+
+    /// A datagram on a stream's RTCP port: its sender is where key-frame requests go.
+    /// False if `local` is no RTCP port.
+    pub(crate) fn rtcp_datagram(&mut self, local: SocketAddr, from: SocketAddr) -> bool {
+        let Some(stream) = self
+            .streams
+            .iter_mut()
+            .find(|s| s.config.rtcp == Some(local))
+        else {
+            return false;
+        };
+        stream.rtcp_peer = Some(from);
+        true
+    }
+
+    /// A PLI for video stream `mid`'s sender, if it has an RTCP port a sender talked to
+    /// and none went in the last second: (from, to, packet).
+    pub(crate) fn keyframe_request(
+        &mut self,
+        mid: Mid,
+        now: Instant,
+    ) -> Option<(SocketAddr, SocketAddr, [u8; 12])> {
+        let stream = self
+            .streams
+            .iter_mut()
+            .find(|s| s.config.mid == mid && s.config.codec.is_some())?;
+        let (local, peer, ssrc) = (stream.config.rtcp?, stream.rtcp_peer?, stream.ssrc?);
+        if stream
+            .last_pli
+            .is_some_and(|t| now.saturating_duration_since(t) < PLI_EVERY)
+        {
+            return None;
+        }
+        stream.last_pli = Some(now);
+        Some((local, peer, pli(ssrc)))
     }
 
     /// A datagram on local address `local`: the stream's mid and the packet to forward, or
@@ -418,6 +466,20 @@ impl RtpSource {
     }
 }
 
+/// At most one key-frame request a second to a source's sender.
+const PLI_EVERY: Duration = Duration::from_secs(1);
+
+/// An RTCP PLI (RFC 4585) for `media_ssrc`, from a fixed sender SSRC.
+fn pli(media_ssrc: u32) -> [u8; 12] {
+    let mut p = [0u8; 12];
+    p[0] = 0x81; // V=2, FMT=1 (PLI)
+    p[1] = 206; // payload-specific feedback
+    p[3] = 2; // length: 3 words - 1
+    p[4..8].copy_from_slice(&0x4361_7264u32.to_be_bytes());
+    p[8..12].copy_from_slice(&media_ssrc.to_be_bytes());
+    p
+}
+
 fn report(stream: &StreamIn) -> SourceReport {
     SourceReport {
         mid: stream.config.mid.to_string(),
@@ -446,6 +508,7 @@ mod tests {
             codec: None,
             data: None,
             rid: None,
+            rtcp: None,
         };
         let t0 = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], t0);
@@ -478,6 +541,7 @@ mod tests {
                 codec: None,
                 data: None,
                 rid: None,
+                rtcp: None,
             },
             SourceStream {
                 mid: Mid::from("v"),
@@ -490,6 +554,7 @@ mod tests {
                 codec: Some(VideoCodec::Vp8),
                 data: None,
                 rid: None,
+                rtcp: None,
             },
         ];
         (RtpSource::new(LegId(1), streams, Instant::now()), a, v)
@@ -556,6 +621,7 @@ mod tests {
             codec: None,
             data: None,
             rid: None,
+            rtcp: None,
         };
         let now = Instant::now();
         let mut s = RtpSource::new(LegId(1), vec![stream], now);
@@ -572,6 +638,31 @@ mod tests {
         let last = protected.len() - 1;
         protected[last] ^= 1;
         assert!(s.handle_datagram(now, local, &protected).is_none());
+    }
+
+    #[test]
+    fn the_sender_that_sent_rtcp_is_asked_for_key_frames_once_a_second() {
+        let (mut src, _audio, video) = source();
+        let rtcp: SocketAddr = "127.0.0.1:5005".parse().unwrap();
+        src.streams[1].config.rtcp = Some(rtcp);
+        let t0 = Instant::now();
+        let v = src.streams[1].config.mid;
+        assert!(src.keyframe_request(v, t0).is_none(), "no sender known yet");
+        let sender: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+        assert!(src.rtcp_datagram(rtcp, sender));
+        assert!(!src.rtcp_datagram(video, sender), "not an RTCP port");
+        assert!(src.keyframe_request(v, t0).is_none(), "no SSRC seen yet");
+        src.handle_datagram(t0, video, &rtp(100, 1, 0, &[0x10, 0, 0x9d, 1, 0x2a]))
+            .unwrap();
+        let (from, to, pli) = src.keyframe_request(v, t0).unwrap();
+        assert_eq!((from, to), (rtcp, sender));
+        assert_eq!(&pli[..4], &[0x81, 206, 0, 2]);
+        assert!(src
+            .keyframe_request(v, t0 + Duration::from_millis(500))
+            .is_none());
+        assert!(src
+            .keyframe_request(v, t0 + Duration::from_secs(1))
+            .is_some());
     }
 
     #[test]

@@ -315,6 +315,9 @@ pub struct SourceSpec {
     /// stream of its own; a viewer's stream fed by all of them picks one
     /// ([`Command::SelectLayer`] with these rids).
     pub rid: Option<String>,
+    /// The stream's RTCP port, reserved with [`SourceIo::bind`]: the sender's RTCP comes
+    /// there and key-frame requests go back.
+    pub rtcp: Option<SocketAddr>,
 }
 
 /// An RTSP presentation to pull (Streaming `type: rtsp`).

@@ -1518,6 +1518,62 @@ async fn simulcast_source() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_rtcp_port_asks_the_sender_for_key_frames() {
+    timeout(Duration::from_secs(25), rtcp_port())
+        .await
+        .expect("the RTCP port test ran over 25 s");
+}
+
+/// A video stream with `rtcpport`: once the sender has sent RTCP there, a new viewer makes
+/// Cardea send it a PLI (RFC 4585) from that port.
+async fn rtcp_port() {
+    let (cardea, mut admin) = start_cardea().await;
+    let created = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtp", "id": 97, "media": [
+            {"type": "audio", "mid": "a", "port": 0, "pt": SOURCE_AUDIO_PT, "codec": "opus"},
+            {"type": "video", "mid": "v", "port": 0, "pt": SOURCE_VIDEO_PT, "codec": "vp8",
+             "rtcpport": 0}]}),
+    )
+    .await;
+    assert_eq!(created["streaming"], "created", "{created}");
+    let port = |v: &Value| -> SocketAddr {
+        format!("127.0.0.1:{}", v.as_u64().expect("a port"))
+            .parse()
+            .unwrap()
+    };
+    let ports = &created["stream"]["ports"];
+    let rtcp_port = port(&ports[1]["rtcp_port"]);
+    let mp = Mountpoint {
+        id: 97,
+        audio: port(&ports[0]["port"]),
+        video: port(&ports[1]["port"]),
+    };
+    let source = Source::start(b'P', &mp, Duration::from_secs(30)).await;
+    // The sender's RTCP socket: a receiver report (empty) tells Cardea where it is.
+    let rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let report = [0x80u8, 201, 0, 1, 0, 0, 0, 7];
+    rtcp.send_to(&report, rtcp_port).await.unwrap();
+    sleep(Duration::from_millis(200)).await;
+    let _first = Viewer::watch(&cardea, 97, "the first viewer").await;
+    let mut buf = [0u8; 64];
+    let (n, from) = timeout(Duration::from_secs(3), rtcp.recv_from(&mut buf))
+        .await
+        .expect("a PLI within 3 s of the viewer's start")
+        .unwrap();
+    assert_eq!(from, rtcp_port, "sent from the RTCP port");
+    assert_eq!(n, 12, "a PLI is 12 bytes: {:02x?}", &buf[..n]);
+    assert_eq!(
+        (buf[0], buf[1]),
+        (0x81, 206),
+        "PSFB, FMT 1: {:02x?}",
+        &buf[..n]
+    );
+    source.stop().await;
+    assert_alive(cardea);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_a_silent_source_gives_viewers_media_events() {
     timeout(Duration::from_secs(20), silent_source())
         .await

@@ -37,6 +37,16 @@ impl Core {
         let mut configs = Vec::new();
         for spec in streams {
             let video = spec.kind == cardea_media::MediaKind::Video;
+            let rtcp = spec.rtcp.and_then(|local| match self.ports.take(local) {
+                Some(socket) => {
+                    sockets.push(socket);
+                    Some(local)
+                }
+                None => {
+                    tracing::warn!(source, %local, "source RTCP port not reserved: left out");
+                    None
+                }
+            });
             let (local, file) = match &spec.input {
                 SourceInput::Udp(local) => {
                     let Some(socket) = self.ports.take(*local) else {
@@ -65,9 +75,14 @@ impl Core {
                 codec: (video && spec.data.is_none()).then(|| VideoCodec::from_name(&spec.codec)),
                 data: spec.data,
                 rid: spec.rid.as_deref().map(cardea_media::Rid::from),
+                rtcp,
             });
         }
-        let locals: Vec<SocketAddr> = configs.iter().filter_map(|c| c.local).collect();
+        let locals: Vec<SocketAddr> = configs
+            .iter()
+            .flat_map(|c| [c.local, c.rtcp])
+            .flatten()
+            .collect();
         if let Some(s) = self.shards.get(shard) {
             s.add_sockets(sockets);
         }

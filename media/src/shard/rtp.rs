@@ -175,6 +175,9 @@ impl Shard {
     /// forgets them. `source` is the local address of the socket to send from (the leg's
     /// RTP or RTCP port). The bytes live in each leg's arena: nothing is allocated.
     pub fn drain_rtp_transmits(&mut self, mut send: impl FnMut(SocketAddr, SocketAddr, &[u8])) {
+        for (from, to, packet) in self.source_rtcp.drain(..) {
+            send(from, to, &packet);
+        }
         for id in self.rtp_dirty.drain(..) {
             let Some(slot) = self.rtp_legs.get_mut(&id) else {
                 continue;
@@ -189,6 +192,6 @@ impl Shard {
 
     /// Whether [`Self::drain_rtp_transmits`] has anything to send.
     pub fn has_rtp_transmits(&self) -> bool {
-        !self.rtp_dirty.is_empty()
+        !self.rtp_dirty.is_empty() || !self.source_rtcp.is_empty()
     }
 }

@@ -54,12 +54,16 @@ impl Shard {
         &mut self,
         now: Instant,
         id: LegId,
+        from: SocketAddr,
         local: SocketAddr,
         datagram: &[u8],
     ) {
         let Some(source) = self.sources.get_mut(&id) else {
             return;
         };
+        if source.rtcp_datagram(local, from) {
+            return;
+        }
         if let Some((mid, binary)) = source.data_datagram(now, local, datagram) {
             self.settle_source(id);
             self.send_data_from_source(id, mid, binary, datagram);
@@ -94,17 +98,24 @@ impl Shard {
         };
         let fwd = kept.forward(clock);
         let mut failed = Vec::new();
+        let mut keyframe = false;
         for edge in self.router.targets(id, mid) {
             let Some(target) = self.legs.get_mut(&edge.leg) else {
                 continue;
             };
             // str0m is a dependency that may panic: only that viewer's leg fails. A
-            // viewer waiting for a key frame gets the next one (a plain RTP source
-            // cannot be asked for one).
+            // viewer waiting for a key frame gets the next one; the sender is asked for
+            // it when it has an RTCP port.
             match catch_unwind(AssertUnwindSafe(|| target.write_rtp(edge.mid, rid, &fwd))) {
-                Ok(_) => self.pending.push(edge.leg),
+                Ok(need) => {
+                    keyframe |= need.is_some();
+                    self.pending.push(edge.leg);
+                }
                 Err(_) => failed.push(edge.leg),
             }
+        }
+        if keyframe {
+            self.source_keyframe_request(id, mid, fwd.at);
         }
         // A viewer fed by two streams of the source is polled once (no scan of the list
         // per viewer: with hundreds of viewers that would cost more than the sends).
@@ -171,6 +182,13 @@ impl Shard {
         }
         if replayed {
             self.drive(to.leg, now);
+        }
+    }
+
+    /// Asks the sender of source `id`'s stream `mid` for a key frame, if it can be asked.
+    pub(super) fn source_keyframe_request(&mut self, id: LegId, mid: Mid, now: Instant) {
+        if let Some(source) = self.sources.get_mut(&id) {
+            self.source_rtcp.extend(source.keyframe_request(mid, now));
         }
     }
 

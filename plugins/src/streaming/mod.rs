@@ -221,10 +221,11 @@ impl Streaming {
 
     fn release(&self, mp: &Mountpoint) {
         if let Some(ports) = &self.ports {
-            let locals = mp
-                .streams
-                .iter()
-                .flat_map(|s| std::iter::once(s.local).chain(s.layer_locals));
+            let locals = mp.streams.iter().flat_map(|s| {
+                std::iter::once(s.local)
+                    .chain(s.layer_locals)
+                    .chain([s.rtcp_local])
+            });
             for local in locals.flatten() {
                 ports.0.release(local);
             }
@@ -281,6 +282,18 @@ impl Streaming {
                             "Can't create mountpoint: port {} of stream '{}': {e}",
                             s.port, s.mid
                         )));
+                    }
+                }
+                if let Some(port) = mp.streams[i].rtcpport {
+                    match ports.0.bind(port) {
+                        Ok(local) => mp.streams[i].rtcp_local = Some(local),
+                        Err(e) => {
+                            self.release(&mp);
+                            return Err(StError::CantCreate(format!(
+                                "Can't create mountpoint: RTCP port {port} of stream '{}': {e}",
+                                mp.streams[i].mid
+                            )));
+                        }
                     }
                 }
                 // The other simulcast layers' ports.
@@ -415,6 +428,8 @@ impl Streaming {
                     srtp: mp.srtp.clone(),
                     data: s.data,
                     rid: s.simulcast.map(|_| layer.to_string()),
+                    // The first layer's sender is the one asked for key frames.
+                    rtcp: if layer == 0 { s.rtcp_local } else { None },
                 })
             })
             .collect();

@@ -29,6 +29,9 @@ pub struct Stream {
     /// is `port`), and where they are bound.
     pub simulcast: Option<[u16; 2]>,
     pub layer_locals: [Option<SocketAddr>; 2],
+    /// Janus's `rtcpport`: the port asked for the sender's RTCP (0: any), and where bound.
+    pub rtcpport: Option<u16>,
+    pub rtcp_local: Option<SocketAddr>,
     /// The multicast group to join (`mcast`), on interface `iface`.
     pub mcast: Option<std::net::Ipv4Addr>,
     pub iface: Option<String>,
@@ -255,6 +258,8 @@ fn stream(
         data: None,
         simulcast: None,
         layer_locals: [None, None],
+        rtcpport: None,
+        rtcp_local: None,
         mcast: None,
         iface: None,
         pt,
@@ -296,6 +301,13 @@ fn multicast_of(
     }
     st.mcast = Some(group);
     Ok(())
+}
+
+fn rtcpport_of(f: &Fields<'_>, name: &'static str) -> Result<Option<u16>, StError> {
+    match f.u64(name)? {
+        None => Ok(None),
+        Some(_) => port_of(f, name).map(Some),
+    }
 }
 
 /// Janus's `simulcast` for a video stream: layers 1 and 2 come on `port2` and `port3`.
@@ -394,6 +406,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
             multicast_of(m, &mut st, "mcast", "iface")?;
             simulcast_of(m, &mut st, "simulcast", "port2", "port3")?;
+            st.rtcpport = rtcpport_of(m, "rtcpport")?;
             if let Some(label) = m.str("label")? {
                 st.label = label.to_owned();
             }
@@ -418,6 +431,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             f.str("audiofmtp")?,
         );
         multicast_of(f, &mut st, "audiomcast", "audioiface")?;
+        st.rtcpport = rtcpport_of(f, "audiortcpport")?;
         streams.push(st);
     }
     if f.bool("video")? == Some(true) {
@@ -431,6 +445,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
         );
         multicast_of(f, &mut st, "videomcast", "videoiface")?;
         simulcast_of(f, &mut st, "videosimulcast", "videoport2", "videoport3")?;
+        st.rtcpport = rtcpport_of(f, "videortcpport")?;
         streams.push(st);
     }
     if f.bool("data")? == Some(true) {
@@ -689,6 +704,9 @@ impl Mountpoint {
                 if s.simulcast.is_some() {
                     m["simulcast"] = true.into();
                 }
+                if let (true, Some(asked)) = (admin, s.rtcpport) {
+                    m["rtcpport"] = s.rtcp_local.map_or(asked, |a| a.port()).into();
+                }
                 if let Some(age) = s.age_ms(now) {
                     m["age_ms"] = age.into();
                 }
@@ -724,6 +742,9 @@ impl Mountpoint {
                         for (i, name) in ["port2", "port3"].into_iter().enumerate() {
                             p[name] = s.layer_locals[i].map_or(asked[i], |a| a.port()).into();
                         }
+                    }
+                    if let Some(asked) = s.rtcpport {
+                        p["rtcp_port"] = s.rtcp_local.map_or(asked, |a| a.port()).into();
                     }
                     if let Some(local) = s.local {
                         p["host"] = local.ip().to_string().into();
