@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use crate::dispatch::push;
 use crate::fields::{same_secret, Fields, SecretCheck};
+use crate::permanent::{Keeper, Permanence};
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Ports, Reply,
     SourceInput, SourceReport, SourceSpec,
@@ -30,6 +31,8 @@ pub struct Settings {
     pub admin_key: Option<String>,
     /// Mountpoints as `create` bodies; `None`: Janus's sample mountpoint 1.
     pub mountpoints: Option<Vec<Value>>,
+    /// The state file of permanent mountpoints (read and written by the core).
+    pub permanent_file: Option<String>,
 }
 
 impl Settings {
@@ -60,9 +63,14 @@ impl Settings {
                 return Err(format!("mountpoints[{i}]: id {id} is used twice"));
             }
         }
+        let permanent_file = f
+            .str("permanent_file")
+            .map_err(|e| StError::from(e).to_string())?
+            .map(str::to_owned);
         Ok(Self {
             admin_key,
             mountpoints,
+            permanent_file,
         })
     }
 }
@@ -103,6 +111,8 @@ pub struct Streaming {
     next_source: u64,
     /// Commands from before any request (the configured mountpoints' sources).
     queued: Vec<Command>,
+    /// The mountpoints' `create` bodies and the state file of permanent ones.
+    permanent: Keeper,
 }
 
 impl Default for Streaming {
@@ -149,6 +159,16 @@ impl Streaming {
     /// with the first request or clock tick. A mountpoint whose ports are taken is left out,
     /// with a warning, as Janus does.
     pub fn new(settings: Option<&Value>, ports: Option<Ports>) -> Self {
+        Self::with_permanent(settings, ports, None)
+    }
+
+    /// As [`Streaming::new`], with the mountpoints of the state file of permanent ones too
+    /// (checked when the configuration loaded; `None`: `permanent` requests are refused).
+    pub fn with_permanent(
+        settings: Option<&Value>,
+        ports: Option<Ports>,
+        permanence: Option<&Permanence>,
+    ) -> Self {
         let settings = Settings::parse(settings).unwrap_or_else(|e| {
             tracing::warn!("plugins.streaming ignored: {e}");
             Settings::default()
@@ -161,20 +181,33 @@ impl Streaming {
             admin_key: settings.admin_key,
             next_source: 1,
             queued: Vec::new(),
+            permanent: Keeper::new("id", &[], None).0,
         };
-        let bodies = settings
+        let configured = settings
             .mountpoints
             .unwrap_or_else(|| vec![mountpoint::sample()]);
+        let (permanent, bodies) = Keeper::new("id", &configured, permanence);
+        plugin.permanent = permanent;
         let mut ctx = Ctx::default();
         for body in &bodies {
             let Ok(f) = Fields::new(body) else { continue };
             let id = f.u64("id").ok().flatten().unwrap_or(0);
-            if let Err(e) = plugin.create_mountpoint(&mut ctx, &f, Some(id)) {
-                tracing::warn!(mountpoint = id, "mountpoint not created: {e}");
+            match plugin.create_mountpoint(&mut ctx, &f, Some(id)) {
+                Ok(id) => {
+                    plugin.permanent.created(id, body, false);
+                }
+                Err(e) => tracing::warn!(mountpoint = id, "mountpoint not created: {e}"),
             }
         }
         plugin.queued = ctx.commands;
         plugin
+    }
+
+    /// Whether the request asks for a permanent change; refused without a state file, as
+    /// Janus refuses it without a configuration file.
+    fn wants_permanent(&self, f: &Fields<'_>, what: &str) -> Result<bool, StError> {
+        let asked = f.bool("permanent")?;
+        self.permanent.wants(asked, what).map_err(StError::Unknown)
     }
 
     fn flush(&mut self, ctx: &mut Ctx) {
@@ -361,11 +394,18 @@ impl Streaming {
                 if let Some(key) = &self.admin_key {
                     check_secret(f, "admin_key", Some(key))?;
                 }
+                let permanent = self.wants_permanent(f, "create permanent mountpoint")?;
                 let id = f.u64("id")?;
                 let id = self.create_mountpoint(ctx, f, id)?;
-                Ok(self.mountpoints[&id].created())
+                let saved = self
+                    .permanent
+                    .created(id, &Value::Object(f.0.clone()), permanent);
+                let mut created = self.mountpoints[&id].created();
+                created["permanent"] = saved.into();
+                Ok(created)
             }
             "edit" => {
+                let permanent = self.wants_permanent(f, "edit mountpoint permanently")?;
                 let mp = self.managed(f)?;
                 if let Some(d) = f.str("new_description")? {
                     mp.description = d.to_owned();
@@ -382,14 +422,19 @@ impl Streaming {
                 if let Some(p) = f.bool("new_is_private")? {
                     mp.is_private = p;
                 }
-                Ok(json!({ "streaming": "edited", "id": mp.id, "permanent": false }))
+                let (id, fields) = (mp.id, mp.edit_fields());
+                let saved = self.permanent.edited(id, fields, permanent);
+                Ok(json!({ "streaming": "edited", "id": id, "permanent": saved }))
             }
             "destroy" => {
+                let permanent = self.wants_permanent(f, "destroy mountpoint permanently")?;
                 let id = self.managed(f)?.id;
                 self.end_viewers(ctx, id, "stopped");
                 if let Some(mp) = self.mountpoints.remove(&id) {
                     ctx.push(Command::CloseSource { source: mp.source });
                 }
+                // Janus's answer does not say whether it was saved.
+                self.permanent.destroyed(id, permanent);
                 Ok(json!({ "streaming": "destroyed", "destroyed": id }))
             }
             "enable" | "disable" => {
