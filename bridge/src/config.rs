@@ -273,12 +273,13 @@ pub struct Plugins {
     /// Package names of plugins not to load, e.g. `[janus.plugin.echotest]`.
     pub disable: Vec<String>,
     pub videoroom: VideoRoomPlugin,
-    /// `admin_key` and `mountpoints` (each with the fields of a `create` request). Unset:
-    /// mountpoint 1, as in Janus's sample configuration.
-    pub streaming: Option<serde_json::Value>,
-    /// `admin_key`, `lock_rtp_forward`, `lock_play_file` and `rooms` (each with the fields
-    /// of a `create` request, `room` included). Unset: room 1234, as in Janus's sample
+    /// `admin_key`, `mountpoints` (each with the fields of a `create` request) and
+    /// `permanent_file` (as for the VideoRoom). Unset: mountpoint 1, as in Janus's sample
     /// configuration.
+    pub streaming: Option<serde_json::Value>,
+    /// `admin_key`, `lock_rtp_forward`, `lock_play_file`, `rooms` (each with the fields
+    /// of a `create` request, `room` included) and `permanent_file` (as for the
+    /// VideoRoom). Unset: room 1234, as in Janus's sample configuration.
     pub audiobridge: Option<serde_json::Value>,
 }
 
@@ -289,6 +290,10 @@ pub struct VideoRoomPlugin {
     /// (`room`, `description`, `secret`, `publishers`, `videocodec`...). Unset: room 1234,
     /// as in Janus's sample configuration.
     pub rooms: Option<Vec<serde_json::Value>>,
+    /// The state file of permanent rooms (`create`/`edit`/`destroy` with `permanent:
+    /// true`), relative to this file's folder. Unset: `videoroom.permanent.yaml` beside
+    /// this file (none without a configuration file: permanent requests are refused).
+    pub permanent_file: Option<String>,
 }
 
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -486,6 +491,8 @@ impl Config {
                 ConfigError::Invalid(format!("plugins.audiobridge.pin_prompt {path:?}: {e}"))
             })?;
         }
+        // The state files of permanent rooms and mountpoints must read too.
+        crate::permanent::load_all(self)?;
         self.validate_sip_tls()?;
         if self.sip.enabled {
             let base = self.source.as_deref().and_then(Path::parent);

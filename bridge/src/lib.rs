@@ -8,6 +8,7 @@ pub mod config;
 pub mod core;
 pub mod logging;
 pub mod net;
+pub mod permanent;
 pub mod server;
 pub mod sip;
 pub mod transport;

@@ -21,6 +21,8 @@ pub enum StartError {
     },
     #[error("DTLS certificate: {0}")]
     Certificate(String),
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
 }
 
 async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -76,8 +78,13 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let g = &config;
     let mut ready = serde_json::Map::new();
     // The SIP endpoint starts first: the SIP plugin needs its listener and link.
+    let [videoroom_permanent, audiobridge_permanent, streaming_permanent] =
+        crate::permanent::load_all(g)?;
     let mut env = cardea_plugins::PluginEnv {
         videoroom_rooms: g.plugins.videoroom.rooms.clone(),
+        videoroom_permanent,
+        audiobridge_permanent,
+        streaming_permanent,
         streaming: g.plugins.streaming.clone(),
         audiobridge: g.plugins.audiobridge.clone(),
         dial_out: if g.sip.enabled {

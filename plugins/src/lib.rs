@@ -11,6 +11,7 @@ pub(crate) mod codecs;
 mod dispatch;
 pub mod echotest;
 mod fields;
+pub mod permanent;
 pub mod streaming;
 pub mod videoroom;
 
@@ -23,6 +24,7 @@ pub use api::{
     SrtpKeys,
 };
 pub use cardea_media::MediaKind;
+pub use permanent::{Permanence, PermanentState, PermanentStore};
 
 /// What plugins learn of the process at start.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +44,11 @@ pub struct PluginEnv {
     pub ports: Option<Ports>,
     /// The URIs of the configured SIP trunks: where AudioBridge `dial` may call.
     pub dial_out: Vec<String>,
+    /// The state files of permanent objects (`None`: no configuration file, so `permanent`
+    /// requests are refused, as Janus refuses them without one).
+    pub videoroom_permanent: Option<Permanence>,
+    pub streaming_permanent: Option<Permanence>,
+    pub audiobridge_permanent: Option<Permanence>,
 }
 
 /// Every plugin this build offers, freshly constructed.
@@ -49,20 +56,23 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
     vec![
         Box::new(echotest::EchoTest::default()),
         Box::new(sip::SipPlugin::new(env.sip.clone())),
-        Box::new(
-            env.videoroom_rooms
-                .as_deref()
-                .and_then(|rooms| videoroom::VideoRoom::with_rooms(rooms).ok())
-                .unwrap_or_default(),
-        ),
-        Box::new(streaming::Streaming::new(
+        Box::new(videoroom::VideoRoom::configured(
+            env.videoroom_rooms.as_deref(),
+            env.videoroom_permanent.as_ref(),
+        )),
+        Box::new(streaming::Streaming::with_permanent(
             env.streaming.as_ref(),
             env.ports.clone(),
+            env.streaming_permanent.as_ref(),
         )),
         Box::new(
-            audiobridge::AudioBridge::new(env.audiobridge.as_ref(), env.ports.clone())
-                .with_sip(env.sip.clone())
-                .with_dial_out(&env.dial_out),
+            audiobridge::AudioBridge::with_permanent(
+                env.audiobridge.as_ref(),
+                env.ports.clone(),
+                env.audiobridge_permanent.as_ref(),
+            )
+            .with_sip(env.sip.clone())
+            .with_dial_out(&env.dial_out),
         ),
     ]
 }

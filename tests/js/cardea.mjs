@@ -14,20 +14,33 @@ export function cardeaBin() {
 }
 
 // `general` is merged into the general section; `extraYaml` is appended verbatim.
-export async function startCardea({ general = {}, extraYaml = '', args = [] } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'cardea-test-'));
-  const generalLines = Object.entries({ debug_level: 4, ...general })
-    .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n');
-  const yaml = `general:\n${generalLines}\n` +
-    `http:\n  bind: 127.0.0.1\n  port: 0\n` +
-    `websocket:\n  bind: 127.0.0.1\n  port: 0\n` +
-    `admin:\n  bind: 127.0.0.1\n  http_port: 0\n  ws_port: 0\n` +
-    `media:\n  bind: 127.0.0.1\n  port: 0\n` + extraYaml;
-  const config = join(dir, 'cardea.yaml');
-  writeFileSync(config, yaml);
+// `config`: start with this configuration file as it is (a restart of an earlier start:
+// its `config`). `noConfig`: start with no configuration file at all (built-in defaults,
+// free ports through environment overrides).
+export async function startCardea({ general = {}, extraYaml = '', args = [], config: reuse, noConfig = false } = {}) {
+  let config = reuse;
+  if (!config && !noConfig) {
+    const dir = mkdtempSync(join(tmpdir(), 'cardea-test-'));
+    const generalLines = Object.entries({ debug_level: 4, ...general })
+      .map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n');
+    const yaml = `general:\n${generalLines}\n` +
+      `http:\n  bind: 127.0.0.1\n  port: 0\n` +
+      `websocket:\n  bind: 127.0.0.1\n  port: 0\n` +
+      `admin:\n  bind: 127.0.0.1\n  http_port: 0\n  ws_port: 0\n` +
+      `media:\n  bind: 127.0.0.1\n  port: 0\n` + extraYaml;
+    config = join(dir, 'cardea.yaml');
+    writeFileSync(config, yaml);
+  }
   // Tests run side by side: the SIP endpoint takes free ports, not 5060.
   const env = { ...process.env, CARDEA_SIP_UDP_PORT: '0', CARDEA_SIP_TCP_PORT: '0' };
-  const child = spawn(cardeaBin(), ['--config', config, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  if (noConfig) {
+    Object.assign(env, {
+      CARDEA_HTTP_PORT: '0', CARDEA_WEBSOCKET_PORT: '0', CARDEA_ADMIN_HTTP_PORT: '0',
+      CARDEA_ADMIN_WS_PORT: '0', CARDEA_MEDIA_PORT: '0',
+    });
+  }
+  const configArgs = config ? ['--config', config] : [];
+  const child = spawn(cardeaBin(), [...configArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   const logs = [];
   child.stderr.on('data', (d) => { logs.push(d.toString()); if (process.env.CARDEA_LOG) process.stderr.write(d); });
   const ready = await new Promise((resolve, reject) => {

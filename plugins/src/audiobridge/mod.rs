@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 
 use crate::dispatch::push;
 use crate::fields::{Fields, SecretCheck};
+use crate::permanent::{Keeper, Permanence};
 use crate::{Command, Ctx, HandleId, Message, Plugin, PluginInfo, Ports, Reply, RtpPorts};
 use error::AbError;
 use room::{Participant, Room};
@@ -41,6 +42,8 @@ pub struct Settings {
     /// The Ogg/Opus file a dial-in caller hears, in a loop, while it types the PIN of a
     /// room that has one; `None`: callers of such rooms are refused (403).
     pub pin_prompt: Option<String>,
+    /// The state file of permanent rooms (read and written by the core).
+    pub permanent_file: Option<String>,
 }
 
 impl Settings {
@@ -86,6 +89,10 @@ impl Settings {
             lock_play_file: lock_play_file.unwrap_or(false),
             rooms,
             pin_prompt: pin_prompt.map(str::to_owned),
+            permanent_file: f
+                .str("permanent_file")
+                .map_err(|e| text(e.into()))?
+                .map(str::to_owned),
         })
     }
 }
@@ -134,6 +141,8 @@ pub struct AudioBridge {
     queued: Vec<Command>,
     /// The handle whose message is being answered.
     current: HandleId,
+    /// The rooms' `create` bodies and the state file of permanent ones.
+    permanent: Keeper,
 }
 
 impl Default for AudioBridge {
@@ -222,6 +231,16 @@ impl AudioBridge {
     }
 
     pub fn new(settings: Option<&Value>, ports: Option<Ports>) -> Self {
+        Self::with_permanent(settings, ports, None)
+    }
+
+    /// As [`AudioBridge::new`], with the rooms of the state file of permanent rooms too
+    /// (checked when the configuration loaded; `None`: `permanent` requests are refused).
+    pub fn with_permanent(
+        settings: Option<&Value>,
+        ports: Option<Ports>,
+        permanence: Option<&Permanence>,
+    ) -> Self {
         let settings = Settings::parse(settings).unwrap_or_else(|e| {
             tracing::warn!("plugins.audiobridge ignored: {e}");
             Settings::default()
@@ -239,14 +258,24 @@ impl AudioBridge {
             sip: None,
             queued: Vec::new(),
             current: 0,
+            permanent: Keeper::new("room", &[], None).0,
         };
-        let bodies = settings.rooms.unwrap_or_else(|| vec![Room::sample()]);
+        let configured = settings.rooms.unwrap_or_else(|| vec![Room::sample()]);
+        let (permanent, bodies) = Keeper::new("room", &configured, permanence);
+        plugin.permanent = permanent;
         let mut ctx = Ctx::default();
         for body in &bodies {
             let Ok(f) = Fields::new(body) else { continue };
             let id = f.u64("room").ok().flatten().unwrap_or(0);
+            if plugin.rooms.contains_key(&id) {
+                tracing::warn!(room = id, "room not created: given twice");
+                continue;
+            }
             match Room::from_create(id, &f) {
-                Ok(room) => plugin.add_room(&mut ctx, room),
+                Ok(room) => {
+                    plugin.add_room(&mut ctx, room);
+                    plugin.permanent.created(id, body, false);
+                }
                 Err(e) => tracing::warn!(room = id, "room not created: {e}"),
             }
         }

@@ -125,6 +125,18 @@ impl Room {
         })
     }
 
+    /// The `create` fields an `edit` may change, with their values now (`Null`: unset),
+    /// for saving a permanent edit.
+    pub fn edit_fields(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("description", self.description.clone().into()),
+            ("secret", self.secret.clone().into()),
+            ("pin", self.pin.clone().into()),
+            ("is_private", self.is_private.into()),
+            ("record_dir", self.record_dir.clone().into()),
+        ]
+    }
+
     /// A room from a `create` body (the id is chosen by the caller).
     pub fn from_create(id: u64, f: &Fields<'_>) -> Result<Self, AbError> {
         let mut room = Self::new(id);
@@ -148,11 +160,6 @@ impl Room {
         if f.bool("spatial_audio")? == Some(true) {
             return Err(AbError::Unknown(
                 "Spatial audio is not supported by this server (the mix is mono)".into(),
-            ));
-        }
-        if f.bool("permanent")? == Some(true) {
-            return Err(AbError::Unknown(
-                "No configuration file, can't create permanent room".into(),
             ));
         }
         room.record = f.bool("record")?.unwrap_or(false);

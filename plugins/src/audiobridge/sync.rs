@@ -32,11 +32,7 @@ impl AudioBridge {
                     f.str(name)?;
                 }
                 f.bool("new_is_private")?;
-                if f.bool("permanent")? == Some(true) {
-                    return Err(AbError::Unknown(
-                        "No configuration file, can't edit room permanently".into(),
-                    ));
-                }
+                let permanent = self.wants_permanent(f, "edit room permanently")?;
                 let room = self.managed(f)?;
                 if let Some(d) = f.str("new_description")?.filter(|d| !d.is_empty()) {
                     room.description = d.to_owned();
@@ -53,17 +49,16 @@ impl AudioBridge {
                 if let Some(d) = f.str("new_record_dir")? {
                     room.record_dir = Some(d.to_owned());
                 }
-                Ok(json!({ "audiobridge": "edited", "room": room.id, "permanent": false }))
+                let (id, fields) = (room.id, room.edit_fields());
+                let saved = self.permanent.edited(id, fields, permanent);
+                Ok(json!({ "audiobridge": "edited", "room": id, "permanent": saved }))
             }
             "destroy" => {
-                if f.bool("permanent")? == Some(true) {
-                    return Err(AbError::Unknown(
-                        "No configuration file, can't destroy room permanently".into(),
-                    ));
-                }
+                let permanent = self.wants_permanent(f, "destroy room permanently")?;
                 let id = self.managed(f)?.id;
                 self.destroy(ctx, id);
-                Ok(json!({ "audiobridge": "destroyed", "room": id, "permanent": false }))
+                let saved = self.permanent.destroyed(id, permanent);
+                Ok(json!({ "audiobridge": "destroyed", "room": id, "permanent": saved }))
             }
             "exists" => {
                 let id = f.required_u64("room")?;
@@ -247,12 +242,20 @@ impl AudioBridge {
         }
     }
 
+    /// Whether the request asks for a permanent change; refused without a state file, as
+    /// Janus refuses it without a configuration file.
+    fn wants_permanent(&self, f: &Fields<'_>, what: &str) -> Result<bool, AbError> {
+        let asked = f.bool("permanent")?;
+        self.permanent.wants(asked, what).map_err(AbError::Unknown)
+    }
+
     fn create(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, AbError> {
         let asked = f.u64("room")?;
         Room::from_create(0, f)?;
         if let Some(key) = &self.admin_key {
             check_secret(f, "admin_key", Some(key))?;
         }
+        let permanent = self.wants_permanent(f, "create permanent room")?;
         let id = match asked.filter(|id| *id != 0) {
             Some(id) if self.rooms.contains_key(&id) => return Err(AbError::RoomExists(id)),
             Some(id) if id >= 1 << 53 => {
@@ -265,7 +268,10 @@ impl AudioBridge {
         };
         let room = Room::from_create(id, f)?;
         self.add_room(ctx, room);
-        Ok(json!({ "audiobridge": "created", "room": id, "permanent": false }))
+        let saved = self
+            .permanent
+            .created(id, &Value::Object(f.0.clone()), permanent);
+        Ok(json!({ "audiobridge": "created", "room": id, "permanent": saved }))
     }
 
     /// Removes room `id`: its participants hear `destroyed` and lose their media.

@@ -31,6 +31,8 @@ pub enum StError {
     InvalidState(String),
     #[error("{0}")]
     InvalidSdp(String),
+    #[error("{0}")]
+    Unknown(String),
 }
 
 impl StError {
@@ -47,6 +49,7 @@ impl StError {
             Self::CantRecord(_) => 459,
             Self::InvalidState(_) => 460,
             Self::InvalidSdp(_) => 461,
+            Self::Unknown(_) => 470,
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use crate::dispatch::push;
 use crate::fields::{same_secret, Fields, SecretCheck};
+use crate::permanent::{Keeper, Permanence};
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Ports, Reply,
     RtspSpec, RtspTrack, SourceInput, SourceReport, SourceSpec,
@@ -33,6 +34,8 @@ pub struct Settings {
     pub admin_key: Option<String>,
     /// Mountpoints as `create` bodies; `None`: Janus's sample mountpoint 1.
     pub mountpoints: Option<Vec<Value>>,
+    /// The state file of permanent mountpoints (read and written by the core).
+    pub permanent_file: Option<String>,
 }
 
 impl Settings {
@@ -63,9 +66,14 @@ impl Settings {
                 return Err(format!("mountpoints[{i}]: id {id} is used twice"));
             }
         }
+        let permanent_file = f
+            .str("permanent_file")
+            .map_err(|e| StError::from(e).to_string())?
+            .map(str::to_owned);
         Ok(Self {
             admin_key,
             mountpoints,
+            permanent_file,
         })
     }
 }
@@ -111,8 +119,19 @@ pub struct Streaming {
     next_source: u64,
     /// Commands from before any request (the configured mountpoints' sources).
     queued: Vec<Command>,
-    /// `create`s of `rtsp` mountpoints waiting for the server, by source: who asked.
-    rtsp_waiting: HashMap<u64, (HandleId, Option<String>)>,
+    /// `create`s of `rtsp` mountpoints waiting for the server, by source.
+    rtsp_waiting: HashMap<u64, RtspWaiting>,
+    /// The mountpoints' `create` bodies and the state file of permanent ones.
+    permanent: Keeper,
+}
+
+/// Who asked for an `rtsp` mountpoint, with what, and whether it is to be permanent.
+#[derive(Debug)]
+struct RtspWaiting {
+    handle: HandleId,
+    transaction: Option<String>,
+    body: Value,
+    permanent: bool,
 }
 
 impl Default for Streaming {
@@ -159,6 +178,16 @@ impl Streaming {
     /// with the first request or clock tick. A mountpoint whose ports are taken is left out,
     /// with a warning, as Janus does.
     pub fn new(settings: Option<&Value>, ports: Option<Ports>) -> Self {
+        Self::with_permanent(settings, ports, None)
+    }
+
+    /// As [`Streaming::new`], with the mountpoints of the state file of permanent ones too
+    /// (checked when the configuration loaded; `None`: `permanent` requests are refused).
+    pub fn with_permanent(
+        settings: Option<&Value>,
+        ports: Option<Ports>,
+        permanence: Option<&Permanence>,
+    ) -> Self {
         let settings = Settings::parse(settings).unwrap_or_else(|e| {
             tracing::warn!("plugins.streaming ignored: {e}");
             Settings::default()
@@ -172,20 +201,33 @@ impl Streaming {
             next_source: 1,
             queued: Vec::new(),
             rtsp_waiting: HashMap::new(),
+            permanent: Keeper::new("id", &[], None).0,
         };
-        let bodies = settings
+        let configured = settings
             .mountpoints
             .unwrap_or_else(|| vec![mountpoint::sample()]);
+        let (permanent, bodies) = Keeper::new("id", &configured, permanence);
+        plugin.permanent = permanent;
         let mut ctx = Ctx::default();
         for body in &bodies {
             let Ok(f) = Fields::new(body) else { continue };
             let id = f.u64("id").ok().flatten().unwrap_or(0);
-            if let Err(e) = plugin.create_mountpoint(&mut ctx, &f, Some(id)) {
-                tracing::warn!(mountpoint = id, "mountpoint not created: {e}");
+            match plugin.create_mountpoint(&mut ctx, &f, Some(id)) {
+                Ok(id) => {
+                    plugin.permanent.created(id, body, false);
+                }
+                Err(e) => tracing::warn!(mountpoint = id, "mountpoint not created: {e}"),
             }
         }
         plugin.queued = ctx.commands;
         plugin
+    }
+
+    /// Whether the request asks for a permanent change; refused without a state file, as
+    /// Janus refuses it without a configuration file.
+    fn wants_permanent(&self, f: &Fields<'_>, what: &str) -> Result<bool, StError> {
+        let asked = f.bool("permanent")?;
+        self.permanent.wants(asked, what).map_err(StError::Unknown)
     }
 
     fn flush(&mut self, ctx: &mut Ctx) {
@@ -383,14 +425,21 @@ impl Streaming {
             if let Some(key) = &self.admin_key {
                 check_secret(&f, "admin_key", Some(key))?;
             }
+            let permanent = self.wants_permanent(&f, "create permanent mountpoint")?;
             let id = f.u64("id")?;
             self.create_mountpoint(ctx, &f, id)
+                .map(|id| (id, permanent))
         })();
         match created {
-            Ok(id) => {
+            Ok((id, permanent)) => {
                 let source = self.mountpoints[&id].source;
-                self.rtsp_waiting
-                    .insert(source, (message.handle, message.transaction.clone()));
+                let waiting = RtspWaiting {
+                    handle: message.handle,
+                    transaction: message.transaction.clone(),
+                    body: message.body.clone(),
+                    permanent,
+                };
+                self.rtsp_waiting.insert(source, waiting);
                 Some(Reply::Ack)
             }
             Err(e) => Some(Reply::Sync(error_json(&e))),
@@ -486,11 +535,18 @@ impl Streaming {
                 if let Some(key) = &self.admin_key {
                     check_secret(f, "admin_key", Some(key))?;
                 }
+                let permanent = self.wants_permanent(f, "create permanent mountpoint")?;
                 let id = f.u64("id")?;
                 let id = self.create_mountpoint(ctx, f, id)?;
-                Ok(self.mountpoints[&id].created())
+                let saved = self
+                    .permanent
+                    .created(id, &Value::Object(f.0.clone()), permanent);
+                let mut created = self.mountpoints[&id].created();
+                created["permanent"] = saved.into();
+                Ok(created)
             }
             "edit" => {
+                let permanent = self.wants_permanent(f, "edit mountpoint permanently")?;
                 let mp = self.managed(f)?;
                 if let Some(d) = f.str("new_description")? {
                     mp.description = d.to_owned();
@@ -507,14 +563,19 @@ impl Streaming {
                 if let Some(p) = f.bool("new_is_private")? {
                     mp.is_private = p;
                 }
-                Ok(json!({ "streaming": "edited", "id": mp.id, "permanent": false }))
+                let (id, fields) = (mp.id, mp.edit_fields());
+                let saved = self.permanent.edited(id, fields, permanent);
+                Ok(json!({ "streaming": "edited", "id": id, "permanent": saved }))
             }
             "destroy" => {
+                let permanent = self.wants_permanent(f, "destroy mountpoint permanently")?;
                 let id = self.managed(f)?.id;
                 self.end_viewers(ctx, id, "stopped");
                 if let Some(mp) = self.mountpoints.remove(&id) {
                     self.remove_source(ctx, &mp);
                 }
+                // Janus's answer does not say whether it was saved.
+                self.permanent.destroyed(id, permanent);
                 Ok(json!({ "streaming": "destroyed", "destroyed": id }))
             }
             "enable" | "disable" => {
@@ -986,8 +1047,11 @@ impl Plugin for Streaming {
                     tracing::info!(mountpoint = id, "RTSP source described and playing");
                     let mp = mp.clone();
                     self.open_source(ctx, &mp, source);
-                    if let Some((handle, transaction)) = waiting.take() {
-                        push(ctx, handle, transaction, mp.created());
+                    if let Some(w) = waiting.take() {
+                        let saved = self.permanent.created(id, &w.body, w.permanent);
+                        let mut created = mp.created();
+                        created["permanent"] = saved.into();
+                        push(ctx, w.handle, w.transaction, created);
                     }
                     None
                 } else {
@@ -998,7 +1062,11 @@ impl Plugin for Streaming {
         };
         let Some(failure) = failure else { return };
         match waiting {
-            Some((handle, transaction)) => {
+            Some(RtspWaiting {
+                handle,
+                transaction,
+                ..
+            }) => {
                 if let Some(mp) = self.mountpoints.remove(&id) {
                     self.remove_source(ctx, &mp);
                 }

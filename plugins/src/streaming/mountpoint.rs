@@ -717,6 +717,18 @@ impl Mountpoint {
         v
     }
 
+    /// The `create` fields an `edit` may change, with their values now (`Null`: unset),
+    /// for saving a permanent edit.
+    pub fn edit_fields(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("description", self.description.clone().into()),
+            ("metadata", self.metadata.clone().into()),
+            ("secret", self.secret.clone().into()),
+            ("pin", self.pin.clone().into()),
+            ("is_private", self.is_private.into()),
+        ]
+    }
+
     /// The `created` answer.
     pub fn created(&self) -> Value {
         let mut stream = json!({

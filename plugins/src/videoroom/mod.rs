@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::fields::Fields;
+use crate::permanent::{Keeper, Permanence};
 use crate::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, PluginInfo, Reoffer, Reply,
 };
@@ -194,18 +195,14 @@ pub struct VideoRoom {
     rooms: BTreeMap<u64, Room>,
     roles: HashMap<HandleId, Role>,
     handles: std::collections::HashSet<HandleId>,
+    /// The rooms' `create` bodies and the state file of permanent ones.
+    permanent: Keeper,
 }
 
 impl Default for VideoRoom {
+    /// The sample room 1234, and no permanent rooms.
     fn default() -> Self {
-        let mut rooms = BTreeMap::new();
-        let sample = Room::sample();
-        rooms.insert(sample.id, sample);
-        Self {
-            rooms,
-            roles: HashMap::new(),
-            handles: Default::default(),
-        }
+        Self::configured(None, None)
     }
 }
 
@@ -324,24 +321,52 @@ impl VideoRoom {
     /// A VideoRoom whose rooms are given as `create` request bodies (from the
     /// configuration); the error names the room at fault.
     pub fn with_rooms(rooms: &[Value]) -> Result<Self, String> {
-        let mut vr = Self {
+        let (permanent, _) = Keeper::new("room", rooms, None);
+        let mut vr = Self::empty(permanent);
+        for (i, body) in rooms.iter().enumerate() {
+            vr.add_body(body)
+                .map_err(|e| format!("room #{}: {e}", i + 1))?;
+        }
+        Ok(vr)
+    }
+
+    /// The plugin with the configured rooms (`None`: the sample room 1234) and those of
+    /// its state file of permanent rooms, both checked with [`VideoRoom::with_rooms`] when
+    /// the configuration loaded (a room that fails now is left out, with a warning).
+    pub fn configured(rooms: Option<&[Value]>, permanence: Option<&Permanence>) -> Self {
+        let sample = [Room::sample()];
+        let (permanent, bodies) = Keeper::new("room", rooms.unwrap_or(&sample), permanence);
+        let mut vr = Self::empty(permanent);
+        for body in &bodies {
+            if let Err(e) = vr.add_body(body) {
+                tracing::warn!("videoroom: room not created: {e}");
+            }
+        }
+        vr
+    }
+
+    fn empty(permanent: Keeper) -> Self {
+        Self {
             rooms: BTreeMap::new(),
             roles: HashMap::new(),
             handles: Default::default(),
-        };
-        for (i, body) in rooms.iter().enumerate() {
-            let at = |e: VrError| format!("room #{}: {e}", i + 1);
-            let f = Fields::new(body).map_err(|e| at(e.into()))?;
-            let id = f.required_u64("room").map_err(|e| at(e.into()))?;
-            if id == 0 || vr.rooms.contains_key(&id) {
-                return Err(at(VrError::InvalidElement(format!(
-                    "room {id} is zero or given twice"
-                ))));
-            }
-            let room = Room::from_create(id, &f).map_err(at)?;
-            vr.rooms.insert(id, room);
+            permanent,
         }
-        Ok(vr)
+    }
+
+    /// Adds a room from a `create` body with its `room` id (configured or permanent).
+    fn add_body(&mut self, body: &Value) -> Result<(), VrError> {
+        let f = Fields::new(body)?;
+        let id = f.required_u64("room")?;
+        if id == 0 || self.rooms.contains_key(&id) {
+            return Err(VrError::InvalidElement(format!(
+                "room {id} is zero or given twice"
+            )));
+        }
+        let room = Room::from_create(id, &f)?;
+        self.rooms.insert(id, room);
+        self.permanent.created(id, body, false);
+        Ok(())
     }
 
     fn room(&self, id: u64) -> Result<&Room, VrError> {
@@ -408,11 +433,14 @@ impl VideoRoom {
         match request {
             "create" => self.create(f),
             "edit" => {
+                let permanent = self.wants_permanent(f, "edit room permanently")?;
                 let id = f.required_u64("room")?;
                 let room = self.room_mut(id)?;
                 room.check_secret(f)?;
                 room.edit(f)?;
-                Ok(json!({ "videoroom": "edited", "room": id, "permanent": false }))
+                let fields = room.edit_fields();
+                let saved = self.permanent.edited(id, fields, permanent);
+                Ok(json!({ "videoroom": "edited", "room": id, "permanent": saved }))
             }
             "destroy" => self.destroy(ctx, f),
             "exists" => {
@@ -503,12 +531,15 @@ impl VideoRoom {
         }
     }
 
+    /// Whether the request asks for a permanent change; refused without a state file, as
+    /// Janus refuses it without a configuration file.
+    fn wants_permanent(&self, f: &Fields<'_>, what: &str) -> Result<bool, VrError> {
+        let asked = f.bool("permanent")?;
+        self.permanent.wants(asked, what).map_err(VrError::Unknown)
+    }
+
     fn create(&mut self, f: &Fields<'_>) -> Result<Value, VrError> {
-        if f.bool("permanent")? == Some(true) {
-            return Err(VrError::Unknown(
-                "permanent rooms are not written back to the configuration yet".into(),
-            ));
-        }
+        let permanent = self.wants_permanent(f, "create permanent room")?;
         let id = match f.u64("room")? {
             Some(0) => {
                 return Err(VrError::InvalidElement(
@@ -528,11 +559,15 @@ impl VideoRoom {
         }
         let room = Room::from_create(id, f)?;
         self.rooms.insert(id, room);
-        tracing::info!(room = id, "videoroom created");
-        Ok(json!({ "videoroom": "created", "room": id, "permanent": false }))
+        let saved = self
+            .permanent
+            .created(id, &Value::Object(f.0.clone()), permanent);
+        tracing::info!(room = id, permanent = saved, "videoroom created");
+        Ok(json!({ "videoroom": "created", "room": id, "permanent": saved }))
     }
 
     fn destroy(&mut self, ctx: &mut Ctx, f: &Fields<'_>) -> Result<Value, VrError> {
+        let permanent = self.wants_permanent(f, "destroy room permanently")?;
         let id = f.required_u64("room")?;
         self.room(id)?.check_secret(f)?;
         let Some(room) = self.rooms.remove(&id) else {
@@ -544,8 +579,9 @@ impl VideoRoom {
             push(ctx, *h, None, gone.clone());
             ctx.push(Command::ClosePc { handle: *h });
         }
-        tracing::info!(room = id, "videoroom destroyed");
-        Ok(json!({ "videoroom": "destroyed", "room": id, "permanent": false }))
+        let saved = self.permanent.destroyed(id, permanent);
+        tracing::info!(room = id, permanent = saved, "videoroom destroyed");
+        Ok(json!({ "videoroom": "destroyed", "room": id, "permanent": saved }))
     }
 
     fn allowed(&mut self, f: &Fields<'_>) -> Result<Value, VrError> {

@@ -67,15 +67,31 @@ fn codec_list(value: Option<&str>, known: &[&str], name: &str) -> Result<Vec<Str
 }
 
 impl Room {
-    /// Room 1234, as in Janus's sample configuration.
-    pub fn sample() -> Self {
-        let mut room = Self::new(1234);
-        room.description = "Demo Room".into();
-        room.secret = Some("adminpwd".into());
-        room.publishers = 6;
-        room.bitrate = 128_000;
-        room.fir_freq = 10;
-        room
+    /// Room 1234, as in Janus's sample configuration, as a `create` body.
+    pub fn sample() -> Value {
+        json!({
+            "room": 1234,
+            "description": "Demo Room",
+            "secret": "adminpwd",
+            "publishers": 6,
+            "bitrate": 128_000,
+            "fir_freq": 10,
+        })
+    }
+
+    /// The `create` fields an `edit` may change, with their values now (`Null`: unset),
+    /// for saving a permanent edit.
+    pub fn edit_fields(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("description", self.description.clone().into()),
+            ("secret", self.secret.clone().into()),
+            ("pin", self.pin.clone().into()),
+            ("is_private", self.is_private.into()),
+            ("require_pvtid", self.require_pvtid.into()),
+            ("bitrate", self.bitrate.into()),
+            ("fir_freq", self.fir_freq.into()),
+            ("publishers", self.publishers.into()),
+        ]
     }
 
     pub fn new(id: u64) -> Self {
@@ -263,7 +279,7 @@ mod tests {
 
     #[test]
     fn secret_pin_and_allowed_list_are_checked() {
-        let room = Room::sample();
+        let room = Room::from_create(1234, &Fields::new(&Room::sample()).unwrap()).unwrap();
         let wrong = json!({"secret": "nope"});
         assert_eq!(
             room.check_secret(&Fields::new(&wrong).unwrap()),

@@ -802,3 +802,68 @@ fn a_layer_switch_is_told_to_the_subscriber_as_a_substream() {
         json!({"videoroom": "event", "room": 1234, "mid": "0", "substream": 0})
     );
 }
+
+/// A state file in memory: what the core's would hold.
+#[derive(Default)]
+struct MemoryStore(std::sync::Mutex<crate::PermanentState>);
+
+impl crate::PermanentStore for MemoryStore {
+    fn save(&self, state: &crate::PermanentState) -> Result<(), String> {
+        *self.0.lock().map_err(|e| e.to_string())? = state.clone();
+        Ok(())
+    }
+}
+
+#[test]
+fn permanent_rooms_come_back_from_the_state_file_as_they_were_left() {
+    let store = std::sync::Arc::new(MemoryStore::default());
+    let permanence = |state| crate::Permanence {
+        state,
+        store: store.clone(),
+    };
+    let mut r = Room {
+        p: VideoRoom::configured(None, Some(&permanence(Default::default()))),
+    };
+    r.p.create_session(1).unwrap();
+    let created = r.sync(
+        1,
+        json!({"request": "create", "room": 7, "secret": "s", "permanent": true}),
+    );
+    assert_eq!(
+        created,
+        json!({"videoroom": "created", "room": 7, "permanent": true})
+    );
+    let edited = r.sync(
+        1,
+        json!({"request": "edit", "room": 7, "secret": "s", "new_description": "seven", "permanent": true}),
+    );
+    assert_eq!(edited["permanent"], true);
+    let destroyed = r.sync(
+        1,
+        json!({"request": "destroy", "room": 1234, "secret": "adminpwd", "permanent": true}),
+    );
+    assert_eq!(destroyed["permanent"], true);
+    assert_eq!(
+        r.sync(1, json!({"request": "create", "room": 8}))["permanent"],
+        false
+    );
+    // A restart: the state file as it was left.
+    let state = store.0.lock().unwrap().clone();
+    let mut r = Room {
+        p: VideoRoom::configured(None, Some(&permanence(state))),
+    };
+    r.p.create_session(1).unwrap();
+    let list = r.sync(1, json!({"request": "list"}));
+    let rooms: Vec<(u64, String)> = list["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["room"].as_u64().unwrap(),
+                e["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(rooms, vec![(7, "seven".to_owned())]);
+}

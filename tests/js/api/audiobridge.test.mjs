@@ -23,6 +23,7 @@ import AudioBridgePlugin from 'janode/plugins/audiobridge';
 import { PluginSuite } from './janode-plugin.mjs';
 import { hex, fingerprint, mSections, answerTo } from './sdp-kit.mjs';
 import { launch, shutdown, sleep, assertId, eventually } from './helpers.mjs';
+import { withOwnCardea, stateFile } from './permanent-kit.mjs';
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'none');
 
@@ -326,13 +327,12 @@ test('create without a room id: one is picked (JS-safe); through janode create()
   assert.equal((await listed(mgr, id)).sampling_rate, 24000);
 });
 
-test('create errors: room exists 486, unsupported sampling rate 499, permanent 499, invalid elements 484', T, async () => {
+test('create errors: room exists 486, unsupported sampling rate 499, invalid elements 484', T, async () => {
   await expectAbError(mgr, { request: 'create', room: R1 }, 486, { sync: true, error: `Room ${R1} already exists` });
   await expectAbError(mgr, { request: 'create', room: DEMO }, 486, { sync: true, error: `Room ${DEMO} already exists` });
   const r = roomId();
   await expectAbError(mgr, { request: 'create', room: r, sampling_rate: 44100 }, 499, { sync: true, error: 'Unsupported sampling rate 44100' });
   assert.equal((await syncOk(mgr, { request: 'exists', room: r })).exists, false, 'a refused create leaves no room');
-  await expectAbError(mgr, { request: 'create', room: roomId(), permanent: true }, 499, { sync: true });
   await expectAbError(mgr, { request: 'create', room: 'abc' }, 484, { sync: true, error: 'Invalid element type (room should be a positive integer)' });
   await expectAbError(mgr, { request: 'create', room: roomId(), description: 42 }, 484, { sync: true, error: 'Invalid element type (description should be a string)' });
   await expectAbError(mgr, { request: 'create', room: roomId(), is_private: 'yes' }, 484, { sync: true });
@@ -817,4 +817,57 @@ test('no request got two answers, and no plugin error came outside a reply', T, 
   assert.deepEqual(doubled, [], 'one answer per request (a late error would be a second one)');
   const stray = seen.filter((m) => m.janus === 'event' && m.transaction === undefined && m.plugindata?.data?.error_code !== undefined);
   assert.deepEqual(stray, [], 'no unsolicited plugin error');
+});
+
+// ----- permanent rooms ---------------------------------------------------------------------------
+
+const SUITE = { plugin: PLUGIN, key: 'audiobridge', module: AudioBridgePlugin, prefix: 'abp' };
+
+test('permanent: create, edit and destroy with permanent:true survive a restart; the others do not', { timeout: 60000 }, async () => {
+  const [A, B, C] = [roomId(), roomId(), roomId()];
+  const first = await withOwnCardea({}, SUITE, async (s, h, c) => {
+    assert.deepEqual(await s.syncOk(h, {
+      request: 'create', room: A, description: 'kept', secret: 'sa', sampling_rate: 8000, permanent: true,
+    }), { audiobridge: 'created', room: A, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'create', room: B, secret: 'sb', permanent: true }),
+      { audiobridge: 'created', room: B, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'create', room: C }),
+      { audiobridge: 'created', room: C, permanent: false });
+    assert.deepEqual(await s.syncOk(h, {
+      request: 'edit', room: A, secret: 'sa', new_description: 'kept and edited', new_pin: '42', permanent: true,
+    }), { audiobridge: 'edited', room: A, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', room: B, secret: 'sb', permanent: true }),
+      { audiobridge: 'destroyed', room: B, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', room: 1234, secret: 'adminpwd', permanent: true }),
+      { audiobridge: 'destroyed', room: 1234, permanent: true });
+    const text = stateFile(c, 'audiobridge');
+    assert.match(text, new RegExp(`room: ${A}`), text);
+    assert.doesNotMatch(text, new RegExp(`room: ${B}`), text);
+  });
+  await withOwnCardea({ config: first.config }, SUITE, async (s, h) => {
+    const exists = async (room) => (await s.syncOk(h, { request: 'exists', room })).exists;
+    assert.equal(await exists(A), true, 'permanent room back after the restart');
+    assert.equal(await exists(B), false, 'permanently destroyed room stays gone');
+    assert.equal(await exists(1234), false, 'permanently destroyed configured room stays gone');
+    assert.equal(await exists(C), false, 'a room that was not permanent is gone');
+    const a = (await s.syncOk(h, { request: 'list' })).list.find((r) => r.room === A);
+    assert.equal(a?.description, 'kept and edited', JSON.stringify(a));
+    assert.equal(a.sampling_rate, 8000);
+    assert.equal(a.pin_required, true);
+    await s.expectError(h, { request: 'destroy', room: A, secret: 'sb' }, 489, { sync: true });
+  });
+});
+
+test('permanent without a configuration file -> 499, and nothing is created, edited or destroyed', { timeout: 30000 }, async () => {
+  await withOwnCardea({ noConfig: true }, SUITE, async (s, h) => {
+    const p = roomId();
+    await s.expectError(h, { request: 'create', room: p, permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't create permanent room" });
+    assert.equal((await s.syncOk(h, { request: 'exists', room: p })).exists, false, 'refused room not created');
+    await s.expectError(h, { request: 'edit', room: 1234, secret: 'adminpwd', new_description: 'x', permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't edit room permanently" });
+    await s.expectError(h, { request: 'destroy', room: 1234, secret: 'adminpwd', permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't destroy room permanently" });
+    assert.equal((await s.syncOk(h, { request: 'exists', room: 1234 })).exists, true);
+  });
 });

@@ -21,6 +21,7 @@ import StreamingPlugin from 'janode/plugins/streaming';
 import { PluginSuite } from './janode-plugin.mjs';
 import { mSections, answerTo, assertOnlyRtxBesides } from './sdp-kit.mjs';
 import { launch, shutdown, sleep, tx, assertId, eventually } from './helpers.mjs';
+import { withOwnCardea, stateFile } from './permanent-kit.mjs';
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'none');
 
@@ -907,4 +908,58 @@ test('error texts as in Janus (JANUS_CHECK_SECRET, JSON validation, configure)',
   await check(h, { request: 'watch', id: pid, pin: 'wrong' }, 457, 'Unauthorized (wrong pin)');
   await syncOk(mgr, { request: 'destroy', id: pid });
   assert.deepEqual(problems, []);
+});
+
+// ----- permanent mountpoints ----------------------------------------------------------------------
+
+const SUITE = { plugin: PLUGIN, key: 'streaming', module: StreamingPlugin, prefix: 'stp' };
+
+test('permanent: create, edit and destroy with permanent:true survive a restart; the others do not', { timeout: 60000 }, async () => {
+  const [A, B, C] = [mpId(), mpId(), mpId()];
+  const mk = (id, extra) => ({ request: 'create', type: 'rtp', admin_key: ADMIN_KEY, id, media: AV(), ...extra });
+  const first = await withOwnCardea({ extraYaml: CONFIG }, SUITE, async (s, h, c) => {
+    const a = await s.syncOk(h, mk(A, { name: 'perm-a', description: 'kept', secret: 'sa', permanent: true }));
+    assert.equal(a.permanent, true, JSON.stringify(a));
+    assert.equal((await s.syncOk(h, mk(B, { secret: 'sb', permanent: true }))).permanent, true);
+    assert.equal((await s.syncOk(h, mk(C, {}))).permanent, false);
+    assert.deepEqual(await s.syncOk(h, {
+      request: 'edit', id: A, secret: 'sa', new_description: 'kept and edited', new_metadata: 'new meta', permanent: true,
+    }), { streaming: 'edited', id: A, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', id: B, secret: 'sb', permanent: true }),
+      { streaming: 'destroyed', destroyed: B });
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', id: CFG_PRIV, permanent: true }),
+      { streaming: 'destroyed', destroyed: CFG_PRIV });
+    const text = stateFile(c, 'streaming');
+    assert.match(text, new RegExp(`id: ${A}`), text);
+    assert.doesNotMatch(text, new RegExp(`id: ${B}`), text);
+    assert.doesNotMatch(text, new RegExp(ADMIN_KEY), `the admin key is not saved: ${text}`);
+  });
+  await withOwnCardea({ config: first.config }, SUITE, async (s, h) => {
+    const exists = async (id) => (await s.syncOk(h, { request: 'exists', id })).exists;
+    assert.equal(await exists(A), true, 'permanent mountpoint back after the restart');
+    assert.equal(await exists(B), false, 'permanently destroyed mountpoint stays gone');
+    assert.equal(await exists(CFG_PRIV), false, 'permanently destroyed configured mountpoint stays gone');
+    assert.equal(await exists(CFG), true, 'the other configured mountpoint is still there');
+    assert.equal(await exists(C), false, 'a mountpoint that was not permanent is gone');
+    const info = (await s.syncOk(h, { request: 'info', id: A, secret: 'sa' })).info;
+    assert.equal(info.name, 'perm-a', JSON.stringify(info));
+    assert.equal(info.description, 'kept and edited');
+    assert.equal(info.metadata, 'new meta');
+    assert.equal(info.media.length, 2);
+  });
+});
+
+test('permanent without a configuration file -> 470, and nothing is created, edited or destroyed', { timeout: 30000 }, async () => {
+  await withOwnCardea({ noConfig: true }, SUITE, async (s, h) => {
+    const p = mpId();
+    await s.expectError(h, { request: 'create', type: 'rtp', id: p, media: AV(), permanent: true }, 470,
+      { sync: true, error: "No configuration file, can't create permanent mountpoint" });
+    assert.equal((await s.syncOk(h, { request: 'exists', id: p })).exists, false, 'refused mountpoint not created');
+    assert.equal((await s.syncOk(h, { request: 'create', type: 'rtp', id: p, media: AV() })).permanent, false);
+    await s.expectError(h, { request: 'edit', id: p, new_description: 'x', permanent: true }, 470,
+      { sync: true, error: "No configuration file, can't edit mountpoint permanently" });
+    await s.expectError(h, { request: 'destroy', id: p, permanent: true }, 470,
+      { sync: true, error: "No configuration file, can't destroy mountpoint permanently" });
+    assert.equal((await s.syncOk(h, { request: 'exists', id: p })).exists, true);
+  });
 });

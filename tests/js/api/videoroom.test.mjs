@@ -14,6 +14,7 @@ import VideoRoomPlugin from 'janode/plugins/videoroom';
 import { PluginSuite } from './janode-plugin.mjs';
 import { hex, fingerprint, iceCreds, mSections, answerTo, assertOnlyRtxBesides } from './sdp-kit.mjs';
 import { launch, shutdown, sleep, tx, assertId } from './helpers.mjs';
+import { withOwnCardea, stateFile } from './permanent-kit.mjs';
 
 Janode.Logger.setLevel(process.env.JANODE_LOG || 'none');
 
@@ -321,13 +322,10 @@ test('create through janode, without a room id (one is picked), private rooms ar
   assert.deepEqual(await syncOk(mgr, { request: 'destroy', room: c.room }), { videoroom: 'destroyed', room: c.room, permanent: false });
 });
 
-test('create: duplicate room -> 427, permanent:true -> 499, room 0 / unknown codec -> 430', T, async () => {
+test('create: duplicate room -> 427, room 0 / unknown codec -> 430', T, async () => {
   await expectVrError(mgr, { request: 'create', room: R1 }, 427, { sync: true, error: `Room ${R1} already exists` });
   await expectVrError(mgr, { request: 'create', room: 1234 }, 427, { sync: true });
   await expectJanodeReject(mgr.create({ room: R1 }), 427);
-  const p = roomId();
-  await expectVrError(mgr, { request: 'create', room: p, permanent: true }, 499, { sync: true });
-  assert.equal((await syncOk(mgr, { request: 'exists', room: p })).exists, false, 'refused room not created');
   await expectVrError(mgr, { request: 'create', room: 0 }, 430, { sync: true });
   await expectVrError(mgr, { request: 'create', room: roomId(), audiocodec: 'mp3' }, 430, { sync: true });
   await expectVrError(mgr, { request: 'create', room: 'abc' }, 430, { sync: true });
@@ -1045,4 +1043,77 @@ test('no request got two answers, and no plugin error came outside a reply', T, 
   assert.deepEqual(doubled, [], 'one answer per request (a late error would be a second one)');
   const stray = seen.filter((m) => m.janus === 'event' && m.transaction === undefined && m.plugindata?.data?.error_code !== undefined);
   assert.deepEqual(stray, [], 'no unsolicited plugin error');
+});
+
+// ----- permanent rooms ---------------------------------------------------------------------------
+
+const SUITE = { plugin: PLUGIN, key: 'videoroom', module: VideoRoomPlugin, prefix: 'vrp' };
+
+test('permanent: create, edit and destroy with permanent:true survive a restart; the others do not', { timeout: 60000 }, async () => {
+  const [A, B, C] = [roomId(), roomId(), roomId()];
+  let picked;
+  const first = await withOwnCardea({}, SUITE, async (s, h, c) => {
+    assert.equal(stateFile(c, 'videoroom'), '', 'no state file before a permanent request');
+    assert.deepEqual(await s.syncOk(h, {
+      request: 'create', room: A, description: 'kept', secret: 'sa', publishers: 4, videocodec: 'vp8,h264', permanent: true,
+    }), { videoroom: 'created', room: A, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'create', room: B, secret: 'sb', permanent: true }),
+      { videoroom: 'created', room: B, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'create', room: C, permanent: false }),
+      { videoroom: 'created', room: C, permanent: false });
+    // A picked id is saved too.
+    picked = await s.syncOk(h, { request: 'create', description: 'picked', permanent: true });
+    assert.equal(picked.permanent, true);
+    assert.deepEqual(await s.syncOk(h, {
+      request: 'edit', room: A, secret: 'sa', new_description: 'kept and edited', new_publishers: 7, new_pin: '42', permanent: true,
+    }), { videoroom: 'edited', room: A, permanent: true });
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', room: B, secret: 'sb', permanent: true }),
+      { videoroom: 'destroyed', room: B, permanent: true });
+    // The sample room of the configuration, destroyed for good.
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', room: 1234, secret: 'adminpwd', permanent: true }),
+      { videoroom: 'destroyed', room: 1234, permanent: true });
+    // A wrong secret changes nothing, permanent or not.
+    await s.expectError(h, { request: 'edit', room: A, secret: 'no', new_description: 'x', permanent: true }, 433, { sync: true });
+    const text = stateFile(c, 'videoroom');
+    assert.match(text, new RegExp(`room: ${A}`), text);
+    assert.doesNotMatch(text, new RegExp(`room: ${B}`), text);
+    assert.doesNotMatch(text.replace(/^#.*$/gm, ''), /permanent|request/, `request fields are not saved: ${text}`);
+  });
+  await withOwnCardea({ config: first.config }, SUITE, async (s, h) => {
+    const exists = async (room) => (await s.syncOk(h, { request: 'exists', room })).exists;
+    assert.equal(await exists(A), true, 'permanent room back after the restart');
+    assert.equal(await exists(picked.room), true, 'permanent room with a picked id back');
+    assert.equal(await exists(B), false, 'permanently destroyed room stays gone');
+    assert.equal(await exists(1234), false, 'permanently destroyed configured room stays gone');
+    assert.equal(await exists(C), false, 'a room that was not permanent is gone');
+    const list = (await s.syncOk(h, { request: 'list' })).list;
+    const a = list.find((r) => r.room === A);
+    assert.ok(a, JSON.stringify(list));
+    assert.equal(a.description, 'kept and edited');
+    assert.equal(a.max_publishers, 7);
+    assert.equal(a.pin_required, true);
+    assert.equal(a.videocodec, 'vp8,h264');
+    // Its secret is still the one it was created with.
+    await s.expectError(h, { request: 'destroy', room: A, secret: 'sb' }, 433, { sync: true });
+    // Destroyed without permanent: back again after the next restart.
+    assert.deepEqual(await s.syncOk(h, { request: 'destroy', room: A, secret: 'sa' }),
+      { videoroom: 'destroyed', room: A, permanent: false });
+  });
+  await withOwnCardea({ config: first.config }, SUITE, async (s, h) => {
+    assert.equal((await s.syncOk(h, { request: 'exists', room: A })).exists, true);
+  });
+});
+
+test('permanent without a configuration file -> 499, and nothing is created, edited or destroyed', { timeout: 30000 }, async () => {
+  await withOwnCardea({ noConfig: true }, SUITE, async (s, h) => {
+    const p = roomId();
+    await s.expectError(h, { request: 'create', room: p, permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't create permanent room" });
+    assert.equal((await s.syncOk(h, { request: 'exists', room: p })).exists, false, 'refused room not created');
+    await s.expectError(h, { request: 'edit', room: 1234, secret: 'adminpwd', new_description: 'x', permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't edit room permanently" });
+    await s.expectError(h, { request: 'destroy', room: 1234, secret: 'adminpwd', permanent: true }, 499,
+      { sync: true, error: "No configuration file, can't destroy room permanently" });
+    assert.equal((await s.syncOk(h, { request: 'exists', room: 1234 })).exists, true);
+  });
 });
