@@ -2,14 +2,16 @@
 //! ports of SIP calls, and send batching.
 
 mod batch;
+mod mjr;
 mod rtp_ports;
 mod shard;
 mod source_ports;
 mod wav;
 
+pub use mjr::{create_file, MjrFiles};
 pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
 pub(crate) use shard::set_buffers;
-pub use shard::{spawn_shard, ShardHandle};
+pub use shard::{spawn_shard, ShardHandle, ShardOut};
 pub use source_ports::{load_file, PortBank};
 pub use wav::WavWriter;
 

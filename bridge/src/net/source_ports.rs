@@ -82,6 +82,10 @@ impl SourceIo for PortBank {
     fn check_file(&self, path: &str, codec: &str) -> Result<(), String> {
         load_file(path, codec).map(|_| ())
     }
+
+    fn create_recording(&self, path: &str) -> Result<(), String> {
+        super::create_file(std::path::Path::new(path)).map(|_| ())
+    }
 }
 
 /// Reads a media file for a source (`codec`: opus for Ogg/Opus, pcmu or pcma for raw
