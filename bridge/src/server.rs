@@ -23,6 +23,8 @@ pub enum StartError {
     Certificate(String),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("recording writer thread: {0}")]
+    Writer(std::io::Error),
 }
 
 async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
@@ -51,6 +53,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let advertise = config.advertised();
     let mut shards = Vec::new();
+    let recordings = crate::net::MjrFiles::spawn().map_err(StartError::Writer)?;
     for i in 0..config.media.shards {
         let port = if config.media.port == 0 {
             0
@@ -65,7 +68,10 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
             config.media.ice_lite,
             cert.clone(),
             config.media.socket_buffer,
-            media_tx.clone(),
+            crate::net::ShardOut {
+                events: media_tx.clone(),
+                recordings: recordings.clone(),
+            },
         )
         .map_err(|source| StartError::Bind {
             what: "media shard",
@@ -133,8 +139,15 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         sip_link = Some(sip.link);
         sip_events = Some(events_rx);
     }
-    let core = Core::new(config.clone(), shards, set_log_level, sip_link, &env)
-        .spawn(media_rx, sip_events);
+    let core = Core::new(
+        config.clone(),
+        shards,
+        recordings,
+        set_log_level,
+        sip_link,
+        &env,
+    )
+    .spawn(media_rx, sip_events);
     if g.http.enabled {
         let l = listen("HTTP", SocketAddr::new(g.http.bind, g.http.port)).await?;
         ready.insert(

@@ -27,6 +27,9 @@ impl SourceIo for NoSockets {
     fn check_file(&self, path: &str, _: &str) -> Result<(), String> {
         path.is_empty().then_some(()).ok_or_else(|| "no files here".into())
     }
+    fn create_recording(&self, path: &str) -> Result<(), String> {
+        path.is_empty().then_some(()).ok_or_else(|| "no files here".into())
+    }
 }
 
 fn send(p: &mut Streaming, handle: u64, body: serde_json::Value, jsep: Option<Jsep>) {

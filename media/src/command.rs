@@ -10,8 +10,8 @@ use str0m::media::Rid;
 use crate::mixer::{MixForward, MixParticipant, Mixer};
 use crate::rtp_leg::{PtMap, RtpLeg, SrtpTransform};
 use crate::{
-    Forwarder, LegId, MediaError, MediaFile, MediaKind, OfferMedia, RtpSource, VideoCodec,
-    WebRtcLeg,
+    Forwarder, LegId, MediaError, MediaFile, MediaKind, OfferMedia, Recorder, RtpSource,
+    VideoCodec, WebRtcLeg,
 };
 
 // `ConfigureRtp` carries a 256-byte `PtMap` by value; commands are rare (signalling, not
@@ -101,6 +101,18 @@ pub enum MediaCommand {
         leg: LegId,
         mid: Mid,
         forwarder: Forwarder,
+    },
+    /// Records stream `mid` of `leg` (a WebRTC leg or a source) with `recorder`; its
+    /// bytes come out of [`Shard::drain_recorded`](crate::Shard::drain_recorded). The leg
+    /// need not be on the shard yet: its packets are recorded once it is.
+    Record {
+        leg: LegId,
+        mid: Mid,
+        recorder: Box<Recorder>,
+    },
+    /// Ends recording `id`: its last bytes come out marked `last`.
+    StopRecord {
+        id: u64,
     },
     /// Stops forwarder `id` (`stop_rtp_forward`).
     RemoveForwarder {

@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod bridge_tests;
 mod mixers;
+mod recordings;
 mod rtp;
 mod sources;
 #[cfg(test)]
@@ -59,6 +60,10 @@ pub struct Shard {
     mix_of: HashMap<LegId, LegId>,
     /// A tick's packets, kept for their capacity.
     mix_out: Vec<Outgoing>,
+    /// Recordings, by the (leg or source, mid) they record.
+    recorders: HashMap<(LegId, Mid), Vec<crate::Recorder>>,
+    /// Recorded bytes waiting for the writer.
+    recorded: Vec<crate::RecordChunk>,
 }
 
 /// The owner of a local port.
@@ -97,6 +102,8 @@ impl Shard {
             mixers: HashMap::new(),
             mix_of: HashMap::new(),
             mix_out: Vec::new(),
+            recorders: HashMap::new(),
+            recorded: Vec::new(),
         }
     }
 
@@ -279,6 +286,10 @@ impl Shard {
                 }
             }
             MediaCommand::RemoveForwarder { id } => self.remove_forwarder(id),
+            MediaCommand::Record { leg, mid, recorder } => {
+                self.add_recorder(now, leg, mid, *recorder)
+            }
+            MediaCommand::StopRecord { id } => self.stop_recorder(id),
             MediaCommand::AddRemoteCandidate { leg, candidate } => {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     if let Err(e) = l.add_remote_candidate(&candidate) {
@@ -440,6 +451,7 @@ impl Shard {
 
     /// Forgets a leg of either kind: its addresses, edges, bridge and timer.
     fn remove(&mut self, leg: LegId) {
+        self.stop_recorders_of(leg);
         if !self.mix_of.is_empty() {
             self.leave_mixer(leg);
         }
@@ -522,7 +534,9 @@ impl Shard {
             }
             self.deadlines.pop_first();
             self.deadline_of.remove(&id);
-            if let Some(leg) = self.legs.get_mut(&id) {
+            if id == recordings::FLUSH_TICK {
+                self.flush_recorders(now);
+            } else if let Some(leg) = self.legs.get_mut(&id) {
                 let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     leg.handle_timeout(now)
                 }))
@@ -611,6 +625,17 @@ impl Shard {
                     if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);
                     }
+                }
+                if !self.recorders.is_empty() {
+                    let rec = crate::RecordedRtp {
+                        ssrc: *pkt.header.ssrc,
+                        seq: pkt.header.sequence_number,
+                        ts: pkt.header.timestamp,
+                        pt: *pkt.header.payload_type,
+                        marker: pkt.header.marker,
+                        payload: &pkt.payload,
+                    };
+                    self.record(id, mid, rid, pkt.timestamp, &rec);
                 }
                 // No hashing per packet unless some stream is forwarded at all.
                 let forwarded = (!self.forwarders.is_empty())

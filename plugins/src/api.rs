@@ -294,6 +294,39 @@ pub enum Command {
     MixForward { room: u64, forward: MixForward },
     /// Stop forwarder `id` of mixer `room`.
     MixStopForward { room: u64, id: u32 },
+    /// Record stream `mid` of `target` into the Janus recording (`.mjr`) of `spec`; for a
+    /// stream already recorded, the new recording replaces the old one. A file that cannot
+    /// be created is logged (a plugin that must answer for it checks first with
+    /// [`SourceIo::create_recording`]).
+    Record {
+        target: RecordTarget,
+        mid: String,
+        spec: RecordSpec,
+    },
+    /// Stop recording stream `mid` of `target`: its file is completed and closed.
+    StopRecord { target: RecordTarget, mid: String },
+}
+
+/// Whose stream a recording records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordTarget {
+    /// What the browser on the handle sends (a VideoRoom publisher).
+    Handle(HandleId),
+    /// A plain RTP source ([`Command::OpenSource`]).
+    Source(u64),
+}
+
+/// A Janus recording of one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordSpec {
+    /// The whole path, `.mjr` included.
+    pub path: String,
+    /// Janus's codec name, lower case (`opus`, `vp8`, `h264`...).
+    pub codec: String,
+    pub fmtp: Option<String>,
+    pub description: Option<String>,
+    /// Of a simulcast stream, the layer recorded (`None`: the stream has none).
+    pub rid: Option<String>,
 }
 
 /// One stream of a plain RTP source.
@@ -379,6 +412,9 @@ pub trait SourceIo: Send + Sync {
     fn release(&self, local: SocketAddr);
     /// Whether `path` can be played as `codec` (`opus`: Ogg/Opus; `pcmu`, `pcma`: raw).
     fn check_file(&self, path: &str, codec: &str) -> Result<(), String>;
+    /// Creates the recording file `path` (and its folder) empty, so that a request that
+    /// starts a recording can answer whether it could ([`Command::Record`] fills it).
+    fn create_recording(&self, path: &str) -> Result<(), String>;
 }
 
 /// The core's [`SourceIo`], as plugins receive it.

@@ -19,9 +19,9 @@ pub mod sip;
 
 pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixForward,
-    MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, Reoffer, Reply, RtpConfig,
-    RtpPorts, RtspSpec, RtspTrack, SipIn, SipOut, SourceInput, SourceIo, SourceReport, SourceSpec,
-    SrtpKeys,
+    MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, RecordSpec, RecordTarget,
+    Reoffer, Reply, RtpConfig, RtpPorts, RtspSpec, RtspTrack, SipIn, SipOut, SourceInput, SourceIo,
+    SourceReport, SourceSpec, SrtpKeys,
 };
 pub use cardea_media::MediaKind;
 pub use permanent::{Permanence, PermanentState, PermanentStore};

@@ -374,6 +374,7 @@ impl Core {
         self.plugins[plugin].destroy_session(&mut ctx, hid);
         self.pending.extend(ctx.commands);
         self.handles.remove(&hid);
+        self.forget_recordings(cardea_plugins::RecordTarget::Handle(hid));
         if let Some(s) = self.sessions.get_mut(&sid) {
             s.handles.remove(&hid);
         }

@@ -7,6 +7,7 @@ mod info;
 mod janus;
 mod mixers;
 mod pc;
+mod recordings;
 mod session;
 mod sip;
 mod sources;
@@ -183,12 +184,18 @@ pub struct Core {
     rtsp: HashMap<u64, tokio::task::AbortHandle>,
     /// AudioBridge mixers, by room: the shard each runs on.
     mixers: HashMap<u64, mixers::MixerState>,
+    /// Janus recordings under way, by the stream they record.
+    recordings: HashMap<(cardea_plugins::RecordTarget, String), recordings::RecordingState>,
+    next_recording: u64,
+    /// The writer thread of recordings.
+    recordings_out: crate::net::MjrFiles,
 }
 
 impl Core {
     pub fn new(
         config: Config,
         shards: Vec<ShardHandle>,
+        recordings_out: crate::net::MjrFiles,
         set_log_level: LogLevelSetter,
         sip: Option<crate::sip::SipLink>,
         env: &cardea_plugins::PluginEnv,
@@ -237,6 +244,9 @@ impl Core {
             sources: HashMap::new(),
             rtsp: HashMap::new(),
             mixers: HashMap::new(),
+            recordings: HashMap::new(),
+            next_recording: 0,
+            recordings_out,
             config,
         }
     }

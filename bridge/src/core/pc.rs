@@ -238,6 +238,8 @@ impl Core {
             | Command::MixForward { .. }
             | Command::MixRecord { .. }
             | Command::MixStopForward { .. }) => self.mixer_command(c),
+            Command::Record { target, mid, spec } => self.record(target, mid, spec),
+            Command::StopRecord { target, mid } => self.stop_record(target, mid),
         }
     }
 

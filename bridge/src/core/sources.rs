@@ -101,6 +101,7 @@ impl Core {
         let Some(state) = self.sources.remove(&source) else {
             return;
         };
+        self.forget_recordings(cardea_plugins::RecordTarget::Source(source));
         self.media(
             state.shard,
             MediaCommand::RemoveLeg {

@@ -2,16 +2,18 @@
 //! ports of SIP calls, and send batching.
 
 mod batch;
+mod mjr;
 mod rtp_ports;
 mod rtsp;
 mod shard;
 mod source_ports;
 mod wav;
 
+pub use mjr::{create_file, MjrFiles};
 pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
 pub use rtsp::{spawn_rtsp, RtspReport};
 pub(crate) use shard::set_buffers;
-pub use shard::{spawn_shard, ShardHandle};
+pub use shard::{spawn_shard, ShardHandle, ShardOut};
 pub use source_ports::{load_file, PortBank};
 pub use wav::WavWriter;
 

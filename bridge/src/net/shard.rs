@@ -76,6 +76,13 @@ impl ShardHandle {
     }
 }
 
+/// Where a shard's output goes besides its sockets: leg events to the core, recorded
+/// bytes to the recordings' writer thread.
+pub struct ShardOut {
+    pub events: mpsc::UnboundedSender<MediaEvent>,
+    pub recordings: super::MjrFiles,
+}
+
 /// Binds the shard's socket and starts its thread.
 pub fn spawn_shard(
     index: usize,
@@ -84,7 +91,7 @@ pub fn spawn_shard(
     ice_lite: bool,
     cert: DtlsCert,
     socket_buffer: usize,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    out: ShardOut,
 ) -> io::Result<ShardHandle> {
     let std_socket = std::net::UdpSocket::bind(bind)?;
     std_socket.set_nonblocking(true)?;
@@ -107,7 +114,7 @@ pub fn spawn_shard(
     };
     std::thread::Builder::new()
         .name(format!("media-shard-{index}"))
-        .spawn(move || run(poll, socket, local, rx, events))?;
+        .spawn(move || run(poll, socket, local, rx, out))?;
     Ok(ShardHandle {
         tx,
         waker,
@@ -129,7 +136,7 @@ fn run(
     socket: UdpSocket,
     local: SocketAddr,
     commands: crossbeam_channel::Receiver<Control>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    ShardOut { events, recordings }: ShardOut,
 ) {
     let mut shard = Shard::new();
     let mut ready = Events::with_capacity(EVENTS);
@@ -194,6 +201,9 @@ fn run(
         flush(&mut shard, &mut out);
         for e in shard.drain_events() {
             let _ = events.send(e);
+        }
+        for chunk in shard.drain_recorded() {
+            recordings.write(chunk);
         }
     }
 }
@@ -320,7 +330,11 @@ mod tests {
     fn an_rtp_leg_speaks_through_the_sockets_handed_to_the_shard() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let cert = cardea_media::generate_dtls_cert().unwrap();
-        let shard = spawn_shard(0, (LOCALHOST, 0).into(), &[], true, cert, 1 << 16, tx).unwrap();
+        let out = ShardOut {
+            events: tx,
+            recordings: crate::net::MjrFiles::spawn().unwrap(),
+        };
+        let shard = spawn_shard(0, (LOCALHOST, 0).into(), &[], true, cert, 1 << 16, out).unwrap();
         let (rtp, rtcp) = bind_rtp_pair(LOCALHOST, (0, 0)).unwrap();
         let (local_rtp, local_rtcp) = (rtp.local_addr().unwrap(), rtcp.local_addr().unwrap());
         let peer = std::net::UdpSocket::bind((LOCALHOST, 0)).unwrap();

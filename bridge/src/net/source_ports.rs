@@ -104,6 +104,10 @@ impl SourceIo for PortBank {
     fn check_file(&self, path: &str, codec: &str) -> Result<(), String> {
         load_file(path, codec).map(|_| ())
     }
+
+    fn create_recording(&self, path: &str) -> Result<(), String> {
+        super::create_file(std::path::Path::new(path)).map(|_| ())
+    }
 }
 
 /// A UDP socket bound to `group`:`port` (other sockets may bind the same port for other

@@ -97,6 +97,18 @@ impl Shard {
             return;
         };
         let fwd = kept.forward(clock);
+        if !self.recorders.is_empty() {
+            let rec = crate::RecordedRtp {
+                ssrc: fwd.ssrc,
+                // The low 16 bits are the wire's sequence number.
+                seq: fwd.seq as u16,
+                ts: fwd.ts,
+                pt: *fwd.pt,
+                marker: fwd.marker,
+                payload: fwd.payload,
+            };
+            self.record(id, mid, None, fwd.at, &rec);
+        }
         let mut failed = Vec::new();
         let mut keyframe = false;
         for edge in self.router.targets(id, mid) {

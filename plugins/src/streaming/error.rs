@@ -8,12 +8,18 @@ pub enum StError {
     NotAnObject,
     #[error("Unknown request '{0}'")]
     InvalidRequest(String),
+    /// 452 as well, for a request this mountpoint cannot take (Janus's wording).
+    #[error("{0}")]
+    NotHere(String),
     #[error("Missing element ({0})")]
     MissingElement(&'static str),
     #[error("Invalid element type ({0})")]
     InvalidType(String),
     #[error("Invalid element ({0})")]
     InvalidElement(String),
+    /// 454 as well, in Janus's own words.
+    #[error("{0}")]
+    InvalidValue(String),
     #[error("No such mountpoint/stream {0}")]
     NoSuchMountpoint(String),
     /// 455 as well, for a viewer on no mountpoint ("Can't start: no mountpoint set").
@@ -39,9 +45,9 @@ impl StError {
     pub fn code(&self) -> u16 {
         match self {
             Self::NotAnObject => 451,
-            Self::InvalidRequest(_) => 452,
+            Self::InvalidRequest(_) | Self::NotHere(_) => 452,
             Self::MissingElement(_) => 453,
-            Self::InvalidType(_) | Self::InvalidElement(_) => 454,
+            Self::InvalidType(_) | Self::InvalidElement(_) | Self::InvalidValue(_) => 454,
             Self::NoSuchMountpoint(_) | Self::NotWatching(_) => 455,
             Self::CantCreate(_) => 456,
             Self::Unauthorized(_) => 457,

@@ -5,6 +5,7 @@
 
 mod error;
 mod mountpoint;
+mod recording;
 mod rtsp;
 #[cfg(test)]
 mod tests;
@@ -580,9 +581,20 @@ impl Streaming {
             }
             "enable" | "disable" => {
                 let enabled = request == "enable";
+                let stop_recording = f.bool("stop_recording")?.unwrap_or(true);
                 let mp = self.managed(f)?;
                 let (id, was) = (mp.id, mp.enabled);
                 mp.enabled = enabled;
+                if !enabled && stop_recording {
+                    // Janus closes a disabled mountpoint's recordings unless told not to.
+                    let target = crate::RecordTarget::Source(mp.source);
+                    for s in &mut mp.streams {
+                        if s.recording.take().is_some() {
+                            let mid = s.mid.clone();
+                            ctx.push(Command::StopRecord { target, mid });
+                        }
+                    }
+                }
                 if was != enabled {
                     let viewers: Vec<HandleId> = mp.viewers.iter().copied().collect();
                     for v in viewers {
@@ -597,12 +609,7 @@ impl Streaming {
                 self.end_viewers(ctx, id, "kicked_all");
                 Ok(json!({ "streaming": "kicked_all" }))
             }
-            "recording" => {
-                self.managed(f)?;
-                Err(StError::CantRecord(
-                    "Recording mountpoints is not supported yet".into(),
-                ))
-            }
+            "recording" => self.recording(ctx, f),
             _ => Err(StError::InvalidRequest(request.to_owned())),
         }
     }

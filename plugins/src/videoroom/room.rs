@@ -42,6 +42,12 @@ pub struct Room {
     pub transport_wide_cc_ext: bool,
     /// Tokens allowed to join, when the check is on.
     pub allowed: Option<BTreeSet<String>>,
+    /// Every publisher is recorded (`record`, or `enable_recording`).
+    pub record: bool,
+    /// Where recordings go (`None`: the working folder).
+    pub rec_dir: Option<String>,
+    /// Publishers change their recording only with the room secret.
+    pub lock_record: bool,
     /// Everyone who joined as a publisher (published or not), by feed id.
     pub participants: BTreeMap<u64, HandleId>,
     /// Subscriber handles.
@@ -117,6 +123,9 @@ impl Room {
             playoutdelay_ext: true,
             transport_wide_cc_ext: true,
             allowed: None,
+            record: false,
+            rec_dir: None,
+            lock_record: false,
             participants: BTreeMap::new(),
             subscribers: BTreeSet::new(),
         }
@@ -161,6 +170,9 @@ impl Room {
         if let Some(list) = f.strings("allowed")? {
             room.allowed = Some(list.into_iter().collect());
         }
+        room.record = f.bool("record")?.unwrap_or(false);
+        room.rec_dir = f.str("rec_dir")?.map(str::to_owned);
+        room.lock_record = f.bool("lock_record")?.unwrap_or(false);
         Ok(room)
     }
 
@@ -175,6 +187,14 @@ impl Room {
         let bitrate = f.u64("new_bitrate")?;
         let fir_freq = f.u64("new_fir_freq")?;
         let publishers = f.u64("new_publishers")?;
+        let lock_record = f.bool("new_lock_record")?;
+        let rec_dir = f.str("new_rec_dir")?;
+        if let Some(l) = lock_record {
+            self.lock_record = l;
+        }
+        if let Some(d) = rec_dir {
+            self.rec_dir = Some(d.to_owned());
+        }
         if let Some(d) = description {
             self.description = d.to_owned();
         }
@@ -230,7 +250,7 @@ impl Room {
 
     /// The room as `list` describes it.
     pub fn info(&self) -> Value {
-        json!({
+        let mut v = json!({
             "room": self.id,
             "description": self.description,
             "pin_required": self.pin.is_some(),
@@ -246,8 +266,8 @@ impl Room {
             "audiocodec": self.audiocodec.join(","),
             "videocodec": self.videocodec.join(","),
             "opus_fec": true,
-            "record": false,
-            "lock_record": false,
+            "record": self.record,
+            "lock_record": self.lock_record,
             "num_participants": self.participants.len(),
             "audiolevel_ext": self.audiolevel_ext,
             "audiolevel_event": self.audiolevel_event,
@@ -256,7 +276,11 @@ impl Room {
             "videoorient_ext": self.videoorient_ext,
             "playoutdelay_ext": self.playoutdelay_ext,
             "transport_wide_cc_ext": self.transport_wide_cc_ext,
-        })
+        });
+        if let Some(d) = &self.rec_dir {
+            v["rec_dir"] = d.clone().into();
+        }
+        v
     }
 }
 

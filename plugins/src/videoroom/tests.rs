@@ -867,3 +867,143 @@ fn permanent_rooms_come_back_from_the_state_file_as_they_were_left() {
         .collect();
     assert_eq!(rooms, vec![(7, "seven".to_owned())]);
 }
+
+fn records(commands: &[Command]) -> Vec<(String, crate::RecordSpec)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record { mid, spec, .. } => Some((mid.clone(), spec.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn record_stops(commands: &[Command]) -> Vec<String> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::StopRecord { mid, .. } => Some(mid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_publisher_that_asks_is_recorded_per_stream_until_it_unpublishes() {
+    let mut r = Room::new(&[1]);
+    r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 1234, "id": 10}),
+        None,
+    );
+    let (_, _, commands) = r.event(
+        1,
+        json!({"request": "publish", "record": true, "filename": "/rec/alice"}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    let started = records(&commands);
+    assert_eq!(started.len(), 2, "{started:?}");
+    assert_eq!(started[0].0, "a");
+    assert_eq!(started[0].1.path, "/rec/alice-audio-0.mjr");
+    assert_eq!(started[0].1.codec, "opus");
+    assert_eq!(started[1].1.path, "/rec/alice-video-1.mjr");
+    assert_eq!(started[1].1.codec, "vp8");
+    // Turning it off stops both; on again (the feed is live) restarts with a key frame.
+    let (_, _, commands) = r.event(1, json!({"request": "configure", "record": false}), None);
+    assert_eq!(record_stops(&commands), ["a", "v"]);
+    let (_, _, commands) = r.event(1, json!({"request": "configure", "record": true}), None);
+    assert_eq!(records(&commands).len(), 2);
+    assert!(commands
+        .iter()
+        .any(|c| matches!(c, Command::RequestKeyframe { handle: 1 })));
+    let (_, _, commands) = r.event(1, json!({"request": "unpublish"}), None);
+    assert_eq!(record_stops(&commands), ["a", "v"]);
+}
+
+#[test]
+fn enable_recording_records_the_room_into_its_rec_dir() {
+    let mut r = Room::new(&[1, 9]);
+    let created = r.sync(
+        9,
+        json!({"request": "create", "room": 77, "secret": "s", "rec_dir": "/var/rec/"}),
+    );
+    assert_eq!(created["videoroom"], "created");
+    r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 77, "id": 5}),
+        None,
+    );
+    let (_, _, commands) = r.event(
+        1,
+        json!({"request": "publish"}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    assert!(records(&commands).is_empty(), "not recorded yet");
+    let e = r.sync(9, json!({"request": "enable_recording", "room": 77}));
+    assert_eq!(e["error_code"], 429);
+    let e = r.sync(
+        9,
+        json!({"request": "enable_recording", "room": 77, "record": true}),
+    );
+    assert_eq!(e["error_code"], 433);
+    let (reply, commands) = r.send(
+        9,
+        json!({"request": "enable_recording", "room": 77, "record": true, "secret": "s"}),
+        None,
+    );
+    let Reply::Sync(ok) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(ok, json!({"videoroom": "success", "record": true}));
+    let started = records(&commands);
+    assert_eq!(started.len(), 2);
+    let path = &started[1].1.path;
+    assert!(
+        path.starts_with("/var/rec/videoroom-77-user-5-") && path.ends_with("-video-1.mjr"),
+        "{path}"
+    );
+    let list = r.sync(9, json!({"request": "list"}));
+    let room = list["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["room"] == 77)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (room["record"].clone(), room["rec_dir"].clone()),
+        (json!(true), json!("/var/rec/"))
+    );
+    let (_, commands) = r.send(
+        9,
+        json!({"request": "enable_recording", "room": 77, "record": false, "secret": "s"}),
+        None,
+    );
+    assert_eq!(record_stops(&commands), ["a", "v"]);
+}
+
+#[test]
+fn lock_record_needs_the_secret_to_change_a_recording() {
+    let mut r = Room::new(&[1, 9]);
+    r.sync(
+        9,
+        json!({"request": "create", "room": 78, "secret": "s", "lock_record": true}),
+    );
+    r.event(
+        1,
+        json!({"request": "join", "ptype": "publisher", "room": 78, "id": 5}),
+        None,
+    );
+    let (_, _, commands) = r.event(
+        1,
+        json!({"request": "publish", "record": true}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    assert!(records(&commands).is_empty());
+    let (_, _, commands) = r.event(
+        1,
+        json!({"request": "configure", "record": true, "secret": "s"}),
+        None,
+    );
+    assert_eq!(records(&commands).len(), 2);
+}

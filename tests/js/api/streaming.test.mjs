@@ -16,6 +16,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Janode from 'janode';
 import StreamingPlugin from 'janode/plugins/streaming';
 import { PluginSuite } from './janode-plugin.mjs';
@@ -629,9 +632,67 @@ test('disable / enable: {streaming:"ok"}; list and info show enabled; secret che
   assert.equal((await info(M1)).enabled, true);
 });
 
-test('recording -> 459 (not supported); unknown request -> 452; no request -> 453', T, async () => {
-  await expectStError(mgr, { request: 'recording', action: 'start', id: M1, secret: 's1', media: [{ mid: 'a', filename: '/tmp/x' }] }, 459, { sync: true });
-  await expectJanodeReject(mgr.startRecording({ id: M1, secret: 's1', audio: '/tmp/rec-a' }), 459);
+test('recording: start/stop per mid or per kind -> {streaming:"ok"}, .mjr files; Janus\'s errors', T, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cardea-st-rec-'));
+  const id = mpId();
+  const { stream } = await create({ id, secret: 'rs', media: AV() });
+  const rec = (body) => ({ request: 'recording', id, secret: 'rs', ...body });
+  await expectStError(mgr, { request: 'recording', id, secret: 'rs' }, 453, { sync: true, error: 'Missing element (action)' });
+  await expectStError(mgr, rec({ action: 7 }), 454, { sync: true });
+  await expectStError(mgr, rec({ action: 'pause' }), 454, { sync: true, error: 'Invalid action (should be start|stop)' });
+  await expectStError(mgr, { request: 'recording', action: 'start', id: mpId(), secret: 'rs' }, 455, { sync: true });
+  await expectStError(mgr, { request: 'recording', action: 'start', id }, 453, { sync: true, error: 'Missing element (secret)' });
+  await expectStError(mgr, rec({ action: 'start', secret: 'nope' }), 457, { sync: true });
+  await expectStError(mgr, rec({ action: 'start' }), 452, { sync: true, error: 'Missing audio, video and/or data' });
+  await expectStError(mgr, rec({ action: 'stop' }), 452, { sync: true, error: 'Missing audio, video and or data' });
+  await expectStError(mgr, rec({ action: 'start', media: 'a' }), 454, { sync: true });
+  await expectStError(mgr, rec({ action: 'start', audio: true }), 454, { sync: true });
+  await expectStError(mgr, rec({ action: 'stop', audio: 'yes' }), 454, { sync: true });
+  await expectStError(mgr, rec({ action: 'start', media: [{ mid: 'a', filename: '/proc/no-such-dir/x' }] }), 459, { sync: true, error: 'Error starting recorder for audio' });
+
+  const audioPort = stream.ports.find((p) => p.mid === 'a').port;
+  const f = feeder(audioPort, { ...OPUS_RTP, interval: 20 });
+  try {
+    assert.deepEqual(await syncOk(mgr, rec({ action: 'start', media: [{ mid: 'a', filename: join(dir, 'a') }, { mid: 'nope', filename: join(dir, 'x') }] })), { streaming: 'ok' });
+    await expectStError(mgr, rec({ action: 'start', media: [{ mid: 'a', filename: join(dir, 'b') }] }), 452, { sync: true, error: 'Recording for audio, video and/or data already started for this stream' });
+    assert.equal((await mediaInfo(id, 'a', 'rs')).recording, 'a.mjr', 'info (with the secret) names the file');
+    assert.equal((await mediaInfo(id, 'a')).recording, undefined, 'not without the secret');
+    await sleep(600);
+    assert.deepEqual(await syncOk(mgr, rec({ action: 'stop', media: [{ mid: 'a' }] })), { streaming: 'ok' });
+    assert.equal((await mediaInfo(id, 'a', 'rs')).recording, undefined);
+    // janode's own calls: the deprecated audio/video fields.
+    assert.ok(await mgr.startRecording({ id, secret: 'rs', audio: join(dir, 'ja'), video: join(dir, 'jv') }));
+    await expectJanodeReject(mgr.startRecording({ id, secret: 'rs', audio: join(dir, 'ja2') }), 452);
+    await sleep(300);
+    assert.ok(await mgr.stopRecording({ id, secret: 'rs' }));
+    // disable stops recordings unless stop_recording is false.
+    assert.deepEqual(await syncOk(mgr, rec({ action: 'start', media: [{ mid: 'a', filename: join(dir, 'd') }] })), { streaming: 'ok' });
+    assert.deepEqual(await syncOk(mgr, { request: 'disable', id, secret: 'rs' }), { streaming: 'ok' });
+    assert.equal((await mediaInfo(id, 'a', 'rs')).recording, undefined, 'disable closed the recording');
+    await syncOk(mgr, { request: 'enable', id, secret: 'rs' });
+  } finally {
+    f.stop();
+  }
+  await sleep(400);
+  const mjr = (name) => {
+    const b = readFileSync(join(dir, name));
+    assert.equal(b.subarray(0, 8).toString(), 'MJR00002', name);
+    const header = JSON.parse(b.subarray(10, 10 + b.readUInt16BE(8)).toString());
+    return { header, size: b.length };
+  };
+  const a = mjr('a.mjr');
+  assert.equal(a.header.t, 'a');
+  assert.equal(a.header.c, 'opus');
+  assert.ok(a.size > 500, `a.mjr holds frames: ${a.size} bytes`);
+  assert.equal(mjr('ja.mjr').header.c, 'opus');
+  assert.equal(readFileSync(join(dir, 'jv.mjr')).toString(), 'MJR00002', 'a stream that got no packet: only the file magic');
+  assert.ok(existsSync(join(dir, 'd.mjr')));
+  assert.ok(!existsSync(join(dir, 'x.mjr')), 'an unknown mid records nothing');
+  await syncOk(mgr, { request: 'destroy', id, secret: 'rs' });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('unknown request -> 452; no request -> 453', T, async () => {
   await expectStError(mgr, { request: 'frobnicate' }, 452, { sync: true, error: 'Unknown request \'frobnicate\'' });
   await expectStError(mgr, { id: M1 }, 453, { sync: true, error: 'Missing element (request)' });
 });

@@ -1006,7 +1006,7 @@ test('destroy: wrong secret 433; participants get {videoroom:"destroyed", room};
 
 // ----- generic errors --------------------------------------------------------------------------
 
-test('errors: unknown request 423, missing request / room 429, invalid element 430, join first 424, unsupported 499, rtp_forward without streams 429', T, async () => {
+test('errors: unknown request 423, missing request / room 429, invalid element 430, join first 424, rtp_forward without streams 429', T, async () => {
   const h = await attach();
   await expectVrError(h, { request: 'foo' }, 423, { sync: true, error: "Unknown request 'foo'" });
   await expectVrError(h, {}, 429, { sync: true, error: 'Missing element (request)' });
@@ -1019,7 +1019,25 @@ test('errors: unknown request 423, missing request / room 429, invalid element 4
     await expectVrError(h, { request }, 424, { sync: false });
   }
   await expectVrError(h, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: Aid, host: '127.0.0.1' }, 429, { sync: true }); // no streams to forward
-  await expectVrError(h, { request: 'enable_recording', room: 1234, secret: 'adminpwd', record: true }, 499, { sync: true });
+});
+
+test('enable_recording: record missing 429, wrong secret 433, no room 426; {videoroom:"success", record}; list shows record and rec_dir', T, async () => {
+  const h = await attach();
+  await expectVrError(h, { request: 'enable_recording', room: 1234, secret: 'adminpwd' }, 429, { sync: true, error: 'Missing element (record)' });
+  await expectVrError(h, { request: 'enable_recording', room: 1234, secret: 'adminpwd', record: 'yes' }, 430, { sync: true });
+  await expectVrError(h, { request: 'enable_recording', room: 1234, secret: 'nope', record: false }, 433, { sync: true });
+  await expectVrError(h, { request: 'enable_recording', room: roomId(), record: false }, 426, { sync: true });
+  assert.deepEqual(await syncOk(h, { request: 'enable_recording', room: 1234, secret: 'adminpwd', record: false }), { videoroom: 'success', record: false });
+  // A room of its own, with nobody in it: nothing is written.
+  const room = roomId();
+  await syncOk(h, { request: 'create', room, secret: 'rs', rec_dir: '/tmp/cardea-vr-rec', lock_record: true });
+  const entry = async () => (await syncOk(h, { request: 'list' })).list.find((r) => r.room === room);
+  assert.equal((await entry()).record, false);
+  assert.equal((await entry()).rec_dir, '/tmp/cardea-vr-rec');
+  assert.equal((await entry()).lock_record, true);
+  assert.deepEqual(await syncOk(h, { request: 'enable_recording', room, secret: 'rs', record: true }), { videoroom: 'success', record: true });
+  assert.equal((await entry()).record, true);
+  await syncOk(h, { request: 'destroy', room, secret: 'rs' });
 });
 
 test('body that is not an object: refused by the core (Janus 467), so the plugin\'s 422 cannot be reached, as in Janus', T, async () => {

@@ -1,0 +1,718 @@
+//! Janus recordings (`.mjr`) written by the real `cardea`, read back by Janus's own
+//! post-processor, `janus-pp-rec` (Debian's janus-tools), which shares no code with Cardea:
+//!
+//! - Streaming: a plain RTP source (this test) sends opus and VP8 to a mountpoint; the
+//!   `recording` request starts and stops a recording per mid; its errors are Janus's.
+//! - VideoRoom: a webrtc-rs publisher is recorded with `record`/`filename`, and by
+//!   `enable_recording` under the room's `rec_dir` with Janus's default names.
+//!
+//! Each file must parse (`janus-pp-rec --json` for the header), hold about as many frames
+//! as packets were sent while it recorded, and convert to .opus or .webm.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cardea_tests::Cardea;
+use common::janus::Handle;
+use common::peer::{
+    apply_answer, local_offer, local_track, opus, peer_connection, rtp, vp8, wait_connected,
+    PeerOptions, PeerState, OPUS_FRAME, OPUS_PT, VP8_PT,
+};
+use common::STEP;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde_json::{json, Value};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, timeout};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::PeerConnection;
+
+const STREAMING: &str = "janus.plugin.streaming";
+const VIDEOROOM: &str = "janus.plugin.videoroom";
+const NO_SAMPLE: &str = "plugins:\n  streaming:\n    mountpoints: []\n";
+/// How long the writer may take to finish a file after `stop` (it flushes every 100 ms).
+const SETTLE: Duration = Duration::from_millis(700);
+
+// ---- the tests -------------------------------------------------------------------------
+
+/// A mountpoint's opus and VP8 streams recorded between `recording start` and `stop`: two
+/// `.mjr` files that janus-pp-rec reads and converts, with about every packet sent in between;
+/// the request's errors carry Janus's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_recording_writes_mjr_files_janus_pp_rec_reads() {
+    timeout(Duration::from_secs(40), streaming_recording())
+        .await
+        .expect("the streaming recording did not finish within 40 s");
+}
+
+/// A VideoRoom publisher recorded with `record: true` and a `filename`, then the whole room
+/// with `enable_recording` into its `rec_dir`: one file per stream, `-audio-0` and
+/// `-video-1`, each readable by janus-pp-rec.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_publisher_recordings_are_janus_mjr_files() {
+    timeout(Duration::from_secs(60), videoroom_recording())
+        .await
+        .expect("the videoroom recording did not finish within 60 s");
+}
+
+// ---- streaming ---------------------------------------------------------------------------
+
+async fn streaming_recording() {
+    let dir = fresh_dir("streaming");
+    let cardea = Cardea::start(NO_SAMPLE);
+    let admin = Handle::attach(&cardea, STREAMING).await;
+    let created = sync_data(
+        &admin
+            .sync_request(json!({
+                "request": "create", "type": "rtp", "id": 41, "secret": "s3",
+                "media": [
+                    {"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"},
+                    {"type": "video", "mid": "v", "port": 0, "pt": 100, "codec": "vp8"},
+                ]
+            }))
+            .await,
+    );
+    assert_eq!(created["streaming"], "created", "{created}");
+    let port = |mid: &str| -> SocketAddr {
+        let entry = created["stream"]["ports"]
+            .as_array()
+            .and_then(|l| l.iter().find(|p| p["mid"] == mid))
+            .unwrap_or_else(|| panic!("no port for {mid}: {created}"));
+        let port = entry["port"].as_u64().expect("a port") as u16;
+        SocketAddr::from(([127, 0, 0, 1], port))
+    };
+    let (audio_port, video_port) = (port("a"), port("v"));
+
+    // Janus's errors, in Janus's order.
+    let a = dir.join("a").display().to_string();
+    let v = dir.join("v").display().to_string();
+    let start = json!({"request": "recording", "action": "start", "id": 41, "secret": "s3",
+        "media": [{"mid": "a", "filename": a}, {"mid": "v", "filename": v}]});
+    let error_cases = [
+        (
+            json!({"request": "recording", "id": 41, "secret": "s3"}),
+            453,
+        ),
+        (
+            json!({"request": "recording", "action": "pause", "id": 41, "secret": "s3"}),
+            454,
+        ),
+        (
+            json!({"request": "recording", "action": "start", "id": 99, "secret": "s3"}),
+            455,
+        ),
+        (
+            json!({"request": "recording", "action": "start", "id": 41, "secret": "no"}),
+            457,
+        ),
+        (
+            json!({"request": "recording", "action": "start", "id": 41, "secret": "s3"}),
+            452,
+        ),
+        (
+            json!({"request": "recording", "action": "start", "id": 41, "secret": "s3",
+                "media": [{"mid": "a", "filename": "/proc/cardea-cannot/a"}]}),
+            459,
+        ),
+    ];
+    for (body, code) in error_cases {
+        let reply = admin.sync_request(body.clone()).await;
+        assert_eq!(
+            reply["plugindata"]["data"]["error_code"], code,
+            "{body} answers {code}: {reply}"
+        );
+    }
+
+    // Packets before the recording starts are not in it.
+    let source = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut sender = RtpSender::default();
+    sender.send_for(&source, audio_port, video_port, 10).await;
+    let ok = sync_data(&admin.sync_request(start.clone()).await);
+    assert_eq!(ok, json!({"streaming": "ok"}));
+    let again = admin.sync_request(start).await;
+    assert_eq!(again["plugindata"]["data"]["error_code"], 452, "{again}");
+    let info = sync_data(
+        &admin
+            .sync_request(json!({"request": "info", "id": 41, "secret": "s3"}))
+            .await,
+    );
+    assert_eq!(info["info"]["media"][0]["recording"], "a.mjr", "{info}");
+
+    let (audio_before, video_before) = (sender.audio, sender.video);
+    sender.send_for(&source, audio_port, video_port, 100).await;
+    let (audio_sent, video_sent) = (sender.audio - audio_before, sender.video - video_before);
+    let stop = json!({"request": "recording", "action": "stop", "id": 41, "secret": "s3",
+        "media": [{"mid": "a"}, {"mid": "v"}]});
+    assert_eq!(
+        sync_data(&admin.sync_request(stop).await),
+        json!({"streaming": "ok"})
+    );
+    // Packets after the stop are not in it either.
+    sender.send_for(&source, audio_port, video_port, 10).await;
+    sleep(SETTLE).await;
+
+    let audio = dir.join("a.mjr");
+    let video = dir.join("v.mjr");
+    let (header, frames) = read_mjr(&audio);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("a"), Some("opus"))
+    );
+    assert_close(frames, audio_sent, "opus frames recorded");
+    assert_eq!(
+        pp_rec_count(&audio),
+        frames,
+        "janus-pp-rec counts every frame"
+    );
+    let (header, frames) = read_mjr(&video);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("v"), Some("vp8"))
+    );
+    assert_close(frames, video_sent, "VP8 frames recorded");
+    assert_eq!(
+        pp_rec_count(&video),
+        frames,
+        "janus-pp-rec counts every frame"
+    );
+    pp_rec_header(&audio, "a", "opus");
+    pp_rec_header(&video, "v", "vp8");
+    pp_rec_convert(&audio, &dir.join("a.opus"));
+    pp_rec_convert(&video, &dir.join("v.webm"));
+
+    // The deprecated fields: a file per kind, stopped with booleans.
+    let legacy = dir.join("legacy").display().to_string();
+    let ok = sync_data(
+        &admin
+            .sync_request(json!({"request": "recording", "action": "start", "id": 41,
+                "secret": "s3", "audio": legacy}))
+            .await,
+    );
+    assert_eq!(ok["streaming"], "ok", "{ok}");
+    sender.send_for(&source, audio_port, video_port, 20).await;
+    let ok = sync_data(
+        &admin
+            .sync_request(json!({"request": "recording", "action": "stop", "id": 41,
+                "secret": "s3", "audio": true}))
+            .await,
+    );
+    assert_eq!(ok["streaming"], "ok", "{ok}");
+    sleep(SETTLE).await;
+    let (header, frames) = read_mjr(&dir.join("legacy.mjr"));
+    assert_eq!(header["c"], "opus");
+    assert!(frames > 10, "{frames} frames in legacy.mjr");
+    assert!(!dir.join("legacy-video.mjr").exists());
+
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The test's RTP source: opus every 20 ms, VP8 at 25 frames a second (a key frame each
+/// second), counting what it sent.
+#[derive(Default)]
+struct RtpSender {
+    audio: usize,
+    video: usize,
+    ticks: u32,
+}
+
+impl RtpSender {
+    /// Sends for `ticks` ticks of 20 ms (audio each tick, video every other one).
+    async fn send_for(
+        &mut self,
+        socket: &UdpSocket,
+        audio: SocketAddr,
+        video: SocketAddr,
+        ticks: u32,
+    ) {
+        let mut every = tokio::time::interval(Duration::from_millis(20));
+        for _ in 0..ticks {
+            every.tick().await;
+            let n = self.ticks;
+            let mut payload = OPUS_FRAME.to_vec();
+            payload.extend_from_slice(&[0x11; 20]);
+            let packet = raw_rtp(111, n as u16, n * 960, 0xa0d10, false, &payload);
+            socket.send_to(&packet, audio).await.unwrap();
+            self.audio += 1;
+            if n.is_multiple_of(2) {
+                let frame = n / 2;
+                let packets = vp8_frame(frame.is_multiple_of(25), frame);
+                let count = packets.len();
+                for (i, p) in packets.into_iter().enumerate() {
+                    let seq = self.video as u16;
+                    let packet = raw_rtp(100, seq, frame * 3600, 0x71de0, i + 1 == count, &p);
+                    socket.send_to(&packet, video).await.unwrap();
+                    self.video += 1;
+                }
+            }
+            self.ticks += 1;
+        }
+    }
+}
+
+fn raw_rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+/// The payloads of VP8 frame `frame` (RFC 7741 descriptors with a 15-bit PictureID): a key
+/// frame (320x240) in three packets, an inter frame in one.
+fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
+    let picture_id = (frame & 0x7fff) as u16;
+    let descriptor = |start: bool| -> Vec<u8> {
+        vec![
+            if start { 0x90 } else { 0x80 },
+            0x80,
+            0x80 | (picture_id >> 8) as u8,
+            picture_id as u8,
+        ]
+    };
+    if !key {
+        let mut only = descriptor(true);
+        only.extend_from_slice(&[0x51, 0x01, 0x00]);
+        only.extend_from_slice(&[0xcc; 20]);
+        return vec![only];
+    }
+    let mut first = descriptor(true);
+    first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+    first.extend_from_slice(&[0xaa; 40]);
+    let mut packets = vec![first];
+    for _ in 0..2 {
+        let mut more = descriptor(false);
+        more.extend_from_slice(&[0xbb; 60]);
+        packets.push(more);
+    }
+    packets
+}
+
+// ---- videoroom ---------------------------------------------------------------------------
+
+async fn videoroom_recording() {
+    let dir = fresh_dir("videoroom");
+    let cardea = Cardea::start("");
+    let admin = Handle::attach(&cardea, VIDEOROOM).await;
+    let room = 4321;
+    let created = sync_data(
+        &admin
+            .sync_request(json!({"request": "create", "room": room, "secret": "rs",
+                "rec_dir": dir.display().to_string(), "publishers": 2}))
+            .await,
+    );
+    assert_eq!(created["videoroom"], "created", "{created}");
+    let listed = sync_data(&admin.sync_request(json!({"request": "list"})).await);
+    let entry = listed["list"]
+        .as_array()
+        .and_then(|l| l.iter().find(|r| r["room"] == room))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(entry["record"], false, "{listed}");
+    assert_eq!(entry["rec_dir"], dir.display().to_string(), "{listed}");
+
+    let mut publisher = Publisher::join(&cardea, room).await;
+    sleep(Duration::from_millis(500)).await;
+
+    // The whole room, under Janus's default names in rec_dir.
+    let missing = admin
+        .sync_request(json!({"request": "enable_recording", "room": room, "secret": "rs"}))
+        .await;
+    assert_eq!(
+        missing["plugindata"]["data"]["error_code"], 429,
+        "{missing}"
+    );
+    let wrong = admin
+        .sync_request(
+            json!({"request": "enable_recording", "room": room, "record": true,
+            "secret": "no"}),
+        )
+        .await;
+    assert_eq!(wrong["plugindata"]["data"]["error_code"], 433, "{wrong}");
+    let on = sync_data(
+        &admin
+            .sync_request(
+                json!({"request": "enable_recording", "room": room, "record": true,
+                "secret": "rs"}),
+            )
+            .await,
+    );
+    assert_eq!(on, json!({"videoroom": "success", "record": true}));
+    let before = publisher.sent();
+    sleep(Duration::from_secs(2)).await;
+    let off = sync_data(
+        &admin
+            .sync_request(
+                json!({"request": "enable_recording", "room": room, "record": false,
+                "secret": "rs"}),
+            )
+            .await,
+    );
+    assert_eq!(off["record"], false, "{off}");
+    let sent = publisher.sent();
+    sleep(SETTLE).await;
+    let prefix = format!("videoroom-{room}-user-{}-", publisher.id);
+    let named = |suffix: &str| -> PathBuf {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(&prefix) && name.ends_with(suffix)
+            })
+            .unwrap_or_else(|| panic!("no {prefix}…{suffix} in {}", dir.display()))
+    };
+    let audio = named("-audio-0.mjr");
+    let video = named("-video-1.mjr");
+    check_publisher_files(&audio, &video, (sent.0 - before.0, sent.1 - before.1), &dir);
+
+    // One publisher, with its own file name (in the room's rec_dir, as Janus puts it).
+    let configured = publisher
+        .handle
+        .request(
+            json!({"request": "configure", "record": true, "filename": "alice"}),
+            None,
+        )
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    let before = publisher.sent();
+    sleep(Duration::from_secs(2)).await;
+    let configured = publisher
+        .handle
+        .request(json!({"request": "configure", "record": false}), None)
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    let sent = publisher.sent();
+    sleep(SETTLE).await;
+    check_publisher_files(
+        &dir.join("alice-audio-0.mjr"),
+        &dir.join("alice-video-1.mjr"),
+        (sent.0 - before.0, sent.1 - before.1),
+        &dir,
+    );
+
+    publisher.close().await;
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn check_publisher_files(audio: &Path, video: &Path, sent: (usize, usize), dir: &Path) {
+    let (header, frames) = read_mjr(audio);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("a"), Some("opus"))
+    );
+    assert_close(frames, sent.0, "opus frames of the publisher");
+    assert_eq!(
+        pp_rec_count(audio),
+        frames,
+        "janus-pp-rec counts every frame"
+    );
+    let (header, frames) = read_mjr(video);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("v"), Some("vp8"))
+    );
+    // A PLI starts the recording: the publisher's packets before its key frame count too.
+    assert_close(frames, sent.1, "VP8 frames of the publisher");
+    assert_eq!(
+        pp_rec_count(video),
+        frames,
+        "janus-pp-rec counts every frame"
+    );
+    pp_rec_header(audio, "a", "opus");
+    pp_rec_header(video, "v", "vp8");
+    pp_rec_convert(audio, &dir.join("out.opus"));
+    pp_rec_convert(video, &dir.join("out.webm"));
+}
+
+/// A webrtc-rs publisher sending opus (50 packets/s) and VP8 (25 frames/s, a key frame each
+/// second) into a room.
+struct Publisher {
+    id: u64,
+    handle: Handle,
+    pc: Arc<dyn PeerConnection>,
+    stop: Arc<AtomicBool>,
+    audio_sent: Arc<AtomicUsize>,
+    video_sent: Arc<AtomicUsize>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Publisher {
+    async fn join(cardea: &Cardea, room: u64) -> Publisher {
+        let mut handle = Handle::attach(cardea, VIDEOROOM).await;
+        let peer = PeerState::new();
+        let pc = peer_connection(cardea, Arc::clone(&peer), PeerOptions::default()).await;
+        let audio = local_track("rec", RtpCodecKind::Audio, opus(), 0x5151, None);
+        let video = local_track("rec", RtpCodecKind::Video, vp8(), 0x7171, None);
+        for track in [&audio, &video] {
+            pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
+                .await
+                .expect("add_track");
+        }
+        let offer = local_offer(&*pc, &peer, None, "publisher").await;
+        let joined = handle
+            .request(
+                json!({"request": "joinandconfigure", "room": room, "ptype": "publisher",
+                    "display": "rec"}),
+                Some(json!({"type": "offer", "sdp": offer, "trickle": false})),
+            )
+            .await;
+        assert_eq!(joined["videoroom"], "joined", "{joined}");
+        let id = joined["id"].as_u64().expect("an id");
+        let answer = joined["jsep"]["sdp"]
+            .as_str()
+            .expect("an answer")
+            .to_owned();
+        apply_answer(&*pc, &answer, "publisher").await;
+        wait_connected(&peer, STEP, "publisher").await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let (audio_sent, video_sent) = (Arc::default(), Arc::default());
+        let tasks = vec![
+            tokio::spawn(send_audio(
+                audio,
+                Arc::clone(&audio_sent),
+                Arc::clone(&stop),
+            )),
+            tokio::spawn(send_video(
+                video,
+                Arc::clone(&video_sent),
+                Arc::clone(&stop),
+            )),
+        ];
+        Publisher {
+            id,
+            handle,
+            pc,
+            stop,
+            audio_sent,
+            video_sent,
+            tasks,
+        }
+    }
+
+    /// Packets sent so far: (opus, VP8).
+    fn sent(&self) -> (usize, usize) {
+        (
+            self.audio_sent.load(Ordering::Relaxed),
+            self.video_sent.load(Ordering::Relaxed),
+        )
+    }
+
+    async fn close(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = timeout(Duration::from_secs(3), self.pc.close()).await;
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn send_audio(
+    track: Arc<TrackLocalStaticRTP>,
+    sent: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    let mut n: u16 = 0;
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let mut payload = OPUS_FRAME.to_vec();
+        payload.extend_from_slice(&[0x22; 20]);
+        let packet = rtp(OPUS_PT, n, u32::from(n) * 960, 0x5151, false, payload);
+        if track.write_rtp(packet).await.is_err() {
+            return;
+        }
+        n = n.wrapping_add(1);
+        sent.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn send_video(
+    track: Arc<TrackLocalStaticRTP>,
+    sent: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(40));
+    let (mut frame, mut seq): (u32, u16) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let packets = vp8_frame(frame.is_multiple_of(25), frame);
+        let count = packets.len();
+        for (i, p) in packets.into_iter().enumerate() {
+            let packet = rtp(VP8_PT, seq, frame * 3600, 0x7171, i + 1 == count, p);
+            if track.write_rtp(packet).await.is_err() {
+                return;
+            }
+            seq = seq.wrapping_add(1);
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+        frame += 1;
+    }
+}
+
+// ---- reading recordings ------------------------------------------------------------------
+
+/// A folder of its own for one test's recordings.
+fn fresh_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cardea-mjr-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Reads a `.mjr` as janus-pp-rec does (MJR00002, the JSON header, "MEET" frames): the
+/// header and the number of frames, each an RTP version 2 packet.
+fn read_mjr(path: &Path) -> (Value, usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        bytes.len() > 10,
+        "{}: {} bytes",
+        path.display(),
+        bytes.len()
+    );
+    assert_eq!(&bytes[..8], b"MJR00002", "{}", path.display());
+    let len = usize::from(u16::from_be_bytes([bytes[8], bytes[9]]));
+    let header: Value = serde_json::from_slice(&bytes[10..10 + len])
+        .unwrap_or_else(|e| panic!("{}: header: {e}", path.display()));
+    let mut at = 10 + len;
+    let mut frames = 0;
+    let mut last_ms = 0;
+    while at < bytes.len() {
+        assert_eq!(&bytes[at..at + 4], b"MEET", "{} at {at}", path.display());
+        let ms = u32::from_be_bytes(bytes[at + 4..at + 8].try_into().unwrap());
+        assert!(ms >= last_ms, "{}: frame times go back", path.display());
+        last_ms = ms;
+        let n = usize::from(u16::from_be_bytes([bytes[at + 8], bytes[at + 9]]));
+        assert!(
+            at + 10 + n <= bytes.len(),
+            "{}: a truncated frame",
+            path.display()
+        );
+        assert_eq!(bytes[at + 10] >> 6, 2, "{}: not RTP", path.display());
+        frames += 1;
+        at += 10 + n;
+    }
+    for key in ["s", "u"] {
+        assert!(
+            header[key]
+                .as_u64()
+                .is_some_and(|t| t > 1_600_000_000_000_000),
+            "{header}"
+        );
+    }
+    (header, frames)
+}
+
+/// `janus-pp-rec --json`: the header as Janus's tool reads it.
+fn pp_rec_header(path: &Path, kind: &str, codec: &str) {
+    let out = Command::new("janus-pp-rec")
+        .arg("--json")
+        .arg(path)
+        .output()
+        .expect("janus-pp-rec (Debian package janus-tools) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "janus-pp-rec --json {}: {text}{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json_start = text
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON from janus-pp-rec: {text}"));
+    let header: Value = serde_json::from_str(text[json_start..].trim())
+        .unwrap_or_else(|e| panic!("janus-pp-rec --json printed {text}: {e}"));
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some(kind), Some(codec)),
+        "{header}"
+    );
+}
+
+/// `janus-pp-rec --parse`: the RTP packets Janus's tool counts in the file.
+fn pp_rec_count(path: &Path) -> usize {
+    let out = Command::new("janus-pp-rec")
+        .arg("--parse")
+        .arg(path)
+        .output()
+        .expect("janus-pp-rec (Debian package janus-tools) runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "janus-pp-rec --parse {}: {log}",
+        path.display()
+    );
+    log.lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Counted ")?
+                .strip_suffix(" RTP packets")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "janus-pp-rec --parse {} counted nothing: {log}",
+                path.display()
+            )
+        })
+}
+
+/// Converts a recording with janus-pp-rec and checks the result is not empty.
+fn pp_rec_convert(path: &Path, target: &Path) {
+    let _ = std::fs::remove_file(target);
+    let out = Command::new("janus-pp-rec")
+        .arg(path)
+        .arg(target)
+        .output()
+        .expect("janus-pp-rec (Debian package janus-tools) runs");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "janus-pp-rec {} {}: {log}",
+        path.display(),
+        target.display()
+    );
+    let size = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 100, "{} is {size} bytes: {log}", target.display());
+}
+
+/// `got` frames for `sent` packets: loopback loses little, and the edges of a recording
+/// (start and stop land between packets) cost a few.
+fn assert_close(got: usize, sent: usize, what: &str) {
+    let slack = sent / 10 + 5;
+    assert!(
+        got + slack >= sent && got <= sent + slack,
+        "{what}: {got} for {sent} sent"
+    );
+}
+
+fn sync_data(reply: &Value) -> Value {
+    assert_eq!(reply["janus"], "success", "{reply}");
+    reply["plugindata"]["data"].clone()
+}
+
+fn assert_alive(mut cardea: Cardea) {
+    assert!(
+        cardea.exited().is_none(),
+        "cardea exited: {:?}",
+        cardea.exited()
+    );
+}
