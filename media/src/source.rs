@@ -314,16 +314,7 @@ impl RtpSource {
             stream.last_data.clear();
             stream.last_data.extend_from_slice(datagram);
         }
-        stream.packets += 1;
-        stream.bytes += datagram.len() as u64;
-        stream.last_packet = Some(now);
-        if !stream.receiving {
-            stream.receiving = true;
-            stream.next_report = Some(now);
-        }
-        if stream.next_report.is_some_and(|t| t <= now) {
-            stream.next_report = Some(now + REPORT_EVERY);
-            let r = report(stream);
+        if let Some(r) = stream.count(now, datagram.len()) {
             self.events.push(LegEvent::Source(r));
         }
         let mid = stream.config.mid;
@@ -370,9 +361,9 @@ impl RtpSource {
     /// Counters, the key-frame buffer and reports for a packet of stream `index`.
     fn arrived(&mut self, index: usize, now: Instant, kept: Kept) -> (Mid, Kept) {
         let stream = &mut self.streams[index];
-        stream.packets += 1;
-        stream.bytes += kept.payload.len() as u64;
-        stream.last_packet = Some(now);
+        if let Some(r) = stream.count(now, kept.payload.len()) {
+            self.events.push(LegEvent::Source(r));
+        }
         if kept.seq > stream.latest_seq {
             stream.latest_seq = kept.seq;
         }
@@ -386,14 +377,6 @@ impl RtpSource {
             if stream.collecting && stream.keyframe.len() < KEYFRAME_PACKETS {
                 stream.keyframe.push(kept.clone());
             }
-        }
-        if !stream.receiving {
-            stream.receiving = true;
-            stream.next_report = Some(now);
-        }
-        if stream.next_report.is_some_and(|t| t <= now) {
-            stream.next_report = Some(now + REPORT_EVERY);
-            self.events.push(LegEvent::Source(report(stream)));
         }
         (stream.config.mid, kept)
     }
@@ -463,6 +446,25 @@ impl RtpSource {
                 .drain(..)
                 .map(|event| MediaEvent { leg: id, event }),
         );
+    }
+}
+
+impl StreamIn {
+    /// Counts a packet of `bytes` that arrived at `now`; returns the report that is due
+    /// (the first packet after a silence, then one every [`REPORT_EVERY`]).
+    fn count(&mut self, now: Instant, bytes: usize) -> Option<SourceReport> {
+        self.packets += 1;
+        self.bytes += bytes as u64;
+        self.last_packet = Some(now);
+        if !self.receiving {
+            self.receiving = true;
+            self.next_report = Some(now);
+        }
+        if self.next_report.is_some_and(|t| t <= now) {
+            self.next_report = Some(now + REPORT_EVERY);
+            return Some(report(self));
+        }
+        None
     }
 }
 

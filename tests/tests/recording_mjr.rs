@@ -21,8 +21,8 @@ use std::time::Duration;
 use cardea_tests::Cardea;
 use common::janus::Handle;
 use common::peer::{
-    apply_answer, local_offer, local_track, opus, peer_connection, rtp, vp8, wait_connected,
-    PeerOptions, PeerState, OPUS_FRAME, OPUS_PT, VP8_PT,
+    apply_answer, local_offer, local_track, opus, peer_connection, rtp, vp8, vp8_frame,
+    wait_connected, PeerOptions, PeerState, OPUS_FRAME, OPUS_PT, VP8_PT,
 };
 use common::STEP;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -264,36 +264,6 @@ fn raw_rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool, payload: &[u8]) -
     p.extend_from_slice(&ssrc.to_be_bytes());
     p.extend_from_slice(payload);
     p
-}
-
-/// The payloads of VP8 frame `frame` (RFC 7741 descriptors with a 15-bit PictureID): a key
-/// frame (320x240) in three packets, an inter frame in one.
-fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
-    let picture_id = (frame & 0x7fff) as u16;
-    let descriptor = |start: bool| -> Vec<u8> {
-        vec![
-            if start { 0x90 } else { 0x80 },
-            0x80,
-            0x80 | (picture_id >> 8) as u8,
-            picture_id as u8,
-        ]
-    };
-    if !key {
-        let mut only = descriptor(true);
-        only.extend_from_slice(&[0x51, 0x01, 0x00]);
-        only.extend_from_slice(&[0xcc; 20]);
-        return vec![only];
-    }
-    let mut first = descriptor(true);
-    first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
-    first.extend_from_slice(&[0xaa; 40]);
-    let mut packets = vec![first];
-    for _ in 0..2 {
-        let mut more = descriptor(false);
-        more.extend_from_slice(&[0xbb; 60]);
-        packets.push(more);
-    }
-    packets
 }
 
 // ---- videoroom ---------------------------------------------------------------------------

@@ -24,8 +24,8 @@ use cardea_tests::{Cardea, EventStream};
 use common::janus::{async_request, Handle as Participant};
 use common::peer::{
     apply_answer, encoding, is_keyframe_request, local_answer, local_offer, local_track,
-    local_track_with, opus, peer_connection, rtp, vp8, wait_connected, Got, PeerOptions, PeerState,
-    AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER, VP8_PT,
+    local_track_with, opus, peer_connection, rtp, vp8, vp8_frame, wait_connected, Got, PeerOptions,
+    PeerState, AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER, VP8_PT,
 };
 use common::sdp::{extmap_id, m_lines, media_mid};
 use common::STEP;
@@ -1944,39 +1944,6 @@ async fn send_video(
         }
         frame += 1;
     }
-}
-
-/// The payloads (trailer still to add) of VP8 frame number `frame`: a key frame is three
-/// packets (S=1, PID=0 and the key frame header P=0, start code, 320x240; then two
-/// continuations S=0), an inter frame one; a 15-bit PictureID in every descriptor.
-fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
-    let picture_id = (frame & 0x7fff) as u16;
-    let descriptor = |start: bool| -> Vec<u8> {
-        vec![
-            if start { 0x90 } else { 0x80 },
-            0x80,
-            0x80 | (picture_id >> 8) as u8,
-            picture_id as u8,
-        ]
-    };
-    let mut packets: Vec<Vec<u8>> = Vec::new();
-    if key {
-        let mut first = descriptor(true);
-        first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
-        first.extend_from_slice(&[0xaa; 40]);
-        packets.push(first);
-        for _ in 0..2 {
-            let mut more = descriptor(false);
-            more.extend_from_slice(&[0xbb; 60]);
-            packets.push(more);
-        }
-    } else {
-        let mut only = descriptor(true);
-        only.extend_from_slice(&[0x51, 0x01, 0x00]);
-        only.extend_from_slice(&[0xcc; 20]);
-        packets.push(only);
-    }
-    packets
 }
 
 fn trailer(tag: u8, index: u16) -> [u8; TRAILER] {

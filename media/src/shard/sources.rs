@@ -129,8 +129,14 @@ impl Shard {
         if keyframe {
             self.source_keyframe_request(id, mid, fwd.at);
         }
-        // A viewer fed by two streams of the source is polled once (no scan of the list
-        // per viewer: with hundreds of viewers that would cost more than the sends).
+        self.after_fan_out(failed);
+    }
+
+    /// After a source's packet or message went to every viewer: a viewer fed by two
+    /// streams of the source is polled once (no scan of the list per viewer: with hundreds
+    /// of viewers that would cost more than the sends), and a viewer whose leg panicked
+    /// fails alone.
+    fn after_fan_out(&mut self, failed: Vec<LegId>) {
         self.pending.sort_unstable();
         self.pending.dedup();
         for leg in failed {
@@ -151,12 +157,7 @@ impl Shard {
                 Err(_) => failed.push(edge.leg),
             }
         }
-        self.pending.sort_unstable();
-        self.pending.dedup();
-        for leg in failed {
-            self.pending.retain(|l| *l != leg);
-            self.fail_leg(leg);
-        }
+        self.after_fan_out(failed);
     }
 
     /// A new viewer of stream `mid` of source `id` starts with the source's last key frame

@@ -221,15 +221,15 @@ const SYNC: [&str; 27] = [
 const ASYNC: [&str; 5] = ["join", "configure", "changeroom", "leave", "hangup"];
 
 impl AudioBridge {
-    /// The plugin with the configured rooms (`settings` checked by [`Settings::parse`]);
-    /// their mixers start with the first request or clock tick. `ports` checks the files
-    /// of `play_file`.
     /// Calls the dialplan routes to rooms are answered through this SIP endpoint.
     pub fn with_sip(mut self, sip: Option<crate::sip::SipEnv>) -> Self {
         self.sip = sip;
         self
     }
 
+    /// The plugin with the configured rooms (`settings` checked by [`Settings::parse`]);
+    /// their mixers start with the first request or clock tick. `ports` checks the files
+    /// of `play_file`.
     pub fn new(settings: Option<&Value>, ports: Option<Ports>) -> Self {
         Self::with_permanent(settings, ports, None)
     }

@@ -58,6 +58,19 @@ impl Stream {
         }
     }
 
+    /// Adds the ports of the other simulcast layers (`port2`, `port3`) and the RTCP port
+    /// (under `rtcp_key`) to `v`: those bound, else those asked for.
+    fn other_ports(&self, v: &mut Value, rtcp_key: &str) {
+        if let Some(asked) = self.simulcast {
+            for (i, name) in ["port2", "port3"].into_iter().enumerate() {
+                v[name] = self.layer_locals[i].map_or(asked[i], |a| a.port()).into();
+            }
+        }
+        if let Some(asked) = self.rtcpport {
+            v[rtcp_key] = self.rtcp_local.map_or(asked, |a| a.port()).into();
+        }
+    }
+
     /// The source's stream names of this stream's simulcast layers, lowest first (just
     /// the mid when it is not simulcast).
     pub fn layer_mids(&self) -> Vec<String> {
@@ -578,8 +591,7 @@ impl Mountpoint {
             let given = feed.codecs.get(i).cloned().flatten();
             match track {
                 Some(t) => {
-                    let codec =
-                        given.or_else(|| super::rtsp::codec_of(&t.codec).map(str::to_owned));
+                    let codec = given.or_else(|| super::rtsp::codec_of(&t.codec));
                     match codec {
                         Some(codec) => {
                             s.codec = codec;
@@ -698,17 +710,10 @@ impl Mountpoint {
                 }
                 if admin && self.feed == Feed::Rtp {
                     m["port"] = s.local.map_or(s.port, |a| a.port()).into();
-                    if let Some(asked) = s.simulcast {
-                        for (i, name) in ["port2", "port3"].into_iter().enumerate() {
-                            m[name] = s.layer_locals[i].map_or(asked[i], |a| a.port()).into();
-                        }
-                    }
+                    s.other_ports(&mut m, "rtcpport");
                 }
                 if s.simulcast.is_some() {
                     m["simulcast"] = true.into();
-                }
-                if let (true, Some(asked)) = (admin, s.rtcpport) {
-                    m["rtcpport"] = s.rtcp_local.map_or(asked, |a| a.port()).into();
                 }
                 if let Some(age) = s.age_ms(now) {
                     m["age_ms"] = age.into();
@@ -758,14 +763,7 @@ impl Mountpoint {
                 .iter()
                 .map(|s| {
                     let mut p = json!({ "type": s.type_str(), "mid": s.mid, "port": port(s) });
-                    if let Some(asked) = s.simulcast {
-                        for (i, name) in ["port2", "port3"].into_iter().enumerate() {
-                            p[name] = s.layer_locals[i].map_or(asked[i], |a| a.port()).into();
-                        }
-                    }
-                    if let Some(asked) = s.rtcpport {
-                        p["rtcp_port"] = s.rtcp_local.map_or(asked, |a| a.port()).into();
-                    }
+                    s.other_ports(&mut p, "rtcp_port");
                     if let Some(local) = s.local {
                         p["host"] = local.ip().to_string().into();
                     }

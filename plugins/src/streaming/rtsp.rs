@@ -27,19 +27,11 @@ pub fn fmtp_of(sdp: &[u8], index: usize, pt: u8) -> Option<String> {
     None
 }
 
-/// The codec name a Streaming stream uses for an RTSP encoding name, if Cardea can relay it.
-pub fn codec_of(encoding: &str) -> Option<&'static str> {
-    Some(match encoding.to_ascii_lowercase().as_str() {
-        "opus" => "opus",
-        "pcmu" => "pcmu",
-        "pcma" => "pcma",
-        "g722" => "g722",
-        "vp8" => "vp8",
-        "vp9" => "vp9",
-        "h264" => "h264",
-        "av1" => "av1",
-        _ => return None,
-    })
+/// The codec name a Streaming stream uses for an RTSP encoding name, if Cardea can relay it
+/// (a codec it offers browsers).
+pub fn codec_of(encoding: &str) -> Option<String> {
+    let name = encoding.to_ascii_lowercase();
+    crate::codecs::canonical(&name).map(|_| name)
 }
 
 #[cfg(test)]
@@ -65,8 +57,8 @@ mod tests {
 
     #[test]
     fn codecs_cardea_relays() {
-        assert_eq!(codec_of("H264"), Some("h264"));
-        assert_eq!(codec_of("OPUS"), Some("opus"));
+        assert_eq!(codec_of("H264").as_deref(), Some("h264"));
+        assert_eq!(codec_of("OPUS").as_deref(), Some("opus"));
         assert_eq!(codec_of("MPEG4-GENERIC"), None);
     }
 }

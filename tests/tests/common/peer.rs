@@ -552,3 +552,37 @@ impl Interceptor for KeyframeRequestsToApp {
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
+
+/// The payloads (a test's trailer still to add) of VP8 frame number `frame` (RFC 7741): a
+/// key frame is three packets (S=1, PID=0 and the key frame header P=0, start code,
+/// 320x240; then two continuations S=0), an inter frame one (P=1); a 15-bit PictureID in
+/// every descriptor.
+pub fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
+    let picture_id = (frame & 0x7fff) as u16;
+    let descriptor = |start: bool| -> Vec<u8> {
+        vec![
+            if start { 0x90 } else { 0x80 },
+            0x80,
+            0x80 | (picture_id >> 8) as u8,
+            picture_id as u8,
+        ]
+    };
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    if key {
+        let mut first = descriptor(true);
+        first.extend_from_slice(&[0x50, 0x01, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00]);
+        first.extend_from_slice(&[0xaa; 40]);
+        packets.push(first);
+        for _ in 0..2 {
+            let mut more = descriptor(false);
+            more.extend_from_slice(&[0xbb; 60]);
+            packets.push(more);
+        }
+    } else {
+        let mut only = descriptor(true);
+        only.extend_from_slice(&[0x51, 0x01, 0x00]);
+        only.extend_from_slice(&[0xcc; 20]);
+        packets.push(only);
+    }
+    packets
+}
