@@ -51,6 +51,9 @@ pub struct General {
     /// Without it the Admin API answers only `info` and `ping`.
     pub admin_secret: Option<String>,
     pub accept_new_sessions: bool,
+    /// Folders no recording may be written in (Janus's `protected_folders`); the default
+    /// is Janus's sample list (`/etc`, `/usr`, `/var`...). `[]` protects nothing.
+    pub protected_folders: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -311,6 +314,10 @@ impl Default for General {
             tokens: Vec::new(),
             admin_secret: None,
             accept_new_sessions: true,
+            protected_folders: crate::net::DEFAULT_PROTECTED
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect(),
         }
     }
 }

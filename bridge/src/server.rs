@@ -53,6 +53,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
     let (media_tx, media_rx) = mpsc::unbounded_channel();
     let advertise = config.advertised();
     let mut shards = Vec::new();
+    crate::net::set_protected(&config.general.protected_folders);
     let recordings = crate::net::MjrFiles::spawn().map_err(StartError::Writer)?;
     for i in 0..config.media.shards {
         let port = if config.media.port == 0 {

@@ -114,6 +114,12 @@ pub enum MediaCommand {
     StopRecord {
         id: u64,
     },
+    /// Pauses recording `id` (packets are left out) or resumes it (the numbering of what
+    /// follows continues the file's, so the pause leaves no gap to play).
+    PauseRecord {
+        id: u64,
+        paused: bool,
+    },
     /// Stops forwarder `id` (`stop_rtp_forward`).
     RemoveForwarder {
         id: u32,
@@ -132,6 +138,8 @@ pub enum MediaCommand {
         leg: LegId,
         bps: Option<u64>,
     },
+    /// Asks the sender of `leg`'s video for a key frame: the browser of a WebRTC leg, the
+    /// SIP peer of an RTP leg.
     RequestKeyframe {
         leg: LegId,
     },

@@ -115,6 +115,14 @@ pub struct Recorder {
     first: Option<Instant>,
     buf: Vec<u8>,
     frames: u64,
+    paused: bool,
+    /// The next packet continues the numbering of the last one written (after a resume).
+    resync: bool,
+    /// Added to each packet's sequence number and timestamp (moved by each resume).
+    seq_offset: u16,
+    ts_offset: u32,
+    /// The sequence number and timestamp last written, offsets applied.
+    last: Option<(u16, u32)>,
 }
 
 impl Recorder {
@@ -130,6 +138,30 @@ impl Recorder {
             first: None,
             buf,
             frames: 0,
+            paused: false,
+            resync: false,
+            seq_offset: 0,
+            ts_offset: 0,
+            last: None,
+        }
+    }
+
+    /// Pauses (packets are left out) or resumes the recording. After a pause the next
+    /// packet follows the last one written by one frame, as Janus's recorder does, so the
+    /// file plays on without the gap.
+    pub fn set_paused(&mut self, paused: bool) {
+        if self.paused && !paused {
+            self.resync = true;
+        }
+        self.paused = paused;
+    }
+
+    /// One frame's worth of RTP clock: the step across a pause.
+    fn frame_step(&self) -> u32 {
+        match (self.info.kind, self.info.codec.as_str()) {
+            (RecordedKind::Video, _) => 3000,
+            (_, "opus" | "multiopus") => 960,
+            _ => 160,
         }
     }
 
@@ -182,12 +214,24 @@ impl Recorder {
         if length > u16::MAX as usize || self.info.kind == RecordedKind::Data {
             return;
         }
+        if self.paused {
+            return;
+        }
+        if std::mem::take(&mut self.resync) {
+            if let Some((seq, ts)) = self.last {
+                self.seq_offset = seq.wrapping_add(1).wrapping_sub(pkt.seq);
+                self.ts_offset = ts.wrapping_add(self.frame_step()).wrapping_sub(pkt.ts);
+            }
+        }
+        let seq = pkt.seq.wrapping_add(self.seq_offset);
+        let ts = pkt.ts.wrapping_add(self.ts_offset);
+        self.last = Some((seq, ts));
         self.frame_header(now, length);
         self.buf.push(0x80);
         self.buf
             .push((pkt.pt & 0x7f) | if pkt.marker { 0x80 } else { 0 });
-        self.buf.extend_from_slice(&pkt.seq.to_be_bytes());
-        self.buf.extend_from_slice(&pkt.ts.to_be_bytes());
+        self.buf.extend_from_slice(&seq.to_be_bytes());
+        self.buf.extend_from_slice(&ts.to_be_bytes());
         self.buf.extend_from_slice(&pkt.ssrc.to_be_bytes());
         self.buf.extend_from_slice(pkt.payload);
     }
@@ -305,6 +349,45 @@ mod tests {
         assert_eq!(u32::from_be_bytes(rtp[8..12].try_into().unwrap()), 0x1234);
         assert_eq!(&rtp[12..], &payload);
         assert_eq!(frames[0].1[1], 0x80 | 111, "the marker bit is kept");
+    }
+
+    #[test]
+    fn a_pause_leaves_packets_out_and_the_resumed_numbering_follows_on() {
+        let t0 = Instant::now();
+        let mut r = Recorder::new(4, info(RecordedKind::Audio, "pcmu"), None, t0);
+        let payload = [0xffu8; 160];
+        let write = |r: &mut Recorder, seq: u16| {
+            let pkt = RecordedRtp {
+                ssrc: 9,
+                seq,
+                ts: u32::from(seq) * 160,
+                pt: 0,
+                marker: false,
+                payload: &payload,
+            };
+            r.write_rtp(t0, &pkt);
+        };
+        write(&mut r, 10);
+        write(&mut r, 11);
+        r.set_paused(true);
+        write(&mut r, 12);
+        write(&mut r, 13);
+        r.set_paused(false);
+        write(&mut r, 500);
+        write(&mut r, 501);
+        let (_, frames) = parse(&r.finish().bytes);
+        let numbering: Vec<(u16, u32)> = frames
+            .iter()
+            .map(|(_, rtp)| {
+                let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
+                (seq, u32::from_be_bytes(rtp[4..8].try_into().unwrap()))
+            })
+            .collect();
+        assert_eq!(
+            numbering,
+            [(10, 1600), (11, 1760), (12, 1920), (13, 2080)],
+            "paused packets left out, the resumed ones one frame after the last"
+        );
     }
 
     #[test]

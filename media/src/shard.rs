@@ -290,6 +290,7 @@ impl Shard {
                 self.add_recorder(now, leg, mid, *recorder)
             }
             MediaCommand::StopRecord { id } => self.stop_recorder(id),
+            MediaCommand::PauseRecord { id, paused } => self.pause_recorder(id, paused),
             MediaCommand::AddRemoteCandidate { leg, candidate } => {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     if let Err(e) = l.add_remote_candidate(&candidate) {
@@ -319,6 +320,8 @@ impl Shard {
                 if let Some(l) = self.legs.get_mut(&leg) {
                     l.request_keyframes();
                     self.drive(leg, now);
+                } else {
+                    self.rtp_keyframe(now, leg);
                 }
             }
             MediaCommand::AddRtpLeg(leg) => self.add_rtp_leg(*leg),
@@ -624,18 +627,15 @@ impl Shard {
                 if let Some((rtp, mids)) = bridge {
                     if let Some(&(_, kind)) = mids.iter().find(|(m, _)| *m == Some(mid)) {
                         self.bridge_to_rtp(now, rtp, kind, &pkt);
+                        if !self.recorders.is_empty() {
+                            // A SIP call's recordings are keyed on its RTP leg.
+                            let user = Mid::from(crate::rtp_leg::recorded_mid(kind, false));
+                            self.record(rtp, user, None, pkt.timestamp, &recorded(&pkt));
+                        }
                     }
                 }
                 if !self.recorders.is_empty() {
-                    let rec = crate::RecordedRtp {
-                        ssrc: *pkt.header.ssrc,
-                        seq: pkt.header.sequence_number,
-                        ts: pkt.header.timestamp,
-                        pt: *pkt.header.payload_type,
-                        marker: pkt.header.marker,
-                        payload: &pkt.payload,
-                    };
-                    self.record(id, mid, rid, pkt.timestamp, &rec);
+                    self.record(id, mid, rid, pkt.timestamp, &recorded(&pkt));
                 }
                 // No hashing per packet unless some stream is forwarded at all.
                 let forwarded = (!self.forwarders.is_empty())
@@ -675,6 +675,12 @@ impl Shard {
                 }
             }
             for (mid, kind) in routed.keyframe_requests.drain(..) {
+                if let Some((rtp, mids)) = bridge {
+                    // The browser cannot decode the SIP peer's video: the peer is asked.
+                    if mids.contains(&(Some(mid), MediaKind::Video)) {
+                        self.rtp_keyframe(now, rtp);
+                    }
+                }
                 for edge in self.router.sources(id, mid) {
                     if let Some(source) = self.sources.get_mut(&edge.leg) {
                         self.source_rtcp
@@ -713,5 +719,17 @@ impl Shard {
         if let Some(t) = self.deadline_of.remove(&id) {
             self.deadlines.remove(&(t, id));
         }
+    }
+}
+
+/// What a recording keeps of a packet a WebRTC leg received.
+fn recorded(pkt: &str0m::rtp::RtpPacket) -> crate::RecordedRtp<'_> {
+    crate::RecordedRtp {
+        ssrc: *pkt.header.ssrc,
+        seq: pkt.header.sequence_number,
+        ts: pkt.header.timestamp,
+        pt: *pkt.header.payload_type,
+        marker: pkt.header.marker,
+        payload: &pkt.payload,
     }
 }

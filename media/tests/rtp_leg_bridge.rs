@@ -558,6 +558,44 @@ fn rtcp_without_mux_uses_the_next_port() {
 }
 
 #[test]
+fn a_keyframe_request_is_a_pli_to_the_peers_video_source_at_most_twice_a_second() {
+    let t0 = Instant::now();
+    let map = PtMap::new(&[(96, 96)]).unwrap();
+    let mut video = RtpStreamConfig::new(MediaKind::Video, local(), map, 90_000);
+    video.remote_rtp = Some(sdp_remote());
+    video.ssrc = 0x0a0a_0a0a;
+    let mut l = RtpLeg::new(LegId(1), RtpLegConfig::default(), vec![video], t0);
+    l.request_keyframe(t0);
+    assert!(
+        sent(&mut l).is_empty(),
+        "nothing before the peer's SSRC is known"
+    );
+    let from_peer = rtp(96, 1, 0, 0xbeef_0001, true, &[0x10, 0, 0]);
+    assert!(l
+        .handle_datagram(t0, sdp_remote(), local(), &from_peer)
+        .is_ok());
+    l.request_keyframe(t0);
+    let out = sent(&mut l);
+    assert_eq!(out.len(), 1);
+    let (from, to, rtcp) = &out[0];
+    assert_eq!(
+        (*from, *to),
+        (local(), sdp_remote()),
+        "RTCP-mux: the RTP port"
+    );
+    // A compound packet: our report first, the PLI last.
+    assert!(parse_compound(rtcp, 0x0a0a_0a0a).is_ok());
+    let pli = &rtcp[rtcp.len() - 12..];
+    assert_eq!(&pli[..4], &[0x81, 206, 0, 2]);
+    assert_eq!(&pli[4..8], &0x0a0a_0a0au32.to_be_bytes());
+    assert_eq!(&pli[8..], &0xbeef_0001u32.to_be_bytes());
+    l.request_keyframe(t0 + Duration::from_millis(100));
+    assert!(sent(&mut l).is_empty(), "rate-limited");
+    l.request_keyframe(t0 + Duration::from_millis(600));
+    assert_eq!(sent(&mut l).len(), 1);
+}
+
+#[test]
 fn silence_reports_not_receiving() {
     let t0 = Instant::now();
     let mut l = leg(t0);

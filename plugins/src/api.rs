@@ -181,6 +181,8 @@ pub enum Command {
     SetBitrateCap { handle: HandleId, bps: Option<u64> },
     /// Ask the browser on `handle` for a key frame (PLI).
     RequestKeyframe { handle: HandleId },
+    /// Ask the SIP peer of `handle`'s call for a key frame (an RTCP PLI from its RTP leg).
+    RequestPeerKeyframe { handle: HandleId },
     /// Send a data-channel message to the browser on `handle`.
     SendData {
         handle: HandleId,
@@ -305,6 +307,12 @@ pub enum Command {
     },
     /// Stop recording stream `mid` of `target`: its file is completed and closed.
     StopRecord { target: RecordTarget, mid: String },
+    /// Pause (`paused`) or resume recording stream `mid` of `target`.
+    PauseRecord {
+        target: RecordTarget,
+        mid: String,
+        paused: bool,
+    },
 }
 
 /// Whose stream a recording records.
@@ -314,6 +322,9 @@ pub enum RecordTarget {
     Handle(HandleId),
     /// A plain RTP source ([`Command::OpenSource`]).
     Source(u64),
+    /// The handle's SIP call ([`Command::OpenRtp`]), both ways: its streams are named by
+    /// [`cardea_media::rtp_leg::recorded_mid`] (`user-audio`, `peer-video`...).
+    SipCall(HandleId),
 }
 
 /// A Janus recording of one stream.

@@ -55,7 +55,7 @@ pub struct PluginEnv {
 pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
     vec![
         Box::new(echotest::EchoTest::default()),
-        Box::new(sip::SipPlugin::new(env.sip.clone())),
+        Box::new(sip::SipPlugin::new(env.sip.clone()).with_ports(env.ports.clone())),
         Box::new(videoroom::VideoRoom::configured(
             env.videoroom_rooms.as_deref(),
             env.videoroom_permanent.as_ref(),

@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 
 pub mod baresip;
 pub mod kamailio;
+pub mod mjr;
 pub mod sipp;
 
 /// How long the binary may take to print `CARDEA_READY`.

@@ -7,6 +7,9 @@
 //!   registers with `sipp/plugin_registrar.xml` (401 challenge, then SIPp's `verifyauth`).
 //! - `sip_plugin_call_relays_audio_to_an_echoing_callee`: a call to
 //!   `sipp/plugin_uas_echo.xml` (SIPp with `-rtp_echo`); the peer's PCMU comes back.
+//! - `sip_plugin_call_is_recorded_both_ways`: the same echo call recorded with `recording`
+//!   (`audio` and `peer_audio`); both `.mjr` files are read and converted to WAV by
+//!   janus-pp-rec (Debian's janus-tools), and the request's errors are Janus's.
 //! - `sip_plugin_call_to_a_busy_callee_hangs_up_with_486`: `sipp/plugin_uas_busy.xml`.
 //! - `sip_plugin_incoming_call_is_offered_accepted_and_hung_up_by_the_caller`:
 //!   `sipp/plugin_uac_call.xml` calls `sip:alice@<Cardea>` after the handle registered.
@@ -28,6 +31,7 @@ mod sip_case;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cardea_tests::mjr::{fresh_dir, pp_rec_convert, pp_rec_count, pp_rec_header};
 use cardea_tests::sipp::TRACE_SEPARATOR;
 use serde_json::json;
 use sip_case::{
@@ -174,6 +178,142 @@ async fn sip_plugin_call_relays_audio_to_an_echoing_callee() {
     })
     .await
     .expect("the echo call test did not finish in time");
+}
+
+/// The plugin event answering the request sent with transaction `tx`.
+async fn answer_to(case: &mut SipCase, tx: &str) -> serde_json::Value {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let found = case
+            .events
+            .drain()
+            .iter()
+            .find(|e| e["transaction"] == tx && e["plugindata"].is_object())
+            .cloned();
+        if let Some(event) = found {
+            return event;
+        }
+        if Instant::now() >= deadline {
+            case.fail(&format!("no answer to transaction {tx}"));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_call_is_recorded_both_ways() {
+    let _one_at_a_time = one_at_a_time().await;
+    timeout(TEST_WITHIN, async {
+        let dir = fresh_dir("sip-call");
+        let base = dir.join("call");
+        let mut case = SipCase::start("plugin-call-recording").await;
+        let registrar = case.register(SECRET).await;
+        // Not in a call: Janus's 447.
+        let tx = case
+            .request(
+                json!({"request": "recording", "action": "start", "audio": true}),
+                None,
+            )
+            .await;
+        let early = answer_to(&mut case, &tx).await;
+        if early["plugindata"]["data"]["error_code"] != 447 {
+            case.fail(&format!("recording outside a call: {early}"));
+        }
+        let (callee, callee_port) = case.spawn_sipp(
+            "callee",
+            "plugin_uas_echo",
+            &["-rtp_echo", "-mi", "127.0.0.1"],
+        );
+        let (peer, pc, track) = pcmu_peer(&case.cardea).await;
+        let from = case.events_so_far();
+        case.call(
+            &pc,
+            &peer,
+            json!({"request": "call", "uri": format!("sip:bob@127.0.0.1:{callee_port}")}),
+        )
+        .await;
+        let accepted = case
+            .wait_event_from(from, "accepted", STEP, &["hangup"])
+            .await;
+        let answer = case.jsep_sdp(&accepted, "answer");
+        if let Err(e) = pc
+            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
+            .await
+        {
+            case.fail(&format!("the peer rejected the answer: {e}"));
+        }
+        if let Err(state) = wait_connected(&peer, STEP).await {
+            case.fail(&format!("ICE/DTLS did not connect: {state}"));
+        }
+
+        // Janus's errors: nothing to record (451), an unknown action (444); and a file in a
+        // protected folder (Janus's default list) is refused with 451 too.
+        for (body, code) in [
+            (json!({"request": "recording", "action": "start"}), 451),
+            (
+                json!({"request": "recording", "action": "start", "audio": true,
+                       "filename": "/tmp/../etc/cardea-call"}),
+                451,
+            ),
+            (
+                json!({"request": "recording", "action": "rewind", "audio": true}),
+                444,
+            ),
+        ] {
+            let tx = case.request(body.clone(), None).await;
+            let answer = answer_to(&mut case, &tx).await;
+            if answer["plugindata"]["data"]["error_code"] != code {
+                case.fail(&format!("{body} was answered {answer}, not {code}"));
+            }
+        }
+        let from = case.events_so_far();
+        case.request(
+            json!({
+                "request": "recording", "action": "start", "audio": true, "peer_audio": true,
+                "filename": base.to_str().unwrap(),
+            }),
+            None,
+        )
+        .await;
+        let updated = case
+            .wait_event_from(from, "recordingupdated", STEP, &["hangup"])
+            .await;
+        if !updated["plugindata"]["data"]["call_id"].is_string() {
+            case.fail(&format!("recordingupdated carries no call_id: {updated}"));
+        }
+        let sent = send_pcmu(Arc::clone(&track), SEND_FOR).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let echoed = peer.received().distinct();
+
+        // The recordings end with the call.
+        let from = case.events_so_far();
+        case.request(json!({"request": "hangup"}), None).await;
+        case.wait_event_from(from, "hangup", STEP, &[]).await;
+        case.expect_sipp_success(callee, STEP).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        for (side, at_least) in [("user", sent * 9 / 10), ("peer", echoed * 9 / 10)] {
+            let path = dir.join(format!("call-{side}-audio.mjr"));
+            pp_rec_header(&path, "a", "pcmu");
+            let counted = pp_rec_count(&path);
+            eprintln!(
+                "{side}: janus-pp-rec counts {counted} packets ({sent} sent, {echoed} echoed)"
+            );
+            if counted < at_least.max(MIN_ECHOED) {
+                case.fail(&format!(
+                    "{}: {counted} packets, at least {at_least} expected",
+                    path.display()
+                ));
+            }
+            pp_rec_convert(&path, &dir.join(format!("call-{side}-audio.wav")));
+        }
+        let _ = timeout(Duration::from_secs(3), pc.close()).await;
+        case.detach().await;
+        case.finish_registrar(registrar).await;
+        case.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+    .expect("the recorded call test did not finish in time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,6 +162,7 @@ impl Core {
                     MediaCommand::RequestKeyframe { leg },
                 );
             }
+            Command::RequestPeerKeyframe { handle } => self.peer_keyframe(handle),
             Command::SendData {
                 handle,
                 label,
@@ -240,6 +241,11 @@ impl Core {
             | Command::MixStopForward { .. }) => self.mixer_command(c),
             Command::Record { target, mid, spec } => self.record(target, mid, spec),
             Command::StopRecord { target, mid } => self.stop_record(target, mid),
+            Command::PauseRecord {
+                target,
+                mid,
+                paused,
+            } => self.pause_record(target, mid, paused),
         }
     }
 

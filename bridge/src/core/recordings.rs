@@ -24,6 +24,10 @@ impl Core {
                 .sources
                 .get(&source)
                 .map(|s| (s.shard, super::sources::source_leg_id(source))),
+            RecordTarget::SipCall(handle) => self
+                .rtp_legs
+                .get(&handle)
+                .map(|s| (s.shard, super::sip::rtp_leg_id(handle))),
         }
     }
 
@@ -39,7 +43,7 @@ impl Core {
             return;
         };
         let Some((shard, leg)) = self.record_leg(target) else {
-            tracing::warn!(?target, mid, "not recorded: no such source");
+            tracing::warn!(?target, mid, "not recorded: no such source or call");
             return;
         };
         self.next_recording += 1;
@@ -79,6 +83,12 @@ impl Core {
     pub(super) fn stop_record(&mut self, target: RecordTarget, mid: String) {
         if let Some(r) = self.recordings.remove(&(target, mid)) {
             self.media(r.shard, MediaCommand::StopRecord { id: r.id });
+        }
+    }
+
+    pub(super) fn pause_record(&mut self, target: RecordTarget, mid: String, paused: bool) {
+        if let Some(r) = self.recordings.get(&(target, mid)) {
+            self.media(r.shard, MediaCommand::PauseRecord { id: r.id, paused });
         }
     }
 

@@ -200,6 +200,13 @@ impl Core {
         );
     }
 
+    pub(super) fn peer_keyframe(&mut self, handle: u64) {
+        if let Some(state) = self.rtp_legs.get(&handle) {
+            let leg = rtp_leg_id(handle);
+            self.media(state.shard, MediaCommand::RequestKeyframe { leg });
+        }
+    }
+
     pub(super) fn send_dtmf(&mut self, handle: u64, digit: char, duration: Duration) {
         if let Some(state) = self.rtp_legs.get(&handle) {
             let shard = state.shard;
@@ -218,6 +225,8 @@ impl Core {
         let Some(state) = self.rtp_legs.remove(&handle) else {
             return;
         };
+        // The shard ends the call's recordings with its leg.
+        self.forget_recordings(cardea_plugins::RecordTarget::SipCall(handle));
         self.media(
             state.shard,
             MediaCommand::RemoveLeg {

@@ -21,14 +21,6 @@ pub struct MjrFiles {
     tx: crossbeam_channel::Sender<ToWriter>,
 }
 
-/// Creates `path` (and its folder) empty, as Janus's recorder does before any frame.
-pub fn create_file(path: &Path) -> Result<File, String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    File::create(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 struct Open {
     path: PathBuf,
     file: File,
@@ -47,7 +39,7 @@ impl MjrFiles {
 
     /// Creates the file of recording `id`; the shard's chunks for `id` go into it.
     pub fn open(&self, id: u64, path: &Path) -> Result<(), String> {
-        let file = create_file(path)?;
+        let file = super::create_file(path)?;
         let _ = self.tx.send(ToWriter::Open {
             id,
             path: path.to_owned(),

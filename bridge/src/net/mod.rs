@@ -2,6 +2,7 @@
 //! ports of SIP calls, and send batching.
 
 mod batch;
+mod files;
 mod mjr;
 mod rtp_ports;
 mod rtsp;
@@ -9,7 +10,8 @@ mod shard;
 mod source_ports;
 mod wav;
 
-pub use mjr::{create_file, MjrFiles};
+pub use files::{create_file, set_protected, DEFAULT_PROTECTED};
+pub use mjr::MjrFiles;
 pub use rtp_ports::{bind_rtp_pair, parse_port_range, rtp_port_range};
 pub use rtsp::{spawn_rtsp, RtspReport};
 pub(crate) use shard::set_buffers;

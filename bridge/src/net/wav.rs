@@ -33,10 +33,7 @@ fn header(rate: u32, samples: u64) -> [u8; 44] {
 impl WavWriter {
     /// Creates `path` (and its folder) for `rate` Hz mono.
     pub fn create(path: &Path, rate: u32) -> Result<Self, String> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = super::create_file(path)?;
         let mut out = BufWriter::new(file);
         out.write_all(&header(rate, 0))
             .map_err(|e| format!("{}: {e}", path.display()))?;

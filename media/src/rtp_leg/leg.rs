@@ -213,6 +213,22 @@ impl RtpLeg {
         Ok(())
     }
 
+    /// Asks the SIP peer for a video key frame (an RTCP PLI), if the leg has video and the
+    /// peer has sent some; rate-limited per stream.
+    pub fn request_keyframe(&mut self, now: Instant) {
+        let shared = shared(&self.config, self.epoch);
+        let mut sink = Sink {
+            transmits: &mut self.transmits,
+            events: &mut self.events,
+            scratch: &mut self.scratch,
+        };
+        for s in &mut self.streams {
+            if s.config.kind == MediaKind::Video {
+                s.request_keyframe(now, &shared, &mut sink);
+            }
+        }
+    }
+
     pub fn handle_timeout(&mut self, now: Instant) {
         let shared = shared(&self.config, self.epoch);
         let mut sink = Sink {

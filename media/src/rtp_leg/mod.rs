@@ -29,9 +29,23 @@ pub use output::{InboundRtp, OutboundRtp, RtpLegEvent, Transmit};
 pub use packet::{is_rtcp, write_header, RtpHeader, RTP_HEADER_LEN};
 pub use pt_map::PtMap;
 pub use rtcp::{
-    ntp_from_unix, parse_compound, round_trip, ReceiveCounters, ReportBlock, RtcpSummary,
-    SendCounters, SenderInfo,
+    ntp_from_unix, parse_compound, round_trip, write_pli, ReceiveCounters, ReportBlock,
+    RtcpSummary, SendCounters, SenderInfo,
 };
 pub use seq_rewriter::{Rewritten, SeqRewriter};
 pub use srtp::{CryptoAttribute, CryptoSuite, SrtpKey, SrtpSession, SrtpTransform};
 pub use stream::{RtpStreamConfig, RtpStreamStats};
+
+use crate::MediaKind;
+
+/// The name under which one direction of a bridged call is recorded, keyed on the call's
+/// RTP leg: `user-audio`/`user-video` for what the browser sends, `peer-audio`/`peer-video`
+/// for what the SIP peer sends (the four files of Janus's SIP `recording`).
+pub fn recorded_mid(kind: MediaKind, peer: bool) -> &'static str {
+    match (kind, peer) {
+        (MediaKind::Audio, false) => "user-audio",
+        (MediaKind::Video, false) => "user-video",
+        (MediaKind::Audio, true) => "peer-audio",
+        (MediaKind::Video, true) => "peer-video",
+    }
+}

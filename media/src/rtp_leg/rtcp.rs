@@ -304,6 +304,15 @@ pub fn write_report(out: &mut Vec<u8>, r: &ReportInput<'_>) {
     out.resize(out.len() + padded - chunk + 1, 0);
 }
 
+/// Appends a Picture Loss Indication (RFC 4585 §6.3.1): `sender` asks the source of
+/// `media` for a key frame.
+pub fn write_pli(out: &mut Vec<u8>, sender: u32, media: u32) {
+    // FMT 1, payload-specific feedback (206), length 2 words after the first.
+    out.extend_from_slice(&[0x81, 206, 0, 2]);
+    out.extend_from_slice(&sender.to_be_bytes());
+    out.extend_from_slice(&media.to_be_bytes());
+}
+
 fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }

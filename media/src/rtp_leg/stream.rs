@@ -12,12 +12,15 @@ use super::output::{InboundRtp, OutboundRtp, RtpLegEvent, TransmitQueue};
 use super::packet::{write_header, RtpHeader};
 use super::pt_map::PtMap;
 use super::rtcp::{
-    parse_compound, round_trip, write_report, ReceiveCounters, ReportBlock, ReportInput,
+    parse_compound, round_trip, write_pli, write_report, ReceiveCounters, ReportBlock, ReportInput,
     SendCounters, SenderInfo,
 };
 use super::seq_rewriter::{ticks, SeqRewriter};
 use super::srtp::{random_u32, SrtpTransform};
 use crate::MediaKind;
+
+/// The least time between two key-frame requests (PLI) to the SIP peer.
+const PLI_EVERY: Duration = Duration::from_millis(500);
 
 /// How one stream of the leg is set up, from the local allocation and the peer's SDP.
 #[derive(Debug, Clone)]
@@ -97,6 +100,8 @@ pub(crate) struct RtpStream {
     receiving: bool,
     last_rx: Option<Instant>,
     next_report: Instant,
+    /// When we last asked the peer for a key frame (PLI).
+    last_pli: Option<Instant>,
     stats: RtpStreamStats,
 }
 
@@ -144,6 +149,7 @@ impl RtpStream {
             receiving: false,
             last_rx: None,
             next_report: now + first_report,
+            last_pli: None,
             stats: RtpStreamStats {
                 ssrc: config.ssrc,
                 ..Default::default()
@@ -457,14 +463,39 @@ impl RtpStream {
         }
     }
 
+    /// Asks the peer for a key frame: a PLI (RFC 4585) after our report, as a compound
+    /// RTCP packet must begin (RFC 3550 §6.1). Not before the peer has sent (its SSRC is
+    /// the PLI's target), and at most one in [`PLI_EVERY`].
+    pub fn request_keyframe(&mut self, now: Instant, shared: &Shared<'_>, sink: &mut Sink<'_>) {
+        let Some(media) = self.stats.remote_ssrc else {
+            return;
+        };
+        if self.last_pli.is_some_and(|t| now < t + PLI_EVERY) {
+            return;
+        }
+        self.last_pli = Some(now);
+        self.send_rtcp(now, shared, sink, Some(media));
+    }
+
     /// Our SR (if we sent since the last report) or RR, RFC 3550 §6.4.
     fn send_report(&mut self, now: Instant, shared: &Shared<'_>, sink: &mut Sink<'_>) {
+        self.send_rtcp(now, shared, sink, None);
+    }
+
+    /// A report, with a PLI for `pli` (the peer's SSRC) after it.
+    fn send_rtcp(
+        &mut self,
+        now: Instant,
+        shared: &Shared<'_>,
+        sink: &mut Sink<'_>,
+        pli: Option<u32>,
+    ) {
         let Some(destination) = self.rtcp_destination() else {
             return;
         };
         let block = self.received.report_block(now);
         let sent = self.sent.sent_since_report.then_some(self.sent);
-        if sent.is_none() && block.is_none() {
+        if sent.is_none() && block.is_none() && pli.is_none() {
             return;
         }
         self.sent.sent_since_report = false;
@@ -482,6 +513,9 @@ impl RtpStream {
                 let scratch = &mut *sink.scratch;
                 scratch.clear();
                 write_report(scratch, &report);
+                if let Some(media) = pli {
+                    write_pli(scratch, report.ssrc, media);
+                }
                 sink.transmits
                     .push_with(source, destination, |buf| srtp.protect_rtcp(scratch, buf))
             }
@@ -489,6 +523,9 @@ impl RtpStream {
                 .transmits
                 .push_with::<RtpLegError>(source, destination, |buf| {
                     write_report(buf, &report);
+                    if let Some(media) = pli {
+                        write_pli(buf, report.ssrc, media);
+                    }
                     Ok(())
                 }),
         };

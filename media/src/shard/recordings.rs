@@ -3,6 +3,7 @@
 //! tick, go out through [`Shard::drain_recorded`] to the writer thread of `bridge`. No
 //! file is touched here.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use str0m::media::{Mid, Rid};
@@ -38,6 +39,13 @@ impl Shard {
         self.recorded.extend(done.into_iter().map(Recorder::finish));
     }
 
+    /// Pauses or resumes recording `id`.
+    pub(super) fn pause_recorder(&mut self, id: u64, paused: bool) {
+        if let Some(r) = self.recorders.values_mut().flatten().find(|r| r.id() == id) {
+            r.set_paused(paused);
+        }
+    }
+
     /// A leg or source that goes ends its recordings.
     pub(super) fn stop_recorders_of(&mut self, leg: LegId) {
         if self.recorders.is_empty() {
@@ -71,15 +79,14 @@ impl Shard {
         at: Instant,
         pkt: &RecordedRtp<'_>,
     ) {
-        let Some(list) = self.recorders.get_mut(&(leg, mid)) else {
-            return;
-        };
-        for r in list.iter_mut().filter(|r| r.wants(rid)) {
-            r.write_rtp(at, pkt);
-            if r.is_full() {
-                self.recorded.extend(r.take());
-            }
-        }
+        record_into(
+            &mut self.recorders,
+            &mut self.recorded,
+            (leg, mid),
+            rid,
+            at,
+            pkt,
+        );
     }
 
     /// The flush tick: every buffer with bytes goes to the writer.
@@ -95,6 +102,27 @@ impl Shard {
     /// Recorded bytes for the writer; the I/O loop drains them after each round.
     pub fn drain_recorded(&mut self) -> std::vec::Drain<'_, RecordChunk> {
         self.recorded.drain(..)
+    }
+}
+
+/// A packet into the recordings of `key`, if any; full buffers go to `out`. (A free
+/// function, so that a caller holding a borrow of another part of the shard can record.)
+pub(super) fn record_into(
+    recorders: &mut HashMap<(LegId, Mid), Vec<Recorder>>,
+    out: &mut Vec<RecordChunk>,
+    key: (LegId, Mid),
+    rid: Option<Rid>,
+    at: Instant,
+    pkt: &RecordedRtp<'_>,
+) {
+    let Some(list) = recorders.get_mut(&key) else {
+        return;
+    };
+    for r in list.iter_mut().filter(|r| r.wants(rid)) {
+        r.write_rtp(at, pkt);
+        if r.is_full() {
+            out.extend(r.take());
+        }
     }
 }
 

@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
+use str0m::media::Mid;
 use str0m::rtp::RtpPacket;
 
+use super::recordings::record_into;
 use super::Shard;
 use crate::rtp_leg::{OutboundRtp, RtpLeg};
-use crate::{LegEvent, LegId, MediaEvent, MediaKind};
+use crate::{LegEvent, LegId, MediaEvent, MediaKind, RecordedRtp};
 
 /// An RTP leg and whether it is on the shard's list of legs with datagrams to send.
 pub(super) struct RtpSlot {
@@ -100,6 +102,28 @@ impl Shard {
                 }
             }
             Ok(Some(pkt)) => {
+                if !self.recorders.is_empty() {
+                    let mid = Mid::from(crate::rtp_leg::recorded_mid(pkt.kind, true));
+                    let rec = RecordedRtp {
+                        // The call's own source: the peer's may change with a re-INVITE,
+                        // the numbering below is continuous across it.
+                        ssrc: id.0 as u32,
+                        seq: pkt.seq,
+                        ts: pkt.ts,
+                        pt: pkt.pt,
+                        marker: pkt.marker,
+                        payload: pkt.payload,
+                    };
+                    let key = (id, mid);
+                    record_into(
+                        &mut self.recorders,
+                        &mut self.recorded,
+                        key,
+                        None,
+                        now,
+                        &rec,
+                    );
+                }
                 if let Some((w, leg)) = target.and_then(|w| Some((w, self.legs.get_mut(&w)?))) {
                     // str0m is a dependency that may panic: only that leg fails.
                     match catch_unwind(AssertUnwindSafe(|| leg.write_bridged_rtp(now, &pkt))) {
@@ -118,6 +142,14 @@ impl Shard {
         }
         if let Some(w) = written {
             self.drive(w, now);
+        }
+    }
+
+    /// Asks the SIP peer of RTP leg `id` for a video key frame.
+    pub(super) fn rtp_keyframe(&mut self, now: Instant, id: LegId) {
+        if let Some(slot) = self.rtp_legs.get_mut(&id) {
+            slot.leg.request_keyframe(now);
+            self.settle_rtp(id);
         }
     }
 

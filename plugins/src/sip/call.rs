@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use cardea_media::rtp_leg::{CryptoAttribute, RtpLegEvent};
 use cardea_sip::sdp::{
-    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, BrowserAnswerConstraints,
+    read_sip_offer, sip_answer_from_webrtc, sip_offer_from_webrtc, BrowserAnswerConstraints, Codec,
     Crypto, Direction as SdpDirection, LocalMedia, LocalSdp, Origin, SessionDescription, SipMedia,
     SipOffer,
 };
@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 
 use super::error::SipError;
 use super::events;
+use super::recording::RecordedCodec;
 use super::request::Body;
 use super::sdp::{media_kind, offers_video, restrict_offer, rtp_configs};
 use super::srtp::{self, SrtpPolicy};
@@ -73,6 +74,10 @@ pub struct Call {
     /// The payload types the browser may use per m-line (the bridged codecs): a browser
     /// re-offer (`update`) is answered within them.
     browser_keep: Vec<BrowserAnswerConstraints>,
+    /// The codec negotiated for each kind of media: what a recording is in.
+    pub(super) recorded_codecs: Vec<RecordedCodec>,
+    /// The streams being recorded (`user-audio`...) and their files.
+    pub(super) recording: Vec<(&'static str, String)>,
 }
 
 impl Call {
@@ -83,6 +88,35 @@ impl Call {
     pub fn call_id(&self) -> &str {
         &self.call_id
     }
+
+    pub fn is_recording(&self, mid: &str) -> bool {
+        self.recording.iter().any(|(m, _)| *m == mid)
+    }
+
+    /// Whether the call is under way: placed or ringing (early media) or established,
+    /// neither ended nor ending.
+    pub fn is_live(&self) -> bool {
+        self.invite.as_ref().is_some_and(|i| {
+            !matches!(
+                i.state(),
+                SessionState::Terminating | SessionState::Terminated { .. }
+            )
+        })
+    }
+}
+
+/// Notes in `list` the codec negotiated for `kind` (the SIP side's; the browser's is the
+/// same, nothing is transcoded).
+fn note_codec(list: &mut Vec<RecordedCodec>, kind: crate::MediaKind, codec: Option<&Codec>) {
+    let Some(c) = codec else {
+        return;
+    };
+    list.retain(|r| r.kind != kind);
+    list.push(RecordedCodec {
+        kind,
+        name: c.encoding.to_ascii_lowercase(),
+        fmtp: c.fmtp.clone(),
+    });
 }
 
 fn no_call() -> SipError {
@@ -133,6 +167,8 @@ pub fn call(
         hung_up: false,
         local_sdp: None,
         browser_keep: Vec::new(),
+        recorded_codecs: Vec::new(),
+        recording: Vec::new(),
     });
     ctx.push(Command::OpenRtp { handle, video });
     Ok(())
@@ -455,6 +491,7 @@ pub fn accept(
         handle,
         answer: jsep.sdp,
     });
+    let mut noted = Vec::new();
     for mapping in answer.media.iter().filter(|m| m.accepted) {
         let Some(sip) = media.get(mapping.sip_index) else {
             continue;
@@ -466,11 +503,12 @@ pub fn accept(
         let Ok(pt_map) = cardea_media::rtp_leg::PtMap::new(&pairs) else {
             continue;
         };
-        let clock_rate = sip
+        let codec = sip
             .codecs
             .iter()
-            .find(|c| pairs.iter().any(|(_, s)| *s == c.pt) && c.is_media())
-            .map_or(8000, |c| c.clock_rate);
+            .find(|c| pairs.iter().any(|(_, s)| *s == c.pt) && c.is_media());
+        let clock_rate = codec.map_or(8000, |c| c.clock_rate);
+        note_codec(&mut noted, kind, codec);
         ctx.push(Command::ConfigureRtp {
             handle,
             config: crate::RtpConfig {
@@ -495,6 +533,7 @@ pub fn accept(
         .answer(ctx.now, Bytes::from(answer.sdp.to_text()))
         .map_err(|e| SipError::Stack(e.to_string()))?;
     call.local_sdp = Some(answer.sdp);
+    call.recorded_codecs = noted;
     call.transaction = transaction.clone();
     // Janus says `accepted` at once when `accept` brings the answer.
     let data = events::result("accepted", Some(&call.call_id), json!({}));
@@ -974,6 +1013,8 @@ fn incoming_invite(
         hung_up: false,
         local_sdp: None,
         browser_keep: Vec::new(),
+        recorded_codecs: Vec::new(),
+        recording: Vec::new(),
     });
     drive(ctx, handle, session);
     ctx.push(Command::OpenRtp { handle, video });
@@ -1390,6 +1431,11 @@ fn browser_answer(
         e => SipError::InvalidSdp(e.to_string()),
     })?;
     let mut configs = rtp_configs(&read);
+    for m in read.media.iter().filter(|m| m.accepted) {
+        if let Some(kind) = media_kind(&m.sip.kind) {
+            note_codec(&mut call.recorded_codecs, kind, m.sip.main_codec());
+        }
+    }
     for config in &mut configs {
         let Some(ours) = keys.iter().find(|(k, _)| *k == config.kind).map(|(_, a)| a) else {
             continue;

@@ -10,6 +10,9 @@ pub enum SipError {
     MissingElement(&'static str),
     #[error("Invalid element ({0})")]
     InvalidElement(String),
+    /// An invalid element whose message says it all (Janus's own words).
+    #[error("{0}")]
+    Invalid(String),
     #[error("Already registered ({0})")]
     AlreadyRegistered(String),
     #[error("Invalid address ({0})")]
@@ -26,6 +29,8 @@ pub enum SipError {
     TooStrict(String),
     #[error("IO error: {0}")]
     Io(String),
+    #[error("{0}")]
+    Recording(String),
 }
 
 impl SipError {
@@ -35,7 +40,7 @@ impl SipError {
             Self::NotAnObject => 441,
             Self::InvalidRequest(_) => 442,
             Self::MissingElement(_) => 443,
-            Self::InvalidElement(_) => 444,
+            Self::InvalidElement(_) | Self::Invalid(_) => 444,
             Self::AlreadyRegistered(_) => 445,
             Self::InvalidAddress(_) => 446,
             Self::WrongState(_) => 447,
@@ -43,6 +48,7 @@ impl SipError {
             Self::InvalidSdp(_) => 448,
             Self::Stack(_) => 449,
             Self::Io(_) => 450,
+            Self::Recording(_) => 451,
             Self::TooStrict(_) => 452,
         }
     }

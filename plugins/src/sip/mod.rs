@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod keepalive;
 mod message;
+mod recording;
 mod request;
 mod sdp;
 mod srtp;
@@ -80,6 +81,8 @@ struct Session {
 pub struct SipPlugin {
     env: Option<SipEnv>,
     sessions: HashMap<HandleId, Session>,
+    /// The core's file access, to check that a recording can be created before saying so.
+    ports: Option<crate::Ports>,
 }
 
 impl SipPlugin {
@@ -88,7 +91,13 @@ impl SipPlugin {
         Self {
             env,
             sessions: HashMap::new(),
+            ports: None,
         }
+    }
+
+    pub fn with_ports(mut self, ports: Option<crate::Ports>) -> Self {
+        self.ports = ports;
+        self
     }
 
     fn local(&self) -> Result<Local, SipError> {
@@ -113,6 +122,7 @@ impl SipPlugin {
             return self.register_helper(ctx, handle, &body, transaction);
         }
         let local = self.local();
+        let ports = self.ports.as_ref();
         let session = self
             .sessions
             .get_mut(&handle)
@@ -131,9 +141,12 @@ impl SipPlugin {
             "unsubscribe" => subscribe::unsubscribe(ctx, handle, session, &body, transaction),
             "transfer" => call::transfer(ctx, handle, session, &body, transaction),
             "keyframe" => {
-                // A PLI toward the browser (`user`); the SIP side has no feedback path here.
+                // A PLI toward the browser (`user`), an RTCP PLI toward the SIP peer (`peer`).
                 if body.bool("user")?.unwrap_or(false) {
                     ctx.push(crate::Command::RequestKeyframe { handle });
+                }
+                if body.bool("peer")?.unwrap_or(false) {
+                    ctx.push(crate::Command::RequestPeerKeyframe { handle });
                 }
                 events::push(
                     ctx,
@@ -153,6 +166,7 @@ impl SipPlugin {
                 Ok(())
             }
             "update" => call::update(ctx, handle, session, jsep, transaction),
+            "recording" => recording::recording(ctx, handle, session, ports, &body, transaction),
             "hold" => call::hold(ctx, handle, session, &body, transaction, true),
             "unhold" => call::hold(ctx, handle, session, &body, transaction, false),
             other => Err(SipError::InvalidRequest(other.to_owned())),
@@ -424,6 +438,9 @@ impl Plugin for SipPlugin {
         }
         if let Some(c) = &s.call {
             v["call_id"] = c.call_id().into();
+            if let Some(r) = recording::info(c) {
+                v["recording"] = r;
+            }
         }
         v
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{SipEnv, SipPlugin};
 use crate::api::{RtpPorts, SipIn, SipOut};
-use crate::{Command, Ctx, Jsep, JsepAction, JsepType, MediaKind, Message, Plugin};
+use crate::{Command, Ctx, Jsep, JsepAction, JsepType, MediaKind, Message, Plugin, RecordTarget};
 
 const H: u64 = 7;
 
@@ -643,4 +643,72 @@ fn a_registered_account_sends_options_keepalives_to_its_registrar() {
         sent_requests(&tick(&mut p, start + Duration::from_secs(242))).len(),
         1
     );
+}
+
+#[test]
+fn a_call_is_recorded_in_the_negotiated_codec_paused_resumed_and_stopped() {
+    let mut p = plugin();
+    guest(&mut p);
+    let body = json!({"request": "recording", "action": "start", "audio": true});
+    assert_eq!(error_code(&send(&mut p, body.clone(), None)), Some(447));
+    answered_call(&mut p);
+    let c = send(
+        &mut p,
+        json!({"request": "recording", "action": "start", "audio": true, "peer_audio": true,
+               "video": true, "filename": "/tmp/rec/call"}),
+        None,
+    );
+    let started: Vec<(String, String, String)> = c
+        .iter()
+        .filter_map(|c| match c {
+            Command::Record {
+                target: RecordTarget::SipCall(_),
+                mid,
+                spec,
+            } => Some((mid.clone(), spec.path.clone(), spec.codec.clone())),
+            _ => None,
+        })
+        .collect();
+    // No video was negotiated: only the two audio files.
+    assert_eq!(
+        started,
+        [
+            (
+                "peer-audio".into(),
+                "/tmp/rec/call-peer-audio.mjr".into(),
+                "pcmu".into()
+            ),
+            (
+                "user-audio".into(),
+                "/tmp/rec/call-user-audio.mjr".into(),
+                "pcmu".into()
+            ),
+        ]
+    );
+    let e = events(&c);
+    assert_eq!(e[0].0, "recordingupdated");
+    assert!(e[0].1["call_id"].is_string() && e[0].1["result"].get("call_id").is_none());
+    let info = p.query_session(H);
+    assert_eq!(
+        info["recording"]["audio-peer"],
+        "/tmp/rec/call-peer-audio.mjr"
+    );
+    let pause = json!({"request": "recording", "action": "pause", "peer_audio": true});
+    let c = send(&mut p, pause, None);
+    assert!(c.iter().any(|c| matches!(
+        c,
+        Command::PauseRecord { mid, paused: true, .. } if mid == "peer-audio"
+    )));
+    let stop = json!({"request": "recording", "action": "stop", "audio": true, "peer_audio": true});
+    let c = send(&mut p, stop, None);
+    let stopped = c
+        .iter()
+        .filter(|c| matches!(c, Command::StopRecord { .. }))
+        .count();
+    assert_eq!(stopped, 2);
+    assert!(p.query_session(H).get("recording").is_none());
+    let none = json!({"request": "recording", "action": "start"});
+    assert_eq!(error_code(&send(&mut p, none, None)), Some(451));
+    let bad = json!({"request": "recording", "action": "later", "audio": true});
+    assert_eq!(error_code(&send(&mut p, bad, None)), Some(444));
 }
