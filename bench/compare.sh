@@ -45,7 +45,8 @@
 # VIDEO_PPS (300), VIDEO_SIZE (1100), DURATION (10), WARMUP (3), SERVER_CPU (0), CLIENT_CPU (1),
 # CARDEA_BIN, CARDEA_LOAD_BIN, JANUS_BIN, JANUS_LIBDIR, QUIET_WAIT (120 s) / QUIET_BUSY (15 %):
 # before each run, wait at most that long for both CPUs to be at most that busy; KEEP=1 keeps
-# the scratch directory (configs, logs, JSON lines); RESULTS_OUT=file copies the JSON lines.
+# the scratch directory (configs, logs, JSON lines); RESULTS_OUT=file copies the JSON lines;
+# TRANSPORT (http): `ws` runs the tool over each server's Janus WebSocket transport instead.
 set -euo pipefail
 mode=echotest
 case "${1:-}" in videoroom | streaming | audiobridge) mode="$1"; shift ;; esac
@@ -90,14 +91,22 @@ ip -n "$ns" addr add "$ns_ip/24" dev "$ns_if"
 ip -n "$ns" link set "$ns_if" up
 ip -n "$ns" link set lo up
 
-# Only the HTTP transport and the plugin of the scenario.
+# Only the HTTP transport (and the WebSocket one with TRANSPORT=ws) and the plugin of the
+# scenario.
 plugin_so=libjanus_echotest.so
 [ "$mode" = videoroom ] && plugin_so=libjanus_videoroom.so
 [ "$mode" = streaming ] && plugin_so=libjanus_streaming.so
 [ "$mode" = audiobridge ] && plugin_so=libjanus_audiobridge.so
-disable_in() {
-  (cd "$1" && ls -- *.so 2>/dev/null | grep -v -x -e "$2" | paste -sd, -) || true
+disable_in() { # folder keep... : every .so of the folder but those to keep, comma-separated
+  local folder="$1" keep=()
+  shift
+  for k in "$@"; do keep+=(-e "$k"); done
+  (cd "$folder" && ls -- *.so 2>/dev/null | grep -v -x "${keep[@]}" | paste -sd, -) || true
 }
+# TRANSPORT=ws: the tool speaks the Janus API over the WebSocket transport of each server
+# (every session on one connection, events pushed) instead of HTTP with long polls.
+transport="${TRANSPORT:-http}"
+case "$transport" in http | ws) ;; *) echo "TRANSPORT is http or ws" >&2; exit 2 ;; esac
 cat >"$dir/janus.jcfg" <<EOF
 general: {
   configs_folder = "$dir"
@@ -119,13 +128,25 @@ plugins: {
   disable = "$(disable_in "$libdir/plugins" "$plugin_so")"
 }
 transports: {
-  disable = "$(disable_in "$libdir/transports" libjanus_http.so)"
+  disable = "$(disable_in "$libdir/transports" libjanus_http.so libjanus_websockets.so)"
 }
 loggers: {
   disable = "$(disable_in "$libdir/loggers" none)"
 }
 events: {
   broadcast = false
+}
+EOF
+cat >"$dir/janus.transport.websockets.jcfg" <<EOF
+general: {
+  ws = $([ "$transport" = ws ] && echo true || echo false)
+  ws_port = 8188
+  ws_ip = "$ns_ip"
+  wss = false
+}
+admin: {
+  admin_ws = false
+  admin_wss = false
 }
 EOF
 cat >"$dir/janus.transport.http.jcfg" <<EOF
@@ -213,6 +234,7 @@ if [ "$mode" != echotest ]; then
           sleep 0.1
         done
         http="$(sed -n 's/^CARDEA_READY .*"http":"\([^"]*\)".*/\1/p' "$rdir/server.out")"
+        ws="$(sed -n 's/^CARDEA_READY .*"ws":"\([^"]*\)".*/\1/p' "$rdir/server.out")"
         [ -n "$http" ] || { echo "cardea did not get ready" >&2; cat "$rdir/server.log" >&2; return 1; }
         ;;
       janus)
@@ -220,6 +242,7 @@ if [ "$mode" != echotest ]; then
           >"$rdir/server.log" 2>&1 &
         pid=$!
         http="$ns_ip:8088"
+        ws="$ns_ip:8188"
         for _ in $(seq 100); do
           curl -sf "http://$http/janus/info" >/dev/null 2>&1 && break
           kill -0 "$pid" 2>/dev/null || { cat "$rdir/server.log" >&2; return 1; }
@@ -292,7 +315,9 @@ PY
     local media_args=(--subscribers "$n" --video-pps "$video_pps" --video-size "$video_size")
     [ "$mode" = audiobridge ] &&
       media_args=(--participants "$n" --speakers "${SPEAKERS:-2}" --rate "${RATE:-48000}")
-    timeout "$bound" taskset -c "$client_cpu" "$load" "$mode" --server "http://$http/janus" \
+    local api="http://$http/janus"
+    [ "$transport" = ws ] && api="ws://$ws"
+    timeout "$bound" taskset -c "$client_cpu" "$load" "$mode" --server "$api" \
       --server-pid "$pid" --bind "$host_ip" "${media_args[@]}" \
       --duration "$duration" --warmup "$warmup" "$@" \
       >"$rdir/load.json" 2>"$rdir/load.err" || status=$?

@@ -40,7 +40,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
 use crate::fanout::{in_parallel, Sessions};
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, LoopPeer, MediaDoor, MediaThread};
 use crate::peer::{AudioCodec, MediaPlan, PeerKit, AUDIO_PPS};
 use crate::procfs::{udp_socket_drops, Process};
@@ -259,7 +259,7 @@ pub fn run(config: &AudiobridgeConfig) -> Result<AudiobridgeReport, LoadError> {
     let sizes = AudioSizes::of(&audio);
     let deadlines = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::<Participant>::spawn(deadlines.hard_stop)?;
-    let janus = JanusHttp::new(&config.server);
+    let janus = JanusApi::new(&config.server);
     let sessions = Sessions::default();
     let mut errors: Vec<String> = Vec::new();
 
@@ -387,7 +387,7 @@ impl AudioSizes {
 /// `create` a room with a random id: the given sampling rate, no talking events, no
 /// recording, not permanent.
 fn create_room(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     session: u64,
     handle: u64,
     sampling_rate: u32,
@@ -440,7 +440,7 @@ struct Joining {
 /// One participant with its own session and handle: `join` → `joined` → `configure` with our
 /// offer → the answer → `webrtcup`, by `deadline`.
 fn join(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     kit: &PeerKit,
     media: &MediaDoor<Participant>,
     sessions: &Sessions,

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
 use crate::peer::{MediaPlan, Peer, PeerKit, AUDIO_PPS};
@@ -111,7 +111,7 @@ pub fn run(config: &EchotestConfig) -> Result<Report, LoadError> {
         hard_stop,
     } = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::spawn(hard_stop)?;
-    let janus = JanusHttp::new(&config.server);
+    let janus = JanusApi::new(&config.server);
 
     // Set-up: a few workers take session indices in turn.
     let (results_tx, results_rx) = mpsc::channel();
@@ -325,7 +325,7 @@ pub(crate) struct Keeper {
 }
 
 impl Keeper {
-    pub(crate) fn spawn(janus: JanusHttp, sessions: impl Iterator<Item = u64>) -> Keeper {
+    pub(crate) fn spawn(janus: JanusApi, sessions: impl Iterator<Item = u64>) -> Keeper {
         let sessions: Vec<u64> = sessions.collect();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::echotest::{Window, DRAIN, MAX_ERRORS};
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaDoor, MediaThread};
 use crate::peer::{answerer, Peer, PeerKit, AUDIO_PPS};
 use crate::probe::{FanoutTally, Ledger};
@@ -39,7 +39,7 @@ impl Sessions {
     }
 
     /// A new session (noted here) and a handle on `plugin` in it.
-    pub(crate) fn open(&self, janus: &JanusHttp, plugin: &str) -> Result<(u64, u64), String> {
+    pub(crate) fn open(&self, janus: &JanusApi, plugin: &str) -> Result<(u64, u64), String> {
         let session = janus.create().map_err(|e| e.to_string())?;
         self.list().push(session);
         let handle = janus.attach(session, plugin).map_err(|e| e.to_string())?;
@@ -47,7 +47,7 @@ impl Sessions {
     }
 
     /// `destroy` every session, [`DESTROYERS`] at a time, each request bounded.
-    pub(crate) fn destroy_all(&self, janus: &JanusHttp) {
+    pub(crate) fn destroy_all(&self, janus: &JanusApi) {
         let sessions = self.all();
         let share = sessions.len().div_ceil(DESTROYERS).max(1);
         thread::scope(|scope| {
@@ -86,7 +86,7 @@ pub(crate) struct Receiver {
 /// One receive-only peer with its own session and handle: `ask.request` → the server's offer
 /// → our answer in `ask.start` → `webrtcup`, by `deadline`.
 pub(crate) fn receive(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     kit: &PeerKit,
     media: &MediaDoor,
     sessions: &Sessions,

@@ -1,8 +1,12 @@
-//! A small blocking client of the Janus HTTP API (janus-api.md §1.4): create, attach,
-//! message, long poll, keepalive, destroy. Every exchange is bounded in time.
+//! A small blocking client of the Janus API (janus-api.md §1.4) over HTTP with long polls,
+//! or over one WebSocket (`ws://…`, [`crate::janus_ws`]): create, attach, message, events,
+//! keepalive, destroy. Every exchange is bounded in time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::janus_ws::WsLink;
 
 use serde_json::{json, Value};
 
@@ -24,43 +28,79 @@ pub enum JanusError {
     Refused { what: String, reply: Value },
 }
 
-/// A client for one API root, `http://host:port/janus`. Cheap to clone: clones share the
-/// connection pool.
+/// A client for one API root, `http://host:port/janus` or `ws://host:port`. Cheap to clone:
+/// clones share the connection pool, or the WebSocket.
 #[derive(Clone)]
-pub struct JanusHttp {
+pub struct JanusApi {
     agent: ureq::Agent,
     base: String,
+    /// Over a WebSocket (`ws://` roots); connected at the first request.
+    ws: Option<Arc<WsOnce>>,
 }
 
-impl JanusHttp {
-    pub fn new(base: &str) -> JanusHttp {
+/// A WebSocket connected at first use, or why it could not be.
+type WsOnce = std::sync::OnceLock<Result<Arc<WsLink>, String>>;
+
+impl JanusApi {
+    pub fn new(base: &str) -> JanusApi {
         let config = ureq::Agent::config_builder()
             // Janus answers API errors with 200 and a JSON body; non-200 bodies are kept too.
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_WITHIN))
             .max_idle_connections_per_host(64)
             .build();
-        JanusHttp::with_agent(base, config)
+        JanusApi::with_agent(base, config)
     }
 
     /// A client keeping at most `idle` idle connections open. Janus's HTTP transport may
     /// hold a thread per open connection, so a run that counts the server's threads keeps
     /// few open while it measures.
-    pub fn with_pool(base: &str, idle: usize) -> JanusHttp {
+    pub fn with_pool(base: &str, idle: usize) -> JanusApi {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(REQUEST_WITHIN))
             .max_idle_connections_per_host(idle)
             .max_idle_connections(idle)
             .build();
-        JanusHttp::with_agent(base, config)
+        JanusApi::with_agent(base, config)
     }
 
-    fn with_agent(base: &str, config: ureq::config::Config) -> JanusHttp {
-        JanusHttp {
+    fn with_agent(base: &str, config: ureq::config::Config) -> JanusApi {
+        let ws = (base.starts_with("ws://")).then(|| Arc::new(std::sync::OnceLock::new()));
+        JanusApi {
             agent: ureq::Agent::new_with_config(config),
             base: base.trim_end_matches('/').to_owned(),
+            ws,
         }
+    }
+
+    /// The WebSocket of a `ws://` root, connected once (`None`: HTTP).
+    fn ws(&self) -> Option<Result<Arc<WsLink>, JanusError>> {
+        let cell = self.ws.as_ref()?;
+        let link = cell
+            .get_or_init(|| WsLink::connect(&self.base, REQUEST_WITHIN).map_err(|e| e.to_string()));
+        Some(link.clone().map_err(|reason| JanusError::Transport {
+            what: format!("WebSocket {}", self.base),
+            reason,
+        }))
+    }
+
+    /// A request that HTTP sends to `path` under the root; a WebSocket names the session
+    /// and handle in the body instead.
+    fn request(&self, path: &str, body: Value, within: Duration) -> Result<Value, JanusError> {
+        let Some(ws) = self.ws() else {
+            let url = format!("{}{path}", self.base);
+            return self.exchange(&url, Some(&with_transaction(body)), within);
+        };
+        let mut body = with_transaction(body);
+        let mut ids = path.trim_start_matches('/').split('/');
+        if let Some(session) = ids.next().and_then(|s| s.parse::<u64>().ok()) {
+            body["session_id"] = session.into();
+        }
+        if let Some(handle) = ids.next().and_then(|s| s.parse::<u64>().ok()) {
+            body["handle_id"] = handle.into();
+        }
+        ws?.exchange(&body, within)
     }
 
     /// `create`: a new session id.
@@ -115,9 +155,10 @@ impl JanusHttp {
 
     /// `destroy` a session, within `within`.
     pub fn destroy(&self, session: u64, within: Duration) -> Result<(), JanusError> {
-        let url = format!("{}/{session}", self.base);
-        let body = with_transaction(json!({"janus": "destroy"}));
-        let reply = self.exchange(&url, Some(&body), within)?;
+        let reply = self.request(&format!("/{session}"), json!({"janus": "destroy"}), within)?;
+        if let Some(Ok(ws)) = self.ws() {
+            ws.forget(session);
+        }
         match reply["janus"].as_str() {
             Some("success") => Ok(()),
             _ => Err(JanusError::Refused {
@@ -130,6 +171,9 @@ impl JanusHttp {
     /// One long poll, `GET /janus/<session>?maxev=10`, held by the server at most `within`.
     /// Returns the events (an idle `keepalive` answer gives none).
     pub fn poll(&self, session: u64, within: Duration) -> Result<Vec<Value>, JanusError> {
+        if let Some(ws) = self.ws() {
+            return ws?.poll(session, within);
+        }
         let url = format!("{}/{session}?maxev=10", self.base);
         let reply = self.exchange(&url, None, within)?;
         let events = match reply {
@@ -143,8 +187,7 @@ impl JanusHttp {
     }
 
     fn post(&self, path: &str, body: Value) -> Result<Value, JanusError> {
-        let url = format!("{}{path}", self.base);
-        self.exchange(&url, Some(&with_transaction(body)), REQUEST_WITHIN)
+        self.request(path, body, REQUEST_WITHIN)
     }
 
     fn exchange(

@@ -2,8 +2,8 @@
 //! cheaply, to load Cardea and Janus alike.
 //!
 //! Every peer is a sans-IO str0m `Rtc` (RTP mode) and all of them run on one media thread
-//! (a mio loop over one UDP socket per peer); signalling is the Janus HTTP API on a few
-//! blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
+//! (a mio loop over one UDP socket per peer); signalling is the Janus API over HTTP (long
+//! polls) or one WebSocket (`--server ws://…`) on a few blocking threads. Every packet carries a probe (peer, sequence, send time) at the end of
 //! its payload, so each echo tells loss, duplication and round-trip time.
 //!
 //! The scenarios are library functions ([`echotest::run`], [`sip::run`], [`videoroom::run`],
@@ -15,6 +15,7 @@ pub mod audiobridge;
 pub mod echotest;
 mod fanout;
 mod janus;
+mod janus_ws;
 mod media;
 mod payload;
 mod peer;

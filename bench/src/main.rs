@@ -50,7 +50,8 @@ enum Scenario {
 
 #[derive(Args)]
 struct AudiobridgeArgs {
-    /// Janus HTTP API root.
+    /// Janus API root: HTTP (`http://…/janus`, events by long poll) or WebSocket
+    /// (`ws://host:port`, every session on one connection).
     #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
     server: String,
     /// Participants in all (one session, handle and PeerConnection each).
@@ -116,7 +117,8 @@ struct StreamingArgs {
 /// What the fan-out scenarios share: one sender, N receivers.
 #[derive(Args)]
 struct FanoutArgs {
-    /// Janus HTTP API root.
+    /// Janus API root: HTTP (`http://…/janus`, events by long poll) or WebSocket
+    /// (`ws://host:port`, every session on one connection).
     #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
     server: String,
     /// Number of subscribers, or streaming viewers (one session, handle and PeerConnection
@@ -157,7 +159,8 @@ struct FanoutArgs {
 
 #[derive(Args)]
 struct SipArgs {
-    /// Janus HTTP API root.
+    /// Janus API root: HTTP (`http://…/janus`, events by long poll) or WebSocket
+    /// (`ws://host:port`, every session on one connection).
     #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
     server: String,
     /// Number of calls (one session, SIP dialog and PeerConnection each).
@@ -197,7 +200,8 @@ struct SipArgs {
 
 #[derive(Args)]
 struct EchotestArgs {
-    /// Janus HTTP API root.
+    /// Janus API root: HTTP (`http://…/janus`, events by long poll) or WebSocket
+    /// (`ws://host:port`, every session on one connection).
     #[arg(long, default_value = "http://127.0.0.1:8088/janus")]
     server: String,
     /// Number of sessions (one PeerConnection each).

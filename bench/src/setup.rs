@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaDoor};
 use crate::peer::{Offerer, PeerKit};
 
@@ -89,7 +89,7 @@ pub fn gather<T>(
 
 /// Brings session `index` up, or says why not, by `deadline`.
 pub fn establish(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     kit: &PeerKit,
     media: &MediaDoor,
     index: u32,
@@ -141,13 +141,13 @@ pub fn establish(
 /// Long polls one session and hands out its events in order, keeping the ones not asked
 /// for yet (one poll may return several).
 pub(crate) struct EventWaiter<'a> {
-    janus: &'a JanusHttp,
+    janus: &'a JanusApi,
     session: u64,
     backlog: VecDeque<Value>,
 }
 
 impl<'a> EventWaiter<'a> {
-    pub(crate) fn new(janus: &'a JanusHttp, session: u64) -> Self {
+    pub(crate) fn new(janus: &'a JanusApi, session: u64) -> Self {
         EventWaiter {
             janus,
             session,

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::echotest::{Keeper, LoadError, Window, DRAIN, MAX_ERRORS};
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaThread};
 use crate::peer::{AudioCodec, MediaPlan, Peer, PeerKit, AUDIO_PPS};
 use crate::probe::{WindowTally, PROBE_LEN};
@@ -251,7 +251,7 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     let (results_tx, results_rx) = mpsc::channel();
     let next = Arc::new(AtomicU32::new(0));
     {
-        let janus = JanusHttp::with_pool(&config.server, concurrency as usize);
+        let janus = JanusApi::with_pool(&config.server, concurrency as usize);
         for _ in 0..concurrency {
             let (janus, kit, door, next, tx, dial, config) = (
                 janus.clone(),
@@ -293,7 +293,7 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     );
 
     let keeper = Keeper::spawn(
-        JanusHttp::with_pool(&config.server, 1),
+        JanusApi::with_pool(&config.server, 1),
         calls.iter().map(|c| c.session),
     );
     let mut window = Window::default();
@@ -328,7 +328,7 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
     keeper.stop();
 
     let outcomes = hang_up_all(config, concurrency, &calls);
-    let janus = JanusHttp::with_pool(&config.server, 1);
+    let janus = JanusApi::with_pool(&config.server, 1);
     for session in failures.iter().filter_map(|f| f.session) {
         let _ = janus.destroy(session, DESTROY_WITHIN);
     }
@@ -502,7 +502,7 @@ pub fn run(config: &SipConfig) -> Result<SipReport, LoadError> {
 /// Hangs every call up (a few at a time, each bounded) and destroys its session; the
 /// outcomes come back in the order of `calls`.
 fn hang_up_all(config: &SipConfig, concurrency: u32, calls: &[CallUp]) -> Vec<HangupOutcome> {
-    let janus = JanusHttp::with_pool(&config.server, concurrency as usize);
+    let janus = JanusApi::with_pool(&config.server, concurrency as usize);
     let slots: Arc<Mutex<Vec<Option<HangupOutcome>>>> =
         Arc::new(Mutex::new(vec![None; calls.len()]));
     let next = Arc::new(AtomicU32::new(0));

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaDoor};
 use crate::peer::{Offerer, PeerKit};
 use crate::setup::{EventWaiter, SetupFailure};
@@ -61,7 +61,7 @@ fn plugin_event(event: &Value) -> &str {
 /// Brings call `index` up, or says why not, by `deadline`.
 #[allow(clippy::too_many_arguments)]
 pub fn establish(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     kit: &PeerKit,
     media: &MediaDoor,
     dial: &Dial,
@@ -166,7 +166,7 @@ pub struct HangupOutcome {
 
 /// Hangs the call up and waits for the plugin's `hangup` event, by `deadline`. Events queued
 /// during the call come first, so a call that had already ended shows as `ended_early`.
-pub fn hang_up(janus: &JanusHttp, call: &CallUp, deadline: Instant) -> HangupOutcome {
+pub fn hang_up(janus: &JanusApi, call: &CallUp, deadline: Instant) -> HangupOutcome {
     let mut out = HangupOutcome::default();
     let asked = Instant::now();
     if let Err(e) = janus.message(

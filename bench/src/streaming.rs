@@ -33,7 +33,7 @@ use crate::echotest::{Keeper, LoadError, Window};
 use crate::fanout::{
     drain, in_parallel, measure, receive, Ask, Fanout, Receiver, Sender, Sessions,
 };
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::MediaThread;
 use crate::payload::{self, Vp8Packet, MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
 use crate::peer::{MediaPlan, PeerKit, VideoPlan, AUDIO_PPS};
@@ -107,7 +107,7 @@ pub fn run(config: &StreamingConfig) -> Result<StreamingReport, LoadError> {
     let kit = PeerKit::new(config.bind, plan).ok_or(LoadError::Certificate)?;
     let deadlines = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::spawn(deadlines.hard_stop)?;
-    let janus = JanusHttp::new(&config.server);
+    let janus = JanusApi::new(&config.server);
     let sessions = Sessions::default();
     let mut errors: Vec<String> = Vec::new();
 
@@ -219,7 +219,7 @@ struct Mountpoint {
 /// with `id` or one the server picks. A stream whose `created` entry names no host (Janus
 /// binds every address) takes RTP at `server_host`.
 fn create_mountpoint(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     control: (u64, u64),
     id: Option<u64>,
     server_host: IpAddr,
@@ -281,7 +281,7 @@ fn create_mountpoint(
 
 impl Mountpoint {
     /// `destroy` it (its viewers are hung up).
-    fn destroy(&self, janus: &JanusHttp) -> Result<(), String> {
+    fn destroy(&self, janus: &JanusApi) -> Result<(), String> {
         let (session, handle) = self.control;
         let body = json!({"request": "destroy", "id": self.id, "secret": self.secret});
         let reply = janus

@@ -22,7 +22,7 @@ use crate::echotest::{Keeper, LoadError, Window};
 use crate::fanout::{
     drain, in_parallel, measure, receive, Ask, Fanout, Receiver, Sender, Sessions,
 };
-use crate::janus::JanusHttp;
+use crate::janus::JanusApi;
 use crate::media::{Command, MediaDoor, MediaThread};
 use crate::payload::{MIN_AUDIO_SIZE, MIN_VIDEO_SIZE};
 use crate::peer::{MediaPlan, Offerer, PeerKit};
@@ -190,7 +190,7 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
         hard_stop,
     } = Deadlines::new(start, config.setup_timeout, config.warmup, config.duration);
     let media = MediaThread::spawn(hard_stop)?;
-    let janus = JanusHttp::new(&config.server);
+    let janus = JanusApi::new(&config.server);
     let mut errors: Vec<String> = Vec::new();
     // Every session we made, to keep alive and to destroy.
     let sessions = Sessions::default();
@@ -312,7 +312,7 @@ pub fn run(config: &VideoroomConfig) -> Result<VideoroomReport, LoadError> {
 }
 
 /// `create` a room with a random id: one publisher, no bitrate cap, no periodic PLI.
-fn create_room(janus: &JanusHttp, session: u64, handle: u64) -> Result<u64, String> {
+fn create_room(janus: &JanusApi, session: u64, handle: u64) -> Result<u64, String> {
     let mut last = String::new();
     for attempt in 0..3u64 {
         let room = random_room_id(attempt);
@@ -354,7 +354,7 @@ fn random_room_id(attempt: u64) -> u64 {
 
 /// The publisher: `joinandconfigure` with our offer, the answer, `webrtcup`.
 fn publish(
-    janus: &JanusHttp,
+    janus: &JanusApi,
     kit: &PeerKit,
     media: &MediaDoor,
     room: u64,

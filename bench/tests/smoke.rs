@@ -1,6 +1,7 @@
 //! Smoke tests of the load tool (not performance tests): a few seconds of the `echotest` and
-//! `videoroom` scenarios against the real `cardea` binary, expecting every packet back (or
-//! fanned out) and a complete JSON report.
+//! `videoroom` scenarios against the real `cardea` binary, over the Janus API's HTTP and
+//! WebSocket transports, expecting every packet back (or fanned out) and a complete JSON
+//! report.
 //! The server is started by the shared test harness (`cardea-tests`).
 
 use std::time::Duration;
@@ -64,8 +65,21 @@ fn four_audio_video_sessions_echo_every_packet_and_report_every_field() {
 #[test]
 fn videoroom_publisher_fans_out_to_three_subscribers_without_loss() {
     let cardea = Cardea::start("");
+    let server = format!("http://{}/janus", cardea.listeners.http);
+    videoroom_fans_out_without_loss(&cardea, server);
+}
+
+/// The same over the Janus API's WebSocket: every session on one connection, events pushed.
+#[test]
+fn videoroom_over_a_websocket_fans_out_without_loss() {
+    let cardea = Cardea::start("");
+    let server = format!("ws://{}", cardea.listeners.ws);
+    videoroom_fans_out_without_loss(&cardea, server);
+}
+
+fn videoroom_fans_out_without_loss(cardea: &Cardea, server: String) {
     let config = VideoroomConfig {
-        server: format!("http://{}/janus", cardea.listeners.http),
+        server,
         subscribers: 3,
         room: None,
         duration: Duration::from_secs(2),

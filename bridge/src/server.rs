@@ -34,6 +34,14 @@ async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, Sta
 }
 
 fn serve(listener: TcpListener, router: axum::Router) {
+    use axum::serve::ListenerExt;
+    // Small answers and events go out at once: with Nagle's algorithm an event written
+    // right after an `ack` waits for the client's delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
             tracing::error!("listener stopped: {e}");

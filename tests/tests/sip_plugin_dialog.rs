@@ -9,6 +9,8 @@
 //! - `sip_plugin_answers_a_hold_from_the_sip_side_with_recvonly`:
 //!   `sipp/plugin_uas_hold.xml` re-INVITEs with `a=sendonly` in the answered call; Cardea's 200
 //!   says `a=recvonly` (RFC 3264 §6.1) on its same audio port; ACK; the callee's BYE → `hangup`.
+//! - `sip_plugin_answers_a_hold_in_an_update_with_recvonly`: the same hold in an UPDATE
+//!   (RFC 3311, `sipp/plugin_uas_update_hold.xml`), answered in its 200 (no ACK).
 //! - `sip_plugin_relays_dtmf_by_sip_info_both_ways`: `dtmf_info` digit 5 duration 160 → INFO
 //!   `application/dtmf-relay` `Signal=5` / `Duration=160` at `sipp/plugin_uas_info_dtmf.xml`
 //!   (checked by the scenario) and `dtmfsent`; the callee's INFO `Signal=7` / `Duration=250` →
@@ -294,17 +296,28 @@ async fn sip_plugin_hangup_while_ringing_cancels_the_invite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sip_plugin_answers_a_hold_from_the_sip_side_with_recvonly() {
+    hold_from_the_sip_side("dialog-hold", "plugin_uas_hold", "INVITE").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_plugin_answers_a_hold_in_an_update_with_recvonly() {
+    hold_from_the_sip_side("dialog-update-hold", "plugin_uas_update_hold", "UPDATE").await;
+}
+
+/// The callee of `scenario` holds the answered call with `method` (a re-INVITE or an
+/// UPDATE) offering a=sendonly; Cardea's 200 must say a=recvonly on its same port.
+async fn hold_from_the_sip_side(name: &str, scenario: &str, method: &str) {
     let _one_at_a_time = one_at_a_time().await;
     timeout(TEST_WITHIN, async {
-        let mut case = SipCase::start_with_admin("dialog-hold").await;
+        let mut case = SipCase::start_with_admin(name).await;
         case.guest().await;
-        let (callee, port) = case.spawn_sipp("callee", "plugin_uas_hold", &["-mi", "127.0.0.1"]);
+        let (callee, port) = case.spawn_sipp("callee", scenario, &["-mi", "127.0.0.1"]);
         let (peer, pc, _track) = pcmu_peer(&case.cardea).await;
         call(&mut case, &pc, &peer, port).await;
         answered(&mut case, &pc, &peer).await;
 
-        // 1 s after the ACK the callee re-INVITEs (sendonly); 1 s after Cardea's 200 it
-        // sends BYE.
+        // 1 s after the ACK the callee re-INVITEs or UPDATEs (sendonly); 1 s after Cardea's
+        // 200 it sends BYE.
         let hangup = case
             .wait_event("hangup", STEP + Duration::from_secs(5), &[])
             .await;
@@ -324,13 +337,15 @@ async fn sip_plugin_answers_a_hold_from_the_sip_side_with_recvonly() {
             .map(|m| m.body().to_owned());
         let reanswer = messages
             .iter()
-            .find(|m| m.received && m.is_response(200) && m.cseq().is_some_and(|c| c.1 == "INVITE"))
+            .find(|m| m.received && m.is_response(200) && m.cseq().is_some_and(|c| c.1 == method))
             .map(|m| m.body().to_owned());
         let (Some(offer), Some(reanswer)) = (offer, reanswer) else {
-            case.fail("the callee's trace lacks Cardea's INVITE or its 200 to the re-INVITE");
+            case.fail(&format!(
+                "the callee's trace lacks Cardea's INVITE or its 200 to the {method}"
+            ));
         };
         case.note(
-            "Cardea's answer to the hold (200 to the re-INVITE)",
+            &format!("Cardea's answer to the hold (200 to the {method})"),
             &reanswer,
         );
         if directions(&reanswer) != ["a=recvonly"] {

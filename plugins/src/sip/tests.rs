@@ -463,6 +463,17 @@ m=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 
 /// A request from the peer inside the dialog of `invite`.
 fn from_peer(invite: &Request, method: &str, cseq: u32, extra: &str) -> Request {
+    from_peer_with_body(invite, method, cseq, extra, "")
+}
+
+/// [`from_peer`] with a body.
+fn from_peer_with_body(
+    invite: &Request,
+    method: &str,
+    cseq: u32,
+    extra: &str,
+    body: &str,
+) -> Request {
     let from_tag = invite
         .headers
         .typed::<cardea_sip::typed::From>()
@@ -482,7 +493,8 @@ fn from_peer(invite: &Request, method: &str, cseq: u32, extra: &str) -> Request 
 Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK{method}{cseq}\r\nMax-Forwards: 70\r\n\
 From: <sip:bob@127.0.0.1:5070>;tag=peer\r\nTo: <sip:alice@example.org>;tag={from_tag}\r\n\
 Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:bob@127.0.0.1:5070>\r\n\
-{extra}Content-Length: 0\r\n\r\n"
+{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
     );
     match cardea_sip::Message::parse(raw.as_bytes()).unwrap() {
         cardea_sip::Message::Request(r) => r,
@@ -711,4 +723,45 @@ fn a_call_is_recorded_in_the_negotiated_codec_paused_resumed_and_stopped() {
     assert_eq!(error_code(&send(&mut p, none, None)), Some(451));
     let bad = json!({"request": "recording", "action": "later", "audio": true});
     assert_eq!(error_code(&send(&mut p, bad, None)), Some(444));
+}
+
+#[test]
+fn an_update_with_an_offer_is_answered_in_its_200_like_a_re_invite() {
+    let mut p = plugin();
+    let invite = answered_call(&mut p);
+    let offer = "v=0\r\no=pbx 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30010 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n";
+    let update = from_peer_with_body(
+        &invite,
+        "UPDATE",
+        2,
+        "Content-Type: application/sdp\r\n",
+        offer,
+    );
+    let c = feed(
+        &mut p,
+        SipIn::Request {
+            key: test_server_key(),
+            request: update,
+            source: cardea_sip::transaction::Destination::udp("127.0.0.1:5070".parse().unwrap()),
+        },
+    );
+    let answer = c.iter().find_map(|c| match c {
+        Command::Sip {
+            out: SipOut::Respond { response, .. },
+            ..
+        } => Some(response.clone()),
+        _ => None,
+    });
+    let answer = answer.expect("the UPDATE is answered");
+    assert_eq!(answer.status, 200);
+    let sdp = String::from_utf8_lossy(&answer.body).into_owned();
+    assert!(sdp.contains("a=recvonly"), "a hold answered: {sdp}");
+    assert!(
+        c.iter().any(|c| matches!(
+            c,
+            Command::RetargetRtp { remote_rtp: Some(a), .. } if a.port() == 30010
+        )),
+        "the peer's new address is taken"
+    );
 }

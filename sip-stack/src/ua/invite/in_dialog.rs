@@ -1,5 +1,5 @@
-//! Requests inside the session's dialog, both ways: BYE (§15), re-INVITE (§14), INFO
-//! (RFC 6086), MESSAGE (RFC 3428), and the responses to ours (§12.2.1.2).
+//! Requests inside the session's dialog, both ways: BYE (§15), re-INVITE (§14), UPDATE
+//! (RFC 3311), INFO (RFC 6086), MESSAGE (RFC 3428), and the responses to ours (§12.2.1.2).
 
 use std::time::Instant;
 
@@ -91,12 +91,12 @@ impl InviteSession {
             }
             Method::Options => self.respond_plain(key, &request, 200),
             // UPDATE (RFC 3311) without a body refreshes the session (RFC 4028 §7); with an
-            // offer it needs offer/answer in the UA: not yet.
+            // offer it is answered as a re-INVITE is, but in its 200 and with no ACK.
             Method::Update if request.body.is_empty() => {
                 self.respond_plain(key, &request, 200);
                 self.timer_refreshed(now);
             }
-            Method::Update => self.respond_plain(key, &request, 501),
+            Method::Update => self.on_reinvite(key, request),
             _ => self.respond_plain(key, &request, 405),
         }
     }
@@ -229,7 +229,10 @@ impl InviteSession {
             key,
             response: response.clone(),
         });
-        self.await_ack(now, key, response);
+        if request.method == Method::Invite {
+            // An UPDATE's 200 ends its exchange; a re-INVITE's waits for the ACK.
+            self.await_ack(now, key, response);
+        }
         // The peer's re-INVITE refreshed the session (RFC 4028 §10).
         self.timer.last_sdp = Some(sdp);
         self.timer_refreshed(now);
