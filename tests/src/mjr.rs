@@ -83,11 +83,10 @@ pub fn pp_rec_header(path: &Path, kind: &str, codec: &str) {
     );
 }
 
-/// `janus-pp-rec --parse`: the RTP packets Janus's tool counts in the file.
-pub fn pp_rec_count(path: &Path) -> usize {
+/// Runs janus-pp-rec with `args`, which must succeed; its output (stdout, then stderr).
+fn pp_rec(args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new("janus-pp-rec")
-        .arg("--parse")
-        .arg(path)
+        .args(args)
         .output()
         .expect("janus-pp-rec (Debian package janus-tools) runs");
     let log = format!(
@@ -95,11 +94,13 @@ pub fn pp_rec_count(path: &Path) -> usize {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success(),
-        "janus-pp-rec --parse {}: {log}",
-        path.display()
-    );
+    assert!(out.status.success(), "janus-pp-rec {args:?}: {log}");
+    log
+}
+
+/// `janus-pp-rec --parse`: the RTP packets Janus's tool counts in the file.
+pub fn pp_rec_count(path: &Path) -> usize {
+    let log = pp_rec(&["--parse".as_ref(), path.as_os_str()]);
     log.lines()
         .find_map(|l| {
             l.trim()
@@ -119,22 +120,7 @@ pub fn pp_rec_count(path: &Path) -> usize {
 /// Converts a recording with janus-pp-rec and checks the result is not empty.
 pub fn pp_rec_convert(path: &Path, target: &Path) {
     let _ = std::fs::remove_file(target);
-    let out = Command::new("janus-pp-rec")
-        .arg(path)
-        .arg(target)
-        .output()
-        .expect("janus-pp-rec (Debian package janus-tools) runs");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "janus-pp-rec {} {}: {log}",
-        path.display(),
-        target.display()
-    );
+    let log = pp_rec(&[path.as_os_str(), target.as_os_str()]);
     let size = std::fs::metadata(target).map(|m| m.len()).unwrap_or(0);
     assert!(size > 100, "{} is {size} bytes: {log}", target.display());
 }

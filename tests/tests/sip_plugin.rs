@@ -235,13 +235,7 @@ async fn sip_plugin_call_is_recorded_both_ways() {
         let accepted = case
             .wait_event_from(from, "accepted", STEP, &["hangup"])
             .await;
-        let answer = case.jsep_sdp(&accepted, "answer");
-        if let Err(e) = pc
-            .set_remote_description(RTCSessionDescription::answer(answer).expect("SDP"))
-            .await
-        {
-            case.fail(&format!("the peer rejected the answer: {e}"));
-        }
+        case.take_answer(&pc, &accepted, "accepted").await;
         if let Err(state) = wait_connected(&peer, STEP).await {
             case.fail(&format!("ICE/DTLS did not connect: {state}"));
         }

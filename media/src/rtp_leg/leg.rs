@@ -216,20 +216,19 @@ impl RtpLeg {
     /// Asks the SIP peer for a video key frame (an RTCP PLI), if the leg has video and the
     /// peer has sent some; rate-limited per stream.
     pub fn request_keyframe(&mut self, now: Instant) {
-        let shared = shared(&self.config, self.epoch);
-        let mut sink = Sink {
-            transmits: &mut self.transmits,
-            events: &mut self.events,
-            scratch: &mut self.scratch,
-        };
-        for s in &mut self.streams {
+        self.each_stream(|s, shared, sink| {
             if s.config.kind == MediaKind::Video {
-                s.request_keyframe(now, &shared, &mut sink);
+                s.request_keyframe(now, shared, sink);
             }
-        }
+        });
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.each_stream(|s, shared, sink| s.handle_timeout(now, shared, sink));
+    }
+
+    /// Runs `f` on every stream with the leg's shared settings and output.
+    fn each_stream(&mut self, mut f: impl FnMut(&mut RtpStream, &Shared<'_>, &mut Sink<'_>)) {
         let shared = shared(&self.config, self.epoch);
         let mut sink = Sink {
             transmits: &mut self.transmits,
@@ -237,7 +236,7 @@ impl RtpLeg {
             scratch: &mut self.scratch,
         };
         for s in &mut self.streams {
-            s.handle_timeout(now, &shared, &mut sink);
+            f(s, &shared, &mut sink);
         }
     }
 
