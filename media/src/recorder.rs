@@ -236,12 +236,15 @@ impl Recorder {
         self.buf.extend_from_slice(pkt.payload);
     }
 
-    /// Appends a data-channel message received at `now`, `unix_us` on the wall clock.
-    pub fn write_data(&mut self, now: Instant, unix_us: u64, data: &[u8]) {
+    /// Appends a data message received at `now`, with its wall-clock time (µs since 1970,
+    /// from the recording's creation time and `now`) before it, as Janus writes them.
+    pub fn write_data(&mut self, now: Instant, data: &[u8]) {
         let length = 8 + data.len();
-        if length > u16::MAX as usize || self.info.kind != RecordedKind::Data {
+        if length > u16::MAX as usize || self.info.kind != RecordedKind::Data || self.paused {
             return;
         }
+        let since = now.saturating_duration_since(self.created_at).as_micros();
+        let unix_us = self.info.created_us + u64::try_from(since).unwrap_or(0);
         self.frame_header(now, length);
         self.buf.extend_from_slice(&unix_us.to_be_bytes());
         self.buf.extend_from_slice(data);
@@ -404,11 +407,11 @@ mod tests {
         let mut i = info(RecordedKind::Data, "text");
         i.description = Some("chat \"room\"".into());
         let mut r = Recorder::new(2, i, None, t0);
-        r.write_data(t0, 42, b"hello");
+        r.write_data(t0 + Duration::from_millis(3), b"hello");
         let (header, frames) = parse(&r.finish().bytes);
         assert_eq!(header["t"], "d");
         assert_eq!(header["d"], "chat \"room\"");
-        assert_eq!(frames[0].1[..8], 42u64.to_be_bytes());
+        assert_eq!(frames[0].1[..8], 1_700_000_000_003_000u64.to_be_bytes());
         assert_eq!(&frames[0].1[8..], b"hello");
     }
 

@@ -2,7 +2,8 @@
 //! post-processor, `janus-pp-rec` (Debian's janus-tools), which shares no code with Cardea:
 //!
 //! - Streaming: a plain RTP source (this test) sends opus and VP8 to a mountpoint; the
-//!   `recording` request starts and stops a recording per mid; its errors are Janus's.
+//!   `recording` request starts and stops a recording per mid; its errors are Janus's. A
+//!   data stream's datagrams become the frames of a Janus `text` recording.
 //! - VideoRoom: a webrtc-rs publisher is recorded with `record`/`filename`, and by
 //!   `enable_recording` under the room's `rec_dir` with Janus's default names.
 //!
@@ -62,6 +63,15 @@ async fn videoroom_publisher_recordings_are_janus_mjr_files() {
     timeout(Duration::from_secs(60), videoroom_recording())
         .await
         .expect("the videoroom recording did not finish within 60 s");
+}
+
+/// A mountpoint's data stream recorded: each datagram a data frame of a Janus `text`
+/// recording (`t: d`), which janus-pp-rec reads and converts to subtitles (.srt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_data_stream_recording_is_a_janus_text_recording() {
+    timeout(Duration::from_secs(30), data_recording())
+        .await
+        .expect("the data recording did not finish within 30 s");
 }
 
 // ---- streaming ---------------------------------------------------------------------------
@@ -212,6 +222,64 @@ async fn streaming_recording() {
     assert!(frames > 10, "{frames} frames in legacy.mjr");
     assert!(!dir.join("legacy-video.mjr").exists());
 
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+async fn data_recording() {
+    let dir = fresh_dir("streaming-data");
+    let cardea = Cardea::start(NO_SAMPLE);
+    let admin = Handle::attach(&cardea, STREAMING).await;
+    let created = sync_data(
+        &admin
+            .sync_request(json!({
+                "request": "create", "type": "rtp", "id": 42, "secret": "s4",
+                "media": [{"type": "data", "mid": "d", "port": 0, "datatype": "text"}]
+            }))
+            .await,
+    );
+    let port = created["stream"]["ports"][0]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no data port: {created}")) as u16;
+    let file = dir.join("chat").display().to_string();
+    let start = json!({"request": "recording", "action": "start", "id": 42, "secret": "s4",
+        "media": [{"mid": "d", "filename": file}]});
+    assert_eq!(
+        sync_data(&admin.sync_request(start).await),
+        json!({"streaming": "ok"})
+    );
+    let source = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for i in 0..5 {
+        let text = format!("line {i}");
+        source
+            .send_to(text.as_bytes(), ("127.0.0.1", port))
+            .await
+            .unwrap();
+        sleep(Duration::from_millis(30)).await;
+    }
+    sleep(Duration::from_millis(100)).await;
+    let stop = json!({"request": "recording", "action": "stop", "id": 42, "secret": "s4",
+        "data": true});
+    assert_eq!(
+        sync_data(&admin.sync_request(stop).await),
+        json!({"streaming": "ok"})
+    );
+    sleep(SETTLE).await;
+    let path = dir.join("chat.mjr");
+    let (header, frames) = read_mjr(&path);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("d"), Some("text")),
+        "{header}"
+    );
+    assert_eq!(frames, 5, "one frame per datagram");
+    let bytes = std::fs::read(&path).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("line 0") && text.contains("line 4"), "{text}");
+    pp_rec_header(&path, "d", "text");
+    pp_rec_convert(&path, &dir.join("chat.srt"));
+    let srt = std::fs::read_to_string(dir.join("chat.srt")).unwrap_or_default();
+    assert!(srt.contains("line 4"), "janus-pp-rec's subtitles: {srt}");
     assert_alive(cardea);
     std::fs::remove_dir_all(&dir).ok();
 }

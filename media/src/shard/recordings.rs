@@ -105,6 +105,21 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// A message of data stream `mid` of `leg` into its recordings, if any.
+    pub(super) fn record_data(&mut self, now: Instant, leg: LegId, mid: Mid, data: &[u8]) {
+        let Some(list) = self.recorders.get_mut(&(leg, mid)) else {
+            return;
+        };
+        for r in list.iter_mut() {
+            r.write_data(now, data);
+            if r.is_full() {
+                self.recorded.extend(r.take());
+            }
+        }
+    }
+}
+
 /// A packet into the recordings of `key`, if any; full buffers go to `out`. (A free
 /// function, so that a caller holding a borrow of another part of the shard can record.)
 pub(super) fn record_into(

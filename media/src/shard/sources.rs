@@ -66,6 +66,9 @@ impl Shard {
         }
         if let Some((mid, binary)) = source.data_datagram(now, local, datagram) {
             self.settle_source(id);
+            if !self.recorders.is_empty() {
+                self.record_data(now, id, mid, datagram);
+            }
             self.send_data_from_source(id, mid, binary, datagram);
             self.drive_pending(now);
             return;

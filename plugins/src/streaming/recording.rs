@@ -43,8 +43,7 @@ impl Streaming {
         let media = f.objects("media")?;
         let audio = legacy(f, "audio", start)?;
         let video = legacy(f, "video", start)?;
-        // Data streams are not recorded yet: `data` is checked, and records nothing.
-        legacy(f, "data", start)?;
+        let data = legacy(f, "data", start)?;
         let source = mp.source;
         // What to do, stream by stream: (index of the stream, filename to start with).
         let mut chosen: Vec<(usize, &str)> = Vec::new();
@@ -60,11 +59,10 @@ impl Streaming {
                         _ if start => continue,
                         _ => "",
                     };
-                    // Data streams are not recorded yet.
                     if let Some(i) = mp
                         .streams
                         .iter()
-                        .position(|s| s.mid.eq_ignore_ascii_case(mid) && s.data.is_none())
+                        .position(|s| s.mid.eq_ignore_ascii_case(mid))
                     {
                         chosen.push((i, file));
                     }
@@ -83,12 +81,10 @@ impl Streaming {
                     return Err(StError::NotHere(text.into()));
                 }
                 for (i, s) in mp.streams.iter().enumerate() {
-                    if s.data.is_some() {
-                        continue;
-                    }
-                    let file = match s.kind {
-                        MediaKind::Audio => audio,
-                        MediaKind::Video => video,
+                    let file = match (s.data.is_some(), s.kind) {
+                        (true, _) => data,
+                        (false, MediaKind::Audio) => audio,
+                        (false, MediaKind::Video) => video,
                     };
                     if let Some(file) = file {
                         chosen.push((i, file));
@@ -122,8 +118,13 @@ impl Streaming {
             };
             if let Err(e) = created {
                 tracing::warn!(mountpoint = id, path, "recording not started: {e}");
+                let what = if stream.data.is_some() {
+                    "data"
+                } else {
+                    stream.kind.as_str()
+                };
                 return Err(StError::CantRecord(if media.is_some() {
-                    format!("Error starting recorder for {}", stream.kind.as_str())
+                    format!("Error starting recorder for {what}")
                 } else {
                     "Error starting recorder".into()
                 }));
@@ -135,7 +136,12 @@ impl Streaming {
                 mid: stream.mid.clone(),
                 spec: RecordSpec {
                     path,
-                    codec: stream.codec.clone(),
+                    // A data stream's file is Janus's `text` recording, whatever it carries.
+                    codec: if stream.data.is_some() {
+                        "text".into()
+                    } else {
+                        stream.codec.clone()
+                    },
                     fmtp: None,
                     description: None,
                     rid: None,
