@@ -76,6 +76,17 @@ fn event(
     crate::dispatch::test_support::event(p, ctx, handle, body, jsep)
 }
 
+/// The streams of the source a create opened (the first `OpenSource` command).
+fn opened_streams(ctx: &Ctx) -> Vec<crate::SourceSpec> {
+    ctx.commands
+        .iter()
+        .find_map(|c| match c {
+            Command::OpenSource { streams, .. } => Some(streams.clone()),
+            _ => None,
+        })
+        .expect("a source is opened")
+}
+
 fn av(id: u64) -> Value {
     json!({
         "request": "create", "type": "rtp", "id": id, "secret": "s",
@@ -95,14 +106,7 @@ fn create_binds_ports_and_opens_a_source() {
     assert_eq!(r["stream"]["id"], 7);
     assert_eq!(r["stream"]["ports"][0]["port"], 30000);
     assert_eq!(r["stream"]["ports"][1]["mid"], "v");
-    let open = ctx
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::OpenSource { streams, .. } => Some(streams.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let open = opened_streams(&ctx);
     assert_eq!(open.len(), 2);
     assert_eq!(open[0].pt, Some(111));
     assert_eq!(open[1].clock_rate, 90_000);
@@ -562,14 +566,7 @@ fn an_rtsp_mountpoint_is_created_once_the_server_describes_it() {
     ];
     let mut ctx = Ctx::default();
     p.rtsp_described(&mut ctx, source, Ok(&tracks));
-    let streams = ctx
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::OpenSource { streams, .. } => Some(streams.clone()),
-            _ => None,
-        })
-        .expect("the source starts");
+    let streams = opened_streams(&ctx);
     // AAC cannot be relayed to a browser: only the video is.
     assert_eq!(streams.len(), 1, "{streams:?}");
     assert_eq!(
@@ -645,14 +642,7 @@ fn a_data_stream_is_offered_as_a_data_channel_after_the_media() {
         ]}),
     );
     assert_eq!(r["stream"]["ports"][0]["type"], "data", "{r}");
-    let spec = ctx
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::OpenSource { streams, .. } => Some(streams.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let spec = opened_streams(&ctx);
     assert_eq!(
         spec[0].data,
         Some(cardea_media::DataMode {
@@ -712,14 +702,7 @@ fn a_simulcast_video_is_three_source_streams_and_a_layer_choice() {
     );
     assert_eq!(r["streaming"], "created", "{r}");
     assert_eq!(ports.bound.lock().unwrap().len(), 3);
-    let specs = ctx
-        .commands
-        .iter()
-        .find_map(|c| match c {
-            Command::OpenSource { streams, .. } => Some(streams.clone()),
-            _ => None,
-        })
-        .unwrap();
+    let specs = opened_streams(&ctx);
     let layers: Vec<(String, Option<String>)> = specs
         .iter()
         .map(|s| (s.mid.clone(), s.rid.clone()))
