@@ -60,13 +60,13 @@ pub enum MediaCommand {
     },
     /// Which simulcast layer of its source stream `mid` of `leg` forwards: `rids` are the
     /// source's layers, lowest quality first (empty: no choice, forward everything);
-    /// `substream` indexes them. Switches wait for a key frame of `codec`.
+    /// `want.substream` indexes them. Switches wait for a key frame of `codec`.
     SelectLayer {
         leg: LegId,
         mid: Mid,
         rids: Vec<Rid>,
         codec: VideoCodec,
-        substream: usize,
+        want: crate::layers::LayerWant,
     },
     /// The payload type forwarded packets leave `mid` of `leg` with (the receiver's number
     /// for the source's codec); `None` keeps the source's.

@@ -44,9 +44,12 @@ pub enum LegEvent {
         talking: bool,
         level: f32,
     },
-    /// A stream fed by a simulcast source now forwards layer `rid` (a switch on request, a
-    /// fallback, or the wanted layer back).
-    LayerSwitched { mid: String, rid: String },
+    /// A stream fed by a simulcast source now forwards another layer (a switch on request,
+    /// a fallback, or the wanted layer back), or another temporal cap.
+    LayerSwitched {
+        mid: String,
+        switch: crate::layers::LayerSwitch,
+    },
     /// A data-channel message for the plugin.
     Data {
         label: String,

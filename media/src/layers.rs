@@ -3,6 +3,12 @@
 //! layer (a receiver cannot decode a delta frame of another encoding); a layer that stops
 //! sending (the sender lost bandwidth, or the camera window was hidden) is left for the best
 //! lower one after `fallback`, and the wanted layer is taken back when it returns.
+//!
+//! Within the chosen layer a VP8 sender may code temporal layers (TID in the payload
+//! descriptor, RFC 7741 §4.2): the receiver asks for the frame rate it wants (`temporal`,
+//! 0 the lowest), and the frames of the layers above are left out. The cap goes down at the
+//! start of any frame and up only where the RFC allows a receiver to join a higher layer:
+//! at a base-layer frame or a layer sync (Y) frame.
 
 use std::time::{Duration, Instant};
 
@@ -71,6 +77,37 @@ fn vp8_keyframe_start(p: &[u8]) -> bool {
     p.get(i).is_some_and(|h| h & 0x01 == 0)
 }
 
+/// What the VP8 payload descriptor says of a packet's temporal layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vp8Temporal {
+    tid: u8,
+    /// Layer sync: this frame depends only on base-layer frames.
+    sync: bool,
+    /// The first packet of a frame (S=1, partition 0).
+    frame_start: bool,
+}
+
+/// The temporal layer of a VP8 packet, when the descriptor carries one (T=1).
+fn vp8_temporal(p: &[u8]) -> Option<Vp8Temporal> {
+    let (&b0, &x) = (p.first()?, p.get(1)?);
+    if b0 & 0x80 == 0 || x & 0x20 == 0 {
+        return None;
+    }
+    let mut i = 2;
+    if x & 0x80 != 0 {
+        i += if p.get(i)? & 0x80 != 0 { 2 } else { 1 };
+    }
+    if x & 0x40 != 0 {
+        i += 1;
+    }
+    let t = p.get(i)?;
+    Some(Vp8Temporal {
+        tid: t >> 6,
+        sync: t & 0x20 != 0,
+        frame_start: b0 & 0x10 != 0 && b0 & 0x07 == 0,
+    })
+}
+
 /// RFC 9628 §4.2: not inter-picture predicted (P=0) and the start of a frame (B=1).
 fn vp9_keyframe_start(p: &[u8]) -> bool {
     p.first().is_some_and(|b| b & 0x40 == 0 && b & 0x08 != 0)
@@ -121,6 +158,35 @@ pub struct LayerChoice {
     first_seen: Option<Instant>,
     /// The forwarded layer changed since [`Self::take_switch`] was last asked.
     switched: bool,
+    /// Highest temporal layer the receiver wants (Janus's default: 2, all of them).
+    temporal_wanted: u8,
+    /// Highest temporal layer forwarded now; `None` until the first frame decides it.
+    temporal: Option<u8>,
+    /// The temporal cap changed since [`Self::take_temporal_switch`] was last asked.
+    temporal_switched: bool,
+}
+
+/// The temporal layer a receiver gets unless it asks (Janus: 2, the top of three).
+pub const DEFAULT_TEMPORAL: u8 = 2;
+
+/// What a receiver asks of a simulcast source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerWant {
+    /// Index into the source's layers, lowest quality first.
+    pub substream: usize,
+    /// Highest temporal layer.
+    pub temporal: u8,
+    /// Silence after which a layer is left for a lower one.
+    pub fallback: Duration,
+}
+
+/// A change in what one receiving stream gets, told to its plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerSwitch {
+    /// Now forwarding this simulcast layer (rid).
+    Substream(String),
+    /// Now forwarding temporal layers up to this one.
+    Temporal(u8),
 }
 
 /// Least time between two key-frame requests for the same layer.
@@ -131,6 +197,9 @@ const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 pub enum Verdict {
     Forward,
     Drop,
+    /// Dropped from the forwarded stream itself (a temporal layer above the cap): the
+    /// renumbering closes the gap so that the receiver sees no loss.
+    Skip,
 }
 
 impl LayerChoice {
@@ -147,6 +216,9 @@ impl LayerChoice {
             asked: None,
             first_seen: None,
             switched: false,
+            temporal_wanted: DEFAULT_TEMPORAL,
+            temporal: None,
+            temporal_switched: false,
         }
     }
 
@@ -165,6 +237,54 @@ impl LayerChoice {
     /// The receiver wants another layer (`configure` substream).
     pub fn want(&mut self, substream: usize) {
         self.wanted = substream.min(self.rids.len().saturating_sub(1));
+    }
+
+    /// The receiver wants temporal layers up to `layer` (`configure` temporal).
+    pub fn want_temporal(&mut self, layer: u8) {
+        self.temporal_wanted = layer;
+    }
+
+    /// Applies all of a receiver's wishes.
+    pub fn want_all(&mut self, want: LayerWant) {
+        self.want(want.substream);
+        self.want_temporal(want.temporal);
+        self.fallback = want.fallback;
+    }
+
+    /// The temporal cap, if it changed since the last call.
+    pub fn take_temporal_switch(&mut self) -> Option<u8> {
+        if !std::mem::take(&mut self.temporal_switched) {
+            return None;
+        }
+        self.temporal
+    }
+
+    /// Whether a packet of the forwarded layer is within the temporal cap; moves the cap
+    /// toward the wanted one at frame starts where the decoder can follow.
+    fn temporal_verdict(&mut self, payload: &[u8]) -> Verdict {
+        if self.codec != VideoCodec::Vp8 {
+            return Verdict::Forward;
+        }
+        let Some(t) = vp8_temporal(payload) else {
+            return Verdict::Forward;
+        };
+        let want = self.temporal_wanted;
+        if t.frame_start {
+            let move_to = match self.temporal {
+                None => true,
+                Some(cap) if want < cap => true,
+                Some(cap) if want > cap => t.tid <= want && (t.tid == 0 || t.sync),
+                Some(_) => false,
+            };
+            if move_to {
+                self.temporal = Some(want);
+                self.temporal_switched = true;
+            }
+        }
+        match self.temporal {
+            Some(cap) if t.tid > cap => Verdict::Skip,
+            _ => Verdict::Forward,
+        }
     }
 
     #[cfg(test)]
@@ -192,6 +312,13 @@ impl LayerChoice {
 
     /// A packet of layer `rid` (None: a stream without rid) arrived at `now`.
     pub fn on_packet(&mut self, rid: Option<Rid>, payload: &[u8], now: Instant) -> Verdict {
+        match self.layer_verdict(rid, payload, now) {
+            Verdict::Forward => self.temporal_verdict(payload),
+            other => other,
+        }
+    }
+
+    fn layer_verdict(&mut self, rid: Option<Rid>, payload: &[u8], now: Instant) -> Verdict {
         let Some(layer) = rid.and_then(|r| self.rids.iter().position(|x| *x == r)) else {
             return Verdict::Drop;
         };
@@ -319,6 +446,93 @@ mod tests {
             c.on_packet(None, &VP8_KEY, ms(403)),
             Verdict::Drop,
             "unknown layer"
+        );
+    }
+
+    /// A VP8 packet with a temporal layer: the descriptor (X, S on a frame start, T), the
+    /// TID byte and the payload header's key-frame bit.
+    fn vp8_tl(start: bool, tid: u8, sync: bool, key: bool) -> [u8; 4] {
+        [
+            if start { 0x90 } else { 0x80 },
+            0x20,
+            tid << 6 | u8::from(sync) << 5,
+            u8::from(!key),
+        ]
+    }
+
+    #[test]
+    fn temporal_layers_above_the_cap_are_skipped_and_the_cap_rises_only_at_a_base_or_sync_frame() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let l = Some(Rid::from("l"));
+        let mut c = LayerChoice::new(vec![Rid::from("l")], VideoCodec::Vp8, 0, DEFAULT_FALLBACK);
+        assert_eq!(
+            vp8_temporal(&vp8_tl(true, 2, true, false)),
+            Some(Vp8Temporal {
+                tid: 2,
+                sync: true,
+                frame_start: true
+            })
+        );
+        assert_eq!(vp8_temporal(&VP8_KEY), None, "no T bit");
+        assert_eq!(vp8_temporal(&[0x90, 0x20]), None, "truncated");
+        assert!(VideoCodec::Vp8.starts_keyframe(&vp8_tl(true, 0, false, true)));
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 0, false, true), ms(0)),
+            Verdict::Forward
+        );
+        assert_eq!(c.take_temporal_switch(), Some(DEFAULT_TEMPORAL));
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 2, false, false), ms(1)),
+            Verdict::Forward
+        );
+        c.want_temporal(0);
+        // The frame under way is finished; the cap drops at the next frame.
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(false, 2, false, false), ms(2)),
+            Verdict::Forward
+        );
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 1, true, false), ms(3)),
+            Verdict::Skip
+        );
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(false, 1, true, false), ms(3)),
+            Verdict::Skip
+        );
+        assert_eq!(c.take_temporal_switch(), Some(0));
+        assert_eq!(c.take_temporal_switch(), None, "told once");
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 0, false, false), ms(4)),
+            Verdict::Forward
+        );
+        c.want_temporal(2);
+        // Layer 2 and a non-sync layer 1 frame depend on frames that were left out.
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 2, false, false), ms(5)),
+            Verdict::Skip
+        );
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 1, false, false), ms(6)),
+            Verdict::Skip
+        );
+        assert_eq!(c.take_temporal_switch(), None);
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 1, true, false), ms(7)),
+            Verdict::Forward
+        );
+        assert_eq!(c.take_temporal_switch(), Some(2));
+        assert_eq!(
+            c.on_packet(l, &vp8_tl(true, 2, false, false), ms(8)),
+            Verdict::Forward
+        );
+        // Other codecs and descriptors without a TID are never skipped.
+        let mut h = LayerChoice::new(vec![Rid::from("l")], VideoCodec::H264, 0, DEFAULT_FALLBACK);
+        h.want_temporal(0);
+        assert_eq!(h.on_packet(l, &[0x65], ms(0)), Verdict::Forward);
+        assert_eq!(
+            h.on_packet(l, &vp8_tl(true, 2, false, false), ms(1)),
+            Verdict::Forward
         );
     }
 }

@@ -20,7 +20,7 @@ mod offer;
 pub use offer::{OfferCodec, OfferMedia};
 
 use crate::bridge::SeqExtender;
-use crate::layers::{LayerChoice, Verdict, VideoCodec, DEFAULT_FALLBACK};
+use crate::layers::{LayerChoice, LayerSwitch, LayerWant, Verdict, VideoCodec};
 use crate::rtp_leg::InboundRtp;
 use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKind, StreamStats};
 
@@ -154,6 +154,14 @@ impl Rebase {
         }
         out
     }
+
+    /// A packet of `ssrc` left out of the stream (a temporal layer above the cap): the
+    /// packets after it move down one so that the receiver sees no gap.
+    fn skip(&mut self, ssrc: u32, seq: u64) {
+        if self.source == Some(ssrc) && seq.wrapping_add(self.seq_delta) > self.last_seq {
+            self.seq_delta = self.seq_delta.wrapping_sub(1);
+        }
+    }
 }
 
 /// A packet on its way out of legs along router edges, from a WebRTC leg or a plain RTP
@@ -233,7 +241,7 @@ pub struct WebRtcLeg {
     /// Talking detection: (packets per decision, threshold in -dBov).
     talking: Option<(u32, u8)>,
     /// Simulcast layers this leg's streams switched to, reported at the next poll.
-    layer_switches: Vec<(Mid, Rid)>,
+    layer_switches: Vec<(Mid, LayerSwitch)>,
 }
 
 impl WebRtcLeg {
@@ -449,10 +457,19 @@ impl WebRtcLeg {
                 .take_keyframe_request()
                 .map(|r| KeyframeNeed(Some(r)));
             if let Some(rid) = layers.take_switch() {
-                self.layer_switches.push((mid, rid));
+                self.layer_switches
+                    .push((mid, LayerSwitch::Substream(rid.to_string())));
             }
-            if verdict == Verdict::Drop {
-                return keyframe;
+            if let Some(t) = layers.take_temporal_switch() {
+                self.layer_switches.push((mid, LayerSwitch::Temporal(t)));
+            }
+            match verdict {
+                Verdict::Forward => {}
+                Verdict::Drop => return keyframe,
+                Verdict::Skip => {
+                    stream.forwarded.skip(pkt.ssrc, pkt.seq);
+                    return keyframe;
+                }
             }
         }
         if let Some(codec) = stream.keyframe_gate {
@@ -501,9 +518,9 @@ impl WebRtcLeg {
     }
 
     /// Chooses which simulcast layer of its source `mid` forwards (`rids` lowest quality
-    /// first; empty: forward whatever comes). A new choice over the same layers only
-    /// changes the wanted one.
-    pub fn select_layer(&mut self, mid: Mid, rids: Vec<Rid>, codec: VideoCodec, substream: usize) {
+    /// first; empty: forward whatever comes), and which of its temporal layers. A new
+    /// choice over the same layers only changes the wanted ones.
+    pub fn select_layer(&mut self, mid: Mid, rids: Vec<Rid>, codec: VideoCodec, want: LayerWant) {
         let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
             return;
         };
@@ -512,8 +529,12 @@ impl WebRtcLeg {
             return;
         }
         match &mut stream.layers {
-            Some(l) if l.rids() == rids.as_slice() => l.want(substream),
-            _ => stream.layers = Some(LayerChoice::new(rids, codec, substream, DEFAULT_FALLBACK)),
+            Some(l) if l.rids() == rids.as_slice() => l.want_all(want),
+            _ => {
+                let mut l = LayerChoice::new(rids, codec, want.substream, want.fallback);
+                l.want_all(want);
+                stream.layers = Some(l);
+            }
         }
     }
 
@@ -704,12 +725,12 @@ impl WebRtcLeg {
                 }
             }
         };
-        for (mid, rid) in self.layer_switches.drain(..) {
+        for (mid, switch) in self.layer_switches.drain(..) {
             events.push(MediaEvent {
                 leg: self.id,
                 event: LegEvent::LayerSwitched {
                     mid: mid.to_string(),
-                    rid: rid.to_string(),
+                    switch,
                 },
             });
         }
@@ -975,6 +996,14 @@ mod tests {
         assert_eq!(seq, 70_002 - 65_536);
         assert_eq!(ts, 4000 + 9000);
         assert_eq!(r.map(9, 6, 3050, t0, 90_000), (seq + 1, ts + 3000));
+        // Packets 7 and 8 left out (a temporal layer above the cap): 9 follows 6 at once.
+        r.skip(9, 7);
+        r.skip(9, 8);
+        assert_eq!(r.map(9, 9, 6050, t0, 90_000).0, seq + 2);
+        // Skips of another source or of packets already passed change nothing.
+        r.skip(7, 10);
+        r.skip(9, 4);
+        assert_eq!(r.map(9, 10, 6050, t0, 90_000).0, seq + 3);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub use demux::{stun_local_ufrag, DatagramKind};
 pub use error::MediaError;
 pub use event::{LegEvent, MediaEvent, MediaKind};
 pub use forward::Forwarder;
-pub use layers::VideoCodec;
+pub use layers::{LayerSwitch, LayerWant, VideoCodec, DEFAULT_FALLBACK, DEFAULT_TEMPORAL};
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use media_file::{opus_samples, MediaFile, MediaFileError};
 pub use mixer::{MixCodec, MixForward, MixParticipant};

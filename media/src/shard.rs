@@ -229,10 +229,10 @@ impl Shard {
                 mid,
                 rids,
                 codec,
-                substream,
+                want,
             } => {
                 if let Some(l) = self.legs.get_mut(&leg) {
-                    l.select_layer(mid, rids, codec, substream);
+                    l.select_layer(mid, rids, codec, want);
                 }
             }
             MediaCommand::SetForwardPt {

@@ -135,13 +135,17 @@ pub enum Command {
     },
     /// Which simulcast layer stream `mid` of `handle` forwards from its source: `rids` are
     /// the source's layers, lowest quality first (empty: no choice), `substream` indexes
-    /// them; a switch waits for a key frame of `codec`.
+    /// them; a switch waits for a key frame of `codec`. `temporal` caps the VP8 temporal
+    /// layers forwarded; `fallback` is how long a silent layer is waited for (`None`:
+    /// Janus's 250 ms).
     SelectLayer {
         handle: HandleId,
         mid: String,
         rids: Vec<String>,
         codec: String,
         substream: usize,
+        temporal: u8,
+        fallback: Option<std::time::Duration>,
     },
     /// The payload type packets forwarded out of stream `mid` of `handle` carry (the
     /// number this PeerConnection gave the source's codec); `None` keeps the source's.
@@ -600,9 +604,16 @@ pub trait Plugin: Send {
     ) {
     }
 
-    /// Stream `mid` of the handle's PeerConnection now forwards simulcast layer `rid` of
-    /// its source (see [`Command::SelectLayer`]).
-    fn layer_switched(&mut self, _ctx: &mut Ctx, _handle: HandleId, _mid: &str, _rid: &str) {}
+    /// Stream `mid` of the handle's PeerConnection now forwards another simulcast layer
+    /// or temporal layer of its source (see [`Command::SelectLayer`]).
+    fn layer_switched(
+        &mut self,
+        _ctx: &mut Ctx,
+        _handle: HandleId,
+        _mid: &str,
+        _switch: &cardea_media::LayerSwitch,
+    ) {
+    }
 
     /// ICE and DTLS are up on the handle's PeerConnection.
     fn setup_media(&mut self, _ctx: &mut Ctx, _handle: HandleId) {}

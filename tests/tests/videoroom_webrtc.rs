@@ -24,8 +24,9 @@ use cardea_tests::{Cardea, EventStream};
 use common::janus::{async_request, Handle as Participant};
 use common::peer::{
     apply_answer, encoding, is_keyframe_request, local_answer, local_offer, local_track,
-    local_track_with, opus, peer_connection, rtp, vp8, vp8_frame, wait_connected, Got, PeerOptions,
-    PeerState, AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER, VP8_PT,
+    local_track_with, opus, peer_connection, rtp, vp8, vp8_frame, vp8_frame_in_layer,
+    wait_connected, Got, PeerOptions, PeerState, AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER,
+    VP8_PT,
 };
 use common::sdp::{extmap_id, m_lines, media_mid};
 use common::STEP;
@@ -95,6 +96,16 @@ async fn videoroom_simulcast_subscriber_chooses_and_falls_back_between_layers() 
     timeout(Duration::from_secs(50), simulcast_layers())
         .await
         .expect("the simulcast exchange did not finish within 50 s");
+}
+
+/// Scenario 6b: the same publisher codes three temporal layers (L1T3): a subscriber asking
+/// for `temporal: 0` gets the base-layer frames only, numbered without a gap, and is told
+/// so; back at `temporal: 2` it gets every frame again, from a base-layer frame on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_simulcast_subscriber_caps_the_temporal_layer() {
+    timeout(Duration::from_secs(40), temporal_layers())
+        .await
+        .expect("the temporal-layer exchange did not finish within 40 s");
 }
 
 /// Scenario 7: a room with `audiolevel_event`: a publisher whose RFC 6464 audio levels go
@@ -1094,6 +1105,93 @@ async fn simulcast_layers() {
         failures.join("\n- ")
     );
     assert_seq_continuous(&got, "simulcast subscriber, video");
+}
+
+async fn temporal_layers() {
+    let cardea = Cardea::start("");
+    let publisher = SimulcastPublisher::join_and_publish(&cardea).await;
+    sleep(Duration::from_millis(500)).await;
+    let mut sub = Subscriber::join(
+        &cardea,
+        json!([{ "feed": publisher.id, "mid": publisher.video_mid, "substream": 0,
+                 "temporal": 0 }]),
+        "the temporal-layer subscriber",
+    )
+    .await;
+    eprintln!("attached: {}", sub.attached);
+    assert_eq!(
+        sub.attached["streams"][0]["simulcast"]["temporal-layer-target"], 0,
+        "{}",
+        sub.attached
+    );
+    let sub_mid = sub.attached["streams"][0]["mid"]
+        .as_str()
+        .expect("the attached stream has a mid")
+        .to_owned();
+    let event = sub
+        .participant
+        .events
+        .wait_for("the temporal event", STEP, |e| {
+            e["plugindata"]["data"]["temporal"] == 0
+        })
+        .await;
+    assert_eq!(
+        event["plugindata"]["data"]["mid"],
+        sub_mid.as_str(),
+        "{event}"
+    );
+    sleep(Duration::from_millis(1500)).await;
+    let got = sub.peer.received(RtpCodecKind::Video);
+    let tids = |got: &[Got]| got.iter().map(|g| g.vp8_tid()).collect::<Vec<_>>();
+    assert!(got.len() >= 10, "only {} packets at temporal 0", got.len());
+    assert!(
+        got.iter()
+            .all(|g| g.tag() == Some(b'l') && g.vp8_tid() == Some(0)),
+        "temporal 0 of substream 0: layer l, TID 0 only; got TIDs {:?}",
+        tids(&got)
+    );
+    assert_seq_continuous(&got, "temporal 0: the left-out frames leave no gap");
+    // About a quarter of l's frames are base-layer ones (30 fps, key frames aside).
+    let at_zero = got.len();
+
+    let configured = sub
+        .participant
+        .request(
+            json!({"request": "configure", "streams": [{"mid": sub_mid, "temporal": 2}]}),
+            None,
+        )
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    sub.participant
+        .events
+        .wait_for("the temporal event for 2", STEP, |e| {
+            e["plugindata"]["data"]["temporal"] == 2
+        })
+        .await;
+    sleep(Duration::from_millis(1500)).await;
+    let got = sub.peer.received(RtpCodecKind::Video);
+    let after = &got[at_zero..];
+    let first_up = after
+        .iter()
+        .position(|g| g.vp8_tid() != Some(0))
+        .unwrap_or_else(|| panic!("no TID 1 or 2 after temporal 2: {:?}", tids(after)));
+    let top = after.iter().filter(|g| g.vp8_tid() == Some(2)).count();
+    assert!(
+        top * 3 >= after.len(),
+        "at temporal 2 about half the frames are TID 2: {top} of {} ({:?})",
+        after.len(),
+        tids(after)
+    );
+    assert!(
+        first_up > 0 && after[first_up - 1].vp8_tid() == Some(0),
+        "the higher layers come back after a base-layer frame: {:?}",
+        tids(after)
+    );
+    assert_seq_continuous(&got, "temporal 0 then 2");
+    assert_no_errors(&mut sub.participant.events, "temporal-layer subscriber");
+    sub.close().await;
+    publisher.close().await;
+    drop(cardea);
 }
 
 async fn talking_events() {
@@ -2144,7 +2242,14 @@ async fn send_layer(
         if key {
             last_periodic = Instant::now();
         }
-        let packets = vp8_frame(key, frame);
+        // Three temporal layers, as browsers code simulcast VP8 (L1T3: 0 2 1 2 0 ...).
+        let tid = match frame % 4 {
+            _ if key => 0,
+            0 => 0,
+            2 => 1,
+            _ => 2,
+        };
+        let packets = vp8_frame_in_layer(key, frame, Some(tid));
         let ts = ts0.wrapping_add(3000 * frame);
         let count = packets.len();
         for (i, mut payload) in packets.into_iter().enumerate() {

@@ -72,6 +72,8 @@ impl Core {
                 rids,
                 codec,
                 substream,
+                temporal,
+                fallback,
             } => {
                 self.media(
                     self.shard_for(handle),
@@ -80,7 +82,11 @@ impl Core {
                         mid: Mid::from(mid.as_str()),
                         rids: rids.iter().map(|r| Rid::from(r.as_str())).collect(),
                         codec: VideoCodec::from_name(&codec),
-                        substream,
+                        want: cardea_media::LayerWant {
+                            substream,
+                            temporal,
+                            fallback: fallback.unwrap_or(cardea_media::DEFAULT_FALLBACK),
+                        },
                     },
                 );
             }
@@ -703,9 +709,9 @@ impl Core {
                 self.plugins[plugin].talking(&mut ctx, hid, &mid, talking, level);
                 self.pending.extend(ctx.commands);
             }
-            LegEvent::LayerSwitched { mid, rid } => {
+            LegEvent::LayerSwitched { mid, switch } => {
                 let mut ctx = Ctx::default();
-                self.plugins[plugin].layer_switched(&mut ctx, hid, &mid, &rid);
+                self.plugins[plugin].layer_switched(&mut ctx, hid, &mid, &switch);
                 self.pending.extend(ctx.commands);
             }
             LegEvent::Closed { reason } => self.hangup_pc(hid, reason),

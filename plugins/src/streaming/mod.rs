@@ -90,6 +90,10 @@ struct Watched {
     /// The source stream's simulcast layers (empty: not simulcast), and the one wanted.
     layers: Vec<String>,
     substream: usize,
+    /// Wanted VP8 temporal layers (0-2) of a simulcast stream.
+    temporal: u8,
+    /// Silence (µs) after which a layer is left for a lower one (`None`: 250 ms).
+    fallback: Option<u64>,
     codec: String,
     /// The m-line's mid in the viewer's PeerConnection, once offered.
     mid: Option<String>,
@@ -671,6 +675,8 @@ impl Streaming {
                     rids: (0..w.layers.len()).map(|l| l.to_string()).collect(),
                     codec: w.codec.clone(),
                     substream: w.substream,
+                    temporal: w.temporal,
+                    fallback: w.fallback.map(std::time::Duration::from_micros),
                 });
             }
             let single = [w.source_mid.clone()];
@@ -753,6 +759,8 @@ impl Streaming {
                     Vec::new()
                 },
                 substream: 2,
+                temporal: cardea_media::DEFAULT_TEMPORAL,
+                fallback: None,
                 codec: s.codec.clone(),
                 mid: None,
                 send: true,
@@ -833,23 +841,27 @@ impl Streaming {
         f: &Fields<'_>,
     ) -> Result<Value, StError> {
         let viewer = self.watching(handle, "Can't configure: not on a mountpoint")?;
-        let mut changes: Vec<(Option<String>, Option<bool>, Option<u64>)> = Vec::new();
-        match f.objects("streams")? {
-            Some(list) => {
-                for s in &list {
-                    changes.push((
-                        s.str("mid")?.map(str::to_owned),
-                        s.bool("send")?,
-                        s.u64("substream")?,
-                    ));
-                }
-            }
-            None => changes.push((
-                f.str("mid")?.map(str::to_owned),
-                f.bool("send")?,
-                f.u64("substream")?,
-            )),
-        }
+        // (mid, send, substream, temporal, fallback) per change.
+        type Change = (
+            Option<String>,
+            Option<bool>,
+            Option<u64>,
+            Option<u64>,
+            Option<u64>,
+        );
+        let read = |s: &Fields<'_>| -> Result<Change, StError> {
+            Ok((
+                s.str("mid")?.map(str::to_owned),
+                s.bool("send")?,
+                s.u64("substream")?,
+                s.u64("temporal")?,
+                s.u64("fallback")?,
+            ))
+        };
+        let changes = match f.objects("streams")? {
+            Some(list) => list.iter().map(read).collect::<Result<Vec<_>, _>>()?,
+            None => vec![read(f)?],
+        };
         // The deprecated audio/video switches.
         for (name, kind) in [
             ("audio", crate::MediaKind::Audio),
@@ -870,10 +882,10 @@ impl Streaming {
                 }
             }
         }
-        for (mid, send, substream) in changes {
-            if substream.is_some_and(|l| l > 2) {
+        for (mid, send, substream, temporal, fallback) in changes {
+            if substream.is_some_and(|l| l > 2) || temporal.is_some_and(|l| l > 2) {
                 return Err(StError::InvalidElement(
-                    "substream should be 0, 1 or 2".into(),
+                    "substream and temporal should be 0, 1 or 2".into(),
                 ));
             }
             for w in viewer.streams.iter_mut() {
@@ -886,8 +898,16 @@ impl Streaming {
                 if let Some(send) = send {
                     w.send = send;
                 }
-                if let (Some(l), false) = (substream, w.layers.is_empty()) {
-                    w.substream = l as usize;
+                if !w.layers.is_empty() {
+                    if let Some(l) = substream {
+                        w.substream = l as usize;
+                    }
+                    if let Some(t) = temporal {
+                        w.temporal = t as u8;
+                    }
+                    if fallback.is_some() {
+                        w.fallback = fallback;
+                    }
                 }
             }
         }
@@ -1115,7 +1135,13 @@ impl Plugin for Streaming {
         }
     }
 
-    fn layer_switched(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str, rid: &str) {
+    fn layer_switched(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        mid: &str,
+        switch: &cardea_media::LayerSwitch,
+    ) {
         let Some(viewer) = self.viewers.get(&handle) else {
             return;
         };
@@ -1126,14 +1152,20 @@ impl Plugin for Streaming {
         else {
             return;
         };
-        let Ok(substream) = rid.parse::<u64>() else {
-            return;
+        let (key, value) = match switch {
+            cardea_media::LayerSwitch::Substream(rid) => {
+                let Ok(substream) = rid.parse::<u64>() else {
+                    return;
+                };
+                ("substream", substream)
+            }
+            cardea_media::LayerSwitch::Temporal(t) => ("temporal", u64::from(*t)),
         };
         push(
             ctx,
             handle,
             None,
-            json!({ "streaming": "event", "result": { "mid": w.source_mid, "substream": substream } }),
+            json!({ "streaming": "event", "result": { "mid": w.source_mid, key: value } }),
         );
     }
 

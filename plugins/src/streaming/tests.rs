@@ -745,6 +745,37 @@ fn a_simulcast_video_is_three_source_streams_and_a_layer_choice() {
         .filter(|c| matches!(c, Command::RouteSource { enabled: true, .. }))
         .count();
     assert_eq!(routes, 3, "every layer is routed to the viewer's stream");
+    // The temporal layer and the fallback time, as Janus's configure takes them.
+    let mut ctx = Ctx::default();
+    let (r, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "temporal": 0, "fallback": 100000 }),
+        None,
+    );
+    assert_eq!(r["result"]["event"], "configured", "{r}");
+    assert!(ctx.commands.iter().any(|c| matches!(c,
+        Command::SelectLayer { substream: 2, temporal: 0, fallback: Some(f), .. }
+            if *f == std::time::Duration::from_millis(100))));
+    let (r, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "temporal": 3 }),
+        None,
+    );
+    assert_eq!(r["error_code"], 454, "{r}");
+    let mut ctx = Ctx::default();
+    p.layer_switched(&mut ctx, 9, "0", &cardea_media::LayerSwitch::Temporal(0));
+    assert!(
+        ctx.commands
+            .iter()
+            .any(|c| matches!(c, Command::PushEvent { data, .. }
+            if *data == json!({ "streaming": "event", "result": { "mid": "v", "temporal": 0 } }))),
+        "{:?}",
+        ctx.commands
+    );
     // Simulcast is for video.
     let r = sync(
         &mut p,

@@ -153,6 +153,13 @@ struct SubStream {
     active: bool,
     /// Wanted simulcast layer (0 = lowest), when the feed stream is simulcast.
     substream: usize,
+    /// Wanted temporal layers (0-2) of a simulcast VP8 feed stream.
+    temporal: u8,
+    /// Silence (µs) after which a layer is left for a lower one; `None`: Janus's 250 ms.
+    fallback: Option<u64>,
+    /// The layer and temporal cap forwarded now, as the media shard last told.
+    got_substream: Option<usize>,
+    got_temporal: Option<u8>,
 }
 
 impl SubStream {
@@ -171,7 +178,17 @@ impl SubStream {
             v["codec"] = c.into();
         }
         if !self.stream.rids.is_empty() {
-            v["simulcast"] = json!({ "substream": self.substream });
+            // As Janus: -1 until the first layer is forwarded.
+            let mut sim = json!({
+                "substream": self.got_substream.map_or(-1, |n| n as i64),
+                "substream-target": self.substream,
+                "temporal-layer": self.got_temporal.map_or(-1, i64::from),
+                "temporal-layer-target": self.temporal,
+            });
+            if let Some(us) = self.fallback {
+                sim["fallback"] = us.into();
+            }
+            v["simulcast"] = sim;
         }
         if let Some(d) = room
             .publisher_of(room_id, self.feed)
@@ -217,8 +234,53 @@ fn error_json(e: &VrError) -> Value {
     json!({ "videoroom": "event", "error_code": e.code(), "error": e.to_string() })
 }
 
-/// A stream a subscriber asks for: feed, its mid (all its streams if none), substream.
-type Wanted = (u64, Option<String>, Option<u64>);
+/// What a subscriber asks of a simulcast stream: `substream`, `temporal` and `fallback`
+/// (µs); what it leaves out stays as it was.
+#[derive(Debug, Clone, Copy, Default)]
+struct LayerAsk {
+    substream: Option<u64>,
+    temporal: Option<u8>,
+    fallback: Option<u64>,
+}
+
+impl LayerAsk {
+    /// As `configure` takes them: a layer above the top means the top.
+    fn read(f: &Fields<'_>) -> Result<Self, VrError> {
+        Ok(Self {
+            substream: f.u64("substream")?,
+            // VP8 has four temporal layers at most (a 2-bit TID).
+            temporal: f.u64("temporal")?.map(|n| n.min(3) as u8),
+            fallback: f.u64("fallback")?,
+        })
+    }
+
+    /// As a subscription takes them: each layer 0, 1 or 2, as Janus checks.
+    fn read_checked(f: &Fields<'_>) -> Result<Self, VrError> {
+        let ask = Self::read(f)?;
+        if ask.substream.is_some_and(|n| n > 2) || ask.temporal.is_some_and(|n| n > 2) {
+            return Err(VrError::InvalidElement(
+                "substream and temporal should be 0, 1 or 2".into(),
+            ));
+        }
+        Ok(ask)
+    }
+
+    /// Applies the ask to a subscriber stream.
+    fn apply(&self, st: &mut SubStream) {
+        if self.substream.is_some() {
+            st.substream = layer_index(&st.stream.rids, self.substream);
+        }
+        if let Some(t) = self.temporal {
+            st.temporal = t;
+        }
+        if self.fallback.is_some() {
+            st.fallback = self.fallback;
+        }
+    }
+}
+
+/// A stream a subscriber asks for: feed, its mid (all its streams if none), layers.
+type Wanted = (u64, Option<String>, LayerAsk);
 
 fn wanted_streams(list: &[Fields<'_>]) -> Result<Vec<Wanted>, VrError> {
     list.iter()
@@ -226,7 +288,7 @@ fn wanted_streams(list: &[Fields<'_>]) -> Result<Vec<Wanted>, VrError> {
             Ok((
                 s.required_u64("feed")?,
                 s.str("mid")?.map(str::to_owned),
-                s.u64("substream")?,
+                LayerAsk::read_checked(s)?,
             ))
         })
         .collect()
@@ -257,6 +319,8 @@ fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, ena
             rids: st.stream.rids.clone(),
             codec: st.stream.codec_name().unwrap_or_default(),
             substream: st.substream,
+            temporal: st.temporal,
+            fallback: st.fallback.map(std::time::Duration::from_micros),
         });
     }
     if enabled {
@@ -1022,7 +1086,7 @@ impl VideoRoom {
         let legacy_feed = f.u64("feed")?;
         let wanted = match (f.objects("streams")?, legacy_feed) {
             (Some(list), _) => wanted_streams(&list)?,
-            (None, Some(feed)) => vec![(feed, None, f.u64("substream")?)],
+            (None, Some(feed)) => vec![(feed, None, LayerAsk::read_checked(f)?)],
             (None, None) => return Err(VrError::MissingElement("streams")),
         };
         let streams = self.resolve_streams(room_id, &wanted, 0)?;
@@ -1070,7 +1134,7 @@ impl VideoRoom {
         ))
     }
 
-    /// The subscriber streams for `wanted` (feed, mid, substream) of published feeds,
+    /// The subscriber streams for `wanted` (feed, mid, layers) of published feeds,
     /// numbered from `first`.
     fn resolve_streams(
         &self,
@@ -1079,7 +1143,7 @@ impl VideoRoom {
         first: usize,
     ) -> Result<Vec<SubStream>, VrError> {
         let mut streams = Vec::new();
-        for (feed, mid, substream) in wanted {
+        for (feed, mid, ask) in wanted {
             let feed = *feed;
             let Some((_, p)) = self
                 .publisher_of(room_id, feed)
@@ -1094,7 +1158,7 @@ impl VideoRoom {
                 None => p.streams.iter().collect(),
             };
             for s in chosen.into_iter().filter(|s| s.codec.is_some()) {
-                streams.push(SubStream {
+                let mut st = SubStream {
                     mindex: first + streams.len(),
                     mid: None,
                     feed,
@@ -1102,8 +1166,14 @@ impl VideoRoom {
                     stream: s.clone(),
                     send: true,
                     active: true,
-                    substream: layer_index(&s.rids, *substream),
-                });
+                    substream: layer_index(&s.rids, None),
+                    temporal: cardea_media::DEFAULT_TEMPORAL,
+                    fallback: None,
+                    got_substream: None,
+                    got_temporal: None,
+                };
+                ask.apply(&mut st);
+                streams.push(st);
             }
         }
         Ok(streams)
@@ -1405,20 +1475,20 @@ impl VideoRoom {
             wanted.push((
                 c.required_str("mid")?.to_owned(),
                 c.bool("send")?,
-                c.u64("substream")?,
+                LayerAsk::read(c)?,
             ));
         }
-        // Older clients: one substream for every simulcast stream.
-        let all_substream = f.u64("substream")?;
+        // Older clients: one substream and temporal layer for every simulcast stream.
+        let for_all = LayerAsk::read(f)?;
         let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
             return Err(VrError::JoinFirst);
         };
-        if let Some(n) = all_substream {
-            for st in s.streams.iter_mut().filter(|st| !st.stream.rids.is_empty()) {
-                st.substream = layer_index(&st.stream.rids, Some(n));
-            }
+        let mut asked = Vec::new();
+        for st in s.streams.iter_mut().filter(|st| !st.stream.rids.is_empty()) {
+            for_all.apply(st);
+            asked.push((st.mid.clone(), for_all));
         }
-        for (mid, send, substream) in wanted {
+        for (mid, send, ask) in wanted {
             let Some(st) = s
                 .streams
                 .iter_mut()
@@ -1429,8 +1499,25 @@ impl VideoRoom {
             if let Some(send) = send {
                 st.send = send;
             }
-            if substream.is_some() {
-                st.substream = layer_index(&st.stream.rids, substream);
+            ask.apply(st);
+            asked.push((st.mid.clone(), ask));
+        }
+        // Asking for what is already forwarded is answered at once, as Janus does; other
+        // changes are told when the shard makes them.
+        for (mid, ask) in asked {
+            let Some(st) = s.streams.iter().find(|st| st.mid == mid) else {
+                continue;
+            };
+            let Some(mid) = mid else { continue };
+            if ask.substream.is_some() && st.got_substream == Some(st.substream) {
+                let mut event = room_event(s.room, "mid", mid.clone().into());
+                event["substream"] = st.substream.into();
+                push(ctx, handle, None, event);
+            }
+            if ask.temporal.is_some() && st.got_temporal == Some(st.temporal) {
+                let mut event = room_event(s.room, "mid", mid.into());
+                event["temporal"] = st.temporal.into();
+                push(ctx, handle, None, event);
             }
         }
         let (room_id, live) = (s.room, s.started && !s.paused);
@@ -1755,19 +1842,38 @@ impl Plugin for VideoRoom {
         self.notify(ctx, room, Some(handle), &event);
     }
 
-    fn layer_switched(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str, rid: &str) {
-        let Some(Role::Subscriber(s)) = self.roles.get(&handle) else {
+    fn layer_switched(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        mid: &str,
+        switch: &cardea_media::LayerSwitch,
+    ) {
+        let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
             return;
         };
-        let Some(st) = s.streams.iter().find(|st| st.mid.as_deref() == Some(mid)) else {
-            return;
-        };
-        let Some(substream) = st.stream.rids.iter().position(|r| r == rid) else {
+        let Some(st) = s
+            .streams
+            .iter_mut()
+            .find(|st| st.mid.as_deref() == Some(mid))
+        else {
             return;
         };
         // As Janus tells a subscriber when the layer it receives changes.
         let mut event = room_event(s.room, "mid", mid.into());
-        event["substream"] = substream.into();
+        match switch {
+            cardea_media::LayerSwitch::Substream(rid) => {
+                let Some(substream) = st.stream.rids.iter().position(|r| r == rid) else {
+                    return;
+                };
+                st.got_substream = Some(substream);
+                event["substream"] = substream.into();
+            }
+            cardea_media::LayerSwitch::Temporal(t) => {
+                st.got_temporal = Some(*t);
+                event["temporal"] = (*t).into();
+            }
+        }
         push(ctx, handle, None, event);
     }
 

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::VideoRoom;
 use crate::{Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, Plugin, Reply};
+use cardea_media::LayerSwitch;
 
 const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE a v\r\n\
 m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:a\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
@@ -471,7 +472,18 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
         None,
     );
     r.p.offered(5, &["0".into()], &mut attached);
-    assert_eq!(attached["streams"][0]["simulcast"]["substream"], 1);
+    assert_eq!(
+        attached["streams"][0]["simulcast"],
+        json!({"substream": -1, "substream-target": 1, "temporal-layer": -1,
+            "temporal-layer-target": 2}),
+        "nothing forwarded yet, as Janus shows it"
+    );
+    let (refused, _, _) = r.event(
+        5,
+        json!({"request": "subscribe", "streams": [{"feed": 10, "mid": "v", "temporal": 3}]}),
+        None,
+    );
+    assert_eq!(refused["error_code"], 430, "{refused}");
     let (_, _, commands) = r.event(
         5,
         json!({"request": "start"}),
@@ -479,7 +491,7 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
     );
     let layer = commands
         .iter()
-        .position(|c| matches!(c, Command::SelectLayer { handle: 5, substream: 1, rids, .. } if rids == &["l", "m", "h"]))
+        .position(|c| matches!(c, Command::SelectLayer { handle: 5, substream: 1, temporal: 2, fallback: None, rids, .. } if rids == &["l", "m", "h"]))
         .expect("a layer choice");
     let route = commands
         .iter()
@@ -500,6 +512,17 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
             .iter()
             .any(|c| matches!(c, Command::SelectLayer { substream: 2, .. })),
         "clamped to the best layer"
+    );
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "0", "temporal": 0, "fallback": 500000}]}),
+        None,
+    );
+    assert!(
+        commands.iter().any(|c| matches!(c,
+            Command::SelectLayer { substream: 2, temporal: 0, fallback: Some(f), .. }
+                if *f == std::time::Duration::from_millis(500))),
+        "{commands:?}"
     );
 }
 
@@ -775,7 +798,7 @@ fn bitrate_cap_bounds_what_publishers_ask_for() {
 }
 
 #[test]
-fn a_layer_switch_is_told_to_the_subscriber_as_a_substream() {
+fn layer_switches_are_told_to_the_subscriber_as_substream_and_temporal() {
     let mut r = Room::new(&[1, 5]);
     let simulcast = OFFER.replace(
         "a=fmtp:97 apt=96\r\n",
@@ -793,13 +816,28 @@ fn a_layer_switch_is_told_to_the_subscriber_as_a_substream() {
     );
     r.p.offered(5, &["0".into()], &mut attached);
     let mut ctx = Ctx::default();
-    r.p.layer_switched(&mut ctx, 5, "0", "l");
-    r.p.layer_switched(&mut ctx, 5, "zz", "l");
+    let l = LayerSwitch::Substream("l".into());
+    r.p.layer_switched(&mut ctx, 5, "0", &l);
+    r.p.layer_switched(&mut ctx, 5, "zz", &l);
+    r.p.layer_switched(&mut ctx, 5, "0", &LayerSwitch::Temporal(1));
     let events = pushes_to(&ctx.commands, 5);
-    assert_eq!(events.len(), 1);
     assert_eq!(
-        events[0],
-        json!({"videoroom": "event", "room": 1234, "mid": "0", "substream": 0})
+        events,
+        vec![
+            json!({"videoroom": "event", "room": 1234, "mid": "0", "substream": 0}),
+            json!({"videoroom": "event", "room": 1234, "mid": "0", "temporal": 1}),
+        ]
+    );
+    // Asking for what is forwarded already is answered at once.
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "0", "substream": 0, "temporal": 1}]}),
+        None,
+    );
+    assert_eq!(
+        pushes_to(&commands, 5).len(),
+        3,
+        "configured, substream, temporal"
     );
 }
 

@@ -3,7 +3,8 @@
 // in room 1234, page B (WebSocket) subscribes to A's feed, answers Cardea's offer and must
 // decode A's video and hear A's audio; when A unpublishes, B gets `updated` with a new offer.
 // Then a simulcast publisher (720p in three encodings) in a room without a bitrate cap:
-// choosing a lower substream lowers the resolution the subscriber decodes.
+// choosing a lower substream lowers the resolution the subscriber decodes, and a lower
+// temporal layer its frame rate.
 // Run: cd tests/js && CARDEA_BIN=<path to cardea> node --test browser/videoroom.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -206,4 +207,31 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
   await sleep(1000);
   const after = (await inbound(receiver, 'video'))[0].framesDecoded;
   assert.ok(after > before, `decoding stopped after the switch: ${before} -> ${after}${await diag()}`);
+
+  // Chromium codes each VP8 simulcast encoding in temporal layers (L1T2: every other frame
+  // is in layer 1): temporal 0 keeps the base layer only, half the frame rate or less, and
+  // B still decodes.
+  const modes = (await sender.evaluate(() => window.rtpStats())).rtp
+    .filter((r) => r.type === 'outbound-rtp' && r.kind === 'video').map((r) => r.scalabilityMode);
+  t.diagnostic(`the sender's scalability modes: ${modes.join(' ')}`);
+  const rate = async () => {
+    const a = (await inbound(receiver, 'video'))[0].framesDecoded;
+    await sleep(2000);
+    return ((await inbound(receiver, 'video'))[0].framesDecoded - a) / 2;
+  };
+  const full = await rate();
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, temporal: 0 }] }), mid);
+  await until('the temporal event', 5000, async () => {
+    const ev = (await receiver.evaluate(() => window.T.events)).filter((e) => e.temporal !== undefined);
+    return { ok: ev.at(-1)?.temporal === 0, told: ev };
+  });
+  await sleep(500);
+  const base = await rate();
+  t.diagnostic(`decoded frames per second: ${full} at temporal 2, ${base} at temporal 0`);
+  assert.ok(base > 0 && base <= full * 0.6, `temporal 0 should cut the frame rate: ${full} -> ${base}${await diag()}`);
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, temporal: 2 }] }), mid);
+  await sleep(500);
+  const back = await rate();
+  t.diagnostic(`decoded frames per second back at temporal 2: ${back}`);
+  assert.ok(back >= full * 0.7, `temporal 2 should bring the frame rate back: ${base} -> ${back}${await diag()}`);
 });

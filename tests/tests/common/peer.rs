@@ -112,6 +112,23 @@ impl Got {
     pub fn keyframe_start(&self) -> bool {
         vp8_keyframe_start(&self.payload)
     }
+
+    /// The VP8 temporal layer (TID) its descriptor carries, if any (RFC 7741 §4.2).
+    pub fn vp8_tid(&self) -> Option<u8> {
+        let p = &self.payload;
+        let (b0, x) = (*p.first()?, *p.get(1)?);
+        if b0 & 0x80 == 0 || x & 0x20 == 0 {
+            return None;
+        }
+        let mut i = 2;
+        if x & 0x80 != 0 {
+            i += if p.get(2)? & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            i += 1;
+        }
+        Some(p.get(i)? >> 6)
+    }
 }
 
 /// RFC 7741 §4.2: the payload descriptor (with its optional X, I, L, T/K extensions), then on
@@ -558,14 +575,24 @@ impl Interceptor for KeyframeRequestsToApp {
 /// 320x240; then two continuations S=0), an inter frame one (P=1); a 15-bit PictureID in
 /// every descriptor.
 pub fn vp8_frame(key: bool, frame: u32) -> Vec<Vec<u8>> {
+    vp8_frame_in_layer(key, frame, None)
+}
+
+/// [`vp8_frame`] of temporal layer `tid` (the T bit and TID byte in every descriptor), as
+/// a sender coding several frame rates marks them.
+pub fn vp8_frame_in_layer(key: bool, frame: u32, tid: Option<u8>) -> Vec<Vec<u8>> {
     let picture_id = (frame & 0x7fff) as u16;
     let descriptor = |start: bool| -> Vec<u8> {
-        vec![
+        let mut d = vec![
             if start { 0x90 } else { 0x80 },
-            0x80,
+            if tid.is_some() { 0xa0 } else { 0x80 },
             0x80 | (picture_id >> 8) as u8,
             picture_id as u8,
-        ]
+        ];
+        if let Some(t) = tid {
+            d.push(t << 6);
+        }
+        d
     };
     let mut packets: Vec<Vec<u8>> = Vec::new();
     if key {
