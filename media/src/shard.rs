@@ -639,11 +639,11 @@ impl Shard {
                 }
                 // No hashing per packet unless some stream is forwarded at all.
                 let forwarded = (!self.forwarders.is_empty())
-                    .then(|| self.forwarders.get(&(id, mid)))
+                    .then(|| self.forwarders.get_mut(&(id, mid)))
                     .flatten();
                 if let Some(list) = forwarded {
                     self.transmits
-                        .extend(list.iter().filter_map(|f| f.transmit(rid, &pkt)));
+                        .extend(list.iter_mut().filter_map(|f| f.transmit(rid, &pkt)));
                 }
                 let fwd = Forward::from(&pkt);
                 for edge in self.router.targets(id, mid) {

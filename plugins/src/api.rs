@@ -175,6 +175,8 @@ pub enum Command {
         pt: Option<u8>,
         ssrc: u32,
         rid: Option<String>,
+        /// SRTP out with this key (`srtp_suite`, `srtp_crypto`); `None`: plain RTP.
+        srtp: Option<cardea_media::rtp_leg::SrtpKey>,
     },
     /// Stop forwarder `id` of the handle.
     StopForward { handle: HandleId, id: u32 },

@@ -16,6 +16,7 @@ pub mod streaming;
 pub mod videoroom;
 
 pub mod sip;
+mod srtp_params;
 
 pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixForward,

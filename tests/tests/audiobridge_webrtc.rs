@@ -200,6 +200,126 @@ async fn audiobridge_rtp_forward_and_recording_carry_the_whole_mix() {
     assert_alive(cardea);
 }
 
+/// `rtp_forward` with `srtp_suite` and `srtp_crypto` sends the mix as SRTP that ffmpeg,
+/// given the same key in its SDP (`a=crypto`), decrypts and decodes: both tones are in
+/// what it writes; `listforwarders` says `srtp: true`; a key that is not base64 of a key
+/// and salt, or a suite without a key, is refused with Janus's codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn audiobridge_srtp_forward_is_decrypted_by_ffmpeg() {
+    let cardea = Cardea::start("");
+    let mut admin = Handle::attach(&cardea, PLUGIN).await;
+    let room = create_room(&mut admin, 1703, Some(16_000)).await;
+    let peers = vec![
+        Peer::join(&cardea, room, "tone-0", Some(0)).await,
+        Peer::join(&cardea, room, "tone-1", Some(1)).await,
+    ];
+    wait_all_setup(&admin, room, &peers).await;
+    let forward = |extra: Value| {
+        let mut body = json!({
+            "request": "rtp_forward", "room": room, "secret": SECRET, "host": "127.0.0.1",
+            "port": 9, "codec": "pcmu", "ptype": 0,
+        });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for (extra, code) in [
+        (json!({"srtp_suite": 80}), 483),
+        (json!({"srtp_suite": 80, "srtp_crypto": "c2hvcnQ="}), 484),
+        (json!({"srtp_suite": 64, "srtp_crypto": FORWARD_KEY}), 484),
+    ] {
+        let reply = admin.sync_request(forward(extra.clone())).await;
+        let data = &reply["plugindata"]["data"];
+        assert_eq!(data["error_code"], code, "{extra}: {reply}");
+    }
+
+    // A port pair for ffmpeg (RTP and RTCP), free when we looked.
+    let port = (20_000u16..30_000)
+        .step_by(2)
+        .find(|p| {
+            std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok()
+                && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+        })
+        .expect("a free port pair");
+    let dir = scratch_dir("srtp-forward");
+    let sdp = dir.join("forward.sdp");
+    std::fs::write(
+        &sdp,
+        format!(
+            "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=mix\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {port} RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{FORWARD_KEY}\r\n"
+        ),
+    )
+    .unwrap();
+    let wav = dir.join("forward.wav");
+    let mut ffmpeg = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(["-protocol_whitelist", "file,udp,rtp,srtp,crypto"])
+        .arg("-i")
+        .arg(&sdp)
+        .args(["-t", "3", "-ac", "1", "-ar", "8000"])
+        .arg(&wav)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ffmpeg (Debian package ffmpeg) runs");
+    sleep(Duration::from_millis(500)).await;
+    let reply = admin
+        .sync_request(forward(json!({
+            "port": port, "ssrc": 4343, "srtp_suite": 80, "srtp_crypto": FORWARD_KEY,
+        })))
+        .await;
+    sync_data(&reply, "rtp_forward");
+    let listed = admin
+        .sync_request(json!({"request": "listforwarders", "room": room, "secret": SECRET}))
+        .await;
+    let list = &sync_data(&listed, "listforwarders")["rtp_forwarders"];
+    assert_eq!(list[0]["srtp"], true, "{listed}");
+
+    let end = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = ffmpeg.try_wait().expect("ffmpeg's status") {
+            break status;
+        }
+        if Instant::now() > end {
+            let _ = ffmpeg.kill();
+            panic!("ffmpeg wrote no 3 s of the SRTP mix within 15 s");
+        }
+        sleep(Duration::from_millis(100)).await;
+    };
+    let mut errors = String::new();
+    if let Some(mut e) = ffmpeg.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut errors).ok();
+    }
+    assert!(status.success(), "ffmpeg failed: {errors}");
+    let (rate, pcm) = cardea_tests::baresip::read_wav(&wav).expect("ffmpeg's WAV");
+    assert_eq!(rate, 8000);
+    assert!(pcm.len() >= 8000 * 2, "{} samples", pcm.len());
+    // The last two seconds (the start may hold the first packets' silence).
+    let samples: Vec<f32> = pcm[pcm.len() - 16_000..]
+        .iter()
+        .map(|&s| f32::from(s) / 32768.0)
+        .collect();
+    let levels = tone_levels_at(&samples, 8000, &TONES[..2]);
+    for (tone, level) in TONES.iter().zip(&levels) {
+        assert!(
+            *level > PRESENT_DBFS,
+            "{tone} Hz in the mix ffmpeg decrypted at {level:.1} dBFS"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for mut p in peers {
+        p.assert_no_errors();
+        p.close().await;
+    }
+    assert_alive(cardea);
+}
+
+/// An SRTP master key and salt (30 bytes), base64 as Janus's `srtp_crypto` takes it.
+const FORWARD_KEY: &str = "S2V5U2FsdEZvclRoZUZvcndhcmRlck9mVGhlTWl4";
+
 async fn mix_mute_leave(rate: u32) {
     let cardea = Cardea::start("");
     let mut admin = Handle::attach(&cardea, PLUGIN).await;

@@ -1400,6 +1400,21 @@ async fn rtp_forward() {
         audio_fw["stream_id"], video_fw["stream_id"],
         "each forwarder has its own stream_id: {data}"
     );
+    // A third copy of the audio as SRTP (32-bit tags): encrypted payloads, each with its
+    // tag. (That such a copy decrypts is shown with ffmpeg in the AudioBridge's tests.)
+    let srtp_sink = UdpSink::bind().await;
+    let srtp = sync(
+        admin
+            .sync_request(
+                json!({"request": "rtp_forward", "room": ROOM, "secret": SECRET,
+                "publisher_id": publisher.id, "host": "127.0.0.1", "srtp_suite": 32,
+                "srtp_crypto": "S2V5U2FsdEZvclRoZUZvcndhcmRlck9mVGhlTWl4",
+                "streams": [{"mid": publisher.audio_mid, "port": srtp_sink.port}]}),
+            )
+            .await,
+        "rtp_forward with SRTP",
+    );
+    assert_eq!(srtp["forwarders"][0]["srtp"], true, "{srtp}");
 
     // Both copies flow, as the publisher sent them.
     sleep(Duration::from_millis(1500)).await;
@@ -1423,6 +1438,24 @@ async fn rtp_forward() {
         video.len() >= 30,
         "only {} forwarded VP8 packets in {elapsed:?} (the publisher sends 30+/s)",
         video.len()
+    );
+    let protected = srtp_sink.packets(&cardea);
+    assert!(protected.len() >= 50, "{} SRTP packets", protected.len());
+    let plain_len = OPUS_FRAME.len() + TRAILER;
+    assert!(
+        protected
+            .iter()
+            .all(|g| g.payload.len() == plain_len + 4 && g.payload[..3] != OPUS_FRAME),
+        "SRTP payloads are the plain length and a 4-byte tag, and unreadable: {:?}",
+        protected.iter().take(3).collect::<Vec<_>>()
+    );
+    sync(
+        admin
+            .sync_request(json!({"request": "stop_rtp_forward", "room": ROOM,
+                "secret": SECRET, "publisher_id": publisher.id,
+                "stream_id": srtp["forwarders"][0]["stream_id"]}))
+            .await,
+        "stop_rtp_forward of the SRTP copy",
     );
     let (seq0, ts0) = (seq_base(b'F'), ts_base(b'F'));
     for g in &audio {

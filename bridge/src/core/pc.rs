@@ -128,13 +128,26 @@ impl Core {
                 pt,
                 ssrc,
                 rid,
+                srtp,
             } => {
+                let srtp = match srtp
+                    .as_ref()
+                    .map(cardea_media::ForwardSrtp::new)
+                    .transpose()
+                {
+                    Ok(srtp) => srtp,
+                    Err(e) => {
+                        tracing::warn!(handle, forwarder = id, "forwarder SRTP failed: {e}");
+                        return;
+                    }
+                };
                 let forwarder = cardea_media::Forwarder {
                     id,
                     destination,
                     pt,
                     ssrc,
                     rid: rid.as_deref().map(Rid::from),
+                    srtp,
                 };
                 self.media(
                     self.shard_for(handle),

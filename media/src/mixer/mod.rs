@@ -97,4 +97,6 @@ pub struct MixForward {
     pub ssrc: u32,
     /// Send (silence) even while nobody is in the room.
     pub always_on: bool,
+    /// SRTP out with this key (Janus's `srtp_suite` and `srtp_crypto`).
+    pub srtp: Option<crate::rtp_leg::SrtpKey>,
 }

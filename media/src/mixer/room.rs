@@ -11,9 +11,10 @@ use super::g711;
 use super::jitter::{Jitter, Turn};
 use super::resample::Resampler;
 use super::{MixCodec, MixForward, MixParticipant};
-use str0m::net::{Protocol, Transmit};
+use str0m::net::Transmit;
 
 use crate::bridge::SeqExtender;
+use crate::forward::{forwarded, ForwardSrtp, RtpHeaderOut};
 use crate::{LegId, MediaFile};
 
 /// The mixer's frame.
@@ -242,6 +243,7 @@ struct Member {
 
 struct Forwarding {
     to: MixForward,
+    srtp: Option<ForwardSrtp>,
     seq: u16,
     ts: u32,
 }
@@ -492,7 +494,19 @@ impl Mixer {
     /// Sends a copy of the whole mix to `to` (replacing a forwarder with its id).
     pub fn forward(&mut self, now: Instant, to: MixForward) {
         self.stop_forward(to.id);
-        self.forwards.push(Forwarding { to, seq: 0, ts: 0 });
+        let srtp = match to.srtp.as_ref().map(ForwardSrtp::new).transpose() {
+            Ok(srtp) => srtp,
+            Err(e) => {
+                tracing::warn!(forwarder = to.id, "SRTP for the mix forwarder failed: {e}");
+                return;
+            }
+        };
+        self.forwards.push(Forwarding {
+            to,
+            srtp,
+            seq: 0,
+            ts: 0,
+        });
         self.next_tick.get_or_insert(now + FRAME);
     }
 
@@ -691,20 +705,19 @@ impl Mixer {
                 .as_ref()
                 .filter(|_| occupied || f.to.always_on);
             if let Some(payload) = payload {
-                let mut datagram = Vec::with_capacity(12 + payload.len());
-                datagram.push(0x80);
-                datagram.push((f.to.pt & 0x7f) | if f.seq == 0 { 0x80 } else { 0 });
-                datagram.extend_from_slice(&f.seq.to_be_bytes());
-                datagram.extend_from_slice(&f.ts.to_be_bytes());
-                datagram.extend_from_slice(&f.to.ssrc.to_be_bytes());
-                datagram.extend_from_slice(payload);
-                self.forwarded.push(Transmit {
-                    proto: Protocol::Udp,
-                    // The I/O loop sends these from the shard's media socket.
-                    source: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    destination: f.to.destination,
-                    contents: datagram.into(),
-                });
+                let header = RtpHeaderOut {
+                    pt: f.to.pt,
+                    marker: f.seq == 0,
+                    seq: f.seq,
+                    ts: f.ts,
+                    ssrc: f.to.ssrc,
+                };
+                self.forwarded.extend(forwarded(
+                    f.to.destination,
+                    &header,
+                    payload,
+                    f.srtp.as_mut(),
+                ));
                 f.seq = f.seq.wrapping_add(1);
             }
             f.ts = f.ts.wrapping_add(step);

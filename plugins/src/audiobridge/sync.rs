@@ -517,11 +517,14 @@ impl AudioBridge {
                 "Invalid host address ({host}): an IP address is needed"
             ))
         })?;
-        if f.get("srtp_crypto").is_some() {
-            return Err(AbError::Unknown(
-                "SRTP forwarding of the mix is not supported by this server".into(),
-            ));
-        }
+        let srtp = crate::srtp_params::srtp_key(f.u64("srtp_suite")?, f.str("srtp_crypto")?)
+            .map_err(|e| {
+                e.into_plugin(
+                    ("srtp_suite", "srtp_crypto"),
+                    AbError::MissingElement,
+                    AbError::InvalidElement,
+                )
+            })?;
         let always_on = f.bool("always_on")?.unwrap_or(false);
         let room = self.managed(f)?;
         if let Some(g) = &group {
@@ -538,7 +541,7 @@ impl AudioBridge {
         let ssrc = ssrc.map_or(stream_id, |s| s as u32);
         let mut entry = json!({
             "stream_id": stream_id, "ip": ip.to_string(), "port": port, "ssrc": ssrc,
-            "codec": codec.name(), "ptype": pt, "srtp": false, "always_on": always_on,
+            "codec": codec.name(), "ptype": pt, "srtp": srtp.is_some(), "always_on": always_on,
         });
         if let Some(g) = &group {
             entry["group"] = g.clone().into();
@@ -554,6 +557,7 @@ impl AudioBridge {
                 pt,
                 ssrc,
                 always_on,
+                srtp,
             },
         });
         let mut answer = json!({

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::error::StError;
 use crate::fields::Fields;
 use crate::{HandleId, MediaKind, OfferCodec, OfferMedia};
-use cardea_media::rtp_leg::{CryptoSuite, SrtpKey};
+use cardea_media::rtp_leg::SrtpKey;
 use cardea_media::DataMode;
 
 /// One stream of a mountpoint.
@@ -188,29 +188,13 @@ pub struct Mountpoint {
 
 /// Janus's `srtpsuite` (32 or 80) and `srtpcrypto` (base64 of key and salt).
 fn srtp_of(f: &Fields<'_>) -> Result<Option<SrtpKey>, StError> {
-    let (suite, crypto) = (f.u64("srtpsuite")?, f.str("srtpcrypto")?);
-    let (suite, crypto) = match (suite, crypto) {
-        (None, None) => return Ok(None),
-        (Some(s), Some(c)) => (s, c),
-        (None, Some(_)) => return Err(StError::MissingElement("srtpsuite")),
-        (Some(_), None) => return Err(StError::MissingElement("srtpcrypto")),
-    };
-    let suite = match suite {
-        80 => CryptoSuite::AesCm128HmacSha1_80,
-        32 => CryptoSuite::AesCm128HmacSha1_32,
-        _ => {
-            return Err(StError::CantCreate(
-                "Can't add 'rtp' stream, invalid SRTP suite...".into(),
-            ))
-        }
-    };
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(crypto.trim())
-        .map_err(|e| StError::CantCreate(format!("Invalid SRTP crypto ({e})")))?;
-    SrtpKey::from_bytes(suite, &bytes)
-        .map(Some)
-        .map_err(|e| StError::CantCreate(format!("Invalid SRTP crypto ({e})")))
+    crate::srtp_params::srtp_key(f.u64("srtpsuite")?, f.str("srtpcrypto")?).map_err(|e| {
+        e.into_plugin(
+            ("srtpsuite", "srtpcrypto"),
+            StError::MissingElement,
+            StError::CantCreate,
+        )
+    })
 }
 
 fn port_of(f: &Fields<'_>, name: &'static str) -> Result<u16, StError> {

@@ -60,6 +60,7 @@ struct RtpForward {
     ssrc: u32,
     pt: Option<u8>,
     substream: Option<usize>,
+    srtp: bool,
 }
 
 impl RtpForward {
@@ -71,7 +72,7 @@ impl RtpForward {
             "host": self.host,
             "port": self.destination.port(),
             "ssrc": self.ssrc,
-            "srtp": false,
+            "srtp": self.srtp,
         });
         if let Some(pt) = self.pt {
             v["pt"] = pt.into();
@@ -1277,6 +1278,15 @@ impl VideoRoom {
         let feed = f.required_u64("publisher_id")?;
         self.room(id)?.check_secret(f)?;
         let host = f.str("host")?;
+        // One key for every stream forwarded, as Janus takes it.
+        let srtp = crate::srtp_params::srtp_key(f.u64("srtp_suite")?, f.str("srtp_crypto")?)
+            .map_err(|e| {
+                e.into_plugin(
+                    ("srtp_suite", "srtp_crypto"),
+                    VrError::MissingElement,
+                    VrError::InvalidElement,
+                )
+            })?;
         let Some((handle, p)) = self.publisher_of(id, feed).filter(|(_, p)| p.published) else {
             return Err(VrError::NoSuchFeed(format!("No such publisher ({feed})")));
         };
@@ -1359,6 +1369,7 @@ impl VideoRoom {
                 ssrc: ssrc.map_or_else(rand::random::<u32>, |s| s as u32),
                 pt,
                 substream: layer,
+                srtp: srtp.is_some(),
             };
             ctx.push(Command::ForwardRtp {
                 handle,
@@ -1368,6 +1379,7 @@ impl VideoRoom {
                 pt: fw.pt,
                 ssrc: fw.ssrc,
                 rid: layer.map(|i| stream.rids[i].clone()),
+                srtp: srtp.clone(),
             });
             created.push(fw);
         }
