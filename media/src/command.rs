@@ -68,6 +68,13 @@ pub enum MediaCommand {
         codec: VideoCodec,
         want: crate::layers::LayerWant,
     },
+    /// Which spatial and temporal layers of a VP9 SVC source stream `mid` of `leg`
+    /// forwards (`None`: all of them).
+    SelectSvc {
+        leg: LegId,
+        mid: Mid,
+        want: Option<crate::svc::SvcWant>,
+    },
     /// The payload type forwarded packets leave `mid` of `leg` with (the receiver's number
     /// for the source's codec); `None` keeps the source's.
     /// With `keyframe_gate`, video forwarded there starts on a key frame of that codec

@@ -187,6 +187,10 @@ pub enum LayerSwitch {
     Substream(String),
     /// Now forwarding temporal layers up to this one.
     Temporal(u8),
+    /// VP9 SVC: now forwarding spatial layers up to this one.
+    Spatial(u8),
+    /// VP9 SVC: now forwarding temporal layers up to this one.
+    SvcTemporal(u8),
 }
 
 /// Least time between two key-frame requests for the same layer.

@@ -22,6 +22,7 @@ pub use offer::{OfferCodec, OfferMedia};
 use crate::bridge::SeqExtender;
 use crate::layers::{LayerChoice, LayerSwitch, LayerWant, Verdict, VideoCodec};
 use crate::rtp_leg::InboundRtp;
+use crate::svc::{SvcChoice, SvcVerdict, SvcWant};
 use crate::{DtlsCert, LegEvent, LegId, LegStats, MediaError, MediaEvent, MediaKind, StreamStats};
 
 /// How long ICE may stay disconnected before the leg is declared failed (Janus: "ICE failed").
@@ -90,6 +91,8 @@ struct Stream {
     rids: Vec<Rid>,
     /// Which layer of a simulcast source this mid forwards, when fed by one.
     layers: Option<LayerChoice>,
+    /// Which spatial and temporal layers of a VP9 SVC source this mid forwards.
+    svc: Option<SvcChoice>,
     /// Video forwarded here starts on a key frame of this codec, after every change of
     /// source (a late joiner, a switch): what comes before cannot be decoded.
     keyframe_gate: Option<VideoCodec>,
@@ -403,6 +406,7 @@ impl WebRtcLeg {
                 forwarded: Rebase::default(),
                 rids: Vec::new(),
                 layers: None,
+                svc: None,
                 forward_pt: None,
                 level_sum: 0,
                 level_count: 0,
@@ -472,6 +476,26 @@ impl WebRtcLeg {
                 }
             }
         }
+        let mut marker = pkt.marker;
+        if let Some(svc) = &mut stream.svc {
+            let verdict = svc.on_packet(pkt.payload, pkt.at);
+            if svc.take_keyframe_request() {
+                keyframe = Some(KeyframeNeed(rid));
+            }
+            if let Some(s) = svc.take_spatial_switch() {
+                self.layer_switches.push((mid, LayerSwitch::Spatial(s)));
+            }
+            if let Some(t) = svc.take_temporal_switch() {
+                self.layer_switches.push((mid, LayerSwitch::SvcTemporal(t)));
+            }
+            match verdict {
+                SvcVerdict::Forward { end } => marker |= end,
+                SvcVerdict::Skip => {
+                    stream.forwarded.skip(pkt.ssrc, pkt.seq);
+                    return keyframe;
+                }
+            }
+        }
         if let Some(codec) = stream.keyframe_gate {
             if stream.gate_open_for != Some(pkt.ssrc) {
                 if !codec.starts_keyframe(pkt.payload) {
@@ -493,7 +517,7 @@ impl WebRtcLeg {
         };
         tx.write_rtp(
             RtpWrite::new(pt, SeqNo::from(seq), ts, pkt.at, pkt.payload.clone())
-                .marker(pkt.marker)
+                .marker(marker)
                 .ext_vals(pkt.ext.clone())
                 .nackable(video),
         );
@@ -535,6 +559,19 @@ impl WebRtcLeg {
                 l.want_all(want);
                 stream.layers = Some(l);
             }
+        }
+    }
+
+    /// Chooses which spatial and temporal layers of a VP9 SVC source `mid` forwards
+    /// (`None`: everything, as it comes).
+    pub fn select_svc(&mut self, mid: Mid, want: Option<SvcWant>) {
+        let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) else {
+            return;
+        };
+        match (&mut stream.svc, want) {
+            (_, None) => stream.svc = None,
+            (Some(svc), Some(want)) => svc.set_want(want),
+            (None, Some(want)) => stream.svc = Some(SvcChoice::new(want)),
         }
     }
 

@@ -15,6 +15,8 @@ mod demux;
 mod error;
 mod event;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layers;
 mod leg;
 mod media_file;
@@ -25,6 +27,7 @@ pub mod rtp_leg;
 mod shard;
 mod source;
 mod stats;
+mod svc;
 
 pub use command::MediaCommand;
 pub use demux::{stun_local_ufrag, DatagramKind};
@@ -40,6 +43,7 @@ pub use router::{Edge, Router};
 pub use shard::Shard;
 pub use source::{DataMode, RtpSource, SourceReport, SourceStream};
 pub use stats::{LegStats, StreamStats};
+pub use svc::SvcWant;
 
 /// The identity of a leg across the whole bridge: the Janus handle id that owns it (a plain
 /// RTP leg's is chosen by its owner so as not to collide, e.g. the handle id with bit 62 set).

@@ -235,6 +235,11 @@ impl Shard {
                     l.select_layer(mid, rids, codec, want);
                 }
             }
+            MediaCommand::SelectSvc { leg, mid, want } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.select_svc(mid, want);
+                }
+            }
             MediaCommand::SetForwardPt {
                 leg,
                 mid,

@@ -147,6 +147,16 @@ pub enum Command {
         temporal: u8,
         fallback: Option<std::time::Duration>,
     },
+    /// Which spatial and temporal layers of a VP9 SVC source stream `mid` of `handle`
+    /// forwards (`spatial_layer`, `temporal_layer`); `fallback` as for
+    /// [`Command::SelectLayer`]. Streams without layer indices are forwarded as they come.
+    SelectSvc {
+        handle: HandleId,
+        mid: String,
+        spatial: u8,
+        temporal: u8,
+        fallback: Option<std::time::Duration>,
+    },
     /// The payload type packets forwarded out of stream `mid` of `handle` carry (the
     /// number this PeerConnection gave the source's codec); `None` keeps the source's.
     /// `codec` (the source's, lower case) makes forwarded video start on one of its key

@@ -90,6 +90,26 @@ impl Core {
                     },
                 );
             }
+            Command::SelectSvc {
+                handle,
+                mid,
+                spatial,
+                temporal,
+                fallback,
+            } => {
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SelectSvc {
+                        leg: LegId(handle),
+                        mid: Mid::from(mid.as_str()),
+                        want: Some(cardea_media::SvcWant {
+                            spatial,
+                            temporal,
+                            fallback: fallback.unwrap_or(cardea_media::DEFAULT_FALLBACK),
+                        }),
+                    },
+                );
+            }
             Command::ForwardPt {
                 handle,
                 mid,

@@ -1160,6 +1160,10 @@ impl Plugin for Streaming {
                 ("substream", substream)
             }
             cardea_media::LayerSwitch::Temporal(t) => ("temporal", u64::from(*t)),
+            // No SVC choice is made for viewers.
+            cardea_media::LayerSwitch::Spatial(_) | cardea_media::LayerSwitch::SvcTemporal(_) => {
+                return
+            }
         };
         push(
             ctx,

@@ -161,9 +161,19 @@ struct SubStream {
     /// The layer and temporal cap forwarded now, as the media shard last told.
     got_substream: Option<usize>,
     got_temporal: Option<u8>,
+    /// Wanted VP9 SVC layers (`spatial_layer`, `temporal_layer`), and those forwarded now.
+    spatial: u8,
+    svc_temporal: u8,
+    got_spatial: Option<u8>,
+    got_svc_temporal: Option<u8>,
 }
 
 impl SubStream {
+    /// A VP9 feed stream: its layers are chosen per subscriber when it codes SVC.
+    fn is_svc(&self) -> bool {
+        self.stream.codec_name().as_deref() == Some("vp9")
+    }
+
     fn to_json(&self, room: &VideoRoom, room_id: u64) -> Value {
         let mut v = json!({
             "mindex": self.mindex,
@@ -190,6 +200,14 @@ impl SubStream {
                 sim["fallback"] = us.into();
             }
             v["simulcast"] = sim;
+        }
+        if self.is_svc() {
+            v["svc"] = json!({
+                "spatial-layer": self.got_spatial.map_or(-1, i64::from),
+                "target-spatial-layer": self.spatial,
+                "temporal-layer": self.got_svc_temporal.map_or(-1, i64::from),
+                "target-temporal-layer": self.svc_temporal,
+            });
         }
         if let Some(d) = room
             .publisher_of(room_id, self.feed)
@@ -242,6 +260,9 @@ struct LayerAsk {
     substream: Option<u64>,
     temporal: Option<u8>,
     fallback: Option<u64>,
+    /// VP9 SVC: `spatial_layer`, `temporal_layer`.
+    spatial: Option<u8>,
+    svc_temporal: Option<u8>,
 }
 
 impl LayerAsk {
@@ -252,6 +273,9 @@ impl LayerAsk {
             // VP8 has four temporal layers at most (a 2-bit TID).
             temporal: f.u64("temporal")?.map(|n| n.min(3) as u8),
             fallback: f.u64("fallback")?,
+            // VP9 has up to eight spatial and eight temporal layers (3-bit indices).
+            spatial: f.u64("spatial_layer")?.map(|n| n.min(7) as u8),
+            svc_temporal: f.u64("temporal_layer")?.map(|n| n.min(7) as u8),
         })
     }
 
@@ -261,6 +285,11 @@ impl LayerAsk {
         if ask.substream.is_some_and(|n| n > 2) || ask.temporal.is_some_and(|n| n > 2) {
             return Err(VrError::InvalidElement(
                 "substream and temporal should be 0, 1 or 2".into(),
+            ));
+        }
+        if ask.spatial.is_some_and(|n| n > 2) || ask.svc_temporal.is_some_and(|n| n > 2) {
+            return Err(VrError::InvalidElement(
+                "spatial_layer and temporal_layer should be 0, 1 or 2".into(),
             ));
         }
         Ok(ask)
@@ -276,6 +305,12 @@ impl LayerAsk {
         }
         if self.fallback.is_some() {
             st.fallback = self.fallback;
+        }
+        if let Some(s) = self.spatial {
+            st.spatial = s;
+        }
+        if let Some(t) = self.svc_temporal {
+            st.svc_temporal = t;
         }
     }
 }
@@ -321,6 +356,15 @@ fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, ena
             codec: st.stream.codec_name().unwrap_or_default(),
             substream: st.substream,
             temporal: st.temporal,
+            fallback: st.fallback.map(std::time::Duration::from_micros),
+        });
+    }
+    if enabled && st.is_svc() {
+        ctx.push(Command::SelectSvc {
+            handle: to,
+            mid: mid.clone(),
+            spatial: st.spatial,
+            temporal: st.svc_temporal,
             fallback: st.fallback.map(std::time::Duration::from_micros),
         });
     }
@@ -1172,6 +1216,10 @@ impl VideoRoom {
                     fallback: None,
                     got_substream: None,
                     got_temporal: None,
+                    spatial: 2,
+                    svc_temporal: 2,
+                    got_spatial: None,
+                    got_svc_temporal: None,
                 };
                 ask.apply(&mut st);
                 streams.push(st);
@@ -1496,7 +1544,11 @@ impl VideoRoom {
             return Err(VrError::JoinFirst);
         };
         let mut asked = Vec::new();
-        for st in s.streams.iter_mut().filter(|st| !st.stream.rids.is_empty()) {
+        for st in s
+            .streams
+            .iter_mut()
+            .filter(|st| !st.stream.rids.is_empty() || st.is_svc())
+        {
             for_all.apply(st);
             asked.push((st.mid.clone(), for_all));
         }
@@ -1526,10 +1578,17 @@ impl VideoRoom {
                 event["substream"] = st.substream.into();
                 push(ctx, handle, None, event);
             }
-            if ask.temporal.is_some() && st.got_temporal == Some(st.temporal) {
-                let mut event = room_event(s.room, "mid", mid.into());
-                event["temporal"] = st.temporal.into();
-                push(ctx, handle, None, event);
+            let already = [
+                ("temporal", ask.temporal, st.got_temporal),
+                ("spatial_layer", ask.spatial, st.got_spatial),
+                ("temporal_layer", ask.svc_temporal, st.got_svc_temporal),
+            ];
+            for (key, asked, got) in already {
+                if asked.is_some() && got == asked {
+                    let mut event = room_event(s.room, "mid", mid.clone().into());
+                    event[key] = asked.into();
+                    push(ctx, handle, None, event);
+                }
             }
         }
         let (room_id, live) = (s.room, s.started && !s.paused);
@@ -1884,6 +1943,14 @@ impl Plugin for VideoRoom {
             cardea_media::LayerSwitch::Temporal(t) => {
                 st.got_temporal = Some(*t);
                 event["temporal"] = (*t).into();
+            }
+            cardea_media::LayerSwitch::Spatial(n) => {
+                st.got_spatial = Some(*n);
+                event["spatial_layer"] = (*n).into();
+            }
+            cardea_media::LayerSwitch::SvcTemporal(t) => {
+                st.got_svc_temporal = Some(*t);
+                event["temporal_layer"] = (*t).into();
             }
         }
         push(ctx, handle, None, event);

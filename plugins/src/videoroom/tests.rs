@@ -841,6 +841,83 @@ fn layer_switches_are_told_to_the_subscriber_as_substream_and_temporal() {
     );
 }
 
+#[test]
+fn vp9_subscribers_choose_svc_layers() {
+    let mut r = Room::new(&[1, 5]);
+    let (created, _) = r.send(
+        1,
+        json!({"request": "create", "room": 99, "videocodec": "vp9"}),
+        None,
+    );
+    assert!(matches!(created, Reply::Sync(_)), "{created:?}");
+    let vp9 = OFFER.replace("VP8/90000", "VP9/90000");
+    r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 99, "id": 10}),
+        jsep(JsepType::Offer, &vp9),
+    );
+    let (refused, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 99,
+            "streams": [{"feed": 10, "mid": "v", "spatial_layer": 3}]}),
+        None,
+    );
+    assert_eq!(refused["error_code"], 430, "{refused}");
+    let (mut attached, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 99,
+            "streams": [{"feed": 10, "mid": "v", "spatial_layer": 1}]}),
+        None,
+    );
+    r.p.offered(5, &["0".into()], &mut attached);
+    assert_eq!(
+        attached["streams"][0]["svc"],
+        json!({"spatial-layer": -1, "target-spatial-layer": 1, "temporal-layer": -1,
+            "target-temporal-layer": 2}),
+        "{attached}"
+    );
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    assert!(
+        commands.iter().any(|c| matches!(
+            c,
+            Command::SelectSvc {
+                handle: 5,
+                spatial: 1,
+                temporal: 2,
+                ..
+            }
+        )),
+        "{commands:?}"
+    );
+    let mut ctx = Ctx::default();
+    r.p.layer_switched(&mut ctx, 5, "0", &LayerSwitch::Spatial(1));
+    r.p.layer_switched(&mut ctx, 5, "0", &LayerSwitch::SvcTemporal(2));
+    assert_eq!(
+        pushes_to(&ctx.commands, 5),
+        vec![
+            json!({"videoroom": "event", "room": 99, "mid": "0", "spatial_layer": 1}),
+            json!({"videoroom": "event", "room": 99, "mid": "0", "temporal_layer": 2}),
+        ]
+    );
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "0", "temporal_layer": 0}]}),
+        None,
+    );
+    assert!(commands.iter().any(|c| matches!(
+        c,
+        Command::SelectSvc {
+            spatial: 1,
+            temporal: 0,
+            ..
+        }
+    )));
+}
+
 /// A state file in memory: what the core's would hold.
 #[derive(Default)]
 struct MemoryStore(std::sync::Mutex<crate::PermanentState>);

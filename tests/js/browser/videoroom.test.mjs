@@ -73,6 +73,13 @@ async function until(what, ms, probe) {
 const inbound = async (p, kind) => (await p.evaluate(() => window.rtpStats())).rtp
   .filter((r) => r.type === 'inbound-rtp' && r.kind === kind);
 
+// Frames per second the page's first video receiver decodes, over two seconds.
+async function decodedPerSecond(p) {
+  const a = (await inbound(p, 'video'))[0].framesDecoded;
+  await sleep(2000);
+  return ((await inbound(p, 'video'))[0].framesDecoded - a) / 2;
+}
+
 before(async () => {
   cardea = await startCardea();
   server = createServer(async (req, res) => {
@@ -214,11 +221,7 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
   const modes = (await sender.evaluate(() => window.rtpStats())).rtp
     .filter((r) => r.type === 'outbound-rtp' && r.kind === 'video').map((r) => r.scalabilityMode);
   t.diagnostic(`the sender's scalability modes: ${modes.join(' ')}`);
-  const rate = async () => {
-    const a = (await inbound(receiver, 'video'))[0].framesDecoded;
-    await sleep(2000);
-    return ((await inbound(receiver, 'video'))[0].framesDecoded - a) / 2;
-  };
+  const rate = () => decodedPerSecond(receiver);
   const full = await rate();
   await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, temporal: 0 }] }), mid);
   await until('the temporal event', 5000, async () => {
@@ -234,4 +237,58 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
   const back = await rate();
   t.diagnostic(`decoded frames per second back at temporal 2: ${back}`);
   assert.ok(back >= full * 0.7, `temporal 2 should bring the frame rate back: ${base} -> ${back}${await diag()}`);
+});
+
+test('VP9 SVC: a lower spatial_layer lowers the resolution B decodes, a lower temporal_layer its frame rate', { timeout: 60000 }, async (t) => {
+  const room = 4322;
+  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, bitrate: 0, publishers: 2, videocodec: 'vp9' }, success: resolve, error: reject,
+  })), room);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  const sender = await page('SVC publisher');
+  const receiver = await page('SVC subscriber');
+  const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, 'L3T3_KEY'), [cardea.http, room]);
+  assert.match(await sender.evaluate(() => window.T.answer), /VP9\/90000/, 'the answer takes VP9');
+  // Chromium codes the 720p camera in two or three spatial layers of three temporal ones
+  // (L3T3_KEY, or L2T3_KEY at a size its CPU budget lowered), the top one at the size sent.
+  const sent = async () => (await sender.evaluate(() => window.rtpStats())).rtp
+    .find((r) => r.type === 'outbound-rtp' && r.kind === 'video' && /^L[23]T3/.test(r.scalabilityMode || '')) || {};
+  await until('an SVC encoding', 30000, async () => {
+    const out = await sent();
+    return { ok: out.frameWidth >= 320, out };
+  });
+  await receiver.evaluate(([s, f, r]) => window.subscribe(s, f, r), [cardea.ws, feedId, room]);
+  const full = await until('the top spatial layer decoded at B', 20000, async () => {
+    const v = (await inbound(receiver, 'video'))[0] || {};
+    const out = await sent();
+    return { ok: v.frameWidth > 0 && v.frameWidth === out.frameWidth, width: v.frameWidth, sent: out.frameWidth, mode: out.scalabilityMode };
+  });
+  const streams = await receiver.evaluate(() => window.T.streams);
+  const video = streams.find((s) => s.type === 'video');
+  assert.deepEqual(Object.keys(video.svc || {}).sort(),
+    ['spatial-layer', 'target-spatial-layer', 'target-temporal-layer', 'temporal-layer'], JSON.stringify(video));
+  const mid = video.mid;
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, spatial_layer: 0 }] }), mid);
+  const low = await until('the base spatial layer decoded at B', 15000, async () => {
+    const v = (await inbound(receiver, 'video'))[0] || {};
+    const out = await sent();
+    return { ok: v.frameWidth > 0 && v.frameWidth * 2 <= out.frameWidth, width: v.frameWidth, sent: out.frameWidth, frames: v.framesDecoded };
+  });
+  t.diagnostic(`${full.mode}: decoded width ${full.width} at spatial_layer 2, ${low.width} at 0 (sent ${low.sent})`);
+  const told = (await receiver.evaluate(() => window.T.events)).filter((e) => e.spatial_layer !== undefined);
+  assert.deepEqual(told.at(-1), { videoroom: 'event', room, mid, spatial_layer: 0 }, JSON.stringify(told));
+  const rate = () => decodedPerSecond(receiver);
+  const all = await rate();
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, temporal_layer: 0 }] }), mid);
+  await sleep(500);
+  const base = await rate();
+  t.diagnostic(`decoded frames per second at spatial_layer 0: ${all} at temporal_layer 2, ${base} at 0`);
+  assert.ok(base > 0 && base <= all * 0.6, `temporal_layer 0 should cut the frame rate: ${all} -> ${base}${await diag()}`);
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, spatial_layer: 2, temporal_layer: 2 }] }), mid);
+  const back = await until('the top spatial layer again', 15000, async () => {
+    const v = (await inbound(receiver, 'video'))[0] || {};
+    const out = await sent();
+    return { ok: v.frameWidth > 0 && v.frameWidth === out.frameWidth, width: v.frameWidth };
+  });
+  t.diagnostic(`back at spatial_layer 2: width ${back.width}`);
 });
