@@ -169,6 +169,12 @@ struct SubStream {
 }
 
 impl SubStream {
+    /// The feed's data channel: its messages are relayed over the subscriber's one data
+    /// channel m-line, as Janus does.
+    fn is_data(&self) -> bool {
+        self.stream.kind.is_none()
+    }
+
     /// A VP9 feed stream: its layers are chosen per subscriber when it codes SVC.
     fn is_svc(&self) -> bool {
         self.stream.codec_name().as_deref() == Some("vp9")
@@ -348,6 +354,10 @@ fn layer_index(rids: &[String], substream: Option<u64>) -> usize {
 /// The edge feeding one subscriber stream, with its simulcast layer choice first.
 fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, enabled: bool) {
     let Some(mid) = &st.mid else { return };
+    if st.is_data() {
+        // Data goes through the plugin (see `incoming_data`), not along media routes.
+        return;
+    }
     if enabled && !st.stream.rids.is_empty() {
         ctx.push(Command::SelectLayer {
             handle: to,
@@ -1139,7 +1149,8 @@ impl VideoRoom {
             .iter()
             .filter_map(|s| s.stream.offer_media())
             .collect();
-        if media.is_empty() {
+        let data = streams.iter().any(SubStream::is_data);
+        if media.is_empty() && !data {
             return Err(VrError::NoSuchFeed("No stream to subscribe to".into()));
         }
         let later = media::room_codecs(&room.audiocodec, &room.videocodec);
@@ -1169,14 +1180,7 @@ impl VideoRoom {
             handle,
             key: room_id,
         });
-        Ok((
-            attached,
-            JsepAction::Offer {
-                media,
-                later,
-                data: false,
-            },
-        ))
+        Ok((attached, JsepAction::Offer { media, later, data }))
     }
 
     /// The subscriber streams for `wanted` (feed, mid, layers) of published feeds,
@@ -1202,7 +1206,10 @@ impl VideoRoom {
                 })?],
                 None => p.streams.iter().collect(),
             };
-            for s in chosen.into_iter().filter(|s| s.codec.is_some()) {
+            for s in chosen
+                .into_iter()
+                .filter(|s| s.codec.is_some() || s.kind.is_none())
+            {
                 let mut st = SubStream {
                     mindex: first + streams.len(),
                     mid: None,
@@ -1880,17 +1887,73 @@ impl Plugin for VideoRoom {
         let Some(Role::Subscriber(s)) = self.roles.get_mut(&handle) else {
             return;
         };
-        // New m-lines come after the ones already there, in the order they were asked for.
+        // New m-lines come after the ones already there, in the order they were asked for;
+        // the data channel's, shared by every data stream, after the media.
         let used: Vec<String> = s.streams.iter().filter_map(|st| st.mid.clone()).collect();
+        let data_mid = s
+            .streams
+            .iter()
+            .find(|st| st.is_data())
+            .and_then(|st| st.mid.clone());
         let mut fresh = mids.iter().filter(|m| !used.contains(m));
+        let mut assigned = Vec::new();
         for (i, st) in s.streams.iter_mut().enumerate() {
-            if st.mid.is_some() {
+            if st.mid.is_some() || st.is_data() {
                 continue;
             }
             let Some(mid) = fresh.next() else { break };
             st.mid = Some(mid.clone());
+            assigned.push((i, mid.clone()));
+        }
+        let data_mid = data_mid.or_else(|| fresh.next().cloned());
+        for (i, st) in s.streams.iter_mut().enumerate() {
+            if st.is_data() && st.mid.is_none() {
+                st.mid = data_mid.clone();
+                if let Some(mid) = &data_mid {
+                    assigned.push((i, mid.clone()));
+                }
+            }
+        }
+        for (i, mid) in assigned {
             if let Some(entry) = data.get_mut("streams").and_then(|v| v.get_mut(i)) {
-                entry["mid"] = mid.clone().into();
+                entry["mid"] = mid.into();
+            }
+        }
+    }
+
+    fn incoming_data(
+        &mut self,
+        ctx: &mut Ctx,
+        handle: HandleId,
+        label: &str,
+        binary: bool,
+        data: &[u8],
+    ) {
+        // A publisher's data-channel message goes to every started subscriber of its data
+        // stream, with its label, as Janus relays it.
+        let Some(p) = self.publisher_mut(handle) else {
+            return;
+        };
+        let (room_id, feed) = (p.room, p.id);
+        let Some(room) = self.rooms.get(&room_id) else {
+            return;
+        };
+        for sub in &room.subscribers {
+            let Some(Role::Subscriber(s)) = self.roles.get(sub) else {
+                continue;
+            };
+            let wants = s.started
+                && !s.paused
+                && s.streams.iter().any(|st| {
+                    st.is_data() && st.feed == feed && st.send && st.active && st.mid.is_some()
+                });
+            if wants {
+                ctx.push(Command::SendData {
+                    handle: *sub,
+                    label: Some(label.to_owned()),
+                    binary,
+                    data: data.to_vec(),
+                });
             }
         }
     }

@@ -801,7 +801,9 @@ test('simulcast: the answer has a=simulcast:recv; streams say simulcast; subscri
   const Q = await attach();
   const j = await asyncOk(Q, { request: 'join', ptype: 'subscriber', room: 1234, streams: [{ feed: P.feed, mid: '1', substream: 0 }] });
   const sv = j.plugindata.data.streams[0];
-  assert.deepEqual(sv.simulcast, { substream: 0 }, JSON.stringify(sv));
+  // As Janus shows it: nothing forwarded yet (-1), the layers asked for as targets.
+  const simTo = (target) => ({ substream: -1, 'substream-target': target, 'temporal-layer': -1, 'temporal-layer-target': 2 });
+  assert.deepEqual(sv.simulcast, simTo(0), JSON.stringify(sv));
   assert.equal(sv.codec, 'vp8');
   assert.ok(!/^a=(simulcast|rid)/m.test(j.jsep.sdp), `one layer at a time to a subscriber: no simulcast in its offer:\n${j.jsep.sdp}`);
   await asyncOk(Q, { request: 'start' }, answerTo(j.jsep.sdp));
@@ -810,7 +812,7 @@ test('simulcast: the answer has a=simulcast:recv; streams say simulcast; subscri
   // No substream asked: the best layer (the highest index).
   const Q2 = await attach();
   const j2 = await asyncOk(Q2, { request: 'join', ptype: 'subscriber', room: 1234, streams: [{ feed: P.feed }] });
-  assert.deepEqual(j2.plugindata.data.streams.map((s) => s.simulcast), [undefined, { substream: 1 }]);
+  assert.deepEqual(j2.plugindata.data.streams.map((s) => s.simulcast), [undefined, simTo(1)]);
   // Legacy top-level substream.
   const c2 = await asyncOk(Q2, { request: 'configure', substream: 0 });
   assert.equal(c2.plugindata.data.configured, 'ok');

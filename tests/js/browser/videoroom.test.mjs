@@ -292,3 +292,35 @@ test('VP9 SVC: a lower spatial_layer lowers the resolution B decodes, a lower te
   });
   t.diagnostic(`back at spatial_layer 2: width ${back.width}`);
 });
+
+test('data: what a publisher sends on its data channel reaches its subscriber, with its label', { timeout: 40000 }, async () => {
+  const room = 4323;
+  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, publishers: 2 }, success: resolve, error: reject,
+  })), room);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  const sender = await page('data publisher');
+  const receiver = await page('data subscriber');
+  const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, false, true), [cardea.http, room]);
+  assert.match(await sender.evaluate(() => window.T.answer), /m=application/, 'the answer takes the data channel');
+  await until('the publisher\'s data channel open', 10000, async () => {
+    const open = await sender.evaluate(() => window.T.dataOpen);
+    return { ok: open.length > 0, open };
+  });
+  await receiver.evaluate(([s, f, r]) => window.subscribe(s, f, r), [cardea.ws, feedId, room]);
+  const streams = await receiver.evaluate(() => window.T.streams);
+  assert.ok(streams.some((s) => s.type === 'data' && s.mid), JSON.stringify(streams));
+  await until('the subscriber\'s data channel open', 15000, async () => {
+    const open = await receiver.evaluate(() => window.T.dataOpen);
+    return { ok: open.length > 0, open };
+  });
+  const got = await until('a message relayed to B', 10000, async () => {
+    await sender.evaluate(() => new Promise((resolve, reject) => window.T.handle.data({
+      text: 'hello from A', success: resolve, error: (e) => reject(new Error(String(e))),
+    })));
+    const data = await receiver.evaluate(() => window.T.data);
+    return { ok: data.length > 0, data };
+  });
+  assert.equal(got.data[0].data, 'hello from A', JSON.stringify(got.data));
+  assert.equal(got.data[0].label, 'JanusDataChannel', 'janus.js\'s label, kept');
+});
