@@ -13,7 +13,15 @@ use crate::svc::{SvcChoice, SvcWant};
 pub fn video_layers(data: &[u8]) {
     let t0 = Instant::now();
     let rids = [Rid::from("l"), Rid::from("h")];
-    let mut simulcast = LayerChoice::new(rids.to_vec(), VideoCodec::Vp8, 1, DEFAULT_FALLBACK);
+    let mut simulcast = LayerChoice::new(
+        rids.to_vec(),
+        VideoCodec::Vp8,
+        LayerWant {
+            substream: 1,
+            temporal: 2,
+            fallback: DEFAULT_FALLBACK,
+        },
+    );
     let mut svc = SvcChoice::new(SvcWant {
         spatial: 2,
         temporal: 2,

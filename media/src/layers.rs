@@ -51,61 +51,52 @@ impl VideoCodec {
     }
 }
 
-/// RFC 7741 §4.2: the descriptor, then on a partition start (S=1, PID=0) the VP8 payload
-/// header, whose inverse key-frame bit P is 0 on key frames.
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&b0) = p.first() else { return false };
-    if b0 & 0x10 == 0 || b0 & 0x07 != 0 {
-        return false;
-    }
+/// What the VP8 payload descriptor (RFC 7741 §4.2) says of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Vp8Descriptor {
+    /// The first packet of a frame (S=1, partition 0).
+    frame_start: bool,
+    /// The temporal layer (TID) and its layer-sync bit (Y: the frame depends only on
+    /// base-layer frames), when the descriptor carries them (T=1).
+    temporal: Option<(u8, bool)>,
+    /// Where the VP8 payload begins (on a frame start, its payload header).
+    payload_at: usize,
+}
+
+/// Reads the descriptor with its optional X, I (7 or 15-bit PictureID), L and T/K parts;
+/// `None` if the packet ends inside it.
+fn vp8_descriptor(p: &[u8]) -> Option<Vp8Descriptor> {
+    let b0 = *p.first()?;
     let mut i = 1;
+    let mut temporal = None;
     if b0 & 0x80 != 0 {
-        let Some(&x) = p.get(1) else { return false };
+        let x = *p.get(1)?;
         i = 2;
         if x & 0x80 != 0 {
-            // PictureID: 7 or 15 bits.
-            let Some(&pid) = p.get(i) else { return false };
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
+            i += if *p.get(i)? & 0x80 != 0 { 2 } else { 1 };
         }
         if x & 0x40 != 0 {
             i += 1;
         }
         if x & 0x30 != 0 {
+            let t = *p.get(i)?;
+            if x & 0x20 != 0 {
+                temporal = Some((t >> 6, t & 0x20 != 0));
+            }
             i += 1;
         }
     }
-    p.get(i).is_some_and(|h| h & 0x01 == 0)
-}
-
-/// What the VP8 payload descriptor says of a packet's temporal layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Vp8Temporal {
-    tid: u8,
-    /// Layer sync: this frame depends only on base-layer frames.
-    sync: bool,
-    /// The first packet of a frame (S=1, partition 0).
-    frame_start: bool,
-}
-
-/// The temporal layer of a VP8 packet, when the descriptor carries one (T=1).
-fn vp8_temporal(p: &[u8]) -> Option<Vp8Temporal> {
-    let (&b0, &x) = (p.first()?, p.get(1)?);
-    if b0 & 0x80 == 0 || x & 0x20 == 0 {
-        return None;
-    }
-    let mut i = 2;
-    if x & 0x80 != 0 {
-        i += if p.get(i)? & 0x80 != 0 { 2 } else { 1 };
-    }
-    if x & 0x40 != 0 {
-        i += 1;
-    }
-    let t = p.get(i)?;
-    Some(Vp8Temporal {
-        tid: t >> 6,
-        sync: t & 0x20 != 0,
+    Some(Vp8Descriptor {
         frame_start: b0 & 0x10 != 0 && b0 & 0x07 == 0,
+        temporal,
+        payload_at: i,
     })
+}
+
+/// A frame start whose VP8 payload header has the inverse key-frame bit P at 0.
+fn vp8_keyframe_start(p: &[u8]) -> bool {
+    vp8_descriptor(p)
+        .is_some_and(|d| d.frame_start && p.get(d.payload_at).is_some_and(|h| h & 0x01 == 0))
 }
 
 /// RFC 9628 §4.2: not inter-picture predicted (P=0) and the start of a frame (B=1).
@@ -193,8 +184,8 @@ pub enum LayerSwitch {
     SvcTemporal(u8),
 }
 
-/// Least time between two key-frame requests for the same layer.
-const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
+/// Least time between two key-frame requests for the same layer (simulcast or SVC).
+pub(crate) const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 /// What to do with one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,20 +198,20 @@ pub enum Verdict {
 }
 
 impl LayerChoice {
-    pub fn new(rids: Vec<Rid>, codec: VideoCodec, substream: usize, fallback: Duration) -> Self {
+    pub fn new(rids: Vec<Rid>, codec: VideoCodec, want: LayerWant) -> Self {
         let n = rids.len();
         Self {
             rids,
             codec,
-            wanted: substream.min(n.saturating_sub(1)),
+            wanted: want.substream.min(n.saturating_sub(1)),
             current: None,
             last_seen: vec![None; n],
-            fallback,
+            fallback: want.fallback,
             keyframe_wanted: None,
             asked: None,
             first_seen: None,
             switched: false,
-            temporal_wanted: DEFAULT_TEMPORAL,
+            temporal_wanted: want.temporal,
             temporal: None,
             temporal_switched: false,
         }
@@ -269,15 +260,17 @@ impl LayerChoice {
         if self.codec != VideoCodec::Vp8 {
             return Verdict::Forward;
         }
-        let Some(t) = vp8_temporal(payload) else {
+        let Some((d, (tid, sync))) =
+            vp8_descriptor(payload).and_then(|d| d.temporal.map(|t| (d, t)))
+        else {
             return Verdict::Forward;
         };
         let want = self.temporal_wanted;
-        if t.frame_start {
+        if d.frame_start {
             let move_to = match self.temporal {
                 None => true,
                 Some(cap) if want < cap => true,
-                Some(cap) if want > cap => t.tid <= want && (t.tid == 0 || t.sync),
+                Some(cap) if want > cap => tid <= want && (tid == 0 || sync),
                 Some(_) => false,
             };
             if move_to {
@@ -286,7 +279,7 @@ impl LayerChoice {
             }
         }
         match self.temporal {
-            Some(cap) if t.tid > cap => Verdict::Skip,
+            Some(cap) if tid > cap => Verdict::Skip,
             _ => Verdict::Forward,
         }
     }
@@ -365,6 +358,15 @@ mod tests {
     const VP8_DELTA: [u8; 4] = [0x10, 0x01, 0x9d, 0x01];
     const VP8_MIDDLE: [u8; 4] = [0x00, 0x00, 0x00, 0x00];
 
+    /// Janus's defaults but for the substream.
+    fn want(substream: usize) -> LayerWant {
+        LayerWant {
+            substream,
+            temporal: DEFAULT_TEMPORAL,
+            fallback: DEFAULT_FALLBACK,
+        }
+    }
+
     fn rids() -> Vec<Rid> {
         vec![Rid::from("l"), Rid::from("m"), Rid::from("h")]
     }
@@ -374,7 +376,7 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let l = Rid::from("l");
-        let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, 2, DEFAULT_FALLBACK);
+        let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, want(2));
         assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(0)), Verdict::Drop);
         assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(249)), Verdict::Drop);
         assert_eq!(c.on_packet(Some(l), &VP8_DELTA, ms(250)), Verdict::Drop);
@@ -414,7 +416,7 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let (l, m, h) = (Rid::from("l"), Rid::from("m"), Rid::from("h"));
-        let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, 2, DEFAULT_FALLBACK);
+        let mut c = LayerChoice::new(rids(), VideoCodec::Vp8, want(2));
         // A lower layer that comes first is not taken while the wanted one may still come.
         assert_eq!(c.on_packet(Some(l), &VP8_KEY, ms(0)), Verdict::Drop);
         assert_eq!(c.on_packet(Some(h), &VP8_DELTA, ms(1)), Verdict::Drop);
@@ -469,17 +471,17 @@ mod tests {
         let t0 = Instant::now();
         let ms = |n: u64| t0 + Duration::from_millis(n);
         let l = Some(Rid::from("l"));
-        let mut c = LayerChoice::new(vec![Rid::from("l")], VideoCodec::Vp8, 0, DEFAULT_FALLBACK);
+        let mut c = LayerChoice::new(vec![Rid::from("l")], VideoCodec::Vp8, want(0));
         assert_eq!(
-            vp8_temporal(&vp8_tl(true, 2, true, false)),
-            Some(Vp8Temporal {
-                tid: 2,
-                sync: true,
-                frame_start: true
+            vp8_descriptor(&vp8_tl(true, 2, true, false)),
+            Some(Vp8Descriptor {
+                frame_start: true,
+                temporal: Some((2, true)),
+                payload_at: 3
             })
         );
-        assert_eq!(vp8_temporal(&VP8_KEY), None, "no T bit");
-        assert_eq!(vp8_temporal(&[0x90, 0x20]), None, "truncated");
+        assert_eq!(vp8_descriptor(&VP8_KEY).unwrap().temporal, None, "no T bit");
+        assert_eq!(vp8_descriptor(&[0x90, 0x20]), None, "truncated");
         assert!(VideoCodec::Vp8.starts_keyframe(&vp8_tl(true, 0, false, true)));
         assert_eq!(
             c.on_packet(l, &vp8_tl(true, 0, false, true), ms(0)),
@@ -531,7 +533,7 @@ mod tests {
             Verdict::Forward
         );
         // Other codecs and descriptors without a TID are never skipped.
-        let mut h = LayerChoice::new(vec![Rid::from("l")], VideoCodec::H264, 0, DEFAULT_FALLBACK);
+        let mut h = LayerChoice::new(vec![Rid::from("l")], VideoCodec::H264, want(0));
         h.want_temporal(0);
         assert_eq!(h.on_packet(l, &[0x65], ms(0)), Verdict::Forward);
         assert_eq!(

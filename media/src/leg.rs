@@ -554,11 +554,7 @@ impl WebRtcLeg {
         }
         match &mut stream.layers {
             Some(l) if l.rids() == rids.as_slice() => l.want_all(want),
-            _ => {
-                let mut l = LayerChoice::new(rids, codec, want.substream, want.fallback);
-                l.want_all(want);
-                stream.layers = Some(l);
-            }
+            _ => stream.layers = Some(LayerChoice::new(rids, codec, want)),
         }
     }
 

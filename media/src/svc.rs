@@ -12,6 +12,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::layers::ASK_AGAIN_AFTER;
+
 /// What the payload descriptor says of one VP9 packet's place in the layers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Vp9Layer {
@@ -95,9 +97,6 @@ pub(crate) struct SvcChoice {
     spatial_switched: bool,
     temporal_switched: bool,
 }
-
-/// Least time between two key-frame requests to go up.
-const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 impl SvcChoice {
     pub(crate) fn new(want: SvcWant) -> Self {
