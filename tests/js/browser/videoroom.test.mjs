@@ -210,10 +210,12 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
   t.diagnostic(`decoded width ${high.width} at substream 2, ${low.width} at substream 0`);
   const told = (await receiver.evaluate(() => window.T.events)).filter((e) => e.substream !== undefined);
   assert.deepEqual(told.at(-1), { videoroom: 'event', room, mid, substream: 0 }, JSON.stringify(told));
+  // Decoding goes on after the switch (within 5 s: a loaded machine's decoder may pause).
   const before = low.frames;
-  await sleep(1000);
-  const after = (await inbound(receiver, 'video'))[0].framesDecoded;
-  assert.ok(after > before, `decoding stopped after the switch: ${before} -> ${after}${await diag()}`);
+  await until(`decoding goes on after the switch (from ${before} frames)`, 5000, async () => {
+    const after = (await inbound(receiver, 'video'))[0].framesDecoded;
+    return { ok: after > before, after };
+  });
 
   // Chromium codes each VP8 simulcast encoding in temporal layers (L1T2: every other frame
   // is in layer 1): temporal 0 keeps the base layer only, half the frame rate or less, and
