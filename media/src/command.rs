@@ -92,6 +92,8 @@ pub enum MediaCommand {
         add: Vec<OfferMedia>,
         inactive: Vec<Mid>,
         ice_restart: bool,
+        /// Add a data channel m-line (the leg has none yet).
+        data: bool,
         reply: Box<dyn FnOnce(Result<String, MediaError>) + Send>,
     },
     /// Reports `LegEvent::Talking` for the audio streams of `leg`: every `packets` packets

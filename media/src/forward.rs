@@ -2,11 +2,19 @@
 //! to a UDP address under the forwarder's own SSRC and payload type, out of the shard's
 //! media socket; SRTP when the forwarder was given a key (`srtp_suite`, `srtp_crypto`). For
 //! a simulcast stream, one layer is forwarded.
+//!
+//! A video forwarder given an RTCP port (Janus's `rtcp_port`) latches there: two RTCP
+//! receiver reports go to it from the media socket at the start, so that the receiver
+//! learns where to send feedback, and a PLI or FIR that comes back asks the publisher for
+//! a key frame.
+//!
+//! What the forwarders send is written into one [`Datagrams`] buffer that the I/O loop
+//! drains in `sendmmsg` batches: forwarding a packet allocates nothing.
 
 use std::net::SocketAddr;
+use std::ops::Range;
 
 use str0m::media::Rid;
-use str0m::net::{Protocol, Transmit};
 use str0m::rtp::RtpPacket;
 
 use crate::rtp_leg::{CryptoError, SrtpKey, SrtpSession, SrtpTransform};
@@ -22,13 +30,16 @@ pub struct Forwarder {
     pub rid: Option<Rid>,
     /// Protects what is sent, when the forwarder is SRTP.
     pub srtp: Option<ForwardSrtp>,
+    /// Where the receiver takes RTCP (its key-frame requests come back from there).
+    pub rtcp: Option<SocketAddr>,
 }
 
 impl Forwarder {
-    /// The datagram for one packet of the source (`None`: not this forwarder's layer).
-    pub(crate) fn transmit(&mut self, rid: Option<Rid>, pkt: &RtpPacket) -> Option<Transmit> {
+    /// Writes the datagram for one packet of the source into `out`, unless the packet is
+    /// of another simulcast layer than this forwarder's.
+    pub(crate) fn forward(&mut self, rid: Option<Rid>, pkt: &RtpPacket, out: &mut Datagrams) {
         if self.rid.is_some() && rid != self.rid {
-            return None;
+            return;
         }
         let header = RtpHeaderOut {
             pt: self.pt.unwrap_or(*pkt.header.payload_type),
@@ -37,7 +48,17 @@ impl Forwarder {
             ts: pkt.header.timestamp,
             ssrc: self.ssrc,
         };
-        forwarded(self.destination, &header, &pkt.payload, self.srtp.as_mut())
+        out.push_rtp(self.destination, &header, &pkt.payload, self.srtp.as_mut());
+    }
+
+    /// The RTCP that opens the way back from the receiver's RTCP port: an empty receiver
+    /// report from the forwarder's SSRC, sent twice as Janus does (one may be lost).
+    pub(crate) fn latch(&self, out: &mut Datagrams) {
+        let Some(rtcp) = self.rtcp else { return };
+        let s = self.ssrc.to_be_bytes();
+        let rr = [0x80, 201, 0, 1, s[0], s[1], s[2], s[3]];
+        out.push(rtcp, &rr);
+        out.push(rtcp, &rr);
     }
 }
 
@@ -50,31 +71,81 @@ pub(crate) struct RtpHeaderOut {
     pub ssrc: u32,
 }
 
-/// One forwarded packet as a datagram for the shard's media socket, protected when `srtp`
-/// is given (`None` if protecting failed: the packet is dropped, not sent in the clear).
-pub(crate) fn forwarded(
-    destination: SocketAddr,
-    h: &RtpHeaderOut,
-    payload: &[u8],
-    srtp: Option<&mut ForwardSrtp>,
-) -> Option<Transmit> {
-    let mut datagram = Vec::with_capacity(12 + payload.len());
-    datagram.push(0x80);
-    datagram.push((h.pt & 0x7f) | if h.marker { 0x80 } else { 0 });
-    datagram.extend_from_slice(&h.seq.to_be_bytes());
-    datagram.extend_from_slice(&h.ts.to_be_bytes());
-    datagram.extend_from_slice(&h.ssrc.to_be_bytes());
-    datagram.extend_from_slice(payload);
-    if let Some(srtp) = srtp {
-        datagram = srtp.protect(&datagram)?;
+/// Datagrams for the shard's media socket, kept in one buffer reused from flush to flush.
+#[derive(Debug, Default)]
+pub struct Datagrams {
+    bytes: Vec<u8>,
+    items: Vec<(SocketAddr, Range<usize>)>,
+    /// SRTP's output before it replaces the plain packet.
+    scratch: Vec<u8>,
+}
+
+impl Datagrams {
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
-    Some(Transmit {
-        proto: Protocol::Udp,
-        // The I/O loop sends these from the shard's media socket, whatever the source.
-        source: SocketAddr::from(([0, 0, 0, 0], 0)),
-        destination,
-        contents: datagram.into(),
-    })
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Each datagram with its destination, in the order written.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.items
+            .iter()
+            .map(|(to, range)| (*to, &self.bytes[range.clone()]))
+    }
+
+    /// Forgets what was sent; the memory stays for the next batch.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    pub(crate) fn push(&mut self, destination: SocketAddr, datagram: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(datagram);
+        self.items.push((destination, start..self.bytes.len()));
+    }
+
+    /// Moves every datagram of `other` to the end of this one.
+    pub(crate) fn append(&mut self, other: &mut Datagrams) {
+        for (to, range) in &other.items {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(&other.bytes[range.clone()]);
+            self.items.push((*to, start..self.bytes.len()));
+        }
+        other.clear();
+    }
+
+    /// One forwarded packet, protected when `srtp` is given (if protecting fails the
+    /// packet is dropped, never sent in the clear).
+    pub(crate) fn push_rtp(
+        &mut self,
+        destination: SocketAddr,
+        h: &RtpHeaderOut,
+        payload: &[u8],
+        srtp: Option<&mut ForwardSrtp>,
+    ) {
+        let start = self.bytes.len();
+        self.bytes.push(0x80);
+        self.bytes
+            .push((h.pt & 0x7f) | if h.marker { 0x80 } else { 0 });
+        self.bytes.extend_from_slice(&h.seq.to_be_bytes());
+        self.bytes.extend_from_slice(&h.ts.to_be_bytes());
+        self.bytes.extend_from_slice(&h.ssrc.to_be_bytes());
+        self.bytes.extend_from_slice(payload);
+        if let Some(srtp) = srtp {
+            self.scratch.clear();
+            let protected = srtp.protect(&self.bytes[start..], &mut self.scratch);
+            self.bytes.truncate(start);
+            if !protected {
+                return;
+            }
+            self.bytes.extend_from_slice(&self.scratch);
+        }
+        self.items.push((destination, start..self.bytes.len()));
+    }
 }
 
 /// SRTP for what one forwarder sends: every packet protected with the one master key its
@@ -97,13 +168,12 @@ impl ForwardSrtp {
         })
     }
 
-    fn protect(&mut self, rtp: &[u8]) -> Option<Vec<u8>> {
-        let mut out = Vec::with_capacity(rtp.len() + 16);
-        match self.session.protect_rtp(rtp, &mut out) {
-            Ok(()) => Some(out),
+    fn protect(&mut self, rtp: &[u8], out: &mut Vec<u8>) -> bool {
+        match self.session.protect_rtp(rtp, out) {
+            Ok(()) => true,
             Err(e) => {
                 tracing::debug!("forwarder: SRTP protect failed: {e}");
-                None
+                false
             }
         }
     }
@@ -126,18 +196,53 @@ mod tests {
             ts: 960,
             ssrc: 0x1234,
         };
-        let plain = forwarded(to, &h, b"opus", None).unwrap();
-        assert_eq!(&plain.contents[..2], &[0x80, 0x80 | 111]);
-        assert_eq!(&plain.contents[12..], b"opus");
-        let protected = forwarded(to, &h, b"opus", Some(&mut srtp)).unwrap();
-        assert_eq!(protected.contents.len(), 12 + 4 + 4, "a 32-bit tag");
-        assert_eq!(&protected.contents[..12], &plain.contents[..12]);
-        assert_ne!(&protected.contents[12..16], b"opus");
+        let mut out = Datagrams::default();
+        out.push_rtp(to, &h, b"opus", None);
+        out.push_rtp(to, &h, b"opus", Some(&mut srtp));
+        let sent: Vec<(SocketAddr, Vec<u8>)> = out.iter().map(|(a, b)| (a, b.to_vec())).collect();
+        let (plain, protected) = (&sent[0].1, &sent[1].1);
+        assert_eq!(sent[0].0, to);
+        assert_eq!(&plain[..2], &[0x80, 0x80 | 111]);
+        assert_eq!(&plain[12..], b"opus");
+        assert_eq!(protected.len(), 12 + 4 + 4, "a 32-bit tag");
+        assert_eq!(&protected[..12], &plain[..12]);
+        assert_ne!(&protected[12..16], b"opus");
         let mut receiver = SrtpSession::new(&key, &key).unwrap();
-        let mut out = Vec::new();
-        receiver
-            .unprotect_rtp(&protected.contents, &mut out)
-            .unwrap();
-        assert_eq!(out.as_slice(), &*plain.contents);
+        let mut decrypted = Vec::new();
+        receiver.unprotect_rtp(protected, &mut decrypted).unwrap();
+        assert_eq!(&decrypted, plain);
+        // The buffer is reused: cleared, it keeps its memory and takes more.
+        let capacity = out.bytes.capacity();
+        out.clear();
+        assert!(out.is_empty());
+        out.push_rtp(to, &h, b"opus", None);
+        assert_eq!((out.len(), out.bytes.capacity()), (1, capacity));
+    }
+
+    #[test]
+    fn a_forwarder_with_an_rtcp_port_latches_there_twice() {
+        let rtcp: SocketAddr = "127.0.0.1:5005".parse().unwrap();
+        let mut f = Forwarder {
+            id: 1,
+            destination: "127.0.0.1:5004".parse().unwrap(),
+            pt: None,
+            ssrc: 0x0102_0304,
+            rid: None,
+            srtp: None,
+            rtcp: None,
+        };
+        let mut out = Datagrams::default();
+        f.latch(&mut out);
+        assert!(out.is_empty(), "no RTCP port, nothing sent");
+        f.rtcp = Some(rtcp);
+        f.latch(&mut out);
+        let sent: Vec<_> = out.iter().collect();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0], (rtcp, &[0x80, 201, 0, 1, 1, 2, 3, 4][..]));
+        let rr = crate::rtp_leg::parse_compound(sent[0].1, 0).unwrap();
+        assert_eq!(rr.sender_ssrc, Some(0x0102_0304));
+        let mut more = Datagrams::default();
+        more.append(&mut out);
+        assert_eq!((more.len(), out.len()), (2, 0));
     }
 }

@@ -109,8 +109,7 @@ impl WebRtcLeg {
             add_m_line(&mut api, m);
         }
         if data {
-            // The label Janus gives the channels it opens.
-            api.add_channel("JanusDataChannel".into());
+            api.add_channel(JANUS_CHANNEL_LABEL.into());
         }
         let (offer, pending) = api
             .apply()
@@ -129,6 +128,7 @@ impl WebRtcLeg {
         add: &[OfferMedia],
         inactive: &[Mid],
         ice_restart: bool,
+        data: bool,
     ) -> Result<String, MediaError> {
         let mut api = self.rtc.sdp_api();
         if ice_restart {
@@ -139,6 +139,10 @@ impl WebRtcLeg {
         }
         for m in add {
             add_m_line(&mut api, m);
+        }
+        if data {
+            // After the media, as in a first offer.
+            api.add_channel(JANUS_CHANNEL_LABEL.into());
         }
         let (offer, pending) = api
             .apply()
@@ -164,6 +168,9 @@ impl WebRtcLeg {
         Ok(())
     }
 }
+
+/// The label Janus gives the data channels it opens.
+const JANUS_CHANNEL_LABEL: &str = "JanusDataChannel";
 
 /// One m-line of an offer we make: the kind, and whether only we send.
 fn add_m_line(api: &mut str0m::change::SdpApi<'_>, m: &OfferMedia) {

@@ -33,7 +33,7 @@ pub use command::MediaCommand;
 pub use demux::{stun_local_ufrag, DatagramKind};
 pub use error::MediaError;
 pub use event::{LegEvent, MediaEvent, MediaKind};
-pub use forward::{ForwardSrtp, Forwarder};
+pub use forward::{Datagrams, ForwardSrtp, Forwarder};
 pub use layers::{LayerSwitch, LayerWant, VideoCodec, DEFAULT_FALLBACK, DEFAULT_TEMPORAL};
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use media_file::{opus_samples, MediaFile, MediaFileError};

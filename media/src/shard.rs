@@ -19,6 +19,7 @@ use str0m::media::Mid;
 use str0m::net::Transmit;
 
 use crate::bridge::Bridges;
+use crate::forward::Datagrams;
 use crate::leg::{Forward, KeyframeNeed, Routed};
 use crate::{
     stun_local_ufrag, DatagramKind, Edge, Forwarder, LegId, MediaCommand, MediaError, MediaEvent,
@@ -54,6 +55,8 @@ pub struct Shard {
     bridges: Bridges,
     /// Plain RTP copies of streams, by the (leg, mid) they copy.
     forwarders: HashMap<(LegId, Mid), Vec<Forwarder>>,
+    /// What the forwarders (and the mixers' forwarders) send, out of the main socket.
+    forwarded: Datagrams,
     /// AudioBridge rooms' mixers.
     mixers: HashMap<LegId, Mixer>,
     /// The mixer each mixed leg is in.
@@ -99,6 +102,7 @@ impl Shard {
             source_rtcp: Vec::new(),
             bridges: Bridges::default(),
             forwarders: HashMap::new(),
+            forwarded: Datagrams::default(),
             mixers: HashMap::new(),
             mix_of: HashMap::new(),
             mix_out: Vec::new(),
@@ -256,13 +260,14 @@ impl Shard {
                 add,
                 inactive,
                 ice_restart,
+                data,
                 reply,
             } => {
                 let Some(l) = self.legs.get_mut(&leg) else {
                     reply(Err(MediaError::NoSuchLeg(leg)));
                     return;
                 };
-                let offer = l.reoffer(&add, &inactive, ice_restart);
+                let offer = l.reoffer(&add, &inactive, ice_restart, data);
                 // Checks may come with the old credentials or the new ones: both find the leg.
                 self.by_ufrag.insert(l.local_ufrag().to_owned(), leg);
                 self.drive(leg, now);
@@ -284,6 +289,7 @@ impl Shard {
             } => {
                 self.remove_forwarder(forwarder.id);
                 if self.legs.contains_key(&leg) {
+                    forwarder.latch(&mut self.forwarded);
                     self.forwarders
                         .entry((leg, mid))
                         .or_default()
@@ -445,6 +451,39 @@ impl Shard {
         });
     }
 
+    /// RTCP from the RTCP port of a forwarder's receiver: a PLI or FIR asks the publisher
+    /// of the stream forwarded for a key frame (as a subscriber's request would be, at most
+    /// one per interval). The request goes to the forwarder whose SSRC it names, or to all
+    /// those latched to that port when it names none of them.
+    fn forwarder_feedback(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let Some(asked) = crate::rtp_leg::parse_compound(datagram, 0)
+            .ok()
+            .and_then(|s| s.keyframe_for)
+        else {
+            return;
+        };
+        let there: Vec<(LegId, Mid, u32)> = self
+            .forwarders
+            .iter()
+            .flat_map(|(&(leg, mid), list)| {
+                list.iter()
+                    .filter(|f| f.rtcp == Some(from))
+                    .map(move |f| (leg, mid, f.ssrc))
+            })
+            .collect();
+        let named = there.iter().any(|&(_, _, ssrc)| ssrc == asked);
+        for (leg, mid, ssrc) in there {
+            if named && ssrc != asked {
+                continue;
+            }
+            if let Some(l) = self.legs.get_mut(&leg) {
+                tracing::debug!(%leg, %mid, %from, "key frame asked for by a forwarder's receiver");
+                l.relay_keyframe_request(mid, KeyframeRequestKind::Pli, now);
+                self.drive(leg, now);
+            }
+        }
+    }
+
     fn remove_forwarder(&mut self, id: u32) {
         self.forwarders.retain(|_, list| {
             list.retain(|f| f.id != id);
@@ -501,7 +540,8 @@ impl Shard {
             }
             None => {}
         }
-        let owner = match DatagramKind::of(datagram) {
+        let kind = DatagramKind::of(datagram);
+        let owner = match kind {
             DatagramKind::Stun => {
                 let by_ufrag = stun_local_ufrag(datagram)
                     .and_then(|u| std::str::from_utf8(u).ok())
@@ -517,7 +557,12 @@ impl Shard {
             DatagramKind::Dtls | DatagramKind::Rtp => self.by_addr.get(&source).copied(),
             DatagramKind::Unknown => None,
         };
-        let Some(id) = owner else { return };
+        let Some(id) = owner else {
+            if kind == DatagramKind::Rtp && !self.forwarders.is_empty() {
+                self.forwarder_feedback(now, source, datagram);
+            }
+            return;
+        };
         let Some(leg) = self.legs.get_mut(&id) else {
             return;
         };
@@ -574,6 +619,12 @@ impl Shard {
     /// them in batches and clears the list. RTP legs' go through [`Self::drain_rtp_transmits`].
     pub fn pending_transmits(&mut self) -> &mut Vec<Transmit> {
         &mut self.transmits
+    }
+
+    /// What the forwarders wrote since the last flush, for the main media socket too; the
+    /// I/O loop sends them and clears the buffer (its memory is kept).
+    pub fn forwarded_datagrams(&mut self) -> &mut Datagrams {
+        &mut self.forwarded
     }
 
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, MediaEvent> {
@@ -647,8 +698,9 @@ impl Shard {
                     .then(|| self.forwarders.get_mut(&(id, mid)))
                     .flatten();
                 if let Some(list) = forwarded {
-                    self.transmits
-                        .extend(list.iter_mut().filter_map(|f| f.transmit(rid, &pkt)));
+                    for f in list {
+                        f.forward(rid, &pkt, &mut self.forwarded);
+                    }
                 }
                 let fwd = Forward::from(&pkt);
                 for edge in self.router.targets(id, mid) {

@@ -103,6 +103,8 @@ pub struct Reoffer {
     pub inactive: Vec<String>,
     /// New ICE credentials (the browser's path changed or failed).
     pub ice_restart: bool,
+    /// A data channel m-line is added (the PeerConnection has none yet).
+    pub data: bool,
 }
 
 pub use cardea_media::{OfferCodec, OfferMedia};
@@ -187,6 +189,9 @@ pub enum Command {
         rid: Option<String>,
         /// SRTP out with this key (`srtp_suite`, `srtp_crypto`); `None`: plain RTP.
         srtp: Option<cardea_media::rtp_leg::SrtpKey>,
+        /// The receiver's RTCP address (`rtcp_port`): latched to, and its key-frame
+        /// requests passed on to the handle's browser.
+        rtcp: Option<SocketAddr>,
     },
     /// Stop forwarder `id` of the handle.
     StopForward { handle: HandleId, id: u32 },

@@ -1345,6 +1345,12 @@ async fn rtp_forward() {
     let admin = Participant::attach(&cardea, PLUGIN).await;
     let audio_sink = UdpSink::bind().await;
     let video_sink = UdpSink::bind().await;
+    // The video receiver's RTCP port (`rtcp_port`): the forwarder latches there, and a PLI
+    // sent back from it must reach the publisher.
+    let video_rtcp = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind the RTCP socket");
+    let rtcp_port = video_rtcp.local_addr().expect("local address").port();
     let sync = |reply: Value, what: &str| -> Value {
         assert_eq!(reply["janus"], "success", "{what}: {reply}");
         assert_eq!(reply["plugindata"]["plugin"], PLUGIN, "{what}: {reply}");
@@ -1364,7 +1370,8 @@ async fn rtp_forward() {
     "publisher_id": publisher.id, "host": "127.0.0.1", "streams": [
         {"mid": publisher.audio_mid, "port": audio_sink.port, "pt": AUDIO_PT,
          "ssrc": AUDIO_SSRC},
-        {"mid": publisher.video_mid, "port": video_sink.port, "ssrc": VIDEO_SSRC},
+        {"mid": publisher.video_mid, "port": video_sink.port, "ssrc": VIDEO_SSRC,
+         "rtcp_port": rtcp_port},
     ]});
     let forwarding_from = Instant::now();
     let data = sync(admin.sync_request(request.clone()).await, "rtp_forward");
@@ -1396,6 +1403,8 @@ async fn rtp_forward() {
         assert_eq!(fw["srtp"], false, "{fw}");
     }
     assert_eq!(audio_fw["pt"], AUDIO_PT, "{audio_fw}");
+    assert_eq!(video_fw["remote_rtcp_port"], rtcp_port, "{video_fw}");
+    assert!(audio_fw.get("remote_rtcp_port").is_none(), "{audio_fw}");
     assert_ne!(
         audio_fw["stream_id"], video_fw["stream_id"],
         "each forwarder has its own stream_id: {data}"
@@ -1499,6 +1508,52 @@ async fn rtp_forward() {
     }
     assert_seq_continuous(&audio, "forwarded opus");
     assert_seq_continuous(&video, "forwarded VP8");
+
+    // The forwarder latched to the RTCP port with a receiver report from its SSRC...
+    let mut buf = [0u8; 1500];
+    let (n, latched_from) = timeout(Duration::from_secs(2), video_rtcp.recv_from(&mut buf))
+        .await
+        .expect("no RTCP reached the forwarder's rtcp_port within 2 s")
+        .expect("recv on the RTCP socket");
+    let mut rr = vec![0x80, 201, 0, 1];
+    rr.extend_from_slice(&VIDEO_SSRC.to_be_bytes());
+    assert_eq!(&buf[..n], &rr[..], "an empty RR from the forwarder's SSRC");
+    // ...and a PLI sent back there (RFC 4585 §6.3.1: V=2 FMT=1, PT 206, length 2, sender
+    // SSRC, media SSRC) makes the publisher's browser asked for a key frame.
+    let requests_before = publisher.log.keyframe_requests().len();
+    let mut pli = vec![0x81, 206, 0, 2, 0, 0, 0x30, 0x39];
+    pli.extend_from_slice(&VIDEO_SSRC.to_be_bytes());
+    let mut relayed = false;
+    for _ in 0..20 {
+        video_rtcp
+            .send_to(&pli, latched_from)
+            .await
+            .expect("send the PLI");
+        sleep(Duration::from_millis(200)).await;
+        if publisher.log.keyframe_requests().len() > requests_before {
+            relayed = true;
+            break;
+        }
+    }
+    assert!(
+        relayed,
+        "a PLI from the forwarder's receiver ({latched_from} got it back) reached the          publisher within 4 s"
+    );
+    // Foreign RTCP is no request: from another port, nothing is relayed.
+    let stranger = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    sleep(Duration::from_millis(1200)).await;
+    let requests_before = publisher.log.keyframe_requests().len();
+    for _ in 0..5 {
+        stranger.send_to(&pli, latched_from).await.expect("send");
+        sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        publisher.log.keyframe_requests().len(),
+        requests_before,
+        "a PLI from an address no forwarder latched to is ignored"
+    );
 
     let listed = list_forwarders().await;
     eprintln!("listforwarders: {listed}");

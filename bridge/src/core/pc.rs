@@ -149,6 +149,7 @@ impl Core {
                 ssrc,
                 rid,
                 srtp,
+                rtcp,
             } => {
                 let srtp = match srtp
                     .as_ref()
@@ -168,6 +169,7 @@ impl Core {
                     ssrc,
                     rid: rid.as_deref().map(Rid::from),
                     srtp,
+                    rtcp,
                 };
                 self.media(
                     self.shard_for(handle),
@@ -510,6 +512,7 @@ impl Core {
                 add: change.add,
                 inactive,
                 ice_restart: change.ice_restart,
+                data: change.data,
                 reply: Box::new(move |result| {
                     let _ = core.send(super::CoreInput::Reoffered {
                         handle: hid,

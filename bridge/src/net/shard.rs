@@ -247,11 +247,27 @@ fn flush(shard: &mut Shard, out: &mut Out<'_>) {
             for (slot, t) in items.iter_mut().zip(chunk) {
                 *slot = (t.destination, &t.contents);
             }
-            if let Err(e) = out.batch.send(out.fd, &items[..chunk.len()]) {
-                tracing::debug!("media send failed: {e}");
-            }
+            send_batch(out, &items[..chunk.len()]);
         }
         transmits.clear();
+    }
+    let forwarded = shard.forwarded_datagrams();
+    if !forwarded.is_empty() {
+        let mut items: [(SocketAddr, &[u8]); BATCH] =
+            [(SocketAddr::from(([0, 0, 0, 0], 0)), &[]); BATCH];
+        let mut n = 0;
+        for datagram in forwarded.iter() {
+            items[n] = datagram;
+            n += 1;
+            if n == BATCH {
+                send_batch(out, &items[..n]);
+                n = 0;
+            }
+        }
+        if n > 0 {
+            send_batch(out, &items[..n]);
+        }
+        forwarded.clear();
     }
     let rtp = out.rtp;
     shard.drain_rtp_transmits(|source, destination, bytes| {
@@ -264,6 +280,12 @@ fn flush(shard: &mut Shard, out: &mut Out<'_>) {
             tracing::trace!("RTP send from {source} to {destination}: {e}");
         }
     });
+}
+
+fn send_batch(out: &mut Out<'_>, items: &[(SocketAddr, &[u8])]) {
+    if let Err(e) = out.batch.send(out.fd, items) {
+        tracing::debug!("media send failed: {e}");
+    }
 }
 
 /// Large socket buffers absorb a scheduling stall of the shard thread without the kernel

@@ -11,10 +11,9 @@ use super::g711;
 use super::jitter::{Jitter, Turn};
 use super::resample::Resampler;
 use super::{MixCodec, MixForward, MixParticipant};
-use str0m::net::Transmit;
 
 use crate::bridge::SeqExtender;
-use crate::forward::{forwarded, ForwardSrtp, RtpHeaderOut};
+use crate::forward::{Datagrams, ForwardSrtp, RtpHeaderOut};
 use crate::{LegId, MediaFile};
 
 /// The mixer's frame.
@@ -270,7 +269,7 @@ pub struct Mixer {
     playing: Vec<Playing>,
     forwards: Vec<Forwarding>,
     /// Datagrams for the forwarders, from the shard's media socket.
-    forwarded: Vec<Transmit>,
+    forwarded: Datagrams,
     shared: [Option<Encoder>; 3],
     next_tick: Option<Instant>,
     total: Vec<i32>,
@@ -317,7 +316,7 @@ impl Mixer {
             index: HashMap::new(),
             playing: Vec::new(),
             forwards: Vec::new(),
-            forwarded: Vec::new(),
+            forwarded: Datagrams::default(),
             shared: [None, None, None],
             next_tick: None,
             total: vec![0; frame],
@@ -522,8 +521,8 @@ impl Mixer {
     }
 
     /// The forwarders' datagrams of the ticks so far.
-    pub fn drain_forwarded(&mut self) -> std::vec::Drain<'_, Transmit> {
-        self.forwarded.drain(..)
+    pub(crate) fn forwarded(&mut self) -> &mut Datagrams {
+        &mut self.forwarded
     }
 
     /// Stops a file; true if it was playing (no event is reported for it).
@@ -712,12 +711,8 @@ impl Mixer {
                     ts: f.ts,
                     ssrc: f.to.ssrc,
                 };
-                self.forwarded.extend(forwarded(
-                    f.to.destination,
-                    &header,
-                    payload,
-                    f.srtp.as_mut(),
-                ));
+                self.forwarded
+                    .push_rtp(f.to.destination, &header, payload, f.srtp.as_mut());
                 f.seq = f.seq.wrapping_add(1);
             }
             f.ts = f.ts.wrapping_add(step);

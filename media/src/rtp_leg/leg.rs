@@ -273,6 +273,15 @@ impl RtpLeg {
         self.events.pop_front()
     }
 
+    /// Whether the peer asked for a key frame since the last call (the requests are taken
+    /// out of the events).
+    pub fn take_keyframe_request(&mut self) -> bool {
+        let before = self.events.len();
+        self.events
+            .retain(|e| !matches!(e, RtpLegEvent::KeyframeRequest));
+        self.events.len() != before
+    }
+
     /// The peer's SDP changed (re-INVITE): new addresses re-latch on the next packet.
     /// `rtcp` is `a=rtcp` (RFC 3605), else RTP port + 1.
     pub fn set_remote(

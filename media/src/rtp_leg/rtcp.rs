@@ -18,6 +18,10 @@ const PT_SR: u8 = 200;
 const PT_RR: u8 = 201;
 const PT_SDES: u8 = 202;
 const PT_BYE: u8 = 203;
+/// Payload-specific feedback (RFC 4585 §6.1): FMT 1 is PLI, FMT 4 FIR (RFC 5104 §4.3.1).
+const PT_PSFB: u8 = 206;
+const FMT_PLI: usize = 1;
+const FMT_FIR: usize = 4;
 const SDES_CNAME: u8 = 1;
 /// Seconds from the NTP epoch (1900) to the Unix epoch (1970).
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -172,6 +176,9 @@ pub struct RtcpSummary {
     /// The report block about our stream, if the peer sent one.
     pub about_us: Option<ReportBlock>,
     pub bye: bool,
+    /// A key frame was asked for (PLI or FIR), of the stream with this SSRC (0 when the
+    /// request names none).
+    pub keyframe_for: Option<u32>,
 }
 
 /// Reads a compound RTCP packet; `our_ssrc` picks the report block about our stream.
@@ -215,6 +222,15 @@ pub fn parse_compound(data: &[u8], our_ssrc: u32) -> Result<RtcpSummary, PacketE
             PT_SR | PT_RR => return Err(PacketError::TooShort(packet.len())),
             PT_BYE => {
                 summary.bye = true;
+                continue;
+            }
+            // PLI names the media source in the header; FIR in its first FCI entry.
+            PT_PSFB if count == FMT_PLI && body.len() >= 8 => {
+                summary.keyframe_for.get_or_insert(be32(body, 4));
+                continue;
+            }
+            PT_PSFB if count == FMT_FIR && body.len() >= 12 => {
+                summary.keyframe_for.get_or_insert(be32(body, 8));
                 continue;
             }
             _ => continue,
@@ -320,6 +336,23 @@ fn be32(b: &[u8], at: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pli_and_fir_are_read_as_key_frame_requests() {
+        let mut pli = Vec::new();
+        write_pli(&mut pli, 1, 0xabcd);
+        let s = parse_compound(&pli, 7).unwrap();
+        assert_eq!(s.keyframe_for, Some(0xabcd));
+        // An RR then a FIR (FCI: SSRC, seq nr, 3 reserved bytes).
+        let mut fir = vec![0x80, PT_RR, 0, 1, 0, 0, 0, 1];
+        fir.extend_from_slice(&[0x84, PT_PSFB, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0]);
+        fir.extend_from_slice(&[0, 0, 0x12, 0x34, 9, 0, 0, 0]);
+        let s = parse_compound(&fir, 7).unwrap();
+        assert_eq!((s.sender_ssrc, s.keyframe_for), (Some(1), Some(0x1234)));
+        // A truncated FIR is no request, and no error either (the length is consistent).
+        let short = [0x84, PT_PSFB, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0];
+        assert_eq!(parse_compound(&short, 7).unwrap().keyframe_for, None);
+    }
 
     #[test]
     fn reports_roundtrip_through_the_parser() {

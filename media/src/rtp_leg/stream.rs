@@ -356,6 +356,9 @@ impl RtpStream {
                 kind: self.config.kind,
             });
         }
+        if summary.keyframe_for.is_some() && self.config.kind == MediaKind::Video {
+            events.push_back(RtpLegEvent::KeyframeRequest);
+        }
         Ok(())
     }
 

@@ -101,7 +101,7 @@ impl Shard {
             return;
         };
         mixer.handle_timeout(now);
-        self.transmits.extend(mixer.drain_forwarded());
+        self.forwarded.append(mixer.forwarded());
         let mut out = std::mem::take(&mut self.mix_out);
         out.extend(mixer.drain_outgoing());
         let mut failed = Vec::new();

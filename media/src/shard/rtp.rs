@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
-use str0m::media::Mid;
+use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::rtp::RtpPacket;
 
 use super::recordings::record_into;
@@ -136,11 +136,22 @@ impl Shard {
             Ok(None) => {}
             Err(e) => tracing::trace!(leg = %id, %source, "RTP datagram dropped: {e}"),
         }
+        let keyframe = slot.leg.take_keyframe_request();
         self.settle_rtp(id);
         if let Some(w) = failed {
             self.fail_leg(w);
+            return;
         }
-        if let Some(w) = written {
+        // The SIP peer cannot decode the browser's video: the browser is asked.
+        let asked = keyframe
+            .then(|| target.and_then(|w| Some((w, self.legs.get_mut(&w)?))))
+            .flatten()
+            .and_then(|(w, leg)| {
+                let mid = leg.first_mid(MediaKind::Video)?;
+                leg.relay_keyframe_request(mid, KeyframeRequestKind::Pli, now);
+                Some(w)
+            });
+        if let Some(w) = written.or(asked) {
             self.drive(w, now);
         }
     }

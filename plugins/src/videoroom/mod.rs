@@ -61,6 +61,8 @@ struct RtpForward {
     pt: Option<u8>,
     substream: Option<usize>,
     srtp: bool,
+    /// The receiver's RTCP port (`rtcp_port`), where the forwarder latches.
+    rtcp_port: Option<u16>,
 }
 
 impl RtpForward {
@@ -80,8 +82,22 @@ impl RtpForward {
         if let Some(s) = self.substream {
             v["substream"] = s.into();
         }
+        if let Some(port) = self.rtcp_port {
+            v["remote_rtcp_port"] = port.into();
+        }
         v
     }
+}
+
+/// One forwarder asked for in `rtp_forward`.
+struct WantedForward {
+    mid: String,
+    host: String,
+    port: u64,
+    ssrc: Option<u64>,
+    pt: Option<u64>,
+    substream: Option<u64>,
+    rtcp_port: Option<u64>,
 }
 
 /// A forwarding destination: an IP address (or `localhost`) and a port.
@@ -1009,7 +1025,10 @@ impl VideoRoom {
             {
                 st.active = false;
                 changed = true;
-                inactive.extend(st.mid.clone());
+                // The data m-line is shared by every feed's data stream: it stays.
+                if !st.is_data() {
+                    inactive.extend(st.mid.clone());
+                }
                 if let Some(mid) = &st.mid {
                     ctx.push(Command::RouteMid {
                         from: handle,
@@ -1027,11 +1046,12 @@ impl VideoRoom {
                     handle: sh,
                     transaction: None,
                     data: json!({ "videoroom": "updated", "room": room_id, "streams": streams }),
-                    jsep: started.then_some(JsepAction::Reoffer(Reoffer {
-                        add: Vec::new(),
-                        inactive,
-                        ice_restart: false,
-                    })),
+                    jsep: (started && !inactive.is_empty()).then_some(JsepAction::Reoffer(
+                        Reoffer {
+                            inactive,
+                            ..Reoffer::default()
+                        },
+                    )),
                 });
             }
         }
@@ -1289,9 +1309,24 @@ impl VideoRoom {
             if let Some(from) = from {
                 route_stream(ctx, from, handle, st, false);
             }
-            inactive.extend(st.mid.clone());
+            // The data m-line is shared by every feed's data stream: it stays.
+            if !st.is_data() {
+                inactive.extend(st.mid.clone());
+            }
         }
-        let changed = !new.is_empty() || !inactive.is_empty();
+        // New data streams share the data m-line if there is one; else the offer adds it.
+        let data_mid = s
+            .streams
+            .iter()
+            .find(|st| st.is_data())
+            .and_then(|st| st.mid.clone());
+        let mut new = new;
+        let mut add_data = false;
+        for st in new.iter_mut().filter(|st| st.is_data()) {
+            st.mid.clone_from(&data_mid);
+            add_data |= data_mid.is_none();
+        }
+        let changed = !add_media.is_empty() || !inactive.is_empty() || add_data;
         s.streams.extend(new);
         let event = json!({
             "videoroom": "updated",
@@ -1302,6 +1337,7 @@ impl VideoRoom {
             add: add_media,
             inactive,
             ice_restart: false,
+            data: add_data,
         }));
         Ok((event, jsep))
     }
@@ -1345,35 +1381,38 @@ impl VideoRoom {
         let Some((handle, p)) = self.publisher_of(id, feed).filter(|(_, p)| p.published) else {
             return Err(VrError::NoSuchFeed(format!("No such publisher ({feed})")));
         };
-        // (mid, host, port, ssrc, pt, substream) per forwarder.
         let mut wanted = Vec::new();
         if let Some(list) = f.objects("streams")? {
             for s in list {
-                wanted.push((
-                    s.required_str("mid")?.to_owned(),
-                    s.str("host")?
+                wanted.push(WantedForward {
+                    mid: s.required_str("mid")?.to_owned(),
+                    host: s
+                        .str("host")?
                         .or(host)
                         .ok_or(VrError::MissingElement("host"))?
                         .to_owned(),
-                    s.required_u64("port")?,
-                    s.u64("ssrc")?,
-                    s.u64("pt")?,
-                    s.u64("substream")?,
-                ));
+                    port: s.required_u64("port")?,
+                    ssrc: s.u64("ssrc")?,
+                    pt: s.u64("pt")?,
+                    substream: s.u64("substream")?,
+                    rtcp_port: s.u64("rtcp_port")?,
+                });
             }
         } else {
-            for (kind, port, ssrc, pt) in [
+            for (kind, port, ssrc, pt, rtcp) in [
                 (
                     crate::MediaKind::Audio,
                     "audio_port",
                     "audio_ssrc",
                     "audio_pt",
+                    "audio_rtcp_port",
                 ),
                 (
                     crate::MediaKind::Video,
                     "video_port",
                     "video_ssrc",
                     "video_pt",
+                    "video_rtcp_port",
                 ),
             ] {
                 let Some(port) = f.u64(port)? else { continue };
@@ -1386,27 +1425,43 @@ impl VideoRoom {
                         VrError::NoSuchFeed(format!("No {} stream to forward", kind.as_str()))
                     })?;
                 let host = host.ok_or(VrError::MissingElement("host"))?.to_owned();
-                wanted.push((
+                wanted.push(WantedForward {
                     mid,
                     host,
                     port,
-                    f.u64(ssrc)?,
-                    f.u64(pt)?,
-                    f.u64("substream")?,
-                ));
+                    ssrc: f.u64(ssrc)?,
+                    pt: f.u64(pt)?,
+                    substream: f.u64("substream")?,
+                    rtcp_port: f.u64(rtcp)?,
+                });
             }
         }
         if wanted.is_empty() {
             return Err(VrError::MissingElement("streams"));
         }
         let mut created = Vec::new();
-        for (mid, host, port, ssrc, pt, substream) in wanted {
+        for w in wanted {
+            let WantedForward {
+                mid,
+                host,
+                port,
+                ssrc,
+                pt,
+                substream,
+                rtcp_port,
+            } = w;
             let Some(stream) = p.stream(&mid).filter(|s| s.codec.is_some()) else {
                 return Err(VrError::NoSuchFeed(format!(
                     "No such mid '{mid}' in feed {feed}"
                 )));
             };
             let destination = forward_destination(&host, port)?;
+            // Key-frame requests only make sense for video; Janus ignores the port of
+            // other streams too.
+            let rtcp = rtcp_port
+                .filter(|_| stream.kind == Some(crate::MediaKind::Video))
+                .map(|p| forward_destination(&host, p).map(|a| a.port()))
+                .transpose()?;
             let pt = pt
                 .map(|n| u8::try_from(n).ok().filter(|n| *n < 128))
                 .map(|n| n.ok_or_else(|| VrError::InvalidElement("pt should be 0-127".into())))
@@ -1425,6 +1480,7 @@ impl VideoRoom {
                 pt,
                 substream: layer,
                 srtp: srtp.is_some(),
+                rtcp_port: rtcp,
             };
             ctx.push(Command::ForwardRtp {
                 handle,
@@ -1435,6 +1491,7 @@ impl VideoRoom {
                 ssrc: fw.ssrc,
                 rid: layer.map(|i| stream.rids[i].clone()),
                 srtp: srtp.clone(),
+                rtcp: rtcp.map(|p| std::net::SocketAddr::new(destination.ip(), p)),
             });
             created.push(fw);
         }

@@ -611,6 +611,77 @@ fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
 }
 
 #[test]
+fn a_later_subscription_to_data_adds_the_data_m_line_once() {
+    let mut r = Room::new(&[1, 2, 5]);
+    let with_data = format!(
+        "{OFFER}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:d\r\na=sctp-port:5000\r\n"
+    );
+    for (handle, id) in [(1, 10), (2, 20)] {
+        let (joined, _, _) = r.event(
+            handle,
+            json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": id}),
+            jsep(JsepType::Offer, &with_data),
+        );
+        assert_eq!(joined["videoroom"], "joined", "{joined}");
+    }
+    let (mut attached, offer, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": 10, "mid": "a"}]}),
+        None,
+    );
+    assert!(matches!(offer, Some(JsepAction::Offer { data: false, .. })));
+    r.p.offered(5, &["0".into()], &mut attached);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    // Feed 10's data: the new offer adds a data m-line, after nothing else.
+    let (mut updated, offer, _) = r.event(
+        5,
+        json!({"request": "subscribe", "streams": [{"feed": 10, "mid": "d"}]}),
+        None,
+    );
+    let Some(JsepAction::Reoffer(crate::Reoffer { add, data, .. })) = offer else {
+        panic!("a new offer: {updated}")
+    };
+    assert!(add.is_empty() && data, "only a data m-line is added");
+    r.p.offered(5, &["0".into(), "1".into()], &mut updated);
+    assert_eq!(updated["streams"][1]["type"], "data", "{updated}");
+    assert_eq!(updated["streams"][1]["mid"], "1", "{updated}");
+    // Feed 20's data shares that m-line: no new offer, the stream has its mid at once.
+    let (updated, offer, _) = r.event(
+        5,
+        json!({"request": "subscribe", "streams": [{"feed": 20, "mid": "d"}]}),
+        None,
+    );
+    assert!(offer.is_none(), "nothing to renegotiate: {offer:?}");
+    assert_eq!(updated["streams"][2]["mid"], "1", "{updated}");
+    // Dropping one feed's data leaves the shared m-line alone.
+    let (_, offer, _) = r.event(
+        5,
+        json!({"request": "unsubscribe", "streams": [{"feed": 10, "mid": "d"}]}),
+        None,
+    );
+    assert!(offer.is_none(), "the data m-line stays: {offer:?}");
+    // A data message of feed 20 reaches the subscriber; feed 10's no longer does.
+    let mut ctx = Ctx::default();
+    r.p.incoming_data(&mut ctx, 2, "chat", false, b"hi");
+    r.p.incoming_data(&mut ctx, 1, "chat", false, b"gone");
+    let sent: Vec<_> = ctx
+        .commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::SendData {
+                handle: 5, data, ..
+            } => Some(data.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, vec![b"hi".to_vec()]);
+}
+
+#[test]
 fn talking_is_watched_in_rooms_that_ask_and_told_to_everyone() {
     let mut r = Room::new(&[1, 2]);
     r.sync(

@@ -326,3 +326,41 @@ test('data: what a publisher sends on its data channel reaches its subscriber, w
   assert.equal(got.data[0].data, 'hello from A', JSON.stringify(got.data));
   assert.equal(got.data[0].label, 'JanusDataChannel', 'janus.js\'s label, kept');
 });
+
+test('data: a subscriber that first took only audio gets the data channel by a later subscribe', { timeout: 40000 }, async () => {
+  const room = 4324;
+  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, publishers: 2 }, success: resolve, error: reject,
+  })), room);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  const sender = await page('data publisher (later)');
+  const receiver = await page('audio, then data, subscriber');
+  const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, false, true), [cardea.http, room]);
+  const mids = [...(await sender.evaluate(() => window.T.answer)).matchAll(/^m=(\w+).*\r?\n(?:.*\r?\n)*?a=mid:(\S+)/gm)]
+    .map((m) => ({ kind: m[1], mid: m[2] }));
+  const audioMid = mids.find((m) => m.kind === 'audio').mid;
+  const dataMid = mids.find((m) => m.kind === 'application').mid;
+  await until('the publisher\'s data channel open', 10000, async () => {
+    const open = await sender.evaluate(() => window.T.dataOpen);
+    return { ok: open.length > 0, open };
+  });
+  await receiver.evaluate(([s, f, r, m]) => window.subscribe(s, f, r, [{ feed: f, mid: m }]), [cardea.ws, feedId, room, audioMid]);
+  assert.doesNotMatch(await receiver.evaluate(() => window.T.handle.webrtcStuff.pc.remoteDescription.sdp), /m=application/,
+    'the first offer has no data m-line');
+  await receiver.evaluate(([f, m]) => window.sendMessage({ request: 'subscribe', streams: [{ feed: f, mid: m }] }), [feedId, dataMid]);
+  await until('the renegotiated data channel open', 15000, async () => {
+    const open = await receiver.evaluate(() => window.T.dataOpen);
+    const offers = await receiver.evaluate(() => window.T.offers);
+    return { ok: open.length > 0, open, offers };
+  });
+  const sdp = await receiver.evaluate(() => window.T.handle.webrtcStuff.pc.remoteDescription.sdp);
+  assert.match(sdp, /m=audio[^]*m=application/, 'the new offer adds the data m-line after the audio');
+  const got = await until('a message relayed to the late data subscriber', 10000, async () => {
+    await sender.evaluate(() => new Promise((resolve, reject) => window.T.handle.data({
+      text: 'hello later', success: resolve, error: (e) => reject(new Error(String(e))),
+    })));
+    const data = await receiver.evaluate(() => window.T.data);
+    return { ok: data.length > 0, data };
+  });
+  assert.equal(got.data[0].data, 'hello later', JSON.stringify(got.data));
+});
