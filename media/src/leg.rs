@@ -233,6 +233,9 @@ pub struct WebRtcLeg {
     disconnected_since: Option<Instant>,
     closed: bool,
     remb_cap: Option<u64>,
+    /// The mid of the data channel m-line, once negotiated (its messages are recorded
+    /// under it).
+    data_mid: Option<Mid>,
     next_stats: Instant,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -311,6 +314,7 @@ impl WebRtcLeg {
             disconnected_since: None,
             closed: false,
             remb_cap: None,
+            data_mid: None,
             next_stats: now + STATS_EVERY,
             remote_addr: None,
             local_addr: None,
@@ -357,8 +361,13 @@ impl WebRtcLeg {
         let sdp = crate::answer_sdp::keep_rejections(offer_text, answer.to_sdp_string());
         // An ICE restart in a renegotiation brings new local credentials.
         self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
-        self.set_streams_from(negotiated_media(&sdp));
+        self.set_streams_from(&sdp);
         Ok(sdp)
+    }
+
+    /// The mid of the negotiated data channel m-line, if any.
+    pub fn data_mid(&self) -> Option<Mid> {
+        self.data_mid
     }
 
     /// A trickled remote candidate (`candidate:...` with or without the `a=` prefix).
@@ -388,8 +397,12 @@ impl WebRtcLeg {
         self.mids(kind).next()
     }
 
-    fn set_streams_from(&mut self, negotiated: Vec<(Mid, MediaKind)>) {
-        for (mid, kind) in negotiated {
+    /// The streams (and data m-line) of a negotiated SDP are known from now on.
+    pub(crate) fn set_streams_from(&mut self, sdp: &str) {
+        if self.data_mid.is_none() {
+            self.data_mid = negotiated_data_mid(sdp);
+        }
+        for (mid, kind) in negotiated_media(sdp) {
             if self.streams.iter().any(|s| s.mid == mid) {
                 continue;
             }
@@ -975,6 +988,19 @@ impl WebRtcLeg {
 }
 
 /// The audio and video m-lines of an SDP with their mids (RFC 8843 §5), in order.
+/// The mid of an SDP's data channel (`m=application`) m-line.
+fn negotiated_data_mid(sdp: &str) -> Option<Mid> {
+    let mut in_data = false;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            in_data = m.starts_with("application ");
+        } else if let (true, Some(mid)) = (in_data, line.strip_prefix("a=mid:")) {
+            return Some(Mid::from(mid.trim()));
+        }
+    }
+    None
+}
+
 fn negotiated_media(sdp: &str) -> Vec<(Mid, MediaKind)> {
     let mut found = Vec::new();
     let mut kind = None;
@@ -1042,6 +1068,11 @@ mod tests {
     #[test]
     fn negotiated_media_reads_mids_in_order() {
         let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n";
+        assert_eq!(negotiated_data_mid(sdp), Some(Mid::from("2")));
+        assert_eq!(
+            negotiated_data_mid("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"),
+            None
+        );
         let found = negotiated_media(sdp);
         assert_eq!(
             found,

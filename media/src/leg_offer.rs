@@ -164,7 +164,7 @@ impl WebRtcLeg {
             .sdp_api()
             .accept_answer(pending, answer)
             .map_err(|e| MediaError::Negotiation(e.to_string()))?;
-        self.set_streams_from(super::negotiated_media(sdp));
+        self.set_streams_from(sdp);
         Ok(())
     }
 }

@@ -646,6 +646,7 @@ impl Shard {
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
+            let events_before = self.events.len();
             let (transmits, events) = (&mut self.transmits, &mut self.events);
             let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 leg.poll(now, transmits, events, &mut routed)
@@ -657,6 +658,14 @@ impl Shard {
                 continue;
             };
             let closed = leg.is_closed();
+            if !self.recorders.is_empty() {
+                if let Some(mid) = leg.data_mid() {
+                    self.record_leg_data(now, id, mid, events_before);
+                }
+            }
+            let Some(leg) = self.legs.get(&id) else {
+                continue;
+            };
             let bridge = self.bridges.rtp_of(id).map(|rtp| {
                 let mids = [MediaKind::Audio, MediaKind::Video].map(|k| (leg.first_mid(k), k));
                 (rtp, mids)

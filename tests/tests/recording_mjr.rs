@@ -5,7 +5,8 @@
 //!   `recording` request starts and stops a recording per mid; its errors are Janus's. A
 //!   data stream's datagrams become the frames of a Janus `text` recording.
 //! - VideoRoom: a webrtc-rs publisher is recorded with `record`/`filename`, and by
-//!   `enable_recording` under the room's `rec_dir` with Janus's default names.
+//!   `enable_recording` under the room's `rec_dir` with Janus's default names; a
+//!   publisher's data channel becomes a Janus `text` recording, one frame per message.
 //!
 //! Each file must parse (`janus-pp-rec --json` for the header), hold about as many frames
 //! as packets were sent while it recorded, and convert to .opus or .webm.
@@ -33,6 +34,7 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout};
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::PeerConnection;
@@ -222,6 +224,80 @@ async fn streaming_recording() {
     assert!(frames > 10, "{frames} frames in legacy.mjr");
     assert!(!dir.join("legacy-video.mjr").exists());
 
+    assert_alive(cardea);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A VideoRoom publisher with a data channel, recorded with `record` and a `filename`: its
+/// messages become the frames of `<filename>-data-2.mjr`, a Janus `text` recording that
+/// janus-pp-rec turns into subtitles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_data_channel_recording_is_a_janus_text_recording() {
+    timeout(Duration::from_secs(40), videoroom_data_recording())
+        .await
+        .expect("the data channel recording did not finish within 40 s");
+}
+
+async fn videoroom_data_recording() {
+    let dir = fresh_dir("videoroom-data");
+    let cardea = Cardea::start("");
+    let admin = Handle::attach(&cardea, VIDEOROOM).await;
+    let room = 4322;
+    let created = sync_data(
+        &admin
+            .sync_request(json!({"request": "create", "room": room,
+                "rec_dir": dir.display().to_string()}))
+            .await,
+    );
+    assert_eq!(created["videoroom"], "created", "{created}");
+    let mut publisher = Publisher::join_with_data(&cardea, room).await;
+    let (dc, mut open) = publisher.data.take().expect("a data channel");
+    timeout(STEP, open.wait_for(|o| *o))
+        .await
+        .expect("the data channel did not open")
+        .expect("the data channel's events");
+    let configured = publisher
+        .handle
+        .request(
+            json!({"request": "configure", "record": true, "filename": "chat"}),
+            None,
+        )
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    sleep(Duration::from_millis(300)).await;
+    for i in 0..5 {
+        dc.send_text(&format!("message {i}"))
+            .await
+            .expect("send_text");
+        sleep(Duration::from_millis(50)).await;
+    }
+    sleep(Duration::from_millis(300)).await;
+    let configured = publisher
+        .handle
+        .request(json!({"request": "configure", "record": false}), None)
+        .await;
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    sleep(SETTLE).await;
+    let path = dir.join("chat-data-2.mjr");
+    let (header, frames) = read_mjr(&path);
+    assert_eq!(
+        (header["t"].as_str(), header["c"].as_str()),
+        (Some("d"), Some("text")),
+        "{header}"
+    );
+    assert_eq!(frames, 5, "one frame per message");
+    pp_rec_header(&path, "d", "text");
+    pp_rec_convert(&path, &dir.join("chat.srt"));
+    let srt = std::fs::read_to_string(dir.join("chat.srt")).unwrap_or_default();
+    assert!(
+        (0..5).all(|i| srt.contains(&format!("message {i}"))),
+        "janus-pp-rec's subtitles hold every message: {srt}"
+    );
+    // The audio and video were recorded beside it.
+    for name in ["chat-audio-0.mjr", "chat-video-1.mjr"] {
+        assert!(dir.join(name).exists(), "{name} in {}", dir.display());
+    }
+    publisher.close().await;
     assert_alive(cardea);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -484,10 +560,20 @@ struct Publisher {
     audio_sent: Arc<AtomicUsize>,
     video_sent: Arc<AtomicUsize>,
     tasks: Vec<JoinHandle<()>>,
+    /// The data channel, and whether it is open, when the publisher has one.
+    data: Option<(Arc<dyn DataChannel>, tokio::sync::watch::Receiver<bool>)>,
 }
 
 impl Publisher {
     async fn join(cardea: &Cardea, room: u64) -> Publisher {
+        Self::join_as(cardea, room, false).await
+    }
+
+    async fn join_with_data(cardea: &Cardea, room: u64) -> Publisher {
+        Self::join_as(cardea, room, true).await
+    }
+
+    async fn join_as(cardea: &Cardea, room: u64, with_data: bool) -> Publisher {
         let mut handle = Handle::attach(cardea, VIDEOROOM).await;
         let peer = PeerState::new();
         let pc = peer_connection(cardea, Arc::clone(&peer), PeerOptions::default()).await;
@@ -497,6 +583,27 @@ impl Publisher {
             pc.add_track(Arc::clone(track) as Arc<dyn TrackLocal>)
                 .await
                 .expect("add_track");
+        }
+        let mut data = None;
+        if with_data {
+            let dc = pc
+                .create_data_channel("chat", None)
+                .await
+                .expect("create_data_channel");
+            let (open_tx, open_rx) = tokio::sync::watch::channel(false);
+            let events = Arc::clone(&dc);
+            tokio::spawn(async move {
+                while let Some(event) = events.poll().await {
+                    match event {
+                        DataChannelEvent::OnOpen => {
+                            open_tx.send_replace(true);
+                        }
+                        DataChannelEvent::OnClose => break,
+                        _ => {}
+                    }
+                }
+            });
+            data = Some((dc, open_rx));
         }
         let offer = local_offer(&*pc, &peer, None, "publisher").await;
         let joined = handle
@@ -536,6 +643,7 @@ impl Publisher {
             audio_sent,
             video_sent,
             tasks,
+            data,
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use str0m::media::{Mid, Rid};
 
 use super::Shard;
-use crate::{LegId, RecordChunk, RecordedRtp, Recorder};
+use crate::{LegEvent, LegId, RecordChunk, RecordedRtp, Recorder};
 
 /// The deadline-set entry of the flush tick (no leg, source or mixer has this id: handle
 /// ids have 53 bits).
@@ -106,6 +106,25 @@ impl Shard {
 }
 
 impl Shard {
+    /// The data-channel messages among the events from index `from` on (those `leg` just
+    /// reported) into the recordings of its data m-line `mid`, if any.
+    pub(super) fn record_leg_data(&mut self, now: Instant, leg: LegId, mid: Mid, from: usize) {
+        let Some(list) = self.recorders.get_mut(&(leg, mid)) else {
+            return;
+        };
+        for e in self.events.get(from..).unwrap_or_default() {
+            let (true, LegEvent::Data { data, .. }) = (e.leg == leg, &e.event) else {
+                continue;
+            };
+            for r in list.iter_mut() {
+                r.write_data(now, data);
+                if r.is_full() {
+                    self.recorded.extend(r.take());
+                }
+            }
+        }
+    }
+
     /// A message of data stream `mid` of `leg` into its recordings, if any.
     pub(super) fn record_data(&mut self, now: Instant, leg: LegId, mid: Mid, data: &[u8]) {
         let Some(list) = self.recorders.get_mut(&(leg, mid)) else {

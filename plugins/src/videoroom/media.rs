@@ -34,6 +34,11 @@ impl PubStream {
         }
     }
 
+    /// The feed's data channel (no audio or video kind).
+    pub fn is_data(&self) -> bool {
+        self.kind.is_none()
+    }
+
     pub fn disabled(&self) -> bool {
         self.kind.is_some() && self.codec.is_none()
     }

@@ -1,8 +1,10 @@
 //! Recording publishers into Janus `.mjr` files: a room that records everyone (`record`,
 //! `enable_recording`), a publisher that asks for it (`record`, `filename` in
-//! `joinandconfigure`, `publish`, `configure`). Each audio and video stream of a published
-//! feed gets its own file, `<rec_dir>/<filename>-<audio|video>-<mindex>.mjr`, or Janus's
-//! `videoroom-<room>-user-<id>-<µs since 1970>-…` without a filename.
+//! `joinandconfigure`, `publish`, `configure`). Each stream of a published feed gets its
+//! own file, `<rec_dir>/<filename>-<audio|video|data>-<mindex>.mjr`, or Janus's
+//! `videoroom-<room>-user-<id>-<µs since 1970>-…` without a filename. The data channel's
+//! messages are recorded as Janus's `text` recordings (janus-pp-rec makes subtitles of
+//! them).
 
 use serde_json::{json, Value};
 
@@ -49,11 +51,14 @@ impl VideoRoom {
             .map_or(0, |d| d.as_micros());
         let mut started = Vec::new();
         for st in &p.streams {
-            if st.kind.is_none() || p.recorded.contains(&st.mid) {
+            if p.recorded.contains(&st.mid) {
                 continue;
             }
-            let (Some(codec), Some(c)) = (st.codec_name(), &st.codec) else {
-                continue;
+            let (codec, fmtp) = match (st.is_data(), st.codec_name(), &st.codec) {
+                // Janus records every message of a data channel under the codec `text`.
+                (true, _, _) => ("text".to_owned(), None),
+                (false, Some(codec), Some(c)) => (codec, c.fmtp.clone()),
+                _ => continue,
             };
             let path = record_path(room, p, st, now_us);
             tracing::info!(room = room.id, feed = p.id, mid = st.mid, path, "recording");
@@ -63,7 +68,7 @@ impl VideoRoom {
                 spec: RecordSpec {
                     path,
                     codec,
-                    fmtp: c.fmtp.clone(),
+                    fmtp,
                     description: st.description.clone(),
                     // Janus records the best layer of a simulcast stream.
                     rid: st.rids.last().cloned(),

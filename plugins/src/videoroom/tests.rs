@@ -12,6 +12,13 @@ const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:
 m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:a\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n\
 m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\nc=IN IP4 0.0.0.0\r\na=mid:v\r\na=sendrecv\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n";
 
+/// [`OFFER`] with a data channel m-line (mid `d`) after the media.
+fn offer_with_data() -> String {
+    format!(
+        "{OFFER}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:d\r\na=sctp-port:5000\r\n"
+    )
+}
+
 fn jsep(kind: JsepType, sdp: &str) -> Option<Jsep> {
     Some(Jsep {
         kind,
@@ -613,9 +620,7 @@ fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
 #[test]
 fn a_later_subscription_to_data_adds_the_data_m_line_once() {
     let mut r = Room::new(&[1, 2, 5]);
-    let with_data = format!(
-        "{OFFER}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:d\r\na=sctp-port:5000\r\n"
-    );
+    let with_data = offer_with_data();
     for (handle, id) in [(1, 10), (2, 20)] {
         let (joined, _, _) = r.event(
             handle,
@@ -1104,6 +1109,26 @@ fn a_publisher_that_asks_is_recorded_per_stream_until_it_unpublishes() {
         .any(|c| matches!(c, Command::RequestKeyframe { handle: 1 })));
     let (_, _, commands) = r.event(1, json!({"request": "unpublish"}), None);
     assert_eq!(record_stops(&commands), ["a", "v"]);
+}
+
+#[test]
+fn a_publishers_data_channel_is_recorded_as_text() {
+    let mut r = Room::new(&[1]);
+    let (joined, _, commands) = r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": 10,
+               "record": true, "filename": "/rec/bob"}),
+        jsep(JsepType::Offer, &offer_with_data()),
+    );
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    let started = records(&commands);
+    assert_eq!(started.len(), 3, "{started:?}");
+    assert_eq!(started[2].0, "d");
+    assert_eq!(started[2].1.path, "/rec/bob-data-2.mjr");
+    assert_eq!(started[2].1.codec, "text");
+    assert_eq!(started[2].1.fmtp, None);
+    let (_, _, commands) = r.event(1, json!({"request": "unpublish"}), None);
+    assert_eq!(record_stops(&commands), ["a", "v", "d"]);
 }
 
 #[test]
