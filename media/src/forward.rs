@@ -8,6 +8,8 @@
 //! learns where to send feedback, and a PLI or FIR that comes back asks the publisher for
 //! a key frame.
 //!
+//! A forwarder of a data channel sends each message as one UDP datagram, as it came.
+//!
 //! What the forwarders send is written into one [`Datagrams`] buffer that the I/O loop
 //! drains in `sendmmsg` batches: forwarding a packet allocates nothing.
 
@@ -49,6 +51,12 @@ impl Forwarder {
             ssrc: self.ssrc,
         };
         out.push_rtp(self.destination, &header, &pkt.payload, self.srtp.as_mut());
+    }
+
+    /// A data-channel message of the source, sent as one datagram as it came (Janus's
+    /// data forwarders: no RTP header, never SRTP).
+    pub(crate) fn forward_data(&self, message: &[u8], out: &mut Datagrams) {
+        out.push(self.destination, message);
     }
 
     /// The RTCP that opens the way back from the receiver's RTCP port: an empty receiver

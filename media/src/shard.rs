@@ -658,9 +658,9 @@ impl Shard {
                 continue;
             };
             let closed = leg.is_closed();
-            if !self.recorders.is_empty() {
+            if !self.recorders.is_empty() || !self.forwarders.is_empty() {
                 if let Some(mid) = leg.data_mid() {
-                    self.record_leg_data(now, id, mid, events_before);
+                    self.leg_data_out(now, id, mid, events_before);
                 }
             }
             let Some(leg) = self.legs.get(&id) else {

@@ -6,7 +6,8 @@
 //!   data stream's datagrams become the frames of a Janus `text` recording.
 //! - VideoRoom: a webrtc-rs publisher is recorded with `record`/`filename`, and by
 //!   `enable_recording` under the room's `rec_dir` with Janus's default names; a
-//!   publisher's data channel becomes a Janus `text` recording, one frame per message.
+//!   publisher's data channel becomes a Janus `text` recording, one frame per message (and
+//!   its `rtp_forward` copy, one datagram per message).
 //!
 //! Each file must parse (`janus-pp-rec --json` for the header), hold about as many frames
 //! as packets were sent while it recorded, and convert to .opus or .webm.
@@ -264,6 +265,19 @@ async fn videoroom_data_recording() {
         )
         .await;
     assert_eq!(configured["configured"], "ok", "{configured}");
+    // The data channel is also forwarded (Janus's data forwarder: each message one
+    // datagram, as it came).
+    let sink = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let forwarded = sync_data(
+        &admin
+            .sync_request(json!({"request": "rtp_forward", "room": room,
+                "publisher_id": publisher.id, "host": "127.0.0.1",
+                "streams": [{"mid": "2", "port": sink.local_addr().unwrap().port()}]}))
+            .await,
+    );
+    let fw = &forwarded["forwarders"][0];
+    assert_eq!(fw["type"], "data", "{forwarded}");
+    assert!(fw.get("ssrc").is_none(), "{forwarded}");
     sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
         dc.send_text(&format!("message {i}"))
@@ -278,6 +292,14 @@ async fn videoroom_data_recording() {
         .await;
     assert_eq!(configured["configured"], "ok", "{configured}");
     sleep(SETTLE).await;
+    let mut buf = [0u8; 1500];
+    for i in 0..5 {
+        let (n, _) = timeout(Duration::from_secs(1), sink.recv_from(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("forwarded message {i} never came"))
+            .unwrap();
+        assert_eq!(&buf[..n], format!("message {i}").as_bytes());
+    }
     let path = dir.join("chat-data-2.mjr");
     let (header, frames) = read_mjr(&path);
     assert_eq!(

@@ -108,6 +108,16 @@ async fn videoroom_simulcast_subscriber_caps_the_temporal_layer() {
         .expect("the temporal-layer exchange did not finish within 40 s");
 }
 
+/// Scenario 6c: `rtp_forward` of the simulcast stream with `port`, `port_2` and `port_3`
+/// (Janus's layer-by-layer forwarding, what a simulcast Streaming mountpoint takes): each
+/// port gets one layer, under its own SSRC, in the publisher's numbering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videoroom_simulcast_layers_are_forwarded_each_to_its_port() {
+    timeout(Duration::from_secs(40), forwarded_layers())
+        .await
+        .expect("the layer forwarding did not finish within 40 s");
+}
+
 /// Scenario 7: a room with `audiolevel_event`: a publisher whose RFC 6464 audio levels go
 /// loud then silent is announced `talking` then `stopped-talking`, to itself and to the
 /// other publisher in the room.
@@ -1105,6 +1115,69 @@ async fn simulcast_layers() {
         failures.join("\n- ")
     );
     assert_seq_continuous(&got, "simulcast subscriber, video");
+}
+
+async fn forwarded_layers() {
+    let cardea = Cardea::start("");
+    let publisher = SimulcastPublisher::join_and_publish(&cardea).await;
+    let admin = Participant::attach(&cardea, PLUGIN).await;
+    let sinks = [
+        UdpSink::bind().await,
+        UdpSink::bind().await,
+        UdpSink::bind().await,
+    ];
+    let reply = admin
+        .sync_request(
+            json!({"request": "rtp_forward", "room": ROOM, "secret": "adminpwd",
+            "publisher_id": publisher.id, "host": "127.0.0.1", "streams": [{
+                "mid": publisher.video_mid, "port": sinks[0].port, "ssrc": 5000,
+                "port_2": sinks[1].port, "ssrc_2": 5001,
+                "port_3": sinks[2].port, "ssrc_3": 5002, "pt_3": 101}]}),
+        )
+        .await;
+    let data = &reply["plugindata"]["data"];
+    eprintln!("rtp_forward of three layers -> {data}");
+    let forwarders = data["forwarders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no forwarders in {reply}"));
+    let summary: Vec<(Value, Value, Value)> = forwarders
+        .iter()
+        .map(|f| (f["port"].clone(), f["substream"].clone(), f["ssrc"].clone()))
+        .collect();
+    assert_eq!(
+        summary,
+        (0..3)
+            .map(|i| (json!(sinks[i].port), json!(i), json!(5000 + i)))
+            .collect::<Vec<_>>(),
+        "one forwarder per layer, in order: {data}"
+    );
+    sleep(Duration::from_millis(1500)).await;
+    for (i, sink) in sinks.iter().enumerate() {
+        let got = sink.packets(&cardea);
+        let rid = SIMULCAST_RIDS[i].as_bytes()[0];
+        let pt = if i == 2 { 101 } else { VP8_PT };
+        assert!(got.len() >= 20, "layer {i}: only {} packets", got.len());
+        assert!(
+            got.iter()
+                .all(|g| g.tag() == Some(rid) && g.ssrc == 5000 + i as u32 && g.pt == pt),
+            "port {i} gets layer {} only, as SSRC {} and PT {pt}: {:?}",
+            SIMULCAST_RIDS[i],
+            5000 + i,
+            got.iter().take(3).collect::<Vec<_>>()
+        );
+        assert_seq_continuous(&got, "a forwarded layer");
+    }
+    // A layer the stream does not have is refused with Janus's 430.
+    let reply = admin
+        .sync_request(
+            json!({"request": "rtp_forward", "room": ROOM, "secret": "adminpwd",
+            "publisher_id": publisher.id, "host": "127.0.0.1", "streams": [{
+                "mid": publisher.video_mid, "port": sinks[0].port, "substream": 3}]}),
+        )
+        .await;
+    assert_eq!(reply["plugindata"]["data"]["error_code"], 430, "{reply}");
+    publisher.close().await;
+    drop(cardea);
 }
 
 async fn temporal_layers() {

@@ -107,20 +107,26 @@ impl Shard {
 
 impl Shard {
     /// The data-channel messages among the events from index `from` on (those `leg` just
-    /// reported) into the recordings of its data m-line `mid`, if any.
-    pub(super) fn record_leg_data(&mut self, now: Instant, leg: LegId, mid: Mid, from: usize) {
-        let Some(list) = self.recorders.get_mut(&(leg, mid)) else {
+    /// reported) into the recordings and forwarders of its data m-line `mid`, if any.
+    pub(super) fn leg_data_out(&mut self, now: Instant, leg: LegId, mid: Mid, from: usize) {
+        let recorders = self.recorders.get_mut(&(leg, mid));
+        let forwarders = self.forwarders.get(&(leg, mid));
+        if recorders.is_none() && forwarders.is_none() {
             return;
-        };
+        }
+        let mut recorders = recorders;
         for e in self.events.get(from..).unwrap_or_default() {
             let (true, LegEvent::Data { data, .. }) = (e.leg == leg, &e.event) else {
                 continue;
             };
-            for r in list.iter_mut() {
+            for r in recorders.iter_mut().flat_map(|list| list.iter_mut()) {
                 r.write_data(now, data);
                 if r.is_full() {
                     self.recorded.extend(r.take());
                 }
+            }
+            for f in forwarders.into_iter().flatten() {
+                f.forward_data(data, &mut self.forwarded);
             }
         }
     }

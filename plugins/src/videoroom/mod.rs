@@ -73,9 +73,13 @@ impl RtpForward {
             "mid": self.mid,
             "host": self.host,
             "port": self.destination.port(),
-            "ssrc": self.ssrc,
-            "srtp": self.srtp,
         });
+        if self.kind == "data" {
+            // Messages go out as they came: no RTP, no SSRC, no SRTP.
+            return v;
+        }
+        v["ssrc"] = self.ssrc.into();
+        v["srtp"] = self.srtp.into();
         if let Some(pt) = self.pt {
             v["pt"] = pt.into();
         }
@@ -1384,19 +1388,45 @@ impl VideoRoom {
         let mut wanted = Vec::new();
         if let Some(list) = f.objects("streams")? {
             for s in list {
+                let mid = s.required_str("mid")?.to_owned();
+                let host = s
+                    .str("host")?
+                    .or(host)
+                    .ok_or(VrError::MissingElement("host"))?
+                    .to_owned();
+                if s.bool("simulcast")? == Some(true) {
+                    return Err(VrError::InvalidElement(
+                        "simulcast forwarders (one stream switching layers) are not \
+                         supported: forward each layer to its own port (port, port_2, port_3)"
+                            .into(),
+                    ));
+                }
                 wanted.push(WantedForward {
-                    mid: s.required_str("mid")?.to_owned(),
-                    host: s
-                        .str("host")?
-                        .or(host)
-                        .ok_or(VrError::MissingElement("host"))?
-                        .to_owned(),
+                    mid: mid.clone(),
+                    host: host.clone(),
                     port: s.required_u64("port")?,
                     ssrc: s.u64("ssrc")?,
                     pt: s.u64("pt")?,
                     substream: s.u64("substream")?,
                     rtcp_port: s.u64("rtcp_port")?,
                 });
+                // The higher layers of a simulcast stream, each to its own port.
+                for (layer, port, ssrc, pt) in [
+                    (1, "port_2", "ssrc_2", "pt_2"),
+                    (2, "port_3", "ssrc_3", "pt_3"),
+                ] {
+                    if let Some(port) = s.u64(port)? {
+                        wanted.push(WantedForward {
+                            mid: mid.clone(),
+                            host: host.clone(),
+                            port,
+                            ssrc: s.u64(ssrc)?,
+                            pt: s.u64(pt)?,
+                            substream: Some(layer),
+                            rtcp_port: None,
+                        });
+                    }
+                }
             }
         } else {
             for (kind, port, ssrc, pt, rtcp) in [
@@ -1426,13 +1456,48 @@ impl VideoRoom {
                     })?;
                 let host = host.ok_or(VrError::MissingElement("host"))?.to_owned();
                 wanted.push(WantedForward {
-                    mid,
-                    host,
+                    mid: mid.clone(),
+                    host: host.clone(),
                     port,
                     ssrc: f.u64(ssrc)?,
                     pt: f.u64(pt)?,
                     substream: f.u64("substream")?,
                     rtcp_port: f.u64(rtcp)?,
+                });
+                if kind == crate::MediaKind::Video {
+                    for (layer, port, ssrc, pt) in [
+                        (1, "video_port_2", "video_ssrc_2", "video_pt_2"),
+                        (2, "video_port_3", "video_ssrc_3", "video_pt_3"),
+                    ] {
+                        if let Some(port) = f.u64(port)? {
+                            wanted.push(WantedForward {
+                                mid: mid.clone(),
+                                host: host.clone(),
+                                port,
+                                ssrc: f.u64(ssrc)?,
+                                pt: f.u64(pt)?,
+                                substream: Some(layer),
+                                rtcp_port: None,
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(port) = f.u64("data_port")? {
+                let mid = p
+                    .streams
+                    .iter()
+                    .find(|s| s.is_data())
+                    .map(|s| s.mid.clone())
+                    .ok_or_else(|| VrError::NoSuchFeed("No data stream to forward".into()))?;
+                wanted.push(WantedForward {
+                    mid,
+                    host: host.ok_or(VrError::MissingElement("host"))?.to_owned(),
+                    port,
+                    ssrc: None,
+                    pt: None,
+                    substream: None,
+                    rtcp_port: None,
                 });
             }
         }
@@ -1450,12 +1515,18 @@ impl VideoRoom {
                 substream,
                 rtcp_port,
             } = w;
-            let Some(stream) = p.stream(&mid).filter(|s| s.codec.is_some()) else {
+            let Some(stream) = p.stream(&mid).filter(|s| s.codec.is_some() || s.is_data()) else {
                 return Err(VrError::NoSuchFeed(format!(
                     "No such mid '{mid}' in feed {feed}"
                 )));
             };
             let destination = forward_destination(&host, port)?;
+            if substream.is_some_and(|l| l as usize >= stream.rids.len().max(1)) {
+                return Err(VrError::InvalidElement(format!(
+                    "stream '{mid}' has no simulcast layer {}",
+                    substream.unwrap_or(0)
+                )));
+            }
             // Key-frame requests only make sense for video; Janus ignores the port of
             // other streams too.
             let rtcp = rtcp_port
@@ -1466,10 +1537,8 @@ impl VideoRoom {
                 .map(|n| u8::try_from(n).ok().filter(|n| *n < 128))
                 .map(|n| n.ok_or_else(|| VrError::InvalidElement("pt should be 0-127".into())))
                 .transpose()?;
-            let layer = (!stream.rids.is_empty()).then(|| {
-                let i = substream.map_or(0, |n| usize::try_from(n).unwrap_or(0));
-                i.min(stream.rids.len() - 1)
-            });
+            let layer = (!stream.rids.is_empty())
+                .then(|| substream.map_or(0, |n| usize::try_from(n).unwrap_or(0)));
             let fw = RtpForward {
                 stream_id: rand::random::<u32>() >> 1,
                 mid,
@@ -1479,7 +1548,7 @@ impl VideoRoom {
                 ssrc: ssrc.map_or_else(rand::random::<u32>, |s| s as u32),
                 pt,
                 substream: layer,
-                srtp: srtp.is_some(),
+                srtp: srtp.is_some() && !stream.is_data(),
                 rtcp_port: rtcp,
             };
             ctx.push(Command::ForwardRtp {
@@ -1490,7 +1559,8 @@ impl VideoRoom {
                 pt: fw.pt,
                 ssrc: fw.ssrc,
                 rid: layer.map(|i| stream.rids[i].clone()),
-                srtp: srtp.clone(),
+                // Data messages go out as they came.
+                srtp: srtp.clone().filter(|_| !stream.is_data()),
                 rtcp: rtcp.map(|p| std::net::SocketAddr::new(destination.ip(), p)),
             });
             created.push(fw);

@@ -760,6 +760,81 @@ fn moderate_mutes_a_stream_for_every_subscriber() {
 }
 
 #[test]
+fn rtp_forward_of_a_data_stream_and_the_legacy_data_port() {
+    let mut r = Room::new(&[1, 2]);
+    r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": 10}),
+        jsep(JsepType::Offer, &offer_with_data()),
+    );
+    let forward = |r: &mut Room, body: Value| {
+        let (reply, commands) = r.send(2, body, None);
+        let Reply::Sync(reply) = reply else { panic!() };
+        let rtcp: Vec<_> = commands
+            .iter()
+            .filter_map(|c| match c {
+                Command::ForwardRtp {
+                    mid, srtp, rtcp, ..
+                } => Some((mid.clone(), srtp.is_some(), *rtcp)),
+                _ => None,
+            })
+            .collect();
+        (reply, rtcp)
+    };
+    let (reply, sent) = forward(
+        &mut r,
+        json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+            "host": "127.0.0.1", "srtp_suite": 80, "srtp_crypto": "S2V5U2FsdEZvclRoZUZvcndhcmRlck9mVGhlTWl4",
+            "streams": [{"mid": "d", "port": 6000, "rtcp_port": 6001}]}),
+    );
+    let fw = &reply["forwarders"][0];
+    assert_eq!(
+        (fw["type"].as_str(), fw["port"].as_u64()),
+        (Some("data"), Some(6000)),
+        "{reply}"
+    );
+    assert!(
+        fw.get("ssrc").is_none() && fw.get("srtp").is_none(),
+        "{reply}"
+    );
+    assert_eq!(sent, vec![("d".to_owned(), false, None)], "plain, no RTCP");
+    let (reply, sent) = forward(
+        &mut r,
+        json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+            "host": "127.0.0.1", "data_port": 6002, "video_port": 6004, "video_rtcp_port": 6005}),
+    );
+    assert_eq!(
+        reply["forwarders"].as_array().map(Vec::len),
+        Some(2),
+        "{reply}"
+    );
+    assert_eq!(reply["forwarders"][0]["remote_rtcp_port"], 6005, "{reply}");
+    assert_eq!(
+        sent,
+        vec![
+            (
+                "v".to_owned(),
+                false,
+                Some("127.0.0.1:6005".parse().unwrap())
+            ),
+            ("d".to_owned(), false, None)
+        ]
+    );
+    // Layers of a stream that has none, and a forwarder that would switch layers.
+    for stream in [
+        json!({"mid": "v", "port": 6006, "port_2": 6008}),
+        json!({"mid": "v", "port": 6006, "simulcast": true}),
+    ] {
+        let e = r.sync(
+            2,
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+                "host": "127.0.0.1", "streams": [stream]}),
+        );
+        assert_eq!(e["error_code"], 430, "{e}");
+    }
+}
+
+#[test]
 fn rtp_forward_copies_streams_until_stopped_or_unpublished() {
     let mut r = Room::new(&[1, 2]);
     r.publish(1, 10);
