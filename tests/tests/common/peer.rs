@@ -51,6 +51,11 @@ pub struct PeerState {
     /// Every connection state reported, in order.
     pub history: Mutex<Vec<RTCPeerConnectionState>>,
     pub got: Mutex<HashMap<RtpCodecKind, Vec<Got>>>,
+    /// PLI and FIR about a local track that webrtc-rs handed to a remote track instead
+    /// ([`PeerOptions::keyframe_requests`]). It routes inbound RTCP by track id, remote tracks
+    /// first; an answer that repeats the offer's msid (str0m's answers do) gives the track
+    /// coming back the local track's id, so the requests about the local track go there.
+    pub remote_track_keyframe_requests: Mutex<Vec<KeyframeRequest>>,
 }
 
 impl PeerState {
@@ -60,6 +65,7 @@ impl PeerState {
             connection: watch::channel(RTCPeerConnectionState::New).0,
             history: Mutex::new(Vec::new()),
             got: Mutex::new(HashMap::new()),
+            remote_track_keyframe_requests: Mutex::new(Vec::new()),
         })
     }
 
@@ -175,15 +181,27 @@ impl PeerConnectionEventHandler for PeerHandler {
         tokio::spawn(async move {
             let kind = track.kind().await;
             while let Some(event) = track.poll().await {
-                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    peer.got.lock().unwrap().entry(kind).or_default().push(Got {
-                        seq: packet.header.sequence_number,
-                        ts: packet.header.timestamp,
-                        ssrc: packet.header.ssrc,
-                        pt: packet.header.payload_type,
-                        payload: packet.payload.clone(),
-                        at: Instant::now(),
-                    });
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        peer.got.lock().unwrap().entry(kind).or_default().push(Got {
+                            seq: packet.header.sequence_number,
+                            ts: packet.header.timestamp,
+                            ssrc: packet.header.ssrc,
+                            pt: packet.header.payload_type,
+                            payload: packet.payload.clone(),
+                            at: Instant::now(),
+                        });
+                    }
+                    TrackRemoteEvent::OnRtcpPacket(packets) => {
+                        let requests = packets
+                            .iter()
+                            .filter_map(|p| KeyframeRequest::of(p.as_ref()));
+                        peer.remote_track_keyframe_requests
+                            .lock()
+                            .unwrap()
+                            .extend(requests);
+                    }
+                    _ => {}
                 }
             }
         });
@@ -507,6 +525,35 @@ pub fn rtp(
             ..Default::default()
         },
         payload: Bytes::from(payload),
+    }
+}
+
+/// A PLI or FIR the peer received.
+#[derive(Clone, Debug)]
+pub struct KeyframeRequest {
+    /// "PLI" or "FIR".
+    pub what: &'static str,
+    /// The media SSRC of a PLI, the SSRCs of a FIR's entries.
+    pub ssrcs: Vec<u32>,
+    pub at: Instant,
+}
+
+impl KeyframeRequest {
+    /// `packet`, received now, if it asks for a key frame.
+    pub fn of(packet: &dyn rtc::rtcp::Packet) -> Option<KeyframeRequest> {
+        let any = packet.as_any();
+        let (what, ssrcs) = if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
+            ("PLI", vec![pli.media_ssrc])
+        } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
+            ("FIR", fir.fir.iter().map(|e| e.ssrc).collect())
+        } else {
+            return None;
+        };
+        Some(KeyframeRequest {
+            what,
+            ssrcs,
+            at: Instant::now(),
+        })
     }
 }
 
