@@ -236,6 +236,8 @@ pub struct WebRtcLeg {
     /// The mid of the data channel m-line, once negotiated (its messages are recorded
     /// under it).
     data_mid: Option<Mid>,
+    /// On the shard's list of legs to poll (so that it is put there once).
+    queued: bool,
     next_stats: Instant,
     remote_addr: Option<SocketAddr>,
     local_addr: Option<SocketAddr>,
@@ -315,6 +317,7 @@ impl WebRtcLeg {
             closed: false,
             remb_cap: None,
             data_mid: None,
+            queued: false,
             next_stats: now + STATS_EVERY,
             remote_addr: None,
             local_addr: None,
@@ -363,6 +366,16 @@ impl WebRtcLeg {
         self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
         self.set_streams_from(&sdp);
         Ok(sdp)
+    }
+
+    /// Marks the leg as on the shard's poll list; false if it was already.
+    pub(crate) fn enqueue(&mut self) -> bool {
+        !std::mem::replace(&mut self.queued, true)
+    }
+
+    /// The leg was taken off the shard's poll list.
+    pub(crate) fn dequeue(&mut self) {
+        self.queued = false;
     }
 
     /// The mid of the negotiated data channel m-line, if any.

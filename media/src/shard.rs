@@ -646,6 +646,7 @@ impl Shard {
             let Some(leg) = self.legs.get_mut(&id) else {
                 continue;
             };
+            leg.dequeue();
             let events_before = self.events.len();
             let (transmits, events) = (&mut self.transmits, &mut self.events);
             let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -719,7 +720,9 @@ impl Shard {
                                 keyframes.push((mid, layer));
                             }
                         }
-                        if !pending.contains(&edge.leg) {
+                        // A flag on the leg, not a scan of the list: with hundreds of
+                        // subscribers a scan per edge would cost N² per packet.
+                        if target.enqueue() {
                             pending.push(edge.leg);
                         }
                     }
@@ -735,7 +738,7 @@ impl Shard {
                             }
                         }
                     }
-                    if !pending.contains(&id) {
+                    if source.enqueue() {
                         pending.push(id);
                     }
                 }
@@ -755,7 +758,7 @@ impl Shard {
                     }
                     if let Some(source) = self.legs.get_mut(&edge.leg) {
                         source.relay_keyframe_request(edge.mid, kind, now);
-                        if !pending.contains(&edge.leg) {
+                        if source.enqueue() {
                             pending.push(edge.leg);
                         }
                     }
