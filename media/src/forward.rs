@@ -10,6 +10,10 @@
 //!
 //! A forwarder of a data channel sends each message as one UDP datagram, as it came.
 //!
+//! A forwarder of a simulcast stream sends one layer, or, given [`Switching`], acts as a
+//! subscriber would (Janus's `simulcast: true`): the best layer that is sending, changing
+//! layer at a key frame, renumbered into one continuous stream.
+//!
 //! What the forwarders send is written into one [`Datagrams`] buffer that the I/O loop
 //! drains in `sendmmsg` batches: forwarding a packet allocates nothing.
 
@@ -19,6 +23,8 @@ use std::ops::Range;
 use str0m::media::Rid;
 use str0m::rtp::RtpPacket;
 
+use crate::layers::{LayerChoice, LayerWant, Verdict, VideoCodec, DEFAULT_FALLBACK};
+use crate::rebase::Rebase;
 use crate::rtp_leg::{CryptoError, SrtpKey, SrtpSession, SrtpTransform};
 
 #[derive(Debug)]
@@ -34,23 +40,76 @@ pub struct Forwarder {
     pub srtp: Option<ForwardSrtp>,
     /// Where the receiver takes RTCP (its key-frame requests come back from there).
     pub rtcp: Option<SocketAddr>,
+    /// Forwards the best layer of a simulcast stream, switching as a subscriber does.
+    pub switching: Option<Box<Switching>>,
+}
+
+/// The layer choice and numbering of a forwarder that switches between simulcast layers.
+#[derive(Debug)]
+pub struct Switching {
+    choice: LayerChoice,
+    numbering: Rebase,
+}
+
+impl Switching {
+    /// Over the layers `rids` (lowest quality first) of a `codec` stream: the top layer
+    /// and every temporal layer, falling back as Janus's subscribers do.
+    pub fn new(rids: Vec<Rid>, codec: VideoCodec) -> Self {
+        let want = LayerWant {
+            substream: rids.len().saturating_sub(1),
+            temporal: crate::DEFAULT_TEMPORAL,
+            fallback: DEFAULT_FALLBACK,
+        };
+        Self {
+            choice: LayerChoice::new(rids, codec, want),
+            numbering: Rebase::default(),
+        }
+    }
 }
 
 impl Forwarder {
     /// Writes the datagram for one packet of the source into `out`, unless the packet is
-    /// of another simulcast layer than this forwarder's.
-    pub(crate) fn forward(&mut self, rid: Option<Rid>, pkt: &RtpPacket, out: &mut Datagrams) {
+    /// of another simulcast layer than this forwarder's. A switching forwarder may need a
+    /// key frame of the layer it moves to: that layer is returned, for the publisher to
+    /// be asked.
+    pub(crate) fn forward(
+        &mut self,
+        rid: Option<Rid>,
+        pkt: &RtpPacket,
+        out: &mut Datagrams,
+    ) -> Option<Rid> {
         if self.rid.is_some() && rid != self.rid {
-            return;
+            return None;
+        }
+        let (mut seq, mut ts) = (pkt.header.sequence_number, pkt.header.timestamp);
+        let mut keyframe = None;
+        if let Some(s) = self.switching.as_deref_mut() {
+            let verdict = s.choice.on_packet(rid, &pkt.payload, pkt.timestamp);
+            keyframe = s.choice.take_keyframe_request();
+            let source = *pkt.header.ssrc;
+            match verdict {
+                Verdict::Forward => {
+                    let (n, t) =
+                        s.numbering
+                            .map(source, *pkt.seq_no, ts, pkt.timestamp, VIDEO_CLOCK);
+                    (seq, ts) = (n as u16, t);
+                }
+                Verdict::Skip => {
+                    s.numbering.skip(source, *pkt.seq_no);
+                    return keyframe;
+                }
+                Verdict::Drop => return keyframe,
+            }
         }
         let header = RtpHeaderOut {
             pt: self.pt.unwrap_or(*pkt.header.payload_type),
             marker: pkt.header.marker,
-            seq: pkt.header.sequence_number,
-            ts: pkt.header.timestamp,
+            seq,
+            ts,
             ssrc: self.ssrc,
         };
         out.push_rtp(self.destination, &header, &pkt.payload, self.srtp.as_mut());
+        keyframe
     }
 
     /// A data-channel message of the source, sent as one datagram as it came (Janus's
@@ -69,6 +128,9 @@ impl Forwarder {
         out.push(rtcp, &rr);
     }
 }
+
+/// The RTP clock of every video codec simulcast is used with.
+const VIDEO_CLOCK: u32 = 90_000;
 
 /// The fixed RTP header a forwarder writes (no CSRCs, no extensions).
 pub(crate) struct RtpHeaderOut {
@@ -238,6 +300,7 @@ mod tests {
             rid: None,
             srtp: None,
             rtcp: None,
+            switching: None,
         };
         let mut out = Datagrams::default();
         f.latch(&mut out);

@@ -709,7 +709,11 @@ impl Shard {
                     .flatten();
                 if let Some(list) = forwarded {
                     for f in list {
-                        f.forward(rid, &pkt, &mut self.forwarded);
+                        if let Some(layer) = f.forward(rid, &pkt, &mut self.forwarded) {
+                            if !keyframes.contains(&(mid, Some(layer))) {
+                                keyframes.push((mid, Some(layer)));
+                            }
+                        }
                     }
                 }
                 let fwd = Forward::from(&pkt);

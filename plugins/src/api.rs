@@ -109,6 +109,15 @@ pub struct Reoffer {
 
 pub use cardea_media::{OfferCodec, OfferMedia};
 
+/// The layers a switching forwarder chooses from.
+#[derive(Debug, Clone)]
+pub struct SwitchLayers {
+    /// The stream's rids, lowest quality first.
+    pub rids: Vec<String>,
+    /// Its codec (`vp8`, `h264`...), for key-frame detection.
+    pub codec: String,
+}
+
 /// What a plugin asks of the core.
 #[derive(Debug, Clone)]
 pub enum Command {
@@ -192,6 +201,9 @@ pub enum Command {
         /// The receiver's RTCP address (`rtcp_port`): latched to, and its key-frame
         /// requests passed on to the handle's browser.
         rtcp: Option<SocketAddr>,
+        /// Of a simulcast stream, the best layer sending rather than `rid` (Janus's
+        /// `simulcast: true`).
+        switching: Option<SwitchLayers>,
     },
     /// Stop forwarder `id` of the handle.
     StopForward { handle: HandleId, id: u32 },

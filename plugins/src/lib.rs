@@ -22,7 +22,7 @@ pub use api::{
     Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixForward,
     MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, RecordSpec, RecordTarget,
     Reoffer, Reply, RtpConfig, RtpPorts, RtspSpec, RtspTrack, SipIn, SipOut, SourceInput, SourceIo,
-    SourceReport, SourceSpec, SrtpKeys,
+    SourceReport, SourceSpec, SrtpKeys, SwitchLayers,
 };
 pub use cardea_media::MediaKind;
 pub use permanent::{Permanence, PermanentState, PermanentStore};

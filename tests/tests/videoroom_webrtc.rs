@@ -110,7 +110,9 @@ async fn videoroom_simulcast_subscriber_caps_the_temporal_layer() {
 
 /// Scenario 6c: `rtp_forward` of the simulcast stream with `port`, `port_2` and `port_3`
 /// (Janus's layer-by-layer forwarding, what a simulcast Streaming mountpoint takes): each
-/// port gets one layer, under its own SSRC, in the publisher's numbering.
+/// port gets one layer, under its own SSRC, in the publisher's numbering. A fourth forwarder
+/// with `simulcast: true` acts as a subscriber: the top layer, then the middle one when the
+/// top stops, in one stream numbered without a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn videoroom_simulcast_layers_are_forwarded_each_to_its_port() {
     timeout(Duration::from_secs(40), forwarded_layers())
@@ -1126,13 +1128,16 @@ async fn forwarded_layers() {
         UdpSink::bind().await,
         UdpSink::bind().await,
     ];
+    let switching = UdpSink::bind().await;
     let reply = admin
         .sync_request(
             json!({"request": "rtp_forward", "room": ROOM, "secret": "adminpwd",
             "publisher_id": publisher.id, "host": "127.0.0.1", "streams": [{
                 "mid": publisher.video_mid, "port": sinks[0].port, "ssrc": 5000,
                 "port_2": sinks[1].port, "ssrc_2": 5001,
-                "port_3": sinks[2].port, "ssrc_3": 5002, "pt_3": 101}]}),
+                "port_3": sinks[2].port, "ssrc_3": 5002, "pt_3": 101}, {
+                "mid": publisher.video_mid, "port": switching.port, "ssrc": 6000,
+                "simulcast": true}]}),
         )
         .await;
     let data = &reply["plugindata"]["data"];
@@ -1145,12 +1150,13 @@ async fn forwarded_layers() {
         .map(|f| (f["port"].clone(), f["substream"].clone(), f["ssrc"].clone()))
         .collect();
     assert_eq!(
-        summary,
+        summary[..3],
         (0..3)
             .map(|i| (json!(sinks[i].port), json!(i), json!(5000 + i)))
             .collect::<Vec<_>>(),
         "one forwarder per layer, in order: {data}"
     );
+    assert_eq!(forwarders[3]["simulcast"], true, "{data}");
     sleep(Duration::from_millis(1500)).await;
     for (i, sink) in sinks.iter().enumerate() {
         let got = sink.packets(&cardea);
@@ -1167,6 +1173,33 @@ async fn forwarded_layers() {
         );
         assert_seq_continuous(&got, "a forwarded layer");
     }
+    // The switching forwarder: the top layer, starting on its key frame.
+    let got = switching.packets(&cardea);
+    assert!(got.len() >= 20, "switching: only {} packets", got.len());
+    assert!(
+        got[0].keyframe_start() && got.iter().all(|g| g.tag() == Some(b'h') && g.ssrc == 6000),
+        "the switching forwarder sends layer h from a key frame: {:?}",
+        got.iter().take(3).collect::<Vec<_>>()
+    );
+    // The top layer stops: after the fallback the middle one follows, from its key frame.
+    publisher.layers[2].sending.store(false, Ordering::Relaxed);
+    let before = got.len();
+    sleep(Duration::from_millis(2000)).await;
+    let got = switching.packets(&cardea);
+    let after = &got[before..];
+    let first_m = after
+        .iter()
+        .position(|g| g.tag() == Some(b'm'))
+        .unwrap_or_else(|| panic!("no layer m after h stopped: {} packets", after.len()));
+    assert!(
+        after[first_m].keyframe_start(),
+        "the switch to m happens at its key frame"
+    );
+    assert!(
+        after[first_m..].iter().all(|g| g.tag() == Some(b'm')),
+        "only m after the switch"
+    );
+    assert_seq_continuous(&got, "the switching forwarder across the switch");
     // A layer the stream does not have is refused with Janus's 430.
     let reply = admin
         .sync_request(

@@ -150,7 +150,13 @@ impl Core {
                 rid,
                 srtp,
                 rtcp,
+                switching,
             } => {
+                let switching = switching.map(|s| {
+                    let rids = s.rids.iter().map(|r| Rid::from(r.as_str())).collect();
+                    let codec = cardea_media::VideoCodec::from_name(&s.codec);
+                    Box::new(cardea_media::Switching::new(rids, codec))
+                });
                 let srtp = match srtp
                     .as_ref()
                     .map(cardea_media::ForwardSrtp::new)
@@ -170,6 +176,7 @@ impl Core {
                     rid: rid.as_deref().map(Rid::from),
                     srtp,
                     rtcp,
+                    switching,
                 };
                 self.media(
                     self.shard_for(handle),

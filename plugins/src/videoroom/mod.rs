@@ -63,6 +63,8 @@ struct RtpForward {
     srtp: bool,
     /// The receiver's RTCP port (`rtcp_port`), where the forwarder latches.
     rtcp_port: Option<u16>,
+    /// Sends the best simulcast layer, switching as a subscriber does (`simulcast: true`).
+    switching: bool,
 }
 
 impl RtpForward {
@@ -83,7 +85,9 @@ impl RtpForward {
         if let Some(pt) = self.pt {
             v["pt"] = pt.into();
         }
-        if let Some(s) = self.substream {
+        if self.switching {
+            v["simulcast"] = true.into();
+        } else if let Some(s) = self.substream {
             v["substream"] = s.into();
         }
         if let Some(port) = self.rtcp_port {
@@ -102,6 +106,8 @@ struct WantedForward {
     pt: Option<u64>,
     substream: Option<u64>,
     rtcp_port: Option<u64>,
+    /// `simulcast: true`: one stream that moves between the layers.
+    switching: bool,
 }
 
 /// A forwarding destination: an IP address (or `localhost`) and a port.
@@ -1394,13 +1400,7 @@ impl VideoRoom {
                     .or(host)
                     .ok_or(VrError::MissingElement("host"))?
                     .to_owned();
-                if s.bool("simulcast")? == Some(true) {
-                    return Err(VrError::InvalidElement(
-                        "simulcast forwarders (one stream switching layers) are not \
-                         supported: forward each layer to its own port (port, port_2, port_3)"
-                            .into(),
-                    ));
-                }
+                let switching = s.bool("simulcast")? == Some(true);
                 wanted.push(WantedForward {
                     mid: mid.clone(),
                     host: host.clone(),
@@ -1409,13 +1409,15 @@ impl VideoRoom {
                     pt: s.u64("pt")?,
                     substream: s.u64("substream")?,
                     rtcp_port: s.u64("rtcp_port")?,
+                    switching,
                 });
-                // The higher layers of a simulcast stream, each to its own port.
+                // The higher layers of a simulcast stream, each to its own port (unless
+                // the one forwarder switches between them).
                 for (layer, port, ssrc, pt) in [
                     (1, "port_2", "ssrc_2", "pt_2"),
                     (2, "port_3", "ssrc_3", "pt_3"),
                 ] {
-                    if let Some(port) = s.u64(port)? {
+                    if let Some(port) = s.u64(port)?.filter(|_| !switching) {
                         wanted.push(WantedForward {
                             mid: mid.clone(),
                             host: host.clone(),
@@ -1424,6 +1426,7 @@ impl VideoRoom {
                             pt: s.u64(pt)?,
                             substream: Some(layer),
                             rtcp_port: None,
+                            switching: false,
                         });
                     }
                 }
@@ -1463,6 +1466,7 @@ impl VideoRoom {
                     pt: f.u64(pt)?,
                     substream: f.u64("substream")?,
                     rtcp_port: f.u64(rtcp)?,
+                    switching: false,
                 });
                 if kind == crate::MediaKind::Video {
                     for (layer, port, ssrc, pt) in [
@@ -1478,6 +1482,7 @@ impl VideoRoom {
                                 pt: f.u64(pt)?,
                                 substream: Some(layer),
                                 rtcp_port: None,
+                                switching: false,
                             });
                         }
                     }
@@ -1498,6 +1503,7 @@ impl VideoRoom {
                     pt: None,
                     substream: None,
                     rtcp_port: None,
+                    switching: false,
                 });
             }
         }
@@ -1514,6 +1520,7 @@ impl VideoRoom {
                 pt,
                 substream,
                 rtcp_port,
+                switching,
             } = w;
             let Some(stream) = p.stream(&mid).filter(|s| s.codec.is_some() || s.is_data()) else {
                 return Err(VrError::NoSuchFeed(format!(
@@ -1537,7 +1544,9 @@ impl VideoRoom {
                 .map(|n| u8::try_from(n).ok().filter(|n| *n < 128))
                 .map(|n| n.ok_or_else(|| VrError::InvalidElement("pt should be 0-127".into())))
                 .transpose()?;
-            let layer = (!stream.rids.is_empty())
+            // Without layers there is nothing to switch between: a plain forwarder.
+            let switching = switching && !stream.rids.is_empty();
+            let layer = (!stream.rids.is_empty() && !switching)
                 .then(|| substream.map_or(0, |n| usize::try_from(n).unwrap_or(0)));
             let fw = RtpForward {
                 stream_id: rand::random::<u32>() >> 1,
@@ -1550,6 +1559,7 @@ impl VideoRoom {
                 substream: layer,
                 srtp: srtp.is_some() && !stream.is_data(),
                 rtcp_port: rtcp,
+                switching,
             };
             ctx.push(Command::ForwardRtp {
                 handle,
@@ -1562,6 +1572,10 @@ impl VideoRoom {
                 // Data messages go out as they came.
                 srtp: srtp.clone().filter(|_| !stream.is_data()),
                 rtcp: rtcp.map(|p| std::net::SocketAddr::new(destination.ip(), p)),
+                switching: switching.then(|| crate::SwitchLayers {
+                    rids: stream.rids.clone(),
+                    codec: stream.codec_name().unwrap_or_default(),
+                }),
             });
             created.push(fw);
         }
