@@ -438,9 +438,10 @@ pub enum SourceInput {
 /// ports and keeps the sockets until a [`Command::OpenSource`] takes them or
 /// [`SourceIo::release`] frees them, and reads files.
 pub trait SourceIo: Send + Sync {
-    /// Binds UDP `port` on the media address (0: any free port of the media port range);
-    /// returns the address bound.
-    fn bind(&self, port: u16) -> Result<SocketAddr, String>;
+    /// Binds UDP `port` on the media address, or on interface `iface` (an address or an
+    /// interface name: Janus's `iface`) when given (port 0: any free port of the media port
+    /// range); returns the address bound.
+    fn bind(&self, port: u16, iface: Option<&str>) -> Result<SocketAddr, String>;
     /// Binds UDP `port` of multicast `group` and joins the group on interface `iface` (an
     /// IPv4 address or an interface name; `None`: the kernel's choice); returns the
     /// address bound (the group's).

@@ -891,6 +891,39 @@ async fn management_and_errors() {
         .unwrap_or_default();
     assert_eq!(mids, vec!["a", "v"], "{entry}");
 
+    // `iface`: a stream's port bound on that address only (Janus binds it there too).
+    let created = sync_data(
+        &admin
+            .sync_request(json!({"request": "create", "type": "rtp", "id": 74,
+                "media": [{"type": "data", "mid": "d", "port": 0, "iface": "127.0.0.2"}]}))
+            .await,
+        "create on iface 127.0.0.2",
+    );
+    let port = created["stream"]["ports"][0]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no port: {created}")) as u16;
+    let sender = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    sender
+        .send_to(b"elsewhere", ("127.0.0.1", port))
+        .await
+        .unwrap();
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        first_age(&admin, 74).await.is_null(),
+        "nothing heard on 127.0.0.1"
+    );
+    sender.send_to(b"here", ("127.0.0.2", port)).await.unwrap();
+    sleep(Duration::from_millis(200)).await;
+    assert!(
+        first_age(&admin, 74).await.is_u64(),
+        "the datagram to 127.0.0.2 was heard"
+    );
+    let reply = admin
+        .sync_request(json!({"request": "create", "type": "rtp", "id": 75,
+            "media": [{"type": "data", "mid": "d", "port": 0, "iface": "no-such-if0"}]}))
+        .await;
+    assert_error(&reply, 456, "create on an interface that does not exist");
+
     // Viewer errors, as events.
     let mut viewer = Handle::attach(&cardea, PLUGIN).await;
     let reply = viewer.request(json!({"request": "start"}), None).await;
@@ -1838,6 +1871,14 @@ fn assert_alive(mut cardea: Cardea) {
 }
 
 /// The `plugindata.data` of a synchronous reply, which must be a `success` from the plugin.
+/// `age_ms` of the first stream of mountpoint `id` (null before any packet).
+async fn first_age(admin: &Handle, id: u64) -> Value {
+    let info = admin
+        .sync_request(json!({"request": "info", "id": id}))
+        .await;
+    sync_data(&info, "info")["info"]["media"][0]["age_ms"].clone()
+}
+
 fn sync_data(reply: &Value, what: &str) -> Value {
     assert_eq!(reply["janus"], "success", "{what}: {reply}");
     assert_eq!(reply["plugindata"]["plugin"], PLUGIN, "{what}: {reply}");

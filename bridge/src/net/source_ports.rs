@@ -34,16 +34,16 @@ impl PortBank {
         self.parked.lock().ok()?.remove(&local)
     }
 
-    fn bind_any(&self) -> io::Result<UdpSocket> {
+    fn bind_any(&self, ip: IpAddr) -> io::Result<UdpSocket> {
         let (min, max) = self.range;
         if (min, max) == (0, 0) {
-            return UdpSocket::bind((self.ip, 0));
+            return UdpSocket::bind((ip, 0));
         }
         let count = u32::from(max - min) + 1;
         let start = rand::random::<u32>() % count;
         for i in 0..count {
             let port = min + ((start + i) % count) as u16;
-            match UdpSocket::bind((self.ip, port)) {
+            match UdpSocket::bind((ip, port)) {
                 Ok(s) => return Ok(s),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 Err(e) => return Err(e),
@@ -57,13 +57,17 @@ impl PortBank {
 }
 
 impl SourceIo for PortBank {
-    fn bind(&self, port: u16) -> Result<SocketAddr, String> {
+    fn bind(&self, port: u16, iface: Option<&str>) -> Result<SocketAddr, String> {
+        let ip = match iface {
+            Some(iface) => interface_address(iface)?,
+            None => self.ip,
+        };
         let socket = if port == 0 {
-            self.bind_any()
+            self.bind_any(ip)
         } else {
-            UdpSocket::bind((self.ip, port))
+            UdpSocket::bind((ip, port))
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("{ip}: {e}"))?;
         socket.set_nonblocking(true).map_err(|e| e.to_string())?;
         super::set_buffers(&socket, SOURCE_SOCKET_BUFFER);
         let local = socket.local_addr().map_err(|e| e.to_string())?;
@@ -108,6 +112,58 @@ impl SourceIo for PortBank {
     fn create_recording(&self, path: &str) -> Result<(), String> {
         super::create_file(std::path::Path::new(path)).map(|_| ())
     }
+}
+
+/// Janus's `iface`: an IP address as it is, or the name of an interface (`lo`, `eth0`)
+/// turned into its first IPv4 address (else its first IPv6 one).
+pub(crate) fn interface_address(iface: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = iface.trim().parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a list we free below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(format!("interfaces: {}", io::Error::last_os_error()));
+    }
+    let mut found: Option<IpAddr> = None;
+    let mut entry = list;
+    while !entry.is_null() {
+        // SAFETY: `entry` is a node of the list getifaddrs made, alive until freeifaddrs.
+        let ifa = unsafe { &*entry };
+        entry = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if name.to_bytes() != iface.trim().as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr points at a sockaddr whose family says which struct it is.
+        let ip = unsafe {
+            match i32::from((*ifa.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                    Some(IpAddr::from(Ipv4Addr::from(u32::from_be(
+                        a.sin_addr.s_addr,
+                    ))))
+                }
+                libc::AF_INET6 => {
+                    let a = &*(ifa.ifa_addr as *const libc::sockaddr_in6);
+                    Some(IpAddr::from(a.sin6_addr.s6_addr))
+                }
+                _ => None,
+            }
+        };
+        match (found, ip) {
+            (None, Some(ip)) => found = Some(ip),
+            (Some(IpAddr::V6(_)), Some(ip @ IpAddr::V4(_))) => found = Some(ip),
+            _ => {}
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    found.ok_or_else(|| format!("no network interface {iface:?} with an address"))
 }
 
 /// A UDP socket bound to `group`:`port` (other sockets may bind the same port for other
@@ -273,15 +329,31 @@ mod tests {
     }
 
     #[test]
+    fn iface_is_an_address_or_an_interface_name() {
+        assert_eq!(
+            interface_address("127.0.0.2"),
+            Ok(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        );
+        assert_eq!(interface_address("lo"), Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        let err = interface_address("no-such-if0").unwrap_err();
+        assert!(err.contains("no network interface"), "{err}");
+        let bank = PortBank::new(IpAddr::V4(Ipv4Addr::LOCALHOST), (0, 0));
+        let local = bank.bind(0, Some("127.0.0.3")).unwrap();
+        assert_eq!(local.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
+        let err = bank.bind(0, Some("no-such-if0")).unwrap_err();
+        assert!(err.contains("no network interface"), "{err}");
+    }
+
+    #[test]
     fn ports_are_bound_at_once_taken_once_and_a_busy_one_is_refused() {
         let bank = PortBank::new(IpAddr::V4(Ipv4Addr::LOCALHOST), (0, 0));
-        let a = bank.bind(0).unwrap();
+        let a = bank.bind(0, None).unwrap();
         assert_ne!(a.port(), 0);
-        let busy = bank.bind(a.port()).unwrap_err();
+        let busy = bank.bind(a.port(), None).unwrap_err();
         assert!(busy.contains("in use"), "{busy}");
         assert!(bank.take(a).is_some());
         assert!(bank.take(a).is_none());
-        let b = bank.bind(0).unwrap();
+        let b = bank.bind(0, None).unwrap();
         bank.release(b);
         assert!(bank.take(b).is_none());
     }

@@ -318,7 +318,7 @@ impl Streaming {
                 let st = &mp.streams[i];
                 let bound = match st.mcast {
                     Some(group) => ports.0.bind_multicast(st.port, group, st.iface.as_deref()),
-                    None => ports.0.bind(st.port),
+                    None => ports.0.bind(st.port, st.iface.as_deref()),
                 };
                 match bound {
                     Ok(local) => mp.streams[i].local = Some(local),
@@ -332,7 +332,7 @@ impl Streaming {
                     }
                 }
                 if let Some(port) = mp.streams[i].rtcpport {
-                    match ports.0.bind(port) {
+                    match ports.0.bind(port, mp.streams[i].iface.as_deref()) {
                         Ok(local) => mp.streams[i].rtcp_local = Some(local),
                         Err(e) => {
                             self.release(&mp);
@@ -348,7 +348,7 @@ impl Streaming {
                     continue;
                 };
                 for (layer, port) in asked.into_iter().enumerate() {
-                    match ports.0.bind(port) {
+                    match ports.0.bind(port, mp.streams[i].iface.as_deref()) {
                         Ok(local) => mp.streams[i].layer_locals[layer] = Some(local),
                         Err(e) => {
                             self.release(&mp);

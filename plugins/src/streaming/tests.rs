@@ -14,7 +14,7 @@ struct FakePorts {
 }
 
 impl SourceIo for FakePorts {
-    fn bind(&self, port: u16) -> Result<SocketAddr, String> {
+    fn bind(&self, port: u16, _iface: Option<&str>) -> Result<SocketAddr, String> {
         if self.taken.contains(&port) {
             return Err("Address already in use".into());
         }
