@@ -1552,6 +1552,167 @@ async fn simulcast_source() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_svc_source_viewer_picks_spatial_and_temporal_layers() {
+    timeout(Duration::from_secs(30), svc_source())
+        .await
+        .expect("the SVC source test ran over 30 s");
+}
+
+/// A VP9 SVC mountpoint (`svc: true`) fed with three spatial and three temporal layers
+/// (L3T3: 30 pictures a second, each one packet per spatial layer, TIDs 0 2 1 2, a key
+/// picture every 16): a viewer gets every layer at first, as in Janus; `configure` with
+/// `spatial_layer: 0` leaves only spatial layer 0 (Janus's event tells it), then
+/// `temporal_layer: 0` only its base frames; the numbering has no gap throughout.
+async fn svc_source() {
+    let (cardea, mut admin) = start_cardea().await;
+    let created = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtp", "id": 96, "media": [
+            {"type": "video", "mid": "v", "port": 0, "pt": 98, "codec": "vp9", "svc": true}]}),
+    )
+    .await;
+    assert_eq!(created["streaming"], "created", "{created}");
+    let port = created["stream"]["ports"][0]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no port in {created}")) as u16;
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = tokio::spawn(send_svc(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        Arc::clone(&stop),
+    ));
+    let mut handle = Handle::attach(&cardea, PLUGIN).await;
+    let preparing = handle
+        .request(json!({"request": "watch", "id": 96}), None)
+        .await;
+    let offer = preparing["jsep"]["sdp"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no offer in {preparing}"))
+        .to_owned();
+    let peer = PeerState::new();
+    let options = PeerOptions {
+        vp9: true,
+        ..PeerOptions::default()
+    };
+    let pc = peer_connection(&cardea, Arc::clone(&peer), options).await;
+    let answer = local_answer(&*pc, &peer, &offer, "the SVC viewer").await;
+    let starting = handle
+        .request(
+            json!({"request": "start"}),
+            Some(json!({"type": "answer", "sdp": answer, "trickle": false})),
+        )
+        .await;
+    assert_eq!(starting["result"]["status"], "starting", "{starting}");
+    wait_connected(&peer, STEP, "the SVC viewer").await;
+    let video = || peer.received(RtpCodecKind::Video);
+    assert!(
+        wait_until(Duration::from_secs(4), || peer.count(RtpCodecKind::Video)
+            >= 60)
+        .await,
+        "the viewer got {} VP9 packets",
+        peer.count(RtpCodecKind::Video)
+    );
+    let spatial: BTreeSet<u8> = video()
+        .iter()
+        .filter_map(|g| svc_layers(g).map(|l| l.0))
+        .collect();
+    assert_eq!(
+        spatial,
+        BTreeSet::from([0, 1, 2]),
+        "every spatial layer at first"
+    );
+
+    for (ask, key, pick) in [
+        ("spatial_layer", "spatial_layer", 0usize),
+        ("temporal_layer", "temporal_layer", 1usize),
+    ] {
+        let configured = handle
+            .request(
+                json!({"request": "configure", "streams": [{"mid": "v", ask: 0}]}),
+                None,
+            )
+            .await;
+        assert_eq!(configured["result"]["event"], "configured", "{configured}");
+        let event = handle
+            .events
+            .wait_for(&format!("the {key} event"), Duration::from_secs(3), |e| {
+                e["plugindata"]["data"]["result"][key] == 0
+            })
+            .await;
+        assert_eq!(event["plugindata"]["data"]["result"]["mid"], "v", "{event}");
+        let from = peer.count(RtpCodecKind::Video);
+        sleep(Duration::from_secs(1)).await;
+        let got = video();
+        let later: Vec<(u8, u8)> = got[from..].iter().filter_map(svc_layers).collect();
+        assert!(later.len() >= 8, "{} packets after {ask} 0", later.len());
+        let picked: Vec<u8> = later
+            .iter()
+            .map(|l| if pick == 0 { l.0 } else { l.1 })
+            .collect();
+        assert!(
+            picked.iter().all(|&l| l == 0),
+            "only layer 0 after {ask} 0: (spatial, temporal) {later:?}"
+        );
+    }
+    assert_seq_continuous(&video(), "the SVC viewer");
+    let bad = handle
+        .request(json!({"request": "configure", "spatial_layer": 5}), None)
+        .await;
+    assert_eq!(bad["error_code"], 454, "{bad}");
+    stop.store(true, Ordering::Relaxed);
+    let _ = timeout(Duration::from_secs(1), sender).await;
+    let _ = timeout(Duration::from_secs(3), pc.close()).await;
+    assert_alive(cardea);
+}
+
+/// (spatial, temporal) layer of a VP9 packet, from its descriptor (RFC 9628 §4.2: I, L).
+fn svc_layers(g: &Got) -> Option<(u8, u8)> {
+    let p = &g.payload;
+    let b0 = *p.first()?;
+    if b0 & 0x20 == 0 {
+        return None;
+    }
+    let at = 1 + if b0 & 0x80 != 0 {
+        if *p.get(1)? & 0x80 != 0 {
+            2
+        } else {
+            1
+        }
+    } else {
+        0
+    };
+    let l = *p.get(at)?;
+    Some(((l >> 1) & 0x07, l >> 5))
+}
+
+/// Sends VP9 SVC to `to`: 30 pictures a second of three spatial layers (one packet each,
+/// the marker on the top one), temporal layers 0 2 1 2, a key picture every 16.
+async fn send_svc(to: SocketAddr, stop: Arc<AtomicBool>) {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / 30));
+    let mut seq: u16 = 7_000;
+    for picture in 0u32.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tick.tick().await;
+        let key = picture % 16 == 0;
+        let temporal = [0u8, 2, 1, 2][picture as usize % 4];
+        for spatial in 0..3u8 {
+            // I (7-bit picture id), P unless a key picture, L, B and E: one packet a layer.
+            let b0 = 0x80 | 0x20 | if key { 0 } else { 0x40 } | 0x08 | 0x04;
+            let layer = temporal << 5 | u8::from(temporal > 0) << 4 | spatial << 1;
+            let mut payload = vec![b0, (picture & 0x7f) as u8, layer, (picture / 4) as u8];
+            payload.extend_from_slice(&[0x5a; 40]);
+            payload.extend_from_slice(&trailer(b'S', seq));
+            let datagram =
+                rtp_datagram(98, seq, picture * 3000, 0x5c0_0001, spatial == 2, &payload);
+            let _ = socket.send_to(&datagram, to).await;
+            seq = seq.wrapping_add(1);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_rtcp_port_asks_the_sender_for_key_frames() {
     timeout(Duration::from_secs(25), rtcp_port())
         .await

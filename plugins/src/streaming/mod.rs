@@ -94,6 +94,13 @@ struct Watched {
     temporal: u8,
     /// Silence (µs) after which a layer is left for a lower one (`None`: 250 ms).
     fallback: Option<u64>,
+    /// A VP9 SVC stream: the spatial and temporal layers wanted (Janus: 2 and 2), and
+    /// those forwarded now (from the media's reports).
+    svc: bool,
+    spatial: u8,
+    svc_temporal: u8,
+    got_spatial: Option<u8>,
+    got_svc_temporal: Option<u8>,
     codec: String,
     /// The m-line's mid in the viewer's PeerConnection, once offered.
     mid: Option<String>,
@@ -679,6 +686,15 @@ impl Streaming {
                     fallback: w.fallback.map(std::time::Duration::from_micros),
                 });
             }
+            if send && w.svc {
+                ctx.push(Command::SelectSvc {
+                    handle,
+                    mid: mid.clone(),
+                    spatial: w.spatial,
+                    temporal: w.svc_temporal,
+                    fallback: w.fallback.map(std::time::Duration::from_micros),
+                });
+            }
             let single = [w.source_mid.clone()];
             let layers = if w.layers.is_empty() {
                 &single[..]
@@ -761,6 +777,11 @@ impl Streaming {
                 substream: 2,
                 temporal: cardea_media::DEFAULT_TEMPORAL,
                 fallback: None,
+                svc: s.svc,
+                spatial: 2,
+                svc_temporal: 2,
+                got_spatial: None,
+                got_svc_temporal: None,
                 codec: s.codec.clone(),
                 mid: None,
                 send: true,
@@ -841,22 +862,25 @@ impl Streaming {
         f: &Fields<'_>,
     ) -> Result<Value, StError> {
         let viewer = self.watching(handle, "Can't configure: not on a mountpoint")?;
-        // (mid, send, substream, temporal, fallback) per change.
-        type Change = (
-            Option<String>,
-            Option<bool>,
-            Option<u64>,
-            Option<u64>,
-            Option<u64>,
-        );
+        struct Change {
+            mid: Option<String>,
+            send: Option<bool>,
+            substream: Option<u64>,
+            temporal: Option<u64>,
+            fallback: Option<u64>,
+            spatial_layer: Option<u64>,
+            temporal_layer: Option<u64>,
+        }
         let read = |s: &Fields<'_>| -> Result<Change, StError> {
-            Ok((
-                s.str("mid")?.map(str::to_owned),
-                s.bool("send")?,
-                s.u64("substream")?,
-                s.u64("temporal")?,
-                s.u64("fallback")?,
-            ))
+            Ok(Change {
+                mid: s.str("mid")?.map(str::to_owned),
+                send: s.bool("send")?,
+                substream: s.u64("substream")?,
+                temporal: s.u64("temporal")?,
+                fallback: s.u64("fallback")?,
+                spatial_layer: s.u64("spatial_layer")?,
+                temporal_layer: s.u64("temporal_layer")?,
+            })
         };
         let changes = match f.objects("streams")? {
             Some(list) => list.iter().map(read).collect::<Result<Vec<_>, _>>()?,
@@ -882,10 +906,25 @@ impl Streaming {
                 }
             }
         }
-        for (mid, send, substream, temporal, fallback) in changes {
+        let mut already = Vec::new();
+        for change in changes {
+            let Change {
+                mid,
+                send,
+                substream,
+                temporal,
+                fallback,
+                spatial_layer,
+                temporal_layer,
+            } = change;
             if substream.is_some_and(|l| l > 2) || temporal.is_some_and(|l| l > 2) {
                 return Err(StError::InvalidElement(
                     "substream and temporal should be 0, 1 or 2".into(),
+                ));
+            }
+            if spatial_layer.is_some_and(|l| l > 2) || temporal_layer.is_some_and(|l| l > 2) {
+                return Err(StError::InvalidElement(
+                    "spatial_layer and temporal_layer should be 0, 1 or 2".into(),
                 ));
             }
             for w in viewer.streams.iter_mut() {
@@ -909,7 +948,33 @@ impl Streaming {
                         w.fallback = fallback;
                     }
                 }
+                if w.svc {
+                    // Asking for what is forwarded already is answered at once, as Janus.
+                    if let Some(s) = spatial_layer {
+                        w.spatial = s as u8;
+                        if w.got_spatial == Some(w.spatial) {
+                            already.push(json!({ "mid": w.source_mid, "spatial_layer": s }));
+                        }
+                    }
+                    if let Some(t) = temporal_layer {
+                        w.svc_temporal = t as u8;
+                        if w.got_svc_temporal == Some(w.svc_temporal) {
+                            already.push(json!({ "mid": w.source_mid, "temporal_layer": t }));
+                        }
+                    }
+                    if fallback.is_some() {
+                        w.fallback = fallback;
+                    }
+                }
             }
+        }
+        for result in already {
+            push(
+                ctx,
+                handle,
+                None,
+                json!({ "streaming": "event", "result": result }),
+            );
         }
         self.route_viewer(ctx, handle, true);
         Ok(json!({ "streaming": "event", "result": { "event": "configured" } }))
@@ -1142,12 +1207,12 @@ impl Plugin for Streaming {
         mid: &str,
         switch: &cardea_media::LayerSwitch,
     ) {
-        let Some(viewer) = self.viewers.get(&handle) else {
+        let Some(viewer) = self.viewers.get_mut(&handle) else {
             return;
         };
         let Some(w) = viewer
             .streams
-            .iter()
+            .iter_mut()
             .find(|w| w.mid.as_deref() == Some(mid))
         else {
             return;
@@ -1160,9 +1225,13 @@ impl Plugin for Streaming {
                 ("substream", substream)
             }
             cardea_media::LayerSwitch::Temporal(t) => ("temporal", u64::from(*t)),
-            // No SVC choice is made for viewers.
-            cardea_media::LayerSwitch::Spatial(_) | cardea_media::LayerSwitch::SvcTemporal(_) => {
-                return
+            cardea_media::LayerSwitch::Spatial(s) => {
+                w.got_spatial = Some(*s);
+                ("spatial_layer", u64::from(*s))
+            }
+            cardea_media::LayerSwitch::SvcTemporal(t) => {
+                w.got_svc_temporal = Some(*t);
+                ("temporal_layer", u64::from(*t))
             }
         };
         push(

@@ -29,6 +29,9 @@ pub struct Stream {
     /// is `port`), and where they are bound.
     pub simulcast: Option<[u16; 2]>,
     pub layer_locals: [Option<SocketAddr>; 2],
+    /// A VP9 video coded in SVC layers (`svc`): each viewer gets the spatial and temporal
+    /// layers it asks for.
+    pub svc: bool,
     /// Janus's `rtcpport`: the port asked for the sender's RTCP (0: any), and where bound.
     pub rtcpport: Option<u16>,
     pub rtcp_local: Option<SocketAddr>,
@@ -256,6 +259,7 @@ fn stream(
         port,
         data: None,
         simulcast: None,
+        svc: false,
         layer_locals: [None, None],
         rtcpport: None,
         rtcp_local: None,
@@ -308,6 +312,25 @@ fn rtcpport_of(f: &Fields<'_>, name: &'static str) -> Result<Option<u16>, StErro
         None => Ok(None),
         Some(_) => port_of(f, name).map(Some),
     }
+}
+
+/// Janus's `svc` for a video stream: VP9 only (Janus's SVC support is VP9's).
+fn svc_of(f: &Fields<'_>, st: &mut Stream, name: &'static str) -> Result<(), StError> {
+    if f.bool(name)? != Some(true) {
+        return Ok(());
+    }
+    if st.kind != MediaKind::Video || st.codec != "vp9" {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, SVC is for VP9 video".into(),
+        ));
+    }
+    if st.simulcast.is_some() {
+        return Err(StError::CantCreate(
+            "Can't add 'rtp' stream, a stream is simulcast or SVC, not both".into(),
+        ));
+    }
+    st.svc = true;
+    Ok(())
 }
 
 /// Janus's `simulcast` for a video stream: layers 1 and 2 come on `port2` and `port3`.
@@ -406,6 +429,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
             let mut st = stream(mid, kind, port, pt, codec, m.str("fmtp")?);
             multicast_of(m, &mut st, "mcast", "iface")?;
             simulcast_of(m, &mut st, "simulcast", "port2", "port3")?;
+            svc_of(m, &mut st, "svc")?;
             st.rtcpport = rtcpport_of(m, "rtcpport")?;
             if let Some(label) = m.str("label")? {
                 st.label = label.to_owned();
@@ -445,6 +469,7 @@ fn streams_of(f: &Fields<'_>) -> Result<(Vec<Stream>, bool), StError> {
         );
         multicast_of(f, &mut st, "videomcast", "videoiface")?;
         simulcast_of(f, &mut st, "videosimulcast", "videoport2", "videoport3")?;
+        svc_of(f, &mut st, "videosvc")?;
         st.rtcpport = rtcpport_of(f, "videortcpport")?;
         streams.push(st);
     }
@@ -698,6 +723,9 @@ impl Mountpoint {
                 }
                 if s.simulcast.is_some() {
                     m["simulcast"] = true.into();
+                }
+                if s.svc {
+                    m["svc"] = true.into();
                 }
                 if let Some(age) = s.age_ms(now) {
                     m["age_ms"] = age.into();

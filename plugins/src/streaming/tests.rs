@@ -794,6 +794,98 @@ fn a_simulcast_video_is_three_source_streams_and_a_layer_choice() {
 }
 
 #[test]
+fn an_svc_video_gets_each_viewer_its_spatial_and_temporal_layers() {
+    let (mut p, _ports) = plugin_with(json!({ "mountpoints": [] }), vec![]);
+    let mut ctx = Ctx::default();
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "id": 61, "media": [{ "type": "video",
+                "mid": "v", "port": 0, "pt": 98, "codec": "vp9", "svc": true }] }),
+    );
+    assert_eq!(r["streaming"], "created", "{r}");
+    let r = sync(&mut p, &mut ctx, json!({ "request": "info", "id": 61 }));
+    assert_eq!(r["info"]["media"][0]["svc"], true, "{r}");
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "watch", "id": 61 }),
+        None,
+    );
+    p.offered(9, &["0".into()], &mut json!({}));
+    let mut ctx = Ctx::default();
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "start" }),
+        Some(answer()),
+    );
+    let svc = |ctx: &Ctx| {
+        ctx.commands.iter().find_map(|c| match c {
+            Command::SelectSvc {
+                handle: 9,
+                spatial,
+                temporal,
+                ..
+            } => Some((*spatial, *temporal)),
+            _ => None,
+        })
+    };
+    assert_eq!(svc(&ctx), Some((2, 2)), "the top layers unless asked");
+    let mut ctx = Ctx::default();
+    let (r, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "streams": [{ "mid": "v", "spatial_layer": 0,
+                "temporal_layer": 1 }] }),
+        None,
+    );
+    assert_eq!(r["result"]["event"], "configured", "{r}");
+    assert_eq!(svc(&ctx), Some((0, 1)));
+    // The media reports the switch: Janus's event; asking again is answered at once.
+    let mut ctx = Ctx::default();
+    p.layer_switched(&mut ctx, 9, "0", &cardea_media::LayerSwitch::Spatial(0));
+    assert!(
+        ctx.commands
+            .iter()
+            .any(|c| matches!(c, Command::PushEvent { data, .. }
+        if *data == json!({ "streaming": "event", "result": { "mid": "v", "spatial_layer": 0 } })))
+    );
+    let mut ctx = Ctx::default();
+    event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "spatial_layer": 0 }),
+        None,
+    );
+    assert!(ctx
+        .commands
+        .iter()
+        .any(|c| matches!(c, Command::PushEvent { data, .. }
+        if data["result"]["spatial_layer"] == 0)));
+    let (r, _) = event(
+        &mut p,
+        &mut ctx,
+        9,
+        json!({ "request": "configure", "spatial_layer": 3 }),
+        None,
+    );
+    assert_eq!(r["error_code"], 454, "{r}");
+    // SVC is VP9's.
+    let r = sync(
+        &mut p,
+        &mut ctx,
+        json!({ "request": "create", "type": "rtp", "media": [{ "type": "video", "mid": "v",
+                "port": 0, "pt": 96, "codec": "vp8", "svc": true }] }),
+    );
+    assert_eq!(r["error_code"], 456, "{r}");
+}
+
+#[test]
 fn recording_starts_and_stops_per_mid_with_janus_errors() {
     let mut p = plugin();
     let mut ctx = Ctx::default();

@@ -12,7 +12,7 @@ use cardea_tests::Cardea;
 use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
-    MIME_TYPE_OPUS, MIME_TYPE_PCMU, MIME_TYPE_RTX, MIME_TYPE_VP8,
+    MIME_TYPE_OPUS, MIME_TYPE_PCMU, MIME_TYPE_RTX, MIME_TYPE_VP8, MIME_TYPE_VP9,
 };
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -37,6 +37,8 @@ pub const OPUS_PT: u8 = 111;
 /// G.711 µ-law, registered only with [`PeerOptions::pcmu`].
 pub const PCMU_PT: u8 = 0;
 pub const VP8_PT: u8 = 96;
+/// The payload type of VP9 where a peer takes it ([`PeerOptions::vp9`]).
+pub const VP9_PT: u8 = 98;
 /// RTX for VP8, registered only with [`PeerOptions::video_rtx`].
 pub const RTX_PT: u8 = 97;
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
@@ -221,6 +223,8 @@ pub struct PeerOptions {
     pub keyframe_requests: bool,
     /// PCMU ([`PCMU_PT`]) offered on audio after opus.
     pub pcmu: bool,
+    /// VP9 ([`VP9_PT`]) taken on video after VP8.
+    pub vp9: bool,
 }
 
 /// A PeerConnection for opus and VP8 reporting to `peer`, bound to the IP of Cardea's first
@@ -243,6 +247,15 @@ pub async fn peer_connection(
     media_engine
         .register_codec(vp8(), RtpCodecKind::Video)
         .expect("register VP8");
+    if options.vp9 {
+        let mut vp9 = vp8();
+        vp9.rtp_codec.mime_type = MIME_TYPE_VP9.to_owned();
+        vp9.rtp_codec.sdp_fmtp_line = "profile-id=0".to_owned();
+        vp9.payload_type = VP9_PT;
+        media_engine
+            .register_codec(vp9, RtpCodecKind::Video)
+            .expect("register VP9");
+    }
     if options.video_rtx {
         media_engine
             .register_codec(vp8_rtx(), RtpCodecKind::Video)
