@@ -450,6 +450,19 @@ impl SipCase {
         tx
     }
 
+    /// Hangs up the call (`hangup`): the `hangup` event must report 200 and a reason.
+    pub async fn hang_up(&mut self) -> Value {
+        self.request(json!({"request": "hangup"}), None).await;
+        let hangup = self.wait_event("hangup", STEP, &[]).await;
+        let result = &hangup["plugindata"]["data"]["result"];
+        if result["code"] != 200 || result["reason"].as_str().is_none_or(str::is_empty) {
+            self.fail(&format!(
+                "a hangup of ours is reported with code 200 and a reason: {hangup}"
+            ));
+        }
+        hangup
+    }
+
     /// The first SIP plugin event named `name`; fails when an error event or an event named
     /// in `fail_on` comes first, or nothing within `within`.
     pub async fn wait_event(&mut self, name: &str, within: Duration, fail_on: &[&str]) -> Value {

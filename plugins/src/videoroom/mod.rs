@@ -110,6 +110,32 @@ struct WantedForward {
     switching: bool,
 }
 
+/// The forwarders of a simulcast stream's higher layers, each to its own port: `names`
+/// are the port, SSRC and payload type fields of layers 1 and 2.
+fn higher_layers(
+    f: &Fields<'_>,
+    names: [[&'static str; 3]; 2],
+    mid: &str,
+    host: &str,
+    wanted: &mut Vec<WantedForward>,
+) -> Result<(), VrError> {
+    for (layer, [port, ssrc, pt]) in (1..).zip(names) {
+        if let Some(port) = f.u64(port)? {
+            wanted.push(WantedForward {
+                mid: mid.to_owned(),
+                host: host.to_owned(),
+                port,
+                ssrc: f.u64(ssrc)?,
+                pt: f.u64(pt)?,
+                substream: Some(layer),
+                rtcp_port: None,
+                switching: false,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A forwarding destination: an IP address (or `localhost`) and a port.
 fn forward_destination(host: &str, port: u64) -> Result<std::net::SocketAddr, VrError> {
     let ip: std::net::IpAddr = if host.eq_ignore_ascii_case("localhost") {
@@ -1411,24 +1437,11 @@ impl VideoRoom {
                     rtcp_port: s.u64("rtcp_port")?,
                     switching,
                 });
-                // The higher layers of a simulcast stream, each to its own port (unless
-                // the one forwarder switches between them).
-                for (layer, port, ssrc, pt) in [
-                    (1, "port_2", "ssrc_2", "pt_2"),
-                    (2, "port_3", "ssrc_3", "pt_3"),
-                ] {
-                    if let Some(port) = s.u64(port)?.filter(|_| !switching) {
-                        wanted.push(WantedForward {
-                            mid: mid.clone(),
-                            host: host.clone(),
-                            port,
-                            ssrc: s.u64(ssrc)?,
-                            pt: s.u64(pt)?,
-                            substream: Some(layer),
-                            rtcp_port: None,
-                            switching: false,
-                        });
-                    }
+                // The higher layers, each to its own port, unless the one forwarder
+                // switches between them.
+                if !switching {
+                    let names = [["port_2", "ssrc_2", "pt_2"], ["port_3", "ssrc_3", "pt_3"]];
+                    higher_layers(&s, names, &mid, &host, &mut wanted)?;
                 }
             }
         } else {
@@ -1469,23 +1482,11 @@ impl VideoRoom {
                     switching: false,
                 });
                 if kind == crate::MediaKind::Video {
-                    for (layer, port, ssrc, pt) in [
-                        (1, "video_port_2", "video_ssrc_2", "video_pt_2"),
-                        (2, "video_port_3", "video_ssrc_3", "video_pt_3"),
-                    ] {
-                        if let Some(port) = f.u64(port)? {
-                            wanted.push(WantedForward {
-                                mid: mid.clone(),
-                                host: host.clone(),
-                                port,
-                                ssrc: f.u64(ssrc)?,
-                                pt: f.u64(pt)?,
-                                substream: Some(layer),
-                                rtcp_port: None,
-                                switching: false,
-                            });
-                        }
-                    }
+                    let names = [
+                        ["video_port_2", "video_ssrc_2", "video_pt_2"],
+                        ["video_port_3", "video_ssrc_3", "video_pt_3"],
+                    ];
+                    higher_layers(f, names, &mid, &host, &mut wanted)?;
                 }
             }
             if let Some(port) = f.u64("data_port")? {
