@@ -1299,6 +1299,11 @@ fn on_session_event(
         }
         SessionEvent::Info { content_type, body } => {
             let text = String::from_utf8_lossy(&body).into_owned();
+            if asks_for_key_frame(content_type.as_deref(), &text) {
+                // A video phone's key-frame request by INFO (RFC 5168): the browser is
+                // asked with a PLI, and the app still hears of the INFO.
+                ctx.push(Command::RequestKeyframe { handle });
+            }
             let is_dtmf = content_type
                 .as_deref()
                 .is_some_and(|t| t.eq_ignore_ascii_case("application/dtmf-relay"));
@@ -1385,6 +1390,18 @@ fn bridge(ctx: &mut Ctx, handle: HandleId) {
         handle,
         enabled: true,
     });
+}
+
+/// Whether an INFO is RFC 5168's media control asking for a key frame (XML with a
+/// `picture_fast_update`, as many SIP video phones send instead of RTCP).
+fn asks_for_key_frame(content_type: Option<&str>, body: &str) -> bool {
+    let media_control = content_type.is_some_and(|t| {
+        t.split(';').next().is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/media_control+xml")
+        })
+    });
+    media_control && body.contains("picture_fast_update")
 }
 
 /// `Signal=5\r\nDuration=160` (application/dtmf-relay, as SIP phones send it).

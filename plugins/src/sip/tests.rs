@@ -539,6 +539,46 @@ fn a_refer_from_the_peer_is_accepted_and_becomes_a_transfer_event() {
 }
 
 #[test]
+fn an_info_asking_for_a_picture_fast_update_asks_the_browser_for_a_key_frame() {
+    let mut p = plugin();
+    let invite = answered_call(&mut p);
+    let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n<media_control><vc_primitive>\
+<to_encoder><picture_fast_update/></to_encoder></vc_primitive></media_control>";
+    let mut info = |cseq: u32, content_type: &str| {
+        let request = from_peer_with_body(
+            &invite,
+            "INFO",
+            cseq,
+            &format!("Content-Type: {content_type}\r\n"),
+            xml,
+        );
+        feed(
+            &mut p,
+            SipIn::Request {
+                key: test_server_key(),
+                request,
+                source: cardea_sip::transaction::Destination::udp(
+                    "127.0.0.1:5070".parse().unwrap(),
+                ),
+            },
+        )
+    };
+    let c = info(2, "application/media_control+xml");
+    assert!(responded(&c, 200));
+    assert!(c
+        .iter()
+        .any(|c| matches!(c, Command::RequestKeyframe { handle: H })));
+    let ev = events(&c);
+    assert_eq!(ev[0].0, "info", "the app hears of it too");
+    assert_eq!(ev[0].1["result"]["type"], "application/media_control+xml");
+    // Another body type is only reported.
+    let c = info(3, "application/xml");
+    assert!(!c
+        .iter()
+        .any(|c| matches!(c, Command::RequestKeyframe { .. })));
+}
+
+#[test]
 fn a_browser_re_offer_is_answered_within_the_bridged_codecs() {
     let mut p = plugin();
     let _ = answered_call(&mut p);
