@@ -17,7 +17,7 @@ use serde_json::json;
 struct NoSockets;
 
 impl SourceIo for NoSockets {
-    fn bind(&self, port: u16) -> Result<SocketAddr, String> {
+    fn bind(&self, port: u16, _iface: Option<&str>) -> Result<SocketAddr, String> {
         if port == 9 {
             return Err("Address already in use".into());
         }

@@ -547,6 +547,21 @@ test('create with an unknown media type -> 456 "Unsupported media type in media 
   }, 456, { sync: true });
 });
 
+test('svc (VP9 only, not with simulcast -> 456): info shows svc; iface binds the port there, an unknown interface -> 456', T, async () => {
+  const svc = await create({ id: mpId(), media: [{ type: 'video', mid: 'v', port: 0, pt: 98, codec: 'vp9', svc: true }] });
+  const info = await syncOk(mgr, { request: 'info', id: svc.stream.id, admin_key: ADMIN_KEY });
+  assert.equal(info.info.media[0].svc, true, JSON.stringify(info));
+  for (const media of [
+    [{ type: 'video', mid: 'v', port: 0, pt: 96, codec: 'vp8', svc: true }],
+    [{ type: 'video', mid: 'v', port: 0, pt: 98, codec: 'vp9', svc: true, simulcast: true, port2: 0, port3: 0 }],
+    [{ type: 'audio', mid: 'a', port: 0, pt: 111, codec: 'opus', iface: 'no-such-if0' }],
+  ]) {
+    await expectStError(mgr, { request: 'create', type: 'rtp', admin_key: ADMIN_KEY, id: mpId(), media }, 456, { sync: true });
+  }
+  const on = await create({ id: mpId(), media: [{ type: 'audio', mid: 'a', port: 0, pt: 111, codec: 'opus', iface: '127.0.0.3' }] });
+  assert.ok(on.stream.ports[0].port > 0, JSON.stringify(on));
+});
+
 test('create needs the configured admin_key: missing -> 453, wrong -> 457', T, async () => {
   const id = mpId();
   await expectStError(mgr, { request: 'create', type: 'rtp', id, media: AV() }, 453, { sync: true, error: 'Missing element (admin_key)' });

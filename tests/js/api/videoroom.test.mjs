@@ -820,6 +820,35 @@ test('simulcast: the answer has a=simulcast:recv; streams say simulcast; subscri
   await asyncOk(P, { request: 'leave' });
 });
 
+test('rtp_forward forms: layers to port/port_2 (port_3 of a 2-layer feed 430), simulcast:true, rtcp_port; listforwarders; stop', T, async () => {
+  const P = await attach();
+  await joinPub(P, { room: 1234, display: 'fwd' });
+  await publish(P, {}, publisherOffer({ simulcast: ['h', 'l'] }));
+  const layers = await syncOk(mgr, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: P.feed, host: '127.0.0.1',
+    streams: [{ mid: '1', port: 40000, ssrc: 11, port_2: 40002, ssrc_2: 12, pt_2: 101 }] });
+  assert.equal(layers.videoroom, 'rtp_forward');
+  assert.deepEqual(layers.forwarders.map((f) => [f.type, f.port, f.ssrc, f.substream ?? 0, f.pt]), [
+    ['video', 40000, 11, 0, undefined], ['video', 40002, 12, 1, 101]]);
+  await expectVrError(mgr, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: P.feed, host: '127.0.0.1',
+    streams: [{ mid: '1', port: 40004, port_3: 40006 }] }, 430, { sync: true });
+  const viewer = await syncOk(mgr, { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: P.feed, host: '127.0.0.1',
+    streams: [{ mid: '1', port: 40008, simulcast: true, rtcp_port: 40009 }, { mid: '0', port: 40010, rtcp_port: 40011 }] });
+  const [v, a] = viewer.forwarders;
+  assert.equal(v.simulcast, true, JSON.stringify(v));
+  assert.equal(v.substream, undefined, 'a switching forwarder has no one substream');
+  assert.equal(v.remote_rtcp_port, 40009, JSON.stringify(v));
+  assert.equal(a.type, 'audio');
+  assert.equal(a.remote_rtcp_port, undefined, 'RTCP feedback is for video only');
+  const listed = await syncOk(mgr, { request: 'listforwarders', room: 1234, secret: 'adminpwd' });
+  const mine = listed.publishers.find((p) => p.publisher_id === P.feed);
+  assert.deepEqual(mine.forwarders.map((f) => f.port).sort(), [40000, 40002, 40008, 40010]);
+  for (const f of mine.forwarders) {
+    const stop = await syncOk(mgr, { request: 'stop_rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: P.feed, stream_id: f.stream_id });
+    assert.equal(stop.videoroom, 'stop_rtp_forward');
+  }
+  await asyncOk(P, { request: 'leave' });
+});
+
 test('subscriber join errors: unknown feed 428, no streams 429, no such room 426; legacy feed join has id and display', T, async () => {
   const h = await attach();
   await expectVrError(h, { request: 'join', ptype: 'subscriber', room: 1234, streams: [{ feed: feedId() }] }, 428, { sync: false });
