@@ -6,7 +6,8 @@
 //!   `sipp/plugin_uas_echo_video.xml` (SIPp with `-rtp_echo`, which echoes RTP on its audio
 //!   port and on that port + 2, the video port of its answer); the peer's VP8 comes back, and
 //!   an RTCP PLI sent to the video RTCP port of Cardea's SIP offer (as a SIP phone asks for a
-//!   key frame) reaches the peer as a key frame request for its video SSRC.
+//!   key frame) reaches the peer as a key frame request for its video SSRC; so does the
+//!   callee's INFO asking for a `picture_fast_update` (RFC 5168), as video phones send it.
 //!
 //! The case, its report and the SIPp runs are `tests/src/sip_case.rs`'s (included as a
 //! module); the video-capable peer, with the interceptor that hands inbound PLI and FIR to the
@@ -301,7 +302,45 @@ async fn video_call() {
         );
     }
 
-    // 3. Hang up.
+    // 3. A video phone's key frame request by INFO (RFC 5168 picture_fast_update): the
+    // test's own INFO tells the callee to send it, after Cardea's relay interval.
+    sleep(Duration::from_millis(700)).await;
+    let before = requests.count();
+    case.request(
+        json!({"request": "info", "type": "text/plain", "content": "send the fast update"}),
+        None,
+    )
+    .await;
+    let info = case.wait_event("info", STEP, &["hangup"]).await;
+    let result = &info["plugindata"]["data"]["result"];
+    if result["type"] != "application/media_control+xml" {
+        stop_and_fail(
+            &mut case,
+            &stop,
+            &format!("the callee's INFO should come as `info` with its type: {info}"),
+        );
+    }
+    let asked_from = Instant::now();
+    while requests.count() == before && asked_from.elapsed() < Duration::from_secs(3) {
+        sleep(Duration::from_millis(20)).await;
+    }
+    if requests.count() == before {
+        stop_and_fail(
+            &mut case,
+            &stop,
+            &format!(
+                "the callee's INFO picture_fast_update brought no key frame request to the \
+                 peer within 3 s ({before} before it): {info}"
+            ),
+        );
+    }
+    eprintln!(
+        "INFO picture_fast_update: a key frame request reached the peer {:?} after the info \
+         event",
+        asked_from.elapsed()
+    );
+
+    // 4. Hang up.
     stop.store(true, Ordering::Relaxed);
     let _ = sender.await;
     watcher.abort();
