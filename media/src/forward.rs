@@ -122,8 +122,7 @@ impl Forwarder {
     /// report from the forwarder's SSRC, sent twice as Janus does (one may be lost).
     pub(crate) fn latch(&self, out: &mut Datagrams) {
         let Some(rtcp) = self.rtcp else { return };
-        let s = self.ssrc.to_be_bytes();
-        let rr = [0x80, 201, 0, 1, s[0], s[1], s[2], s[3]];
+        let rr = crate::rtp_leg::empty_receiver_report(self.ssrc);
         out.push(rtcp, &rr);
         out.push(rtcp, &rr);
     }
@@ -178,8 +177,15 @@ impl Datagrams {
         self.items.push((destination, start..self.bytes.len()));
     }
 
-    /// Moves every datagram of `other` to the end of this one.
+    /// Moves every datagram of `other` to the end of this one (by swapping the buffers
+    /// when this one is empty, as it is between flushes: nothing is copied).
     pub(crate) fn append(&mut self, other: &mut Datagrams) {
+        if self.is_empty() {
+            std::mem::swap(&mut self.bytes, &mut other.bytes);
+            std::mem::swap(&mut self.items, &mut other.items);
+            other.clear();
+            return;
+        }
         for (to, range) in &other.items {
             let start = self.bytes.len();
             self.bytes.extend_from_slice(&other.bytes[range.clone()]);
@@ -309,11 +315,17 @@ mod tests {
         f.latch(&mut out);
         let sent: Vec<_> = out.iter().collect();
         assert_eq!(sent.len(), 2);
-        assert_eq!(sent[0], (rtcp, &[0x80, 201, 0, 1, 1, 2, 3, 4][..]));
+        let sent_rr = [0x80, 201, 0, 1, 1, 2, 3, 4];
+        assert_eq!(sent[0], (rtcp, &sent_rr[..]));
         let rr = crate::rtp_leg::parse_compound(sent[0].1, 0).unwrap();
         assert_eq!(rr.sender_ssrc, Some(0x0102_0304));
+        // Into an empty buffer the datagrams move whole; into one that has some, after them.
         let mut more = Datagrams::default();
         more.append(&mut out);
         assert_eq!((more.len(), out.len()), (2, 0));
+        f.latch(&mut out);
+        more.append(&mut out);
+        assert_eq!((more.len(), out.len()), (4, 0));
+        assert!(more.iter().all(|(to, rr)| to == rtcp && rr == &sent_rr[..]));
     }
 }

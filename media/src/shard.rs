@@ -659,7 +659,8 @@ impl Shard {
                 continue;
             };
             let closed = leg.is_closed();
-            if !self.recorders.is_empty() || !self.forwarders.is_empty() {
+            let reported = self.events.len() > events_before;
+            if reported && (!self.recorders.is_empty() || !self.forwarders.is_empty()) {
                 if let Some(mid) = leg.data_mid() {
                     self.leg_data_out(now, id, mid, events_before);
                 }

@@ -982,10 +982,19 @@ pub async fn local_answer(
 
 /// Waits up to `within` for the peer to report connected; `Err` names the state reached.
 pub async fn wait_connected(peer: &Peer, within: Duration) -> Result<(), String> {
-    let mut connection = peer.connection.subscribe();
+    connected_within(&peer.connection, within).await
+}
+
+/// Waits up to `within` for a peer's connection state (whichever peer type reports it) to
+/// be connected; `Err` names the state reached.
+pub async fn connected_within(
+    connection: &watch::Sender<RTCPeerConnectionState>,
+    within: Duration,
+) -> Result<(), String> {
+    let mut changes = connection.subscribe();
     let reached = timeout(
         within,
-        connection.wait_for(|s| {
+        changes.wait_for(|s| {
             matches!(
                 s,
                 RTCPeerConnectionState::Connected | RTCPeerConnectionState::Failed
@@ -993,7 +1002,7 @@ pub async fn wait_connected(peer: &Peer, within: Duration) -> Result<(), String>
         }),
     )
     .await;
-    let state = *peer.connection.borrow();
+    let state = *connection.borrow();
     match reached {
         Ok(Ok(_)) if state == RTCPeerConnectionState::Connected => Ok(()),
         _ => Err(format!("{state:?} after at most {within:?}")),

@@ -37,12 +37,12 @@ use common::peer::{
 };
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::json;
-use sip_case::{one_at_a_time, traced, SipCase, AUDIO_SSRC, STEP, TEST_WITHIN};
+use sip_case::{connected_within, one_at_a_time, traced, SipCase, AUDIO_SSRC, STEP, TEST_WITHIN};
 use tokio::net::UdpSocket;
 use tokio::time::{sleep, timeout, Instant};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
-use webrtc::peer_connection::{RTCPeerConnectionState, RTCSessionDescription};
+use webrtc::peer_connection::RTCSessionDescription;
 
 /// The peer's VP8 SSRC: the key frame requests must name it.
 const VIDEO_SSRC: u32 = 0x7676_7676;
@@ -126,7 +126,10 @@ async fn video_call() {
     {
         case.fail(&format!("the peer rejected the answer: {e}"));
     }
-    if let Err(state) = connected(&peer, STEP).await {
+    if let Err(state) = connected_within(&peer.connection, STEP)
+        .await
+        .map_err(|e| format!("{e} (states {:?})", peer.history.lock().unwrap()))
+    {
         case.fail(&format!("ICE/DTLS did not connect: {state}"));
     }
 
@@ -362,29 +365,6 @@ async fn video_call() {
 fn stop_and_fail(case: &mut SipCase, stop: &AtomicBool, problem: &str) -> ! {
     stop.store(true, Ordering::Relaxed);
     case.fail(problem)
-}
-
-/// Waits up to `within` for the peer to report connected; `Err` names the state reached.
-async fn connected(peer: &PeerState, within: Duration) -> Result<(), String> {
-    let mut connection = peer.connection.subscribe();
-    let reached = timeout(
-        within,
-        connection.wait_for(|s| {
-            matches!(
-                s,
-                RTCPeerConnectionState::Connected | RTCPeerConnectionState::Failed
-            )
-        }),
-    )
-    .await;
-    let state = *peer.connection.borrow();
-    match reached {
-        Ok(Ok(_)) if state == RTCPeerConnectionState::Connected => Ok(()),
-        _ => Err(format!(
-            "{state:?} after at most {within:?} (states {:?})",
-            peer.history.lock().unwrap()
-        )),
-    }
 }
 
 /// The VP8 the peer received back: how many of the packets with an index below `sent` came

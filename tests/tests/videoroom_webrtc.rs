@@ -25,13 +25,11 @@ use common::janus::{async_request, Handle as Participant};
 use common::peer::{
     apply_answer, encoding, is_keyframe_request, local_answer, local_offer, local_track,
     local_track_with, opus, peer_connection, rtp, vp8, vp8_frame, vp8_frame_in_layer,
-    wait_connected, Got, PeerOptions, PeerState, AUDIO_LEVEL_URI, OPUS_FRAME, OPUS_PT, TRAILER,
-    VP8_PT,
+    wait_connected, Got, KeyframeRequest, PeerOptions, PeerState, AUDIO_LEVEL_URI, OPUS_FRAME,
+    OPUS_PT, TRAILER, VP8_PT,
 };
 use common::sdp::{extmap_id, m_lines, media_mid};
 use common::STEP;
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -2391,16 +2389,11 @@ async fn watch_layer_keyframe_requests(track: Arc<TrackLocalStaticRTP>, layers: 
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;
         };
-        for packet in &packets {
-            let any = packet.as_any();
-            let ssrcs: Vec<u32> = if let Some(pli) = any.downcast_ref::<PictureLossIndication>() {
-                vec![pli.media_ssrc]
-            } else if let Some(fir) = any.downcast_ref::<FullIntraRequest>() {
-                fir.fir.iter().map(|e| e.ssrc).collect()
-            } else {
-                continue;
-            };
-            for layer in layers.iter().filter(|l| ssrcs.contains(&l.ssrc)) {
+        for request in packets
+            .iter()
+            .filter_map(|p| KeyframeRequest::of(p.as_ref()))
+        {
+            for layer in layers.iter().filter(|l| request.ssrcs.contains(&l.ssrc)) {
                 layer.requests.lock().unwrap().push(Instant::now());
                 layer.keyframe_wanted.store(true, Ordering::Relaxed);
             }

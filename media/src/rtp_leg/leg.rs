@@ -60,6 +60,8 @@ pub struct RtpLeg {
     streams: Vec<RtpStream>,
     transmits: TransmitQueue,
     events: VecDeque<RtpLegEvent>,
+    /// The peer asked for a video key frame since the shard last looked.
+    keyframe_asked: bool,
     /// Plaintext of the last SRTP packet received (what `InboundRtp::payload` points into).
     plain: Vec<u8>,
     /// A packet being built before SRTP protection.
@@ -86,6 +88,7 @@ impl RtpLeg {
             streams,
             transmits: TransmitQueue::default(),
             events: VecDeque::new(),
+            keyframe_asked: false,
             plain: Vec::with_capacity(1500),
             scratch: Vec::with_capacity(1500),
         }
@@ -147,7 +150,7 @@ impl RtpLeg {
         let rtcp =
             stream.config.local_rtcp == Some(destination) || (stream.muxed() && is_rtcp(datagram));
         if rtcp {
-            stream.receive_rtcp(
+            self.keyframe_asked |= stream.receive_rtcp(
                 now,
                 source,
                 datagram,
@@ -273,13 +276,10 @@ impl RtpLeg {
         self.events.pop_front()
     }
 
-    /// Whether the peer asked for a key frame since the last call (the requests are taken
-    /// out of the events).
+    /// Whether the peer asked for a video key frame (RTCP PLI or FIR) since the last call:
+    /// the browser it is bridged to is to be asked.
     pub fn take_keyframe_request(&mut self) -> bool {
-        let before = self.events.len();
-        self.events
-            .retain(|e| !matches!(e, RtpLegEvent::KeyframeRequest));
-        self.events.len() != before
+        std::mem::take(&mut self.keyframe_asked)
     }
 
     /// The peer's SDP changed (re-INVITE): new addresses re-latch on the next packet.

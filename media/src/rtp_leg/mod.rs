@@ -29,8 +29,8 @@ pub use output::{InboundRtp, OutboundRtp, RtpLegEvent, Transmit};
 pub use packet::{is_rtcp, write_header, RtpHeader, RTP_HEADER_LEN};
 pub use pt_map::PtMap;
 pub use rtcp::{
-    ntp_from_unix, parse_compound, round_trip, write_pli, ReceiveCounters, ReportBlock,
-    RtcpSummary, SendCounters, SenderInfo,
+    empty_receiver_report, ntp_from_unix, parse_compound, round_trip, write_pli, ReceiveCounters,
+    ReportBlock, RtcpSummary, SendCounters, SenderInfo,
 };
 pub use seq_rewriter::{Rewritten, SeqRewriter};
 pub use srtp::{CryptoAttribute, CryptoSuite, SrtpKey, SrtpSession, SrtpTransform};

@@ -83,10 +83,6 @@ pub enum RtpLegEvent {
     Receiving { kind: MediaKind, receiving: bool },
     /// The peer said RTCP BYE on this stream (RFC 3550 §6.6).
     Bye { kind: MediaKind },
-    /// The peer asked for a key frame (RTCP PLI or FIR): the browser is to be asked. The
-    /// shard takes it ([`super::RtpLeg::take_keyframe_request`]); it never reaches the
-    /// control plane.
-    KeyframeRequest,
 }
 
 /// A packet from the SIP peer, numbered and typed for the WebRTC side: what its `write_rtp`

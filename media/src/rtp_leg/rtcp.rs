@@ -320,6 +320,13 @@ pub fn write_report(out: &mut Vec<u8>, r: &ReportInput<'_>) {
     out.resize(out.len() + padded - chunk + 1, 0);
 }
 
+/// An empty receiver report (RFC 3550 §6.4.2: no report block) from `ssrc`: the least
+/// RTCP packet, which tells a receiver where our RTCP comes from.
+pub fn empty_receiver_report(ssrc: u32) -> [u8; 8] {
+    let s = ssrc.to_be_bytes();
+    [0x80, PT_RR, 0, 1, s[0], s[1], s[2], s[3]]
+}
+
 /// Appends a Picture Loss Indication (RFC 4585 §6.3.1): `sender` asks the source of
 /// `media` for a key frame.
 pub fn write_pli(out: &mut Vec<u8>, sender: u32, media: u32) {

@@ -293,7 +293,8 @@ impl RtpStream {
         })
     }
 
-    /// An RTCP datagram for this stream (its RTCP port, or demuxed from the RTP port).
+    /// An RTCP datagram for this stream (its RTCP port, or demuxed from the RTP port);
+    /// `true` if the peer asks for a key frame of this (video) stream, with a PLI or FIR.
     pub fn receive_rtcp(
         &mut self,
         now: Instant,
@@ -302,7 +303,7 @@ impl RtpStream {
         plain: &mut Vec<u8>,
         shared: &Shared<'_>,
         events: &mut VecDeque<RtpLegEvent>,
-    ) -> Result<(), RtpLegError> {
+    ) -> Result<bool, RtpLegError> {
         // The sender SSRC stays in the clear under SRTCP (RFC 3711 §3.4).
         let ssrc = match datagram.get(4..8) {
             Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
@@ -356,10 +357,7 @@ impl RtpStream {
                 kind: self.config.kind,
             });
         }
-        if summary.keyframe_for.is_some() && self.config.kind == MediaKind::Video {
-            events.push_back(RtpLegEvent::KeyframeRequest);
-        }
-        Ok(())
+        Ok(summary.keyframe_for.is_some() && self.config.kind == MediaKind::Video)
     }
 
     /// Forwards a packet from the WebRTC side.

@@ -1539,7 +1539,11 @@ impl VideoRoom {
             // other streams too.
             let rtcp = rtcp_port
                 .filter(|_| stream.kind == Some(crate::MediaKind::Video))
-                .map(|p| forward_destination(&host, p).map(|a| a.port()))
+                .map(|p| {
+                    forward_destination(&host, p)
+                        .map(|a| a.port())
+                        .map_err(|_| VrError::InvalidElement("rtcp_port should be 1-65535".into()))
+                })
                 .transpose()?;
             let pt = pt
                 .map(|n| u8::try_from(n).ok().filter(|n| *n < 128))

@@ -572,8 +572,7 @@ impl KeyframeRequest {
 
 /// Whether an RTCP packet asks for a key frame.
 pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
-    let any = packet.as_any();
-    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+    KeyframeRequest::of(packet).is_some()
 }
 
 /// Hands inbound PLI and FIR to the application (through `TrackLocal::poll`), as an encoder
