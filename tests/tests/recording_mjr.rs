@@ -346,9 +346,7 @@ async fn data_recording() {
         sync_data(&admin.sync_request(start).await),
         json!({"streaming": "ok"})
     );
-    // The recorder starts when the media shard gets it, a moment after the reply (a
-    // datagram sent at once may come before it: seen once under CI load).
-    sleep(Duration::from_millis(100)).await;
+    // No pause here: the recorder is on the media shard before the reply comes.
     let source = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     for i in 0..5 {
         let text = format!("line {i}");
