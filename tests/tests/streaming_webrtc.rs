@@ -1941,15 +1941,72 @@ async fn rtsp_mountpoint() {
     assert_alive(cardea);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_rtsp_falls_back_to_udp_when_the_server_refuses_interleaved() {
+    timeout(Duration::from_secs(40), rtsp_over_udp())
+        .await
+        .expect("the RTSP-over-UDP test ran over 40 s");
+}
+
+/// A server that takes RTP over UDP only (GStreamer's, told so: a TCP-interleaved SETUP
+/// gets 461 Unsupported Transport, as from some cameras) still feeds the mountpoint: Cardea
+/// sets the tracks up over UDP client ports, as Janus always does, and a viewer gets both
+/// streams.
+async fn rtsp_over_udp() {
+    let (cardea, mut admin) = start_cardea().await;
+    let port = cardea_tests::sipp::free_port(None);
+    let _server = RtspServer::start_udp_only(port);
+    let created = any_reply(
+        &mut admin,
+        json!({"request": "create", "type": "rtsp", "id": 95,
+               "url": format!("rtsp://127.0.0.1:{port}/test"),
+               "rtsp_user": "cam", "rtsp_pwd": "secret", "audio": true, "video": true}),
+    )
+    .await;
+    assert_eq!(created["streaming"], "created", "{created}");
+    let viewer = Viewer::watch(&cardea, 95, "the viewer of an RTSP-over-UDP source").await;
+    assert!(
+        wait_until(Duration::from_secs(5), || viewer
+            .peer
+            .count(RtpCodecKind::Audio)
+            >= 50
+            && viewer.peer.count(RtpCodecKind::Video) >= 20)
+        .await,
+        "the viewer got {} opus and {} VP8 packets in 5 s",
+        viewer.peer.count(RtpCodecKind::Audio),
+        viewer.peer.count(RtpCodecKind::Video)
+    );
+    assert!(
+        viewer.peer.received(RtpCodecKind::Video)[0].keyframe_start(),
+        "the viewer's first VP8 packet starts a key frame"
+    );
+    assert!(
+        cardea.logs().iter().any(|l| l.contains("trying UDP")),
+        "Cardea logs the fallback"
+    );
+    let _ = viewer.pc.close().await;
+    assert_alive(cardea);
+}
+
 /// tests/rtsp/rtsp-server.py on `port`, user `cam`, password `secret`; stopped on drop.
 struct RtspServer(std::process::Child);
 
 impl RtspServer {
     fn start(port: u16) -> Self {
+        Self::spawn(&[&port.to_string(), "cam", "secret"])
+    }
+
+    /// The same, refusing RTP interleaved in the RTSP connection.
+    fn start_udp_only(port: u16) -> Self {
+        Self::spawn(&["--udp-only", &port.to_string(), "cam", "secret"])
+    }
+
+    fn spawn(args: &[&str]) -> Self {
         use std::io::BufRead;
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/rtsp/rtsp-server.py");
         let mut child = std::process::Command::new("/usr/bin/python3")
-            .args([script, &port.to_string(), "cam", "secret"])
+            .arg(script)
+            .args(args)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

@@ -1,6 +1,7 @@
 //! The RTSP client of Streaming `rtsp` mountpoints (the `retina` crate): it describes the
 //! presentation, sets up its first audio and first video track (RTP interleaved in the
-//! RTSP connection, which crosses NATs and firewalls), plays it, and writes each RTP packet
+//! RTSP connection, which crosses NATs and firewalls; over UDP client ports, as Janus always
+//! asks, when the server refuses that), plays it, and writes each RTP packet
 //! to the port of the mountpoint's source, whose shard takes it from there as from any RTP
 //! sender. A failure, or a presentation silent for the reconnect delay, ends the
 //! connection; a new one follows after that delay, until the task is aborted.
@@ -12,7 +13,7 @@ use cardea_plugins::{MediaKind, RtspSpec, RtspTrack};
 use futures_util::{FutureExt, StreamExt};
 use retina::client::{
     Credentials, PacketItem, PlayOptions, Session, SessionOptions, SetupOptions,
-    TcpTransportOptions, Transport,
+    TcpTransportOptions, Transport, UdpTransportOptions,
 };
 
 /// What the task tells the core: the tracks at each connection, or why one failed.
@@ -139,10 +140,38 @@ async fn pull(
             fmtp: cardea_plugins::streaming::rtsp_fmtp(&sdp, *i, pt),
         });
     }
-    for (i, _, _) in &chosen {
-        let setup =
-            SetupOptions::default().transport(Transport::Tcp(TcpTransportOptions::default()));
-        within(spec.timeout, "SETUP", session.setup(*i, setup)).await?;
+    // Interleaved first; a server that refuses it for the first track (461 Unsupported
+    // Transport: some cameras take only UDP) gets every track over UDP.
+    let mut refused_tcp: Option<String> = None;
+    for (n, (i, _, _)) in chosen.iter().enumerate() {
+        if refused_tcp.is_none() {
+            let tcp = Transport::Tcp(TcpTransportOptions::default());
+            match within(
+                spec.timeout,
+                "SETUP",
+                session.setup(*i, SetupOptions::default().transport(tcp)),
+            )
+            .await
+            {
+                Ok(()) => continue,
+                Err(e) if n == 0 => {
+                    tracing::info!(url = %redacted(&spec.url), "RTSP: {e}; trying UDP");
+                    refused_tcp = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let udp = Transport::Udp(UdpTransportOptions::default());
+        within(
+            spec.timeout,
+            "SETUP over UDP",
+            session.setup(*i, SetupOptions::default().transport(udp)),
+        )
+        .await
+        .map_err(|e| match &refused_tcp {
+            Some(tcp) => format!("{tcp}; then {e}"),
+            None => e,
+        })?;
     }
     let mut playing = within(spec.timeout, "PLAY", session.play(PlayOptions::default())).await?;
     report(Ok(tracks));
