@@ -75,6 +75,13 @@ pub enum MediaCommand {
         mid: Mid,
         want: Option<crate::svc::SvcWant>,
     },
+    /// The playout delay (min, max, in 10 ms units) video forwarded out of `mid` of `leg`
+    /// tells the receiver; `None`: what the source says, if anything.
+    SetPlayoutDelay {
+        leg: LegId,
+        mid: Mid,
+        delay: Option<(u16, u16)>,
+    },
     /// The payload type forwarded packets leave `mid` of `leg` with (the receiver's number
     /// for the source's codec); `None` keeps the source's.
     /// With `keyframe_gate`, video forwarded there starts on a key frame of that codec

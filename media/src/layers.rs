@@ -14,6 +14,28 @@ use std::time::{Duration, Instant};
 
 use str0m::media::Rid;
 
+/// Simulcast by SSRC group (RFC 5576 `a=ssrc-group:SIM`, the layers lowest quality first,
+/// as SDP-munged Chrome simulcast and older Janus clients send it) has no rids: its layers
+/// go by `sim0`, `sim1`, `sim2` after their place in the group, in the media legs and the
+/// plugins alike. Janus takes at most three.
+pub fn sim_layer_rid(index: usize) -> String {
+    format!("sim{index}")
+}
+
+/// The layers of a `SIM` SSRC group (the value of an `a=ssrc-group` attribute), lowest
+/// first; `None` for another group, a malformed one, or fewer than two SSRCs.
+pub fn sim_group_ssrcs(value: &str) -> Option<Vec<u32>> {
+    let mut words = value.split_whitespace();
+    if !words.next()?.eq_ignore_ascii_case("SIM") {
+        return None;
+    }
+    let ssrcs = words
+        .take(3)
+        .map(|w| w.parse().ok())
+        .collect::<Option<Vec<u32>>>()?;
+    (ssrcs.len() >= 2).then_some(ssrcs)
+}
+
 /// How long a layer may be silent before its receivers fall back (Janus: 250 ms).
 pub const DEFAULT_FALLBACK: Duration = Duration::from_millis(250);
 

@@ -9,9 +9,9 @@ use str0m::change::SdpOffer;
 use str0m::channel::ChannelId;
 use str0m::format::{Codec, FormatParams};
 use str0m::media::Rid;
-use str0m::media::{Frequency, KeyframeRequestKind, Mid, Pt};
+use str0m::media::{Frequency, KeyframeRequestKind, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::rtp::{Extension, ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
 
 #[path = "leg_offer.rs"]
@@ -36,6 +36,8 @@ const UNCAPPED_BPS: u64 = 10_000_000;
 const RELAYED_KEYFRAME_INTERVAL: Duration = Duration::from_millis(500);
 /// How often counters go to the control plane and a REMB cap is repeated.
 const STATS_EVERY: Duration = Duration::from_secs(1);
+/// The header-extension id offered for playout delay (Chrome offers it as 5 too).
+const PLAYOUT_DELAY_EXT_ID: u8 = 5;
 
 /// What every leg of a shard shares: where it is reachable and its DTLS identity.
 #[derive(Clone)]
@@ -90,6 +92,9 @@ struct Stream {
     forwarded: Rebase,
     /// Simulcast layers the peer sends on this mid (as seen so far).
     rids: Vec<Rid>,
+    /// The layers of simulcast by SSRC group (`a=ssrc-group:SIM`), which come without
+    /// rids: each SSRC with the name its layer goes by (`layers::sim_layer_rid`).
+    sim: Vec<(Ssrc, Rid)>,
     /// Which layer of a simulcast source this mid forwards, when fed by one.
     layers: Option<LayerChoice>,
     /// Which spatial and temporal layers of a VP9 SVC source this mid forwards.
@@ -110,6 +115,9 @@ struct Stream {
     /// The payload type forwarded packets leave with (the receiver's number for the
     /// source's codec); `None` keeps the source's.
     forward_pt: Option<Pt>,
+    /// The playout delay (min, max, in 10 ms) forwarded video tells the receiver, over
+    /// what the source's packets say (Janus's `min_delay`/`max_delay`).
+    playout_delay: Option<(u16, u16)>,
 }
 
 /// A packet on its way out of legs along router edges, from a WebRTC leg or a plain RTP
@@ -124,7 +132,8 @@ pub(crate) struct Forward<'a> {
     pub pt: Pt,
     pub marker: bool,
     pub payload: &'a std::sync::Arc<[u8]>,
-    /// Extensions worth passing on (audio level, voice activity, orientation).
+    /// Extensions worth passing on (audio level, voice activity, orientation, playout
+    /// delay).
     pub ext: ExtensionValues,
     /// When it arrived.
     pub at: Instant,
@@ -144,6 +153,8 @@ impl<'a> From<&'a RtpPacket> for Forward<'a> {
                 audio_level: pkt.header.ext_vals.audio_level,
                 voice_activity: pkt.header.ext_vals.voice_activity,
                 video_orientation: pkt.header.ext_vals.video_orientation,
+                play_delay_min: pkt.header.ext_vals.play_delay_min,
+                play_delay_max: pkt.header.ext_vals.play_delay_max,
                 ..Default::default()
             },
             at: pkt.timestamp,
@@ -232,6 +243,9 @@ impl WebRtcLeg {
             .set_rtp_mode(true)
             .set_ice_lite(config.ice_lite)
             .set_dtls_cert(config.cert.clone())
+            // The playout-delay extension (webrtc.org's, as browsers and Janus use it), at
+            // Chrome's usual id: a subscriber's video can carry `min_delay`/`max_delay`.
+            .set_extension(PLAYOUT_DELAY_EXT_ID, Extension::PlayoutDelay)
             // Telephony codecs, so a SIP call can use G.711/G.722 end to end without
             // transcoding (str0m offers opus and video codecs by default).
             .enable_pcmu(true, false)
@@ -310,6 +324,20 @@ impl WebRtcLeg {
         // An ICE restart in a renegotiation brings new local credentials.
         self.local_ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
         self.set_streams_from(&sdp);
+        for (mid, ssrcs) in sim_groups(offer_text) {
+            if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+                stream.sim = ssrcs
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, ssrc)| {
+                        (
+                            Ssrc::from(ssrc),
+                            Rid::from(crate::layers::sim_layer_rid(i).as_str()),
+                        )
+                    })
+                    .collect();
+            }
+        }
         Ok(sdp)
     }
 
@@ -376,9 +404,11 @@ impl WebRtcLeg {
                 bridged_seq: SeqExtender::default(),
                 forwarded: Rebase::default(),
                 rids: Vec::new(),
+                sim: Vec::new(),
                 layers: None,
                 svc: None,
                 forward_pt: None,
+                playout_delay: None,
                 level_sum: 0,
                 level_count: 0,
                 talking: false,
@@ -486,13 +516,28 @@ impl WebRtcLeg {
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return keyframe;
         };
+        let mut ext = pkt.ext.clone();
+        if let Some((min, max)) = stream.playout_delay {
+            ext.play_delay_min = Some(MediaTime::new(u64::from(min), Frequency::HUNDREDTHS));
+            ext.play_delay_max = Some(MediaTime::new(u64::from(max), Frequency::HUNDREDTHS));
+        }
         tx.write_rtp(
             RtpWrite::new(pt, SeqNo::from(seq), ts, pkt.at, pkt.payload.clone())
                 .marker(marker)
-                .ext_vals(pkt.ext.clone())
+                .ext_vals(ext)
                 .nackable(video),
         );
         keyframe
+    }
+
+    /// The playout delay (min, max, in 10 ms units) video forwarded out of `mid` carries
+    /// in the playout-delay extension; `None`: what the source's packets carry, if any.
+    pub fn set_playout_delay(&mut self, mid: Mid, delay: Option<(u16, u16)>) {
+        if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+            if stream.kind == MediaKind::Video {
+                stream.playout_delay = delay;
+            }
+        }
     }
 
     /// Video forwarded out of `mid` waits for a key frame of `codec` after each change of
@@ -575,18 +620,17 @@ impl WebRtcLeg {
     /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked), on
     /// every simulcast layer it sends there.
     pub fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind) {
-        let rids = self
-            .streams
-            .iter()
-            .find(|s| s.mid == mid)
-            .map(|s| s.rids.clone())
-            .unwrap_or_default();
+        let Some(stream) = self.streams.iter().find(|s| s.mid == mid) else {
+            return;
+        };
         let mut api = self.rtc.direct_api();
-        if let Some(rx) = api.stream_rx_by_mid(mid, None) {
-            rx.request_keyframe(kind);
+        if stream.sim.is_empty() {
+            if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+                rx.request_keyframe(kind);
+            }
         }
-        for rid in rids {
-            if let Some(rx) = api.stream_rx_by_mid(mid, Some(rid)) {
+        for rid in &stream.rids {
+            if let Some(rx) = layer_rx(&mut api, mid, *rid, &stream.sim) {
                 rx.request_keyframe(kind);
             }
         }
@@ -631,7 +675,8 @@ impl WebRtcLeg {
             Some((_, at)) => *at = now,
             None => stream.layer_keyframe_requests.push((rid, now)),
         }
-        if let Some(rx) = self.rtc.direct_api().stream_rx_by_mid(mid, Some(rid)) {
+        let mut api = self.rtc.direct_api();
+        if let Some(rx) = layer_rx(&mut api, mid, rid, &stream.sim) {
             rx.request_keyframe(KeyframeRequestKind::Pli);
         }
     }
@@ -782,7 +827,7 @@ impl WebRtcLeg {
         let leg = self.id;
         match event {
             Event::RtpPacket(pkt) => {
-                let Some((mid, rid)) = self
+                let Some((mid, mut rid)) = self
                     .rtc
                     .direct_api()
                     .stream_rx(&pkt.header.ssrc)
@@ -791,6 +836,13 @@ impl WebRtcLeg {
                     return;
                 };
                 if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+                    if rid.is_none() && !stream.sim.is_empty() {
+                        rid = stream
+                            .sim
+                            .iter()
+                            .find(|(ssrc, _)| *ssrc == pkt.header.ssrc)
+                            .map(|(_, r)| *r);
+                    }
                     if let Some(rid) = rid {
                         if !stream.rids.contains(&rid) {
                             stream.rids.push(rid);
@@ -945,7 +997,49 @@ impl WebRtcLeg {
     }
 }
 
-/// The audio and video m-lines of an SDP with their mids (RFC 8843 §5), in order.
+/// The receiving end of one simulcast layer: by its rid, or by its SSRC for a layer of an
+/// SSRC group (`sim`).
+fn layer_rx<'a>(
+    api: &'a mut str0m::change::DirectApi<'_>,
+    mid: Mid,
+    rid: Rid,
+    sim: &[(Ssrc, Rid)],
+) -> Option<&'a mut str0m::rtp::StreamRx> {
+    match sim.iter().find(|(_, r)| *r == rid) {
+        Some((ssrc, _)) => api.stream_rx(ssrc),
+        None => api.stream_rx_by_mid(mid, Some(rid)),
+    }
+}
+
+/// The `a=ssrc-group:SIM` of each m-line of an SDP that has one and no `a=simulcast`
+/// (rid simulcast, which takes precedence, as str0m gives it).
+fn sim_groups(sdp: &str) -> Vec<(Mid, Vec<u32>)> {
+    let mut found = Vec::new();
+    // The m-line being read: its mid, SIM group, and whether it has a=simulcast.
+    let mut current: (Option<Mid>, Option<Vec<u32>>, bool) = (None, None, false);
+    let mut end_of_section = |c: &mut (Option<Mid>, Option<Vec<u32>>, bool)| {
+        if let (Some(mid), Some(ssrcs), false) = std::mem::take(c) {
+            found.push((mid, ssrcs));
+        }
+    };
+    for line in sdp.lines() {
+        let line = line.trim_end();
+        if line.starts_with("m=") {
+            end_of_section(&mut current);
+        } else if let Some(mid) = line.strip_prefix("a=mid:") {
+            current.0 = Some(Mid::from(mid.trim()));
+        } else if let Some(group) = line.strip_prefix("a=ssrc-group:") {
+            if current.1.is_none() {
+                current.1 = crate::layers::sim_group_ssrcs(group);
+            }
+        } else if line.starts_with("a=simulcast:") {
+            current.2 = true;
+        }
+    }
+    end_of_section(&mut current);
+    found
+}
+
 /// The mid of an SDP's data channel (`m=application`) m-line.
 fn negotiated_data_mid(sdp: &str) -> Option<Mid> {
     let mut in_data = false;
@@ -979,6 +1073,22 @@ fn negotiated_media(sdp: &str) -> Vec<(Mid, MediaKind)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ssrc_group_sim_gives_the_layers_of_its_m_line_unless_rids_do() {
+        let sdp = "v=0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=ssrc:5 cname:x\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:1\r\n\
+            a=ssrc-group:FID 10 11\r\na=ssrc-group:SIM 10 20 30 40\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=ssrc-group:SIM 50 60\r\n\
+            a=simulcast:send h;l\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=ssrc-group:SIM 70 x\r\na=mid:3\r\n";
+        // Janus takes three layers at most; rids win over a group; a bad group is none.
+        assert_eq!(sim_groups(sdp), vec![(Mid::from("1"), vec![10, 20, 30])]);
+        assert_eq!(crate::layers::sim_group_ssrcs("SIM 1"), None);
+        assert_eq!(crate::layers::sim_group_ssrcs("sim 1 2"), Some(vec![1, 2]));
+        assert_eq!(crate::layers::sim_group_ssrcs("FID 1 2"), None);
+    }
 
     #[test]
     fn slowlink_reports_per_interval_losses_at_the_threshold() {

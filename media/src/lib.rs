@@ -35,7 +35,10 @@ pub use demux::{stun_local_ufrag, DatagramKind};
 pub use error::MediaError;
 pub use event::{LegEvent, MediaEvent, MediaKind};
 pub use forward::{Datagrams, ForwardSrtp, Forwarder, Switching};
-pub use layers::{LayerSwitch, LayerWant, VideoCodec, DEFAULT_FALLBACK, DEFAULT_TEMPORAL};
+pub use layers::{
+    sim_group_ssrcs, sim_layer_rid, LayerSwitch, LayerWant, VideoCodec, DEFAULT_FALLBACK,
+    DEFAULT_TEMPORAL,
+};
 pub use leg::{LegConfig, OfferCodec, OfferMedia, WebRtcLeg};
 pub use media_file::{opus_samples, MediaFile, MediaFileError};
 pub use mixer::{MixCodec, MixForward, MixParticipant};

@@ -244,6 +244,11 @@ impl Shard {
                     l.select_svc(mid, want);
                 }
             }
+            MediaCommand::SetPlayoutDelay { leg, mid, delay } => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.set_playout_delay(mid, delay);
+                }
+            }
             MediaCommand::SetForwardPt {
                 leg,
                 mid,

@@ -168,6 +168,13 @@ pub enum Command {
         temporal: u8,
         fallback: Option<std::time::Duration>,
     },
+    /// The playout delay (min, max, in 10 ms units, Janus's `min_delay`/`max_delay`) video
+    /// forwarded out of stream `mid` of `handle` carries; `None`: the source's, if any.
+    PlayoutDelay {
+        handle: HandleId,
+        mid: String,
+        delay: Option<(u16, u16)>,
+    },
     /// The payload type packets forwarded out of stream `mid` of `handle` carry (the
     /// number this PeerConnection gave the source's codec); `None` keeps the source's.
     /// `codec` (the source's, lower case) makes forwarded video start on one of its key

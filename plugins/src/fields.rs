@@ -91,6 +91,17 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// An integer that may be negative (Janus's `JSON_INTEGER`).
+    pub fn i64(&self, name: &'static str) -> Result<Option<i64>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| FieldError::Invalid(format!("{name} should be an integer"))),
+        }
+    }
+
     pub fn required_u64(&self, name: &'static str) -> Result<u64, FieldError> {
         self.u64(name)?.ok_or(FieldError::Missing(name))
     }

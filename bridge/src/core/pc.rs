@@ -122,6 +122,16 @@ impl Core {
                     },
                 );
             }
+            Command::PlayoutDelay { handle, mid, delay } => {
+                self.media(
+                    self.shard_for(handle),
+                    MediaCommand::SetPlayoutDelay {
+                        leg: LegId(handle),
+                        mid: Mid::from(mid.as_str()),
+                        delay,
+                    },
+                );
+            }
             Command::ForwardPt {
                 handle,
                 mid,

@@ -134,10 +134,17 @@ fn rtx_of(codecs: &[Codec], pt: u8) -> impl Iterator<Item = u8> + '_ {
 /// The simulcast layers of an m-line (`a=simulcast:send` with its `a=rid` names), lowest
 /// quality first. Names tell the order when they are the usual ones (l/m/h as janus.js
 /// sends, q/h/f as other SDKs do); otherwise the list is taken as highest first, the order
-/// browsers' encodings are usually given in.
+/// browsers' encodings are usually given in. Without `a=simulcast`, an SSRC group
+/// `a=ssrc-group:SIM` (lowest first) gives the layers, named as the media legs name them.
 fn simulcast_rids(m: &cardea_sip::sdp::MediaSection) -> Vec<String> {
     let Some(value) = m.attribute("simulcast").and_then(|a| a.value) else {
-        return Vec::new();
+        let sim = m
+            .attributes()
+            .filter(|a| a.name.eq_ignore_ascii_case("ssrc-group"))
+            .find_map(|a| cardea_media::sim_group_ssrcs(a.value.unwrap_or_default()));
+        return sim.map_or_else(Vec::new, |ssrcs| {
+            (0..ssrcs.len()).map(cardea_media::sim_layer_rid).collect()
+        });
     };
     let mut words = value.split_whitespace();
     let mut listed: Vec<String> = Vec::new();
@@ -318,6 +325,22 @@ m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=mid:2\
         assert_eq!(rids("a=simulcast:send q;h;f"), vec!["q", "h", "f"]);
         assert_eq!(rids("a=simulcast:send 2;1;~0"), vec!["0", "1", "2"]);
         assert_eq!(rids("a=simulcast:recv x send a,b;c"), vec!["c", "a"]);
+        // Simulcast by SSRC group: the group's order, named as the media legs name it.
+        let sim = "a=ssrc-group:FID 11 12\r\na=ssrc-group:SIM 11 21 31\r\na=ssrc:11 cname:x";
+        let no_rids = |sdp: String| sdp.replace("a=rid:h send\r\na=rid:l send\r\n", "");
+        let (_, streams) =
+            restrict_publisher_offer(&no_rids(offer(sim)), &prefs(&["opus"]), &prefs(&["vp8"]))
+                .unwrap();
+        assert_eq!(streams[1].rids, vec!["sim0", "sim1", "sim2"]);
+        assert_eq!(streams[1].to_json()["simulcast"], true);
+        // A lone FID group is no simulcast.
+        let (_, streams) = restrict_publisher_offer(
+            &no_rids(offer("a=ssrc-group:FID 11 12")),
+            &prefs(&["opus"]),
+            &prefs(&["vp8"]),
+        )
+        .unwrap();
+        assert!(streams[1].rids.is_empty());
     }
 
     #[test]

@@ -218,9 +218,20 @@ struct SubStream {
     svc_temporal: u8,
     got_spatial: Option<u8>,
     got_svc_temporal: Option<u8>,
+    /// Playout delay asked of the receiver (`min_delay`, `max_delay`, 10 ms units; -1
+    /// unset, as Janus keeps them): told in forwarded video once both are set.
+    min_delay: i16,
+    max_delay: i16,
 }
 
 impl SubStream {
+    /// The playout delay forwarded video carries, once both bounds are set.
+    fn playout_delay(&self) -> Option<(u16, u16)> {
+        let min = u16::try_from(self.min_delay).ok()?;
+        let max = u16::try_from(self.max_delay).ok()?;
+        Some((min, max))
+    }
+
     /// The feed's data channel: its messages are relayed over the subscriber's one data
     /// channel m-line, as Janus does.
     fn is_data(&self) -> bool {
@@ -258,6 +269,9 @@ impl SubStream {
                 sim["fallback"] = us.into();
             }
             v["simulcast"] = sim;
+        }
+        if let Some((min, max)) = self.playout_delay() {
+            v["playout-delay"] = json!({ "min-delay": min, "max-delay": max });
         }
         if self.is_svc() {
             v["svc"] = json!({
@@ -312,7 +326,7 @@ fn error_json(e: &VrError) -> Value {
 }
 
 /// What a subscriber asks of a simulcast stream: `substream`, `temporal` and `fallback`
-/// (µs); what it leaves out stays as it was.
+/// (µs); of any video stream, a playout delay; what it leaves out stays as it was.
 #[derive(Debug, Clone, Copy, Default)]
 struct LayerAsk {
     substream: Option<u64>,
@@ -321,6 +335,24 @@ struct LayerAsk {
     /// VP9 SVC: `spatial_layer`, `temporal_layer`.
     spatial: Option<u8>,
     svc_temporal: Option<u8>,
+    /// `min_delay`, `max_delay` (10 ms units; negative: none).
+    min_delay: Option<i16>,
+    max_delay: Option<i16>,
+}
+
+/// The largest playout delay the extension carries (12 bits of 10 ms: 40.95 s).
+const MAX_PLAYOUT_DELAY: i64 = 4095;
+
+/// A `min_delay` or `max_delay`: negative clears the delay, as in Janus; above what the
+/// extension can carry is refused (Janus would send it wrapped).
+fn delay_field(f: &Fields<'_>, name: &'static str) -> Result<Option<i16>, VrError> {
+    match f.i64(name)? {
+        Some(d) if d > MAX_PLAYOUT_DELAY => Err(VrError::InvalidElement(format!(
+            "{name} should be at most {MAX_PLAYOUT_DELAY} (in 10 ms units)"
+        ))),
+        Some(d) => Ok(Some(d.max(-1) as i16)),
+        None => Ok(None),
+    }
 }
 
 impl LayerAsk {
@@ -334,6 +366,8 @@ impl LayerAsk {
             // VP9 has up to eight spatial and eight temporal layers (3-bit indices).
             spatial: f.u64("spatial_layer")?.map(|n| n.min(7) as u8),
             svc_temporal: f.u64("temporal_layer")?.map(|n| n.min(7) as u8),
+            min_delay: delay_field(f, "min_delay")?,
+            max_delay: delay_field(f, "max_delay")?,
         })
     }
 
@@ -369,6 +403,31 @@ impl LayerAsk {
         }
         if let Some(t) = self.svc_temporal {
             st.svc_temporal = t;
+        }
+        self.apply_delay(st);
+    }
+
+    /// Applies the playout delay asked for to a video stream, by Janus's rules: a bound
+    /// set past the other moves the other with it; a negative one clears both.
+    fn apply_delay(&self, st: &mut SubStream) {
+        if st.stream.kind != Some(crate::MediaKind::Video) {
+            return;
+        }
+        if let Some(d) = self.min_delay {
+            if d < 0 {
+                (st.min_delay, st.max_delay) = (-1, -1);
+            } else {
+                st.min_delay = d;
+                st.max_delay = st.max_delay.max(d);
+            }
+        }
+        if let Some(d) = self.max_delay {
+            if d < 0 {
+                (st.min_delay, st.max_delay) = (-1, -1);
+            } else {
+                st.max_delay = d;
+                st.min_delay = st.min_delay.min(d);
+            }
         }
     }
 }
@@ -428,6 +487,13 @@ fn route_stream(ctx: &mut Ctx, from: HandleId, to: HandleId, st: &SubStream, ena
             spatial: st.spatial,
             temporal: st.svc_temporal,
             fallback: st.fallback.map(std::time::Duration::from_micros),
+        });
+    }
+    if enabled && st.stream.kind == Some(crate::MediaKind::Video) {
+        ctx.push(Command::PlayoutDelay {
+            handle: to,
+            mid: mid.clone(),
+            delay: st.playout_delay(),
         });
     }
     if enabled {
@@ -1283,6 +1349,8 @@ impl VideoRoom {
                     svc_temporal: 2,
                     got_spatial: None,
                     got_svc_temporal: None,
+                    min_delay: -1,
+                    max_delay: -1,
                 };
                 ask.apply(&mut st);
                 streams.push(st);
@@ -1697,13 +1765,14 @@ impl VideoRoom {
             return Err(VrError::JoinFirst);
         };
         let mut asked = Vec::new();
-        for st in s
-            .streams
-            .iter_mut()
-            .filter(|st| !st.stream.rids.is_empty() || st.is_svc())
-        {
-            for_all.apply(st);
-            asked.push((st.mid.clone(), for_all));
+        for st in &mut s.streams {
+            if !st.stream.rids.is_empty() || st.is_svc() {
+                for_all.apply(st);
+                asked.push((st.mid.clone(), for_all));
+            } else {
+                // A top-level playout delay is for every video stream.
+                for_all.apply_delay(st);
+            }
         }
         for (mid, send, ask) in wanted {
             let Some(st) = s

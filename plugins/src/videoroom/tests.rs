@@ -534,6 +534,72 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
 }
 
 #[test]
+fn a_subscribers_playout_delay_follows_janus_rules_and_reaches_its_video() {
+    let mut r = Room::new(&[1, 5]);
+    r.publish(1, 10);
+    let (mut attached, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 1234,
+            "streams": [{"feed": 10, "mid": "v", "min_delay": 10}]}),
+        None,
+    );
+    r.p.offered(5, &["0".into()], &mut attached);
+    // A lone min_delay takes max_delay up with it; shown in 10 ms units, as Janus shows it.
+    assert_eq!(
+        attached["streams"][0]["playout-delay"],
+        json!({"min-delay": 10, "max-delay": 10}),
+        "{attached}"
+    );
+    let delay = |commands: &[Command]| {
+        commands.iter().find_map(|c| match c {
+            Command::PlayoutDelay {
+                handle: 5,
+                mid,
+                delay,
+            } if mid == "0" => Some(*delay),
+            _ => None,
+        })
+    };
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    assert_eq!(delay(&commands), Some(Some((10, 10))));
+    let configure = |r: &mut Room, stream: Value| {
+        r.event(
+            5,
+            json!({"request": "configure", "streams": [stream]}),
+            None,
+        )
+    };
+    // A max_delay under min_delay takes min_delay down with it.
+    let (_, _, commands) = configure(&mut r, json!({"mid": "0", "max_delay": 5}));
+    assert_eq!(delay(&commands), Some(Some((5, 5))));
+    let (_, _, commands) = configure(&mut r, json!({"mid": "0", "max_delay": 30}));
+    assert_eq!(delay(&commands), Some(Some((5, 30))));
+    // Negative clears both: forwarded video carries what the publisher's does.
+    let (_, _, commands) = configure(&mut r, json!({"mid": "0", "min_delay": -1}));
+    assert_eq!(delay(&commands), Some(None));
+    // Top level, as older clients send it: every video stream.
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "min_delay": 0, "max_delay": 20}),
+        None,
+    );
+    assert_eq!(delay(&commands), Some(Some((0, 20))));
+    // More than the extension's 12 bits can carry is refused, not wrapped.
+    let (refused, _, _) = configure(&mut r, json!({"mid": "0", "max_delay": 4096}));
+    assert_eq!(refused["error_code"], 430, "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("max_delay"),
+        "{refused}"
+    );
+    let (refused, _, _) = configure(&mut r, json!({"mid": "0", "min_delay": "1"}));
+    assert_eq!(refused["error_code"], 430, "{refused}");
+}
+
+#[test]
 fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
     let mut r = Room::new(&[1, 2, 5]);
     r.publish(1, 10);

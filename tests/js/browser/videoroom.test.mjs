@@ -179,6 +179,46 @@ test('when A unpublishes, B gets updated with a new offer and answers it', { tim
   assert.deepEqual(errors, []);
 });
 
+test('playout delay: min_delay/max_delay make B\'s video jitter buffer hold frames that long', { timeout: 60000 }, async (t) => {
+  const viewer = await page('playout delay subscriber');
+  await viewer.evaluate(([s, f]) => window.subscribe(s, f), [cardea.ws, feed]);
+  const mid = (await viewer.evaluate(() => window.T.streams)).find((s) => s.type === 'video').mid;
+  // The mean time a frame spent in the jitter buffer over the next `ms`.
+  const held = async (ms = 2000) => {
+    const read = async () => (await inbound(viewer, 'video'))[0] || {};
+    const a = await read();
+    await sleep(ms);
+    const b = await read();
+    const frames = b.jitterBufferEmittedCount - a.jitterBufferEmittedCount;
+    return frames > 0 ? Math.round(1000 * (b.jitterBufferDelay - a.jitterBufferDelay) / frames) : NaN;
+  };
+  await until('B decodes A\'s video', 15000, async () => {
+    const v = (await inbound(viewer, 'video'))[0] || {};
+    return { ok: v.framesDecoded > 10, frames: v.framesDecoded };
+  });
+  const plain = await held();
+  await viewer.evaluate((m) => window.sendMessage({
+    request: 'configure', streams: [{ mid: m, min_delay: 60, max_delay: 80 }],
+  }), mid);
+  await until('configured', 5000, async () => {
+    const events = await viewer.evaluate(() => window.T.events);
+    return { ok: events.some((e) => e.configured === 'ok'), events };
+  });
+  const delayed = await until('frames held about 600 ms', 15000, async () => {
+    const ms = await held();
+    return { ok: ms >= 450, ms };
+  });
+  // A negative bound stops the extension (as in Janus), and the receiver keeps the delay
+  // it was last told; a delay of 0-200 ms brings it down.
+  await viewer.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, min_delay: 0, max_delay: 20 }] }), mid);
+  const lowered = await until('the delay lowered', 15000, async () => {
+    const ms = await held();
+    return { ok: ms < delayed.ms / 2, ms };
+  });
+  t.diagnostic(`mean jitter-buffer time per frame: ${plain} ms plain, ${delayed.ms} ms at min_delay 60 (600 ms), ${lowered.ms} ms at max_delay 20`);
+  await viewer.close();
+});
+
 test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 60000 }, async (t) => {
   const room = 4321;
   const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
@@ -239,6 +279,53 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
   const back = await rate();
   t.diagnostic(`decoded frames per second back at temporal 2: ${back}`);
   assert.ok(back >= full * 0.7, `temporal 2 should bring the frame rate back: ${base} -> ${back}${await diag()}`);
+});
+
+test('SSRC-group simulcast (a=ssrc-group:SIM, no rids): substream picks the layer B decodes', { timeout: 60000 }, async (t) => {
+  const room = 4324;
+  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, bitrate: 0, publishers: 2 }, success: resolve, error: reject,
+  })), room);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  const sender = await page('SSRC simulcast publisher');
+  const receiver = await page('SSRC simulcast subscriber');
+  const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, 'ssrc'), [cardea.http, room]);
+  const offer = await sender.evaluate(() => window.T.offer);
+  assert.match(offer, /a=ssrc-group:SIM \d+ \d+ \d+/, 'the munged offer has the SIM group');
+  assert.doesNotMatch(offer, /a=simulcast|a=rid/, 'and no rids');
+  // One encoding per SSRC; Chromium may leave the top one off while its bandwidth estimate
+  // or CPU budget is low, so two layers are enough to tell them apart.
+  const sending = async () => (await sender.evaluate(() => window.rtpStats())).rtp
+    .filter((r) => r.type === 'outbound-rtp' && r.kind === 'video' && r.frameWidth > 0)
+    .map((r) => r.frameWidth).sort((a, b) => a - b);
+  const sent = await until('two or three encodings sent, one per SSRC', 30000, async () => {
+    const widths = await sending();
+    return { ok: widths.length >= 2 && widths[0] < widths.at(-1), widths };
+  });
+  t.diagnostic(`the publisher sends widths ${sent.widths.join(' ')}`);
+  await receiver.evaluate(([s, f, r]) => window.subscribe(s, f, r), [cardea.ws, feedId, room]);
+  const video = (await receiver.evaluate(() => window.T.streams)).find((s) => s.type === 'video');
+  assert.ok(video.simulcast, `the subscription is to a simulcast stream: ${JSON.stringify(video)}`);
+  const mid = video.mid;
+  const decoded = async () => ((await inbound(receiver, 'video'))[0] || {}).frameWidth;
+  // Substream 2 (the default) is the best layer sending; 0 the lowest.
+  const top = await until('the top layer decoded at B', 15000, async () => {
+    const [width, widths] = [await decoded(), await sending()];
+    return { ok: width > 0 && width === widths.at(-1), width, widths };
+  });
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, substream: 0 }] }), mid);
+  const low = await until('the lowest layer decoded at B', 15000, async () => {
+    const [width, widths] = [await decoded(), await sending()];
+    return { ok: width > 0 && width === widths[0] && width < top.width, width, widths };
+  });
+  const told = (await receiver.evaluate(() => window.T.events)).filter((e) => e.substream !== undefined);
+  assert.deepEqual(told.at(-1), { videoroom: 'event', room, mid, substream: 0 }, JSON.stringify(told));
+  await receiver.evaluate((m) => window.sendMessage({ request: 'configure', streams: [{ mid: m, substream: 2 }] }), mid);
+  const back = await until('the top layer decoded at B again', 15000, async () => {
+    const [width, widths] = [await decoded(), await sending()];
+    return { ok: width > low.width && width === widths.at(-1), width, widths };
+  });
+  t.diagnostic(`decoded width ${top.width} at substream 2, ${low.width} at 0, ${back.width} back at 2`);
 });
 
 test('VP9 SVC: a lower spatial_layer lowers the resolution B decodes, a lower temporal_layer its frame rate', { timeout: 60000 }, async (t) => {
