@@ -98,6 +98,150 @@ impl SendBatch {
     }
 }
 
+/// How many datagrams one `recvmmsg` takes at most.
+pub const RECV_BATCH: usize = 32;
+/// Room for one datagram: more than any MTU a media path uses (a longer one is cut, and
+/// then fails its checks as a cut datagram would).
+const SLOT: usize = 2048;
+
+/// Reusable buffers for `recvmmsg`: up to `RECV_BATCH` datagrams per system call, where a
+/// `recvfrom` loop makes one call per datagram plus one that finds the socket empty.
+pub struct RecvBatch {
+    data: Vec<u8>,
+    addrs: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    /// How many of the slots the last `recv` filled.
+    filled: usize,
+    /// How many headers the kernel may have written to since they were last made ready.
+    touched: usize,
+}
+
+// SAFETY: the raw pointers inside point into the struct's own heap buffers, which are
+// allocated once and never resized, so they stay valid wherever the struct moves.
+unsafe impl Send for RecvBatch {}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecvBatch {
+    pub fn new() -> Self {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let zero_addr: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let zero_hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        let mut batch = Self {
+            data: vec![0; RECV_BATCH * SLOT],
+            addrs: vec![zero_addr; RECV_BATCH],
+            iovs: vec![
+                libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: 0
+                };
+                RECV_BATCH
+            ],
+            hdrs: vec![zero_hdr; RECV_BATCH],
+            filled: 0,
+            // Every header is made ready below.
+            touched: RECV_BATCH,
+        };
+        let base = batch.data.as_mut_ptr();
+        for i in 0..RECV_BATCH {
+            batch.iovs[i] = libc::iovec {
+                // SAFETY: slot i lies within `data` (RECV_BATCH * SLOT bytes).
+                iov_base: unsafe { base.add(i * SLOT) } as *mut libc::c_void,
+                iov_len: SLOT,
+            };
+            let hdr = &mut batch.hdrs[i].msg_hdr;
+            hdr.msg_name = &mut batch.addrs[i] as *mut _ as *mut libc::c_void;
+            hdr.msg_iov = &mut batch.iovs[i];
+            hdr.msg_iovlen = 1;
+        }
+        batch.ready_headers();
+        batch
+    }
+
+    /// Resets what the kernel changed in the headers the last call filled.
+    fn ready_headers(&mut self) {
+        for hdr in &mut self.hdrs[..self.touched] {
+            hdr.msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdr.msg_hdr.msg_flags = 0;
+            hdr.msg_len = 0;
+        }
+        self.touched = 0;
+        self.filled = 0;
+    }
+
+    /// Takes what the socket holds, up to `RECV_BATCH` datagrams, without waiting; returns
+    /// how many (0: none was there). Fewer than `RECV_BATCH` means the socket was emptied:
+    /// an edge-triggered poll reports the next arrival.
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+        self.ready_headers();
+        // SAFETY: every header points into this struct's heap buffers (set up in `new`),
+        // which outlive the call; the count matches the headers there are.
+        let r = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.hdrs.as_mut_ptr(),
+                RECV_BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            // The first header may have been written to before the call failed.
+            self.touched = 1;
+            return match e.kind() {
+                io::ErrorKind::WouldBlock => Ok(0),
+                _ => Err(e),
+            };
+        }
+        self.filled = r as usize;
+        self.touched = self.filled;
+        Ok(self.filled)
+    }
+
+    /// Datagram `i` of the last `recv` with its source (`None` past what it filled, or for
+    /// a source address of no IP family).
+    pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        if i >= self.filled {
+            return None;
+        }
+        let hdr = &self.hdrs[i];
+        let len = (hdr.msg_len as usize).min(SLOT);
+        let from = read_sockaddr(&self.addrs[i])?;
+        Some((from, &self.data[i * SLOT..i * SLOT + len]))
+    }
+}
+
+fn read_sockaddr(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in for AF_INET; storage is large enough
+            // and aligned for it.
+            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            let ip = std::net::Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::from((ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            let ip = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(std::net::SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
 fn write_sockaddr(storage: &mut libc::sockaddr_storage, addr: &SocketAddr) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
@@ -134,6 +278,36 @@ fn write_sockaddr(storage: &mut libc::sockaddr_storage, addr: &SocketAddr) -> li
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_receive_batch_takes_every_waiting_datagram_with_its_source() {
+        for host in ["127.0.0.1:0", "[::1]:0"] {
+            let rx = std::net::UdpSocket::bind(host).unwrap();
+            let tx = std::net::UdpSocket::bind(host).unwrap();
+            let to = rx.local_addr().unwrap();
+            let mut batch = RecvBatch::new();
+            assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), 0, "nothing waiting");
+            // More than a batch: the first call takes RECV_BATCH, the next the rest.
+            let count = RECV_BATCH + 5;
+            for i in 0..count {
+                tx.send_to(&vec![i as u8; 10 + i], to).unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut seen = 0;
+            while seen < count {
+                let n = batch.recv(rx.as_raw_fd()).unwrap();
+                assert!(n > 0 && n <= RECV_BATCH);
+                for i in 0..n {
+                    let (from, data) = batch.get(i).unwrap();
+                    assert_eq!(from, tx.local_addr().unwrap());
+                    assert_eq!(data, vec![seen as u8; 10 + seen].as_slice());
+                    seen += 1;
+                }
+                assert!(batch.get(n).is_none());
+            }
+            assert_eq!(batch.recv(rx.as_raw_fd()).unwrap(), 0, "emptied");
+        }
+    }
 
     #[test]
     fn a_batch_arrives_whole_and_in_order() {

@@ -13,7 +13,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 use tokio::sync::mpsc;
 
-use super::batch::{SendBatch, BATCH};
+use super::batch::{RecvBatch, SendBatch, BATCH, RECV_BATCH};
 use super::rtp_ports::RtpSockets;
 
 const SOCKET: Token = Token(0);
@@ -141,7 +141,7 @@ fn run(
     let mut shard = Shard::new();
     let mut ready = Events::with_capacity(EVENTS);
     let mut ready_rtp: Vec<Token> = Vec::with_capacity(EVENTS);
-    let mut buf = vec![0u8; 2048];
+    let mut received = RecvBatch::new();
     let mut batch = SendBatch::new();
     let mut rtp = RtpSockets::new(FIRST_RTP_TOKEN);
     let fd = socket.as_raw_fd();
@@ -190,11 +190,11 @@ fn run(
             fd,
             rtp: &rtp,
         };
-        read_all(&mut shard, &socket, local, &mut buf, &mut out);
+        read_all(&mut shard, &socket, local, &mut received, &mut out);
         for token in &ready_rtp {
             // A socket removed by a command above has no entry any more.
             if let Some((local, socket)) = rtp.by_token(*token) {
-                read_all(&mut shard, socket, local, &mut buf, &mut out);
+                read_all(&mut shard, socket, local, &mut received, &mut out);
             }
         }
         shard.handle_timeout(Instant::now());
@@ -208,29 +208,38 @@ fn run(
     }
 }
 
-/// Reads a socket until it would block (it is edge-triggered), sending every burst.
+/// Reads a socket until it is empty (it is edge-triggered), a batch of datagrams per
+/// system call, sending every burst.
 fn read_all(
     shard: &mut Shard,
     socket: &UdpSocket,
     local: SocketAddr,
-    buf: &mut [u8],
+    batch: &mut RecvBatch,
     out: &mut Out<'_>,
 ) {
     let mut burst = 0;
     loop {
-        match socket.recv_from(buf) {
-            Ok((n, source)) => {
-                shard.handle_datagram(Instant::now(), source, local, &buf[..n]);
-                burst += 1;
-                if burst == READ_BURST {
+        match batch.recv(socket.as_raw_fd()) {
+            Ok(n) => {
+                let now = Instant::now();
+                for i in 0..n {
+                    if let Some((source, datagram)) = batch.get(i) {
+                        shard.handle_datagram(now, source, local, datagram);
+                    }
+                }
+                burst += n;
+                if burst >= READ_BURST {
                     burst = 0;
                     flush(shard, out);
                 }
+                // A short batch emptied the socket; the next arrival is a new edge.
+                if n < RECV_BATCH {
+                    break;
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // ICMP errors surface here (ECONNREFUSED): nothing to do but go on.
+                // ICMP errors surface here (ECONNREFUSED), one per call: go on reading.
                 tracing::trace!("media socket {local}: {e}");
                 continue;
             }
