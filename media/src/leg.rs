@@ -202,6 +202,9 @@ pub struct WebRtcLeg {
     slowlink: SlowLink,
     /// Our offer awaiting the browser's answer (see [`offer`]).
     pending_offer: Option<str0m::change::SdpPendingOffer>,
+    /// A key frame was asked for before DTLS was up: asked again at the first video packet
+    /// after it is.
+    keyframe_on_connect: bool,
     /// Talking detection: (packets per decision, threshold in -dBov).
     talking: Option<(u32, u8)>,
     /// Simulcast layers this leg's streams switched to, reported at the next poll.
@@ -287,6 +290,7 @@ impl WebRtcLeg {
                 seen: Vec::new(),
             },
             pending_offer: None,
+            keyframe_on_connect: false,
             talking: None,
             layer_switches: Vec::new(),
         }
@@ -530,6 +534,15 @@ impl WebRtcLeg {
         keyframe
     }
 
+    /// Stream `mid` is fed again along an edge that was off: what comes next continues the
+    /// numbering without a gap and, for video, starts on a key frame.
+    pub fn restart_forwarded(&mut self, mid: Mid) {
+        if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+            stream.forwarded.restart();
+            stream.gate_open_for = None;
+        }
+    }
+
     /// The playout delay (min, max, in 10 ms units) video forwarded out of `mid` carries
     /// in the playout-delay extension; `None`: what the source's packets carry, if any.
     pub fn set_playout_delay(&mut self, mid: Mid, delay: Option<(u16, u16)>) {
@@ -618,11 +631,17 @@ impl WebRtcLeg {
     }
 
     /// Asks the sender on `mid` for a key frame (PLI or FIR as the requester asked), on
-    /// every simulcast layer it sends there.
+    /// every simulcast layer it sends there. Before DTLS is up nothing can be sent (str0m
+    /// drops the request): it is asked again when the first video packet comes after that,
+    /// which shows the peer's SRTP is up too (a PLI sent the moment our side of the
+    /// handshake ends can reach a peer still finishing its own, which drops it).
     pub fn request_keyframe(&mut self, mid: Mid, kind: KeyframeRequestKind) {
         let Some(stream) = self.streams.iter().find(|s| s.mid == mid) else {
             return;
         };
+        if !self.connected {
+            self.keyframe_on_connect = true;
+        }
         let mut api = self.rtc.direct_api();
         if stream.sim.is_empty() {
             if let Some(rx) = api.stream_rx_by_mid(mid, None) {
@@ -827,6 +846,7 @@ impl WebRtcLeg {
         let leg = self.id;
         match event {
             Event::RtpPacket(pkt) => {
+                let mut asked_before_connect = false;
                 let Some((mid, mut rid)) = self
                     .rtc
                     .direct_api()
@@ -836,6 +856,11 @@ impl WebRtcLeg {
                     return;
                 };
                 if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == mid) {
+                    if self.keyframe_on_connect && self.connected && stream.kind == MediaKind::Video
+                    {
+                        self.keyframe_on_connect = false;
+                        asked_before_connect = true;
+                    }
                     if rid.is_none() && !stream.sim.is_empty() {
                         rid = stream
                             .sim
@@ -886,6 +911,9 @@ impl WebRtcLeg {
                     }
                 }
                 routed.rtp.push((mid, rid, pkt));
+                if asked_before_connect {
+                    self.request_keyframes();
+                }
             }
             Event::KeyframeRequest(req) => {
                 if let Some(stream) = self.streams.iter_mut().find(|s| s.mid == req.mid) {
@@ -926,6 +954,7 @@ impl WebRtcLeg {
             }
             Event::Connected => {
                 self.connected = true;
+
                 events.push(MediaEvent {
                     leg,
                     event: LegEvent::Connected,

@@ -15,6 +15,9 @@ pub(crate) struct Rebase {
     last_seq: u64,
     last_ts: u32,
     last_at: Option<Instant>,
+    /// The next packet continues the stream as a new source would, even from the same
+    /// SSRC (the edge was off for a while: a gap would read as loss).
+    restart: bool,
 }
 
 impl Rebase {
@@ -28,7 +31,9 @@ impl Rebase {
         at: Instant,
         clock: u32,
     ) -> (u64, u32) {
-        if self.source != Some(ssrc) {
+        // (Taken first: a restart that comes with a change of source is that change.)
+        let restart = std::mem::take(&mut self.restart);
+        if self.source != Some(ssrc) || restart {
             match (self.source, self.last_at) {
                 (Some(_), Some(last_at)) => {
                     let elapsed = at.saturating_duration_since(last_at);
@@ -54,6 +59,12 @@ impl Rebase {
             self.last_at = Some(at);
         }
         out
+    }
+
+    /// The source comes back after its edge was off (a moderator's mute, a publisher's
+    /// `send: false`): its next packet follows the last one sent, as after a switch.
+    pub(crate) fn restart(&mut self) {
+        self.restart = self.source.is_some();
     }
 
     /// A packet of `ssrc` left out of the stream (a temporal layer above the cap): the
@@ -93,5 +104,34 @@ mod tests {
         r.skip(7, 10);
         r.skip(9, 4);
         assert_eq!(r.map(9, 10, 6050, t0, 90_000).0, seq + 3);
+        // The same source back after 2 s off, 60 packets later: no gap, the clock moves on.
+        r.restart();
+        let (back, back_ts) = r.map(9, 70, 186_050, t0 + Duration::from_secs(2), 90_000);
+        assert_eq!(back, seq + 4);
+        // (Packet 10 went out at ts + 6000, at t0.)
+        assert_eq!(back_ts, ts + 6000 + 2 * 90_000);
+        assert_eq!(r.map(9, 71, 189_050, t0, 90_000).0, seq + 5);
+    }
+
+    #[test]
+    fn a_restart_with_a_change_of_source_is_one_rebase() {
+        let t0 = Instant::now();
+        let mut r = Rebase::default();
+        r.map(1, 100, 1000, t0, 48_000);
+        r.restart();
+        let (seq, ts) = r.map(2, 7, 50, t0 + Duration::from_millis(20), 48_000);
+        assert_eq!((seq, ts), (101, 1960));
+        // The next packet of the new source follows its own clock, not a second rebase.
+        assert_eq!(
+            r.map(2, 8, 1010, t0 + Duration::from_millis(41), 48_000),
+            (102, 2920)
+        );
+    }
+
+    #[test]
+    fn a_restart_before_any_packet_changes_nothing() {
+        let mut r = Rebase::default();
+        r.restart();
+        assert_eq!(r.map(3, 10, 500, Instant::now(), 8000), (10, 500));
     }
 }

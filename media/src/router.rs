@@ -23,15 +23,18 @@ pub struct Router {
 }
 
 impl Router {
-    pub fn connect(&mut self, from: Edge, to: Edge) {
+    /// Connects `from` to `to`; true if they were not connected already.
+    pub fn connect(&mut self, from: Edge, to: Edge) -> bool {
         let targets = self.forward.entry((from.leg, from.mid)).or_default();
-        if !targets.contains(&to) {
+        let new = !targets.contains(&to);
+        if new {
             targets.push(to);
         }
         let sources = self.backward.entry((to.leg, to.mid)).or_default();
         if !sources.contains(&from) {
             sources.push(from);
         }
+        new
     }
 
     pub fn disconnect(&mut self, from: Edge, to: Edge) {
@@ -80,9 +83,9 @@ mod tests {
     #[test]
     fn fan_out_and_feedback_follow_the_edges() {
         let mut r = Router::default();
-        r.connect(e(1, "0"), e(2, "a"));
-        r.connect(e(1, "0"), e(3, "b"));
-        r.connect(e(1, "0"), e(3, "b"));
+        assert!(r.connect(e(1, "0"), e(2, "a")));
+        assert!(r.connect(e(1, "0"), e(3, "b")));
+        assert!(!r.connect(e(1, "0"), e(3, "b")), "already connected");
         assert_eq!(r.targets(LegId(1), Mid::from("0")), &[e(2, "a"), e(3, "b")]);
         assert_eq!(r.sources(LegId(3), Mid::from("b")), &[e(1, "0")]);
         r.remove_leg(LegId(2));

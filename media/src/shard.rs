@@ -182,7 +182,11 @@ impl Shard {
                 for (a, b) in pairs {
                     let (f, t) = (Edge { leg: from, mid: a }, Edge { leg: to, mid: b });
                     if enabled {
-                        self.router.connect(f, t);
+                        if self.router.connect(f, t) {
+                            if let Some(target) = self.legs.get_mut(&to) {
+                                target.restart_forwarded(b);
+                            }
+                        }
                     } else {
                         self.router.disconnect(f, t);
                     }
@@ -215,7 +219,11 @@ impl Shard {
                     self.router.disconnect(f, t);
                     return;
                 }
-                self.router.connect(f, t);
+                if self.router.connect(f, t) {
+                    if let Some(target) = self.legs.get_mut(&to) {
+                        target.restart_forwarded(to_mid);
+                    }
+                }
                 if self.sources.contains_key(&from) {
                     self.replay_keyframe(now, from, from_mid, t);
                     self.source_keyframe_request(from, from_mid, now);

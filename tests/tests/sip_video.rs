@@ -105,6 +105,9 @@ async fn video_call() {
     pc.add_track(Arc::clone(&video) as Arc<dyn TrackLocal>)
         .await
         .expect("add_track (video)");
+    // Key frame requests are counted from the start: Cardea asks for one when it bridges.
+    let requests = Arc::new(Requests::new(Arc::clone(&peer)));
+    let watcher = tokio::spawn(watch_requests(Arc::clone(&video), Arc::clone(&requests)));
 
     let offer = local_offer(&*pc, &peer, None, "the peer's offer").await;
     case.note("the peer's offer", &offer);
@@ -169,10 +172,8 @@ async fn video_call() {
     );
 
     // The peer sends VP8 from now on, answering key frame requests as an encoder would.
-    let requests = Arc::new(Requests::new(Arc::clone(&peer)));
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let watcher = tokio::spawn(watch_requests(Arc::clone(&video), Arc::clone(&requests)));
     let sender = tokio::spawn(send_vp8(
         Arc::clone(&video),
         Arc::clone(&requests),
@@ -215,6 +216,15 @@ async fn video_call() {
     // quiet second: any request of Cardea's own (at the start) is past its rate limit, and
     // none may come without a PLI, or the PLI's could not be told apart.
     let quiet_from = requests.count();
+    // Cardea asked on its own when the call was bridged (the SIP side decodes nothing
+    // before a key frame), once DTLS was up: a request made before then is lost.
+    if quiet_from == 0 {
+        stop_and_fail(
+            &mut case,
+            &stop,
+            "no key frame request reached the peer when the video call was bridged",
+        );
+    }
     sleep(QUIET).await;
     let before = requests.count();
     if before != quiet_from {

@@ -23,6 +23,9 @@ pub struct PubStream {
     /// Simulcast layers (rids) the publisher sends, lowest quality first; empty without
     /// simulcast.
     pub rids: Vec<String>,
+    /// The playout delay the publisher's `configure` asked its subscribers' video to carry
+    /// (`min_delay`, `max_delay` in 10 ms units, -1 unset, as Janus keeps them).
+    pub playout: (i16, i16),
 }
 
 impl PubStream {
@@ -209,6 +212,7 @@ pub fn restrict_publisher_offer(
                     codec: None,
                     description: None,
                     rids: Vec::new(),
+                    playout: (-1, -1),
                 });
             }
             continue;
@@ -257,6 +261,7 @@ pub fn restrict_publisher_offer(
             codec,
             description: None,
             rids,
+            playout: (-1, -1),
         });
     }
     if !streams

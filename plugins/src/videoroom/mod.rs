@@ -40,6 +40,8 @@ struct Publisher {
     talking: bool,
     /// Mids a moderator muted for subscribers.
     moderated: Vec<String>,
+    /// Mids the publisher asked not to be relayed (`send: false` in `configure`).
+    stopped: Vec<String>,
     forwarders: Vec<RtpForward>,
     /// The feed is to be recorded (the room's `record`, or the publisher's).
     recording_active: bool,
@@ -191,6 +193,12 @@ impl Publisher {
     fn stream(&self, mid: &str) -> Option<&PubStream> {
         self.streams.iter().find(|s| s.mid == mid)
     }
+
+    /// Whether stream `mid` goes to subscribers: neither a moderator nor the publisher
+    /// stopped it.
+    fn relays(&self, mid: &str) -> bool {
+        !self.moderated.iter().any(|m| m == mid) && !self.stopped.iter().any(|m| m == mid)
+    }
 }
 
 /// One stream of a subscriber's PeerConnection and the feed stream that fills it.
@@ -224,12 +232,28 @@ struct SubStream {
     max_delay: i16,
 }
 
+/// A playout delay kept as Janus keeps it (two bounds, -1 unset): set once both are.
+fn playout_delay((min, max): (i16, i16)) -> Option<(u16, u16)> {
+    Some((u16::try_from(min).ok()?, u16::try_from(max).ok()?))
+}
+
+/// Janus's rules for a `min_delay`/`max_delay` change: a bound set past the other moves
+/// the other with it; a negative one clears both.
+fn ask_playout_delay(delay: &mut (i16, i16), min: Option<i16>, max: Option<i16>) {
+    if let Some(d) = min {
+        *delay = if d < 0 { (-1, -1) } else { (d, delay.1.max(d)) };
+    }
+    if let Some(d) = max {
+        *delay = if d < 0 { (-1, -1) } else { (delay.0.min(d), d) };
+    }
+}
+
 impl SubStream {
-    /// The playout delay forwarded video carries, once both bounds are set.
+    /// The playout delay forwarded video carries: the subscriber's own, else the one its
+    /// publisher asked for (Janus's order), once both bounds are set.
     fn playout_delay(&self) -> Option<(u16, u16)> {
-        let min = u16::try_from(self.min_delay).ok()?;
-        let max = u16::try_from(self.max_delay).ok()?;
-        Some((min, max))
+        playout_delay((self.min_delay, self.max_delay))
+            .or_else(|| playout_delay(self.stream.playout))
     }
 
     /// The feed's data channel: its messages are relayed over the subscriber's one data
@@ -270,7 +294,7 @@ impl SubStream {
             }
             v["simulcast"] = sim;
         }
-        if let Some((min, max)) = self.playout_delay() {
+        if let Some((min, max)) = playout_delay((self.min_delay, self.max_delay)) {
             v["playout-delay"] = json!({ "min-delay": min, "max-delay": max });
         }
         if self.is_svc() {
@@ -413,22 +437,9 @@ impl LayerAsk {
         if st.stream.kind != Some(crate::MediaKind::Video) {
             return;
         }
-        if let Some(d) = self.min_delay {
-            if d < 0 {
-                (st.min_delay, st.max_delay) = (-1, -1);
-            } else {
-                st.min_delay = d;
-                st.max_delay = st.max_delay.max(d);
-            }
-        }
-        if let Some(d) = self.max_delay {
-            if d < 0 {
-                (st.min_delay, st.max_delay) = (-1, -1);
-            } else {
-                st.max_delay = d;
-                st.min_delay = st.min_delay.min(d);
-            }
-        }
+        let mut delay = (st.min_delay, st.max_delay);
+        ask_playout_delay(&mut delay, self.min_delay, self.max_delay);
+        (st.min_delay, st.max_delay) = delay;
     }
 }
 
@@ -959,6 +970,7 @@ impl VideoRoom {
                 last_keyframe_request: None,
                 talking: false,
                 moderated: Vec::new(),
+                stopped: Vec::new(),
                 forwarders: Vec::new(),
                 recording_active: false,
                 recording_base: None,
@@ -1191,14 +1203,80 @@ impl VideoRoom {
         handle: HandleId,
         f: &Fields<'_>,
     ) -> Result<Value, VrError> {
-        let keyframe = f.bool("keyframe")?.unwrap_or(false);
+        let mut keyframe = f.bool("keyframe")?.unwrap_or(false);
         let bitrate = f.u64("bitrate")?;
         let display = f.str("display")?.map(str::to_owned);
+        // Per stream (`mid`; none: every stream), as Janus 1.x takes them.
+        let mut asks = Vec::new();
+        for c in f.objects("streams")?.unwrap_or_default() {
+            asks.push((
+                c.str("mid")?.map(str::to_owned),
+                c.bool("send")?,
+                c.bool("keyframe")?.unwrap_or(false),
+                delay_field(&c, "min_delay")?,
+                delay_field(&c, "max_delay")?,
+            ));
+        }
+        // Older clients: `audio`, `video`, `data` turn every stream of that kind on or off.
+        let by_kind = [
+            (Some(crate::MediaKind::Audio), f.bool("audio")?),
+            (Some(crate::MediaKind::Video), f.bool("video")?),
+            (None, f.bool("data")?),
+        ];
         let room_cap = self.room_cap(handle);
         let Some(p) = self.publisher_mut(handle) else {
             return Err(VrError::JoinFirst);
         };
         let room_id = p.room;
+        if let Some(mid) = asks
+            .iter()
+            .filter_map(|a| a.0.as_deref())
+            .find(|m| p.published && p.stream(m).is_none())
+        {
+            return Err(VrError::NoSuchFeed(format!("No such mid '{mid}'")));
+        }
+        // The streams whose relaying or playout delay changed.
+        let mut changed: Vec<String> = Vec::new();
+        fn set_send(p: &mut Publisher, mid: &str, send: bool, changed: &mut Vec<String>) {
+            let was = !p.stopped.iter().any(|m| m == mid);
+            if send {
+                p.stopped.retain(|m| m != mid);
+            } else if was {
+                p.stopped.push(mid.to_owned());
+            }
+            if was != send && !changed.iter().any(|m| m == mid) {
+                changed.push(mid.to_owned());
+            }
+        }
+        for (kind, send) in by_kind {
+            let Some(send) = send else { continue };
+            let mids: Vec<String> = p
+                .streams
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| s.mid.clone())
+                .collect();
+            for mid in mids {
+                set_send(p, &mid, send, &mut changed);
+            }
+        }
+        for (mid, send, key, min_delay, max_delay) in &asks {
+            keyframe |= *key;
+            if let (Some(mid), Some(send)) = (mid, send) {
+                set_send(p, mid, *send, &mut changed);
+            }
+            if min_delay.is_none() && max_delay.is_none() {
+                continue;
+            }
+            for s in p.streams.iter_mut().filter(|s| {
+                s.kind == Some(crate::MediaKind::Video) && mid.as_deref().is_none_or(|m| m == s.mid)
+            }) {
+                ask_playout_delay(&mut s.playout, *min_delay, *max_delay);
+                if !changed.contains(&s.mid) {
+                    changed.push(s.mid.clone());
+                }
+            }
+        }
         if let Some(b) = bitrate {
             p.bitrate = capped(b, room_cap);
             ctx.push(Command::SetBitrateCap {
@@ -1209,6 +1287,15 @@ impl VideoRoom {
         if keyframe {
             ctx.push(Command::RequestKeyframe { handle });
         }
+        let published = p.published;
+        if published {
+            for mid in &changed {
+                self.reroute_feed_stream(ctx, handle, mid);
+            }
+        }
+        let Some(p) = self.publisher_mut(handle) else {
+            return Err(VrError::JoinFirst);
+        };
         if let Some(d) = display {
             p.display = Some(d);
             if p.published {
@@ -1446,6 +1533,35 @@ impl VideoRoom {
         Ok((event, jsep))
     }
 
+    /// After a change to stream `mid` of the publisher on `handle` (moderation, its own
+    /// `send`, its playout delay): every subscriber of that stream gets its edge turned on
+    /// or off again, with the publisher's playout delay.
+    fn reroute_feed_stream(&mut self, ctx: &mut Ctx, handle: HandleId, mid: &str) {
+        let Some(Role::Publisher(p)) = self.roles.get(&handle) else {
+            return;
+        };
+        let (room_id, feed, relayed) = (p.room, p.id, p.relays(mid));
+        let playout = p.stream(mid).map_or((-1, -1), |s| s.playout);
+        let subscribers: Vec<HandleId> = self
+            .rooms
+            .get(&room_id)
+            .map(|r| r.subscribers.iter().copied().collect())
+            .unwrap_or_default();
+        for sh in subscribers {
+            if let Some(Role::Subscriber(s)) = self.roles.get_mut(&sh) {
+                let live = s.started && !s.paused;
+                for st in s
+                    .streams
+                    .iter_mut()
+                    .filter(|st| st.feed == feed && st.feed_mid == mid)
+                {
+                    st.stream.playout = playout;
+                    route_stream(ctx, handle, sh, st, live && st.send && st.active && relayed);
+                }
+            }
+        }
+    }
+
     /// Turns the edges of a subscriber's streams on or off (only streams it wants sent and
     /// whose feed is still there are turned on).
     fn route_subscriber(&self, ctx: &mut Ctx, handle: HandleId, enabled: bool) {
@@ -1454,13 +1570,13 @@ impl VideoRoom {
         };
         for st in &s.streams {
             if let Some((from, p)) = self.publisher_of(s.room, st.feed) {
-                let muted = p.moderated.contains(&st.feed_mid);
+                let relayed = p.relays(&st.feed_mid);
                 route_stream(
                     ctx,
                     from,
                     handle,
                     st,
-                    enabled && st.send && st.active && !muted,
+                    enabled && st.send && st.active && relayed,
                 );
             }
         }
@@ -1692,23 +1808,7 @@ impl VideoRoom {
         } else {
             p.moderated.retain(|m| m != mid);
         }
-        let subscribers: Vec<HandleId> = self
-            .rooms
-            .get(&id)
-            .map(|r| r.subscribers.iter().copied().collect())
-            .unwrap_or_default();
-        for sh in subscribers {
-            if let Some(Role::Subscriber(s)) = self.roles.get(&sh) {
-                let live = s.started && !s.paused;
-                for st in s
-                    .streams
-                    .iter()
-                    .filter(|st| st.feed == feed && st.feed_mid == mid)
-                {
-                    route_stream(ctx, handle, sh, st, live && st.send && st.active && !mute);
-                }
-            }
-        }
+        self.reroute_feed_stream(ctx, handle, mid);
         let mut event = room_event(id, "id", feed.into());
         event["mid"] = mid.into();
         event["moderation"] = if mute { "muted" } else { "unmuted" }.into();
@@ -2149,6 +2249,14 @@ impl Plugin for VideoRoom {
         let Some(p) = self.publisher_mut(handle) else {
             return;
         };
+        // Not while a moderator or the publisher itself stopped the data stream.
+        if p.streams
+            .iter()
+            .find(|s| s.is_data())
+            .is_some_and(|s| !p.relays(&s.mid))
+        {
+            return;
+        }
         let (room_id, feed) = (p.room, p.id);
         let Some(room) = self.rooms.get(&room_id) else {
             return;

@@ -600,6 +600,83 @@ fn a_subscribers_playout_delay_follows_janus_rules_and_reaches_its_video() {
 }
 
 #[test]
+fn a_publisher_stops_and_resumes_a_stream_and_sets_its_playout_delay() {
+    let mut r = Room::new(&[1, 5]);
+    r.publish(1, 10);
+    r.subscribe(5, 10);
+    r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    let video_route = |commands: &[Command]| {
+        routes(commands)
+            .into_iter()
+            .find(|(from, from_mid, to, _, _)| (*from, from_mid.as_str(), *to) == (1, "v", 5))
+            .map(|(.., enabled)| enabled)
+    };
+    let configure = |r: &mut Room, body: Value| r.event(1, body, None);
+    let (ok, _, commands) = configure(
+        &mut r,
+        json!({"request": "configure", "streams": [{"mid": "v", "send": false}]}),
+    );
+    assert_eq!(ok["configured"], "ok", "{ok}");
+    assert_eq!(video_route(&commands), Some(false), "{commands:?}");
+    // Asking again changes nothing, so nothing is routed again.
+    let (_, _, commands) = configure(
+        &mut r,
+        json!({"request": "configure", "streams": [{"mid": "v", "send": false}]}),
+    );
+    assert_eq!(video_route(&commands), None);
+    // The older form: every stream of a kind.
+    let (_, _, commands) = configure(&mut r, json!({"request": "configure", "video": true}));
+    assert_eq!(video_route(&commands), Some(true));
+    // The publisher's playout delay reaches its subscriber's video (the subscriber's own
+    // would win).
+    let (_, _, commands) = configure(
+        &mut r,
+        json!({"request": "configure", "streams": [{"min_delay": 20, "max_delay": 40}]}),
+    );
+    assert!(
+        commands.iter().any(|c| matches!(
+            c,
+            Command::PlayoutDelay {
+                handle: 5,
+                delay: Some((20, 40)),
+                ..
+            }
+        )),
+        "{commands:?}"
+    );
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "configure", "streams": [{"mid": "1", "min_delay": 10}]}),
+        None,
+    );
+    assert!(
+        commands.iter().any(|c| matches!(
+            c,
+            Command::PlayoutDelay {
+                handle: 5,
+                delay: Some((10, 10)),
+                ..
+            }
+        )),
+        "{commands:?}"
+    );
+    let (refused, _, _) = configure(
+        &mut r,
+        json!({"request": "configure", "streams": [{"mid": "x", "send": false}]}),
+    );
+    assert_eq!(refused["error_code"], 428, "{refused}");
+    // `audio: false` stops the audio stream the same way.
+    let (_, _, commands) = configure(&mut r, json!({"request": "configure", "audio": false}));
+    assert!(routes(&commands)
+        .iter()
+        .any(|(_, m, _, _, on)| m == "a" && !on));
+}
+
+#[test]
 fn subscribe_and_unsubscribe_renegotiate_the_subscription() {
     let mut r = Room::new(&[1, 2, 5]);
     r.publish(1, 10);
