@@ -102,6 +102,7 @@ pub async fn start(config: Config, set_log_level: LogLevelSetter) -> Result<(), 
         streaming_permanent,
         streaming: g.plugins.streaming.clone(),
         audiobridge: g.plugins.audiobridge.clone(),
+        media_ports: shards.iter().map(|s| s.local.port()).collect(),
         dial_out: if g.sip.enabled {
             g.sip.trunks.iter().map(|t| t.uri.clone()).collect()
         } else {

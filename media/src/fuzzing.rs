@@ -70,3 +70,24 @@ mod tests {
         super::video_layers(&(0..=255).collect::<Vec<u8>>());
     }
 }
+
+/// Takes `data` as a browser's SDP offer to a fresh leg: str0m's parser, then what Cardea
+/// reads of the text itself (rejected m-lines, mids and kinds, the data m-line, SSRC
+/// simulcast groups) and writes into the answer.
+pub fn webrtc_offer(data: &[u8]) {
+    static CERT: std::sync::OnceLock<Option<crate::DtlsCert>> = std::sync::OnceLock::new();
+    let Some(cert) = CERT.get_or_init(|| crate::generate_dtls_cert().ok()) else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let config = crate::LegConfig {
+        ice_lite: true,
+        candidates: vec![std::net::SocketAddr::from(([127, 0, 0, 1], 9))],
+        cert: cert.clone(),
+        slowlink_threshold: 0,
+    };
+    let mut leg = crate::WebRtcLeg::new(crate::LegId(1), &config, Instant::now());
+    let _ = leg.accept_offer(text);
+}

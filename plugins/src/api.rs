@@ -606,6 +606,13 @@ impl Ctx {
     }
 }
 
+/// The media shard that handles pinned with `key` go to, of `shards` (see
+/// [`Command::PinShard`]): the core pins by it, and a plugin can tell which shard's socket
+/// a room's media leaves from.
+pub fn pinned_shard(key: u64, shards: usize) -> usize {
+    (key % shards.max(1) as u64) as usize
+}
+
 /// A Janus plugin, sans-IO. Every method runs on the control plane, serialized, so plugin
 /// state needs no locks.
 pub trait Plugin: Send {

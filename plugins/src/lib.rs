@@ -19,10 +19,10 @@ pub mod sip;
 mod srtp_params;
 
 pub use api::{
-    Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec, MixForward,
-    MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, RecordSpec, RecordTarget,
-    Reoffer, Reply, RtpConfig, RtpPorts, RtspSpec, RtspTrack, SipIn, SipOut, SourceInput, SourceIo,
-    SourceReport, SourceSpec, SrtpKeys, SwitchLayers,
+    pinned_shard, Command, Ctx, HandleId, Jsep, JsepAction, JsepType, Message, MixCodec,
+    MixForward, MixParticipant, OfferCodec, OfferMedia, Plugin, PluginInfo, Ports, RecordSpec,
+    RecordTarget, Reoffer, Reply, RtpConfig, RtpPorts, RtspSpec, RtspTrack, SipIn, SipOut,
+    SourceInput, SourceIo, SourceReport, SourceSpec, SrtpKeys, SwitchLayers,
 };
 pub use cardea_media::MediaKind;
 pub use permanent::{Permanence, PermanentState, PermanentStore};
@@ -45,6 +45,8 @@ pub struct PluginEnv {
     pub ports: Option<Ports>,
     /// The URIs of the configured SIP trunks: where AudioBridge `dial` may call.
     pub dial_out: Vec<String>,
+    /// The local port of each media shard's socket, in shard order.
+    pub media_ports: Vec<u16>,
     /// The state files of permanent objects (`None`: no configuration file, so `permanent`
     /// requests are refused, as Janus refuses them without one).
     pub videoroom_permanent: Option<Permanence>,
@@ -57,10 +59,13 @@ pub fn all(env: &PluginEnv) -> Vec<Box<dyn Plugin>> {
     vec![
         Box::new(echotest::EchoTest::default()),
         Box::new(sip::SipPlugin::new(env.sip.clone()).with_ports(env.ports.clone())),
-        Box::new(videoroom::VideoRoom::configured(
-            env.videoroom_rooms.as_deref(),
-            env.videoroom_permanent.as_ref(),
-        )),
+        Box::new(
+            videoroom::VideoRoom::configured(
+                env.videoroom_rooms.as_deref(),
+                env.videoroom_permanent.as_ref(),
+            )
+            .with_media_ports(env.media_ports.clone()),
+        ),
         Box::new(streaming::Streaming::with_permanent(
             env.streaming.as_ref(),
             env.ports.clone(),

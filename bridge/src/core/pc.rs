@@ -213,7 +213,7 @@ impl Core {
                 self.media(self.shard_for(handle), MediaCommand::RemoveForwarder { id });
             }
             Command::PinShard { handle, key } => {
-                let shard = (key % self.shards.len().max(1) as u64) as usize;
+                let shard = cardea_plugins::pinned_shard(key, self.shards.len());
                 if let Some(h) = self.handles.get_mut(&handle) {
                     h.shard = Some(shard);
                 }

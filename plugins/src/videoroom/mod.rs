@@ -65,6 +65,9 @@ struct RtpForward {
     srtp: bool,
     /// The receiver's RTCP port (`rtcp_port`), where the forwarder latches.
     rtcp_port: Option<u16>,
+    /// Where the receiver's RTCP comes back to: the port of the room's media shard, which
+    /// the forwarder's packets leave from (Janus's `local_rtcp_port`).
+    local_rtcp_port: Option<u16>,
     /// Sends the best simulcast layer, switching as a subscriber does (`simulcast: true`).
     switching: bool,
 }
@@ -91,6 +94,9 @@ impl RtpForward {
             v["simulcast"] = true.into();
         } else if let Some(s) = self.substream {
             v["substream"] = s.into();
+        }
+        if let Some(port) = self.local_rtcp_port {
+            v["local_rtcp_port"] = port.into();
         }
         if let Some(port) = self.rtcp_port {
             v["remote_rtcp_port"] = port.into();
@@ -230,6 +236,9 @@ struct SubStream {
     /// unset, as Janus keeps them): told in forwarded video once both are set.
     min_delay: i16,
     max_delay: i16,
+    /// The room negotiates the playout-delay extension (`playoutdelay_ext`, default true):
+    /// without it no delay is told.
+    playout_ext: bool,
 }
 
 /// A playout delay kept as Janus keeps it (two bounds, -1 unset): set once both are.
@@ -252,6 +261,9 @@ impl SubStream {
     /// The playout delay forwarded video carries: the subscriber's own, else the one its
     /// publisher asked for (Janus's order), once both bounds are set.
     fn playout_delay(&self) -> Option<(u16, u16)> {
+        if !self.playout_ext {
+            return None;
+        }
         playout_delay((self.min_delay, self.max_delay))
             .or_else(|| playout_delay(self.stream.playout))
     }
@@ -336,6 +348,8 @@ pub struct VideoRoom {
     handles: std::collections::HashSet<HandleId>,
     /// The rooms' `create` bodies and the state file of permanent ones.
     permanent: Keeper,
+    /// The local port of each media shard's socket, in shard order (empty: not known).
+    media_ports: Vec<u16>,
 }
 
 impl Default for VideoRoom {
@@ -606,7 +620,15 @@ impl VideoRoom {
             roles: HashMap::new(),
             handles: Default::default(),
             permanent,
+            media_ports: Vec::new(),
         }
+    }
+
+    /// The local port of each media shard's socket, in shard order: a room's forwarders
+    /// send from (and hear RTCP on) its shard's (see [`crate::pinned_shard`]).
+    pub fn with_media_ports(mut self, ports: Vec<u16>) -> Self {
+        self.media_ports = ports;
+        self
     }
 
     /// Adds a room from a `create` body with its `room` id (configured or permanent).
@@ -1401,6 +1423,7 @@ impl VideoRoom {
         first: usize,
     ) -> Result<Vec<SubStream>, VrError> {
         let mut streams = Vec::new();
+        let playout_ext = self.rooms.get(&room_id).is_none_or(|r| r.playoutdelay_ext);
         for (feed, mid, ask) in wanted {
             let feed = *feed;
             let Some((_, p)) = self
@@ -1438,6 +1461,7 @@ impl VideoRoom {
                     got_svc_temporal: None,
                     min_delay: -1,
                     max_delay: -1,
+                    playout_ext,
                 };
                 ask.apply(&mut st);
                 streams.push(st);
@@ -1695,6 +1719,11 @@ impl VideoRoom {
         if wanted.is_empty() {
             return Err(VrError::MissingElement("streams"));
         }
+        // The room's participants are pinned to one shard by its id.
+        let local_rtcp_port = self
+            .media_ports
+            .get(crate::pinned_shard(id, self.media_ports.len()))
+            .copied();
         let mut created = Vec::new();
         for w in wanted {
             let WantedForward {
@@ -1748,6 +1777,7 @@ impl VideoRoom {
                 substream: layer,
                 srtp: srtp.is_some() && !stream.is_data(),
                 rtcp_port: rtcp,
+                local_rtcp_port: rtcp.and(local_rtcp_port),
                 switching,
             };
             ctx.push(Command::ForwardRtp {

@@ -597,6 +597,65 @@ fn a_subscribers_playout_delay_follows_janus_rules_and_reaches_its_video() {
     );
     let (refused, _, _) = configure(&mut r, json!({"mid": "0", "min_delay": "1"}));
     assert_eq!(refused["error_code"], 430, "{refused}");
+
+    // A room without the extension (`playoutdelay_ext: false`) tells no delay.
+    let mut r = Room::new(&[1, 5]);
+    let created = r.sync(
+        1,
+        json!({"request": "create", "room": 77, "playoutdelay_ext": false}),
+    );
+    assert_eq!(created["videoroom"], "created", "{created}");
+    let (joined, _, _) = r.event(
+        1,
+        json!({"request": "joinandconfigure", "ptype": "publisher", "room": 77, "id": 10}),
+        jsep(JsepType::Offer, OFFER),
+    );
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    let (mut attached, _, _) = r.event(
+        5,
+        json!({"request": "join", "ptype": "subscriber", "room": 77,
+            "streams": [{"feed": 10, "mid": "v", "min_delay": 10}]}),
+        None,
+    );
+    r.p.offered(5, &["0".into()], &mut attached);
+    let (_, _, commands) = r.event(
+        5,
+        json!({"request": "start"}),
+        jsep(JsepType::Answer, "v=0"),
+    );
+    assert_eq!(delay(&commands), Some(None), "{commands:?}");
+}
+
+#[test]
+fn a_forwarders_local_rtcp_port_is_its_rooms_media_shard_port() {
+    let mut r = Room {
+        p: VideoRoom::default().with_media_ports(vec![40000, 40001, 40002]),
+    };
+    for h in [1, 2] {
+        r.p.create_session(h).unwrap();
+    }
+    r.publish(1, 10);
+    let reply = r.sync(
+        2,
+        json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd", "publisher_id": 10,
+            "host": "127.0.0.1", "streams": [{"mid": "v", "port": 6000, "rtcp_port": 6001},
+                                             {"mid": "a", "port": 6002}]}),
+    );
+    // Room 1234's participants are pinned to shard 1234 % 3 = 1.
+    let fws = reply["forwarders"].as_array().expect("forwarders");
+    assert_eq!(fws[0]["local_rtcp_port"], 40001, "{reply}");
+    assert!(
+        fws[1].get("local_rtcp_port").is_none(),
+        "no RTCP asked: {reply}"
+    );
+    let list = r.sync(
+        2,
+        json!({"request": "listforwarders", "room": 1234, "secret": "adminpwd"}),
+    );
+    assert!(
+        list.to_string().contains("\"local_rtcp_port\":40001"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -952,6 +1011,10 @@ fn rtp_forward_of_a_data_stream_and_the_legacy_data_port() {
         "{reply}"
     );
     assert_eq!(reply["forwarders"][0]["remote_rtcp_port"], 6005, "{reply}");
+    assert!(
+        reply["forwarders"][0].get("local_rtcp_port").is_none(),
+        "no media ports known here: {reply}"
+    );
     assert_eq!(
         sent,
         vec![

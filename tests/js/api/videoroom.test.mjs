@@ -837,6 +837,11 @@ test('rtp_forward forms: layers to port/port_2 (port_3 of a 2-layer feed 430), s
   assert.equal(v.simulcast, true, JSON.stringify(v));
   assert.equal(v.substream, undefined, 'a switching forwarder has no one substream');
   assert.equal(v.remote_rtcp_port, 40009, JSON.stringify(v));
+  // The receiver's RTCP comes back to the media socket the forwarder sends from (one shard
+  // here): Janus's local_rtcp_port.
+  const mediaPort = Number(cardea.ready.media[0].split(':').pop());
+  assert.equal(v.local_rtcp_port, mediaPort, JSON.stringify({ v, media: cardea.ready.media }));
+  assert.equal(a.local_rtcp_port, undefined, JSON.stringify(a));
   assert.equal(a.type, 'audio');
   assert.equal(a.remote_rtcp_port, undefined, 'RTCP feedback is for video only');
   const listed = await syncOk(mgr, { request: 'listforwarders', room: 1234, secret: 'adminpwd' });
