@@ -1893,22 +1893,7 @@ async fn rtsp_mountpoint() {
     );
 
     let mut viewer = Viewer::watch(&cardea, 90, "the RTSP viewer").await;
-    assert!(
-        wait_until(Duration::from_secs(5), || viewer
-            .peer
-            .count(RtpCodecKind::Audio)
-            >= 50
-            && viewer.peer.count(RtpCodecKind::Video) >= 20)
-        .await,
-        "the viewer got {} opus and {} VP8 packets from the RTSP server in 5 s",
-        viewer.peer.count(RtpCodecKind::Audio),
-        viewer.peer.count(RtpCodecKind::Video)
-    );
-    let video = viewer.peer.received(RtpCodecKind::Video);
-    assert!(
-        video[0].keyframe_start(),
-        "the viewer's first VP8 packet starts a key frame"
-    );
+    assert_rtsp_media(&viewer).await;
 
     server.stop();
     viewer
@@ -1965,27 +1950,38 @@ async fn rtsp_over_udp() {
     .await;
     assert_eq!(created["streaming"], "created", "{created}");
     let viewer = Viewer::watch(&cardea, 95, "the viewer of an RTSP-over-UDP source").await;
-    assert!(
-        wait_until(Duration::from_secs(5), || viewer
-            .peer
-            .count(RtpCodecKind::Audio)
-            >= 50
-            && viewer.peer.count(RtpCodecKind::Video) >= 20)
-        .await,
-        "the viewer got {} opus and {} VP8 packets in 5 s",
-        viewer.peer.count(RtpCodecKind::Audio),
-        viewer.peer.count(RtpCodecKind::Video)
-    );
-    assert!(
-        viewer.peer.received(RtpCodecKind::Video)[0].keyframe_start(),
-        "the viewer's first VP8 packet starts a key frame"
-    );
+    assert_rtsp_media(&viewer).await;
     assert!(
         cardea.logs().iter().any(|l| l.contains("trying UDP")),
         "Cardea logs the fallback"
     );
     let _ = viewer.pc.close().await;
     assert_alive(cardea);
+}
+
+/// The viewer of the RTSP test server's presentation gets both streams within 5 s (at
+/// least 50 opus and 20 VP8 packets), its video starting on a key frame.
+async fn assert_rtsp_media(viewer: &Viewer) {
+    let counts = || {
+        (
+            viewer.peer.count(RtpCodecKind::Audio),
+            viewer.peer.count(RtpCodecKind::Video),
+        )
+    };
+    let enough = wait_until(Duration::from_secs(5), || {
+        let (audio, video) = counts();
+        audio >= 50 && video >= 20
+    })
+    .await;
+    let (audio, video) = counts();
+    assert!(
+        enough,
+        "the viewer got {audio} opus and {video} VP8 packets from the RTSP server in 5 s"
+    );
+    assert!(
+        viewer.peer.received(RtpCodecKind::Video)[0].keyframe_start(),
+        "the viewer's first VP8 packet starts a key frame"
+    );
 }
 
 /// tests/rtsp/rtsp-server.py on `port`, user `cam`, password `secret`; stopped on drop.

@@ -1142,11 +1142,7 @@ impl VideoRoom {
             });
         }
         let (room_id, feed) = (p.room, p.id);
-        let subscribers: Vec<HandleId> = self
-            .rooms
-            .get(&room_id)
-            .map(|r| r.subscribers.iter().copied().collect())
-            .unwrap_or_default();
+        let subscribers = self.subscribers_of(room_id);
         for sh in subscribers {
             let Some(Role::Subscriber(s)) = self.roles.get_mut(&sh) else {
                 continue;
@@ -1557,6 +1553,14 @@ impl VideoRoom {
         Ok((event, jsep))
     }
 
+    /// The subscribers' handles in room `room_id` (none if there is no such room).
+    fn subscribers_of(&self, room_id: u64) -> Vec<HandleId> {
+        self.rooms
+            .get(&room_id)
+            .map(|r| r.subscribers.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// After a change to stream `mid` of the publisher on `handle` (moderation, its own
     /// `send`, its playout delay): every subscriber of that stream gets its edge turned on
     /// or off again, with the publisher's playout delay.
@@ -1566,11 +1570,7 @@ impl VideoRoom {
         };
         let (room_id, feed, relayed) = (p.room, p.id, p.relays(mid));
         let playout = p.stream(mid).map_or((-1, -1), |s| s.playout);
-        let subscribers: Vec<HandleId> = self
-            .rooms
-            .get(&room_id)
-            .map(|r| r.subscribers.iter().copied().collect())
-            .unwrap_or_default();
+        let subscribers = self.subscribers_of(room_id);
         for sh in subscribers {
             if let Some(Role::Subscriber(s)) = self.roles.get_mut(&sh) {
                 let live = s.started && !s.paused;
