@@ -61,16 +61,6 @@ pub fn video_layers(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn odd_payloads_pass_through_the_layer_choices() {
-        super::video_layers(&[]);
-        super::video_layers(&[0xff; 40]);
-        super::video_layers(&(0..=255).collect::<Vec<u8>>());
-    }
-}
-
 /// Takes `data` as a browser's SDP offer to a fresh leg: str0m's parser, then what Cardea
 /// reads of the text itself (rejected m-lines, mids and kinds, the data m-line, SSRC
 /// simulcast groups) and writes into the answer.
@@ -90,4 +80,14 @@ pub fn webrtc_offer(data: &[u8]) {
     };
     let mut leg = crate::WebRtcLeg::new(crate::LegId(1), &config, Instant::now());
     let _ = leg.accept_offer(text);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn odd_payloads_pass_through_the_layer_choices() {
+        super::video_layers(&[]);
+        super::video_layers(&[0xff; 40]);
+        super::video_layers(&(0..=255).collect::<Vec<u8>>());
+    }
 }

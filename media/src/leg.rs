@@ -643,13 +643,20 @@ impl WebRtcLeg {
             self.keyframe_on_connect = true;
         }
         let mut api = self.rtc.direct_api();
-        if stream.sim.is_empty() {
-            if let Some(rx) = api.stream_rx_by_mid(mid, None) {
-                rx.request_keyframe(kind);
+        if !stream.sim.is_empty() {
+            // Every layer of the SSRC group, whether it has sent yet or not.
+            for (ssrc, _) in &stream.sim {
+                if let Some(rx) = api.stream_rx(ssrc) {
+                    rx.request_keyframe(kind);
+                }
             }
+            return;
+        }
+        if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(kind);
         }
         for rid in &stream.rids {
-            if let Some(rx) = layer_rx(&mut api, mid, *rid, &stream.sim) {
+            if let Some(rx) = api.stream_rx_by_mid(mid, Some(*rid)) {
                 rx.request_keyframe(kind);
             }
         }

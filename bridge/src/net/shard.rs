@@ -24,6 +24,8 @@ const FIRST_RTP_TOKEN: usize = 2;
 const TIMER_SLACK: Duration = Duration::from_millis(1);
 /// Datagrams read before the loop sends what they produced.
 const READ_BURST: usize = 64;
+/// Errors in a row (ICMP reports come one per read) after which a read stops.
+const MAX_READ_ERRORS: usize = 64;
 /// Readiness events taken per wake-up (the rest wait for the next one).
 const EVENTS: usize = 256;
 
@@ -218,9 +220,11 @@ fn read_all(
     out: &mut Out<'_>,
 ) {
     let mut burst = 0;
+    let mut errors = 0;
     loop {
         match batch.recv(socket.as_raw_fd()) {
             Ok(n) => {
+                errors = 0;
                 let now = Instant::now();
                 for i in 0..n {
                     if let Some((source, datagram)) = batch.get(i) {
@@ -239,9 +243,16 @@ fn read_all(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                // ICMP errors surface here (ECONNREFUSED), one per call: go on reading.
+                // ICMP errors surface here (ECONNREFUSED), one per call: go on reading,
+                // but not forever if the socket itself is broken.
                 tracing::trace!("media socket {local}: {e}");
-                continue;
+                errors += 1;
+                if errors == MAX_READ_ERRORS {
+                    tracing::warn!(
+                        "media socket {local}: {e}; reading stops until the next wake-up"
+                    );
+                    break;
+                }
             }
         }
     }
