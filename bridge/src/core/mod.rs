@@ -404,10 +404,7 @@ impl Core {
                 }
             }
         };
-        // A recording the request starts or stops takes effect before the client hears
-        // of it (Janus opens its recorder before answering), so that a packet the client
-        // sends on the reply is recorded. Only leading recording commands run early:
-        // they touch no client-visible state, and the order of the rest is kept.
+        // A recording the request starts or stops takes effect before the client hears of it.
         self.run_leading_recording_commands();
         // The reply goes out before anything else the request caused, on the same path.
         match (reply, ws_tx) {

@@ -18,19 +18,7 @@ impl Core {
         self.flush_outbox();
     }
 
-    /// Runs the recording commands at the head of the queue (see `on_request`).
-    pub(super) fn run_leading_recording_commands(&mut self) {
-        while matches!(
-            self.pending.front(),
-            Some(Command::Record { .. } | Command::StopRecord { .. } | Command::PauseRecord { .. })
-        ) {
-            if let Some(command) = self.pending.pop_front() {
-                self.run_command(command);
-            }
-        }
-    }
-
-    fn run_command(&mut self, command: Command) {
+    pub(super) fn run_command(&mut self, command: Command) {
         match command {
             Command::PushEvent {
                 handle,

@@ -5,7 +5,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cardea_media::{LegId, MediaCommand, Mid, MjrInfo, RecordedKind, Recorder, Rid};
-use cardea_plugins::{RecordSpec, RecordTarget};
+use cardea_plugins::{Command, RecordSpec, RecordTarget};
 
 use super::Core;
 
@@ -16,6 +16,21 @@ pub struct RecordingState {
 }
 
 impl Core {
+    /// Runs the recording commands at the head of a request's queued commands, before its
+    /// reply goes out (see `on_request`): the recorder is then on the shard before the
+    /// client hears the recording started, as in Janus, and a packet it sends at once is
+    /// recorded. They touch no client-visible state, and the rest keep their order.
+    pub(super) fn run_leading_recording_commands(&mut self) {
+        while matches!(
+            self.pending.front(),
+            Some(Command::Record { .. } | Command::StopRecord { .. } | Command::PauseRecord { .. })
+        ) {
+            if let Some(command) = self.pending.pop_front() {
+                self.run_command(command);
+            }
+        }
+    }
+
     /// The shard and leg that carry `target`'s streams (`None`: an unknown source).
     fn record_leg(&self, target: RecordTarget) -> Option<(usize, LegId)> {
         match target {

@@ -200,6 +200,40 @@ impl Publisher {
         self.streams.iter().find(|s| s.mid == mid)
     }
 
+    /// The publisher turns stream `mid` on or off for its subscribers (`send`); `changed`
+    /// gets the mid if that changed anything.
+    fn set_send(&mut self, mid: &str, send: bool, changed: &mut Vec<String>) {
+        let was = !self.stopped.iter().any(|m| m == mid);
+        if send {
+            self.stopped.retain(|m| m != mid);
+        } else if was {
+            self.stopped.push(mid.to_owned());
+        }
+        if was != send && !changed.iter().any(|m| m == mid) {
+            changed.push(mid.to_owned());
+        }
+    }
+
+    /// One `streams[]` entry of `configure`, but its key frame: `send` for its mid, the
+    /// playout delay for its video stream (every video stream without a mid); `changed`
+    /// gets the mids it changed.
+    fn apply(&mut self, ask: &StreamAsk, changed: &mut Vec<String>) {
+        if let (Some(mid), Some(send)) = (&ask.mid, ask.send) {
+            self.set_send(mid, send, changed);
+        }
+        if ask.min_delay.is_none() && ask.max_delay.is_none() {
+            return;
+        }
+        for s in self.streams.iter_mut().filter(|s| {
+            s.kind == Some(crate::MediaKind::Video) && ask.mid.as_deref().is_none_or(|m| m == s.mid)
+        }) {
+            ask_playout_delay(&mut s.playout, ask.min_delay, ask.max_delay);
+            if !changed.contains(&s.mid) {
+                changed.push(s.mid.clone());
+            }
+        }
+    }
+
     /// Whether stream `mid` goes to subscribers: neither a moderator nor the publisher
     /// stopped it.
     fn relays(&self, mid: &str) -> bool {
@@ -376,6 +410,29 @@ struct LayerAsk {
     /// `min_delay`, `max_delay` (10 ms units; negative: none).
     min_delay: Option<i16>,
     max_delay: Option<i16>,
+}
+
+/// One `streams[]` entry of a publisher's `configure`.
+#[derive(Debug)]
+struct StreamAsk {
+    /// `None`: every stream (for `keyframe` and the playout delay).
+    mid: Option<String>,
+    send: Option<bool>,
+    keyframe: bool,
+    min_delay: Option<i16>,
+    max_delay: Option<i16>,
+}
+
+impl StreamAsk {
+    fn read(f: &Fields<'_>) -> Result<Self, VrError> {
+        Ok(Self {
+            mid: f.str("mid")?.map(str::to_owned),
+            send: f.bool("send")?,
+            keyframe: f.bool("keyframe")?.unwrap_or(false),
+            min_delay: delay_field(f, "min_delay")?,
+            max_delay: delay_field(f, "max_delay")?,
+        })
+    }
 }
 
 /// The largest playout delay the extension carries (12 bits of 10 ms: 40.95 s).
@@ -1225,16 +1282,12 @@ impl VideoRoom {
         let bitrate = f.u64("bitrate")?;
         let display = f.str("display")?.map(str::to_owned);
         // Per stream (`mid`; none: every stream), as Janus 1.x takes them.
-        let mut asks = Vec::new();
-        for c in f.objects("streams")?.unwrap_or_default() {
-            asks.push((
-                c.str("mid")?.map(str::to_owned),
-                c.bool("send")?,
-                c.bool("keyframe")?.unwrap_or(false),
-                delay_field(&c, "min_delay")?,
-                delay_field(&c, "max_delay")?,
-            ));
-        }
+        let asks = f
+            .objects("streams")?
+            .unwrap_or_default()
+            .iter()
+            .map(StreamAsk::read)
+            .collect::<Result<Vec<_>, _>>()?;
         // Older clients: `audio`, `video`, `data` turn every stream of that kind on or off.
         let by_kind = [
             (Some(crate::MediaKind::Audio), f.bool("audio")?),
@@ -1248,24 +1301,13 @@ impl VideoRoom {
         let room_id = p.room;
         if let Some(mid) = asks
             .iter()
-            .filter_map(|a| a.0.as_deref())
+            .filter_map(|a| a.mid.as_deref())
             .find(|m| p.published && p.stream(m).is_none())
         {
             return Err(VrError::NoSuchFeed(format!("No such mid '{mid}'")));
         }
         // The streams whose relaying or playout delay changed.
         let mut changed: Vec<String> = Vec::new();
-        fn set_send(p: &mut Publisher, mid: &str, send: bool, changed: &mut Vec<String>) {
-            let was = !p.stopped.iter().any(|m| m == mid);
-            if send {
-                p.stopped.retain(|m| m != mid);
-            } else if was {
-                p.stopped.push(mid.to_owned());
-            }
-            if was != send && !changed.iter().any(|m| m == mid) {
-                changed.push(mid.to_owned());
-            }
-        }
         for (kind, send) in by_kind {
             let Some(send) = send else { continue };
             let mids: Vec<String> = p
@@ -1275,25 +1317,12 @@ impl VideoRoom {
                 .map(|s| s.mid.clone())
                 .collect();
             for mid in mids {
-                set_send(p, &mid, send, &mut changed);
+                p.set_send(&mid, send, &mut changed);
             }
         }
-        for (mid, send, key, min_delay, max_delay) in &asks {
-            keyframe |= *key;
-            if let (Some(mid), Some(send)) = (mid, send) {
-                set_send(p, mid, *send, &mut changed);
-            }
-            if min_delay.is_none() && max_delay.is_none() {
-                continue;
-            }
-            for s in p.streams.iter_mut().filter(|s| {
-                s.kind == Some(crate::MediaKind::Video) && mid.as_deref().is_none_or(|m| m == s.mid)
-            }) {
-                ask_playout_delay(&mut s.playout, *min_delay, *max_delay);
-                if !changed.contains(&s.mid) {
-                    changed.push(s.mid.clone());
-                }
-            }
+        for ask in &asks {
+            keyframe |= ask.keyframe;
+            p.apply(ask, &mut changed);
         }
         if let Some(b) = bitrate {
             p.bitrate = capped(b, room_cap);

@@ -98,6 +98,18 @@ impl Room {
         commands
     }
 
+    /// `handle` joins `room` as a subscriber of one feed stream (`stream`, as `streams[]`
+    /// takes it) and gets the `attached` event, its one m-line offered as mid 0.
+    fn subscribe_one(&mut self, handle: HandleId, room: u64, stream: Value) -> Value {
+        let (mut attached, _, _) = self.event(
+            handle,
+            json!({"request": "join", "ptype": "subscriber", "room": room, "streams": [stream]}),
+            None,
+        );
+        self.p.offered(handle, &["0".into()], &mut attached);
+        attached
+    }
+
     fn subscribe(&mut self, handle: HandleId, feed: u64) -> Value {
         let (mut attached, offer, _) = self.event(
             handle,
@@ -472,13 +484,7 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
         jsep(JsepType::Offer, &simulcast),
     );
     assert_eq!(joined["streams"][1]["simulcast"], true);
-    let (mut attached, _, _) = r.event(
-        5,
-        json!({"request": "join", "ptype": "subscriber", "room": 1234,
-            "streams": [{"feed": 10, "mid": "v", "substream": 1}]}),
-        None,
-    );
-    r.p.offered(5, &["0".into()], &mut attached);
+    let attached = r.subscribe_one(5, 1234, json!({"feed": 10, "mid": "v", "substream": 1}));
     assert_eq!(
         attached["streams"][0]["simulcast"],
         json!({"substream": -1, "substream-target": 1, "temporal-layer": -1,
@@ -537,13 +543,7 @@ fn simulcast_subscribers_choose_a_layer_before_media_flows() {
 fn a_subscribers_playout_delay_follows_janus_rules_and_reaches_its_video() {
     let mut r = Room::new(&[1, 5]);
     r.publish(1, 10);
-    let (mut attached, _, _) = r.event(
-        5,
-        json!({"request": "join", "ptype": "subscriber", "room": 1234,
-            "streams": [{"feed": 10, "mid": "v", "min_delay": 10}]}),
-        None,
-    );
-    r.p.offered(5, &["0".into()], &mut attached);
+    let attached = r.subscribe_one(5, 1234, json!({"feed": 10, "mid": "v", "min_delay": 10}));
     // A lone min_delay takes max_delay up with it; shown in 10 ms units, as Janus shows it.
     assert_eq!(
         attached["streams"][0]["playout-delay"],
@@ -611,13 +611,7 @@ fn a_subscribers_playout_delay_follows_janus_rules_and_reaches_its_video() {
         jsep(JsepType::Offer, OFFER),
     );
     assert_eq!(joined["videoroom"], "joined", "{joined}");
-    let (mut attached, _, _) = r.event(
-        5,
-        json!({"request": "join", "ptype": "subscriber", "room": 77,
-            "streams": [{"feed": 10, "mid": "v", "min_delay": 10}]}),
-        None,
-    );
-    r.p.offered(5, &["0".into()], &mut attached);
+    r.subscribe_one(5, 77, json!({"feed": 10, "mid": "v", "min_delay": 10}));
     let (_, _, commands) = r.event(
         5,
         json!({"request": "start"}),
@@ -1168,12 +1162,7 @@ fn layer_switches_are_told_to_the_subscriber_as_substream_and_temporal() {
         json!({"request": "joinandconfigure", "ptype": "publisher", "room": 1234, "id": 10}),
         jsep(JsepType::Offer, &simulcast),
     );
-    let (mut attached, _, _) = r.event(
-        5,
-        json!({"request": "join", "ptype": "subscriber", "room": 1234, "streams": [{"feed": 10, "mid": "v"}]}),
-        None,
-    );
-    r.p.offered(5, &["0".into()], &mut attached);
+    r.subscribe_one(5, 1234, json!({"feed": 10, "mid": "v"}));
     let mut ctx = Ctx::default();
     let l = LayerSwitch::Substream("l".into());
     r.p.layer_switched(&mut ctx, 5, "0", &l);
@@ -1222,13 +1211,7 @@ fn vp9_subscribers_choose_svc_layers() {
         None,
     );
     assert_eq!(refused["error_code"], 430, "{refused}");
-    let (mut attached, _, _) = r.event(
-        5,
-        json!({"request": "join", "ptype": "subscriber", "room": 99,
-            "streams": [{"feed": 10, "mid": "v", "spatial_layer": 1}]}),
-        None,
-    );
-    r.p.offered(5, &["0".into()], &mut attached);
+    let attached = r.subscribe_one(5, 99, json!({"feed": 10, "mid": "v", "spatial_layer": 1}));
     assert_eq!(
         attached["streams"][0]["svc"],
         json!({"spatial-layer": -1, "target-spatial-layer": 1, "temporal-layer": -1,

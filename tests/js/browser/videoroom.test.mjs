@@ -74,6 +74,14 @@ const inbound = async (p, kind) => (await p.evaluate(() => window.rtpStats())).r
   .filter((r) => r.type === 'inbound-rtp' && r.kind === kind);
 
 // Frames per second the page's first video receiver decodes, over two seconds.
+/** Creates VideoRoom `room` with `settings` through page A's handle. */
+async function createRoom(room, settings) {
+  const created = await publisher.evaluate(([r, extra]) => new Promise((resolve, reject) => window.T.handle.send({
+    message: { request: 'create', room: r, ...extra }, success: resolve, error: reject,
+  })), [room, settings]);
+  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+}
+
 async function decodedPerSecond(p) {
   const a = (await inbound(p, 'video'))[0].framesDecoded;
   await sleep(2000);
@@ -248,10 +256,7 @@ test('when A unpublishes, B gets updated with a new offer and answers it', { tim
 
 test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 60000 }, async (t) => {
   const room = 4321;
-  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
-    message: { request: 'create', room: r, bitrate: 0, publishers: 2 }, success: resolve, error: reject,
-  })), room);
-  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  await createRoom(room, { bitrate: 0, publishers: 2 });
   const sender = await page('simulcast publisher');
   const receiver = await page('simulcast subscriber');
   const simFeed = await sender.evaluate(([s, r]) => window.publish(s, r, true), [cardea.http, room]);
@@ -310,10 +315,7 @@ test('simulcast: a lower substream lowers the resolution B decodes', { timeout: 
 
 test('SSRC-group simulcast (a=ssrc-group:SIM, no rids): substream picks the layer B decodes', { timeout: 60000 }, async (t) => {
   const room = 4325;
-  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
-    message: { request: 'create', room: r, bitrate: 0, publishers: 2 }, success: resolve, error: reject,
-  })), room);
-  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  await createRoom(room, { bitrate: 0, publishers: 2 });
   const sender = await page('SSRC simulcast publisher');
   const receiver = await page('SSRC simulcast subscriber');
   const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, 'ssrc'), [cardea.http, room]);
@@ -357,10 +359,7 @@ test('SSRC-group simulcast (a=ssrc-group:SIM, no rids): substream picks the laye
 
 test('VP9 SVC: a lower spatial_layer lowers the resolution B decodes, a lower temporal_layer its frame rate', { timeout: 60000 }, async (t) => {
   const room = 4322;
-  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
-    message: { request: 'create', room: r, bitrate: 0, publishers: 2, videocodec: 'vp9' }, success: resolve, error: reject,
-  })), room);
-  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  await createRoom(room, { bitrate: 0, publishers: 2, videocodec: 'vp9' });
   const sender = await page('SVC publisher');
   const receiver = await page('SVC subscriber');
   const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, 'L3T3_KEY'), [cardea.http, room]);
@@ -411,10 +410,7 @@ test('VP9 SVC: a lower spatial_layer lowers the resolution B decodes, a lower te
 
 test('data: what a publisher sends on its data channel reaches its subscriber, with its label', { timeout: 40000 }, async () => {
   const room = 4323;
-  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
-    message: { request: 'create', room: r, publishers: 2 }, success: resolve, error: reject,
-  })), room);
-  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  await createRoom(room, { publishers: 2 });
   const sender = await page('data publisher');
   const receiver = await page('data subscriber');
   const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, false, true), [cardea.http, room]);
@@ -443,10 +439,7 @@ test('data: what a publisher sends on its data channel reaches its subscriber, w
 
 test('data: a subscriber that first took only audio gets the data channel by a later subscribe', { timeout: 40000 }, async () => {
   const room = 4324;
-  const created = await publisher.evaluate((r) => new Promise((resolve, reject) => window.T.handle.send({
-    message: { request: 'create', room: r, publishers: 2 }, success: resolve, error: reject,
-  })), room);
-  assert.equal(created.videoroom, 'created', JSON.stringify(created));
+  await createRoom(room, { publishers: 2 });
   const sender = await page('data publisher (later)');
   const receiver = await page('audio, then data, subscriber');
   const feedId = await sender.evaluate(([s, r]) => window.publish(s, r, false, true), [cardea.http, room]);
